@@ -1,0 +1,25 @@
+"""The executor every job uses, chosen once so every launch path runs steps the same way.
+
+Per-asset `dagster-k8s/config` tags (GPU limits, tolerations) take effect only under
+`k8s_job_executor`. Setting it as the Definitions-wide default executor makes it
+apply to the UI, backfills, sensors and automation alike, not just to named jobs.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+EXECUTORS = ("multiprocess", "in_process", "k8s")
+
+
+def platform_executor(kind: str) -> dg.ExecutorDefinition:
+    """`multiprocess` (local default), `in_process` (tests, debugging) or `k8s` (one pod per step)."""
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if kind == "in_process":
+        return dg.in_process_executor
+    if kind == "multiprocess":
+        return dg.multiprocess_executor.configured({"max_concurrent": 2})
+    raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)} (set LLM_PLATFORM_EXECUTOR or execution.executor in the config)")

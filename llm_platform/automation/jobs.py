@@ -1,0 +1,25 @@
+"""Jobs over the asset graph (the UI, sensors and `dagster job backfill` launch these)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+DOCUMENT_ASSETS = ["raw_documents", "cleaned_corpus", "chunks", "embeddings", "vector_index"]
+INDEX_JOB = "index_job"
+PUBLISH_INDEX_JOB = "publish_index_job"
+
+
+def build_jobs(sources: dg.PartitionsDefinition) -> list[dg.UnresolvedAssetJobDefinition]:
+    """index_job (per source partition) and publish_index_job (evaluate, then move the tag)."""
+    index_job = dg.define_asset_job(
+        INDEX_JOB,
+        selection=dg.AssetSelection.assets(*DOCUMENT_ASSETS),
+        partitions_def=sources,
+        description="One source's files to its rows in the LanceDB table. Backfill it over sources to re-process them all.",
+    )
+    publish_job = dg.define_asset_job(
+        PUBLISH_INDEX_JOB,
+        selection=dg.AssetSelection.assets("retrieval_eval", "published_index"),
+        description="Score the latest table version and move the served tag to it if the retrieval checks pass.",
+    )
+    return [index_job, publish_job]

@@ -1,0 +1,103 @@
+"""`llm-platform`: run the demo, search the served index, publish and roll it back."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from llm_platform.config import ConfigError, load_config, platform_home
+from llm_platform.core.embedding import load_embedder
+from llm_platform.core.vector_index import SEARCH_MODES, connect, open_published, open_table, publish, published_version, search, table_name
+
+
+def _table(args: argparse.Namespace, *, served: bool):
+    config = load_config(args.config)
+    db = connect(f"{platform_home()}/lancedb")
+    name = table_name(config.index.table, config.embedding.model)
+    if served:
+        return config, open_published(db, name, config.index.published_tag)
+    return config, open_table(db, name)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Print the top hits for a question: rank, score, source, title, heading and a snippet."""
+    config, table = _table(args, served=not args.latest)
+    vector = None
+    if args.mode != "fts":
+        embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download)
+        vector = embedder.encode([args.query])[0]
+    where = f"source = '{args.source}'" if args.source else None
+    hits = search(table, args.query, vector, mode=args.mode, k=args.k, where=where)
+    print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}:")
+    for rank, hit in enumerate(hits, 1):
+        title = hit["title"] or hit["locator"]
+        heading = f" › {hit['heading']}" if hit["heading"] and hit["heading"] != title else ""
+        snippet = " ".join(hit["text"].split())[:160]
+        print(f"{rank:>2}. [{hit['score']:.3f}] {hit['source']}: {title}{heading}\n    {hit['locator']}\n    {snippet}")
+    if not hits:
+        print("  (no results)")
+    return 0
+
+
+def run_index_status(args: argparse.Namespace) -> int:
+    """Print the table's latest version, the served tag and recent versions."""
+    config, table = _table(args, served=False)
+    tag = config.index.published_tag
+    print(f"table {table.name}: latest version {table.version}, {table.count_rows()} rows; {tag!r} -> {published_version(table, tag)}")
+    for version in table.list_versions()[-10:]:
+        print(f"  version {version['version']:>4}  {version['timestamp']}")
+    return 0
+
+
+def run_index_rollback(args: argparse.Namespace) -> int:
+    """Move the served tag to an earlier (or any existing) table version."""
+    config, table = _table(args, served=False)
+    known = {v["version"] for v in table.list_versions()}
+    if args.version not in known:
+        print(f"error: version {args.version} of {table.name} does not exist (or was cleaned up); see `llm-platform index status`", file=sys.stderr)
+        return 2
+    previous = publish(table, config.index.published_tag, args.version)
+    print(f"{config.index.published_tag!r} of {table.name}: {previous} -> {args.version}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Materialize the whole graph on the embedded defaults and print a summary."""
+    from llm_platform.demo.run import run_demo as demo
+
+    return demo(config_path=args.config)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-platform", description=__doc__)
+    parser.add_argument("--config", default=None, help="platform YAML (default: $LLM_PLATFORM_CONFIG or the bundled demo)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    find = commands.add_parser("search", help="search the served index")
+    find.add_argument("query")
+    find.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
+    find.add_argument("-k", type=int, default=5)
+    find.add_argument("--source", default=None, help="only this source's chunks")
+    find.add_argument("--latest", action="store_true", help="search the latest table version, not the published tag")
+    find.set_defaults(func=run_search)
+    index = commands.add_parser("index", help="inspect, publish or roll back the served index").add_subparsers(dest="index_command", required=True)
+    index.add_parser("status", help="latest version and where the served tag points").set_defaults(func=run_index_status)
+    rollback = index.add_parser("rollback", help="point the served tag at an earlier version")
+    rollback.add_argument("--version", type=int, required=True)
+    rollback.set_defaults(func=run_index_rollback)
+    commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `llm-platform` command."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

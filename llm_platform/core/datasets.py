@@ -1,0 +1,97 @@
+"""Versioned Parquet datasets under the storage root.
+
+Each asset partition is a folder of immutable Parquet files plus a small `CURRENT`
+pointer naming the one readers use. A write goes to a new file and only then moves
+the pointer, so a failed run never leaves a half-written dataset behind and the
+previous version stays readable. The file name is the version recorded in
+materialization metadata, which is how a score traces back to the exact data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_POINTER = "CURRENT"
+_KEEP_VERSIONS = 3
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One written dataset: where it is, its version name, rows and bytes."""
+
+    path: str
+    version: str
+    rows: int
+    bytes: int
+
+
+class DatasetStore:
+    """Reads and writes versioned Parquet datasets below `root` (a folder or fsspec URL)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self._fs, self._root_path = fsspec.core.url_to_fs(self.root)
+
+    def _folder(self, name: str, partition: str | None) -> str:
+        parts = [self._root_path, "datasets", name] + ([partition] if partition else [])
+        return "/".join(parts)
+
+    def current_version(self, name: str, partition: str | None = None) -> str | None:
+        """The version readers see now, or None if nothing was written yet."""
+        pointer = f"{self._folder(name, partition)}/{_POINTER}"
+        if not self._fs.exists(pointer):
+            return None
+        with self._fs.open(pointer, "r") as handle:
+            return handle.read().strip() or None
+
+    def read(self, name: str, partition: str | None = None, columns: list[str] | None = None) -> pa.Table | None:
+        """The current version as an Arrow table, or None if nothing was written yet."""
+        version = self.current_version(name, partition)
+        if version is None:
+            return None
+        with self._fs.open(f"{self._folder(name, partition)}/{version}", "rb") as handle:
+            return pq.read_table(handle, columns=columns)
+
+    def write(
+        self,
+        name: str,
+        partition: str | None,
+        batches: Iterable[pa.RecordBatch | pa.Table],
+        schema: pa.Schema,
+        run_id: str = "local",
+    ) -> DatasetVersion:
+        """Stream `batches` into a new version, then point readers at it."""
+        folder = self._folder(name, partition)
+        self._fs.makedirs(folder, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        version = f"{stamp}-{run_id[:8]}.parquet"
+        path = f"{folder}/{version}"
+        rows = 0
+        with self._fs.open(path, "wb") as handle, pq.ParquetWriter(handle, schema, compression="zstd") as writer:
+            for batch in batches:
+                table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch], schema=schema)
+                if table.num_rows:
+                    writer.write_table(table.cast(schema))
+                    rows += table.num_rows
+        size = self._fs.size(path)
+        self._set_pointer(folder, version)
+        self._prune(folder, keep=version)
+        return DatasetVersion(path=path, version=version, rows=rows, bytes=size)
+
+    def _set_pointer(self, folder: str, version: str) -> None:
+        tmp = f"{folder}/{_POINTER}.tmp"
+        with self._fs.open(tmp, "w") as handle:
+            handle.write(version)
+        self._fs.mv(tmp, f"{folder}/{_POINTER}")
+
+    def _prune(self, folder: str, keep: str) -> None:
+        versions = sorted(p for p in self._fs.ls(folder, detail=False) if p.endswith(".parquet"))
+        for old in versions[:-_KEEP_VERSIONS]:
+            if not old.endswith(keep):
+                self._fs.rm(old)

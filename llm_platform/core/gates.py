@@ -1,0 +1,107 @@
+"""Quality gates a candidate model must pass before it is promoted to production.
+
+Two kinds of gate, one result each:
+
+- `<metric>>=min` (or `<metric><=max` for lower-is-better metrics): an absolute
+  floor (ceiling) from config.
+- `<metric>_no_regression`: the candidate may not be worse than production by
+  more than `max_regression`. For higher-is-better metrics (scores in [0, 1])
+  the margin is absolute: candidate < production - max_regression fails. For
+  perplexity, whose scale depends on the tokenizer and data, the margin is
+  relative: candidate > production * (1 + max_regression) fails.
+
+Regression gates cover the gated metrics (the keys of `minimums`); with no
+production model yet there is nothing to regress from and none are produced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+LOWER_IS_BETTER = frozenset({"perplexity"})
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict.
+
+    `metric` is the gate's name: "rouge_l>=min", "perplexity<=max" or
+    "rouge_l_no_regression". `minimum` is the configured bound (a maximum for
+    lower-is-better metrics); `delta` is value minus bound or minus baseline.
+    """
+
+    metric: str
+    passed: bool
+    value: float
+    minimum: float | None
+    baseline: float | None
+    delta: float | None
+    message: str
+
+
+def bound_gate(metric: str, value: float | None, bound: float) -> GateResult:
+    """Check `value` against its configured floor (or ceiling for lower-is-better metrics)."""
+    lower = metric in LOWER_IS_BETTER
+    gate = f"{metric}<=max" if lower else f"{metric}>=min"
+    if value is None or math.isnan(value):
+        return GateResult(gate, False, math.nan, bound, None, None,
+                          f"{metric} is missing from the candidate's scores; re-run model_eval")
+    passed = value <= bound if lower else value >= bound
+    kind = "maximum" if lower else "minimum"
+    if passed:
+        message = f"{metric} {value:.4g} meets the {kind} {bound:.4g}"
+    else:
+        message = f"{metric} {value:.4g} is {abs(value - bound):.4g} {'above' if lower else 'below'} the {kind} {bound:.4g}"
+    return GateResult(gate, passed, value, bound, None, value - bound, message)
+
+
+def regression_gate(
+    metric: str, value: float | None, baseline: float | None, *, max_regression: float
+) -> GateResult:
+    """Check that `value` is not worse than production's `baseline` beyond `max_regression`."""
+    gate = f"{metric}_no_regression"
+    if value is None or math.isnan(value):
+        return GateResult(gate, False, math.nan, None, baseline, None,
+                          f"{metric} is missing from the candidate's scores; re-run model_eval")
+    if baseline is None or math.isnan(baseline):
+        return GateResult(gate, True, value, None, None, None,
+                          f"production has no {metric} score; nothing to compare against")
+    if metric in LOWER_IS_BETTER:
+        return _relative_regression(metric, value, baseline, max_regression)
+    drop = baseline - value
+    passed = drop <= max_regression
+    how = f"{drop:.4g} below" if drop > 0 else f"{-drop:.4g} above"
+    message = (f"{metric} {value:.4g} is {how} production {baseline:.4g} "
+               f"(allowed drop {max_regression:.4g})")
+    return GateResult(gate, passed, value, None, baseline, value - baseline, message)
+
+
+def _relative_regression(metric: str, value: float, baseline: float, max_regression: float) -> GateResult:
+    change = value / baseline - 1 if baseline > 0 else math.inf
+    passed = value <= baseline * (1 + max_regression)
+    how = f"{change:.1%} above" if change > 0 else f"{-change:.1%} below"
+    message = (f"{metric} {value:.4g} is {how} production {baseline:.4g} "
+               f"(allowed increase {max_regression:.1%})")
+    return GateResult(f"{metric}_no_regression", passed, value, None, baseline, value - baseline, message)
+
+
+def evaluate_gates(
+    candidate: Mapping[str, float],
+    production: Mapping[str, float] | None,
+    *,
+    minimums: Mapping[str, float],
+    max_regression: float = 0.02,
+) -> list[GateResult]:
+    """Return one GateResult per bound in `minimums` and, given production, per regression check."""
+    if max_regression < 0:
+        raise ValueError(f"max_regression must be >= 0, got {max_regression}")
+    results = [bound_gate(metric, candidate.get(metric), bound) for metric, bound in minimums.items()]
+    if production is not None:
+        results += [
+            regression_gate(metric, candidate.get(metric), production.get(metric),
+                            max_regression=max_regression)
+            for metric in minimums
+        ]
+    return results

@@ -1,0 +1,64 @@
+"""Retrieval quality of a table version on questions whose answer document is known.
+
+Questions come from the chunks themselves: a chunk's section heading (or its
+document's title) is the question and its document is the right answer. That is
+weaker than human-written questions, but it is deterministic, costs nothing, and
+moves when chunking, embedding or index writes break.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from llm_platform.core.evaluation import retrieval_metrics
+from llm_platform.core.vector_index import ranked_doc_ids
+
+_MIN_QUESTION_WORDS = 2
+
+
+@dataclass(frozen=True)
+class RetrievalQuestion:
+    """A query and the document that answers it."""
+
+    question: str
+    doc_id: str
+
+
+@dataclass(frozen=True)
+class RetrievalScore:
+    """Hit rate and MRR at k of one table version."""
+
+    version: int
+    hit_rate: float
+    mrr: float
+    k: int
+    questions: int
+
+
+def questions_from_chunks(rows: Sequence[dict], *, limit: int) -> list[RetrievalQuestion]:
+    """One question per document with an informative heading or title, chosen deterministically."""
+    seen: set[str] = set()
+    questions = []
+    for row in sorted(rows, key=lambda r: hashlib.sha256(r["chunk_id"].encode()).hexdigest()):
+        text = (row.get("heading") or row.get("title") or "").strip().strip("#").strip()
+        if row["doc_id"] in seen or len(text.split()) < _MIN_QUESTION_WORDS:
+            continue
+        seen.add(row["doc_id"])
+        questions.append(RetrievalQuestion(question=text, doc_id=row["doc_id"]))
+        if len(questions) >= limit:
+            break
+    return questions
+
+
+def score_table(table, questions: Sequence[RetrievalQuestion], encode: Callable[[list[str]], np.ndarray], *, k: int) -> RetrievalScore:
+    """Hit rate and MRR of `table` (already checked out at the version to score)."""
+    if not questions:
+        return RetrievalScore(version=table.version, hit_rate=0.0, mrr=0.0, k=k, questions=0)
+    texts = [q.question for q in questions]
+    ranked = ranked_doc_ids(table, texts, encode(texts), k=k)
+    hit_rate, mrr = retrieval_metrics(ranked, [q.doc_id for q in questions], k=k)
+    return RetrievalScore(version=table.version, hit_rate=hit_rate, mrr=mrr, k=k, questions=len(questions))

@@ -1,0 +1,38 @@
+"""The one Definitions object of the llm_platform code location."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from llm_platform.assets.documents import build_document_assets
+from llm_platform.assets.embeddings import build_embedding_assets
+from llm_platform.assets.index import build_index_assets
+from llm_platform.automation.executors import platform_executor
+from llm_platform.automation.jobs import build_jobs
+from llm_platform.automation.sensors import build_source_sensor
+from llm_platform.config import PlatformConfig, default_config
+from llm_platform.pod_specs import k8s_op_tags
+from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+
+EXECUTOR_ENV = "LLM_PLATFORM_EXECUTOR"
+
+
+def build_definitions(config: PlatformConfig, *, home: str = "", executor: str | None = None) -> dg.Definitions:
+    """Assets, checks, jobs and sensors for `config`; partitions are its source names."""
+    sources = dg.StaticPartitionsDefinition(config.source_names)
+    cpu_tags = k8s_op_tags(config.cpu_pod)
+    raw_documents, cleaned_corpus = build_document_assets(sources, cpu_tags)
+    chunks, embeddings = build_embedding_assets(sources, cleaned_corpus, cpu_tags)
+    index_assets = build_index_assets(sources, embeddings, cpu_tags)
+    return dg.Definitions(
+        assets=[raw_documents, cleaned_corpus, chunks, embeddings, *index_assets],
+        jobs=build_jobs(sources),
+        sensors=[build_source_sensor(config)],
+        resources={"platform": PlatformConfigResource(path=config.config_path), "storage": StorageResource(home=home)},
+        executor=platform_executor(executor or os.environ.get(EXECUTOR_ENV, "multiprocess")),
+    )
+
+
+defs = build_definitions(default_config())

@@ -1,0 +1,109 @@
+"""Base model: corpus tokenizer, tiny Llama, real loading paths and the fallback."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from llm_platform.core.base_model import (
+    INFO_FILE,
+    TinyModelConfig,
+    build_tiny_causal_lm,
+    load_base_model,
+    pretrain_causal_lm,
+    resolve_base_model,
+    train_corpus_tokenizer,
+    weights_hash,
+)
+from llm_platform.core.model_paths import ModelNotAvailableError
+from llm_platform_tests.model.conftest import TINY
+
+UNCACHED_HUB_ID = "llm-platform-tests/model-that-is-not-in-any-cache"
+
+
+@pytest.fixture(scope="module")
+def tokenizer(corpus_texts):
+    return train_corpus_tokenizer(corpus_texts, vocab_size=TINY.vocab_size)
+
+
+def test_corpus_tokenizer_has_special_tokens_and_round_trips_text(tokenizer):
+    assert len(tokenizer) == TINY.vocab_size
+    assert {tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token} == {"<s>", "</s>", "<pad>"}
+    text = "def área(r):\n    return 3.14 * r ** 2  # ünïcode"
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_tiny_model_is_a_seeded_llama_with_lora_target_modules(tokenizer):
+    model = build_tiny_causal_lm(tokenizer, TINY)
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    assert model.config.model_type == "llama"
+    assert {"q_proj", "v_proj"} <= names
+    assert weights_hash(model) == weights_hash(build_tiny_causal_lm(tokenizer, TINY))
+    reseeded = TinyModelConfig(**{**TINY.__dict__, "seed": 1})
+    assert weights_hash(model) != weights_hash(build_tiny_causal_lm(tokenizer, reseeded))
+
+
+def test_pretraining_lowers_the_loss(tokenizer, corpus_texts):
+    model = build_tiny_causal_lm(tokenizer, TINY)
+    losses = pretrain_causal_lm(model, tokenizer, corpus_texts, steps=30, learning_rate=3e-3, max_length=64)
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.3
+
+
+def test_weights_hash_changes_when_any_weight_changes(tokenizer):
+    model = build_tiny_causal_lm(tokenizer, TINY)
+    before = weights_hash(model)
+    with torch.no_grad():
+        model.model.layers[1].self_attn.v_proj.weight[0, 0] += 1e-3
+    assert weights_hash(model) != before
+
+
+def test_tiny_config_names_the_field_it_rejects():
+    with pytest.raises(ValueError, match=r"hidden_size \(30\).*num_heads \(4\)"):
+        TinyModelConfig(hidden_size=30, num_heads=4)
+    with pytest.raises(ValueError, match="vocab_size"):
+        TinyModelConfig(vocab_size=100)
+
+
+def test_saved_local_model_loads_with_the_same_weights(tiny_base):
+    model, tokenizer = load_base_model(tiny_base.path)
+    assert weights_hash(model) == tiny_base.weights_hash
+    assert model.num_parameters() == tiny_base.num_parameters
+    assert tokenizer.eos_token == "</s>"
+
+
+def test_uncached_hub_id_fails_with_a_message_naming_it():
+    with pytest.raises(ModelNotAvailableError) as caught:
+        load_base_model(UNCACHED_HUB_ID)
+    assert UNCACHED_HUB_ID in str(caught.value)
+    assert "local directory" in str(caught.value)
+
+
+def test_missing_local_folder_fails_with_a_message_naming_it(tmp_path):
+    missing = str(tmp_path / "no-model-here")
+    with pytest.raises(ModelNotAvailableError, match="no-model-here"):
+        load_base_model(missing)
+
+
+def test_configured_local_model_is_used_and_a_pointer_written(tiny_base, tmp_path, corpus_texts):
+    info = resolve_base_model(
+        tiny_base.path, revision=None, output_dir=str(tmp_path), corpus_texts=corpus_texts,
+        tiny_config=TINY, allow_download=False,
+    )
+    assert (info.kind, info.path, info.weights_hash) == ("configured", tiny_base.path, tiny_base.weights_hash)
+    pointer = json.loads((tmp_path / INFO_FILE).read_text())
+    assert pointer["path"] == tiny_base.path
+    assert not os.path.exists(tmp_path / "model.safetensors")
+
+
+def test_uncached_hub_id_falls_back_to_the_tiny_local_model(tmp_path, corpus_texts):
+    quick = TinyModelConfig(**{**TINY.__dict__, "pretrain_steps": 2})
+    info = resolve_base_model(
+        UNCACHED_HUB_ID, revision=None, output_dir=str(tmp_path), corpus_texts=corpus_texts,
+        tiny_config=quick, allow_download=False,
+    )
+    assert info.kind == "tiny-local" and UNCACHED_HUB_ID in info.note
+    model, _ = load_base_model(info.path)
+    assert weights_hash(model) == info.weights_hash
