@@ -23,6 +23,7 @@ HOME_ENV = "LLM_PLATFORM_HOME"
 DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
 DEFAULT_HOME = ".llm_platform"
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_METRICS = ("perplexity", "rouge_l", "bleu", "retrieval_hit_rate", "retrieval_mrr")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -64,7 +65,7 @@ class CleaningConfig(_Strict):
 
 
 class ChunkingConfig(_Strict):
-    max_tokens: int = Field(256, ge=16, le=8192)
+    max_tokens: int = Field(250, ge=16, le=8192)
     overlap: int = Field(32, ge=0)
 
     @model_validator(mode="after")
@@ -91,12 +92,90 @@ class IndexConfig(_Strict):
     eval_questions: int = Field(200, ge=1)
 
 
+class SftConfig(_Strict):
+    curated_location: str | None = Field(None, description="Folder or URL of curated *.jsonl instruction/response pairs.")
+    feedback_location: str | None = Field(None, description="Folder or URL of *.jsonl feedback records (question, answer, rating).")
+    min_feedback_rating: int = Field(4, ge=1, le=5)
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    max_corpus_pairs: int = Field(2000, ge=0)
+
+
+class TinyModelSettings(_Strict):
+    vocab_size: int = Field(2048, ge=300)
+    hidden_size: int = Field(64, ge=8)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(4, ge=1)
+    pretrain_steps: int = Field(200, ge=0)
+
+
+class BaseModelSettings(_Strict):
+    name_or_path: str | None = Field(None, description="Hugging Face id or local folder; empty builds the tiny local model.")
+    revision: str | None = None
+    allow_download: bool = False
+    tiny: TinyModelSettings = TinyModelSettings()
+
+
+class TrainingSettings(_Strict):
+    rank: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
+    learning_rate: float = Field(2e-3, gt=0.0)
+    epochs: int = Field(2, ge=1)
+    batch_size: int = Field(8, ge=1)
+    max_length: int = Field(256, ge=8)
+    checkpoint_every_steps: int = Field(10, ge=1)
+    device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
+    min_new_examples: int = Field(1000, ge=0, description="Skip training until this many new training pairs arrived.")
+    seed: int = 0
+
+
+class EvaluationSettings(_Strict):
+    max_examples: int = Field(64, ge=1)
+    max_new_tokens: int = Field(48, ge=1)
+    retrieval_k: int = Field(5, ge=1)
+
+
+class GateSettings(_Strict):
+    minimums: dict[str, float] = Field(
+        default_factory=lambda: {"rouge_l": 0.05, "bleu": 0.0, "perplexity": 1000.0},
+        description="Bound per metric; for perplexity (lower is better) it is a maximum.",
+    )
+    max_regression: float = Field(0.02, ge=0.0, le=1.0)
+
+    @field_validator("minimums")
+    @classmethod
+    def _known_metrics(cls, minimums: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(minimums) - set(MODEL_METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; gates can use {', '.join(MODEL_METRICS)}")
+        return minimums
+
+
+class MlflowSettings(_Strict):
+    tracking_uri: str | None = Field(None, description="Empty: a SQLite store under the storage root. Cluster: http://mlflow:5000.")
+    experiment: str = "llm_platform"
+    registered_model: str = "llm_platform_lora"
+
+
+class FreshnessSettings(_Strict):
+    index_hours: float = Field(24.0, gt=0)
+    eval_hours: float = Field(24.0 * 7, gt=0)
+
+
 class PlatformConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     cleaning: CleaningConfig = CleaningConfig()
     chunking: ChunkingConfig = ChunkingConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     index: IndexConfig = IndexConfig()
+    sft: SftConfig = SftConfig()
+    base_model: BaseModelSettings = BaseModelSettings()
+    training: TrainingSettings = TrainingSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    gates: GateSettings = GateSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    freshness: FreshnessSettings = FreshnessSettings()
     gpu_pod: PodSettings = DEFAULT_GPU_POD
     cpu_pod: PodSettings = DEFAULT_CPU_POD
     config_path: str = ""
@@ -149,6 +228,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
     for source in raw.get("sources") or []:
         if isinstance(source, dict) and isinstance(source.get("location"), str):
             source["location"] = _resolve_location(source["location"], config_path.parent)
+    sft = raw.get("sft")
+    if isinstance(sft, dict):
+        for key in ("curated_location", "feedback_location"):
+            if isinstance(sft.get(key), str):
+                sft[key] = _resolve_location(sft[key], config_path.parent)
     raw["config_path"] = str(config_path)
     try:
         return PlatformConfig.model_validate(raw)

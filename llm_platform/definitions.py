@@ -9,11 +9,14 @@ import dagster as dg
 from llm_platform.assets.documents import build_document_assets
 from llm_platform.assets.embeddings import build_embedding_assets
 from llm_platform.assets.index import build_index_assets
+from llm_platform.assets.sft import build_sft_assets
+from llm_platform.assets.training import build_training_assets, gate_check_names
 from llm_platform.automation.executors import platform_executor
 from llm_platform.automation.jobs import build_jobs
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
 from llm_platform.pod_specs import k8s_op_tags
+from llm_platform.resources.mlflow import MlflowResource
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
 EXECUTOR_ENV = "LLM_PLATFORM_EXECUTOR"
@@ -26,11 +29,19 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     raw_documents, cleaned_corpus = build_document_assets(sources, cpu_tags)
     chunks, embeddings = build_embedding_assets(sources, cleaned_corpus, cpu_tags)
     index_assets = build_index_assets(sources, embeddings, cpu_tags)
+    sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
+    training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
     return dg.Definitions(
-        assets=[raw_documents, cleaned_corpus, chunks, embeddings, *index_assets],
+        assets=[raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets],
         jobs=build_jobs(sources),
         sensors=[build_source_sensor(config)],
-        resources={"platform": PlatformConfigResource(path=config.config_path), "storage": StorageResource(home=home)},
+        resources={
+            "platform": PlatformConfigResource(path=config.config_path),
+            "storage": StorageResource(home=home),
+            "mlflow": MlflowResource(
+                home=home, tracking_uri=config.mlflow.tracking_uri or "", experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model
+            ),
+        },
         executor=platform_executor(executor or os.environ.get(EXECUTOR_ENV, "multiprocess")),
     )
 

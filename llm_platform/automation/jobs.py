@@ -7,10 +7,12 @@ import dagster as dg
 DOCUMENT_ASSETS = ["raw_documents", "cleaned_corpus", "chunks", "embeddings", "vector_index"]
 INDEX_JOB = "index_job"
 PUBLISH_INDEX_JOB = "publish_index_job"
+TRAINING_JOB = "training_job"
+MODEL_ASSETS = ["sft_dataset", "sft_eval_split", "base_model", "lora_adapter", "model_eval", "production_model"]
 
 
 def build_jobs(sources: dg.PartitionsDefinition) -> list[dg.UnresolvedAssetJobDefinition]:
-    """index_job (per source partition) and publish_index_job (evaluate, then move the tag)."""
+    """index_job (per source), publish_index_job (evaluate, move the tag) and training_job."""
     index_job = dg.define_asset_job(
         INDEX_JOB,
         selection=dg.AssetSelection.assets(*DOCUMENT_ASSETS),
@@ -22,4 +24,9 @@ def build_jobs(sources: dg.PartitionsDefinition) -> list[dg.UnresolvedAssetJobDe
         selection=dg.AssetSelection.assets("retrieval_eval", "published_index"),
         description="Score the latest table version and move the served tag to it if the retrieval checks pass.",
     )
-    return [index_job, publish_job]
+    training_job = dg.define_asset_job(
+        TRAINING_JOB,
+        selection=dg.AssetSelection.assets(*MODEL_ASSETS),
+        description="Build the SFT data and base model, fine-tune, evaluate, and promote if every gate passes.",
+    )
+    return [index_job, publish_job, training_job]

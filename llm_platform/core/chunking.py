@@ -52,7 +52,9 @@ def load_tokenizer(model_path: str) -> tokenizers.Tokenizer:
     """Load `<model_path>/tokenizer.json` with truncation and padding off, for counting tokens."""
     path = Path(model_path) / "tokenizer.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no tokenizer.json in the model folder; point model_path at a Hugging Face model folder")
+        raise FileNotFoundError(
+            f"{path}: no tokenizer.json in the model folder; point model_path at a Hugging Face model folder"
+        )
     return _counting_tokenizer(tokenizers.Tokenizer.from_file(str(path)))
 
 
@@ -71,7 +73,7 @@ def find_headings(text: str, fmt: str) -> list[Heading]:
         return list(_markdown_headings(lines))
     headings = list(_underlined_headings(lines))
     if fmt != "rst":
-        headings = sorted(headings + list(_plain_title_headings(lines, {h.offset for h in headings})), key=lambda h: h.offset)
+        headings = sorted([*headings, *_plain_title_headings(lines)], key=lambda heading: heading.offset)
     return headings
 
 
@@ -153,13 +155,13 @@ def _underlined_headings(lines: list[tuple[int, str]]) -> Iterator[Heading]:
         yield Heading(start, styles.index(style) + 1, line.strip())
 
 
-def _plain_title_headings(lines: list[tuple[int, str]], taken: set[int]) -> Iterator[Heading]:
+def _plain_title_headings(lines: list[tuple[int, str]]) -> Iterator[Heading]:
+    # Underlined titles never qualify here: their next line is the adornment, not blank.
     for index, (offset, line) in enumerate(lines):
         before_blank = index == 0 or not lines[index - 1][1].strip()
         after_blank = index + 1 < len(lines) and not lines[index + 1][1].strip()
-        if offset in taken or not (before_blank and after_blank and _is_plain_title(line)):
-            continue
-        yield Heading(offset, 1, line.strip())
+        if before_blank and after_blank and _is_plain_title(line):
+            yield Heading(offset, 1, line.strip())
 
 
 def _is_plain_title(line: str) -> bool:

@@ -35,7 +35,7 @@ _REPEATED_LINE_LIMIT = 5
 _MIN_REPEATED_LINE_CHARS = 8
 _MARKUP_START = re.compile(r"[#`~|>*=\-+_\s]")
 _LETTER = re.compile(r"[^\W\d_]")
-_INNER_SPACES = re.compile(r"(?<=\S)[ \t\u00a0]{2,}")
+_INNER_SPACES = re.compile(r"(?<=\S)(?:[ \t\u00a0]{2,}|[\t\u00a0])")
 _EXTRA_BLANK_LINES = re.compile(r"\n{4,}")
 _HTML_FALLBACK_DROP = "//script|//style|//nav|//header|//footer|//aside|//noscript|//form"
 
@@ -70,7 +70,7 @@ def normalize_text(text: str) -> str:
     """Repair and tidy text: ftfy, newlines, spaces, blank lines, boilerplate lines.
 
     Leading indentation is kept because it carries code and list structure;
-    runs of spaces inside a line collapse to one.
+    runs of spaces, tabs and no-break spaces inside a line become one space.
     """
     lines = [_INNER_SPACES.sub(" ", line).rstrip() for line in ftfy.fix_text(text).split("\n")]
     repeated = _repeated_lines(lines)

@@ -77,7 +77,10 @@ def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _minhash_from(signature: np.ndarray, num_perm: int) -> MinHash:
     if len(signature) != num_perm:
-        raise ValueError(f"signature has {len(signature)} values but num_perm is {num_perm}; recompute signatures with num_perm={num_perm}")
+        raise ValueError(
+            f"signature has {len(signature)} values but num_perm is {num_perm}; "
+            f"recompute the signatures with num_perm={num_perm} or pass num_perm={len(signature)}"
+        )
     return MinHash(hashvalues=signature, permutations=_permutations(num_perm), scheme=_SCHEME)
 
 

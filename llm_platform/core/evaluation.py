@@ -76,6 +76,9 @@ def generate_answers(
             **batch,
             do_sample=False,
             max_new_tokens=max_new_tokens,
+            # Greedy decoding of small models loops on one token; these keep it deterministic but useful.
+            repetition_penalty=1.3,
+            no_repeat_ngram_size=3,
             pad_token_id=pad_id,
             eos_token_id=tokenizer.eos_token_id,
         )

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 import charset_normalizer
-from charset_normalizer.constant import IANA_SUPPORTED
 import pypdf
+from charset_normalizer.constant import IANA_SUPPORTED
 
 from llm_platform.core.chunking import find_headings
 
@@ -184,7 +184,9 @@ def _extract_pdf(path: str, data: bytes) -> Extraction:
 def _extract_jsonl(path: str, text: str, text_field: str, title_field: str | None) -> Extraction:
     documents: list[ExtractedDocument] = []
     rejections: list[Rejection] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    # split("\n"), not splitlines(): JSON strings may hold raw U+2028 and
+    # similar characters that splitlines() would treat as line ends.
+    for line_no, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         found, rejected = _jsonl_line(f"{path}#L{line_no}", line, text_field, title_field)

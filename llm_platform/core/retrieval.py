@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llm_platform.core.evaluation import retrieval_metrics
-from llm_platform.core.vector_index import ranked_doc_ids
+from llm_platform.core.vector_index import ranked_ids
 
 _MIN_QUESTION_WORDS = 2
 
@@ -59,6 +59,6 @@ def score_table(table, questions: Sequence[RetrievalQuestion], encode: Callable[
     if not questions:
         return RetrievalScore(version=table.version, hit_rate=0.0, mrr=0.0, k=k, questions=0)
     texts = [q.question for q in questions]
-    ranked = ranked_doc_ids(table, texts, encode(texts), k=k)
+    ranked = ranked_ids(table, texts, encode(texts), k=k)
     hit_rate, mrr = retrieval_metrics(ranked, [q.doc_id for q in questions], k=k)
     return RetrievalScore(version=table.version, hit_rate=hit_rate, mrr=mrr, k=k, questions=len(questions))

@@ -36,6 +36,10 @@ def quality_at_least(minimum: float) -> pa.DataFrameSchema:
     return pa.DataFrameSchema({"quality": pa.Column(float, pa.Check.ge(minimum), nullable=False)}, name="quality_minimum")
 
 
+def values_within(column: str, minimum: float, maximum: float) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema({column: pa.Column(float, pa.Check.in_range(minimum, maximum), nullable=False)}, name=f"{column}_range")
+
+
 def no_pii_left(column: str = "text") -> pa.DataFrameSchema:
     check = pa.Check(lambda s: s.map(lambda text: not find_pii(text)), name="no PII pattern")
     return pa.DataFrameSchema({column: pa.Column(str, check)}, name="no_pii")

@@ -112,8 +112,11 @@ def encode_example(
     tokenizer, instruction: str, response: str, *, max_length: int
 ) -> tuple[list[int], list[int]]:
     """Return (input_ids, labels) with prompt positions masked to -100 in labels."""
-    # A long prompt keeps its end (the response marker) and leaves room for the answer.
-    prompt = encode_prompt(tokenizer, instruction)[-(max_length // 2):]
+    prompt = encode_prompt(tokenizer, instruction)
+    budget = max_length - max_length // 4
+    if len(prompt) > budget:
+        # Keep the first token (BOS) and the end (the response marker); a quarter stays for the answer.
+        prompt = prompt[:1] + prompt[-(budget - 1):]
     answer = tokenizer(response.strip(), add_special_tokens=False)["input_ids"]
     answer = (answer + [tokenizer.eos_token_id])[: max_length - len(prompt)]
     return prompt + answer, [-100] * len(prompt) + answer

@@ -175,6 +175,6 @@ def _score(hit: dict) -> float:
     return float(hit.get("_score", 0.0))
 
 
-def ranked_doc_ids(table, queries: Sequence[str], vectors: np.ndarray, *, k: int) -> list[list[str]]:
-    """For each query, the doc ids of the top-k vector hits, best first."""
-    return [[hit["doc_id"] for hit in search(table, q, v, mode="vector", k=k)] for q, v in zip(queries, vectors)]
+def ranked_ids(table, queries: Sequence[str], vectors: np.ndarray, *, k: int, field: str = "doc_id") -> list[list[str]]:
+    """For each query, the `field` (doc_id or chunk_id) of the top-k vector hits, best first."""
+    return [[hit[field] for hit in search(table, q, v, mode="vector", k=k)] for q, v in zip(queries, vectors)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB
+from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
 from llm_platform.config import load_config, platform_home
 from llm_platform.definitions import build_definitions
 
@@ -47,6 +47,22 @@ def _materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {}
 
 
+def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
+    base, adapter = _materialization(training, "base_model"), _materialization(training, "lora_adapter")
+    evaluation, production = _materialization(training, "model_eval"), _materialization(training, "production_model")
+    print(f"  base model: {base.get('kind', '?')} {base.get('name', '?')} ({base.get('note', '')})")
+    if adapter:
+        print(f"  adapter: {adapter.get('adapter_dir')} (MLflow run {adapter.get('mlflow_run_id')}, loss {adapter.get('first_loss', 0):.3f} -> {adapter.get('final_loss', 0):.3f})")
+    else:
+        print("  adapter: training skipped (see the lora_adapter observation in the UI for why)")
+    if evaluation:
+        print("\nEvaluation (model_eval)\n" + str(evaluation.get("scores", "")))
+    for check in training.get_asset_check_evaluations():
+        if not check.passed:
+            print(f"  gate failed: {check.check_name}: {check.description}")
+    print(f"  production: {production.get('registered_model', 'unchanged')} version {production.get('version', '-')} (MLflow {production.get('tracking_uri', '')})")
+
+
 def run_demo(config_path: str | None = None) -> int:
     """Materialize every source through the index, publish it, and print a summary."""
     config = load_config(config_path)
@@ -64,10 +80,13 @@ def run_demo(config_path: str | None = None) -> int:
                        f"embedded {emb.get('computed', '?'):>5} reused {emb.get('reused', '?'):>5}  rows {idx.get('rows_for_source', '?'):>5}")
     publish = _run(defs, PUBLISH_INDEX_JOB, instance)
     ok &= publish.success
+    training = _run(defs, TRAINING_JOB, instance)
+    ok &= training.success
     evaluation, published = _materialization(publish, "retrieval_eval"), _materialization(publish, "published_index")
     print("\nSummary\n" + "\n".join(summary))
     print(f"  retrieval: hit rate@{config.index.retrieval_k} {evaluation.get(f'hit_rate_at_{config.index.retrieval_k}', float('nan')):.3f}, "
           f"published version {published.get('published_version', 'not published')}")
+    _print_model_summary(training)
     print("\nNext:\n  .venv/bin/llm-platform search \"how do I define a function\"\n"
           f"  DAGSTER_HOME={instance.root_directory} .venv/bin/dagster dev   # then open http://127.0.0.1:3000")
     return 0 if ok else 1

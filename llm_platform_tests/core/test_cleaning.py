@@ -49,7 +49,7 @@ def test_windows_and_old_mac_newlines_become_unix_newlines():
 
 
 def test_runs_of_spaces_collapse_inside_lines():
-    assert normalize_text("a   b \t c") == "a b c"
+    assert normalize_text("a   b \t c\td") == "a b c d"
 
 
 def test_leading_indentation_is_kept():

@@ -162,6 +162,15 @@ def test_env_config_map_points_the_platform_at_the_mounts(rendered: list[dict[st
     assert env["MLFLOW_TRACKING_URI"] == f"http://mlflow.{NAMESPACE}.svc.cluster.local:{port}"
 
 
+def test_cluster_runs_every_step_in_its_own_pod(rendered: list[dict[str, Any]]) -> None:
+    from dagster_k8s import k8s_job_executor
+
+    from llm_platform.automation.executors import platform_executor
+
+    env = _by_kind_and_name(rendered, "ConfigMap", "llm-platform-env")["data"]
+    assert platform_executor(env["LLM_PLATFORM_EXECUTOR"]) is k8s_job_executor
+
+
 def test_helm_values_launch_runs_on_kubernetes(helm_values: dict[str, Any]) -> None:
     launcher = helm_values["runLauncher"]
     assert launcher["type"] == "K8sRunLauncher"
@@ -201,9 +210,10 @@ def test_helm_values_refer_only_to_objects_that_exist(
 
 
 def test_helm_values_replace_the_charts_broad_rbac(helm_values: dict[str, Any]) -> None:
-    assert helm_values["rbacEnabled"] is False
+    user_deployments = helm_values["dagster-user-deployments"]
+    assert helm_values["rbacEnabled"] is False and user_deployments["rbacEnabled"] is False
     assert helm_values["serviceAccount"]["create"] is False
-    assert helm_values["dagster-user-deployments"]["serviceAccount"]["create"] is False
+    assert user_deployments["serviceAccount"]["create"] is False
 
 
 def test_helm_values_set_pool_and_run_limits(helm_values: dict[str, Any]) -> None:
