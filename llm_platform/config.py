@@ -163,6 +163,16 @@ class FreshnessSettings(_Strict):
     eval_hours: float = Field(24.0 * 7, gt=0)
 
 
+class AlertSettings(_Strict):
+    webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook for run failures; prefer LLM_PLATFORM_WEBHOOK_URL.")
+    ui_url: str | None = Field(None, description="Base URL of the Dagster UI, for links in messages.")
+
+
+class DriftSettings(_Strict):
+    centroid_threshold: float = Field(0.05, ge=0.0, le=2.0, description="Cosine distance between mean vectors.")
+    token_length_ks_threshold: float = Field(0.3, ge=0.0, le=1.0, description="Kolmogorov-Smirnov statistic of token counts.")
+
+
 class PlatformConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     cleaning: CleaningConfig = CleaningConfig()
@@ -176,6 +186,8 @@ class PlatformConfig(_Strict):
     gates: GateSettings = GateSettings()
     mlflow: MlflowSettings = MlflowSettings()
     freshness: FreshnessSettings = FreshnessSettings()
+    alerts: AlertSettings = AlertSettings()
+    drift: DriftSettings = DriftSettings()
     gpu_pod: PodSettings = DEFAULT_GPU_POD
     cpu_pod: PodSettings = DEFAULT_CPU_POD
     config_path: str = ""

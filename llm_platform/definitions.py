@@ -11,8 +11,11 @@ from llm_platform.assets.embeddings import build_embedding_assets
 from llm_platform.assets.index import build_index_assets
 from llm_platform.assets.sft import build_sft_assets
 from llm_platform.assets.training import build_training_assets, gate_check_names
+from llm_platform.automation.alerting import build_failure_sensor
+from llm_platform.automation.conditions import build_automation_sensor
 from llm_platform.automation.executors import platform_executor
 from llm_platform.automation.jobs import build_jobs
+from llm_platform.automation.policies import apply_policies
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
 from llm_platform.pod_specs import k8s_op_tags
@@ -32,9 +35,9 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
     training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
     return dg.Definitions(
-        assets=[raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets],
+        assets=apply_policies([raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets], config),
         jobs=build_jobs(sources),
-        sensors=[build_source_sensor(config)],
+        sensors=[build_source_sensor(config), build_automation_sensor(), build_failure_sensor(config.alerts.webhook_url, config.alerts.ui_url)],
         resources={
             "platform": PlatformConfigResource(path=config.config_path),
             "storage": StorageResource(home=home),

@@ -45,6 +45,7 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
         group_name="documents",
         kinds={"python", "parquet"},
         op_tags=op_tags,
+        retry_policy=dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL),
         check_specs=[
             dg.AssetCheckSpec(RAW_IDS_UNIQUE, asset="raw_documents", blocking=True, description="doc_id is unique and non-null"),
             dg.AssetCheckSpec(RAW_TEXT_NOT_EMPTY, asset="raw_documents", blocking=True, description="every document has text"),

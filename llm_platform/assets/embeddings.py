@@ -9,7 +9,9 @@ import pyarrow as pa
 
 from llm_platform.assets.metadata import check_result, frame, markdown_table
 from llm_platform.core.chunk_table import CHUNK_SCHEMA, chunk_corpus
+from llm_platform.config import DriftSettings
 from llm_platform.core.chunking import CHUNKER_VERSION, Chunker, load_tokenizer
+from llm_platform.core.drift import measure_drift
 from llm_platform.core.embedding import EmbeddingCache, embed_texts, load_embedder
 from llm_platform.core.model_paths import resolve_sentence_transformer
 from llm_platform.core.schemas import (
@@ -29,11 +31,28 @@ CHUNK_TOKENS_WITHIN_LIMIT = "token_count_within_limit"
 EMBEDDING_DIMENSION = "vector_dimension"
 EMBEDDING_FINITE = "no_nan_values"
 EMBEDDING_UNIT_NORM = "unit_norm"
+EMBEDDING_DRIFT = "drift_vs_indexed"
 
 
 def embeddings_schema(dimension: int) -> pa.Schema:
     """Columns of the per-source embeddings dataset."""
-    return pa.schema([("chunk_id", pa.string()), ("text_hash", pa.string()), ("embedding_model", pa.string()), ("vector", pa.list_(pa.float32(), dimension))])
+    return pa.schema(
+        [("chunk_id", pa.string()), ("text_hash", pa.string()), ("token_count", pa.int32()), ("embedding_model", pa.string()), ("vector", pa.list_(pa.float32(), dimension))]
+    )
+
+
+def _drift_check(previous: pa.Table | None, vectors: np.ndarray, tokens: np.ndarray, settings: DriftSettings) -> dg.AssetCheckResult:
+    if previous is None or previous.num_rows == 0:
+        return dg.AssetCheckResult(check_name=EMBEDDING_DRIFT, passed=True, severity=dg.AssetCheckSeverity.WARN, description="first materialization: nothing indexed to compare with")
+    indexed = np.stack(previous.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
+    drift = measure_drift(indexed, vectors, np.asarray(previous.column("token_count").to_pylist()), tokens,
+                          centroid_threshold=settings.centroid_threshold, ks_threshold=settings.token_length_ks_threshold)
+    return dg.AssetCheckResult(
+        check_name=EMBEDDING_DRIFT, passed=not drift.drifted, severity=dg.AssetCheckSeverity.WARN,
+        description=f"centroid distance {drift.centroid_distance:.4f} (threshold {settings.centroid_threshold}), token-length KS {drift.token_length_ks:.3f} (threshold {settings.token_length_ks_threshold})",
+        metadata={"centroid_distance": drift.centroid_distance, "token_length_ks": drift.token_length_ks,
+                  "indexed_mean_tokens": drift.indexed_mean_tokens, "new_mean_tokens": drift.new_mean_tokens},
+    )
 
 
 def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
@@ -92,13 +111,15 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
             dg.AssetCheckSpec(EMBEDDING_DIMENSION, asset="embeddings", blocking=True, description="every vector has the model's dimension"),
             dg.AssetCheckSpec(EMBEDDING_FINITE, asset="embeddings", blocking=True, description="no NaN or infinite values"),
             dg.AssetCheckSpec(EMBEDDING_UNIT_NORM, asset="embeddings", blocking=True, description="every vector has unit L2 norm"),
+            dg.AssetCheckSpec(EMBEDDING_DRIFT, asset="embeddings", description="centroid and token-length distribution against the previously indexed vectors"),
         ],
     )
     def embeddings(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """One unit-norm vector per chunk; text already embedded by this model is never embedded again."""
         settings = platform.config.embedding
+        previous = storage.datasets.read("embeddings", key, columns=["vector", "token_count"])
         key = context.partition_key
-        chunk_table = storage.datasets.read("chunks", key, columns=["chunk_id", "text", "text_hash"])
+        chunk_table = storage.datasets.read("chunks", key, columns=["chunk_id", "text", "text_hash", "token_count"])
         if chunk_table is None:
             raise dg.Failure(f"chunks for source {key!r} have not been materialized; materialize them first")
         started = time.perf_counter()
@@ -112,7 +133,7 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
         schema = embeddings_schema(dimension)
         table = pa.table(
             {
-                "chunk_id": chunk_table.column("chunk_id"), "text_hash": chunk_table.column("text_hash"),
+                "chunk_id": chunk_table.column("chunk_id"), "text_hash": chunk_table.column("text_hash"), "token_count": chunk_table.column("token_count"),
                 "embedding_model": pa.array([settings.model] * chunk_table.num_rows, pa.string()),
                 "vector": pa.FixedSizeListArray.from_arrays(pa.array(run.vectors.reshape(-1), pa.float32()), dimension),
             },
@@ -134,6 +155,7 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
                 check_result(EMBEDDING_DIMENSION, validate_rule(vectors_of_dimension(dimension), vectors)),
                 check_result(EMBEDDING_FINITE, validate_rule(vectors_finite(), vectors)),
                 check_result(EMBEDDING_UNIT_NORM, validate_rule(vectors_unit_norm(), vectors)),
+                _drift_check(previous, run.vectors, np.asarray(chunk_table.column("token_count").to_pylist()), platform.config.drift),
             ],
         )
 

