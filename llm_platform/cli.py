@@ -25,7 +25,7 @@ def run_search(args: argparse.Namespace) -> int:
     config, table = _table(args, served=not args.latest)
     vector = None
     if args.mode != "fts":
-        embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download)
+        embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
         vector = embedder.encode([args.query])[0]
     where = f"source = '{args.source}'" if args.source else None
     hits = search(table, args.query, vector, mode=args.mode, k=args.k, where=where)

@@ -106,6 +106,7 @@ class TinyModelSettings(_Strict):
     num_layers: int = Field(2, ge=1)
     num_heads: int = Field(4, ge=1)
     pretrain_steps: int = Field(200, ge=0)
+    pretrain_lr: float = Field(3e-3, gt=0.0)
 
 
 class BaseModelSettings(_Strict):

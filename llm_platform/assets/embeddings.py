@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow as pa
 
 from llm_platform.assets.metadata import check_result, frame, markdown_table
-from llm_platform.core.chunk_table import CHUNK_SCHEMA, chunk_corpus
+from llm_platform.core.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
 from llm_platform.config import DriftSettings
-from llm_platform.core.chunking import CHUNKER_VERSION, Chunker, load_tokenizer
+from llm_platform.core.chunking import Chunker, load_tokenizer
 from llm_platform.core.drift import measure_drift
 from llm_platform.core.embedding import EmbeddingCache, embed_texts, load_embedder
 from llm_platform.core.model_paths import resolve_sentence_transformer
@@ -45,7 +45,9 @@ def _drift_check(previous: pa.Table | None, vectors: np.ndarray, tokens: np.ndar
     if previous is None or previous.num_rows == 0:
         return dg.AssetCheckResult(check_name=EMBEDDING_DRIFT, passed=True, severity=dg.AssetCheckSeverity.WARN, description="first materialization: nothing indexed to compare with")
     indexed = np.stack(previous.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
-    drift = measure_drift(indexed, vectors, np.asarray(previous.column("token_count").to_pylist()), tokens,
+    # Datasets written before token counts were stored compare centroids only.
+    indexed_tokens = np.asarray(previous.column("token_count").to_pylist() if "token_count" in previous.column_names else [])
+    drift = measure_drift(indexed, vectors, indexed_tokens, tokens,
                           centroid_threshold=settings.centroid_threshold, ks_threshold=settings.token_length_ks_threshold)
     return dg.AssetCheckResult(
         check_name=EMBEDDING_DRIFT, passed=not drift.drifted, severity=dg.AssetCheckSeverity.WARN,
@@ -80,7 +82,8 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
             raise dg.Failure(f"cleaned_corpus for source {key!r} has not been materialized; materialize it first")
         model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
         factory = lambda: Chunker(load_tokenizer(model_dir), max_tokens=config.chunking.max_tokens, overlap=config.chunking.overlap)  # noqa: E731
-        result = chunk_corpus(cleaned.to_pylist(), storage.datasets.read("chunks", key), factory)
+        version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
+        result = chunk_corpus(cleaned.to_pylist(), storage.datasets.read("chunks", key), factory, version=version)
         written = storage.datasets.write("chunks", key, [pa.Table.from_pylist(result.rows, schema=CHUNK_SCHEMA)], CHUNK_SCHEMA, context.run_id)
         tokens = [r["token_count"] for r in result.rows]
         return dg.MaterializeResult(
@@ -89,7 +92,7 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
                 "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
                 "upstream_cleaned_corpus_version": storage.datasets.current_version("cleaned_corpus", key),
                 "chunks": len(result.rows), "documents_chunked": result.documents_chunked, "documents_reused": result.documents_reused,
-                "chunker_version": CHUNKER_VERSION, "max_tokens": config.chunking.max_tokens, "overlap": config.chunking.overlap,
+                "chunker_version": version, "max_tokens": config.chunking.max_tokens, "overlap": config.chunking.overlap,
                 "mean_tokens": float(np.mean(tokens)) if tokens else 0.0, "p95_tokens": float(np.percentile(tokens, 95)) if tokens else 0.0,
                 "seconds": time.perf_counter() - started,
                 "preview": markdown_table(result.rows, ["locator", "heading", "position", "token_count", "text"]),
@@ -117,8 +120,8 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
     def embeddings(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """One unit-norm vector per chunk; text already embedded by this model is never embedded again."""
         settings = platform.config.embedding
-        previous = storage.datasets.read("embeddings", key, columns=["vector", "token_count"])
         key = context.partition_key
+        previous = storage.datasets.read("embeddings", key)
         chunk_table = storage.datasets.read("chunks", key, columns=["chunk_id", "text", "text_hash", "token_count"])
         if chunk_table is None:
             raise dg.Failure(f"chunks for source {key!r} have not been materialized; materialize them first")

@@ -118,7 +118,7 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         db = storage.lancedb()
         latest = open_table(db, name)
         questions = questions_from_chunks(_all_chunks(storage, config.source_names), limit=config.index.eval_questions)
-        embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download)
+        embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
         k = config.index.retrieval_k
         score = score_table(latest, questions, embedder.encode, k=k)
         published = published_version(latest, config.index.published_tag)

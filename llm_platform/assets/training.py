@@ -9,7 +9,7 @@ from llm_platform.assets.metadata import markdown_table
 from llm_platform.config import PlatformConfig
 from llm_platform.core.base_model import load_base_model
 from llm_platform.core.embedding import load_embedder
-from llm_platform.core.gates import evaluate_gates
+from llm_platform.core.gates import GateResult, evaluate_gates
 from llm_platform.core.identity import stable_hash
 from llm_platform.core.model_scoring import generation_scores, retrieval_scores
 from llm_platform.core.training import LoraTrainingConfig, load_adapter, train_lora
@@ -19,6 +19,8 @@ from llm_platform.resources.platform import PlatformConfigResource, StorageResou
 
 GPU_POOL = "gpu"
 ADAPTER_ARTIFACT = "adapter"
+# Single-step losses are noisy; first/final loss in metadata are means over this many steps.
+LOSS_WINDOW = 10
 # MLflow servers and object stores fail transiently; a retried step resumes, it does not redo work.
 MLFLOW_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
@@ -31,6 +33,18 @@ def gate_check_names(config: PlatformConfig) -> list[str]:
 def _check_name(gate_name: str) -> str:
     metric = gate_name.split("<=")[0].split(">=")[0]
     return gate_name if gate_name.endswith("_no_regression") else f"{metric}_bound"
+
+
+def _gate_check_results(gates: list[GateResult], gate_checks: list[str]) -> list[dg.AssetCheckResult]:
+    """One result per declared check: Dagster fails a step that leaves a declared check without one."""
+    by_name = {_check_name(g.metric): dg.AssetCheckResult(check_name=_check_name(g.metric), passed=g.passed, description=g.message,
+                                                          metadata={"value": g.value, "bound": g.minimum, "production": g.baseline}) for g in gates}
+    first = "no production model yet; nothing to regress from"
+    return [by_name.get(name) or dg.AssetCheckResult(check_name=name, passed=True, description=first) for name in gate_checks]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def _single_row(storage: StorageResource, name: str) -> dict:
@@ -91,18 +105,21 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
                     context.log.info(f"step {step}: loss {loss:.4f}")
 
             result = train_lora(base_model_dir=base["path"], examples=examples, config=training, output_dir=output_dir, on_step=on_step)
-            mlflow_api.log_metrics({"tokens_per_second": result.tokens_per_second, "final_loss": result.losses[-1]})
+            # A resumed training is a new MLflow run; the steps restored from the checkpoint belong in its curve too.
+            for step, loss in enumerate(result.losses[: result.resumed_from_step], start=1):
+                mlflow_api.log_metric("train_loss", loss, step=step)
+            mlflow_api.log_metrics({"tokens_per_second": result.tokens_per_second, "final_loss": _mean(result.losses[-LOSS_WINDOW:])})
             mlflow_api.log_artifacts(result.adapter_dir, ADAPTER_ARTIFACT)
             run_id = run.info.run_id
         record = {"adapter_dir": result.adapter_dir, "fingerprint": fingerprint, "mlflow_run_id": run_id, "sft_dataset_version": sft_version,
-                  "base_model_path": base["path"], "base_model_weights_hash": base["weights_hash"], "steps": result.steps, "final_loss": result.losses[-1]}
+                  "base_model_path": base["path"], "base_model_weights_hash": base["weights_hash"], "steps": result.steps, "final_loss": _mean(result.losses[-LOSS_WINDOW:])}
         version = _write_row(storage, "lora_adapter", record, context.run_id)
         pairs = pa.table({"pair_hash": sorted(hashes)})
         storage.datasets.write("lora_adapter_pairs", None, [pairs], pairs.schema, context.run_id)
         yield dg.MaterializeResult(
             data_version=dg.DataVersion(fingerprint),
             metadata={**record, "record_version": version, "status": result.status, "resumed_from_step": result.resumed_from_step,
-                      "first_loss": result.losses[0], "training_pairs": len(examples), "new_pairs": new, "device": result.device,
+                      "first_loss": _mean(result.losses[:LOSS_WINDOW]), "training_pairs": len(examples), "new_pairs": new, "device": result.device,
                       "dtype": result.dtype, "tokens_per_second": result.tokens_per_second, "seconds": result.seconds,
                       "mlflow_tracking_uri": mlflow.uri, "losses": dg.MetadataValue.json([round(x, 4) for x in result.losses])},
         )
@@ -151,8 +168,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
                       "evaluated_adapter": adapter["adapter_dir"], "mlflow_run_id": adapter["mlflow_run_id"],
                       "production_version": record["production_version"] or "none", "answers_preview": markdown_table(samples, ["question", "reference", "candidate"]),
                       **{f"candidate_{k}": v for k, v in scores["candidate"].items()}},
-            check_results=[dg.AssetCheckResult(check_name=_check_name(g.metric), passed=g.passed, description=g.message,
-                                               metadata={"value": g.value, "bound": g.minimum, "production": g.baseline}) for g in gates if _check_name(g.metric) in gate_checks],
+            check_results=_gate_check_results(gates, gate_checks),
         )
 
     @dg.asset(group_name="model", kinds={"mlflow"}, deps=[model_eval], op_tags=cpu_tags, retry_policy=MLFLOW_RETRY)

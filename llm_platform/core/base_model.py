@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -171,7 +170,6 @@ def build_local_base_model(
     texts: Sequence[str], config: TinyModelConfig, output_dir: str
 ) -> BaseModelInfo:
     """Train a tokenizer and a tiny model on `texts`, pre-train it, save both to `output_dir`."""
-    random.seed(config.seed)
     tokenizer = train_corpus_tokenizer(texts, vocab_size=config.vocab_size)
     model = build_tiny_causal_lm(tokenizer, config)
     losses = pretrain_causal_lm(

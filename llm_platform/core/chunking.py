@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,19 +93,34 @@ class Chunker:
 
     def chunk(self, text: str, *, fmt: str) -> list[Chunk]:
         """Return the chunks of `text` (format `fmt`) in order, each within the token budget."""
-        splitter = self._markdown if fmt in MARKDOWN_FORMATS else self._plain
-        pieces = splitter.chunk_indices(text)
-        if not pieces:
-            return []
-        encodings = self._tokenizer.encode_batch([piece for _, piece in pieces], add_special_tokens=False)
-        headings = find_headings(text, fmt)
-        offsets = [heading.offset for heading in headings]
-        chunks = []
-        for position, ((start, piece), encoding) in enumerate(zip(pieces, encodings, strict=True)):
-            index = bisect.bisect_right(offsets, start) - 1
-            heading = headings[index].title if index >= 0 else None
-            chunks.append(Chunk(position, piece, heading, len(encoding.ids), start))
-        return chunks
+        return self.chunk_all([(text, fmt)])[0]
+
+    def chunk_all(self, documents: Sequence[tuple[str, str]]) -> list[list[Chunk]]:
+        """The chunks of each (text, format) document, in order.
+
+        Splitting is the costly part of chunking; the splitter spreads a batch of
+        texts over all cores, so many documents are best chunked in one call.
+        """
+        pieces: list[list[tuple[int, str]]] = [[] for _ in documents]
+        for splitter, markdown in ((self._markdown, True), (self._plain, False)):
+            chosen = [i for i, (_, fmt) in enumerate(documents) if (fmt in MARKDOWN_FORMATS) == markdown]
+            if chosen:
+                for i, found in zip(chosen, splitter.chunk_all_indices([documents[i][0] for i in chosen]), strict=True):
+                    pieces[i] = found
+        texts = [piece for found in pieces for _, piece in found]
+        counts = iter([len(encoding.ids) for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=False)])
+        return [_labelled(text, fmt, found, counts) for (text, fmt), found in zip(documents, pieces, strict=True)]
+
+
+def _labelled(text: str, fmt: str, pieces: list[tuple[int, str]], token_counts: Iterator[int]) -> list[Chunk]:
+    headings = find_headings(text, fmt) if pieces else []
+    offsets = [heading.offset for heading in headings]
+    chunks = []
+    for position, (start, piece) in enumerate(pieces):
+        index = bisect.bisect_right(offsets, start) - 1
+        heading = headings[index].title if index >= 0 else None
+        chunks.append(Chunk(position, piece, heading, next(token_counts), start))
+    return chunks
 
 
 def _counting_tokenizer(tokenizer: tokenizers.Tokenizer) -> tokenizers.Tokenizer:

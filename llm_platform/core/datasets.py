@@ -72,6 +72,19 @@ class DatasetStore:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         version = f"{stamp}-{run_id[:8]}.parquet"
         path = f"{folder}/{version}"
+        try:
+            rows = self._write_file(path, batches, schema)
+        except BaseException:
+            # The pointer never named this file; leaving it would only take a pruning slot.
+            if self._fs.exists(path):
+                self._fs.rm(path)
+            raise
+        size = self._fs.size(path)
+        self._set_pointer(folder, version)
+        self._prune(folder, keep=version)
+        return DatasetVersion(path=path, version=version, rows=rows, bytes=size)
+
+    def _write_file(self, path: str, batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> int:
         rows = 0
         with self._fs.open(path, "wb") as handle, pq.ParquetWriter(handle, schema, compression="zstd") as writer:
             for batch in batches:
@@ -79,10 +92,7 @@ class DatasetStore:
                 if table.num_rows:
                     writer.write_table(table.cast(schema))
                     rows += table.num_rows
-        size = self._fs.size(path)
-        self._set_pointer(folder, version)
-        self._prune(folder, keep=version)
-        return DatasetVersion(path=path, version=version, rows=rows, bytes=size)
+        return rows
 
     def _set_pointer(self, folder: str, version: str) -> None:
         tmp = f"{folder}/{_POINTER}.tmp"

@@ -29,7 +29,8 @@ def centroid_distance(indexed: np.ndarray, new: np.ndarray) -> float:
         return 0.0
     a, b = indexed.mean(axis=0), new.mean(axis=0)
     denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return 0.0 if denominator == 0 else float(1.0 - np.dot(a, b) / denominator)
+    # Rounding puts identical sets a hair below zero; a distance is never negative.
+    return 0.0 if denominator == 0 else max(0.0, float(1.0 - np.dot(a, b) / denominator))
 
 
 def measure_drift(indexed_vectors: np.ndarray, new_vectors: np.ndarray, indexed_tokens: np.ndarray, new_tokens: np.ndarray, *, centroid_threshold: float, ks_threshold: float) -> Drift:

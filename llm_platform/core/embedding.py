@@ -115,7 +115,13 @@ def embed_texts(
     return EmbeddingRun(vectors, computed=len(missing), reused=len(hashes) - len(missing), dimension=vectors.shape[1])
 
 
-@lru_cache(maxsize=2)
 def load_embedder(model_id: str, *, device: str = "cpu", allow_download: bool = False, batch_size: int = 64) -> Embedder:
     """The embedder for `model_id`, loaded once per process and shared by every asset."""
+    # lru_cache keys on how arguments are spelled: a call that leaves batch_size at
+    # its default would otherwise load a second copy of the model.
+    return _cached_embedder(model_id, device, allow_download, batch_size)
+
+
+@lru_cache(maxsize=2)
+def _cached_embedder(model_id: str, device: str, allow_download: bool, batch_size: int) -> Embedder:
     return Embedder(model_id, device=device, allow_download=allow_download, batch_size=batch_size)

@@ -9,6 +9,7 @@ holds everything else, with no Trainer/Accelerate state to keep in sync.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import math
 import os
@@ -37,12 +38,8 @@ class TrainingInterrupted(RuntimeError):
     """Raised by `train_lora(stop_after_steps=n)` after step n, as a preemption would."""
 
     def __init__(self, step: int, checkpoint_dir: str | None):
-        super().__init__(
-            f"training stopped after step {step} (stop_after_steps); "
-            f"latest checkpoint: {checkpoint_dir or 'none yet'}"
-        )
-        self.step = step
-        self.checkpoint_dir = checkpoint_dir
+        super().__init__(f"training stopped after step {step} (stop_after_steps); latest checkpoint: {checkpoint_dir}")
+        self.step, self.checkpoint_dir = step, checkpoint_dir
 
 
 @dataclass
@@ -73,10 +70,7 @@ class LoraTrainingConfig:
             raise ValueError(f"LoraTrainingConfig.learning_rate must be > 0, got {self.learning_rate}")
         self.target_modules = tuple(self.target_modules)
         if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
-            raise ValueError(
-                "LoraTrainingConfig.target_modules must name at least one module, "
-                f"e.g. ('q_proj', 'v_proj'); got {self.target_modules!r}"
-            )
+            raise ValueError(f"LoraTrainingConfig.target_modules must name modules, e.g. ('q_proj', 'v_proj'); got {self.target_modules!r}")
         if self.device not in DEVICES:
             raise ValueError(f"LoraTrainingConfig.device must be one of {DEVICES}, got {self.device!r}")
 
@@ -108,9 +102,7 @@ def encode_prompt(tokenizer, instruction: str) -> list[int]:
     return bos + tokenizer(format_prompt(instruction), add_special_tokens=False)["input_ids"]
 
 
-def encode_example(
-    tokenizer, instruction: str, response: str, *, max_length: int
-) -> tuple[list[int], list[int]]:
+def encode_example(tokenizer, instruction: str, response: str, *, max_length: int) -> tuple[list[int], list[int]]:
     """Return (input_ids, labels) with prompt positions masked to -100 in labels."""
     prompt = encode_prompt(tokenizer, instruction)
     budget = max_length - max_length // 4
@@ -189,20 +181,15 @@ def _save_checkpoint(root: str, step: int, model, optimizer, scheduler, state: d
 
 
 def _checkpoint_steps(root: str) -> list[int]:
-    if not os.path.isdir(root):
-        return []
-    names = (n for n in os.listdir(root) if n.startswith("step-"))
-    return sorted(int(n.removeprefix("step-")) for n in names
-                  if os.path.isfile(os.path.join(root, n, STATE_FILE)))
+    complete = glob.glob(os.path.join(root, "step-*", STATE_FILE))
+    return sorted(int(os.path.basename(os.path.dirname(path)).removeprefix("step-")) for path in complete)
 
 
 def _restore(path: str, model, optimizer, scheduler, fingerprint: str) -> dict:
     state = torch.load(os.path.join(path, STATE_FILE), weights_only=True)
     if state["fingerprint"] != fingerprint:
-        raise ValueError(
-            f"Checkpoint {path} belongs to a run with other data, base model or "
-            "hyper-parameters; train into a new output_dir or delete its checkpoints/ folder."
-        )
+        raise ValueError(f"Checkpoint {path} belongs to a run with other data, base model or hyper-parameters; "
+                         "train into a new output_dir or delete its checkpoints/ folder.")
     set_peft_model_state_dict(model, load_peft_weights(path, device="cpu"))
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -231,6 +218,8 @@ def _optimizer_step(model, optimizer, scheduler, batch: dict) -> float:
 
 def _resume_point(root: str, model, optimizer, scheduler, fingerprint: str, seed: int):
     state = {"fingerprint": fingerprint, "losses": [], "tokens_seen": 0, "data_seed": seed}
+    for stale in glob.glob(os.path.join(root, ".tmp-step-*")):
+        shutil.rmtree(stale)  # a write a preemption cut short
     existing = _checkpoint_steps(root)
     if not existing:
         return 0, state
@@ -255,12 +244,13 @@ def train_lora(
     """
     if not examples:
         raise ValueError("train_lora needs at least one (instruction, response) example")
+    if stop_after_steps is not None and stop_after_steps < 1:
+        raise ValueError(f"stop_after_steps must be >= 1 or None, got {stop_after_steps}")
     device, dtype = select_device(config.device)
     model, tokenizer = _lora_model(base_model_dir, config, device, dtype)
     rows = [encode_example(tokenizer, q, a, max_length=config.max_length) for q, a in examples]
     total_steps = math.ceil(len(rows) / config.batch_size) * config.epochs
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, total_steps // 10), total_steps)
     root = os.path.join(output_dir, CHECKPOINTS_DIR)
     fingerprint = _fingerprint(config, examples, base_model_dir)
@@ -273,8 +263,7 @@ def train_lora(
         loss = _optimizer_step(model, optimizer, scheduler, batch)
         tokens = int(batch["attention_mask"].sum())
         run_tokens += tokens
-        state = {**state, "losses": [*state["losses"], loss],
-                 "tokens_seen": state["tokens_seen"] + tokens}
+        state = {**state, "losses": [*state["losses"], loss], "tokens_seen": state["tokens_seen"] + tokens}
         if on_step is not None:
             on_step(step, loss)
         if step % config.checkpoint_every_steps == 0:

@@ -65,7 +65,7 @@ def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
     evaluation, production = _materialization(training, "model_eval"), _materialization(training, "production_model")
     print(f"  base model: {base.get('kind', '?')} {base.get('name', '?')} ({base.get('note', '')})")
     if adapter:
-        print(f"  adapter: {adapter.get('adapter_dir')} (MLflow run {adapter.get('mlflow_run_id')}, loss {adapter.get('first_loss', 0):.3f} -> {adapter.get('final_loss', 0):.3f})")
+        print(f"  adapter: {adapter.get('adapter_dir')} (MLflow run {adapter.get('mlflow_run_id')}, mean loss of first and last 10 steps {adapter.get('first_loss', 0):.3f} -> {adapter.get('final_loss', 0):.3f})")
     else:
         print("  adapter: training skipped (see the lora_adapter observation in the UI for why)")
     if evaluation:
