@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -42,7 +43,7 @@ def test_tiny_model_is_a_seeded_llama_with_lora_target_modules(tokenizer):
     assert model.config.model_type == "llama"
     assert {"q_proj", "v_proj"} <= names
     assert weights_hash(model) == weights_hash(build_tiny_causal_lm(tokenizer, TINY))
-    reseeded = TinyModelConfig(**{**TINY.__dict__, "seed": 1})
+    reseeded = dataclasses.replace(TINY, seed=1)
     assert weights_hash(model) != weights_hash(build_tiny_causal_lm(tokenizer, reseeded))
 
 
@@ -99,7 +100,7 @@ def test_configured_local_model_is_used_and_a_pointer_written(tiny_base, tmp_pat
 
 
 def test_uncached_hub_id_falls_back_to_the_tiny_local_model(tmp_path, corpus_texts):
-    quick = TinyModelConfig(**{**TINY.__dict__, "pretrain_steps": 2})
+    quick = dataclasses.replace(TINY, pretrain_steps=2)
     info = resolve_base_model(
         UNCACHED_HUB_ID, revision=None, output_dir=str(tmp_path), corpus_texts=corpus_texts,
         tiny_config=quick, allow_download=False,
