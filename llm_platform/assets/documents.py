@@ -9,7 +9,7 @@ import pyarrow as pa
 from llm_platform.assets.metadata import check_result, counts, frame, markdown_table, rate_check
 from llm_platform.core.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
 from llm_platform.core.schemas import ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, validate_rule
-from llm_platform.core.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, read_source
+from llm_platform.core.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
 RAW_IDS_UNIQUE = "doc_ids_unique"
@@ -59,13 +59,17 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
         started = time.perf_counter()
         previous = storage.datasets.read("raw_documents", source.name)
         previous_quarantine = storage.datasets.read("quarantine_raw_documents", source.name)
-        result = read_source(
-            source.name, source.location, source.glob, previous,
-            previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
-            text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
-            max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
-            max_removed_fraction=source.max_removed_fraction,
-        )
+        try:
+            result = read_source(
+                source.name, source.location, source.glob, previous,
+                previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
+                text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
+                max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
+                max_removed_fraction=source.max_removed_fraction,
+            )
+        except (SuspiciousListingError, FileNotFoundError) as exc:
+            # Retrying cannot fix a missing folder or a refused mass deletion; say so at once.
+            raise dg.Failure(str(exc), allow_retries=False) from exc
         written = storage.datasets.write("raw_documents", source.name, [pa.Table.from_pylist(result.rows, schema=RAW_SCHEMA)], RAW_SCHEMA, context.run_id)
         _write_quarantine(storage, "raw_documents", source.name, result.quarantine, context.run_id)
         seconds = time.perf_counter() - started

@@ -1,0 +1,112 @@
+"""Freshness policies, automation conditions, sensor defaults and the executor, as built from config."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+import pytest
+from dagster_k8s import k8s_job_executor
+
+from llm_platform.automation.alerting import FAILURE_SENSOR
+from llm_platform.automation.conditions import AUTOMATION_SENSOR
+from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
+from llm_platform.automation.sensors import SOURCE_SENSOR
+from llm_platform.config import FreshnessSettings, PlatformConfig, SourceConfig
+from llm_platform.definitions import EXECUTOR_ENV, build_definitions
+
+INDEX_ASSETS = ("vector_index", "published_index")
+BLOCKING_CHECKS_LABEL = "all_deps_blocking_checks_passed"
+
+
+def _config(**freshness: float) -> PlatformConfig:
+    return PlatformConfig(sources=[SourceConfig(name="alpha", location="/unused")], freshness=FreshnessSettings(**freshness))
+
+
+def _fail_window(defs: dg.Definitions, asset: str) -> timedelta:
+    policy = defs.resolve_asset_graph().get(dg.AssetKey(asset)).freshness_policy
+    assert policy is not None, f"{asset} has no freshness policy"
+    return policy.fail_window.to_timedelta()
+
+
+def _labels(condition: dg.AutomationCondition) -> Iterator[str | None]:
+    yield condition.get_label()
+    for child in condition.children:
+        yield from _labels(child)
+
+
+def _condition(defs: dg.Definitions, asset: str) -> dg.AutomationCondition:
+    condition = defs.resolve_asset_graph().get(dg.AssetKey(asset)).automation_condition
+    assert condition is not None, f"{asset} has no automation condition"
+    return condition
+
+
+@pytest.fixture(scope="module")
+def default_defs() -> dg.Definitions:
+    return build_definitions(_config(), executor="in_process")
+
+
+@pytest.mark.parametrize("asset", INDEX_ASSETS)
+def test_index_freshness_defaults_to_a_day(default_defs: dg.Definitions, asset: str) -> None:
+    assert _fail_window(default_defs, asset) == timedelta(hours=24)
+
+
+def test_eval_freshness_defaults_to_a_week(default_defs: dg.Definitions) -> None:
+    assert _fail_window(default_defs, "model_eval") == timedelta(hours=168)
+
+
+@pytest.mark.parametrize("asset", INDEX_ASSETS)
+def test_index_freshness_comes_from_index_hours(asset: str) -> None:
+    defs = build_definitions(_config(index_hours=6), executor="in_process")
+    assert _fail_window(defs, asset) == timedelta(hours=6)
+
+
+def test_eval_freshness_comes_from_eval_hours() -> None:
+    defs = build_definitions(_config(eval_hours=12), executor="in_process")
+    assert _fail_window(defs, "model_eval") == timedelta(hours=12)
+
+
+def test_intermediate_assets_have_no_freshness_policy(default_defs: dg.Definitions) -> None:
+    assert default_defs.resolve_asset_graph().get(dg.AssetKey("chunks")).freshness_policy is None
+
+
+@pytest.mark.parametrize("asset", ["published_index", "production_model"])
+def test_publication_waits_for_upstream_blocking_checks(default_defs: dg.Definitions, asset: str) -> None:
+    assert BLOCKING_CHECKS_LABEL in set(_labels(_condition(default_defs, asset)))
+
+
+def test_document_assets_do_not_wait_for_blocking_checks(default_defs: dg.Definitions) -> None:
+    assert BLOCKING_CHECKS_LABEL not in set(_labels(_condition(default_defs, "cleaned_corpus")))
+
+
+@pytest.mark.parametrize(
+    ("sensor", "status"),
+    [(AUTOMATION_SENSOR, dg.DefaultSensorStatus.STOPPED), (SOURCE_SENSOR, dg.DefaultSensorStatus.STOPPED), (FAILURE_SENSOR, dg.DefaultSensorStatus.RUNNING)],
+)
+def test_sensor_default_status(default_defs: dg.Definitions, sensor: str, status: dg.DefaultSensorStatus) -> None:
+    assert default_defs.resolve_sensor_def(sensor).default_status == status
+
+
+def test_executor_env_k8s_selects_the_k8s_job_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EXECUTOR_ENV, "k8s")
+    assert build_definitions(_config()).executor is k8s_job_executor
+
+
+def test_executor_env_in_process_selects_the_in_process_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EXECUTOR_ENV, "in_process")
+    assert build_definitions(_config()).executor is dg.in_process_executor
+
+
+def test_every_job_and_asset_runs_on_the_env_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EXECUTOR_ENV, "k8s")
+    defs = build_definitions(_config())
+    jobs = [defs.resolve_job_def(name) for name in (INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB)]
+    jobs.append(defs.resolve_implicit_global_asset_job_def())
+    assert {job.name: job.executor_def for job in jobs} == {job.name: k8s_job_executor for job in jobs}
+
+
+def test_unknown_executor_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EXECUTOR_ENV, "threads")
+    with pytest.raises(ValueError, match=EXECUTOR_ENV):
+        build_definitions(_config())
