@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import dagster as dg
@@ -50,3 +51,8 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
 
 
 defs = build_definitions(default_config())
+
+# What is loaded by now (torch, transformers, Dagster: ~700k objects) lives as long as
+# the process. Freezing it keeps every full garbage collection in a step from rescanning
+# it, which costs ~0.5 s each time on 2 cores: more than a whole unchanged step.
+gc.freeze()
