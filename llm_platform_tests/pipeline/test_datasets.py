@@ -1,0 +1,80 @@
+"""Versioned Parquet datasets: readers see the last complete write, and only a few old versions are kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from llm_platform.core.datasets import DatasetStore
+
+SCHEMA = pa.schema([("doc_id", pa.string()), ("words", pa.int64())])
+
+
+def table(*rows: tuple[str, int]) -> pa.Table:
+    return pa.Table.from_pylist([{"doc_id": d, "words": w} for d, w in rows], schema=SCHEMA)
+
+
+def parquet_files(store: DatasetStore) -> list[Path]:
+    return sorted(Path(store.root, "datasets", "raw", "docs").glob("*.parquet"))
+
+
+@pytest.fixture
+def store(tmp_path) -> DatasetStore:
+    return DatasetStore(str(tmp_path))
+
+
+def test_nothing_written_reads_as_none(store):
+    assert store.read("raw", "docs") is None and store.current_version("raw", "docs") is None
+
+
+def test_written_rows_read_back_in_order(store):
+    store.write("raw", "docs", [table(("a", 1)), table(("b", 2), ("c", 3))], SCHEMA)
+    assert store.read("raw", "docs").to_pylist() == table(("a", 1), ("b", 2), ("c", 3)).to_pylist()
+
+
+def test_write_reports_its_version_and_row_count(store):
+    written = store.write("raw", "docs", [table(("a", 1), ("b", 2))], SCHEMA, run_id="abcdef123456")
+    assert written.rows == 2 and written.version.endswith("-abcdef12.parquet")
+    assert store.current_version("raw", "docs") == written.version
+
+
+def test_read_can_select_columns(store):
+    store.write("raw", "docs", [table(("a", 1))], SCHEMA)
+    assert store.read("raw", "docs", columns=["words"]).column_names == ["words"]
+
+
+def test_partitions_are_separate_datasets(store):
+    store.write("raw", "docs", [table(("a", 1))], SCHEMA)
+    store.write("raw", "notes", [table(("z", 9))], SCHEMA)
+    assert store.read("raw", "docs").column("doc_id").to_pylist() == ["a"]
+
+
+def failing_batches() -> Iterator[pa.Table]:
+    yield table(("new", 1))
+    raise RuntimeError("source went away mid-write")
+
+
+def test_failed_write_leaves_the_previous_version_readable(store):
+    before = store.write("raw", "docs", [table(("a", 1))], SCHEMA)
+    with pytest.raises(RuntimeError, match="mid-write"):
+        store.write("raw", "docs", failing_batches(), SCHEMA)
+    assert store.current_version("raw", "docs") == before.version
+    assert store.read("raw", "docs").to_pylist() == table(("a", 1)).to_pylist()
+
+
+def test_failed_write_leaves_no_partial_file(store):
+    store.write("raw", "docs", [table(("a", 1))], SCHEMA)
+    with pytest.raises(RuntimeError):
+        store.write("raw", "docs", failing_batches(), SCHEMA)
+    assert len(parquet_files(store)) == 1
+
+
+def test_old_versions_are_pruned_to_three(store):
+    for number in range(5):
+        last = store.write("raw", "docs", [table((f"doc{number}", number))], SCHEMA)
+    assert [p.name for p in parquet_files(store)][-1] == last.version
+    assert len(parquet_files(store)) == 3
+    assert store.read("raw", "docs").column("doc_id").to_pylist() == ["doc4"]

@@ -1,0 +1,146 @@
+"""Reading a source incrementally: the document diff, carried-over files, and the mass-deletion guard."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pydoc_data.topics import topics
+
+from llm_platform.core.identity import doc_id_for
+from llm_platform.core.sources import RAW_SCHEMA, RawDocuments, SuspiciousListingError, list_source, listing_fingerprint, read_source
+
+SOURCE = "docs"
+NAMES = ("for", "while", "if", "with")
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    for name in NAMES:
+        (tmp_path / f"{name}.txt").write_text(topics[name], encoding="utf-8")
+    return tmp_path
+
+
+def read(folder: Path, previous: RawDocuments | None = None, **kwargs) -> RawDocuments:
+    table = None if previous is None else pa.Table.from_pylist(previous.rows, schema=RAW_SCHEMA)
+    quarantine = None if previous is None else previous.quarantine
+    return read_source(SOURCE, str(folder), "**/*", table, previous_quarantine=quarantine, **kwargs)
+
+
+def ids(*names: str) -> list[str]:
+    return sorted(doc_id_for(SOURCE, name) for name in names)
+
+
+def touch_later(path: Path) -> None:
+    stat = path.stat()
+    os.utime(path, (stat.st_atime + 60, stat.st_mtime + 60))
+
+
+def test_first_read_adds_every_document(folder):
+    result = read(folder)
+    assert sorted(result.added) == ids("for.txt", "while.txt", "if.txt", "with.txt")
+    assert result.changed == result.removed == result.unchanged == []
+
+
+def test_second_read_of_unchanged_files_reads_nothing(folder):
+    first = read(folder)
+    second = read(folder, first)
+    assert sorted(second.unchanged) == sorted(first.added)
+    assert second.files_read == 0 and second.added == second.changed == second.removed == []
+
+
+def test_diff_names_added_changed_removed_and_unchanged_documents(folder):
+    first = read(folder)
+    (folder / "class.txt").write_text(topics["class"], encoding="utf-8")
+    (folder / "for.txt").write_text(topics["for"] + "\nA new closing paragraph.\n", encoding="utf-8")
+    (folder / "while.txt").unlink()
+    second = read(folder, first)
+    assert (sorted(second.added), sorted(second.changed), second.removed, sorted(second.unchanged)) == (
+        ids("class.txt"), ids("for.txt"), ids("while.txt"), ids("if.txt", "with.txt"),
+    )
+
+
+def test_touched_but_identical_file_is_reread_and_unchanged(folder):
+    first = read(folder)
+    touch_later(folder / "if.txt")
+    second = read(folder, first)
+    assert second.files_read == 1
+    assert doc_id_for(SOURCE, "if.txt") in second.unchanged and second.changed == []
+
+
+def test_layout_only_edit_keeps_the_document_unchanged(folder):
+    first = read(folder)
+    (folder / "if.txt").write_text(topics["if"].replace("\n", "\n\n", 3), encoding="utf-8")
+    assert doc_id_for(SOURCE, "if.txt") in read(folder, first).unchanged
+
+
+def test_mass_deletion_is_refused_naming_the_source_and_the_setting(folder):
+    first = read(folder)
+    for name in ("for", "while", "if"):
+        (folder / f"{name}.txt").unlink()
+    with pytest.raises(SuspiciousListingError) as raised:
+        read(folder, first)
+    message = str(raised.value)
+    assert f"source {SOURCE!r}" in message and "3 of 4" in message and "allow_mass_deletion" in message
+
+
+def test_mass_deletion_proceeds_when_allowed(folder):
+    first = read(folder)
+    for name in ("for", "while", "if"):
+        (folder / f"{name}.txt").unlink()
+    second = read(folder, first, allow_mass_deletion=True)
+    assert second.removed == ids("for.txt", "while.txt", "if.txt")
+
+
+def test_removal_below_the_fraction_needs_no_consent(folder):
+    first = read(folder)
+    (folder / "for.txt").unlink()
+    assert read(folder, first).removed == ids("for.txt")
+
+
+def test_rejected_jsonl_line_of_an_unchanged_file_stays_quarantined(folder):
+    (folder / "faq.jsonl").write_text('{"title": "Loops", "text": "Use for."}\n{not json}\n', encoding="utf-8")
+    first = read(folder)
+    second = read(folder, first)
+    assert second.files_read == 0
+    assert [(q["locator"], q["kind"]) for q in second.quarantine] == [("faq.jsonl#L2", "malformed")]
+
+
+def test_unsupported_file_is_quarantined_not_read(folder):
+    (folder / "slides.pptx").write_bytes(b"PK\x03\x04")
+    result = read(folder)
+    assert [(q["locator"], q["kind"]) for q in result.quarantine] == [("slides.pptx", "unsupported")]
+    assert result.files_read == len(NAMES)
+
+
+def test_missing_location_is_an_error_naming_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent"):
+        list_source(str(tmp_path / "absent"), "**/*")
+
+
+def fingerprint(folder: Path) -> str:
+    return listing_fingerprint(list_source(str(folder), "**/*"))
+
+
+def test_listing_fingerprint_is_stable_for_an_unchanged_folder(folder):
+    assert fingerprint(folder) == fingerprint(folder)
+
+
+def test_listing_fingerprint_changes_when_a_file_is_added(folder):
+    before = fingerprint(folder)
+    (folder / "class.txt").write_text(topics["class"], encoding="utf-8")
+    assert fingerprint(folder) != before
+
+
+def test_listing_fingerprint_changes_when_a_file_is_modified(folder):
+    before = fingerprint(folder)
+    touch_later(folder / "for.txt")
+    assert fingerprint(folder) != before
+
+
+def test_listing_fingerprint_changes_when_a_file_is_removed(folder):
+    before = fingerprint(folder)
+    (folder / "for.txt").unlink()
+    assert fingerprint(folder) != before
