@@ -10,7 +10,6 @@ it runs once, after a model change, and both outcomes are checked.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from llm_platform.core.datasets import DatasetStore
 from llm_platform.core.embedding import model_slug
 from llm_platform.core.vector_index import connect, open_table, table_name
 from llm_platform.definitions import EXECUTOR_ENV
+from llm_platform_tests.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -186,22 +186,7 @@ def daemon_ran_backfill(project: Project, backfill, new_model) -> dict[str, str]
             time.sleep(3)
         pytest.fail(f"backfill runs still unfinished after {DAEMON_SECONDS}s:\n{log.read_text(errors='replace')[-6000:]}")
     finally:
-        _stop(daemon)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the daemon and what it started (code server, run workers): its own process group."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        stop_process_group(daemon)
 
 
 def test_daemon_runs_every_backfill_run_to_success(daemon_ran_backfill) -> None:

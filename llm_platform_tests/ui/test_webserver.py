@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import yaml
 
 from llm_platform.config import load_config
 from llm_platform.definitions import EXECUTOR_ENV, build_definitions
+from llm_platform_tests.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -160,22 +160,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory, config_path: Path):
         _wait_until_served(server, process)
         yield server
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the webserver and what it started (code server, run workers): its own process group."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        stop_process_group(process)
 
 
 @pytest.fixture(scope="module")
