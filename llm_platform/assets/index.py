@@ -147,10 +147,7 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
     def published_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """The table version readers are served: the `production` tag moved to the version retrieval_eval passed."""
         config = platform.config
-        evaluated = storage.datasets.read("retrieval_eval", None)
-        if evaluated is None:
-            raise dg.Failure("retrieval_eval has not been materialized; nothing to publish")
-        record = evaluated.to_pylist()[0]
+        record = storage.read_record("retrieval_eval")
         gates = retrieval_gate(record["hit_rate"], record["published_hit_rate"], minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
         failed = [d for _, passed, d in gates if not passed]
         if failed:

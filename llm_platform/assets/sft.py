@@ -100,7 +100,7 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         tiny = TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
         output_dir = f"{storage.models_dir}/base/{context.run_id}"
         info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=output_dir, corpus_texts=texts, tiny_config=tiny, allow_download=settings.allow_download)
-        storage.datasets.write("base_model", None, [pa.Table.from_pylist([info.__dict__])], pa.Table.from_pylist([info.__dict__]).schema, context.run_id)
+        storage.write_record("base_model", info.__dict__, context.run_id)
         context.log.info(f"base model: {info.kind} {info.name} ({info.num_parameters:,} parameters) — {info.note}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(info.weights_hash),

@@ -47,18 +47,6 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _single_row(storage: StorageResource, name: str) -> dict:
-    table = storage.datasets.read(name, None)
-    if table is None or table.num_rows == 0:
-        raise dg.Failure(f"{name} has not been materialized; materialize it first")
-    return table.to_pylist()[0]
-
-
-def _write_row(storage: StorageResource, name: str, row: dict, run_id: str) -> str:
-    table = pa.Table.from_pylist([row])
-    return storage.datasets.write(name, None, [table], table.schema, run_id).version
-
-
 def _training_config(config: PlatformConfig) -> LoraTrainingConfig:
     settings = config.training.model_dump(exclude={"min_new_examples"})
     return LoraTrainingConfig(**{**settings, "target_modules": tuple(settings["target_modules"])})
@@ -75,7 +63,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         """A LoRA adapter fine-tuned on sft_dataset over base_model; resumes from its last checkpoint on retry."""
         config = platform.config
         train = storage.datasets.read("sft_dataset", None)
-        base = _single_row(storage, "base_model")
+        base = storage.read_record("base_model")
         if train is None:
             raise dg.Failure("sft_dataset has not been materialized; materialize it first")
         hashes = set(train.column("pair_hash").to_pylist())
@@ -113,7 +101,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
             run_id = run.info.run_id
         record = {"adapter_dir": result.adapter_dir, "fingerprint": fingerprint, "mlflow_run_id": run_id, "sft_dataset_version": sft_version,
                   "base_model_path": base["path"], "base_model_weights_hash": base["weights_hash"], "steps": result.steps, "final_loss": _mean(result.losses[-LOSS_WINDOW:])}
-        version = _write_row(storage, "lora_adapter", record, context.run_id)
+        version = storage.write_record("lora_adapter", record, context.run_id)
         pairs = pa.table({"pair_hash": sorted(hashes)})
         storage.datasets.write("lora_adapter_pairs", None, [pairs], pairs.schema, context.run_id)
         yield dg.MaterializeResult(
@@ -132,7 +120,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
     def model_eval(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource, mlflow: MlflowResource) -> dg.MaterializeResult:
         """The upstream adapter scored against the base and production models on sft_eval_split and the served index."""
         config = platform.config
-        adapter = _single_row(storage, "lora_adapter")
+        adapter = storage.read_record("lora_adapter")
         eval_rows = (storage.datasets.read("sft_eval_split", None) or pa.table({})).to_pylist()[: config.evaluation.max_examples]
         if not eval_rows:
             raise dg.Failure("sft_eval_split is empty: add curated pairs or lower sft.eval_fraction's hash threshold")
@@ -158,7 +146,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         record = {"adapter_record": storage.datasets.current_version("lora_adapter", None), "mlflow_run_id": adapter["mlflow_run_id"],
                   "adapter_dir": adapter["adapter_dir"], "base_model_path": adapter["base_model_path"], "scores": json.dumps(scores),
                   "production_version": production["version"] if production else None, "gates": json.dumps([g.__dict__ for g in gates])}
-        _write_row(storage, "model_eval", record, context.run_id)
+        storage.write_record("model_eval", record, context.run_id)
         metrics = sorted({m for s in scores.values() for m in s})
         table = [{"metric": m, **{name: round(s.get(m, float("nan")), 4) for name, s in scores.items()}} for m in metrics]
         samples = [{"question": q, "reference": a, "candidate": c} for (q, a), c in zip(pairs, answers["candidate"])]
@@ -175,7 +163,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
     def production_model(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource, mlflow: MlflowResource) -> dg.MaterializeResult:
         """The MLflow registered version under the `production` alias, moved only when every gate passed."""
         config = platform.config
-        evaluated = _single_row(storage, "model_eval")
+        evaluated = storage.read_record("model_eval")
         scores = json.loads(evaluated["scores"])
         current = mlflow.production()
         baseline = scores.get("production") if current is not None and str(current["version"]) == str(evaluated["production_version"]) else None
@@ -187,7 +175,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         tags = {"adapter_dir": evaluated["adapter_dir"], "base_model_path": evaluated["base_model_path"], "dagster_run_id": context.run_id,
                 **{f"eval_{k}": f"{v:.6f}" for k, v in scores["candidate"].items()}}
         version = mlflow.promote(run_id=evaluated["mlflow_run_id"], artifact_path=ADAPTER_ARTIFACT, tags=tags)
-        _write_row(storage, "production_model", {"registered_version": str(version), **tags}, context.run_id)
+        storage.write_record("production_model", {"registered_version": str(version), **tags}, context.run_id)
         context.log.info(f"{mlflow.registered_model} version {version} is now 'production' (was {current['version'] if current else 'none'})")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{mlflow.registered_model}/{version}"),

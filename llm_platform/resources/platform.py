@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 import dagster as dg
+import pyarrow as pa
 from pydantic import PrivateAttr
 
 from llm_platform.config import PlatformConfig, load_config, platform_home
@@ -45,6 +46,18 @@ class StorageResource(dg.ConfigurableResource):
     @property
     def models_dir(self) -> str:
         return f"{self.root}/models"
+
+    def read_record(self, name: str) -> dict:
+        """The one-row record an unpartitioned asset wrote (its current version)."""
+        table = self.datasets.read(name, None)
+        if table is None or table.num_rows == 0:
+            raise dg.Failure(f"{name} has not been materialized; materialize it first")
+        return table.to_pylist()[0]
+
+    def write_record(self, name: str, row: dict, run_id: str) -> str:
+        """Write a one-row record for an unpartitioned asset; returns its version."""
+        table = pa.Table.from_pylist([row])
+        return self.datasets.write(name, None, [table], table.schema, run_id).version
 
     def lancedb(self):
         return connect(self.lancedb_uri)
