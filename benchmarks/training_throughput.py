@@ -27,9 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm_platform.core.base_model import TinyModelConfig, build_local_base_model  # noqa: E402
-from llm_platform.core.sft import read_curated_pairs  # noqa: E402
-from llm_platform.core.training import LoraTrainingConfig, train_lora  # noqa: E402
+from llm_platform.model.base_model import TinyModelConfig, build_local_base_model  # noqa: E402
+from llm_platform.model.sft import read_curated_pairs  # noqa: E402
+from llm_platform.model.training import LoraTrainingConfig, train_lora  # noqa: E402
 
 CURATED = Path(__file__).resolve().parents[1] / "llm_platform" / "demo" / "sft" / "curated.jsonl"
 

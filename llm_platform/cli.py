@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from llm_platform.config import ConfigError, load_config, platform_home
-from llm_platform.core.embedding import load_embedder
-from llm_platform.core.vector_index import SEARCH_MODES, connect, open_published, open_table, publish, published_version, search, table_name
+from llm_platform.index.embedding import load_embedder
+from llm_platform.index.table import SEARCH_MODES, connect, open_published, open_table, publish, published_version, search, table_name
 
 
 def _table(args: argparse.Namespace, *, served: bool):

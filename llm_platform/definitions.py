@@ -7,11 +7,10 @@ import os
 
 import dagster as dg
 
-from llm_platform.assets.documents import build_document_assets
-from llm_platform.assets.embeddings import build_embedding_assets
-from llm_platform.assets.index import build_index_assets
-from llm_platform.assets.sft import build_sft_assets
-from llm_platform.assets.training import build_training_assets, gate_check_names
+from llm_platform.documents.assets import build_chunk_assets, build_document_assets
+from llm_platform.index.assets import build_embedding_assets, build_index_assets
+from llm_platform.model.sft_assets import build_sft_assets
+from llm_platform.model.assets import build_training_assets, gate_check_names
 from llm_platform.automation.alerting import build_failure_sensor
 from llm_platform.automation.conditions import build_automation_sensor
 from llm_platform.automation.executors import platform_executor
@@ -31,7 +30,8 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     sources = dg.StaticPartitionsDefinition(config.source_names)
     cpu_tags = k8s_op_tags(config.cpu_pod)
     raw_documents, cleaned_corpus = build_document_assets(sources, cpu_tags)
-    chunks, embeddings = build_embedding_assets(sources, cleaned_corpus, cpu_tags)
+    chunks = build_chunk_assets(sources, cleaned_corpus, cpu_tags)
+    embeddings = build_embedding_assets(sources, chunks, cpu_tags)
     index_assets = build_index_assets(sources, embeddings, cpu_tags)
     sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
     training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))

@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from llm_platform.core.alerts import failure_message, post_webhook
+from llm_platform.automation.alerts import failure_message, post_webhook
 
 FAILURE_SENSOR = "run_failure_alerts"
 WEBHOOK_ENV = "LLM_PLATFORM_WEBHOOK_URL"

@@ -7,7 +7,7 @@ import dagster as dg
 
 from llm_platform.automation.jobs import INDEX_JOB
 from llm_platform.config import PlatformConfig
-from llm_platform.core.sources import list_source, listing_fingerprint
+from llm_platform.documents.sources import list_source, listing_fingerprint
 
 SOURCE_SENSOR = "source_files_sensor"
 

@@ -29,8 +29,8 @@ import numpy as np
 import ftfy.bad_codecs  # noqa: F401  (registers the "sloppy-windows-1252" codec)
 from pydoc_data.topics import topics
 
-from llm_platform.core.chunking import find_headings
-from llm_platform.core.dedup import minhash_signature
+from llm_platform.documents.chunking import find_headings
+from llm_platform.documents.dedup import minhash_signature
 
 CORPUS = Path(__file__).parent / "corpus"
 HANDBOOK = CORPUS / "handbook"

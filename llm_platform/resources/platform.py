@@ -9,8 +9,8 @@ import pyarrow as pa
 from pydantic import PrivateAttr
 
 from llm_platform.config import PlatformConfig, load_config, platform_home
-from llm_platform.core.datasets import DatasetStore
-from llm_platform.core.vector_index import connect
+from llm_platform.datasets import DatasetStore
+from llm_platform.index.table import connect
 
 
 class PlatformConfigResource(dg.ConfigurableResource):

@@ -14,7 +14,7 @@ import pytest
 
 from llm_platform.automation.alerting import FAILURE_SENSOR, WEBHOOK_ENV, build_failure_sensor
 from llm_platform.automation.jobs import INDEX_JOB
-from llm_platform.core.alerts import failure_message, post_webhook
+from llm_platform.automation.alerts import failure_message, post_webhook
 
 RUN_ID = "0123456789abcdef-run"
 MAX_BODY_BYTES = 64_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from llm_platform.assets.index import RETRIEVAL_HIT_RATE_MINIMUM, RETRIEVAL_NO_REGRESSION
+from llm_platform.index.assets import RETRIEVAL_HIT_RATE_MINIMUM, RETRIEVAL_NO_REGRESSION
 
 RETRIEVAL_EVAL = dg.AssetKey("retrieval_eval")
 PUBLISHED_INDEX = dg.AssetKey("published_index")

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from llm_platform.assets.index import LANCEDB_POOL
-from llm_platform.assets.training import GPU_POOL
+from llm_platform.index.assets import LANCEDB_POOL
+from llm_platform.model.assets import GPU_POOL
 from llm_platform.config import PlatformConfig, SourceConfig
 from llm_platform.definitions import build_definitions
 

@@ -25,9 +25,9 @@ import yaml
 
 from llm_platform.automation.jobs import DOCUMENT_ASSETS, INDEX_JOB
 from llm_platform.config import DEFAULT_EMBEDDING_MODEL
-from llm_platform.core.datasets import DatasetStore
-from llm_platform.core.embedding import model_slug
-from llm_platform.core.vector_index import connect, open_table, table_name
+from llm_platform.datasets import DatasetStore
+from llm_platform.index.embedding import model_slug
+from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.definitions import EXECUTOR_ENV
 from llm_platform_tests.processes import stop_process_group
 

@@ -8,9 +8,9 @@ import pydoc_data.topics
 import pytest
 import torch
 
-from llm_platform.core.base_model import BaseModelInfo, TinyModelConfig, build_local_base_model
-from llm_platform.core.sft import read_curated_pairs
-from llm_platform.core.training import LoraTrainingConfig, TrainResult, train_lora
+from llm_platform.model.base_model import BaseModelInfo, TinyModelConfig, build_local_base_model
+from llm_platform.model.sft import read_curated_pairs
+from llm_platform.model.training import LoraTrainingConfig, TrainResult, train_lora
 
 # Tiny matrices gain nothing from intra-op threads, and on a shared 2-core machine
 # the thread pool's spin-waits made these tests 4-5x slower.

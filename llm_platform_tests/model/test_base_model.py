@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from llm_platform.core.base_model import (
+from llm_platform.model.base_model import (
     INFO_FILE,
     TinyModelConfig,
     build_tiny_causal_lm,
@@ -19,7 +19,7 @@ from llm_platform.core.base_model import (
     train_corpus_tokenizer,
     weights_hash,
 )
-from llm_platform.core.model_paths import ModelNotAvailableError
+from llm_platform.model_paths import ModelNotAvailableError
 from llm_platform_tests.model.conftest import TINY
 
 UNCACHED_HUB_ID = "llm-platform-tests/model-that-is-not-in-any-cache"

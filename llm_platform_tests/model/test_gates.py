@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_platform.core.gates import evaluate_gates
+from llm_platform.model.gates import evaluate_gates
 
 MINIMUMS = {"rouge_l": 0.2, "perplexity": 50.0}
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from llm_platform.core.sft import (
+from llm_platform.model.sft import (
     MAX_RESPONSE_CHARS,
     SftPair,
     dedupe_pairs,

@@ -8,8 +8,8 @@ import os
 import pytest
 import torch
 
-from llm_platform.core.base_model import load_base_model
-from llm_platform.core.training import (
+from llm_platform.model.base_model import load_base_model
+from llm_platform.model.training import (
     LoraTrainingConfig,
     TrainingInterrupted,
     collate,

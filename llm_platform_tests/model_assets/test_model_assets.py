@@ -8,10 +8,11 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-import llm_platform.assets.training as training_assets
-from llm_platform.assets.sft import EVAL_DISJOINT_FROM_TRAIN, SFT_RULES
+import llm_platform.model.assets as training_assets
+import llm_platform.model.training as training_logic
+from llm_platform.model.sft_assets import EVAL_DISJOINT_FROM_TRAIN, SFT_RULES
 from llm_platform.config import PlatformConfig
-from llm_platform.core.training import train_lora
+from llm_platform.model.training import train_lora
 from llm_platform.resources.mlflow import PRODUCTION_ALIAS
 from llm_platform_tests.model_assets.conftest import Platform, check_evaluations, materialized, platform_copy
 
@@ -57,7 +58,7 @@ def resumed(indexed, tmp_path_factory) -> tuple[Trained, list[int | None]]:
         return train_lora(**kwargs, stop_after_steps=calls[-1])
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training_assets, "train_lora", interrupted_once)
+        patch.setattr(training_logic, "train_lora", interrupted_once)
         result = platform.train(config, UP_TO_ADAPTER)
     return Trained(platform, config, result), calls
 

@@ -10,12 +10,12 @@ import sys
 import dagster as dg
 import pytest
 
-from llm_platform.assets.metadata import check_result, frame, rate_check
+from llm_platform.metadata import check_result, frame, rate_check
 from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.automation.sensors import SOURCE_SENSOR
 from llm_platform.config import CONFIG_ENV, HOME_ENV
-from llm_platform.core.schemas import no_pii_left, tokens_at_most, validate_rule
-from llm_platform.core.vector_index import connect, open_table, table_name
+from llm_platform.rules import no_pii_left, tokens_at_most, validate_rule
+from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.definitions import EXECUTOR_ENV
 from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, materialization
 
@@ -117,7 +117,7 @@ def test_published_index_metadata_names_the_published_version_and_rollback(index
 
 def test_pii_left_in_the_text_fails_the_blocking_check_and_stops_downstream(new_platform, monkeypatch):
     platform = new_platform("pii_left")
-    monkeypatch.setattr("llm_platform.core.cleaning.redact_pii", lambda text: (text, {}))
+    monkeypatch.setattr("llm_platform.documents.cleaning.redact_pii", lambda text: (text, {}))
     result = materialize(platform, ["raw_documents", "cleaned_corpus", "chunks"], "docs", raise_on_error=False)
     assert checks(result)[("cleaned_corpus", "no_pii_left")].passed is False
     assert "chunks" not in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 from pydoc_data.topics import topics
 
-from llm_platform.core.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
-from llm_platform.core.chunking import Chunker, load_tokenizer
-from llm_platform.core.identity import content_hash
+from llm_platform.documents.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
+from llm_platform.documents.chunking import Chunker, load_tokenizer
+from llm_platform.identity import content_hash
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from llm_platform.core.datasets import DatasetStore
+from llm_platform.datasets import DatasetStore
 
 SCHEMA = pa.schema([("doc_id", pa.string()), ("words", pa.int64())])
 

@@ -17,10 +17,10 @@ import pytest
 from llm_platform.automation.jobs import PUBLISH_INDEX_JOB
 from llm_platform.cli import main
 from llm_platform.config import CONFIG_ENV, HOME_ENV
-from llm_platform.core.datasets import DatasetStore
-from llm_platform.core.embedding import load_embedder
-from llm_platform.core.identity import doc_id_for
-from llm_platform.core.vector_index import connect, open_published, open_table, published_version, search, table_name
+from llm_platform.datasets import DatasetStore
+from llm_platform.index.embedding import load_embedder
+from llm_platform.identity import doc_id_for
+from llm_platform.index.table import connect, open_published, open_table, published_version, search, table_name
 from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, Platform, materialization
 
 SOURCE = "docs"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from llm_platform.core.pii import redact_pii
-from llm_platform.core.schemas import (
+from llm_platform.documents.pii import redact_pii
+from llm_platform.rules import (
     ids_unique_and_present,
     no_pii_left,
     quality_at_least,

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from pydoc_data.topics import topics
 
-from llm_platform.core.identity import doc_id_for
-from llm_platform.core.sources import RAW_SCHEMA, RawDocuments, SuspiciousListingError, list_source, listing_fingerprint, read_source
+from llm_platform.identity import doc_id_for
+from llm_platform.documents.sources import RAW_SCHEMA, RawDocuments, SuspiciousListingError, list_source, listing_fingerprint, read_source
 
 SOURCE = "docs"
 NAMES = ("for", "while", "if", "with")

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from pydoc_data.topics import topics
 
-from llm_platform.core.vector_index import (
+from llm_platform.index.table import (
     connect,
     index_schema,
     open_published,

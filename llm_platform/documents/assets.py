@@ -1,0 +1,201 @@
+"""raw_documents, cleaned_corpus and chunks: a source's files to clean, deduplicated, chunked text."""
+
+
+import time
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+
+from llm_platform.metadata import check_result, counts, frame, markdown_table, rate_check
+from llm_platform.documents.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
+from llm_platform.documents.chunking import Chunker, load_tokenizer
+from llm_platform.model_paths import resolve_sentence_transformer
+from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
+from llm_platform.rules import ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
+from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
+from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+
+RAW_IDS_UNIQUE = "doc_ids_unique"
+RAW_TEXT_NOT_EMPTY = "text_not_empty"
+RAW_QUARANTINE_RATE = "quarantine_rate"
+CLEAN_IDS_UNIQUE = "doc_ids_unique"
+CLEAN_TEXT_LENGTH = "text_length_within_bounds"
+CLEAN_QUALITY = "quality_above_minimum"
+CLEAN_NO_PII = "no_pii_left"
+CLEAN_DUPLICATE_RATE = "duplicate_rate"
+CLEAN_QUARANTINE_RATE = "quarantine_rate"
+MAX_DOCUMENT_CHARS = 5_000_000
+CHUNK_IDS_UNIQUE = "chunk_ids_unique"
+CHUNK_TEXT_NOT_EMPTY = "text_not_empty"
+CHUNK_TOKENS_WITHIN_LIMIT = "token_count_within_limit"
+
+
+def _write_quarantine(storage: StorageResource, stage: str, source: str, rows: list[dict], run_id: str) -> None:
+    table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+    storage.datasets.write(f"quarantine_{stage}", source, [table], QUARANTINE_SCHEMA, run_id)
+
+
+def _raw_checks(rows: list[dict], quarantined: int, files: int, max_rate: float) -> list[dg.AssetCheckResult]:
+    return [
+        check_result(RAW_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(rows, ["doc_id"]))),
+        check_result(RAW_TEXT_NOT_EMPTY, validate_rule(text_length_within(1, 10**9), frame(rows, ["text"]))),
+        rate_check(RAW_QUARANTINE_RATE, quarantined, max(files, quarantined), max_rate, what="files or records quarantined"),
+    ]
+
+
+def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
+    """The two document assets, partitioned by `sources`."""
+
+    @dg.asset(
+        partitions_def=sources,
+        group_name="documents",
+        kinds={"python", "parquet"},
+        op_tags=op_tags,
+        retry_policy=dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL),
+        check_specs=[
+            dg.AssetCheckSpec(RAW_IDS_UNIQUE, asset="raw_documents", blocking=True, description="doc_id is unique and non-null"),
+            dg.AssetCheckSpec(RAW_TEXT_NOT_EMPTY, asset="raw_documents", blocking=True, description="every document has text"),
+            dg.AssetCheckSpec(RAW_QUARANTINE_RATE, asset="raw_documents", description="share of quarantined files under cleaning.max_quarantine_rate"),
+        ],
+    )
+    def raw_documents(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+        """Every document of one source as text, with its identity, and the diff against the last run."""
+        config = platform.config
+        source = config.source(context.partition_key)
+        started = time.perf_counter()
+        previous = storage.datasets.read("raw_documents", source.name)
+        previous_quarantine = storage.datasets.read("quarantine_raw_documents", source.name)
+        try:
+            result = read_source(
+                source.name, source.location, source.glob, previous,
+                previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
+                text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
+                max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
+                max_removed_fraction=source.max_removed_fraction,
+            )
+        except (SuspiciousListingError, FileNotFoundError) as exc:
+            # Retrying cannot fix a missing folder or a refused mass deletion; say so at once.
+            raise dg.Failure(str(exc), allow_retries=False) from exc
+        written = storage.datasets.write("raw_documents", source.name, [pa.Table.from_pylist(result.rows, schema=RAW_SCHEMA)], RAW_SCHEMA, context.run_id)
+        _write_quarantine(storage, "raw_documents", source.name, result.quarantine, context.run_id)
+        seconds = time.perf_counter() - started
+        context.log.info(f"{source.name}: {len(result.rows)} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(written.version),
+            metadata={
+                "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
+                "documents": len(result.rows), "files_listed": result.files_listed, "files_read": result.files_read,
+                "added": len(result.added), "changed": len(result.changed), "removed": len(result.removed), "unchanged": len(result.unchanged),
+                "quarantined": len(result.quarantine), "quarantined_by_reason": counts(result.quarantine_by_kind),
+                "quarantine_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
+                "seconds": seconds, "mb_per_second": result.bytes_read / 1e6 / seconds if seconds else 0.0,
+                "preview": markdown_table(result.rows, ["locator", "format", "title", "text"]),
+            },
+            check_results=_raw_checks(result.rows, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate),
+        )
+
+    @dg.asset(
+        partitions_def=sources,
+        group_name="documents",
+        kinds={"python", "parquet"},
+        deps=[raw_documents],
+        op_tags=op_tags,
+        check_specs=[
+            dg.AssetCheckSpec(CLEAN_IDS_UNIQUE, asset="cleaned_corpus", blocking=True, description="doc_id is unique and non-null"),
+            dg.AssetCheckSpec(CLEAN_TEXT_LENGTH, asset="cleaned_corpus", blocking=True, description="text length within cleaning.min_chars and the maximum"),
+            dg.AssetCheckSpec(CLEAN_QUALITY, asset="cleaned_corpus", blocking=True, description="quality score at least cleaning.min_quality"),
+            dg.AssetCheckSpec(CLEAN_NO_PII, asset="cleaned_corpus", blocking=True, description="no email, phone, IP, card or key pattern left"),
+            dg.AssetCheckSpec(CLEAN_DUPLICATE_RATE, asset="cleaned_corpus", description="share of duplicates under cleaning.max_duplicate_rate"),
+            dg.AssetCheckSpec(CLEAN_QUARANTINE_RATE, asset="cleaned_corpus", description="share set aside under cleaning.max_quarantine_rate"),
+        ],
+    )
+    def cleaned_corpus(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+        """Unicode-repaired, boilerplate-free, PII-redacted, deduplicated text of one source."""
+        config = platform.config
+        key = context.partition_key
+        started = time.perf_counter()
+        raw = storage.datasets.read("raw_documents", key)
+        if raw is None:
+            raise dg.Failure(f"raw_documents for source {key!r} has not been materialized; materialize it first")
+        rules = CleaningRules(config.cleaning.min_chars, config.cleaning.min_quality, config.cleaning.near_duplicate_threshold)
+        result = clean_corpus(raw.to_pylist(), storage.datasets.read("cleaned_corpus", key), rules)
+        written = storage.datasets.write("cleaned_corpus", key, [pa.Table.from_pylist(result.rows, schema=CLEANED_SCHEMA)], CLEANED_SCHEMA, context.run_id)
+        _write_quarantine(storage, "cleaned_corpus", key, result.quarantine, context.run_id)
+        total = raw.num_rows
+        checks = [
+            check_result(CLEAN_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(result.rows, ["doc_id"]))),
+            check_result(CLEAN_TEXT_LENGTH, validate_rule(text_length_within(config.cleaning.min_chars, MAX_DOCUMENT_CHARS), frame(result.rows, ["text"]))),
+            check_result(CLEAN_QUALITY, validate_rule(quality_at_least(config.cleaning.min_quality), frame(result.rows, ["quality"]))),
+            check_result(CLEAN_NO_PII, validate_rule(no_pii_left(), frame(result.rows, ["text"]))),
+            rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), total, config.cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
+            rate_check(CLEAN_QUARANTINE_RATE, len(result.rejected), total, config.cleaning.max_quarantine_rate, what="documents set aside"),
+        ]
+        seconds = time.perf_counter() - started
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(written.version),
+            metadata={
+                "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
+                "upstream_raw_documents_version": storage.datasets.current_version("raw_documents", key),
+                "documents": len(result.rows), "cleaned": result.cleaned, "reused": result.reused,
+                "exact_duplicates": sum(d["kind"] == "exact_duplicate" for d in result.duplicates),
+                "near_duplicates": sum(d["kind"] == "near_duplicate" for d in result.duplicates),
+                "set_aside": len(result.rejected), "set_aside_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
+                "pii_redactions_by_kind": counts(dict(result.pii_counts)),
+                "mean_quality": sum(r["quality"] for r in result.rows) / len(result.rows) if result.rows else 0.0,
+                "seconds": seconds, "preview": markdown_table(result.rows, ["locator", "title", "quality", "text"]),
+            },
+            check_results=checks,
+        )
+
+    return [raw_documents, cleaned_corpus]
+
+
+def build_chunk_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
+    """chunks (after `upstream`, the cleaned corpus), partitioned by `sources`."""
+
+    @dg.asset(
+        partitions_def=sources,
+        group_name="documents",
+        kinds={"python", "parquet"},
+        deps=[upstream],
+        op_tags=op_tags,
+        check_specs=[
+            dg.AssetCheckSpec(CHUNK_IDS_UNIQUE, asset="chunks", blocking=True, description="chunk_id is unique and non-null"),
+            dg.AssetCheckSpec(CHUNK_TEXT_NOT_EMPTY, asset="chunks", blocking=True, description="every chunk has text"),
+            dg.AssetCheckSpec(CHUNK_TOKENS_WITHIN_LIMIT, asset="chunks", blocking=True, description="1 <= token_count <= chunking.max_tokens"),
+        ],
+    )
+    def chunks(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+        """Chunks of at most chunking.max_tokens embedding-model tokens, with their section heading."""
+        config = platform.config
+        key = context.partition_key
+        started = time.perf_counter()
+        cleaned = storage.datasets.read("cleaned_corpus", key)
+        if cleaned is None:
+            raise dg.Failure(f"cleaned_corpus for source {key!r} has not been materialized; materialize it first")
+        model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
+        factory = lambda: Chunker(load_tokenizer(model_dir), max_tokens=config.chunking.max_tokens, overlap=config.chunking.overlap)  # noqa: E731
+        version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
+        result = chunk_corpus(cleaned.to_pylist(), storage.datasets.read("chunks", key), factory, version=version)
+        written = storage.datasets.write("chunks", key, [pa.Table.from_pylist(result.rows, schema=CHUNK_SCHEMA)], CHUNK_SCHEMA, context.run_id)
+        tokens = [r["token_count"] for r in result.rows]
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(written.version),
+            metadata={
+                "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
+                "upstream_cleaned_corpus_version": storage.datasets.current_version("cleaned_corpus", key),
+                "chunks": len(result.rows), "documents_chunked": result.documents_chunked, "documents_reused": result.documents_reused,
+                "chunker_version": version, "max_tokens": config.chunking.max_tokens, "overlap": config.chunking.overlap,
+                "mean_tokens": float(np.mean(tokens)) if tokens else 0.0, "p95_tokens": float(np.percentile(tokens, 95)) if tokens else 0.0,
+                "seconds": time.perf_counter() - started,
+                "preview": markdown_table(result.rows, ["locator", "heading", "position", "token_count", "text"]),
+            },
+            check_results=[
+                check_result(CHUNK_IDS_UNIQUE, validate_rule(ids_unique_and_present("chunk_id"), frame(result.rows, ["chunk_id"]))),
+                check_result(CHUNK_TEXT_NOT_EMPTY, validate_rule(text_length_within(1, 10**7), frame(result.rows, ["text"]))),
+                check_result(CHUNK_TOKENS_WITHIN_LIMIT, validate_rule(tokens_at_most(config.chunking.max_tokens), frame(result.rows, ["token_count"]))),
+            ],
+        )
+
+    return chunks

@@ -1,0 +1,192 @@
+"""Split cleaned text into token-bounded chunks, each labelled with its section heading.
+
+Splitting is semantic-text-splitter's job (it keeps paragraphs, sentences and,
+for Markdown, sections together while respecting a token budget); this module
+only adds section headings and token counts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+CHUNKER_VERSION = "stsplit-1"  # bump when chunking changes; part of chunk identity
+
+# cleaning.html_to_text turns HTML into Markdown, so HTML chunks like Markdown.
+MARKDOWN_FORMATS = frozenset({"md", "html"})
+
+_ATX_HEADING = re.compile(r" {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*")
+_FENCE = re.compile(r" {0,3}(```|~~~)")
+_ADORNMENT = re.compile(r"([!-/:-@\[-`{-~])\1{2,}[ \t]*")
+_MAX_TITLE_CHARS = 80
+_MAX_PLAIN_TITLE_WORDS = 8
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a document: its order, text, section heading and size."""
+
+    position: int
+    text: str
+    heading: str | None
+    token_count: int
+    char_start: int
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section title found in a text, with where it starts and its depth (1 = top)."""
+
+    offset: int
+    level: int
+    title: str
+
+
+def load_tokenizer(model_path: str) -> "tokenizers.Tokenizer":
+    """Load `<model_path>/tokenizer.json` with truncation and padding off, for counting tokens."""
+    path = Path(model_path) / "tokenizer.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no tokenizer.json in the model folder; point model_path at a Hugging Face model folder"
+        )
+    import tokenizers
+
+    return _counting_tokenizer(tokenizers.Tokenizer.from_file(str(path)))
+
+
+def find_headings(text: str, fmt: str) -> list[Heading]:
+    """Return the section headings of `text` in order.
+
+    Markdown (and HTML, which arrives as Markdown): ATX `#` headings outside
+    fenced code. reStructuredText: titles underlined (optionally overlined)
+    with a repeated punctuation character at least as long as the title, the
+    level being the order in which each adornment style first appears. Other
+    formats: the reStructuredText rule, plus a short unindented line without
+    closing punctuation that stands alone between blank lines (level 1).
+    """
+    lines = list(_lines(text))
+    if fmt in MARKDOWN_FORMATS:
+        return list(_markdown_headings(lines))
+    headings = list(_underlined_headings(lines))
+    if fmt != "rst":
+        headings = sorted([*headings, *_plain_title_headings(lines)], key=lambda heading: heading.offset)
+    return headings
+
+
+class Chunker:
+    """Token-bounded splitter, built once and reused for many documents."""
+
+    def __init__(self, tokenizer: "tokenizers.Tokenizer", *, max_tokens: int = 256, overlap: int = 32) -> None:
+        if overlap < 0:
+            raise ValueError(f"overlap must be >= 0, got {overlap}")
+        if max_tokens <= overlap:
+            raise ValueError(f"max_tokens must be greater than overlap ({overlap}), got {max_tokens}")
+        # A private copy: counting needs truncation and padding off, and the
+        # caller's tokenizer must stay as it was.
+        import tokenizers
+        from semantic_text_splitter import MarkdownSplitter, TextSplitter
+
+        self._tokenizer = _counting_tokenizer(tokenizers.Tokenizer.from_str(tokenizer.to_str()))
+        self._markdown = MarkdownSplitter.from_huggingface_tokenizer(self._tokenizer, max_tokens, overlap)
+        self._plain = TextSplitter.from_huggingface_tokenizer(self._tokenizer, max_tokens, overlap)
+
+    def chunk(self, text: str, *, fmt: str) -> list[Chunk]:
+        """Return the chunks of `text` (format `fmt`) in order, each within the token budget."""
+        return self.chunk_all([(text, fmt)])[0]
+
+    def chunk_all(self, documents: Sequence[tuple[str, str]]) -> list[list[Chunk]]:
+        """The chunks of each (text, format) document, in order.
+
+        Splitting is the costly part of chunking; the splitter spreads a batch of
+        texts over all cores, so many documents are best chunked in one call.
+        """
+        pieces: list[list[tuple[int, str]]] = [[] for _ in documents]
+        for splitter, markdown in ((self._markdown, True), (self._plain, False)):
+            chosen = [i for i, (_, fmt) in enumerate(documents) if (fmt in MARKDOWN_FORMATS) == markdown]
+            if chosen:
+                for i, found in zip(chosen, splitter.chunk_all_indices([documents[i][0] for i in chosen]), strict=True):
+                    pieces[i] = found
+        texts = [piece for found in pieces for _, piece in found]
+        counts = iter([len(encoding.ids) for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=False)])
+        return [_labelled(text, fmt, found, counts) for (text, fmt), found in zip(documents, pieces, strict=True)]
+
+
+def _labelled(text: str, fmt: str, pieces: list[tuple[int, str]], token_counts: Iterator[int]) -> list[Chunk]:
+    headings = find_headings(text, fmt) if pieces else []
+    offsets = [heading.offset for heading in headings]
+    chunks = []
+    for position, (start, piece) in enumerate(pieces):
+        index = bisect.bisect_right(offsets, start) - 1
+        heading = headings[index].title if index >= 0 else None
+        chunks.append(Chunk(position, piece, heading, next(token_counts), start))
+    return chunks
+
+
+def _counting_tokenizer(tokenizer: "tokenizers.Tokenizer") -> "tokenizers.Tokenizer":
+    # Model configs often truncate (MiniLM: 128) and pad, which would cap or
+    # inflate every count.
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        yield offset, line.rstrip("\r\n")
+        offset += len(line)
+
+
+def _markdown_headings(lines: list[tuple[int, str]]) -> Iterator[Heading]:
+    in_fence = False
+    for offset, line in lines:
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        match = None if in_fence else _ATX_HEADING.fullmatch(line)
+        if match:
+            yield Heading(offset, len(match.group(1)), match.group(2).strip())
+
+
+def _is_title_line(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not line[0].isspace() and len(stripped) <= _MAX_TITLE_CHARS and not _ADORNMENT.fullmatch(line)
+
+
+def _underlined_headings(lines: list[tuple[int, str]]) -> Iterator[Heading]:
+    styles: list[tuple[str, bool]] = []
+    for index in range(len(lines) - 1):
+        offset, line = lines[index]
+        underline = _ADORNMENT.fullmatch(lines[index + 1][1])
+        if not underline or not _is_title_line(line) or len(underline.group(0).rstrip()) < len(line.rstrip()):
+            continue
+        char = underline.group(1)
+        overlined = index > 0 and lines[index - 1][1].strip() == lines[index + 1][1].strip()
+        style = (char, overlined)
+        if style not in styles:
+            styles.append(style)
+        start = lines[index - 1][0] if overlined else offset
+        yield Heading(start, styles.index(style) + 1, line.strip())
+
+
+def _plain_title_headings(lines: list[tuple[int, str]]) -> Iterator[Heading]:
+    # Underlined titles never qualify here: their next line is the adornment, not blank.
+    for index, (offset, line) in enumerate(lines):
+        before_blank = index == 0 or not lines[index - 1][1].strip()
+        after_blank = index + 1 < len(lines) and not lines[index + 1][1].strip()
+        if before_blank and after_blank and _is_plain_title(line):
+            yield Heading(offset, 1, line.strip())
+
+
+def _is_plain_title(line: str) -> bool:
+    stripped = line.strip()
+    return (
+        _is_title_line(line)
+        and stripped[0].isupper()
+        and stripped[-1] not in ".,;:!?)]}\"'"
+        and len(stripped.split()) <= _MAX_PLAIN_TITLE_WORDS
+    )

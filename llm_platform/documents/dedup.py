@@ -1,0 +1,99 @@
+"""Find exact and near-duplicate documents with MinHash LSH (datasketch)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+SHINGLE_WORDS = 5
+# Stated explicitly: datasketch refuses to rebuild a MinHash from stored hash
+# values without knowing which scheme produced them.
+_SCHEME = "affine64"
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """`doc_id` repeats `duplicate_of` (kept); kind is "exact" or "near"."""
+
+    doc_id: str
+    duplicate_of: str
+    kind: str
+
+
+def minhash_signature(text: str, *, num_perm: int = 128) -> np.ndarray:
+    """Return the MinHash hash values (uint64) of `text`'s lowercased word 5-shingles."""
+    from datasketch import MinHash
+
+    minhash = MinHash(num_perm=num_perm, permutations=_permutations(num_perm), scheme=_SCHEME)
+    minhash.update_batch(_shingles(text))
+    return minhash.hashvalues.copy()
+
+
+def find_duplicates(
+    items: Sequence[tuple[str, str, np.ndarray]], *, threshold: float = 0.85, num_perm: int = 128
+) -> list[Duplicate]:
+    """Return the duplicates among (doc_id, content_hash, signature) items.
+
+    The first occurrence in `items` is kept; a later item is an exact duplicate
+    when its content hash was seen, else a near duplicate when its estimated
+    Jaccard similarity to a kept item is at least `threshold` (the earliest
+    such item is named). The result depends only on the order of `items`.
+    """
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    first_by_hash: dict[str, str] = {}
+    kept: dict[str, tuple[int, "MinHash"]] = {}
+    duplicates: list[Duplicate] = []
+    for doc_id, digest, signature in items:
+        if digest in first_by_hash:
+            duplicates.append(Duplicate(doc_id, first_by_hash[digest], "exact"))
+            continue
+        first_by_hash[digest] = doc_id
+        minhash = _minhash_from(signature, num_perm)
+        original = _earliest_similar(lsh.query(minhash), minhash, kept, threshold)
+        if original is not None:
+            duplicates.append(Duplicate(doc_id, original, "near"))
+            continue
+        kept[doc_id] = (len(kept), minhash)
+        lsh.insert(doc_id, minhash)
+    return duplicates
+
+
+def _shingles(text: str) -> list[bytes]:
+    words = _WORD.findall(text.lower())
+    if len(words) < SHINGLE_WORDS:
+        return [" ".join(words).encode("utf-8")]
+    return [" ".join(words[i : i + SHINGLE_WORDS]).encode("utf-8") for i in range(len(words) - SHINGLE_WORDS + 1)]
+
+
+@functools.lru_cache(maxsize=8)
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    # Drawing permutations is the costly part of building a MinHash; do it once.
+    from datasketch import MinHash
+
+    return MinHash(num_perm=num_perm, scheme=_SCHEME).permutations
+
+
+def _minhash_from(signature: np.ndarray, num_perm: int) -> "MinHash":
+    if len(signature) != num_perm:
+        raise ValueError(
+            f"signature has {len(signature)} values but num_perm is {num_perm}; "
+            f"recompute the signatures with num_perm={num_perm} or pass num_perm={len(signature)}"
+        )
+    from datasketch import MinHash
+
+    return MinHash(hashvalues=signature, permutations=_permutations(num_perm), scheme=_SCHEME)
+
+
+def _earliest_similar(
+    candidates: list[str], minhash: "MinHash", kept: dict[str, tuple[int, "MinHash"]], threshold: float
+) -> str | None:
+    # LSH candidates are probable matches only; confirm each with the estimate.
+    similar = [key for key in candidates if minhash.jaccard(kept[key][1]) >= threshold]
+    return min(similar, key=lambda key: kept[key][0]) if similar else None

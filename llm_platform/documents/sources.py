@@ -1,0 +1,229 @@
+"""Listing a source and turning its files into raw document rows, incrementally.
+
+A file whose size and modification time match the previous materialization is
+not read again: its rows are carried over. Everything else is read, hashed and
+extracted; the document-level diff (added, changed, removed, unchanged) is by
+`doc_id` and `content_hash`, so a touched-but-identical file counts as unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import fsspec
+import pyarrow as pa
+
+from llm_platform.documents.extraction import Rejection, detect_format, extract_documents
+from llm_platform.identity import content_hash, doc_id_for
+
+RAW_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("source", pa.string()),
+        ("locator", pa.string()),
+        ("format", pa.string()),
+        ("size", pa.int64()),
+        ("modified", pa.float64()),
+        ("file_hash", pa.string()),
+        ("content_hash", pa.string()),
+        ("title", pa.string()),
+        ("text", pa.large_string()),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [("source", pa.string()), ("stage", pa.string()), ("locator", pa.string()), ("kind", pa.string()), ("reason", pa.string())]
+)
+
+
+class SuspiciousListingError(RuntimeError):
+    """A listing lost too many documents at once; deleting them needs explicit consent."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file in a source listing; `locator` is its path relative to the source root."""
+
+    locator: str
+    url: str
+    size: int
+    modified: float
+
+
+@dataclass
+class RawDocuments:
+    """The result of reading a source: rows for every document, quarantine and the diff."""
+
+    rows: list[dict]
+    quarantine: list[dict]
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    files_listed: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+
+    @property
+    def quarantine_by_kind(self) -> dict[str, int]:
+        return dict(Counter(q["kind"] for q in self.quarantine))
+
+
+def _modified(info: dict) -> float:
+    for key in ("mtime", "LastModified", "updated", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        return float(value.timestamp()) if hasattr(value, "timestamp") else float(value)
+    return 0.0
+
+
+def list_source(location: str, glob: str) -> list[SourceFile]:
+    """Every file under `location` matching `glob`, sorted by locator."""
+    fs, root = fsspec.core.url_to_fs(location)
+    if not fs.exists(root):
+        raise FileNotFoundError(f"source location {location} does not exist or is not mounted")
+    root = root.rstrip("/")
+    protocol = location.split("://", 1)[0] + "://" if "://" in location else ""
+    files = []
+    for path, info in fs.glob(f"{root}/{glob}", detail=True).items():
+        if info.get("type") != "file":
+            continue
+        locator = path[len(root) + 1 :] if path.startswith(root + "/") else path
+        files.append(SourceFile(locator=locator, url=f"{protocol}{path}", size=int(info.get("size") or 0), modified=_modified(info)))
+    return sorted(files, key=lambda f: f.locator)
+
+
+def _file_rows(source: str, file: SourceFile, data: bytes, *, text_field: str, title_field: str | None, max_bytes: int) -> tuple[list[dict], list[Rejection]]:
+    file_hash = hashlib.sha256(data).hexdigest()[:32]
+    documents, rejections = extract_documents(
+        file.locator, data, jsonl_text_field=text_field, jsonl_title_field=title_field, max_bytes=max_bytes
+    )
+    rows = [
+        {
+            "doc_id": doc_id_for(source, doc.locator),
+            "source": source,
+            "locator": doc.locator,
+            "format": doc.format,
+            "size": file.size,
+            "modified": file.modified,
+            "file_hash": file_hash,
+            "content_hash": content_hash(doc.text),
+            "title": doc.title,
+            "text": doc.text,
+        }
+        for doc in documents
+    ]
+    return rows, rejections
+
+
+def _quarantine_row(source: str, rejection: Rejection) -> dict:
+    return {"source": source, "stage": "raw_documents", "locator": rejection.locator, "kind": rejection.kind, "reason": rejection.reason}
+
+
+def _read_bytes(file: SourceFile) -> bytes:
+    with fsspec.open(file.url, "rb") as handle:
+        return handle.read()
+
+
+def _previous_by_locator(previous: pa.Table | None) -> dict[str, list[dict]]:
+    by_file: dict[str, list[dict]] = {}
+    if previous is None:
+        return by_file
+    for row in previous.to_pylist():
+        by_file.setdefault(_file_of(row["locator"]), []).append(row)
+    return by_file
+
+
+def _file_of(locator: str) -> str:
+    return locator.split("#L", 1)[0]
+
+
+def _iter_rows(source: str, files: list[SourceFile], previous: pa.Table | None, previous_quarantine: list[dict], result: RawDocuments, **extract_args) -> Iterator[dict]:
+    previous_files = _previous_by_locator(previous)
+    for file in files:
+        earlier = previous_files.get(file.locator)
+        if earlier and earlier[0]["size"] == file.size and earlier[0]["modified"] == file.modified:
+            result.quarantine.extend(q for q in previous_quarantine if _file_of(q["locator"]) == file.locator)
+            yield from earlier
+            continue
+        if detect_format(file.locator) is None:
+            result.quarantine.append(_quarantine_row(source, Rejection(file.locator, "unsupported", f"{file.locator}: unsupported file type; supported: .txt .md .rst .html .htm .pdf .jsonl")))
+            continue
+        try:
+            data = _read_bytes(file)
+        except OSError as exc:
+            result.quarantine.append(_quarantine_row(source, Rejection(file.locator, "unreadable", f"{file.locator}: cannot be read: {exc}")))
+            continue
+        result.files_read += 1
+        result.bytes_read += len(data)
+        rows, rejections = _file_rows(source, file, data, **extract_args)
+        result.quarantine.extend(_quarantine_row(source, r) for r in rejections)
+        yield from rows
+
+
+def read_source(
+    source: str,
+    location: str,
+    glob: str,
+    previous: pa.Table | None,
+    *,
+    previous_quarantine: list[dict] | None = None,
+    text_field: str = "text",
+    title_field: str | None = "title",
+    max_bytes: int = 20_000_000,
+    allow_mass_deletion: bool = False,
+    max_removed_fraction: float = 0.5,
+) -> RawDocuments:
+    """Read a source against its previous rows; refuses a suspicious mass deletion.
+
+    `previous_quarantine` are the records of the last run: those of files carried over
+    unread are kept, so a rejected line in an unchanged JSONL file stays visible.
+    """
+    files = list_source(location, glob)
+    result = RawDocuments(rows=[], quarantine=[], files_listed=len(files))
+    rows = list(_iter_rows(source, files, previous, previous_quarantine or [], result, text_field=text_field, title_field=title_field, max_bytes=max_bytes))
+    seen: set[str] = set()
+    for row in rows:
+        if row["doc_id"] not in seen:
+            seen.add(row["doc_id"])
+            result.rows.append(row)
+    _diff(result, previous)
+    _guard_mass_deletion(source, location, result, previous, allow_mass_deletion, max_removed_fraction)
+    return result
+
+
+def _diff(result: RawDocuments, previous: pa.Table | None) -> None:
+    before = {} if previous is None else dict(zip(previous.column("doc_id").to_pylist(), previous.column("content_hash").to_pylist()))
+    now = {row["doc_id"]: row["content_hash"] for row in result.rows}
+    for doc_id, digest in now.items():
+        if doc_id not in before:
+            result.added.append(doc_id)
+        elif before[doc_id] != digest:
+            result.changed.append(doc_id)
+        else:
+            result.unchanged.append(doc_id)
+    result.removed = sorted(set(before) - set(now))
+
+
+def _guard_mass_deletion(source: str, location: str, result: RawDocuments, previous: pa.Table | None, allowed: bool, max_fraction: float) -> None:
+    if allowed or previous is None or previous.num_rows == 0:
+        return
+    fraction = len(result.removed) / previous.num_rows
+    if fraction > max_fraction:
+        raise SuspiciousListingError(
+            f"source {source!r} at {location}: {len(result.removed)} of {previous.num_rows} documents "
+            f"({fraction:.0%}) would be removed, above max_removed_fraction={max_fraction:.0%}. "
+            "If the folder is unmounted or the glob is wrong, fix that; if the deletions are real, "
+            f"set allow_mass_deletion: true for source {source!r} in the config and re-run. Nothing was changed."
+        )
+
+
+def listing_fingerprint(files: list[SourceFile]) -> str:
+    """A hash of (locator, size, modified) for every file: changes when any file is added, changed or removed."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.locator}\x1f{file.size}\x1f{file.modified}\n".encode())
+    return digest.hexdigest()[:32]

@@ -1,0 +1,265 @@
+"""embeddings, vector_index, retrieval_eval and published_index: vectors, the LanceDB table and its served tag."""
+
+
+import time
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+
+from llm_platform.metadata import check_result, frame, markdown_table
+from llm_platform.config import DriftSettings
+from llm_platform.index.drift import measure_drift
+from llm_platform.index.embedding import EmbeddingCache, embed_texts, load_embedder
+from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
+from llm_platform.index.retrieval import questions_from_chunks, score_table
+from llm_platform.index.table import index_schema, open_table, publish, published_version, sync_source, table_name
+from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+
+EMBEDDING_DIMENSION = "vector_dimension"
+EMBEDDING_FINITE = "no_nan_values"
+EMBEDDING_UNIT_NORM = "unit_norm"
+EMBEDDING_DRIFT = "drift_vs_indexed"
+
+
+def embeddings_schema(dimension: int) -> pa.Schema:
+    """Columns of the per-source embeddings dataset."""
+    return pa.schema(
+        [("chunk_id", pa.string()), ("text_hash", pa.string()), ("token_count", pa.int32()), ("embedding_model", pa.string()), ("vector", pa.list_(pa.float32(), dimension))]
+    )
+
+
+def _drift_check(previous: pa.Table | None, vectors: np.ndarray, tokens: np.ndarray, settings: DriftSettings) -> dg.AssetCheckResult:
+    if previous is None or previous.num_rows == 0:
+        return dg.AssetCheckResult(check_name=EMBEDDING_DRIFT, passed=True, severity=dg.AssetCheckSeverity.WARN, description="first materialization: nothing indexed to compare with")
+    indexed = np.stack(previous.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
+    # Datasets written before token counts were stored compare centroids only.
+    indexed_tokens = np.asarray(previous.column("token_count").to_pylist() if "token_count" in previous.column_names else [])
+    drift = measure_drift(indexed, vectors, indexed_tokens, tokens,
+                          centroid_threshold=settings.centroid_threshold, ks_threshold=settings.token_length_ks_threshold)
+    return dg.AssetCheckResult(
+        check_name=EMBEDDING_DRIFT, passed=not drift.drifted, severity=dg.AssetCheckSeverity.WARN,
+        description=f"centroid distance {drift.centroid_distance:.4f} (threshold {settings.centroid_threshold}), token-length KS {drift.token_length_ks:.3f} (threshold {settings.token_length_ks_threshold})",
+        metadata={"centroid_distance": drift.centroid_distance, "token_length_ks": drift.token_length_ks,
+                  "indexed_mean_tokens": drift.indexed_mean_tokens, "new_mean_tokens": drift.new_mean_tokens},
+    )
+
+
+def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
+    """embeddings (after `upstream`, the chunks), partitioned by `sources`."""
+
+    @dg.asset(
+        partitions_def=sources,
+        group_name="documents",
+        kinds={"pytorch", "parquet"},
+        deps=[upstream],
+        op_tags=op_tags,
+        check_specs=[
+            dg.AssetCheckSpec(EMBEDDING_DIMENSION, asset="embeddings", blocking=True, description="every vector has the model's dimension"),
+            dg.AssetCheckSpec(EMBEDDING_FINITE, asset="embeddings", blocking=True, description="no NaN or infinite values"),
+            dg.AssetCheckSpec(EMBEDDING_UNIT_NORM, asset="embeddings", blocking=True, description="every vector has unit L2 norm"),
+            dg.AssetCheckSpec(EMBEDDING_DRIFT, asset="embeddings", description="centroid and token-length distribution against the previously indexed vectors"),
+        ],
+    )
+    def embeddings(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+        """One unit-norm vector per chunk; text already embedded by this model is never embedded again."""
+        settings = platform.config.embedding
+        key = context.partition_key
+        previous = storage.datasets.read("embeddings", key)
+        chunk_table = storage.datasets.read("chunks", key, columns=["chunk_id", "text", "text_hash", "token_count"])
+        if chunk_table is None:
+            raise dg.Failure(f"chunks for source {key!r} have not been materialized; materialize them first")
+        started = time.perf_counter()
+        factory = lambda: load_embedder(settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size)  # noqa: E731
+        run = embed_texts(
+            chunk_table.column("text_hash").to_pylist(), chunk_table.column("text").to_pylist(),
+            EmbeddingCache(storage.root, settings.model), factory, dimension=None, show_progress=False,
+        )
+        seconds = time.perf_counter() - started
+        dimension = run.dimension or factory().dimension
+        schema = embeddings_schema(dimension)
+        table = pa.table(
+            {
+                "chunk_id": chunk_table.column("chunk_id"), "text_hash": chunk_table.column("text_hash"), "token_count": chunk_table.column("token_count"),
+                "embedding_model": pa.array([settings.model] * chunk_table.num_rows, pa.string()),
+                "vector": pa.FixedSizeListArray.from_arrays(pa.array(run.vectors.reshape(-1), pa.float32()), dimension),
+            },
+            schema=schema,
+        )
+        written = storage.datasets.write("embeddings", key, [table], schema, context.run_id)
+        context.log.info(f"{key}: {run.computed} chunks embedded, {run.reused} reused from the cache in {seconds:.1f}s")
+        vectors = frame([{"vector": v} for v in run.vectors], ["vector"])
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(written.version),
+            metadata={
+                "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
+                "upstream_chunks_version": storage.datasets.current_version("chunks", key),
+                "embedding_model": settings.model, "dimension": dimension, "vectors": chunk_table.num_rows,
+                "computed": run.computed, "reused": run.reused, "seconds": seconds,
+                "chunks_per_second": run.computed / seconds if run.computed and seconds else 0.0,
+            },
+            check_results=[
+                check_result(EMBEDDING_DIMENSION, validate_rule(vectors_of_dimension(dimension), vectors)),
+                check_result(EMBEDDING_FINITE, validate_rule(vectors_finite(), vectors)),
+                check_result(EMBEDDING_UNIT_NORM, validate_rule(vectors_unit_norm(), vectors)),
+                _drift_check(previous, run.vectors, np.asarray(chunk_table.column("token_count").to_pylist()), platform.config.drift),
+            ],
+        )
+
+    return embeddings
+
+
+INDEX_ROWS_MATCH_CHUNKS = "row_count_matches_chunks"
+RETRIEVAL_HIT_RATE_MINIMUM = "hit_rate_above_minimum"
+RETRIEVAL_NO_REGRESSION = "hit_rate_not_regressed"
+LANCEDB_POOL = "lancedb_writes"
+_EVAL_SCHEMA = pa.schema(
+    [
+        ("table", pa.string()), ("version", pa.int64()), ("hit_rate", pa.float64()), ("mrr", pa.float64()),
+        ("k", pa.int64()), ("questions", pa.int64()), ("published_version", pa.int64()), ("published_hit_rate", pa.float64()),
+    ]
+)
+
+
+def _index_rows(storage: StorageResource, source: str, model: str) -> pa.Table:
+    chunks = storage.datasets.read("chunks", source)
+    vectors = storage.datasets.read("embeddings", source, columns=["chunk_id", "vector"])
+    if chunks is None or vectors is None:
+        raise dg.Failure(f"chunks and embeddings for source {source!r} must be materialized before vector_index")
+    if chunks.column("chunk_id").to_pylist() != vectors.column("chunk_id").to_pylist():
+        raise dg.Failure(f"embeddings for source {source!r} are out of date with its chunks; re-materialize embeddings")
+    dimension = vectors.schema.field("vector").type.list_size
+    schema = index_schema(dimension)
+    columns = {name: chunks.column(name) for name in schema.names if name in chunks.column_names}
+    columns["embedding_model"] = pa.array([model] * chunks.num_rows, pa.string())
+    columns["vector"] = vectors.column("vector")
+    return pa.table(columns).select(schema.names).cast(schema)
+
+
+def _all_chunks(storage: StorageResource, sources: list[str]) -> list[dict]:
+    rows: list[dict] = []
+    for source in sources:
+        table = storage.datasets.read("chunks", source, columns=["chunk_id", "doc_id", "title", "heading"])
+        if table is not None:
+            rows.extend(table.to_pylist())
+    return rows
+
+
+def retrieval_gate(hit_rate: float, published_hit_rate: float | None, *, minimum: float, margin: float) -> list[tuple[str, bool, str]]:
+    """(check name, passed, explanation) for the two retrieval gates."""
+    gates = [(RETRIEVAL_HIT_RATE_MINIMUM, hit_rate >= minimum, f"hit rate {hit_rate:.3f}; minimum {minimum:.3f}")]
+    if published_hit_rate is None:
+        gates.append((RETRIEVAL_NO_REGRESSION, True, "nothing published yet"))
+    else:
+        drop = published_hit_rate - hit_rate
+        gates.append((RETRIEVAL_NO_REGRESSION, drop <= margin, f"hit rate {hit_rate:.3f} vs published {published_hit_rate:.3f} (drop {drop:+.3f}, allowed {margin:.3f})"))
+    return gates
+
+
+def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
+    """vector_index (per source), retrieval_eval and published_index (whole table)."""
+
+    @dg.asset(
+        partitions_def=sources,
+        group_name="index",
+        kinds={"lancedb"},
+        deps=[upstream, "chunks"],
+        op_tags=op_tags,
+        pool=LANCEDB_POOL,
+        retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+        check_specs=[dg.AssetCheckSpec(INDEX_ROWS_MATCH_CHUNKS, asset="vector_index", blocking=True, description="the table holds exactly the source's chunks")],
+    )
+    def vector_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+        """The source's rows in the LanceDB table: new chunks upserted, gone ones deleted, indexes refreshed."""
+        config = platform.config
+        key = context.partition_key
+        started = time.perf_counter()
+        rows = _index_rows(storage, key, config.embedding.model)
+        name = table_name(config.index.table, config.embedding.model)
+        table = open_table(storage.lancedb(), name, rows.schema.field("vector").type.list_size)
+        sync = sync_source(table, key, rows, ann_min_rows=config.index.ann_min_rows)
+        context.log.info(f"{key}: {sync.inserted} rows upserted, {sync.deleted} deleted, {sync.unchanged} unchanged; table {name} at version {sync.version}")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(f"{name}@{sync.version}"),
+            metadata={
+                "table": name, "lance_version": sync.version, "uri": storage.lancedb_uri,
+                "upserted": sync.inserted, "deleted": sync.deleted, "unchanged": sync.unchanged,
+                "rows_for_source": sync.rows_for_source, "rows_total": table.count_rows(), "indexes": dg.MetadataValue.json(sync.indexes),
+                "upstream_chunks_version": storage.datasets.current_version("chunks", key),
+                "upstream_embeddings_version": storage.datasets.current_version("embeddings", key),
+                "seconds": time.perf_counter() - started,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=INDEX_ROWS_MATCH_CHUNKS, passed=sync.rows_for_source == rows.num_rows,
+                    description=f"{sync.rows_for_source} rows in the table for {key!r}, {rows.num_rows} chunks",
+                    metadata={"table_rows": sync.rows_for_source, "chunks": rows.num_rows},
+                )
+            ],
+        )
+
+    @dg.asset(
+        group_name="index",
+        kinds={"lancedb"},
+        deps=[vector_index],
+        op_tags=op_tags,
+        check_specs=[
+            dg.AssetCheckSpec(RETRIEVAL_HIT_RATE_MINIMUM, asset="retrieval_eval", blocking=True, description="hit rate@k at least index.min_retrieval_hit_rate"),
+            dg.AssetCheckSpec(RETRIEVAL_NO_REGRESSION, asset="retrieval_eval", blocking=True, description="hit rate@k not below the published version's by more than index.max_retrieval_regression"),
+        ],
+    )
+    def retrieval_eval(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+        """Hit rate and MRR of the latest table version, next to the published one's."""
+        config = platform.config
+        name = table_name(config.index.table, config.embedding.model)
+        db = storage.lancedb()
+        latest = open_table(db, name)
+        questions = questions_from_chunks(_all_chunks(storage, config.source_names), limit=config.index.eval_questions)
+        embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
+        k = config.index.retrieval_k
+        score = score_table(latest, questions, embedder.encode, k=k)
+        published = published_version(latest, config.index.published_tag)
+        published_score = None
+        if published is not None:
+            served = open_table(db, name)
+            served.checkout(published)
+            published_score = score_table(served, questions, embedder.encode, k=k)
+        record = {
+            "table": name, "version": score.version, "hit_rate": score.hit_rate, "mrr": score.mrr, "k": k, "questions": score.questions,
+            "published_version": published, "published_hit_rate": published_score.hit_rate if published_score else None,
+        }
+        written = storage.datasets.write("retrieval_eval", None, [pa.Table.from_pylist([record], schema=_EVAL_SCHEMA)], _EVAL_SCHEMA, context.run_id)
+        gates = retrieval_gate(score.hit_rate, record["published_hit_rate"], minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(f"{name}@{score.version}"),
+            metadata={
+                "table": name, "evaluated_version": score.version, "published_version": published, f"hit_rate_at_{k}": score.hit_rate,
+                f"mrr_at_{k}": score.mrr, "questions": score.questions, "published_hit_rate": record["published_hit_rate"],
+                "dataset_version": written.version, "questions_preview": markdown_table([q.__dict__ for q in questions], ["question", "doc_id"]),
+            },
+            check_results=[dg.AssetCheckResult(check_name=n, passed=p, description=d) for n, p, d in gates],
+        )
+
+    @dg.asset(group_name="index", kinds={"lancedb"}, deps=[retrieval_eval], op_tags=op_tags, pool=LANCEDB_POOL)
+    def published_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+        """The table version readers are served: the `production` tag moved to the version retrieval_eval passed."""
+        config = platform.config
+        record = storage.read_record("retrieval_eval")
+        gates = retrieval_gate(record["hit_rate"], record["published_hit_rate"], minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
+        failed = [d for _, passed, d in gates if not passed]
+        if failed:
+            raise dg.Failure(f"not publishing version {record['version']} of {record['table']}: " + "; ".join(failed))
+        table = open_table(storage.lancedb(), record["table"])
+        previous = publish(table, config.index.published_tag, record["version"])
+        context.log.info(f"tag {config.index.published_tag!r} of {record['table']}: {previous} -> {record['version']}")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(f"{record['table']}@{record['version']}"),
+            metadata={
+                "table": record["table"], "tag": config.index.published_tag, "published_version": record["version"],
+                "previous_version": previous, "hit_rate": record["hit_rate"], "mrr": record["mrr"],
+                "rollback": f"llm-platform index rollback --version {previous}" if previous is not None else "nothing to roll back to",
+            },
+        )
+
+    return [vector_index, retrieval_eval, published_index]
+

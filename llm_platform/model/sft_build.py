@@ -1,0 +1,108 @@
+"""The SFT dataset: every pair source merged, filtered by the data rules, split by hash.
+
+Pairs that break a rule are set aside with a message naming the rule and the pair's
+origin, never silently dropped. The split comes from `split_of(pair_hash)`, so the
+same pair is always on the same side and eval pairs never reach training.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import fsspec
+import pyarrow as pa
+
+from llm_platform.documents.pii import find_pii
+from llm_platform.model.sft import SftPair, dedupe_pairs, pairs_from_chunks, read_curated_pairs, read_feedback, split_of
+
+SFT_SCHEMA = pa.schema(
+    [
+        ("pair_hash", pa.string()),
+        ("instruction", pa.large_string()),
+        ("response", pa.large_string()),
+        ("quality", pa.float64()),
+        ("origin", pa.string()),
+        ("reference", pa.string()),
+        ("split", pa.string()),
+    ]
+)
+INSTRUCTION_CHARS = (10, 4096)
+RESPONSE_CHARS = (5, 8192)
+QUALITY_RANGE = (0.6, 1.0)
+
+
+@dataclass
+class SftBuild:
+    """Train and eval rows, the pairs set aside (with reasons) and counts by origin."""
+
+    train: list[dict] = field(default_factory=list)
+    eval: list[dict] = field(default_factory=list)
+    set_aside: list[str] = field(default_factory=list)
+    by_origin: Counter = field(default_factory=Counter)
+
+
+def read_jsonl_files(location: str | None) -> list[tuple[str, bytes]]:
+    """(path, bytes) of a .jsonl file, or of every .jsonl file under a folder or URL."""
+    if not location:
+        return []
+    fs, path = fsspec.core.url_to_fs(location)
+    if not fs.exists(path):
+        raise FileNotFoundError(f"{location}: configured SFT location does not exist")
+    paths = [path] if fs.isfile(path) else sorted(fs.glob(f"{path.rstrip('/')}/**/*.jsonl"))
+    return [(p, fs.cat_file(p)) for p in paths]
+
+
+def _rule_broken(pair: SftPair) -> str | None:
+    if not INSTRUCTION_CHARS[0] <= len(pair.instruction) <= INSTRUCTION_CHARS[1]:
+        return f"instruction length {len(pair.instruction)} outside {INSTRUCTION_CHARS[0]}..{INSTRUCTION_CHARS[1]}"
+    if not RESPONSE_CHARS[0] <= len(pair.response) <= RESPONSE_CHARS[1]:
+        return f"response length {len(pair.response)} outside {RESPONSE_CHARS[0]}..{RESPONSE_CHARS[1]}"
+    if not QUALITY_RANGE[0] <= pair.quality <= QUALITY_RANGE[1]:
+        return f"quality {pair.quality:.2f} outside {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}"
+    hits = find_pii(pair.instruction) + find_pii(pair.response)
+    if hits:
+        return f"contains PII ({', '.join(sorted({kind for kind, _ in hits}))})"
+    return None
+
+
+def _row(pair: SftPair, split: str) -> dict:
+    return {
+        "pair_hash": pair.hash, "instruction": pair.instruction, "response": pair.response,
+        "quality": pair.quality, "origin": pair.origin, "reference": pair.reference, "split": split,
+    }
+
+
+def build_sft(
+    chunks: Iterable[tuple[str, str | None, str | None, str]],
+    curated_files: Sequence[tuple[str, bytes]],
+    feedback_files: Sequence[tuple[str, bytes]],
+    *,
+    eval_fraction: float,
+    min_feedback_rating: int,
+    max_corpus_pairs: int,
+) -> SftBuild:
+    """Merge corpus, curated and feedback pairs; filter by the rules; split by hash."""
+    result = SftBuild()
+    pairs = sorted(pairs_from_chunks(chunks), key=lambda p: p.hash)[:max_corpus_pairs]
+    for path, data in curated_files:
+        found, messages = read_curated_pairs(path, data)
+        pairs += found
+        result.set_aside += messages
+    for path, data in feedback_files:
+        found, messages = read_feedback(path, data, min_rating=min_feedback_rating)
+        pairs += found
+        result.set_aside += messages
+    unique = dedupe_pairs(pairs)
+    if len(unique) < len(pairs):
+        result.set_aside.append(f"{len(pairs) - len(unique)} exact duplicate pair(s) merged")
+    for pair in sorted(unique, key=lambda p: p.hash):
+        problem = _rule_broken(pair)
+        if problem:
+            result.set_aside.append(f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problem}")
+            continue
+        split = split_of(pair.hash, eval_fraction=eval_fraction)
+        (result.train if split == "train" else result.eval).append(_row(pair, split))
+        result.by_origin[pair.origin] += 1
+    return result

@@ -1,0 +1,104 @@
+"""The data rules, as pandera schemas: one schema per rule, so a failure names its rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from llm_platform.documents.pii import find_pii
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas as pa
+
+_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """Whether a frame satisfied one rule, and a few failing values if not."""
+
+    rule: str
+    passed: bool
+    failures: int
+    examples: list[str]
+
+
+def ids_unique_and_present(column: str) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema({column: pa.Column(str, nullable=False, unique=True)}, name=f"{column}_unique_non_null")
+
+
+def text_length_within(min_chars: int, max_chars: int, column: str = "text") -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    check = pa.Check(lambda s: s.str.strip().str.len().between(min_chars, max_chars), name=f"length {min_chars}..{max_chars}")
+    return pa.DataFrameSchema({column: pa.Column(str, check, nullable=False)}, name=f"{column}_length")
+
+
+def quality_at_least(minimum: float) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema({"quality": pa.Column(float, pa.Check.ge(minimum), nullable=False)}, name="quality_minimum")
+
+
+def values_within(column: str, minimum: float, maximum: float) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema({column: pa.Column(float, pa.Check.in_range(minimum, maximum), nullable=False)}, name=f"{column}_range")
+
+
+def no_pii_left(column: str = "text") -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    check = pa.Check(lambda s: s.map(lambda text: not find_pii(text)), name="no PII pattern")
+    return pa.DataFrameSchema({column: pa.Column(str, check)}, name="no_pii")
+
+
+def tokens_at_most(maximum: int) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema({"token_count": pa.Column(int, pa.Check.in_range(1, maximum))}, name="token_count_range")
+
+
+def vectors_of_dimension(dimension: int) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    check = pa.Check(lambda s: s.map(lambda v: len(v) == dimension), name=f"dimension {dimension}")
+    return pa.DataFrameSchema({"vector": pa.Column(object, check)}, name="vector_dimension")
+
+
+def vectors_finite() -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    check = pa.Check(lambda s: s.map(lambda v: bool(np.isfinite(np.asarray(v, dtype=np.float32)).all())), name="no NaN or inf")
+    return pa.DataFrameSchema({"vector": pa.Column(object, check)}, name="vector_finite")
+
+
+def vectors_unit_norm(tolerance: float = 1e-3) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
+    check = pa.Check(
+        lambda s: s.map(lambda v: abs(float(np.linalg.norm(np.asarray(v, dtype=np.float32))) - 1.0) <= tolerance),
+        name="unit norm",
+    )
+    return pa.DataFrameSchema({"vector": pa.Column(object, check)}, name="vector_unit_norm")
+
+
+def validate_rule(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> RuleOutcome:
+    """Apply one rule; an empty frame passes (there is nothing to break the rule)."""
+    import pandera.pandas as pa
+
+    if frame.empty:
+        return RuleOutcome(schema.name or "rule", True, 0, [])
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        examples = [str(v)[:120] for v in cases["failure_case"].head(_EXAMPLES).tolist()]
+        return RuleOutcome(schema.name or "rule", False, len(cases), examples)
+    return RuleOutcome(schema.name or "rule", True, 0, [])
