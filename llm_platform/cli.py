@@ -6,12 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from llm_platform.config import ConfigError, load_config, platform_home
-from llm_platform.index.embedding import load_embedder
-from llm_platform.index.table import SEARCH_MODES, connect, open_published, open_table, publish, published_version, search, table_name
+# Only argparse at the top: `--help` and argument errors must not pay for
+# pydantic, pyarrow or LanceDB. Each command imports what it uses.
+from llm_platform.index import SEARCH_MODES
 
 
 def _table(args: argparse.Namespace, *, served: bool):
+    from llm_platform.config import load_config, platform_home
+    from llm_platform.index.table import connect, open_published, open_table, table_name
+
     config = load_config(args.config)
     db = connect(f"{platform_home()}/lancedb")
     name = table_name(config.index.table, config.embedding.model)
@@ -22,6 +25,9 @@ def _table(args: argparse.Namespace, *, served: bool):
 
 def run_search(args: argparse.Namespace) -> int:
     """Print the top hits for a question: rank, score, source, title, heading and a snippet."""
+    from llm_platform.index.embedding import load_embedder
+    from llm_platform.index.table import search
+
     config, table = _table(args, served=not args.latest)
     vector = None
     if args.mode != "fts":
@@ -42,6 +48,8 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_index_status(args: argparse.Namespace) -> int:
     """Print the table's latest version, the served tag and recent versions."""
+    from llm_platform.index.table import published_version
+
     config, table = _table(args, served=False)
     tag = config.index.published_tag
     print(f"table {table.name}: latest version {table.version}, {table.count_rows()} rows; {tag!r} -> {published_version(table, tag)}")
@@ -52,6 +60,8 @@ def run_index_status(args: argparse.Namespace) -> int:
 
 def run_index_rollback(args: argparse.Namespace) -> int:
     """Move the served tag to an earlier (or any existing) table version."""
+    from llm_platform.index.table import publish
+
     config, table = _table(args, served=False)
     known = {v["version"] for v in table.list_versions()}
     if args.version not in known:
@@ -92,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `llm-platform` command."""
     args = _parser().parse_args(argv)
+    from llm_platform.config import ConfigError
+
     try:
         return args.func(args)
     except (ConfigError, LookupError) as exc:

@@ -8,6 +8,7 @@ YAML file's own folder, so a config and its corpus can move together.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from functools import lru_cache
@@ -192,6 +193,7 @@ class PlatformConfig(_Strict):
     gpu_pod: PodSettings = DEFAULT_GPU_POD
     cpu_pod: PodSettings = DEFAULT_CPU_POD
     config_path: str = ""
+    config_sha256: str = Field("", description="Hash of the file's bytes as loaded; set by load_config, never in the YAML.")
 
     @field_validator("sources")
     @classmethod
@@ -232,8 +234,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
     config_path = Path(path or os.environ.get(CONFIG_ENV) or DEMO_CONFIG).resolve()
     if not config_path.is_file():
         raise ConfigError(f"{config_path}: config file not found (set {CONFIG_ENV} to a YAML file)")
+    data = config_path.read_bytes()
     try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(data.decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{config_path}: not UTF-8 text: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
@@ -247,6 +252,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
             if isinstance(sft.get(key), str):
                 sft[key] = _resolve_location(sft[key], config_path.parent)
     raw["config_path"] = str(config_path)
+    raw["config_sha256"] = hashlib.sha256(data).hexdigest()
     try:
         return PlatformConfig.model_validate(raw)
     except ValidationError as exc:
@@ -256,7 +262,24 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
 @lru_cache(maxsize=1)
 def default_config() -> PlatformConfig:
     """The config named by the environment, loaded once per process (for Definitions)."""
-    return load_config()
+    return config_at(None)
+
+
+_loaded: dict[Path, PlatformConfig] = {}
+
+
+def config_at(path: str | os.PathLike[str] | None) -> PlatformConfig:
+    """The config at `path` (None: the environment's), parsed once per content.
+
+    The Definitions and every step of a process share one object; a file whose
+    bytes changed since is parsed again, and `config_sha256` tells the two apart.
+    """
+    config_path = Path(path or os.environ.get(CONFIG_ENV) or DEMO_CONFIG).resolve()
+    cached = _loaded.get(config_path)
+    if cached is not None and config_path.is_file() and hashlib.sha256(config_path.read_bytes()).hexdigest() == cached.config_sha256:
+        return cached
+    _loaded[config_path] = config = load_config(config_path)
+    return config
 
 
 def platform_home() -> str:

@@ -20,7 +20,7 @@ from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
 from llm_platform.pod_specs import k8s_op_tags
 from llm_platform.resources.mlflow import MlflowResource
-from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, StorageResource
 
 EXECUTOR_ENV = "LLM_PLATFORM_EXECUTOR"
 
@@ -37,7 +37,7 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
     return dg.Definitions(
         assets=apply_policies([raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets], config),
-        jobs=build_jobs(sources),
+        jobs=build_jobs({CONFIG_TAG: config.config_sha256}),
         sensors=[build_source_sensor(config), build_automation_sensor(), build_failure_sensor(config.alerts.webhook_url, config.alerts.ui_url)],
         resources={
             "platform": PlatformConfigResource(path=config.config_path),

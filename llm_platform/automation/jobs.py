@@ -11,21 +11,23 @@ TRAINING_JOB = "training_job"
 MODEL_ASSETS = ["sft_dataset", "sft_eval_split", "base_model", "lora_adapter", "model_eval", "production_model"]
 
 
-def build_jobs(sources: dg.PartitionsDefinition) -> list[dg.UnresolvedAssetJobDefinition]:
-    """index_job (per source), publish_index_job (evaluate, move the tag) and training_job."""
+def build_jobs(tags: dict[str, str] | None = None) -> list[dg.UnresolvedAssetJobDefinition]:
+    """index_job (per source: partitioned like its assets), publish_index_job (evaluate, move the tag) and training_job, each run tagged with `tags`."""
     index_job = dg.define_asset_job(
         INDEX_JOB,
+        tags=tags,
         selection=dg.AssetSelection.assets(*DOCUMENT_ASSETS),
-        partitions_def=sources,
         description="One source's files to its rows in the LanceDB table. Backfill it over sources to re-process them all.",
     )
     publish_job = dg.define_asset_job(
         PUBLISH_INDEX_JOB,
+        tags=tags,
         selection=dg.AssetSelection.assets("retrieval_eval", "published_index"),
         description="Score the latest table version and move the served tag to it if the retrieval checks pass.",
     )
     training_job = dg.define_asset_job(
         TRAINING_JOB,
+        tags=tags,
         selection=dg.AssetSelection.assets(*MODEL_ASSETS),
         description="Build the SFT data and base model, fine-tune, evaluate, and promote if every gate passes.",
     )

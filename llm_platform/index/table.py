@@ -16,11 +16,11 @@ from datetime import timedelta
 import numpy as np
 import pyarrow as pa
 
+from llm_platform.index import SEARCH_MODES
 from llm_platform.index.embedding import model_slug
 
 _DELETE_BATCH = 500
 _CLEANUP_AFTER = timedelta(days=7)
-SEARCH_MODES = ("vector", "fts", "hybrid")
 
 
 def index_schema(dimension: int) -> pa.Schema:

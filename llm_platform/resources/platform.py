@@ -8,9 +8,41 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import PrivateAttr
 
-from llm_platform.config import PlatformConfig, load_config, platform_home
+from llm_platform.config import PlatformConfig, config_at, platform_home
 from llm_platform.datasets import DatasetStore
 from llm_platform.index.table import connect
+
+
+CONFIG_TAG = "llm_platform/config_sha256"
+
+
+class ConfigChangedError(dg.Failure):
+    """The config file changed between the steps of one run."""
+
+
+def guard_one_config(instance: dg.DagsterInstance | None, run_id: str | None, config: PlatformConfig) -> None:
+    """Fail a step whose config differs from the one its run started with.
+
+    Each step process parses the YAML itself; a file edited mid-run would give
+    the run's steps different settings. The run carries the hash of the config
+    it started with (set on the platform's jobs at load time, else by its first
+    step), and every step compares its own against it.
+    """
+    if instance is None or not run_id:
+        return
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return
+    recorded = run.tags.get(CONFIG_TAG)
+    if recorded is None:
+        instance.add_run_tags(run_id, {CONFIG_TAG: config.config_sha256})
+    elif recorded != config.config_sha256:
+        raise ConfigChangedError(
+            f"{config.config_path} changed while run {run_id[:8]} was in progress: the run started with "
+            f"sha256 {recorded[:12]}, this step read {config.config_sha256[:12]}. Steps of one run must share one "
+            "configuration; launch the run again (reload the code location first if you changed sources).",
+            allow_retries=False,
+        )
 
 
 class PlatformConfigResource(dg.ConfigurableResource):
@@ -18,11 +50,23 @@ class PlatformConfigResource(dg.ConfigurableResource):
 
     path: str = ""
     _config: PlatformConfig | None = PrivateAttr(default=None)
+    _changed: ConfigChangedError | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._config = config_at(self.path or None)
+        try:
+            guard_one_config(context.instance, context.run_id, self._config)
+        except ConfigChangedError as exc:
+            # Raised from the step instead, where Dagster shows the message itself
+            # rather than a wrapped resource-initialisation error.
+            self._changed = exc
 
     @property
     def config(self) -> PlatformConfig:
+        if self._changed is not None:
+            raise self._changed
         if self._config is None:
-            self._config = load_config(self.path or None)
+            self._config = config_at(self.path or None)
         return self._config
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from llm_platform.config import ConfigError, load_config
+from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, guard_one_config
 
 VALID = "sources:\n  - name: docs\n    location: corpus\n"
 
@@ -84,3 +86,46 @@ def test_relative_location_resolves_against_the_config_folder(tmp_path, monkeypa
 def test_url_location_is_kept_as_written(tmp_path):
     config = load_config(write(tmp_path, "sources:\n  - name: docs\n    location: s3://bucket/docs\n"))
     assert config.source("docs").location == "s3://bucket/docs"
+
+
+@dg.asset
+def settings(platform: PlatformConfigResource) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"sources": ", ".join(platform.config.source_names)})
+
+
+def test_a_run_whose_config_changed_since_it_started_fails_naming_the_file(tmp_path):
+
+    path = write(tmp_path, VALID)
+    started_with = load_config(path).config_sha256
+    path.write_text(VALID.replace("docs", "manuals"), encoding="utf-8")
+    result = dg.materialize(
+        [settings], resources={"platform": PlatformConfigResource(path=str(path))},
+        tags={CONFIG_TAG: started_with}, raise_on_error=False,
+    )
+    assert not result.success
+    failure = " ".join(str(event.event_specific_data.error.message) for event in result.all_events if event.is_failure and event.event_specific_data)
+    assert str(path) in failure and "changed while run" in failure and started_with[:12] in failure
+
+
+def test_a_run_records_the_config_it_started_with_and_later_steps_agree(tmp_path):
+
+    path = write(tmp_path, VALID)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([settings], resources={"platform": PlatformConfigResource(path=str(path))}, instance=instance)
+    assert result.success
+    run = instance.get_run_by_id(result.run_id)
+    assert run.tags[CONFIG_TAG] == load_config(path).config_sha256
+    guard_one_config(instance, result.run_id, load_config(path))  # same file: no complaint
+    path.write_text(VALID + "chunking:\n  max_tokens: 64\n", encoding="utf-8")
+    with pytest.raises(dg.Failure, match="changed while run"):
+        guard_one_config(instance, result.run_id, load_config(path))
+
+
+def test_definitions_and_steps_share_one_parsed_config_until_the_file_changes(tmp_path):
+    from llm_platform.config import config_at
+
+    path = write(tmp_path, VALID)
+    first = config_at(path)
+    assert config_at(path) is first
+    path.write_text(VALID.replace("docs", "manuals"), encoding="utf-8")
+    assert config_at(path).source_names == ["manuals"]
