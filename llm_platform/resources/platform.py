@@ -55,7 +55,7 @@ class PlatformConfigResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._config = config_at(self.path or None)
         try:
-            guard_one_config(context.instance, context.run_id, self._config)
+            guard_one_config(context.instance, context.run.run_id if context.run else None, self._config)
         except ConfigChangedError as exc:
             # Raised from the step instead, where Dagster shows the message itself
             # rather than a wrapped resource-initialisation error.
