@@ -14,8 +14,9 @@ from dagster_k8s import K8sRunLauncher
 from dagster_postgres import DagsterPostgresStorage
 
 from llm_platform_tests.deploy.conftest import CLUSTER_INSTANCE, NAMESPACE, REPO
+from llm_platform.local_instance import INSTANCE_CONFIG
 
-LOCAL_INSTANCE = REPO / "dagster.yaml"
+LOCAL_INSTANCE = INSTANCE_CONFIG
 
 
 @pytest.fixture(scope="module")
