@@ -56,6 +56,15 @@ def test_local_instance_retries_crashed_runs_twice(local_instance) -> None:
     assert local_instance.run_retries_max_retries == 2
 
 
+def test_local_instance_monitors_runs_and_frees_the_slots_of_dead_ones(local_instance) -> None:
+    from llm_platform.automation.run_launcher import LocalRunLauncher
+
+    assert local_instance.run_monitoring_enabled
+    assert local_instance.run_launcher.supports_check_run_worker_health
+    assert isinstance(local_instance.run_launcher, LocalRunLauncher)
+    assert local_instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
+
+
 def test_local_instance_sends_no_telemetry(local_instance) -> None:
     assert local_instance.telemetry_enabled is False
 
