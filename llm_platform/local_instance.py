@@ -20,11 +20,11 @@ _HEADER = "# Copied from llm_platform/dagster.yaml by llm_platform; edit that fi
 _DAGSTER_COMMANDS = {"dagster", "dagster-webserver", "dagster-daemon"}
 
 
-def default_dagster_home() -> Path:
-    """$DAGSTER_HOME, else `dagster/` under the storage root (a local folder even when the root is a URL)."""
+def default_dagster_home(home: str | None = None) -> Path:
+    """$DAGSTER_HOME, else `dagster/` under the storage root `home` (a local folder even when the root is a URL)."""
     if os.environ.get(DAGSTER_HOME_ENV):
         return Path(os.environ[DAGSTER_HOME_ENV]).resolve()
-    home = platform_home()
+    home = home or platform_home()
     return (Path(DEFAULT_HOME).resolve() if "://" in home else Path(home)) / "dagster"
 
 

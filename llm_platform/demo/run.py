@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import dagster as dg
 
@@ -24,7 +23,7 @@ def demo_instance(home: str) -> dg.DagsterInstance:
     """The persistent local instance `make ui` shows ($DAGSTER_HOME, else <home>/dagster), configured by llm_platform/dagster.yaml."""
     from llm_platform.local_instance import DAGSTER_HOME_ENV, default_dagster_home, prepare_dagster_home
 
-    os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home()))
+    os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home(home)))
     return dg.DagsterInstance.get()
 
 
