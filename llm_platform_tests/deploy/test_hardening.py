@@ -37,9 +37,8 @@ def _chart_pod(helm_values: dict[str, Any], component: str) -> dict[str, Any]:
     image = f"{values['image']['repository']}:{values['image']['tag']}"
     postgres = helm_values["postgresql"]["image"]
     busybox = helm_values["busybox"]["image"]
-    init = [{"name": "check-db-ready", "image": f"{postgres['repository']}:{postgres['tag']}", "securityContext": context}]
-    if component == "dagsterWebserver":
-        init.append({"name": "init-user-deployment-llm-platform", "image": f"{busybox['repository']}:{busybox['tag']}", "securityContext": context})
+    init = [{"name": "check-db-ready", "image": f"{postgres['repository']}:{postgres['tag']}", "securityContext": context},
+            {"name": "init-user-deployment-llm-platform", "image": f"{busybox['repository']}:{busybox['tag']}", "securityContext": context}]
     return {
         "serviceAccountName": helm_values["global"]["serviceAccountName"],
         "securityContext": values["podSecurityContext"],

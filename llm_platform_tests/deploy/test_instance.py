@@ -115,3 +115,10 @@ def test_cluster_instance_agrees_with_the_helm_values(cluster_instance: dict[str
     assert cluster_instance["concurrency"]["runs"]["max_concurrent_runs"] == concurrency["runs"]["maxConcurrentRuns"]
     retries = helm_values["dagsterDaemon"]["runRetries"]
     assert cluster_instance["run_retries"]["max_retries"] == retries["maxRetries"]
+
+
+def test_cluster_instance_frees_the_slots_of_ended_runs(cluster_instance: dict[str, Any], helm_values: dict[str, Any]) -> None:
+    freed_after = cluster_instance["run_monitoring"]["free_slots_after_run_end_seconds"]
+    assert freed_after > 0
+    # The chart renders dagsterDaemon.runMonitoring.freeSlotsAfterRunEndSeconds into that key.
+    assert helm_values["dagsterDaemon"]["runMonitoring"]["freeSlotsAfterRunEndSeconds"] == freed_after
