@@ -96,9 +96,10 @@ def _redacting(call: Callable[..., Any], uri: str) -> Callable[..., Any]:
         try:
             return call(*args, **kwargs)
         except Exception as exc:
-            if _is_missing(exc) or redact_text(str(exc), uri) == str(exc):
+            if redact_text(str(exc), uri) == str(exc):
                 raise
             # `from None`: the original exception, which quotes the secret, must not travel as the cause.
+            # The message (with "not found" where MLflow says so) is kept, so callers can still tell a missing model.
             raise MlflowError(f"MLflow at {redact_uri(uri)}: {type(exc).__name__}: {redact_text(str(exc), uri)}") from None
 
     return wrapped
