@@ -107,3 +107,28 @@ def test_unreachable_server_error_masks_the_password(monkeypatch: pytest.MonkeyP
     text = str(raised.value)
     assert PASSWORD not in text and "ci:***@127.0.0.1" in text
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+FLUENT_CALLS = {"set_tracking_uri", "set_registry_uri", "set_experiment", "start_run", "end_run", "active_run", "log_param", "log_params",
+                "log_metric", "log_metrics", "log_artifact", "log_artifacts", "set_tag", "set_tags", "log_dict", "log_text"}
+
+
+def _fluent_mlflow_calls(source: str) -> list[str]:
+    """`mlflow.<fluent call>` through any name the mlflow module is imported as."""
+    import ast
+
+    tree = ast.parse(source)
+    aliases = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names if a.name == "mlflow"}
+    return [f"line {n.lineno}: {n.func.value.id}.{n.func.attr}" for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+            and n.func.value.id in aliases and n.func.attr in FLUENT_CALLS]
+
+
+def test_no_module_uses_mlflows_global_fluent_state() -> None:
+    package = Path(__file__).resolve().parents[2] / "llm_platform"
+    found = {str(p.relative_to(package)): calls for p in package.rglob("*.py") if (calls := _fluent_mlflow_calls(p.read_text(encoding="utf-8")))}
+    assert found == {}
+
+
+def test_the_fluent_call_finder_sees_an_aliased_import() -> None:
+    assert _fluent_mlflow_calls("import mlflow as api\napi.log_metric('x', 1.0)\n") == ["line 2: api.log_metric"]
