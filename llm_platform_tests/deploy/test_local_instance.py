@@ -52,6 +52,7 @@ def test_dagster_command_without_dagster_home_warns(tmp_path: Path) -> None:
                             env=_env_without_dagster_home(tmp_path / "home"), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     assert "DAGSTER_HOME is not set" in result.stderr and "llm-platform dagster" in result.stderr
+    assert not {"history", "schedules", "storage"} & {p.name for p in tmp_path.iterdir()}, "instance folders left in the working directory"
 
 
 def test_warning_is_only_for_dagster_commands_without_dagster_home(no_dagster_home, monkeypatch: pytest.MonkeyPatch) -> None:
