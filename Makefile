@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test ui benchmark clean
+.PHONY: setup demo test ui dagster mlflow-ui benchmark clean
 
 setup: $(STAMP)
 
@@ -19,8 +19,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
+# The UI on the local instance (DAGSTER_HOME, default .llm_platform/dagster, holding llm_platform/dagster.yaml).
 ui: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$$PWD/.llm_platform/dagster} $(VENV)/bin/dagster dev
+	$(VENV)/bin/llm-platform dagster dev
+
+# Any dagster CLI command on that same instance: make dagster ARGS="asset list -m llm_platform.definitions"
+dagster: $(STAMP)
+	$(VENV)/bin/llm-platform dagster $(ARGS)
+
+# The MLflow UI on the local store (runs, metrics, the registered model): http://127.0.0.1:5000
+mlflow-ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$${LLM_PLATFORM_HOME:-$$PWD/.llm_platform}/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 benchmark: $(STAMP)
 	$(VENV)/bin/python benchmarks/index_pipeline.py

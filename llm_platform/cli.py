@@ -79,6 +79,21 @@ def run_demo(args: argparse.Namespace) -> int:
     return demo(config_path=args.config)
 
 
+def run_dagster(args: argparse.Namespace) -> int:
+    """Run a `dagster` CLI command on the local instance: DAGSTER_HOME set and holding llm_platform/dagster.yaml."""
+    import os
+    from pathlib import Path
+
+    from llm_platform.local_instance import DAGSTER_HOME_ENV, default_dagster_home, prepare_dagster_home
+
+    os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home()))
+    if args.config:
+        os.environ["LLM_PLATFORM_CONFIG"] = str(Path(args.config).resolve())
+    dagster = Path(sys.executable).with_name("dagster")
+    os.execv(dagster, [str(dagster), *args.dagster_args])
+    return 0  # not reached: execv replaces this process
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-platform", description=__doc__)
     parser.add_argument("--config", default=None, help="platform YAML (default: $LLM_PLATFORM_CONFIG or the bundled demo)")
@@ -96,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--version", type=int, required=True)
     rollback.set_defaults(func=run_index_rollback)
     commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
+    dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets DAGSTER_HOME)",
+                                  description="`llm-platform dagster dev`, `llm-platform dagster asset materialize -m llm_platform.definitions --select ...`")
+    dagster.add_argument("dagster_args", nargs=argparse.REMAINDER, help="the dagster command and its arguments")
+    dagster.set_defaults(func=run_dagster)
     return parser
 
 

@@ -155,7 +155,7 @@ class GateSettings(_Strict):
 
 
 class MlflowSettings(_Strict):
-    tracking_uri: str | None = Field(None, description="Empty: a SQLite store under the storage root. Cluster: http://mlflow:5000.")
+    tracking_uri: str | None = Field(None, description="Empty: $MLFLOW_TRACKING_URI, else a SQLite store under the storage root. Cluster: http://mlflow:5000.")
     experiment: str = "llm_platform"
     registered_model: str = "llm_platform_lora"
 

@@ -14,12 +14,14 @@ from llm_platform.model.assets import build_training_assets, gate_check_names
 from llm_platform.automation.alerting import build_failure_sensor
 from llm_platform.automation.conditions import build_automation_sensor
 from llm_platform.automation.executors import platform_executor
+from llm_platform.automation.freshness_alerts import build_freshness_sensor
 from llm_platform.automation.jobs import build_jobs
 from llm_platform.automation.policies import apply_policies
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
+from llm_platform.local_instance import warn_if_dagster_home_unset
 from llm_platform.pod_specs import k8s_op_tags
-from llm_platform.resources.mlflow import MlflowResource
+from llm_platform.resources.mlflow import mlflow_resource
 from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, StorageResource
 
 EXECUTOR_ENV = "LLM_PLATFORM_EXECUTOR"
@@ -35,21 +37,22 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     index_assets = build_index_assets(sources, embeddings, cpu_tags)
     sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
     training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
+    assets = apply_policies([raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets], config)
     return dg.Definitions(
-        assets=apply_policies([raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets], config),
+        assets=assets,
         jobs=build_jobs({CONFIG_TAG: config.config_sha256}),
-        sensors=[build_source_sensor(config), build_automation_sensor(), build_failure_sensor(config.alerts.webhook_url, config.alerts.ui_url)],
+        sensors=[build_source_sensor(config), build_automation_sensor(), build_failure_sensor(config.alerts.webhook_url, config.alerts.ui_url),
+                 build_freshness_sensor(assets, config.alerts.webhook_url, config.alerts.ui_url)],
         resources={
             "platform": PlatformConfigResource(path=config.config_path),
             "storage": StorageResource(home=home),
-            "mlflow": MlflowResource(
-                home=home, tracking_uri=config.mlflow.tracking_uri or "", experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model
-            ),
+            "mlflow": mlflow_resource(config.mlflow.tracking_uri, home=home, experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model),
         },
         executor=platform_executor(executor or os.environ.get(EXECUTOR_ENV, "multiprocess")),
     )
 
 
+warn_if_dagster_home_unset()
 defs = build_definitions(default_config())
 
 # What is loaded by now (torch, transformers, Dagster: ~700k objects) lives as long as

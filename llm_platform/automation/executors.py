@@ -10,6 +10,13 @@ from __future__ import annotations
 import dagster as dg
 
 EXECUTORS = ("multiprocess", "in_process", "k8s")
+# Step pods parse untrusted files: they run as an account with no Role and no
+# mounted token (k8s/base/rbac.yaml), unlike the run pod that launches them.
+STEP_SERVICE_ACCOUNT = "llm-platform-step"
+K8S_STEP_CONFIG = {
+    "service_account_name": STEP_SERVICE_ACCOUNT,
+    "step_k8s_config": {"pod_spec_config": {"automount_service_account_token": False}},
+}
 
 
 def platform_executor(kind: str) -> dg.ExecutorDefinition:
@@ -17,7 +24,7 @@ def platform_executor(kind: str) -> dg.ExecutorDefinition:
     if kind == "k8s":
         from dagster_k8s import k8s_job_executor
 
-        return k8s_job_executor
+        return k8s_job_executor.configured(K8S_STEP_CONFIG, name="k8s_job_executor")
     if kind == "in_process":
         return dg.in_process_executor
     if kind == "multiprocess":

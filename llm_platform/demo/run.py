@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import dagster as dg
 
@@ -17,26 +16,14 @@ from llm_platform.config import load_config, platform_home
 from llm_platform.definitions import build_definitions
 
 
-# The local instance the demo and `dagster dev` share: SQLite, no telemetry, one
-# writer per LanceDB table and one GPU step at a time (see the repo's dagster.yaml).
-_INSTANCE_YAML = """telemetry:
-  enabled: false
-concurrency:
-  runs:
-    max_concurrent_runs: 2
-  pools:
-    granularity: op
-    default_limit: 1
-"""
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def demo_instance(home: str) -> dg.DagsterInstance:
-    """The persistent local instance ($DAGSTER_HOME, else <home>/dagster)."""
-    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(home) / "dagster")))
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text(_INSTANCE_YAML)
+    """The persistent local instance `make ui` shows ($DAGSTER_HOME, else <home>/dagster), configured by llm_platform/dagster.yaml."""
+    from llm_platform.local_instance import DAGSTER_HOME_ENV, default_dagster_home, prepare_dagster_home
+
+    os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home(home)))
     return dg.DagsterInstance.get()
 
 

@@ -81,13 +81,11 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         lineage = {"dagster_run_id": context.run_id, "sft_dataset_version": sft_version or "", "base_model": base["name"],
                    "base_model_weights_hash": base["weights_hash"], "base_model_kind": base["kind"], "base_model_path": base["path"]}
         with mlflow.run(run_name=f"lora-{fingerprint[:8]}", tags=lineage) as run:
-            import mlflow as mlflow_api
-
-            mlflow_api.log_params({**training.__dict__, "target_modules": ",".join(training.target_modules), "train_pairs": len(examples), "new_pairs": new})
+            run.log_params({**training.__dict__, "target_modules": ",".join(training.target_modules), "train_pairs": len(examples), "new_pairs": new})
             log_every = max(1, -(-len(examples) // training.batch_size) * training.epochs // 10)
 
             def on_step(step: int, loss: float) -> None:
-                mlflow_api.log_metric("train_loss", loss, step=step)
+                run.log_metric("train_loss", loss, step=step)
                 if step % log_every == 0:
                     context.log.info(f"step {step}: loss {loss:.4f}")
 
@@ -96,9 +94,9 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
             result = train_lora(base_model_dir=base["path"], examples=examples, config=training, output_dir=output_dir, on_step=on_step)
             # A resumed training is a new MLflow run; the steps restored from the checkpoint belong in its curve too.
             for step, loss in enumerate(result.losses[: result.resumed_from_step], start=1):
-                mlflow_api.log_metric("train_loss", loss, step=step)
-            mlflow_api.log_metrics({"tokens_per_second": result.tokens_per_second, "final_loss": _mean(result.losses[-LOSS_WINDOW:])})
-            mlflow_api.log_artifacts(result.adapter_dir, ADAPTER_ARTIFACT)
+                run.log_metric("train_loss", loss, step=step)
+            run.log_metrics({"tokens_per_second": result.tokens_per_second, "final_loss": _mean(result.losses[-LOSS_WINDOW:])})
+            run.log_artifacts(result.adapter_dir, ADAPTER_ARTIFACT)
             run_id = run.info.run_id
         record = {"adapter_dir": result.adapter_dir, "fingerprint": fingerprint, "mlflow_run_id": run_id, "sft_dataset_version": sft_version,
                   "base_model_path": base["path"], "base_model_weights_hash": base["weights_hash"], "steps": result.steps, "final_loss": _mean(result.losses[-LOSS_WINDOW:])}
@@ -144,10 +142,8 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
             scores[name].update(retrieval)
             context.log.info(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores[name].items()))
         gates = evaluate_gates(scores["candidate"], scores.get("production"), minimums=config.gates.minimums, max_regression=config.gates.max_regression)
-        with mlflow.run(run_name="", tags={"evaluated_by_dagster_run": context.run_id}, run_id=adapter["mlflow_run_id"]):
-            import mlflow as mlflow_api
-
-            mlflow_api.log_metrics({f"eval_{k}": v for k, v in scores["candidate"].items()})
+        with mlflow.run(run_name="", tags={"evaluated_by_dagster_run": context.run_id}, run_id=adapter["mlflow_run_id"]) as run:
+            run.log_metrics({f"eval_{k}": v for k, v in scores["candidate"].items()})
         record = {"adapter_record": storage.datasets.current_version("lora_adapter", None), "mlflow_run_id": adapter["mlflow_run_id"],
                   "adapter_dir": adapter["adapter_dir"], "base_model_path": adapter["base_model_path"], "scores": json.dumps(scores),
                   "production_version": production["version"] if production else None, "gates": json.dumps([g.__dict__ for g in gates])}

@@ -12,8 +12,9 @@ from llm_platform.index.assets import LANCEDB_POOL
 from llm_platform.model.assets import GPU_POOL
 from llm_platform.config import PlatformConfig, SourceConfig
 from llm_platform.definitions import build_definitions
+from llm_platform.local_instance import INSTANCE_CONFIG
 
-LOCAL_INSTANCE = Path(__file__).resolve().parents[2] / "dagster.yaml"
+LOCAL_INSTANCE = INSTANCE_CONFIG
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,7 @@ def test_sensor_default_status(default_defs: dg.Definitions, sensor: str, status
 
 def test_executor_env_k8s_selects_the_k8s_job_executor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(EXECUTOR_ENV, "k8s")
-    assert build_definitions(_config()).executor is k8s_job_executor
+    assert build_definitions(_config()).executor.executor_creation_fn is k8s_job_executor.executor_creation_fn
 
 
 def test_executor_env_in_process_selects_the_in_process_executor(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +103,7 @@ def test_every_job_and_asset_runs_on_the_env_executor(monkeypatch: pytest.Monkey
     defs = build_definitions(_config())
     jobs = [defs.resolve_job_def(name) for name in (INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB)]
     jobs.append(defs.resolve_implicit_global_asset_job_def())
-    assert {job.name: job.executor_def for job in jobs} == {job.name: k8s_job_executor for job in jobs}
+    assert {job.name: job.executor_def.executor_creation_fn for job in jobs} == {job.name: k8s_job_executor.executor_creation_fn for job in jobs}
 
 
 def test_unknown_executor_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

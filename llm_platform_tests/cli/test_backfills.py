@@ -30,6 +30,7 @@ from llm_platform.index.embedding import model_slug
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.definitions import EXECUTOR_ENV
 from llm_platform_tests.processes import stop_process_group
+from llm_platform.local_instance import INSTANCE_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -103,7 +104,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
         for topic in topics:
             (folder / f"{topic}.md").write_text(f"# The {topic} statement\n\n{pydoc_data.topics.topics[topic]}", encoding="utf-8")
     (root / "dagster_home").mkdir()
-    (root / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "dagster_home" / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
     return Project(root=root, config=_write_config(root / "config.yaml"))
 
 

@@ -13,9 +13,10 @@ from dagster._core.instance.config import PoolGranularity, dagster_instance_conf
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import DagsterPostgresStorage
 
-from llm_platform_tests.deploy.conftest import CLUSTER_INSTANCE, NAMESPACE, REPO
+from llm_platform_tests.deploy.conftest import CLUSTER_INSTANCE, NAMESPACE
+from llm_platform.local_instance import INSTANCE_CONFIG
 
-LOCAL_INSTANCE = REPO / "dagster.yaml"
+LOCAL_INSTANCE = INSTANCE_CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,15 @@ def test_local_pools_limit_steps_to_one_slot_by_default(local_instance) -> None:
 def test_local_instance_retries_crashed_runs_twice(local_instance) -> None:
     assert local_instance.run_retries_enabled
     assert local_instance.run_retries_max_retries == 2
+
+
+def test_local_instance_monitors_runs_and_frees_the_slots_of_dead_ones(local_instance) -> None:
+    from llm_platform.automation.run_launcher import LocalRunLauncher
+
+    assert local_instance.run_monitoring_enabled
+    assert local_instance.run_launcher.supports_check_run_worker_health
+    assert isinstance(local_instance.run_launcher, LocalRunLauncher)
+    assert local_instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
 
 
 def test_local_instance_sends_no_telemetry(local_instance) -> None:
@@ -105,3 +115,10 @@ def test_cluster_instance_agrees_with_the_helm_values(cluster_instance: dict[str
     assert cluster_instance["concurrency"]["runs"]["max_concurrent_runs"] == concurrency["runs"]["maxConcurrentRuns"]
     retries = helm_values["dagsterDaemon"]["runRetries"]
     assert cluster_instance["run_retries"]["max_retries"] == retries["maxRetries"]
+
+
+def test_cluster_instance_frees_the_slots_of_ended_runs(cluster_instance: dict[str, Any], helm_values: dict[str, Any]) -> None:
+    freed_after = cluster_instance["run_monitoring"]["free_slots_after_run_end_seconds"]
+    assert freed_after > 0
+    # The chart renders dagsterDaemon.runMonitoring.freeSlotsAfterRunEndSeconds into that key.
+    assert helm_values["dagsterDaemon"]["runMonitoring"]["freeSlotsAfterRunEndSeconds"] == freed_after

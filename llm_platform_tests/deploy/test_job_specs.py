@@ -19,10 +19,11 @@ from dagster._core.execution.api import create_execution_plan
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 from dagster._grpc.types import ExecuteStepArgs
 from dagster_k8s.container_context import K8sContainerContext
-from dagster_k8s.job import construct_dagster_k8s_job, get_k8s_job_name, get_user_defined_k8s_config
+from dagster_k8s.job import UserDefinedDagsterK8sConfig, construct_dagster_k8s_job, get_k8s_job_name, get_user_defined_k8s_config
 from kubernetes.client import ApiClient
 from pydantic import ValidationError
 
+from llm_platform.automation.executors import K8S_STEP_CONFIG, STEP_SERVICE_ACCOUNT
 from llm_platform.pod_specs import (
     DEFAULT_CPU_POD,
     DEFAULT_GPU_POD,
@@ -32,6 +33,7 @@ from llm_platform.pod_specs import (
     k8s_op_tags,
 )
 from llm_platform_tests.deploy.conftest import K8S_VERSION, NAMESPACE
+from llm_platform_tests.deploy.pod_security import restricted_violations
 
 GPU_ASSETS = {"lora_adapter", "model_eval"}
 RELEASE = "dagster"
@@ -61,6 +63,14 @@ def _chart_container_context(deployment: dict[str, Any], service_account: str) -
     return {"k8s": k8s}
 
 
+def _executor_container_context() -> K8sContainerContext:
+    """What k8s_job_executor builds from its config (dagster_k8s.executor.k8s_job_executor)."""
+    return K8sContainerContext(
+        service_account_name=K8S_STEP_CONFIG["service_account_name"],
+        run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(K8S_STEP_CONFIG["step_k8s_config"]),
+    )
+
+
 def _step_tags(pod: PodSettings) -> dict[str, str]:
     """The tags a step of an asset carrying `k8s_op_tags(pod)` has in the execution plan."""
 
@@ -86,6 +96,7 @@ def _step_job(pod: PodSettings, launcher, code_location: dict[str, Any], helm_va
     run = dg.DagsterRun(job_name="__ASSET_JOB", run_id="6b3fbd6e-8a0a-4d0e-9b2c-2f6f0c1d9a11", job_code_origin=origin)
 
     context = K8sContainerContext.create_for_run(run, launcher, include_run_tags=False)
+    context = context.merge(_executor_container_context())
     context = context.merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(_step_tags(pod))))
     job_config = context.get_k8s_job_config(None, launcher).with_image(image)
 
@@ -151,10 +162,20 @@ def test_cpu_step_pod_is_not_placed_on_the_gpu_pool(step_job) -> None:
     assert not pod.get("tolerations")
 
 
-def test_step_pod_runs_as_non_root_under_the_runner_account(step_job) -> None:
+@pytest.mark.parametrize("pod", [DEFAULT_GPU_POD, DEFAULT_CPU_POD], ids=["gpu", "cpu"])
+def test_step_job_meets_the_restricted_profile(step_job, pod: PodSettings) -> None:
+    assert restricted_violations(_pod(step_job(pod))) == []
+
+
+def test_step_pod_runs_under_the_step_account_without_a_token(step_job) -> None:
+    pod = _pod(step_job(DEFAULT_CPU_POD))
+    assert pod["serviceAccountName"] == STEP_SERVICE_ACCOUNT
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_step_pod_runs_as_non_root(step_job) -> None:
     pod = _pod(step_job(DEFAULT_GPU_POD))
     (container,) = pod["containers"]
-    assert pod["serviceAccountName"] == "llm-platform-runner"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False

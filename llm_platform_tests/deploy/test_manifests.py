@@ -168,7 +168,8 @@ def test_cluster_runs_every_step_in_its_own_pod(rendered: list[dict[str, Any]]) 
     from llm_platform.automation.executors import platform_executor
 
     env = _by_kind_and_name(rendered, "ConfigMap", "llm-platform-env")["data"]
-    assert platform_executor(env["LLM_PLATFORM_EXECUTOR"]) is k8s_job_executor
+    executor = platform_executor(env["LLM_PLATFORM_EXECUTOR"])
+    assert executor.executor_creation_fn is k8s_job_executor.executor_creation_fn
 
 
 def test_helm_values_launch_runs_on_kubernetes(helm_values: dict[str, Any]) -> None:

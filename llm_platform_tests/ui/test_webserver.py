@@ -27,6 +27,7 @@ import yaml
 from llm_platform.config import load_config
 from llm_platform.definitions import EXECUTOR_ENV, build_definitions
 from llm_platform_tests.processes import stop_process_group
+from llm_platform.local_instance import INSTANCE_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -112,7 +113,7 @@ def _write_config(root: Path) -> Path:
 
 
 def _write_instance(dagster_home: Path) -> None:
-    instance = yaml.safe_load((REPO / "dagster.yaml").read_text(encoding="utf-8"))
+    instance = yaml.safe_load(INSTANCE_CONFIG.read_text(encoding="utf-8"))
     instance["run_coordinator"] = {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}
     dagster_home.mkdir(parents=True)
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(instance), encoding="utf-8")

@@ -1,0 +1,54 @@
+"""The local Dagster instance: one config for `make ui`, the demo and every `dagster` command.
+
+`llm_platform/dagster.yaml` is the only source. Each entry point copies it into
+$DAGSTER_HOME (default: `dagster/` under the storage root) before Dagster starts,
+so the UI, the demo and CLI runs share one instance with the same run retries,
+run monitoring and pools.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from llm_platform.config import DEFAULT_HOME, platform_home
+
+INSTANCE_CONFIG = Path(__file__).parent / "dagster.yaml"
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
+_HEADER = "# Copied from llm_platform/dagster.yaml by llm_platform; edit that file, this copy is replaced.\n"
+_DAGSTER_COMMANDS = {"dagster", "dagster-webserver", "dagster-daemon"}
+
+
+def default_dagster_home(home: str | None = None) -> Path:
+    """$DAGSTER_HOME, else `dagster/` under the storage root `home` (a local folder even when the root is a URL)."""
+    if os.environ.get(DAGSTER_HOME_ENV):
+        return Path(os.environ[DAGSTER_HOME_ENV]).resolve()
+    home = home or platform_home()
+    return (Path(DEFAULT_HOME).resolve() if "://" in home else Path(home)) / "dagster"
+
+
+def prepare_dagster_home(folder: Path) -> Path:
+    """Create `folder` with the instance config; a copy we wrote earlier is refreshed, one written by a person is kept."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "dagster.yaml"
+    wanted = _HEADER + INSTANCE_CONFIG.read_text(encoding="utf-8")
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if current is None or (current.startswith(_HEADER) and current != wanted):
+        target.write_text(wanted, encoding="utf-8")
+    return folder
+
+
+def dagster_home_warning(argv0: str | None = None) -> str | None:
+    """A warning for a `dagster` command started without DAGSTER_HOME (its runs go to a throwaway instance)."""
+    if os.environ.get(DAGSTER_HOME_ENV) or Path(argv0 or sys.argv[0]).name not in _DAGSTER_COMMANDS:
+        return None
+    return ("llm_platform: DAGSTER_HOME is not set, so this command uses a temporary Dagster instance: its runs are "
+            "deleted when it exits and the UI never shows them. Run it as `llm-platform dagster <command>` "
+            f"(or `make dagster ARGS='<command>'`), which uses {default_dagster_home()}, or export DAGSTER_HOME.")
+
+
+def warn_if_dagster_home_unset() -> None:
+    message = dagster_home_warning()
+    if message:
+        print(message, file=sys.stderr)
