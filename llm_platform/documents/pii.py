@@ -266,11 +266,14 @@ def redact_locator(locator: str) -> str:
     stays a Markdown file rather than becoming one long e-mail address.
     """
     path, hash_mark, line = locator.partition("#L")
-    parts = []
-    for part in path.split("/"):
-        stem, dot, suffix = part.rpartition(".") if "." in part.lstrip(".") else (part, "", "")
-        parts.append(redact_pii(stem)[0] + dot + suffix)
-    return "/".join(parts) + hash_mark + line
+    return "/".join(_redact_name(part) for part in path.split("/")) + hash_mark + line
+
+
+def _redact_name(name: str) -> str:
+    stem, dot, suffix = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
+    redacted = redact_pii(stem)[0] + dot + suffix
+    # A name whose "extension" is part of the PII ("alice@example.com") is redacted whole.
+    return redacted if not find_pii(redacted) else redact_pii(name)[0]
 
 
 def redacted_rows(rows: Sequence[Mapping], columns: Sequence[str], limit: int) -> list[dict]:
