@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import importlib.metadata
 import ipaddress
 import re
 from collections import Counter
@@ -24,9 +25,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from llm_platform.documents.pii_secrets import secret_spans
 
-# Bump when what is detected changes: cleaning is keyed by it, so documents
-# cleaned before are cleaned again.
-DETECTOR_VERSION = "2"
+# Bump _RULES_VERSION when our rules change. The libraries' versions are part
+# of it because their data changes what is found (phonenumbers ships new
+# number ranges monthly). Cleaning is keyed by it, so documents cleaned
+# before are cleaned again.
+_RULES_VERSION = "2"
+_LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
+DETECTOR_VERSION = "+".join([_RULES_VERSION, *(f"{name}-{importlib.metadata.version(name)}" for name in _LIBRARIES)])
 # National formats (no leading "+") are read as numbers of these regions;
 # international formats are found whatever the region.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN")
@@ -46,6 +51,7 @@ _OBFUSCATED_EMAIL = re.compile(
     rf"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*(?:{_OBFUSCATED_AT}|@)[A-Za-z0-9-]+(?:{_OBFUSCATED_DOT}[A-Za-z0-9-]+)*{_OBFUSCATED_DOT}[A-Za-z]{{2,}}\b"
 )
 _OBFUSCATION = re.compile(rf"{_OPEN}\s*(?i:at|dot)\s*{_CLOSE}|\s(?:AT|DOT)\s")
+_OBFUSCATION_REACH = 120
 _IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
 _IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
 _IP = re.compile(f"{_IPV4}|{_IPV6}")
@@ -59,6 +65,7 @@ _SSN = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
 _SSN_NAMED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{1,10}(\d{9})(?!\d)")
 _DIGIT_RUN = re.compile(r"[+(]?\d[\d \t\u00a0().\-/]{4,30}\d")
 _PHONE_CONTEXT = 4
+_MIN_PHONE_DIGITS = 6
 _MIN_INTERNATIONAL_DIGITS = 9
 _PHONE_WORD = re.compile(
     r"(?i)\b(?:call|phone|tel|telephone|mobile|cell|fax|contact|reach|dial|sms|whatsapp|ring|text me"
@@ -133,6 +140,9 @@ def _ibans(text: str) -> Iterator[Span]:
 
 def _ssns(text: str) -> Iterator[Span]:
     yield from _matches(_SSN, text, _is_ssn)
+    lowered = text.lower()
+    if "ssn" not in lowered and "social security" not in lowered:
+        return
     for match in _SSN_NAMED.finditer(text):
         if _is_ssn(match.group(1)):
             yield match.span(1)
@@ -146,8 +156,16 @@ def _emails(text: str) -> Iterator[Span]:
 
 
 def _obfuscated_emails(text: str) -> Iterator[Span]:
-    if _OBFUSCATION.search(text):
-        yield from _matches(_OBFUSCATED_EMAIL, text, lambda hit: bool(_OBFUSCATION.search(hit)))
+    # The full pattern is slow to scan (it starts at every word), so it runs
+    # only around each "[at]"/"(dot)" marker.
+    found = set()
+    for marker in _OBFUSCATION.finditer(text):
+        offset = max(0, marker.start() - _OBFUSCATION_REACH)
+        window = text[offset : marker.end() + _OBFUSCATION_REACH]
+        for match in _OBFUSCATED_EMAIL.finditer(window):
+            if offset + match.start() <= marker.start() and _OBFUSCATION.search(match.group()):
+                found.add((offset + match.start(), offset + match.end()))
+    yield from found
 
 
 def _phones(text: str) -> Iterator[Span]:
@@ -160,6 +178,8 @@ def _phones(text: str) -> Iterator[Span]:
     # The matcher is slow on long text, so it reads only the digit runs, with
     # a little context so that it can see letters next to a number.
     for run in _DIGIT_RUN.finditer(text):
+        if len(_digits(run.group())) < _MIN_PHONE_DIGITS:
+            continue
         offset = max(0, run.start() - _PHONE_CONTEXT)
         window = text[offset : run.end() + _PHONE_CONTEXT]
         for region, leniency in searches:
@@ -265,6 +285,8 @@ def redact_locator(locator: str) -> str:
     Each name is redacted without its extension, so "alice@example.com.md"
     stays a Markdown file rather than becoming one long e-mail address.
     """
+    if not _hit_spans(locator):
+        return locator
     path, hash_mark, line = locator.partition("#L")
     return "/".join(_redact_name(part) for part in path.split("/")) + hash_mark + line
 

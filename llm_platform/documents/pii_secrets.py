@@ -66,8 +66,8 @@ _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 @functools.lru_cache(maxsize=1)
-def _plugin_patterns() -> tuple[tuple[re.Pattern[str], str, str], ...]:
-    """(pattern, kind, a literal every match contains) for each detect-secrets plugin pattern."""
+def _plugin_patterns() -> tuple[tuple[re.Pattern[str], str, str, bool], ...]:
+    """(pattern, kind, a literal every match contains, ignore case) for each detect-secrets plugin pattern."""
     import importlib
 
     patterns = []
@@ -76,7 +76,7 @@ def _plugin_patterns() -> tuple[tuple[re.Pattern[str], str, str], ...]:
         plugin = getattr(importlib.import_module(f"detect_secrets.plugins.{module}"), cls)
         for pattern in plugin.denylist:
             kind = "webhook_url" if _SLACK_WEBHOOK in pattern.pattern.replace("\\", "") else "api_key"
-            patterns.append((pattern, kind, _required_literal(pattern)))
+            patterns.append((pattern, kind, _required_literal(pattern), bool(pattern.flags & re.IGNORECASE)))
     return tuple(patterns)
 
 
@@ -116,8 +116,8 @@ def _extend_token(text: str, span: Span) -> Span:
 
 def _api_keys(text: str, kind: str) -> Iterator[Span]:
     lowered = text.lower()
-    for pattern, pattern_kind, literal in _plugin_patterns():
-        if pattern_kind == kind and literal in (lowered if pattern.flags & re.IGNORECASE else text):
+    for pattern, pattern_kind, literal, ignore_case in _plugin_patterns():
+        if pattern_kind == kind and literal in (lowered if ignore_case else text):
             for match in pattern.finditer(text):
                 yield _extend_token(text, _group_or_whole(match))
     if kind == "api_key":

@@ -1,10 +1,16 @@
+import os
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 from pydoc_data.topics import topics
 
 import llm_platform
 from llm_platform.documents.pii import DETECTOR_VERSION, PII_KINDS, find_pii, redact_locator, redact_pii, redacted_rows
+from llm_platform.documents.sources import RAW_SCHEMA, read_source
+from llm_platform.identity import doc_id_for
+from llm_platform.rules import no_pii_left, validate_rule
 
 DEMO_CORPUS = Path(llm_platform.__file__).parent / "demo" / "corpus"
 CONTACTS_PAGE = DEMO_CORPUS / "handbook" / "oncall-contacts.md"
@@ -255,3 +261,66 @@ def test_locator_is_redacted_keeping_extension_and_line(locator, expected):
 def test_preview_rows_are_redacted_in_the_named_columns_only():
     rows = [{"locator": "a.md", "text": "mail jane@example.com", "title": "Call +44 7911 123456"}, {"locator": "b.md", "text": "x", "title": None}]
     assert redacted_rows(rows, ["text", "title"], limit=1) == [{"locator": "a.md", "text": "mail [REDACTED_EMAIL]", "title": "Call [REDACTED_PHONE]"}]
+
+
+LEFT_IN_TEXT = {
+    "email": "write to alice [at] example [dot] com",
+    "phone": "ring 030 12345678",
+    "iban": "IBAN DE89 3704 0044 0532 0130 00",
+    "ssn": "SSN 123-45-6789",
+    "api_key": "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "webhook_url": "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "private_key": f"-----BEGIN RSA PRIVATE KEY-----\n{RSA_BODY}-----END RSA PRIVATE KEY-----",
+    "password": "postgresql://app:Tr0ub4dor@db.example.com/app",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LEFT_IN_TEXT))
+def test_no_pii_rule_fails_on_each_kind_left_in_text(kind):
+    outcome = validate_rule(no_pii_left(), pd.DataFrame({"text": ["nothing here", f"see {LEFT_IN_TEXT[kind]} today"]}))
+    assert (outcome.passed, outcome.failures) == (False, 1)
+
+
+def test_no_pii_rule_fails_on_a_title_or_locator_and_lets_missing_titles_pass():
+    frame = pd.DataFrame({"text": ["fine", "fine"], "title": [None, "Notes for jane@example.com"], "locator": ["a.md", "call 030 12345678.md"]})
+    outcome = validate_rule(no_pii_left("text", "title", "locator"), frame)
+    assert (outcome.passed, outcome.failures) == (False, 2)
+
+
+def test_rule_failure_examples_are_redacted():
+    outcome = validate_rule(no_pii_left(), pd.DataFrame({"text": ["Write to jane.doe@example.com for help."]}))
+    assert outcome.examples == ["Write to [REDACTED_EMAIL] for help."]
+
+
+def _read(folder: Path, previous=None):
+    table = None if previous is None else pa.Table.from_pylist(previous.rows, schema=RAW_SCHEMA)
+    return read_source("docs", str(folder), "**/*", table, previous_quarantine=None if previous is None else previous.quarantine)
+
+
+def test_source_rows_carry_redacted_locators_and_doc_ids_of_the_real_path(tmp_path):
+    (tmp_path / "alice@example.com.md").write_text(topics["for"], encoding="utf-8")
+    (row,) = _read(tmp_path).rows
+    assert (row["locator"], row["doc_id"]) == ("[REDACTED_EMAIL].md", doc_id_for("docs", "alice@example.com.md"))
+
+
+def test_unchanged_file_with_pii_in_its_name_is_not_read_again(tmp_path):
+    (tmp_path / "alice@example.com.md").write_text(topics["for"], encoding="utf-8")
+    again = _read(tmp_path, _read(tmp_path))
+    assert (again.files_read, len(again.unchanged)) == (0, 1)
+
+
+def test_files_whose_names_differ_only_in_pii_are_not_mixed_up(tmp_path):
+    first = tmp_path / "alice@example.com.md"
+    first.write_text(topics["for"], encoding="utf-8")
+    (tmp_path / "while.md").write_text(topics["while"], encoding="utf-8")
+    earlier = _read(tmp_path)
+    first.rename(tmp_path / "bob@example.org.md")
+    later = _read(tmp_path, earlier)
+    # Same size and time, same redacted name: only the doc_id shows it is another file.
+    assert (later.files_read, later.added, later.removed) == (1, [doc_id_for("docs", "bob@example.org.md")], [doc_id_for("docs", "alice@example.com.md")])
+
+
+def test_quarantine_records_name_the_file_redacted(tmp_path):
+    (tmp_path / "call +44 7911 123456.md").write_bytes(b"")
+    (record,) = _read(tmp_path).quarantine
+    assert record["locator"] == "call [REDACTED_PHONE].md" and "7911" not in record["reason"]
