@@ -1,4 +1,4 @@
-import os
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -210,6 +210,18 @@ def test_markdown_escaped_secret_is_found(escaped, kind):
 def test_ordinary_technical_text_is_not_pii(text):
     assert find_pii(text) == []
     assert redact_pii(text) == (text, {})
+
+
+def test_tables_of_figures_are_not_pii():
+    rng = random.Random(9)
+    figures = " ".join(str(rng.randrange(10**5)) for _ in range(2000))
+    matrix = "\n".join("[" + "  ".join(f"{rng.randrange(10**5):5d}" for _ in range(8)) + "]" for _ in range(200))
+    assert find_pii(figures) == [] and find_pii(matrix) == []
+
+
+@pytest.mark.parametrize("text", ["Phones: +49 30 12345678 +49 171 1234567 +44 7911 123456", "Phones: 030 12345678 / 0171 1234567 / 040 7654321"])
+def test_phone_numbers_in_a_long_run_of_figures_are_found(text):
+    assert [kind for kind, _ in find_pii(text)] == ["phone"] * 3
 
 
 def test_python_documentation_has_no_pii_hits():
