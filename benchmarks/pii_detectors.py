@@ -25,7 +25,8 @@ from pathlib import Path
 
 from pydoc_data.topics import topics
 
-from llm_platform.documents.pii import PHONE_REGIONS, find_pii
+from llm_platform.documents.pii import find_pii
+from llm_platform.documents.pii_phones import PHONE_REGIONS
 
 SECRET_KINDS = {"api_key", "webhook_url", "private_key", "password"}
 PROBES = [

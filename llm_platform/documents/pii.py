@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from llm_platform.documents.pii_phones import phone_spans
 from llm_platform.documents.pii_secrets import secret_spans
 
 # Bump _RULES_VERSION when our rules change. The libraries' versions are part
@@ -32,9 +33,6 @@ from llm_platform.documents.pii_secrets import secret_spans
 _RULES_VERSION = "2"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 DETECTOR_VERSION = "+".join([_RULES_VERSION, *(f"{name}-{importlib.metadata.version(name)}" for name in _LIBRARIES)])
-# National formats (no leading "+") are read as numbers of these regions;
-# international formats are found whatever the region.
-PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN")
 PII_KINDS = (
     "private_key", "password", "webhook_url", "api_key", "email", "iban", "ssn", "credit_card", "ip_address", "phone",
 )
@@ -73,20 +71,7 @@ _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){2,8}", re.
 _SSN = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
 # Nine bare digits are an SSN only when the text says so.
 _SSN_NAMED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{1,10}(\d{9})(?!\d)")
-_DIGIT_RUN = re.compile(r"(?<![A-Za-z0-9_])[+(]?\d[\d \t\u00a0().\-/]*\d")
-_GAP = re.compile(r"[ \t\u00a0]{2,}")
-_MAX_PHONE_DIGITS = 18
-_PHONE_CONTEXT = 4
-_MIN_PHONE_DIGITS = 6
-_MIN_INTERNATIONAL_DIGITS = 9
-_PHONE_WORD = re.compile(
-    r"(?i)\b(?:(?:call|phone|telephone|mobile|cell|fax|contact|dial|ring|telefon|handy|mobil|rufnummer|t[ée]l[ée]phone|portable)s?"
-    r"|tel|reach|sms|whatsapp|text me|t[ée]l|ph)\b|[\u260e\U0001f4de]"
-)
-_PHONE_WORD_DISTANCE = 40
-_DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2,4}|\d{4}([./-])\d{1,2}\2\d{1,2}")
 _PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
-_BARE_NUMBER = re.compile(r"\(?\d+\)?")
 _ESCAPE = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 _MAX_REDACTION_ROUNDS = 5
 _PREVIEW_SCAN_CHARS = 2_000
@@ -96,20 +81,12 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
 
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def _is_card(text: str) -> bool:
     digits = _digits(text)
     issued = any(prefix.match(digits) and len(digits) in lengths for prefix, lengths in _CARD_ISSUERS)
-    return issued and _luhn_valid(digits)
+    from stdnum import luhn
+
+    return issued and luhn.is_valid(digits)
 
 
 def _is_ip(text: str) -> bool:
@@ -192,57 +169,6 @@ def _merged(spans: Iterable[Span]) -> Iterator[Span]:
         yield current
 
 
-def _phones(text: str) -> Iterator[Span]:
-    import phonenumbers
-
-    # A number written with its country code ("+44 ...") counts when its length
-    # fits that country, so reserved ranges such as the UK's 07700 900xxx
-    # (used in examples, rejected as invalid) are redacted too.
-    searches = [("ZZ", phonenumbers.Leniency.POSSIBLE)] + [(region, phonenumbers.Leniency.VALID) for region in PHONE_REGIONS]
-    for start, end in _phone_candidates(text):
-        # A little context lets the matcher see letters next to a number.
-        offset = max(0, start - _PHONE_CONTEXT)
-        window = text[offset : end + _PHONE_CONTEXT]
-        for region, leniency in searches:
-            for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency):
-                hit = (offset + match.start, offset + match.end)
-                if _is_phone(text, *hit, international=leniency == phonenumbers.Leniency.POSSIBLE):
-                    yield hit
-
-
-def _phone_candidates(text: str) -> Iterator[Span]:
-    """Stretches of digits and separators that may hold a phone number.
-
-    The matcher costs about a millisecond a call, so it reads only these: a
-    number's groups are one separator apart, so a wider gap splits a run, and a
-    stretch of more digits than any phone number has (a table of figures) is
-    read only when a phone word or "+" says it holds one.
-    """
-    for run in _DIGIT_RUN.finditer(text):
-        cursor = run.start()
-        for gap in [*_GAP.finditer(text, run.start(), run.end()), None]:
-            end = gap.start() if gap else run.end()
-            digits = len(_digits(text[cursor:end]))
-            wanted = digits <= _MAX_PHONE_DIGITS or "+" in text[cursor:end] or _PHONE_WORD.search(text, max(0, cursor - _PHONE_WORD_DISTANCE), cursor)
-            if digits >= _MIN_PHONE_DIGITS and wanted:
-                yield cursor, end
-            cursor = gap.end() if gap else end
-
-
-def _is_phone(text: str, start: int, end: int, *, international: bool) -> bool:
-    digits = len(_digits(text[start:end]))
-    if _DATE.fullmatch(text[start:end]):
-        return False
-    if international:
-        return digits >= _MIN_INTERNATIONAL_DIGITS
-    # Four in five random 10-digit numbers are valid in some region; a bare
-    # digit run (a timestamp, an integer limit) is a phone number only when
-    # the text says so.
-    if _BARE_NUMBER.fullmatch(text[start:end]):
-        return bool(_PHONE_WORD.search(text, max(0, start - _PHONE_WORD_DISTANCE), start))
-    return True
-
-
 # Order is the tie-break when hits of two kinds cover the same characters.
 _DETECTORS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     *((kind, functools.partial(secret_spans, kind=kind)) for kind in ("private_key", "password", "webhook_url", "api_key")),
@@ -252,7 +178,7 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("ssn", _ssns),
     ("credit_card", lambda text: _matches(_CARD, text, _is_card)),
     ("ip_address", lambda text: _matches(_IP, text, _is_ip)),
-    ("phone", _phones),
+    ("phone", phone_spans),
 )
 
 
