@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import importlib.metadata
 import ipaddress
 import re
 from collections import Counter
@@ -32,7 +31,6 @@ from llm_platform.documents.pii_secrets import secret_spans
 # before are cleaned again.
 _RULES_VERSION = "2"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
-DETECTOR_VERSION = "+".join([_RULES_VERSION, *(f"{name}-{importlib.metadata.version(name)}" for name in _LIBRARIES)])
 PII_KINDS = (
     "private_key", "password", "webhook_url", "api_key", "email", "iban", "ssn", "credit_card", "ip_address", "phone",
 )
@@ -272,3 +270,18 @@ def redacted_rows(rows: Sequence[Mapping], columns: Sequence[str], limit: int) -
     """
     redact = lambda value: value if not isinstance(value, str) else redact_pii(value[:_PREVIEW_SCAN_CHARS])[0]  # noqa: E731
     return [{**row, **{c: redact(row.get(c)) for c in columns}} for row in list(rows)[:limit]]
+
+
+@functools.lru_cache(maxsize=1)
+def _detector_version() -> str:
+    import importlib.metadata
+
+    return "+".join([_RULES_VERSION, *(f"{name}-{importlib.metadata.version(name)}" for name in _LIBRARIES)])
+
+
+def __getattr__(name: str) -> str:
+    # DETECTOR_VERSION is computed on first use: reading package metadata takes
+    # a fifth of a second, which `import llm_platform.definitions` should not pay.
+    if name == "DETECTOR_VERSION":
+        return _detector_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
