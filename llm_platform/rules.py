@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from llm_platform.documents.pii import find_pii
+from llm_platform.documents.pii import find_pii, redact_pii
 
 if TYPE_CHECKING:
     import pandas as pd
     import pandera.pandas as pa
 
 _EXAMPLES = 5
+_EXAMPLE_CHARS = 120
+_EXAMPLE_SCAN_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,12 @@ def values_within(column: str, minimum: float, maximum: float) -> pa.DataFrameSc
     return pa.DataFrameSchema({column: pa.Column(float, pa.Check.in_range(minimum, maximum), nullable=False)}, name=f"{column}_range")
 
 
-def no_pii_left(column: str = "text") -> pa.DataFrameSchema:
+def no_pii_left(*columns: str) -> pa.DataFrameSchema:
+    """No value in `columns` (default: text) holds anything the redaction detectors find; nulls pass."""
     import pandera.pandas as pa
 
-    check = pa.Check(lambda s: s.map(lambda text: not find_pii(text)), name="no PII pattern")
-    return pa.DataFrameSchema({column: pa.Column(str, check)}, name="no_pii")
+    check = pa.Check(lambda s: s.map(lambda text: text is None or not find_pii(text)), name="no PII pattern")
+    return pa.DataFrameSchema({column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_pii")
 
 
 def tokens_at_most(maximum: int) -> pa.DataFrameSchema:
@@ -89,6 +92,11 @@ def vectors_unit_norm(tolerance: float = 1e-3) -> pa.DataFrameSchema:
     return pa.DataFrameSchema({"vector": pa.Column(object, check)}, name="vector_unit_norm")
 
 
+def _shown(value: object) -> str:
+    # Examples land in the event log, which must never hold what cleaning redacts.
+    return redact_pii(str(value)[:_EXAMPLE_SCAN_CHARS])[0][:_EXAMPLE_CHARS]
+
+
 def validate_rule(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> RuleOutcome:
     """Apply one rule; an empty frame passes (there is nothing to break the rule)."""
     import pandera.pandas as pa
@@ -99,6 +107,6 @@ def validate_rule(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> RuleOutcom
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-        examples = [str(v)[:120] for v in cases["failure_case"].head(_EXAMPLES).tolist()]
+        examples = [_shown(v) for v in cases["failure_case"].head(_EXAMPLES).tolist()]
         return RuleOutcome(schema.name or "rule", False, len(cases), examples)
     return RuleOutcome(schema.name or "rule", True, 0, [])

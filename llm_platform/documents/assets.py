@@ -13,6 +13,7 @@ from llm_platform.documents.chunking import Chunker, load_tokenizer
 from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
 from llm_platform.rules import ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
+from llm_platform.documents.pii import redacted_rows
 from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
@@ -90,7 +91,7 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
                 "quarantined": len(result.quarantine), "quarantined_by_reason": counts(result.quarantine_by_kind),
                 "quarantine_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
                 "seconds": seconds, "mb_per_second": result.bytes_read / 1e6 / seconds if seconds else 0.0,
-                "preview": markdown_table(result.rows, ["locator", "format", "title", "text"]),
+                "preview": markdown_table(redacted_rows(result.rows, ["title", "text"], limit=5), ["locator", "format", "title", "text"]),
             },
             check_results=_raw_checks(result.rows, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate),
         )
@@ -105,7 +106,7 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
             dg.AssetCheckSpec(CLEAN_IDS_UNIQUE, asset="cleaned_corpus", blocking=True, description="doc_id is unique and non-null"),
             dg.AssetCheckSpec(CLEAN_TEXT_LENGTH, asset="cleaned_corpus", blocking=True, description="text length within cleaning.min_chars and the maximum"),
             dg.AssetCheckSpec(CLEAN_QUALITY, asset="cleaned_corpus", blocking=True, description="quality score at least cleaning.min_quality"),
-            dg.AssetCheckSpec(CLEAN_NO_PII, asset="cleaned_corpus", blocking=True, description="no email, phone, IP, card or key pattern left"),
+            dg.AssetCheckSpec(CLEAN_NO_PII, asset="cleaned_corpus", blocking=True, description="no PII or secret left in text, title or locator (the redaction detectors find none)"),
             dg.AssetCheckSpec(CLEAN_DUPLICATE_RATE, asset="cleaned_corpus", description="share of duplicates under cleaning.max_duplicate_rate"),
             dg.AssetCheckSpec(CLEAN_QUARANTINE_RATE, asset="cleaned_corpus", description="share set aside under cleaning.max_quarantine_rate"),
         ],
@@ -127,7 +128,7 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
             check_result(CLEAN_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(result.rows, ["doc_id"]))),
             check_result(CLEAN_TEXT_LENGTH, validate_rule(text_length_within(config.cleaning.min_chars, MAX_DOCUMENT_CHARS), frame(result.rows, ["text"]))),
             check_result(CLEAN_QUALITY, validate_rule(quality_at_least(config.cleaning.min_quality), frame(result.rows, ["quality"]))),
-            check_result(CLEAN_NO_PII, validate_rule(no_pii_left(), frame(result.rows, ["text"]))),
+            check_result(CLEAN_NO_PII, validate_rule(no_pii_left("text", "title", "locator"), frame(result.rows, ["text", "title", "locator"]))),
             rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), total, config.cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
             rate_check(CLEAN_QUARANTINE_RATE, len(result.rejected), total, config.cleaning.max_quarantine_rate, what="documents set aside"),
         ]

@@ -1,76 +1,90 @@
 """Find and redact personal data and secrets in text.
 
-Regexes find candidates; validators (Luhn, ipaddress, digit counts) keep only
-real hits, so ordinary numbers such as versions, dates and line numbers pass
-through. Presidio would be the library choice, but it needs spaCy models
-fetched from a hub, which the platform cannot do offline.
+Well-kept detectors do the deciding where one exists: `phonenumbers`
+(Google's libphonenumber) for phone numbers, `detect-secrets`' regex plugins
+for keys and tokens, `python-stdnum` for checksummed ids (IBAN mod-97, US SSN
+rules). Regexes of our own cover what those lack (e-mails, obfuscated
+e-mails, whole private-key blocks, AWS secret keys named without "aws"), each
+with a validator so versions, dates, hashes and line numbers pass through.
+Presidio would bundle much of this, but it needs spaCy models fetched from a
+hub, which the platform cannot do offline.
+
+Detection runs on a view of the text with Markdown backslash escapes removed
+(`ghp\\_...` reads as `ghp_...`), and hits are mapped back to the text.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-_EMAIL = r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
-# Without a leading "+", only North-American shapes with - or . separators
-# count: bare space-separated digit groups are too often not phone numbers.
-_PHONE = (
-    r"(?<![\w+.-])(?:"
-    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)|\d{1,4})(?:[ .-]\d{2,4}){2,4}"
-    r"|(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4}"
-    r")(?![\w-]|\.\d)"
+from llm_platform.documents.pii_phones import phone_spans
+from llm_platform.documents.pii_secrets import secret_spans
+
+# Bump _RULES_VERSION when our rules change. The libraries' versions are part
+# of it because their data changes what is found (phonenumbers ships new
+# number ranges monthly). Cleaning is keyed by it, so documents cleaned
+# before are cleaned again.
+_RULES_VERSION = "2"
+_LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
+PII_KINDS = (
+    "private_key", "password", "webhook_url", "api_key", "email", "iban", "ssn", "credit_card", "ip_address", "phone",
 )
+
+Span = tuple[int, int]
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b")
+_URL_USERINFO = re.compile(r"://[^\s:/?#@]+:$")
+_OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
+# "alice [at] example [dot] com", "bob(at)example(dot)org", "carol AT example DOT net":
+# the bracketed or upper-case word stands for "@"; plain "at ... dot" is too common in prose.
+_OBFUSCATED_AT = rf"(?:\s*{_OPEN}\s*(?i:at)\s*{_CLOSE}\s*|\s+AT\s+)"
+_OBFUSCATED_DOT = rf"(?:\s*{_OPEN}\s*(?i:dot)\s*{_CLOSE}\s*|\s+DOT\s+|\.)"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*(?:{_OBFUSCATED_AT}|@)[A-Za-z0-9-]+(?:{_OBFUSCATED_DOT}[A-Za-z0-9-]+)*{_OBFUSCATED_DOT}[A-Za-z]{{2,}}\b"
+)
+_OBFUSCATION = re.compile(rf"{_OPEN}\s*(?i:at|dot)\s*{_CLOSE}|\s(?:AT|DOT)\s")
+_OBFUSCATION_REACH = 120
 _IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
 _IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
-_CARD = r"(?<![\d.-])\d(?:[ -]?\d){12,18}(?![\d-]|\.\d)"
-_API_KEY = "|".join(
-    (
-        r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-        r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
-        r"\bgithub_pat_[A-Za-z0-9_]{22,}\b",
-        r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
-        r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}",
-        r"\bAIza[0-9A-Za-z_-]{35}",
-        r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-        r"\b[Bb]earer +[A-Za-z0-9._~+/-]{20,}=*",
-    )
+_IP = re.compile(f"{_IPV4}|{_IPV6}")
+# Unbroken, or in the groups cards are printed in (4-4-4-4[-3], Amex/Diners 4-6-5/4-6-4):
+# any 13 digits of a table of figures would otherwise pass the Luhn check one time in ten.
+_CARD = re.compile(
+    r"(?<![\w.-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\w-]|\.\d)"
 )
-
-# Insertion order is the tie-break when hits of two kinds start at the same
-# place with the same length (an API key wins over anything inside it).
-PII_PATTERNS: dict[str, re.Pattern[str]] = {
-    "api_key": re.compile(_API_KEY),
-    "email": re.compile(_EMAIL),
-    "credit_card": re.compile(_CARD),
-    "ip_address": re.compile(f"{_IPV4}|{_IPV6}"),
-    "phone": re.compile(_PHONE),
-}
-
-# Issuer prefixes of Visa, Mastercard, Amex, Discover and Diners: a Luhn check
-# alone passes one random digit string in ten.
-_CARD_ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[068]|6(?:011|5|4[4-9])")
+# Issuer prefixes of Visa, Mastercard, Amex, Discover and Diners, and the
+# lengths each issues: a Luhn check alone passes one random digit string in ten.
+_CARD_ISSUERS = (
+    (re.compile(r"4"), {13, 16, 19}),
+    (re.compile(r"5[1-5]|2[2-7]"), {16}),
+    (re.compile(r"3[47]"), {15}),
+    (re.compile(r"3[068]"), set(range(14, 20))),
+    (re.compile(r"6(?:011|5|4[4-9])"), set(range(16, 20))),
+)
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){2,8}", re.IGNORECASE)
+_SSN = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
+# Nine bare digits are an SSN only when the text says so.
+_SSN_NAMED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{1,10}(\d{9})(?!\d)")
+_PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
+_ESCAPE = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 _MAX_REDACTION_ROUNDS = 5
+_PREVIEW_SCAN_CHARS = 2_000
 
 
 def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
 
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def _is_card(text: str) -> bool:
     digits = _digits(text)
-    return 13 <= len(digits) <= 19 and bool(_CARD_ISSUER.match(digits)) and _luhn_valid(digits)
+    issued = any(prefix.match(digits) and len(digits) in lengths for prefix, lengths in _CARD_ISSUERS)
+    from stdnum import luhn
+
+    return issued and luhn.is_valid(digits)
 
 
 def _is_ip(text: str) -> bool:
@@ -84,35 +98,118 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _is_phone(text: str) -> bool:
-    return 8 <= len(_digits(text)) <= 15
+def _is_ssn(text: str) -> bool:
+    from stdnum.us import ssn
+
+    return ssn.is_valid(text.replace(" ", "-") if " " in text else text)
 
 
-_VALIDATORS: dict[str, Callable[[str], bool]] = {
-    "credit_card": _is_card,
-    "ip_address": _is_ip,
-    "phone": _is_phone,
-}
+def _matches(pattern: re.Pattern[str], text: str, valid: Callable[[str], bool] | None = None) -> Iterator[Span]:
+    for match in pattern.finditer(text):
+        if valid is None or valid(match.group()):
+            yield match.span()
 
 
-def _candidate_spans(text: str) -> list[tuple[int, int, int, str]]:
-    spans = []
-    for priority, (kind, pattern) in enumerate(PII_PATTERNS.items()):
-        validator = _VALIDATORS.get(kind)
-        for match in pattern.finditer(text):
-            if validator is None or validator(match.group()):
-                spans.append((match.start(), match.end(), priority, kind))
-    return spans
+def _ibans(text: str) -> Iterator[Span]:
+    from stdnum import iban
+
+    for match in _IBAN.finditer(text):
+        # The pattern may run on into a following word ("... 00 AND"); keep the
+        # longest prefix of whole groups that passes the checksum.
+        candidate = match.group()
+        while candidate:
+            if iban.is_valid(candidate.upper()):
+                yield match.start(), match.start() + len(candidate)
+                break
+            candidate = candidate.rsplit(" ", 1)[0] if " " in candidate else candidate[:-1]
+            if len(candidate.replace(" ", "")) < 15:
+                break
+
+
+def _ssns(text: str) -> Iterator[Span]:
+    yield from _matches(_SSN, text, _is_ssn)
+    lowered = text.lower()
+    if "ssn" not in lowered and "social security" not in lowered:
+        return
+    for match in _SSN_NAMED.finditer(text):
+        if _is_ssn(match.group(1)):
+            yield match.span(1)
+
+
+def _emails(text: str) -> Iterator[Span]:
+    for start, end in _matches(_EMAIL, text):
+        # "user:pass@host" in a URL is a password, not an address.
+        if not _URL_USERINFO.search(text, max(0, start - 200), start):
+            yield start, end
+
+
+def _obfuscated_emails(text: str) -> Iterator[Span]:
+    # The full pattern is slow to scan (it starts at every word), so it runs
+    # only on stretches around the "[at]"/"(dot)" markers.
+    for start, end in _merged(
+        (max(0, m.start() - _OBFUSCATION_REACH), m.end() + _OBFUSCATION_REACH) for m in _OBFUSCATION.finditer(text)
+    ):
+        for match in _OBFUSCATED_EMAIL.finditer(text, start, end):
+            if _OBFUSCATION.search(match.group()):
+                yield match.span()
+
+
+def _merged(spans: Iterable[Span]) -> Iterator[Span]:
+    current: Span | None = None
+    for start, end in spans:
+        if current and start <= current[1]:
+            current = (current[0], max(current[1], end))
+            continue
+        if current:
+            yield current
+        current = (start, end)
+    if current:
+        yield current
+
+
+# Order is the tie-break when hits of two kinds cover the same characters.
+_DETECTORS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
+    *((kind, functools.partial(secret_spans, kind=kind)) for kind in ("private_key", "password", "webhook_url", "api_key")),
+    ("email", _emails),
+    ("email", _obfuscated_emails),
+    ("iban", _ibans),
+    ("ssn", _ssns),
+    ("credit_card", lambda text: _matches(_CARD, text, _is_card)),
+    ("ip_address", lambda text: _matches(_IP, text, _is_ip)),
+    ("phone", phone_spans),
+)
+
+
+def _unescaped(text: str) -> tuple[str, list[int]]:
+    """`text` without Markdown backslash escapes, and where each removed backslash was in that view."""
+    removed = [match.start() for match in _ESCAPE.finditer(text)] if "\\" in text else []
+    if not removed:
+        return text, removed
+    return _ESCAPE.sub("", text), [position - count for count, position in enumerate(removed)]
+
+
+def _to_text(index: int, removed: list[int]) -> int:
+    """The index in the text of the view's character at `index`."""
+    return index + bisect.bisect_right(removed, index)
 
 
 def _hit_spans(text: str) -> list[tuple[int, int, str]]:
-    """Return non-overlapping (start, end, kind), earliest and then longest first."""
-    candidates = sorted(_candidate_spans(text), key=lambda s: (s[0], -(s[1] - s[0]), s[2]))
+    """Return non-overlapping (start, end, kind) in `text`, earliest and then longest first."""
+    view, removed = _unescaped(text)
+    candidates = [
+        (start, end, priority, kind)
+        for priority, (kind, detect) in enumerate(_DETECTORS)
+        for start, end in detect(view)
+        if end > start and not _PLACEHOLDER.fullmatch(view, start, end)
+    ]
+    candidates.sort(key=lambda s: (s[0], -(s[1] - s[0]), s[2]))
     hits: list[tuple[int, int, str]] = []
     for start, end, _, kind in candidates:
         if not hits or start >= hits[-1][1]:
             hits.append((start, end, kind))
-    return hits
+    if not removed:
+        return hits
+    return [(_to_text(start, removed), _to_text(end - 1, removed) + 1, kind) for start, end, kind in hits]
 
 
 def find_pii(text: str) -> list[tuple[str, str]]:
@@ -144,3 +241,47 @@ def redact_pii(text: str) -> tuple[str, dict[str, int]]:
         if not changed:
             break
     return text, dict(counts)
+
+
+def redact_locator(locator: str) -> str:
+    """`locator` (a path, maybe with a `#L<n>` line) with PII in file and folder names redacted.
+
+    Each name is redacted without its extension, so "alice@example.com.md"
+    stays a Markdown file rather than becoming one long e-mail address.
+    """
+    if not _hit_spans(locator):
+        return locator
+    path, hash_mark, line = locator.partition("#L")
+    return "/".join(_redact_name(part) for part in path.split("/")) + hash_mark + line
+
+
+def _redact_name(name: str) -> str:
+    stem, dot, suffix = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
+    redacted = redact_pii(stem)[0] + dot + suffix
+    # A name whose "extension" is part of the PII ("alice@example.com") is redacted whole.
+    return redacted if not find_pii(redacted) else redact_pii(name)[0]
+
+
+def redacted_rows(rows: Sequence[Mapping], columns: Sequence[str], limit: int) -> list[dict]:
+    """The first `limit` rows with PII redacted in `columns`, for previews shown in the UI.
+
+    Only the start of each value is scanned (previews show a few dozen
+    characters), so a preview of a large document stays cheap.
+    """
+    redact = lambda value: value if not isinstance(value, str) else redact_pii(value[:_PREVIEW_SCAN_CHARS])[0]  # noqa: E731
+    return [{**row, **{c: redact(row.get(c)) for c in columns}} for row in list(rows)[:limit]]
+
+
+@functools.lru_cache(maxsize=1)
+def _detector_version() -> str:
+    import importlib.metadata
+
+    return "+".join([_RULES_VERSION, *(f"{name}-{importlib.metadata.version(name)}" for name in _LIBRARIES)])
+
+
+def __getattr__(name: str) -> str:
+    # DETECTOR_VERSION is computed on first use: reading package metadata takes
+    # a fifth of a second, which `import llm_platform.definitions` should not pay.
+    if name == "DETECTOR_VERSION":
+        return _detector_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ import fsspec
 import pyarrow as pa
 
 from llm_platform.documents.extraction import Rejection, detect_format, extract_documents
+from llm_platform.documents.pii import redact_locator, redact_pii
 from llm_platform.identity import content_hash, doc_id_for
 
 RAW_SCHEMA = pa.schema(
@@ -105,7 +106,8 @@ def _file_rows(source: str, file: SourceFile, data: bytes, *, text_field: str, t
         {
             "doc_id": doc_id_for(source, doc.locator),
             "source": source,
-            "locator": doc.locator,
+            # File names can hold PII; doc_id stays keyed by the real path.
+            "locator": redact_locator(doc.locator),
             "format": doc.format,
             "size": file.size,
             "modified": file.modified,
@@ -120,7 +122,8 @@ def _file_rows(source: str, file: SourceFile, data: bytes, *, text_field: str, t
 
 
 def _quarantine_row(source: str, rejection: Rejection) -> dict:
-    return {"source": source, "stage": "raw_documents", "locator": rejection.locator, "kind": rejection.kind, "reason": rejection.reason}
+    reason = rejection.reason.replace(rejection.locator, redact_locator(rejection.locator))
+    return {"source": source, "stage": "raw_documents", "locator": redact_locator(rejection.locator), "kind": rejection.kind, "reason": redact_pii(reason)[0]}
 
 
 def _read_bytes(file: SourceFile) -> bytes:
@@ -137,6 +140,13 @@ def _previous_by_locator(previous: pa.Table | None) -> dict[str, list[dict]]:
     return by_file
 
 
+def _same_file(source: str, file: SourceFile, row: dict) -> bool:
+    # Stored locators are redacted, so two files whose names differ only in
+    # PII share one; the doc_id, hashed from the real path, tells them apart.
+    line = row["locator"][len(_file_of(row["locator"])) :]
+    return row["doc_id"] == doc_id_for(source, file.locator + line)
+
+
 def _file_of(locator: str) -> str:
     return locator.split("#L", 1)[0]
 
@@ -144,9 +154,10 @@ def _file_of(locator: str) -> str:
 def _iter_rows(source: str, files: list[SourceFile], previous: pa.Table | None, previous_quarantine: list[dict], result: RawDocuments, **extract_args) -> Iterator[dict]:
     previous_files = _previous_by_locator(previous)
     for file in files:
-        earlier = previous_files.get(file.locator)
-        if earlier and earlier[0]["size"] == file.size and earlier[0]["modified"] == file.modified:
-            result.quarantine.extend(q for q in previous_quarantine if _file_of(q["locator"]) == file.locator)
+        shown = redact_locator(file.locator)
+        earlier = previous_files.get(shown)
+        if earlier and _same_file(source, file, earlier[0]) and earlier[0]["size"] == file.size and earlier[0]["modified"] == file.modified:
+            result.quarantine.extend(q for q in previous_quarantine if _file_of(q["locator"]) == shown)
             yield from earlier
             continue
         if detect_format(file.locator) is None:

@@ -1,0 +1,87 @@
+"""Phone numbers in any region, found by `phonenumbers` (Google's libphonenumber).
+
+libphonenumber knows which numbers exist in each region (area codes, mobile
+ranges, lengths), which no regex can. Two rules of our own keep ordinary
+figures out: a bare digit run needs a phone word before it, and the matcher
+reads only stretches of digits that can hold a phone number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+# National formats (no leading "+") are read as numbers of these regions;
+# international formats are found whatever the region.
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN")
+_DIGIT_RUN = re.compile(r"(?<![A-Za-z0-9_])[+(]?\d[\d \t\u00a0().\-/]*\d")
+_GAP = re.compile(r"[ \t\u00a0]{2,}")
+_MAX_PHONE_DIGITS = 18
+_PHONE_CONTEXT = 4
+_MIN_PHONE_DIGITS = 6
+_MIN_INTERNATIONAL_DIGITS = 9
+_PHONE_WORD = re.compile(
+    r"(?i)\b(?:(?:call|phone|telephone|mobile|cell|fax|contact|dial|ring|telefon|handy|mobil|rufnummer|t[ée]l[ée]phone|portable)s?"
+    r"|tel|reach|sms|whatsapp|text me|t[ée]l|ph)\b|[\u260e\U0001f4de]"
+)
+_PHONE_WORD_DISTANCE = 40
+_DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2,4}|\d{4}([./-])\d{1,2}\2\d{1,2}")
+_BARE_NUMBER = re.compile(r"\(?\d+\)?")
+
+Span = tuple[int, int]
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def phone_spans(text: str) -> Iterator[Span]:
+    """(start, end) of each phone number in `text`; the same number may come more than once."""
+    import phonenumbers
+
+    # A number written with its country code ("+44 ...") counts when its length
+    # fits that country, so reserved ranges such as the UK's 07700 900xxx
+    # (used in examples, rejected as invalid) are redacted too.
+    searches = [("ZZ", phonenumbers.Leniency.POSSIBLE)] + [(region, phonenumbers.Leniency.VALID) for region in PHONE_REGIONS]
+    for start, end in _phone_candidates(text):
+        # A little context lets the matcher see letters next to a number.
+        offset = max(0, start - _PHONE_CONTEXT)
+        window = text[offset : end + _PHONE_CONTEXT]
+        for region, leniency in searches:
+            for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency):
+                hit = (offset + match.start, offset + match.end)
+                if _is_phone(text, *hit, international=leniency == phonenumbers.Leniency.POSSIBLE):
+                    yield hit
+
+
+def _phone_candidates(text: str) -> Iterator[Span]:
+    """Stretches of digits and separators that may hold a phone number.
+
+    The matcher costs about a millisecond a call, so it reads only these: a
+    number's groups are one separator apart, so a wider gap splits a run, and a
+    stretch of more digits than any phone number has (a table of figures) is
+    read only when a phone word or "+" says it holds one.
+    """
+    for run in _DIGIT_RUN.finditer(text):
+        cursor = run.start()
+        for gap in [*_GAP.finditer(text, run.start(), run.end()), None]:
+            end = gap.start() if gap else run.end()
+            digits = len(_digits(text[cursor:end]))
+            wanted = digits <= _MAX_PHONE_DIGITS or "+" in text[cursor:end] or _PHONE_WORD.search(text, max(0, cursor - _PHONE_WORD_DISTANCE), cursor)
+            if digits >= _MIN_PHONE_DIGITS and wanted:
+                yield cursor, end
+            cursor = gap.end() if gap else end
+
+
+def _is_phone(text: str, start: int, end: int, *, international: bool) -> bool:
+    digits = len(_digits(text[start:end]))
+    if _DATE.fullmatch(text[start:end]):
+        return False
+    if international:
+        return digits >= _MIN_INTERNATIONAL_DIGITS
+    # Four in five random 10-digit numbers are valid in some region; a bare
+    # digit run (a timestamp, an integer limit) is a phone number only when
+    # the text says so.
+    if _BARE_NUMBER.fullmatch(text[start:end]):
+        return bool(_PHONE_WORD.search(text, max(0, start - _PHONE_WORD_DISTANCE), start))
+    return True
