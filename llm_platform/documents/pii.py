@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
+DETECTOR_VERSION = "1"  # bump when detection changes; part of the cleaning version, so cleaned rows are redone
 _EMAIL = r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
 # Without a leading "+", only North-American shapes with - or . separators
 # count: bare space-separated digit groups are too often not phone numbers.
