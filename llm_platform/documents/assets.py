@@ -76,7 +76,7 @@ def listing_failure(config: PlatformConfig, source: SourceConfig, error: Excepti
     return dg.Failure(message, allow_retries=False)
 
 
-def _length_outcome(rows: list[dict], rules: CleaningRules) -> RuleOutcome:
+def text_length_outcome(rows: list[dict], rules: CleaningRules) -> RuleOutcome:
     """Lengths within bounds, records (JSONL) held to min_record_chars and other documents to min_chars."""
     records = [r for r in rows if r["format"] in RECORD_FORMATS]
     pages = [r for r in rows if r["format"] not in RECORD_FORMATS]
@@ -190,7 +190,7 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
         total = raw.num_rows
         checks = [
             check_result(CLEAN_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(result.rows, ["doc_id"]))),
-            check_result(CLEAN_TEXT_LENGTH, _length_outcome(result.rows, rules)),
+            check_result(CLEAN_TEXT_LENGTH, text_length_outcome(result.rows, rules)),
             check_result(CLEAN_QUALITY, validate_rule(quality_at_least(config.cleaning.min_quality), frame(result.rows, ["quality"]))),
             check_result(CLEAN_NO_PII, validate_rule(no_pii_left(), frame(result.rows, ["text"]))),
             rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), total, config.cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),

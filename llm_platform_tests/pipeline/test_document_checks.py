@@ -8,7 +8,8 @@ import shutil
 import dagster as dg
 import pytest
 
-from llm_platform.documents.assets import RAW_QUARANTINE_RATE, RAW_SOURCE_NOT_EMPTY, listing_failure, source_not_empty_check
+from llm_platform.documents.assets import RAW_QUARANTINE_RATE, RAW_SOURCE_NOT_EMPTY, text_length_outcome, listing_failure, source_not_empty_check
+from llm_platform.documents.corpus import CleaningRules
 
 FAQ_RECORDS = 30
 
@@ -82,3 +83,17 @@ def test_glob_outside_the_source_fails_naming_the_config_key(new_platform):
     source = platform.config.source("notes")
     failure = listing_failure(platform.config, source, ValueError("glob '../x/*.md' reaches outside the source folder"))
     assert "sources[1].glob" in failure.description and failure.allow_retries is False
+
+
+RULES = CleaningRules(min_chars=80, min_quality=0.35, near_duplicate_threshold=0.85, max_chars=1000, min_record_chars=20)
+ANSWER = "Press Reset password in Settings."
+
+
+def test_length_check_holds_records_to_the_record_minimum():
+    assert text_length_outcome([{"format": "jsonl", "text": ANSWER}], RULES).passed
+    assert not text_length_outcome([{"format": "txt", "text": ANSWER}], RULES).passed
+
+
+def test_length_check_fails_on_a_document_over_the_maximum():
+    outcome = text_length_outcome([{"format": "md", "text": "word " * 50}, {"format": "md", "text": "word " * 300}], RULES)
+    assert (outcome.passed, outcome.failures) == (False, 1)
