@@ -9,6 +9,9 @@ are compared on the Gopher-style quality score (share of READMEs under the defau
 min_quality 0.35, i.e. set aside), and on the share of non-blank lines that carry markup
 (HTML tags, link targets, badge images, reference definitions, directives).
 
+A big file: a 6.5 MB text file beside a normal one through read_source and clean_corpus
+with the default rules, in a fresh process: its peak RSS and what happened to each file.
+
 MinHash: tracemalloc peak of one document's signature, all shingles in one batch (before)
 against streamed batches (now), on the same text; the streamed one also on a 19 MB text.
 """
@@ -17,7 +20,10 @@ from __future__ import annotations
 
 import email
 import re
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -93,6 +99,26 @@ def compare_minhash() -> None:
     print(f"{'19 MB of text':47}{'(not run)':>14}{peak_mib(minhash_signature, big):>8.0f} MiB")
 
 
+def big_file() -> None:
+    from llm_platform.documents.corpus import CleaningRules, clean_corpus
+    from llm_platform.documents.sources import read_source
+
+    folder = Path(tempfile.mkdtemp())
+    corpus = "\n\n".join(topics.values())
+    (folder / "big.txt").write_text(corpus * 14, encoding="utf-8")
+    (folder / "for.txt").write_text(topics["for"], encoding="utf-8")
+    started = time.perf_counter()
+    raw = read_source("bench", str(folder), "**/*", None)
+    result = clean_corpus(raw.rows, None, CleaningRules(80, 0.35, 0.85))
+    outcome = {row["locator"]: "kept" for row in result.rows} | {q["locator"]: q["kind"] for q in result.quarantine}
+    print(f"\n6.5 MB text file + a normal one: {time.perf_counter() - started:.0f} s, peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, {dict(sorted(outcome.items()))}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--big-file"]:
+        big_file()
+        sys.exit(0)
     compare_readmes()
     compare_minhash()
+    subprocess.run([sys.executable, __file__, "--big-file"], check=True)

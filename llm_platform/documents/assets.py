@@ -14,6 +14,7 @@ from llm_platform.documents.chunking import Chunker, load_tokenizer
 from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
 from llm_platform.documents.cleaning import RECORD_FORMATS, cleaning_version
+from llm_platform.documents.extraction import EXTRACTOR_VERSION
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
 from llm_platform.rules import RuleOutcome, ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
 from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
@@ -150,7 +151,7 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
             data_version=dg.DataVersion(written.version),
             metadata={
                 "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
-                "documents": len(result.rows), "files_listed": result.files_listed, "files_read": result.files_read,
+                "documents": len(result.rows), "files_listed": result.files_listed, "files_read": result.files_read, "extractor_version": EXTRACTOR_VERSION,
                 "added": len(result.added), "changed": len(result.changed), "removed": len(result.removed), "unchanged": len(result.unchanged),
                 "quarantined": len(result.quarantine), "quarantined_by_reason": counts(result.quarantine_by_kind),
                 "quarantine_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
