@@ -40,7 +40,19 @@ def html_to_text(html: str) -> str:
     import trafilatura
 
     extracted = trafilatura.extract(html, output_format="markdown", include_comments=False, include_tables=True)
-    return _MARKDOWN_ESCAPE.sub(r"\1", extracted) if extracted else html_fragment_to_text(html)
+    return _unindented(_MARKDOWN_ESCAPE.sub(r"\1", extracted)) if extracted else html_fragment_to_text(html)
+
+
+def _unindented(markdown: str) -> str:
+    # trafilatura keeps the source's line breaks and indentation inside a <p>;
+    # outside fenced code (where it puts <pre>) indentation is only layout, and
+    # would read as a code block.
+    lines, in_fence = [], False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        lines.append(line if in_fence else line.lstrip())
+    return "\n".join(lines)
 
 
 def html_fragment_to_text(html: str) -> str:

@@ -124,3 +124,23 @@ def test_html_page_text_keeps_underscores_unescaped():
 @pytest.mark.parametrize("fmt", ["txt", "jsonl", "pdf"])
 def test_formats_without_markup_are_unchanged(fmt):
     assert render_prose("Plain *text* with [brackets](x).", fmt) == "Plain *text* with [brackets](x)."
+
+
+DEPLOY_GUIDE_PROSE = """\
+# Deploying the service
+
+The service runs as one container behind a load balancer. Build the image with
+`make image`, push it to your registry and apply the manifest in
+the k8s folder.
+
+## Configuration
+
+Every setting is read from the environment at start-up; a missing required setting stops the container with a message naming it. The defaults suit a single replica.
+
+- Set `SERVICE_PORT` to the port the load balancer targets.
+- Set `SERVICE_WORKERS` to the number of CPU cores."""
+
+
+def test_html_docs_page_renders_to_its_main_content():
+    # Header, nav, cookie banner, image and footer go; the line breaks inside a <p> stay, unindented.
+    assert html_to_text(readme("deploy-guide.html")) == DEPLOY_GUIDE_PROSE
