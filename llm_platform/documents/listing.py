@@ -74,8 +74,12 @@ def _check_glob(location: str, glob: str) -> None:
         )
 
 
-def _followed(root: str, path: str, locator: str, glob: str, protocol: str) -> list[SourceFile]:
-    """The files a link stands for: its target if inside the source, else one entry with a problem."""
+def _followed(root: str, path: str, locator: str, glob: str, protocol: str, seen: frozenset[str] = frozenset()) -> list[SourceFile]:
+    """The files a link stands for: its target if inside the source, else one entry with a problem.
+
+    `seen` holds the real folders on the way here; a link to one of them or to
+    a folder above them (however indirectly) ends as `link_loop`, not in recursion.
+    """
     try:
         target = os.path.realpath(path, strict=True)
     except OSError as error:
@@ -89,13 +93,14 @@ def _followed(root: str, path: str, locator: str, glob: str, protocol: str) -> l
     if os.path.isfile(target):
         stat = os.stat(target)
         return [SourceFile(locator=locator, url=f"{protocol}{path}", size=stat.st_size, modified=stat.st_mtime)]
-    if (real_root + os.sep).startswith(target + os.sep) or (os.path.realpath(os.path.dirname(path)) + os.sep).startswith(target + os.sep):
-        reason = f"{locator}: link to folder {target}, which contains the link itself; remove the link"
+    chain = seen | {os.path.realpath(os.path.dirname(path))}
+    if any((folder + os.sep).startswith(target + os.sep) for folder in chain):
+        reason = f"{locator}: link to folder {target}, which contains the link or leads back to it; remove the link"
         return [_problem(locator, path, "link_loop", reason)]
-    return _files_in_linked_folder(root, path, locator, glob, protocol)
+    return _files_in_linked_folder(root, path, locator, glob, protocol, chain | {target})
 
 
-def _files_in_linked_folder(root: str, path: str, locator: str, glob: str, protocol: str) -> list[SourceFile]:
+def _files_in_linked_folder(root: str, path: str, locator: str, glob: str, protocol: str, seen: frozenset[str]) -> list[SourceFile]:
     # Folder links are followed one level: links inside a followed folder are
     # resolved again through _followed, which refuses loops.
     pattern = re.compile(glob_translate(f"{root}/{glob}"))
@@ -104,9 +109,9 @@ def _files_in_linked_folder(root: str, path: str, locator: str, glob: str, proto
         entry_path, entry_locator = f"{path}/{entry.name}", f"{locator}/{entry.name}"
         if entry.is_symlink():
             if pattern.match(entry_path) or os.path.isdir(entry_path):
-                files += _followed(root, entry_path, entry_locator, glob, protocol)
+                files += _followed(root, entry_path, entry_locator, glob, protocol, seen)
         elif entry.is_dir():
-            files += _files_in_linked_folder(root, entry_path, entry_locator, glob, protocol)
+            files += _files_in_linked_folder(root, entry_path, entry_locator, glob, protocol, seen)
         elif entry.is_file() and pattern.match(entry_path):
             stat = entry.stat()
             files.append(SourceFile(locator=entry_locator, url=f"{protocol}{entry_path}", size=stat.st_size, modified=stat.st_mtime))

@@ -217,3 +217,12 @@ def test_file_read_by_an_older_extractor_is_read_again(folder):
     table = pa.Table.from_pylist(old, schema=RAW_SCHEMA)
     again = read_source(SOURCE, str(folder), "**/*", table, previous_quarantine=[])
     assert again.files_read == len(NAMES) and sorted(again.unchanged) == sorted(first.added)
+
+
+def test_folder_links_leading_to_each_other_end_as_loops(folder):
+    (folder / "a").mkdir()
+    (folder / "b").mkdir()
+    (folder / "a" / "to-b").symlink_to(folder / "b")
+    (folder / "b" / "to-a").symlink_to(folder / "a")
+    result = read(folder)
+    assert quarantined(result) == [("a/to-b/to-a", "link_loop"), ("b/to-a/to-b", "link_loop")] and len(result.rows) == len(NAMES)
