@@ -15,6 +15,7 @@ from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
 from llm_platform.documents.cleaning import RECORD_FORMATS, cleaning_version
 from llm_platform.documents.extraction import EXTRACTOR_VERSION
+from llm_platform.documents.listing import GlobOutsideSourceError
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
 from llm_platform.rules import RuleOutcome, ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
 from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
@@ -70,7 +71,7 @@ def listing_failure(config: PlatformConfig, source: SourceConfig, error: Excepti
             f"source {source.name!r}: folder {source.location} (sources[{index}].location in {config.config_path}) "
             "does not exist or is not mounted; create or mount it, or correct the location"
         )
-    elif isinstance(error, ValueError):
+    elif isinstance(error, GlobOutsideSourceError):
         message = f"source {source.name!r}: sources[{index}].glob in {config.config_path}: {error}"
     else:
         message = str(error)
@@ -141,7 +142,7 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
         except SuspiciousListingError as exc:
             # Retrying cannot fix a refused mass deletion; say so at once.
             raise dg.Failure(str(exc), allow_retries=False) from exc
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, GlobOutsideSourceError) as exc:
             raise listing_failure(config, source, exc) from exc
         written = storage.datasets.write("raw_documents", source.name, [pa.Table.from_pylist(result.rows, schema=RAW_SCHEMA)], RAW_SCHEMA, context.run_id)
         _write_quarantine(storage, "raw_documents", source.name, result.quarantine, context.run_id)

@@ -65,10 +65,14 @@ def list_source(location: str, glob: str) -> list[SourceFile]:
     return sorted((_with_name_problem(file) for file in files), key=lambda f: f.locator)
 
 
+class GlobOutsideSourceError(ValueError):
+    """A source's glob names paths outside its folder (`..`, or absolute)."""
+
+
 def _check_glob(location: str, glob: str) -> None:
     parts = glob.replace("\\", "/").split("/")
     if glob.startswith("/") or ".." in parts:
-        raise ValueError(
+        raise GlobOutsideSourceError(
             f"glob {glob!r} of source at {location} reaches outside the source folder; "
             "use a pattern relative to the folder, such as '**/*.md'"
         )

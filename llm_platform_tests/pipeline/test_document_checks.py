@@ -10,6 +10,7 @@ import pytest
 
 from llm_platform.documents.assets import RAW_QUARANTINE_RATE, RAW_SOURCE_NOT_EMPTY, text_length_outcome, listing_failure, source_not_empty_check
 from llm_platform.documents.corpus import CleaningRules
+from llm_platform.documents.listing import GlobOutsideSourceError
 
 FAQ_RECORDS = 30
 
@@ -81,7 +82,7 @@ def test_not_empty_check_fails_on_zero_files(new_platform):
 def test_glob_outside_the_source_fails_naming_the_config_key(new_platform):
     platform = new_platform("glob_escape")
     source = platform.config.source("notes")
-    failure = listing_failure(platform.config, source, ValueError("glob '../x/*.md' reaches outside the source folder"))
+    failure = listing_failure(platform.config, source, GlobOutsideSourceError("glob '../x/*.md' reaches outside the source folder"))
     assert "sources[1].glob" in failure.description and failure.allow_retries is False
 
 
