@@ -63,6 +63,8 @@ class CleaningConfig(_Strict):
     near_duplicate_threshold: float = Field(0.85, gt=0.0, le=1.0)
     max_duplicate_rate: float = Field(0.3, ge=0.0, le=1.0)
     max_quarantine_rate: float = Field(0.3, ge=0.0, le=1.0)
+    min_record_chars: int = Field(20, ge=1, description="min_chars for record formats (JSONL): a short FAQ answer is a whole record.")
+    max_document_chars: int = Field(5_000_000, ge=1, description="A longer document is quarantined alone as too_long.")
 
 
 class ChunkingConfig(_Strict):

@@ -2,6 +2,7 @@
 
 
 import time
+import warnings
 
 import dagster as dg
 import numpy as np
@@ -11,8 +12,12 @@ from llm_platform.metadata import check_result, counts, frame, markdown_table, r
 from llm_platform.documents.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
 from llm_platform.documents.chunking import Chunker, load_tokenizer
 from llm_platform.model_paths import resolve_sentence_transformer
+from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
+from llm_platform.documents.cleaning import RECORD_FORMATS, cleaning_version
+from llm_platform.documents.extraction import EXTRACTOR_VERSION
+from llm_platform.documents.listing import GlobOutsideSourceError
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
-from llm_platform.rules import ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
+from llm_platform.rules import RuleOutcome, ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
 from llm_platform.documents.pii import redacted_rows
 from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
@@ -20,13 +25,13 @@ from llm_platform.resources.platform import PlatformConfigResource, StorageResou
 RAW_IDS_UNIQUE = "doc_ids_unique"
 RAW_TEXT_NOT_EMPTY = "text_not_empty"
 RAW_QUARANTINE_RATE = "quarantine_rate"
+RAW_SOURCE_NOT_EMPTY = "source_not_empty"
 CLEAN_IDS_UNIQUE = "doc_ids_unique"
 CLEAN_TEXT_LENGTH = "text_length_within_bounds"
 CLEAN_QUALITY = "quality_above_minimum"
 CLEAN_NO_PII = "no_pii_left"
 CLEAN_DUPLICATE_RATE = "duplicate_rate"
 CLEAN_QUARANTINE_RATE = "quarantine_rate"
-MAX_DOCUMENT_CHARS = 5_000_000
 CHUNK_IDS_UNIQUE = "chunk_ids_unique"
 CHUNK_TEXT_NOT_EMPTY = "text_not_empty"
 CHUNK_TOKENS_WITHIN_LIMIT = "token_count_within_limit"
@@ -37,12 +42,71 @@ def _write_quarantine(storage: StorageResource, stage: str, source: str, rows: l
     storage.datasets.write(f"quarantine_{stage}", source, [table], QUARANTINE_SCHEMA, run_id)
 
 
-def _raw_checks(rows: list[dict], quarantined: int, files: int, max_rate: float) -> list[dg.AssetCheckResult]:
+def _raw_checks(rows: list[dict], quarantined: int, files: int, max_rate: float, source: SourceConfig) -> list[dg.AssetCheckResult]:
+    # Each row is a file, or a record of a record format (a JSONL line), and so
+    # is each quarantine entry: one bad line of 100 is 1%, not "1 of 1 files".
     return [
         check_result(RAW_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(rows, ["doc_id"]))),
         check_result(RAW_TEXT_NOT_EMPTY, validate_rule(text_length_within(1, 10**9), frame(rows, ["text"]))),
-        rate_check(RAW_QUARANTINE_RATE, quarantined, max(files, quarantined), max_rate, what="files or records quarantined"),
+        rate_check(RAW_QUARANTINE_RATE, quarantined, len(rows) + quarantined, max_rate, what="files or records quarantined"),
+        source_not_empty_check(files, source),
     ]
+
+
+def source_not_empty_check(files: int, source: SourceConfig) -> dg.AssetCheckResult:
+    """Warns when a source lists no file: an empty folder or a glob that matches nothing is rarely meant."""
+    description = f"{files} files listed at {source.location} with glob {source.glob!r}"
+    if not files:
+        description = f"source {source.name!r}: no file at {source.location} matches glob {source.glob!r}; check the folder and the glob of this source in the config"
+    return dg.AssetCheckResult(
+        check_name=RAW_SOURCE_NOT_EMPTY, passed=files > 0, severity=dg.AssetCheckSeverity.WARN,
+        description=description, metadata={"files_listed": files, "location": source.location, "glob": source.glob},
+    )
+
+
+def listing_failure(config: PlatformConfig, source: SourceConfig, error: Exception) -> dg.Failure:
+    """A failure naming the source, its config key and path: retrying cannot fix a missing folder or a bad glob."""
+    index = config.source_names.index(source.name)
+    if isinstance(error, FileNotFoundError):
+        message = (
+            f"source {source.name!r}: folder {source.location} (sources[{index}].location in {config.config_path}) "
+            "does not exist or is not mounted; create or mount it, or correct the location"
+        )
+    elif isinstance(error, GlobOutsideSourceError):
+        message = f"source {source.name!r}: sources[{index}].glob in {config.config_path}: {error}"
+    else:
+        message = str(error)
+    return dg.Failure(message, allow_retries=False)
+
+
+def text_length_outcome(rows: list[dict], rules: CleaningRules) -> RuleOutcome:
+    """Lengths within bounds, records (JSONL) held to min_record_chars and other documents to min_chars."""
+    records = [r for r in rows if r["format"] in RECORD_FORMATS]
+    pages = [r for r in rows if r["format"] not in RECORD_FORMATS]
+    outcomes = [
+        validate_rule(text_length_within(rules.min_record_chars, rules.max_chars), frame(records, ["text"])),
+        validate_rule(text_length_within(rules.min_chars, rules.max_chars), frame(pages, ["text"])),
+    ]
+    return RuleOutcome(
+        rule=outcomes[1].rule, passed=all(o.passed for o in outcomes), failures=sum(o.failures for o in outcomes),
+        examples=[e for o in outcomes for e in o.examples][:5],
+    )
+
+
+def _check_spec(name: str, asset: str, sources: dg.PartitionsDefinition, **kwargs) -> dg.AssetCheckSpec:
+    """A check spec partitioned like its asset, so each result names its source and the UI shows each source's state."""
+    # Partitioned check specs are a preview feature in Dagster 1.13; its warning
+    # would repeat on every load of the code location.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.AssetCheckSpec(name, asset=asset, partitions_def=sources, **kwargs)
+
+
+def cleaning_rules(cleaning: CleaningConfig) -> CleaningRules:
+    return CleaningRules(
+        cleaning.min_chars, cleaning.min_quality, cleaning.near_duplicate_threshold,
+        max_chars=cleaning.max_document_chars, min_record_chars=cleaning.min_record_chars,
+    )
 
 
 def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
@@ -55,9 +119,10 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
         op_tags=op_tags,
         retry_policy=dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL),
         check_specs=[
-            dg.AssetCheckSpec(RAW_IDS_UNIQUE, asset="raw_documents", blocking=True, description="doc_id is unique and non-null"),
-            dg.AssetCheckSpec(RAW_TEXT_NOT_EMPTY, asset="raw_documents", blocking=True, description="every document has text"),
-            dg.AssetCheckSpec(RAW_QUARANTINE_RATE, asset="raw_documents", description="share of quarantined files under cleaning.max_quarantine_rate"),
+            _check_spec(RAW_IDS_UNIQUE, "raw_documents", sources, blocking=True, description="doc_id is unique and non-null"),
+            _check_spec(RAW_TEXT_NOT_EMPTY, "raw_documents", sources, blocking=True, description="every document has text"),
+            _check_spec(RAW_QUARANTINE_RATE, "raw_documents", sources, description="share of quarantined files or records under cleaning.max_quarantine_rate"),
+            _check_spec(RAW_SOURCE_NOT_EMPTY, "raw_documents", sources, description="the source lists at least one file (warns)"),
         ],
     )
     def raw_documents(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
@@ -75,9 +140,11 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
                 max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
                 max_removed_fraction=source.max_removed_fraction,
             )
-        except (SuspiciousListingError, FileNotFoundError) as exc:
-            # Retrying cannot fix a missing folder or a refused mass deletion; say so at once.
+        except SuspiciousListingError as exc:
+            # Retrying cannot fix a refused mass deletion; say so at once.
             raise dg.Failure(str(exc), allow_retries=False) from exc
+        except (FileNotFoundError, GlobOutsideSourceError) as exc:
+            raise listing_failure(config, source, exc) from exc
         written = storage.datasets.write("raw_documents", source.name, [pa.Table.from_pylist(result.rows, schema=RAW_SCHEMA)], RAW_SCHEMA, context.run_id)
         _write_quarantine(storage, "raw_documents", source.name, result.quarantine, context.run_id)
         seconds = time.perf_counter() - started
@@ -86,14 +153,14 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
             data_version=dg.DataVersion(written.version),
             metadata={
                 "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
-                "documents": len(result.rows), "files_listed": result.files_listed, "files_read": result.files_read,
+                "documents": len(result.rows), "files_listed": result.files_listed, "files_read": result.files_read, "extractor_version": EXTRACTOR_VERSION,
                 "added": len(result.added), "changed": len(result.changed), "removed": len(result.removed), "unchanged": len(result.unchanged),
                 "quarantined": len(result.quarantine), "quarantined_by_reason": counts(result.quarantine_by_kind),
                 "quarantine_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
                 "seconds": seconds, "mb_per_second": result.bytes_read / 1e6 / seconds if seconds else 0.0,
                 "preview": markdown_table(redacted_rows(result.rows, ["title", "text"], limit=5), ["locator", "format", "title", "text"]),
             },
-            check_results=_raw_checks(result.rows, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate),
+            check_results=_raw_checks(result.rows, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate, source),
         )
 
     @dg.asset(
@@ -103,12 +170,12 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
         deps=[raw_documents],
         op_tags=op_tags,
         check_specs=[
-            dg.AssetCheckSpec(CLEAN_IDS_UNIQUE, asset="cleaned_corpus", blocking=True, description="doc_id is unique and non-null"),
-            dg.AssetCheckSpec(CLEAN_TEXT_LENGTH, asset="cleaned_corpus", blocking=True, description="text length within cleaning.min_chars and the maximum"),
-            dg.AssetCheckSpec(CLEAN_QUALITY, asset="cleaned_corpus", blocking=True, description="quality score at least cleaning.min_quality"),
-            dg.AssetCheckSpec(CLEAN_NO_PII, asset="cleaned_corpus", blocking=True, description="no PII or secret left in text, title or locator (the redaction detectors find none)"),
-            dg.AssetCheckSpec(CLEAN_DUPLICATE_RATE, asset="cleaned_corpus", description="share of duplicates under cleaning.max_duplicate_rate"),
-            dg.AssetCheckSpec(CLEAN_QUARANTINE_RATE, asset="cleaned_corpus", description="share set aside under cleaning.max_quarantine_rate"),
+            _check_spec(CLEAN_IDS_UNIQUE, "cleaned_corpus", sources, blocking=True, description="doc_id is unique and non-null"),
+            _check_spec(CLEAN_TEXT_LENGTH, "cleaned_corpus", sources, blocking=True, description="text length within cleaning.min_chars and the maximum"),
+            _check_spec(CLEAN_QUALITY, "cleaned_corpus", sources, blocking=True, description="quality score at least cleaning.min_quality"),
+            _check_spec(CLEAN_NO_PII, "cleaned_corpus", sources, blocking=True, description="no PII or secret left in text, title or locator (the redaction detectors find none)"),
+            _check_spec(CLEAN_DUPLICATE_RATE, "cleaned_corpus", sources, description="share of duplicates under cleaning.max_duplicate_rate"),
+            _check_spec(CLEAN_QUARANTINE_RATE, "cleaned_corpus", sources, description="share set aside under cleaning.max_quarantine_rate"),
         ],
     )
     def cleaned_corpus(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
@@ -119,14 +186,14 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
         raw = storage.datasets.read("raw_documents", key)
         if raw is None:
             raise dg.Failure(f"raw_documents for source {key!r} has not been materialized; materialize it first")
-        rules = CleaningRules(config.cleaning.min_chars, config.cleaning.min_quality, config.cleaning.near_duplicate_threshold)
+        rules = cleaning_rules(config.cleaning)
         result = clean_corpus(raw.to_pylist(), storage.datasets.read("cleaned_corpus", key), rules)
         written = storage.datasets.write("cleaned_corpus", key, [pa.Table.from_pylist(result.rows, schema=CLEANED_SCHEMA)], CLEANED_SCHEMA, context.run_id)
         _write_quarantine(storage, "cleaned_corpus", key, result.quarantine, context.run_id)
         total = raw.num_rows
         checks = [
             check_result(CLEAN_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(result.rows, ["doc_id"]))),
-            check_result(CLEAN_TEXT_LENGTH, validate_rule(text_length_within(config.cleaning.min_chars, MAX_DOCUMENT_CHARS), frame(result.rows, ["text"]))),
+            check_result(CLEAN_TEXT_LENGTH, text_length_outcome(result.rows, rules)),
             check_result(CLEAN_QUALITY, validate_rule(quality_at_least(config.cleaning.min_quality), frame(result.rows, ["quality"]))),
             check_result(CLEAN_NO_PII, validate_rule(no_pii_left("text", "title", "locator"), frame(result.rows, ["text", "title", "locator"]))),
             rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), total, config.cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
@@ -142,7 +209,7 @@ def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> li
                 "exact_duplicates": sum(d["kind"] == "exact_duplicate" for d in result.duplicates),
                 "near_duplicates": sum(d["kind"] == "near_duplicate" for d in result.duplicates),
                 "set_aside": len(result.rejected), "set_aside_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
-                "pii_redactions_by_kind": counts(dict(result.pii_counts)),
+                "pii_redactions_by_kind": counts(dict(result.pii_counts)), "cleaning_version": cleaning_version(),
                 "mean_quality": sum(r["quality"] for r in result.rows) / len(result.rows) if result.rows else 0.0,
                 "seconds": seconds, "preview": markdown_table(result.rows, ["locator", "title", "quality", "text"]),
             },
@@ -162,9 +229,9 @@ def build_chunk_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         deps=[upstream],
         op_tags=op_tags,
         check_specs=[
-            dg.AssetCheckSpec(CHUNK_IDS_UNIQUE, asset="chunks", blocking=True, description="chunk_id is unique and non-null"),
-            dg.AssetCheckSpec(CHUNK_TEXT_NOT_EMPTY, asset="chunks", blocking=True, description="every chunk has text"),
-            dg.AssetCheckSpec(CHUNK_TOKENS_WITHIN_LIMIT, asset="chunks", blocking=True, description="1 <= token_count <= chunking.max_tokens"),
+            _check_spec(CHUNK_IDS_UNIQUE, "chunks", sources, blocking=True, description="chunk_id is unique and non-null"),
+            _check_spec(CHUNK_TEXT_NOT_EMPTY, "chunks", sources, blocking=True, description="every chunk has text"),
+            _check_spec(CHUNK_TOKENS_WITHIN_LIMIT, "chunks", sources, blocking=True, description="1 <= token_count <= chunking.max_tokens"),
         ],
     )
     def chunks(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:

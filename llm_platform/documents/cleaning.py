@@ -1,4 +1,4 @@
-"""Clean one document's text: main-content extraction, Unicode repair, layout
+"""Clean one document's text: rendering to prose, Unicode repair, layout
 normalization, boilerplate removal, PII redaction and a quality score.
 
 Everything is linear in the text length and needs no per-call setup, so
@@ -12,7 +12,16 @@ from collections import Counter
 from dataclasses import dataclass
 
 
+from llm_platform.documents import pii
+from llm_platform.documents.chunking import find_headings
+from llm_platform.documents.html_text import html_to_text
 from llm_platform.documents.pii import redact_pii
+from llm_platform.documents.rendering import RENDERER_VERSION, render_prose
+
+# Bump when normalization, boilerplate or quality rules change what a document becomes.
+CLEANER_VERSION = "2"
+# Formats whose documents are records (an FAQ answer, a ticket), not pages.
+RECORD_FORMATS = frozenset({"jsonl"})
 
 _BOILERPLATE = re.compile(
     r"^(?:copyright\b|©|\(c\)\s*\d{4})"
@@ -33,9 +42,10 @@ _MARKUP_START = re.compile(r"[#`~|>*=\-+_\s]")
 _LETTER = re.compile(r"[^\W\d_]")
 _INNER_SPACES = re.compile(r"(?<=\S)(?:[ \t\u00a0]{2,}|[\t\u00a0])")
 _EXTRA_BLANK_LINES = re.compile(r"\n{4,}")
-_HTML_FALLBACK_DROP = "//script|//style|//nav|//header|//footer|//aside|//noscript|//form"
 
 _MIN_WORDS = 50
+# A record of a sentence or two is complete; the page-length rule does not fit it.
+_MIN_RECORD_WORDS = 8
 _WORD_LENGTH_RANGE = (3.0, 10.0)
 _MIN_ALPHA_WORD_SHARE = 0.8
 _MIN_UNIQUE_LINE_SHARE = 0.7
@@ -49,19 +59,6 @@ class CleanedDocument:
     title: str | None
     pii_counts: dict[str, int]
     quality: float
-
-
-def html_to_text(html: str) -> str:
-    """Return the main content of an HTML page as Markdown (nav, footer, sidebars dropped).
-
-    trafilatura does the extraction; its Markdown output keeps headings, which
-    chunking uses. A plain tag strip is the fallback only when trafilatura
-    finds no main content at all.
-    """
-    import trafilatura
-
-    extracted = trafilatura.extract(html, output_format="markdown", include_comments=False, include_tables=True)
-    return extracted if extracted else _strip_tags(html)
 
 
 def normalize_text(text: str) -> str:
@@ -78,12 +75,22 @@ def normalize_text(text: str) -> str:
     return _EXTRA_BLANK_LINES.sub("\n\n\n", kept).strip()
 
 
-def quality_score(text: str) -> float:
+def cleaning_version() -> str:
+    """What made a cleaned row: rendering, cleaning rules and the PII detector.
+
+    Stored with each cleaned row; a row is reused only under the same version,
+    so a new PII pattern or cleaning rule reaches documents cleaned before.
+    """
+    return f"render-{RENDERER_VERSION}/clean-{CLEANER_VERSION}/pii-{pii.DETECTOR_VERSION}"
+
+
+def quality_score(text: str, *, fmt: str = "txt") -> float:
     """Return a quality score in [0, 1]: the product of four Gopher-style rule scores.
 
     After Rae et al. (2021), "Scaling Language Models" (Gopher) quality rules,
     each softened to a score in [0, 1]:
-    - length: at least 50 words (score = words / 50 below that);
+    - length: at least 50 words, 8 for a record format such as JSONL (score =
+      words / minimum below that);
     - symbols: at least 80% of words contain a letter;
     - word length: mean word length within 3..10 characters (decays by a
       third per character outside);
@@ -94,8 +101,9 @@ def quality_score(text: str) -> float:
     if not words:
         return 0.0
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    min_words = _MIN_RECORD_WORDS if fmt in RECORD_FORMATS else _MIN_WORDS
     scores = (
-        min(1.0, len(words) / _MIN_WORDS),
+        min(1.0, len(words) / min_words),
         min(1.0, sum(1 for w in words if _LETTER.search(w)) / len(words) / _MIN_ALPHA_WORD_SHARE),
         _word_length_score(sum(len(w) for w in words) / len(words)),
         min(1.0, len(set(lines)) / len(lines) / _MIN_UNIQUE_LINE_SHARE),
@@ -107,29 +115,21 @@ def quality_score(text: str) -> float:
 
 
 def clean_document(text: str, *, fmt: str, title: str | None) -> CleanedDocument:
-    """Clean one extracted document: HTML to text, normalize, redact PII, score quality."""
-    body = html_to_text(text) if fmt == "html" else text
-    redacted, pii_counts = redact_pii(normalize_text(body))
+    """Clean one extracted document: render to prose, normalize, redact PII, score quality on the prose."""
+    redacted, pii_counts = redact_pii(normalize_text(render_prose(text, fmt)))
     import ftfy
 
+    title = title or _first_heading(redacted, fmt)
     clean_title, title_pii = redact_pii(" ".join(ftfy.fix_text(title).split())) if title else ("", {})
     counts = Counter(pii_counts) + Counter(title_pii)
-    return CleanedDocument(redacted, clean_title or None, dict(counts), quality_score(redacted))
+    return CleanedDocument(redacted, clean_title or None, dict(counts), quality_score(redacted, fmt=fmt))
 
 
-def _strip_tags(html: str) -> str:
-    import lxml.etree
-    import lxml.html
-
-    try:
-        root = lxml.html.fromstring(html)
-    # Raised for markup with no elements (blank, or only comments): there is
-    # no text, and the empty result is quarantined downstream as too short.
-    except lxml.etree.ParserError:
-        return ""
-    for element in root.xpath(_HTML_FALLBACK_DROP):
-        element.drop_tree()
-    return root.text_content()
+def _first_heading(prose: str, fmt: str) -> str | None:
+    # A README opening with <h1 align="center"> has no Markdown title until rendered.
+    if fmt not in ("md", "rst", "html"):
+        return None
+    return next((h.title for h in find_headings(prose, fmt) if h.level == 1), None)
 
 
 def _repeated_lines(lines: list[str]) -> Counter[str]:

@@ -1,7 +1,8 @@
 """Raw documents to the cleaned corpus of one source, reusing unchanged work.
 
-A document whose raw `content_hash` matches the previous cleaned row is not
-cleaned again. Deduplication always runs over the whole source (on stored MinHash
+A document whose raw `content_hash` matches the previous cleaned row, cleaned
+under the same `cleaning_version` (rendering, cleaning rules, PII detector), is
+not cleaned again; any change to those re-cleans it. Deduplication always runs over the whole source (on stored MinHash
 signatures, so it is cheap), because a new document can make an old one a
 duplicate.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from llm_platform.documents.cleaning import clean_document
+from llm_platform.documents.cleaning import RECORD_FORMATS, clean_document, cleaning_version
 from llm_platform.documents.dedup import find_duplicates, minhash_signature
 from llm_platform.identity import content_hash
 
@@ -33,6 +34,7 @@ CLEANED_SCHEMA = pa.schema(
         ("quality", pa.float64()),
         ("pii_counts", pa.string()),
         ("minhash", pa.list_(pa.uint64())),
+        ("cleaning_version", pa.string()),
     ]
 )
 DUPLICATE_KINDS = frozenset({"exact_duplicate", "near_duplicate"})
@@ -40,11 +42,20 @@ DUPLICATE_KINDS = frozenset({"exact_duplicate", "near_duplicate"})
 
 @dataclass(frozen=True)
 class CleaningRules:
-    """Thresholds a cleaned document must meet to enter the corpus."""
+    """Thresholds a cleaned document must meet to enter the corpus.
+
+    `min_record_chars` replaces `min_chars` for record formats (JSONL): a
+    one-sentence FAQ answer is a whole record, not a truncated page.
+    """
 
     min_chars: int
     min_quality: float
     near_duplicate_threshold: float
+    max_chars: int = 5_000_000
+    min_record_chars: int = 20
+
+    def min_chars_for(self, fmt: str) -> int:
+        return self.min_record_chars if fmt in RECORD_FORMATS else self.min_chars
 
 
 @dataclass
@@ -70,7 +81,7 @@ def _set_aside(row: dict, kind: str, reason: str) -> dict:
     return {"source": row["source"], "stage": "cleaned_corpus", "locator": row["locator"], "kind": kind, "reason": reason}
 
 
-def _clean_row(raw: dict) -> dict:
+def _clean_row(raw: dict, version: str) -> dict:
     cleaned = clean_document(raw["text"], fmt=raw["format"], title=raw["title"])
     return {
         "doc_id": raw["doc_id"],
@@ -84,13 +95,18 @@ def _clean_row(raw: dict) -> dict:
         "quality": float(cleaned.quality),
         "pii_counts": json.dumps(cleaned.pii_counts, sort_keys=True),
         "minhash": minhash_signature(cleaned.text).tolist() if cleaned.text.strip() else [],
+        "cleaning_version": version,
     }
 
 
 def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
     length = len(row["text"].strip())
-    if length < rules.min_chars:
-        return "too_short", f"{row['locator']}: only {length} characters after cleaning (minimum {rules.min_chars})"
+    minimum = rules.min_chars_for(row["format"])
+    if length < minimum:
+        return "too_short", f"{row['locator']}: only {length} characters after cleaning (minimum {minimum})"
+    if length > rules.max_chars:
+        reason = f"{row['locator']}: {length:,} characters after cleaning, above cleaning.max_document_chars={rules.max_chars:,}; split the file or raise the limit"
+        return "too_long", reason
     if row["quality"] < rules.min_quality:
         return "low_quality", f"{row['locator']}: quality score {row['quality']:.2f} below minimum {rules.min_quality:.2f}"
     return None
@@ -98,9 +114,10 @@ def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
 
 def clean_corpus(raw_rows: Iterable[dict], previous: pa.Table | None, rules: CleaningRules) -> CleanedCorpus:
     """Clean, filter and deduplicate one source's raw documents."""
+    version = cleaning_version()
     earlier = {}
     if previous is not None:
-        earlier = {row["raw_content_hash"]: row for row in previous.to_pylist()}
+        earlier = {row["raw_content_hash"]: row for row in previous.to_pylist() if row.get("cleaning_version") == version}
     result = CleanedCorpus(rows=[], quarantine=[])
     candidates = []
     for raw in raw_rows:
@@ -109,7 +126,7 @@ def clean_corpus(raw_rows: Iterable[dict], previous: pa.Table | None, rules: Cle
             row = reused
             result.reused += 1
         else:
-            row = _clean_row(raw)
+            row = _clean_row(raw, version)
             result.cleaned += 1
         result.pii_counts.update(json.loads(row["pii_counts"]))
         violation = _rule_violation(row, rules)

@@ -13,6 +13,7 @@ import html
 import io
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -30,11 +31,19 @@ SUPPORTED_FORMATS = {
     ".jsonl": "jsonl",
 }
 REJECTION_KINDS = frozenset(
-    {"unsupported", "unreadable", "binary", "encoding", "empty", "oversized", "malformed", "too_short"}
+    {"unsupported", "unreadable", "binary", "encoding", "empty", "oversized", "malformed", "too_short",
+     "bad_name", "outside_source", "broken_link", "link_loop"}
 )
+# Bump when extraction changes what a file becomes: files read under another
+# version are read again instead of carried over by size and modification time.
+EXTRACTOR_VERSION = "2"
+# A JSONL line is `bytes`, or the byte count of a line over the limit that was not kept.
+JsonlLine = bytes | int
 
-_SNIFF_BYTES = 65_536
+SNIFF_BYTES = 65_536
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Share of NUL bytes in the odd (or even) positions that marks BOM-less UTF-16.
+_UTF16_ZERO_SHARE = 0.9
 # Share of control bytes above which a file is treated as binary even
 # without NUL bytes; real text has almost none.
 _MAX_CONTROL_SHARE = 0.10
@@ -94,6 +103,9 @@ def extract_documents(
     fmt = detect_format(path)
     if fmt is None:
         return _rejected(path, "unsupported", _unsupported_reason(path))
+    if fmt == "jsonl" and jsonl_streamable(data):
+        # The limit is per record: one oversized line is rejected alone.
+        return extract_jsonl(path, _split_lines(data, max_bytes), text_field=jsonl_text_field, title_field=jsonl_title_field, max_bytes=max_bytes)
     if len(data) > max_bytes:
         reason = f"{len(data):,} bytes exceeds the limit of {max_bytes:,}; split the file or raise max_bytes"
         return _rejected(path, "oversized", f"{path}: {reason}")
@@ -106,13 +118,32 @@ def extract_documents(
     if text is None:
         return _rejected(path, "encoding", _encoding_reason(path))
     if fmt == "jsonl":
-        return _extract_jsonl(path, text, jsonl_text_field, jsonl_title_field)
+        lines = _split_lines(text.encode("utf-8"), max_bytes)
+        return extract_jsonl(path, lines, text_field=jsonl_text_field, title_field=jsonl_title_field, max_bytes=max_bytes)
     return _single_document(path, fmt, text, _title_for(fmt, text))
+
+
+def jsonl_streamable(head: bytes) -> bool:
+    """Whether a JSONL file starting with `head` can be read line by line (not UTF-16, not binary)."""
+    return not _utf16_encoding(head) and _binary_problem(head) is None
+
+
+def _utf16_encoding(data: bytes) -> str | None:
+    """"utf-16" for a BOM; "utf-16-le"/"-be" when every other byte is NUL, as in UTF-16 text of Latin script without a BOM."""
+    if data.startswith(_UTF16_BOMS):
+        return "utf-16"
+    head = data[: SNIFF_BYTES - SNIFF_BYTES % 2]
+    if len(head) < 4:
+        return None
+    for encoding, high, low in (("utf-16-le", head[1::2], head[0::2]), ("utf-16-be", head[0::2], head[1::2])):
+        if high.count(0) >= _UTF16_ZERO_SHARE * len(high) and low.count(0) == 0:
+            return encoding
+    return None
 
 
 def _decode_text(data: bytes) -> str | None:
     """Return `data` decoded (BOM, then UTF-8, then charset detection), or None if nothing fits."""
-    encoding = "utf-16" if data.startswith(_UTF16_BOMS) else "utf-8-sig"
+    encoding = _utf16_encoding(data) or "utf-8-sig"
     try:
         return data.decode(encoding)
     except UnicodeDecodeError:
@@ -139,8 +170,8 @@ def _encoding_reason(path: str) -> str:
 
 
 def _binary_problem(data: bytes) -> str | None:
-    head = data[:_SNIFF_BYTES]
-    if head.startswith(_UTF16_BOMS):
+    head = data[:SNIFF_BYTES]
+    if _utf16_encoding(head):
         return None  # UTF-16 text is full of NUL bytes by design
     if b"\x00" in head:
         return "file contains NUL bytes"
@@ -189,20 +220,42 @@ def _extract_pdf(path: str, data: bytes) -> Extraction:
     return [ExtractedDocument(path, "pdf", text, title or None)], []
 
 
-def _extract_jsonl(path: str, text: str, text_field: str, title_field: str | None) -> Extraction:
+def extract_jsonl(path: str, lines: Iterable[JsonlLine], *, text_field: str, title_field: str | None, max_bytes: int) -> Extraction:
+    """Return one document per JSONL line; each bad line (too long, undecodable, not JSON) is rejected alone."""
     documents: list[ExtractedDocument] = []
     rejections: list[Rejection] = []
-    # split("\n"), not splitlines(): JSON strings may hold raw U+2028 and
-    # similar characters that splitlines() would treat as line ends.
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+    for line_no, line in enumerate(lines, start=1):
+        locator = f"{path}#L{line_no}"
+        if isinstance(line, int):
+            reason = f"{locator}: line of {line:,} bytes exceeds the limit of {max_bytes:,}; split the record or raise max_bytes"
+            rejections.append(Rejection(locator, "oversized", reason))
             continue
-        found, rejected = _jsonl_line(f"{path}#L{line_no}", line, text_field, title_field)
+        text = _decode_line(line, first=line_no == 1)
+        if text is None:
+            rejections.append(Rejection(locator, "encoding", _encoding_reason(locator)))
+            continue
+        if not text.strip():
+            continue
+        found, rejected = _jsonl_line(locator, text, text_field, title_field)
         documents += found
         rejections += rejected
     if not documents and not rejections:
         return _rejected(path, "empty", f"{path}: JSONL file has no lines; add records or remove it")
     return documents, rejections
+
+
+def _split_lines(data: bytes, max_bytes: int) -> Iterator[JsonlLine]:
+    # Split on b"\n" only: JSON strings may hold raw U+2028 and similar
+    # characters that str.splitlines() would treat as line ends.
+    for line in data.split(b"\n"):
+        yield line if len(line) <= max_bytes else len(line)
+
+
+def _decode_line(line: bytes, *, first: bool) -> str | None:
+    try:
+        return line.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError:
+        return _decode_text(line)
 
 
 def _jsonl_line(locator: str, line: str, text_field: str, title_field: str | None) -> Extraction:

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 import fsspec
 import pyarrow as pa
 
-from llm_platform.documents.extraction import Rejection, detect_format, extract_documents
+from llm_platform.documents.listing import SourceFile, list_source
+from llm_platform.documents.extraction import (
+    EXTRACTOR_VERSION, SNIFF_BYTES, JsonlLine, Rejection, detect_format, extract_documents, extract_jsonl, jsonl_streamable,
+)
 from llm_platform.documents.pii import redact_locator, redact_pii
 from llm_platform.identity import content_hash, doc_id_for
 
@@ -32,6 +35,7 @@ RAW_SCHEMA = pa.schema(
         ("content_hash", pa.string()),
         ("title", pa.string()),
         ("text", pa.large_string()),
+        ("extractor_version", pa.string()),
     ]
 )
 QUARANTINE_SCHEMA = pa.schema(
@@ -39,18 +43,12 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
+# Read size for skipping the rest of an oversized JSONL line.
+_SKIP_BYTES = 1 << 20
+
+
 class SuspiciousListingError(RuntimeError):
     """A listing lost too many documents at once; deleting them needs explicit consent."""
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One file in a source listing; `locator` is its path relative to the source root."""
-
-    locator: str
-    url: str
-    size: int
-    modified: float
 
 
 @dataclass
@@ -72,36 +70,8 @@ class RawDocuments:
         return dict(Counter(q["kind"] for q in self.quarantine))
 
 
-def _modified(info: dict) -> float:
-    for key in ("mtime", "LastModified", "updated", "created"):
-        value = info.get(key)
-        if value is None:
-            continue
-        return float(value.timestamp()) if hasattr(value, "timestamp") else float(value)
-    return 0.0
-
-
-def list_source(location: str, glob: str) -> list[SourceFile]:
-    """Every file under `location` matching `glob`, sorted by locator."""
-    fs, root = fsspec.core.url_to_fs(location)
-    if not fs.exists(root):
-        raise FileNotFoundError(f"source location {location} does not exist or is not mounted")
-    root = root.rstrip("/")
-    protocol = location.split("://", 1)[0] + "://" if "://" in location else ""
-    files = []
-    for path, info in fs.glob(f"{root}/{glob}", detail=True).items():
-        if info.get("type") != "file":
-            continue
-        locator = path[len(root) + 1 :] if path.startswith(root + "/") else path
-        files.append(SourceFile(locator=locator, url=f"{protocol}{path}", size=int(info.get("size") or 0), modified=_modified(info)))
-    return sorted(files, key=lambda f: f.locator)
-
-
-def _file_rows(source: str, file: SourceFile, data: bytes, *, text_field: str, title_field: str | None, max_bytes: int) -> tuple[list[dict], list[Rejection]]:
-    file_hash = hashlib.sha256(data).hexdigest()[:32]
-    documents, rejections = extract_documents(
-        file.locator, data, jsonl_text_field=text_field, jsonl_title_field=title_field, max_bytes=max_bytes
-    )
+def _file_rows(source: str, file: SourceFile, file_hash: str, extracted) -> tuple[list[dict], list[Rejection]]:
+    documents, rejections = extracted
     rows = [
         {
             "doc_id": doc_id_for(source, doc.locator),
@@ -115,6 +85,7 @@ def _file_rows(source: str, file: SourceFile, data: bytes, *, text_field: str, t
             "content_hash": content_hash(doc.text),
             "title": doc.title,
             "text": doc.text,
+            "extractor_version": EXTRACTOR_VERSION,
         }
         for doc in documents
     ]
@@ -129,6 +100,41 @@ def _quarantine_row(source: str, rejection: Rejection) -> dict:
 def _read_bytes(file: SourceFile) -> bytes:
     with fsspec.open(file.url, "rb") as handle:
         return handle.read()
+
+
+def _extract_file(file: SourceFile, result: "RawDocuments", *, text_field: str, title_field: str | None, max_bytes: int):
+    """(file hash, extraction) of one file; JSONL is streamed line by line, so one huge line costs at most max_bytes."""
+    digest = hashlib.sha256()
+    if detect_format(file.locator) == "jsonl" and _streamable(file):
+        lines = list(_jsonl_lines(file, max_bytes, digest))
+        result.bytes_read += file.size
+        extracted = extract_jsonl(file.locator, lines, text_field=text_field, title_field=title_field, max_bytes=max_bytes)
+    else:
+        data = _read_bytes(file)
+        digest.update(data)
+        result.bytes_read += len(data)
+        extracted = extract_documents(file.locator, data, jsonl_text_field=text_field, jsonl_title_field=title_field, max_bytes=max_bytes)
+    return digest.hexdigest()[:32], extracted
+
+
+def _streamable(file: SourceFile) -> bool:
+    with fsspec.open(file.url, "rb") as handle:
+        return jsonl_streamable(handle.read(SNIFF_BYTES))
+
+
+def _jsonl_lines(file: SourceFile, max_bytes: int, digest) -> Iterator[JsonlLine]:
+    """Each line's bytes, or the size of a line over `max_bytes`, which is skipped, never held whole."""
+    with fsspec.open(file.url, "rb") as handle:
+        while line := handle.readline(max_bytes + 1):
+            digest.update(line)
+            if line.endswith(b"\n") or len(line) <= max_bytes:
+                yield line.rstrip(b"\n").rstrip(b"\r")
+                continue
+            size = len(line)
+            while not line.endswith(b"\n") and (line := handle.readline(_SKIP_BYTES)):
+                digest.update(line)
+                size += len(line)
+            yield size - line.endswith(b"\n")
 
 
 def _previous_by_locator(previous: pa.Table | None) -> dict[str, list[dict]]:
@@ -151,12 +157,20 @@ def _file_of(locator: str) -> str:
     return locator.split("#L", 1)[0]
 
 
+def _unchanged(earlier: dict, file: SourceFile) -> bool:
+    same_file = earlier["size"] == file.size and earlier["modified"] == file.modified
+    return same_file and earlier.get("extractor_version") == EXTRACTOR_VERSION
+
+
 def _iter_rows(source: str, files: list[SourceFile], previous: pa.Table | None, previous_quarantine: list[dict], result: RawDocuments, **extract_args) -> Iterator[dict]:
     previous_files = _previous_by_locator(previous)
     for file in files:
         shown = redact_locator(file.locator)
         earlier = previous_files.get(shown)
-        if earlier and _same_file(source, file, earlier[0]) and earlier[0]["size"] == file.size and earlier[0]["modified"] == file.modified:
+        if file.problem is not None:
+            result.quarantine.append(_quarantine_row(source, file.problem))
+            continue
+        if earlier and _same_file(source, file, earlier[0]) and _unchanged(earlier[0], file):
             result.quarantine.extend(q for q in previous_quarantine if _file_of(q["locator"]) == shown)
             yield from earlier
             continue
@@ -164,13 +178,12 @@ def _iter_rows(source: str, files: list[SourceFile], previous: pa.Table | None, 
             result.quarantine.append(_quarantine_row(source, Rejection(file.locator, "unsupported", f"{file.locator}: unsupported file type; supported: .txt .md .rst .html .htm .pdf .jsonl")))
             continue
         try:
-            data = _read_bytes(file)
+            file_hash, extracted = _extract_file(file, result, **extract_args)
         except OSError as exc:
             result.quarantine.append(_quarantine_row(source, Rejection(file.locator, "unreadable", f"{file.locator}: cannot be read: {exc}")))
             continue
         result.files_read += 1
-        result.bytes_read += len(data)
-        rows, rejections = _file_rows(source, file, data, **extract_args)
+        rows, rejections = _file_rows(source, file, file_hash, extracted)
         result.quarantine.extend(_quarantine_row(source, r) for r in rejections)
         yield from rows
 

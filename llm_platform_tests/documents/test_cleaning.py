@@ -4,7 +4,7 @@ import pytest
 from pydoc_data.topics import topics
 
 import llm_platform
-from llm_platform.documents.cleaning import clean_document, html_to_text, normalize_text, quality_score
+from llm_platform.documents.cleaning import clean_document, cleaning_version, html_to_text, normalize_text, quality_score
 
 HANDBOOK = Path(llm_platform.__file__).parent / "demo" / "corpus" / "handbook"
 
@@ -138,3 +138,39 @@ def test_clean_document_converts_html_to_main_text():
 def test_boilerplate_only_file_is_nearly_empty_after_cleaning():
     cleaned = clean_document(demo_text("status.md"), fmt="md", title=None)
     assert cleaned.text == "ok"
+
+
+README = Path(__file__).parent / "readmes" / "quickparse.md"
+LINK_HEAVY_README = "\n".join(
+    f"- [Setup {i}](https://docs.example.org/en/latest/reference/configuration/section-{i}.html) and "
+    f"[API {i}](https://docs.example.org/en/latest/api/module-{i}.html#module-{i}) cover step {i} of the guide."
+    for i in range(12)
+)
+
+
+def test_link_heavy_readme_scores_on_its_prose_not_its_urls():
+    assert quality_score(LINK_HEAVY_README) < 0.35  # the raw markup: long URLs push mean word length over 10
+    assert clean_document(LINK_HEAVY_README, fmt="md", title=None).quality >= 0.8
+
+
+def test_markdown_is_cleaned_as_prose():
+    cleaned = clean_document(README.read_text(encoding="utf-8"), fmt="md", title=None)
+    assert cleaned.text.startswith("# quickparse\n\nquickparse reads configuration files") and "<img" not in cleaned.text
+
+
+def test_readme_opening_with_html_heading_gets_its_title():
+    assert clean_document(README.read_text(encoding="utf-8"), fmt="md", title=None).title == "quickparse"
+
+
+def test_short_record_is_not_held_to_the_page_length_rule():
+    answer = "Open Settings, choose Account and press Reset password; a link arrives by email within a minute."
+    assert quality_score(answer, fmt="jsonl") == 1.0
+    assert quality_score(answer, fmt="txt") < 0.35
+
+
+def test_cleaning_version_names_renderer_cleaner_and_pii_detector(monkeypatch):
+    from llm_platform.documents import pii
+
+    before = cleaning_version()
+    monkeypatch.setattr(pii, "DETECTOR_VERSION", "test-next")
+    assert cleaning_version() != before and "pii-test-next" in cleaning_version()

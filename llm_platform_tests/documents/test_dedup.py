@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,32 @@ def test_dissimilar_pair_is_kept_at_a_high_threshold():
 def test_signature_of_wrong_length_is_rejected_naming_num_perm():
     with pytest.raises(ValueError, match="num_perm"):
         find_duplicates([("a", "h", minhash_signature("text", num_perm=64))], num_perm=128)
+
+
+def whole_document_signature(text: str) -> np.ndarray:
+    """The signature as computed before streaming: every shingle in one batch."""
+    from datasketch import MinHash
+
+    words = re.findall(r"\w+", text.lower())
+    shingles = [" ".join(words[i : i + 5]).encode() for i in range(len(words) - 4)]
+    minhash = MinHash(num_perm=128, permutations=MinHash(num_perm=128, scheme="affine64").permutations, scheme="affine64")
+    minhash.update_batch(shingles)
+    return minhash.hashvalues
+
+
+@pytest.mark.parametrize("piece_chars", [1 << 20, 100])
+def test_streamed_signature_equals_the_whole_document_signature(monkeypatch, piece_chars):
+    monkeypatch.setattr("llm_platform.documents.dedup._PIECE_CHARS", piece_chars)  # 100: hundreds of lowered pieces
+    text = "\n\n".join(topics[name] for name in ("while", "for", "if", "class", "with")) + " ΣΟΦΟΣ İstanbul"
+    assert np.array_equal(minhash_signature(text), whole_document_signature(text))
+
+
+def test_signature_of_a_long_document_needs_bounded_memory():
+    import tracemalloc
+
+    text = "\n".join(topics.values()) * 5  # 2.3 MB: 350,000 shingles, 350 MB in one batch
+    tracemalloc.start()
+    minhash_signature(text)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(text) > 2_000_000 and peak < 64 * 2**20  # one batch, not one array of every shingle

@@ -171,3 +171,27 @@ def test_demo_corpus_defect_is_rejected_as_intended(source, locator, kind):
     path = locator.split("#")[0]
     _, rejections = extract_documents(path, (CORPUS / source / path).read_bytes())
     assert (locator, kind) in [(r.locator, r.kind) for r in rejections]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_byte_order_mark_is_text_not_binary(encoding):
+    documents, rejections = extract_documents("notes.txt", "Release notes for wörld 2.0\nAll fixed.".encode(encoding))
+    assert rejections == [] and documents[0].text == "Release notes for wörld 2.0\nAll fixed."
+
+
+def test_file_of_nul_bytes_is_still_binary():
+    assert only_rejection(extract_documents("a.txt", b"\x00" * 4096)).kind == "binary"
+
+
+def test_jsonl_line_over_the_limit_is_rejected_alone():
+    data = b'{"text": "first"}\n' + json.dumps({"text": "x" * 5000}).encode() + b'\n{"text": "third"}\n'
+    documents, rejections = extract_documents("f.jsonl", data, max_bytes=1000)
+    assert [d.locator for d in documents] == ["f.jsonl#L1", "f.jsonl#L3"]
+    assert [(r.locator, r.kind) for r in rejections] == [("f.jsonl#L2", "oversized")]
+    assert "5,012 bytes" in rejections[0].reason and "max_bytes" in rejections[0].reason
+
+
+def test_jsonl_file_over_the_limit_keeps_every_record_under_it():
+    data = b"".join(json.dumps({"text": f"record {i}"}).encode() + b"\n" for i in range(200))
+    documents, rejections = extract_documents("f.jsonl", data, max_bytes=100)
+    assert len(data) > 100 and len(documents) == 200 and rejections == []

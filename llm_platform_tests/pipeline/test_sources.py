@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -144,3 +146,83 @@ def test_listing_fingerprint_changes_when_a_file_is_removed(folder):
     before = fingerprint(folder)
     (folder / "for.txt").unlink()
     assert fingerprint(folder) != before
+
+
+def quarantined(result: RawDocuments) -> list[tuple[str, str]]:
+    return sorted((q["locator"], q["kind"]) for q in result.quarantine)
+
+
+def test_file_name_that_is_not_utf8_is_quarantined_alone_by_name(folder):
+    (folder / os.fsdecode(b"caf\xe9-notes.txt")).write_text(topics["class"], encoding="utf-8")
+    result = read(folder)
+    assert quarantined(result) == [("caf\\xe9-notes.txt", "bad_name")]
+    assert "not valid UTF-8" in result.quarantine[0]["reason"] and len(result.rows) == len(NAMES)
+    pa.Table.from_pylist(result.quarantine)  # the record itself is writable
+
+
+def test_link_to_a_file_inside_the_source_is_read_under_its_own_name(folder):
+    (folder / "loops.txt").symlink_to(folder / "for.txt")
+    result = read(folder)
+    assert doc_id_for(SOURCE, "loops.txt") in result.added and result.quarantine == []
+
+
+def test_link_leaving_the_source_is_quarantined(folder, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "secret.txt"
+    outside.write_text("not part of this source", encoding="utf-8")
+    (folder / "secret.txt").symlink_to(outside)
+    result = read(folder)
+    assert quarantined(result) == [("secret.txt", "outside_source")] and len(result.rows) == len(NAMES)
+
+
+def test_looping_and_broken_links_are_quarantined(folder):
+    (folder / "a.txt").symlink_to(folder / "b.txt")
+    (folder / "b.txt").symlink_to(folder / "a.txt")
+    (folder / "gone.txt").symlink_to(folder / "missing.txt")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to(folder)
+    assert quarantined(read(folder)) == [("a.txt", "link_loop"), ("b.txt", "link_loop"), ("gone.txt", "broken_link"), ("sub/up", "link_loop")]
+
+
+def test_link_to_a_folder_inside_the_source_is_followed(folder):
+    (folder / "guides").mkdir()
+    (folder / "guides" / "class.txt").write_text(topics["class"], encoding="utf-8")
+    (folder / "latest").symlink_to(folder / "guides")
+    assert {doc_id_for(SOURCE, "latest/class.txt"), doc_id_for(SOURCE, "guides/class.txt")} <= set(read(folder).added)
+
+
+@pytest.mark.parametrize("glob", ["../other/*.md", "docs/../../*", "/etc/*"])
+def test_glob_reaching_outside_the_source_is_refused(folder, glob):
+    with pytest.raises(ValueError, match="outside the source folder"):
+        list_source(str(folder), glob)
+
+
+def test_jsonl_file_with_one_oversized_line_keeps_its_good_records(folder):
+    lines = [json.dumps({"text": f"Answer number {i} explains a setting."}) for i in range(3)]
+    lines.insert(1, json.dumps({"text": "y" * 50_000}))
+    (folder / "faq.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = read(folder, max_bytes=10_000)
+    assert quarantined(result) == [("faq.jsonl#L2", "oversized")]
+    assert [r["locator"] for r in result.rows if r["format"] == "jsonl"] == ["faq.jsonl#L1", "faq.jsonl#L3", "faq.jsonl#L4"]
+
+
+def test_streamed_jsonl_hashes_the_whole_file(folder):
+    (folder / "faq.jsonl").write_text('{"text": "one"}\n{"text": "' + "z" * 5000 + '"}\n', encoding="utf-8")
+    row = next(r for r in read(folder, max_bytes=100).rows if r["format"] == "jsonl")
+    assert row["file_hash"] == hashlib.sha256((folder / "faq.jsonl").read_bytes()).hexdigest()[:32]
+
+
+def test_file_read_by_an_older_extractor_is_read_again(folder):
+    first = read(folder)
+    old = [{**row, "extractor_version": "0"} for row in first.rows]
+    table = pa.Table.from_pylist(old, schema=RAW_SCHEMA)
+    again = read_source(SOURCE, str(folder), "**/*", table, previous_quarantine=[])
+    assert again.files_read == len(NAMES) and sorted(again.unchanged) == sorted(first.added)
+
+
+def test_folder_links_leading_to_each_other_end_as_loops(folder):
+    (folder / "a").mkdir()
+    (folder / "b").mkdir()
+    (folder / "a" / "to-b").symlink_to(folder / "b")
+    (folder / "b" / "to-a").symlink_to(folder / "a")
+    result = read(folder)
+    assert quarantined(result) == [("a/to-b/to-a", "link_loop"), ("b/to-a/to-b", "link_loop")] and len(result.rows) == len(NAMES)
