@@ -157,10 +157,10 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         template = _template({"kind": adapter["prompt_kind"], "text": adapter["prompt_text"], "version": adapter["prompt_template_version"]})
         current = storage.read_record("prompt_template")["version"]
         if current != template.version:
-            raise dg.Failure(f"prompt_template is now {current} but lora_adapter was trained with {template.version}; re-materialize lora_adapter")
+            raise dg.Failure(f"prompt_template is now {current} but lora_adapter was trained with {template.version}; re-materialize lora_adapter", allow_retries=False)
         eval_rows = (storage.datasets.read("sft_eval_split", None) or pa.table({})).to_pylist()[: config.evaluation.max_examples]
         if not eval_rows:
-            raise dg.Failure("sft_eval_split is empty: add curated pairs or lower sft.eval_fraction's hash threshold")
+            raise dg.Failure("sft_eval_split is empty: add curated pairs or lower sft.eval_fraction's hash threshold", allow_retries=False)
         pairs = [(r["instruction"], r["response"]) for r in eval_rows]
         table, index_version = _served_index(config, storage)
         production_version = registered_version(mlflow, mlflow.registered_model)
@@ -228,5 +228,5 @@ def _served_index(config: PlatformConfig, storage: StorageResource):
     try:
         table = open_published(storage.lancedb(), table_name(config.index.table, config.embedding.model), config.index.published_tag)
     except (LookupError, FileNotFoundError, ValueError) as err:
-        raise dg.Failure(f"model_eval scores retrieval-augmented answers from the served index, which is not there: {err}") from None
+        raise dg.Failure(f"model_eval scores retrieval-augmented answers from the served index, which is not there: {err}", allow_retries=False) from None
     return table, published_version(table, config.index.published_tag)

@@ -101,7 +101,7 @@ def beat_base_gate(metric: str, value: float | None, base: float | None, *, marg
                               f"{metric} is missing from the {name}'s scores; re-run model_eval")
     if metric in LOWER_IS_BETTER:
         gain = 1 - value / base if base > 0 else -math.inf
-        shown = f"{gain:.1%} {'below' if gain >= 0 else 'above'} base {base:.4g} (required improvement {margin:.1%})"
+        shown = f"{abs(gain):.1%} {'below' if gain >= 0 else 'above'} base {base:.4g} (required improvement {margin:.1%})"
     else:
         gain = value - base
         shown = f"{abs(gain):.4g} {'above' if gain >= 0 else 'below'} base {base:.4g} (required improvement {margin:.4g})"
