@@ -68,6 +68,19 @@ def _base_info(record: dict) -> "BaseModelInfo":
     return BaseModelInfo(**fields, weight_files=tuple(filter(None, (record.get("weight_files") or "").split(","))))
 
 
+def _changed_since_last_adapter(storage: StorageResource, base: dict, template: PromptTemplate) -> str | None:
+    """Why the last adapter is stale whatever the data: another base model or prompt template; None if neither."""
+    last = storage.datasets.read("lora_adapter", None)
+    if last is None or last.num_rows == 0:
+        return None
+    row = last.to_pylist()[0]
+    if row.get("prompt_template_version") != template.version:
+        return f"prompt template {row.get('prompt_template_version')} -> {template.version}"
+    if row.get("base_model_weights_hash") != base["weights_hash"]:
+        return f"base model weights {row.get('base_model_weights_hash')} -> {base['weights_hash']}"
+    return None
+
+
 def _gates(config: PlatformConfig, scores: dict, production: dict | None) -> list[GateResult]:
     return evaluate_gates(scores["candidate"], production, minimums=config.gates.minimums, max_regression=config.gates.max_regression,
                           base=scores.get("base"), beat_base=config.gates.beat_base)
@@ -91,11 +104,14 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         hashes = set(train.column("pair_hash").to_pylist())
         earlier = storage.datasets.read("lora_adapter_pairs", None)
         new = len(hashes - set(earlier.column("pair_hash").to_pylist() if earlier is not None else []))
-        if new < config.training.min_new_examples:
+        changed = _changed_since_last_adapter(storage, base, template)
+        if new < config.training.min_new_examples and not changed:
             note = f"skipped: {new} new training pairs since the last adapter, fewer than training.min_new_examples={config.training.min_new_examples}"
             context.log.info(note)
             context.log_event(dg.AssetObservation(asset_key="lora_adapter", metadata={"note": note, "new_examples": new, "training_pairs": len(hashes)}))
             return
+        if changed:
+            context.log.info(f"training although only {new} pairs are new: {changed}")
         sft_version = storage.datasets.current_version("sft_dataset", None)
         training = _training_config(config)
         fingerprint = stable_hash(sft_version or "", base["weights_hash"], template.version, json.dumps(training.__dict__, sort_keys=True, default=str))

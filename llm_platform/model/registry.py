@@ -65,14 +65,15 @@ def registered_version(client_or_resource, registered_model: str, alias: str = "
 
 
 def download_registered_adapter(client_or_resource, registered_model: str, *, alias: str = "production", cache_dir: str | None = None) -> tuple[Any, str]:
-    """(model version, local folder) of the alias's adapter artifacts, downloaded once per version."""
+    """(model version, local folder) of the alias's adapter artifacts, downloaded once per source run."""
     client = _client(client_or_resource)
     version = _version_by_alias(client, registered_model, alias)
     if version is None:
         raise RegistryError(f"registered model {registered_model!r} has no {alias!r} alias yet; promote an adapter first (materialize production_model)")
     if not version.run_id:
         raise RegistryError(f"{registered_model} version {version.version} has no source run; register it from a lora_adapter run")
-    root = os.path.join(cache_dir or os.path.join(tempfile.gettempdir(), "llm_platform_registry"), registered_model, str(version.version))
+    # Keyed by run id: a run's artifacts never change, while version numbers repeat across registries.
+    root = os.path.join(cache_dir or os.path.join(tempfile.gettempdir(), "llm_platform_registry"), version.run_id)
     folder = os.path.join(root, ADAPTER_ARTIFACT)
     if not os.path.isfile(os.path.join(folder, BASE_INFO_FILE)):
         os.makedirs(root, exist_ok=True)

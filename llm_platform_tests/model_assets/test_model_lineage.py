@@ -14,7 +14,8 @@ from llm_platform_tests.model_assets.conftest import check_evaluations, material
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_METRICS = {"perplexity", "rouge_l", "bleu", "rag_rouge_l", "rag_bleu"}
-OTHER_TEMPLATE = {"prompts": {"template": "Question: {instruction}\nAnswer: ", "use_chat_template": True}}
+# min_new_examples high: no new pairs, yet a new prompt must retrain.
+OTHER_TEMPLATE = {"prompts": {"template": "Question: {instruction}\nAnswer: ", "use_chat_template": True}, "training": {"min_new_examples": 1000}}
 LOAD_FROM_REGISTRY = """
 import json, sys
 from llm_platform.model.registry import load_registered_adapter, registered_version
@@ -130,3 +131,17 @@ def test_broken_curated_file_fails_the_rule_it_breaks_naming_file_and_line(platf
     checks = check_evaluations(result, "sft_dataset")
     assert not checks["no_pii"].passed and checks["instruction_length_10_4096"].passed
     assert f"{broken}:1: no_pii" in checks["no_pii"].description and "4 of 4 supplied records (100.0%)" in checks["no_pii"].description
+
+
+def test_prompt_template_file_is_the_template_and_one_without_placeholder_fails(platform, tmp_path):
+    from llm_platform.model.prompts import CONFIGURED, make_template
+
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("Q: {instruction}\nA: ", encoding="utf-8")
+    bad.write_text("Answer the question.", encoding="utf-8")
+
+    ok = platform.train(platform.config("good_file", prompts={"template_file": str(good)}), ["base_model", "prompt_template"])
+    broken = platform.train(platform.config("bad_file", prompts={"template_file": str(bad)}), ["prompt_template"])
+
+    assert ok.success and platform.latest("prompt_template")["version"] == make_template(CONFIGURED, "Q: {instruction}\nA: ").version
+    assert f"prompts.template_file {bad} must contain {{instruction}}" in broken.failure_data_for_node("prompt_template").error.message
