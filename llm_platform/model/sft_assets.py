@@ -1,4 +1,4 @@
-"""sft_dataset, sft_eval_split and base_model: what a fine-tune is trained and judged on."""
+"""sft_dataset, sft_eval_split, base_model and prompt_template: what a fine-tune is trained and judged on."""
 
 import dagster as dg
 import pyarrow as pa
@@ -30,7 +30,7 @@ def _rule_checks(report: RuleReport, limits: dict[str, float]) -> list[dg.AssetC
 
 
 def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[dg.AssetsDefinition]:
-    """sft_dataset + sft_eval_split (one step, two assets) and base_model."""
+    """sft_dataset + sft_eval_split (one step, two assets), base_model and prompt_template."""
 
     @dg.multi_asset(
         specs=[
@@ -61,7 +61,8 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         violations = [v.__dict__ for v in built.report.violations]
         storage.datasets.write("sft_quarantine", None, [pa.Table.from_pylist(violations, schema=QUARANTINE_SCHEMA)], QUARANTINE_SCHEMA, context.run_id)
         common = {"supplied_records": built.report.supplied, "quarantined": len({(v["file"], v["line"]) for v in violations}),
-                  "quarantine_preview": markdown_table(violations, ["file", "line", "rule", "reason"]),"set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin)), **versions}
+                  "quarantine_preview": markdown_table(violations, ["file", "line", "rule", "reason"]),
+                  "set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin)), **versions}
         for name, rows in (("sft_dataset", built.train), ("sft_eval_split", built.eval)):
             written = storage.datasets.write(name, None, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], SFT_SCHEMA, context.run_id)
             yield dg.MaterializeResult(
