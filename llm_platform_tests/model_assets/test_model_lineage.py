@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from llm_platform_tests.model.conftest import COMMITS, QWEN_ID, corpus_texts, hub_cache, hub_env  # noqa: F401  (fixtures)
 from llm_platform_tests.model_assets.conftest import check_evaluations, materialized, platform_copy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,3 +146,14 @@ def test_prompt_template_file_is_the_template_and_one_without_placeholder_fails(
 
     assert ok.success and platform.latest("prompt_template")["version"] == make_template(CONFIGURED, "Q: {instruction}\nA: ").version
     assert f"prompts.template_file {bad} must contain {{instruction}}" in broken.failure_data_for_node("prompt_template").error.message
+
+
+def test_configured_hub_model_is_recorded_at_its_commit_with_its_chat_template(platform, hub_env):
+    config = platform.config("qwen", base_model={"tiny": None, "name_or_path": QWEN_ID, "revision": "v1"})
+
+    result = platform.train(config, ["base_model", "prompt_template"])
+
+    assert result.success
+    base, prompt = platform.latest("base_model"), platform.latest("prompt_template")
+    assert (base["kind"], base["name"], base["revision"], base["commit"]) == ("configured", QWEN_ID, "v1", COMMITS["v1"])
+    assert prompt["kind"] == "chat_template" and prompt["origin"] == f"chat template of {QWEN_ID}"
