@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llm_platform.model.prompts import DEFAULT_TEMPLATE
 from llm_platform.pod_specs import DEFAULT_CPU_POD, DEFAULT_GPU_POD, PodSettings
 
 CONFIG_ENV = "LLM_PLATFORM_CONFIG"
@@ -24,7 +25,9 @@ HOME_ENV = "LLM_PLATFORM_HOME"
 DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
 DEFAULT_HOME = ".llm_platform"
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-MODEL_METRICS = ("perplexity", "rouge_l", "bleu", "retrieval_hit_rate", "retrieval_mrr")
+# Scores that depend on the model; index hit rate and MRR belong to retrieval_eval, not here.
+MODEL_METRICS = ("perplexity", "rouge_l", "bleu", "rag_rouge_l", "rag_bleu")
+SFT_RULE_NAMES = ("instruction_and_response_present", "instruction_length_10_4096", "response_length_5_8192", "quality_0_6_to_1", "no_exact_duplicates", "no_pii")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -101,6 +104,20 @@ class SftConfig(_Strict):
     min_feedback_rating: int = Field(4, ge=1, le=5)
     eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_corpus_pairs: int = Field(2000, ge=0)
+    max_violation_share: dict[str, float] = Field(
+        default_factory=lambda: {rule: 0.05 for rule in SFT_RULE_NAMES},
+        description="Per SFT rule: the share of supplied (curated + feedback) records that may break it before its blocking check fails.",
+    )
+
+    @field_validator("max_violation_share")
+    @classmethod
+    def _known_rules(cls, limits: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(limits) - set(SFT_RULE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown SFT rule(s) {', '.join(unknown)}; rules are {', '.join(SFT_RULE_NAMES)}")
+        if any(not 0.0 <= v <= 1.0 for v in limits.values()):
+            raise ValueError("each max_violation_share must be in [0, 1]")
+        return {**{rule: 0.05 for rule in SFT_RULE_NAMES}, **limits}
 
 
 class TinyModelSettings(_Strict):
@@ -113,10 +130,29 @@ class TinyModelSettings(_Strict):
 
 
 class BaseModelSettings(_Strict):
-    name_or_path: str | None = Field(None, description="Hugging Face id or local folder; empty builds the tiny local model.")
-    revision: str | None = None
+    name_or_path: str | None = Field(None, description="Hugging Face id or local folder; set this or `tiny`.")
+    revision: str | None = Field(None, description="Branch, tag or commit of a hub model; the resolved commit is recorded.")
     allow_download: bool = False
-    tiny: TinyModelSettings = TinyModelSettings()
+    tiny: TinyModelSettings | None = Field(None, description="Build a tiny LM on the corpus instead of a configured model (demo, tests).")
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> BaseModelSettings:
+        if self.name_or_path and self.tiny is not None:
+            raise ValueError("set either base_model.name_or_path (a real model) or base_model.tiny (the tiny local LM), not both")
+        return self
+
+
+class PromptSettings(_Strict):
+    template: str = Field(DEFAULT_TEMPLATE, description="Used when the base model's tokenizer has no chat template; must contain {instruction}.")
+    template_file: str | None = Field(None, description="A file holding the template (relative to the config file); overrides `template`.")
+    use_chat_template: bool = Field(True, description="Prefer the base model's own chat template where its tokenizer has one.")
+
+    @field_validator("template")
+    @classmethod
+    def _has_placeholder(cls, template: str) -> str:
+        if "{instruction}" not in template:
+            raise ValueError("prompts.template must contain {instruction}")
+        return template
 
 
 class TrainingSettings(_Strict):
@@ -138,16 +174,23 @@ class EvaluationSettings(_Strict):
     max_examples: int = Field(64, ge=1)
     max_new_tokens: int = Field(48, ge=1)
     retrieval_k: int = Field(5, ge=1)
+    rag_k: int = Field(3, ge=1, description="Chunks from the served index put into each RAG eval prompt.")
+    rag_context_chars: int = Field(1500, ge=50, description="Characters of each retrieved chunk kept in the prompt.")
+    batch_size: int = Field(8, ge=1)
 
 
 class GateSettings(_Strict):
     minimums: dict[str, float] = Field(
-        default_factory=lambda: {"rouge_l": 0.05, "bleu": 0.0, "perplexity": 1000.0},
+        default_factory=lambda: {"rouge_l": 0.05, "bleu": 0.01, "perplexity": 1000.0},
         description="Bound per metric; for perplexity (lower is better) it is a maximum.",
     )
     max_regression: float = Field(0.02, ge=0.0, le=1.0)
+    beat_base: dict[str, float] = Field(
+        default_factory=lambda: {"perplexity": 0.0},
+        description="Margin by which the candidate must beat the base model per metric (relative for perplexity, absolute otherwise).",
+    )
 
-    @field_validator("minimums")
+    @field_validator("minimums", "beat_base")
     @classmethod
     def _known_metrics(cls, minimums: dict[str, float]) -> dict[str, float]:
         unknown = sorted(set(minimums) - set(MODEL_METRICS))
@@ -188,6 +231,7 @@ class PlatformConfig(_Strict):
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     gates: GateSettings = GateSettings()
+    prompts: PromptSettings = PromptSettings()
     mlflow: MlflowSettings = MlflowSettings()
     freshness: FreshnessSettings = FreshnessSettings()
     alerts: AlertSettings = AlertSettings()
@@ -253,6 +297,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
         for key in ("curated_location", "feedback_location"):
             if isinstance(sft.get(key), str):
                 sft[key] = _resolve_location(sft[key], config_path.parent)
+    prompts = raw.get("prompts")
+    if isinstance(prompts, dict) and isinstance(prompts.get("template_file"), str):
+        prompts["template_file"] = _resolve_location(prompts["template_file"], config_path.parent)
     raw["config_path"] = str(config_path)
     raw["config_sha256"] = hashlib.sha256(data).hexdigest()
     try:

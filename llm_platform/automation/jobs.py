@@ -8,7 +8,7 @@ DOCUMENT_ASSETS = ["raw_documents", "cleaned_corpus", "chunks", "embeddings", "v
 INDEX_JOB = "index_job"
 PUBLISH_INDEX_JOB = "publish_index_job"
 TRAINING_JOB = "training_job"
-MODEL_ASSETS = ["sft_dataset", "sft_eval_split", "base_model", "lora_adapter", "model_eval", "production_model"]
+MODEL_ASSETS = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template", "lora_adapter", "model_eval", "production_model"]
 
 
 def build_jobs(tags: dict[str, str] | None = None) -> list[dg.UnresolvedAssetJobDefinition]:

@@ -19,6 +19,7 @@ def conditions() -> dict[str, dg.AutomationCondition]:
         "published_index": publish_when_checks_pass(),
         "sft_dataset": follow_upstream(),
         "sft_eval_split": follow_upstream(),
+        "prompt_template": follow_upstream(),
         "lora_adapter": train_weekly_or_on_new_data(),
         "model_eval": follow_upstream(),
         "production_model": publish_when_checks_pass(),

@@ -1,7 +1,9 @@
 """Quality metrics for a causal LM and for retrieval.
 
-Generation is greedy and perplexity is measured on response tokens only, both
-through the prompt template training uses, so scores of two adapters compare.
+Generation is greedy and batched (left padding) on whatever device the model
+sits on; perplexity is measured on response tokens only. Both go through the
+prompt template the adapter was trained with (`llm_platform.model.prompts`), so
+scores of two adapters compare.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import sacrebleu
 import torch
 from rouge_score import rouge_scorer
 
-from llm_platform.model.training import collate, encode_example, encode_prompt, pad_id_of
+from llm_platform.model.prompts import PromptTemplate, encode_prompt
+from llm_platform.model.training import DEFAULT_PROMPT, collate, encode_example, pad_id_of
 
 _EVAL_BATCH = 8
 
@@ -33,16 +36,18 @@ def _device_of(model) -> torch.device:
 
 
 @torch.no_grad()
-def perplexity(model, tokenizer, examples: Sequence[tuple[str, str]], *, max_length: int) -> float:
+def perplexity(
+    model, tokenizer, examples: Sequence[tuple[str, str]], *, max_length: int, template: PromptTemplate = DEFAULT_PROMPT, batch_size: int = _EVAL_BATCH
+) -> float:
     """Return exp(mean negative log-likelihood) of the responses given their prompts."""
     if not examples:
         raise ValueError("perplexity needs at least one (instruction, response) example")
     model.eval()
-    rows = [encode_example(tokenizer, q, a, max_length=max_length) for q, a in examples]
+    rows = [encode_example(tokenizer, q, a, max_length=max_length, template=template) for q, a in examples]
     total_nll, total_tokens = 0.0, 0
-    for start in range(0, len(rows), _EVAL_BATCH):
+    for start in range(0, len(rows), batch_size):
         batch = {k: v.to(_device_of(model)) for k, v in
-                 collate(rows[start : start + _EVAL_BATCH], pad_id_of(tokenizer)).items()}
+                 collate(rows[start : start + batch_size], pad_id_of(tokenizer)).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         targets = batch["labels"][:, 1:]
         nll = torch.nn.functional.cross_entropy(
@@ -63,14 +68,26 @@ def _left_padded(prompts: list[list[int]], pad_id: int, device) -> dict[str, tor
 
 @torch.no_grad()
 def generate_answers(
-    model, tokenizer, instructions: Sequence[str], *, max_new_tokens: int = 64
+    model,
+    tokenizer,
+    instructions: Sequence[str],
+    *,
+    max_new_tokens: int = 64,
+    template: PromptTemplate = DEFAULT_PROMPT,
+    contexts: Sequence[Sequence[str]] | None = None,
+    batch_size: int = _EVAL_BATCH,
 ) -> list[str]:
-    """Return the greedy completion of each instruction's prompt, batched with left padding."""
+    """Return the greedy completion of each instruction's prompt (with its retrieved `contexts`), batched with left padding."""
     model.eval()
     answers = []
     pad_id = pad_id_of(tokenizer)
-    for start in range(0, len(instructions), _EVAL_BATCH):
-        prompts = [encode_prompt(tokenizer, q) for q in instructions[start : start + _EVAL_BATCH]]
+    contexts = contexts if contexts is not None else [()] * len(instructions)
+    if len(contexts) != len(instructions):
+        raise ValueError(f"got {len(contexts)} context lists for {len(instructions)} instructions; pass one per instruction")
+    room = _prompt_room(model, max_new_tokens)
+    for start in range(0, len(instructions), batch_size):
+        prompts = [_fit(encode_prompt(template, tokenizer, q, contexts=c), room)
+                   for q, c in zip(instructions[start : start + batch_size], contexts[start : start + batch_size])]
         batch = _left_padded(prompts, pad_id, _device_of(model))
         output = model.generate(
             **batch,
@@ -85,6 +102,16 @@ def generate_answers(
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         answers.extend(t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
     return answers
+
+
+def _prompt_room(model, max_new_tokens: int) -> int | None:
+    limit = getattr(model.config, "max_position_embeddings", None)
+    return None if limit is None else max(8, limit - max_new_tokens)
+
+
+def _fit(prompt: list[int], room: int | None) -> list[int]:
+    # Keep the first token (BOS or turn start) and the end, where the question and answer marker are.
+    return prompt if room is None or len(prompt) <= room else prompt[:1] + prompt[-(room - 1):]
 
 
 def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:

@@ -10,6 +10,11 @@ Two kinds of gate, one result each:
   perplexity, whose scale depends on the tokenizer and data, the margin is
   relative: candidate > production * (1 + max_regression) fails.
 
+- `<metric>_beats_base`: the candidate must be better than the base model it
+  was tuned from by at least the configured margin (relative for perplexity,
+  absolute otherwise), and strictly better when the margin is 0: an adapter
+  that learned nothing, or broke the model, is not a candidate.
+
 Regression gates cover the gated metrics (the keys of `minimums`); with no
 production model yet there is nothing to regress from and none are produced.
 """
@@ -87,17 +92,40 @@ def _relative_regression(metric: str, value: float, baseline: float, max_regress
     return GateResult(f"{metric}_no_regression", passed, value, None, baseline, value - baseline, message)
 
 
+def beat_base_gate(metric: str, value: float | None, base: float | None, *, margin: float) -> GateResult:
+    """Check that the candidate improves on the base model by at least `margin` (and at all)."""
+    gate = f"{metric}_beats_base"
+    for name, score in (("candidate", value), ("base model", base)):
+        if score is None or math.isnan(score):
+            return GateResult(gate, False, math.nan if value is None else value, margin, base, None,
+                              f"{metric} is missing from the {name}'s scores; re-run model_eval")
+    if metric in LOWER_IS_BETTER:
+        gain = 1 - value / base if base > 0 else -math.inf
+        shown = f"{abs(gain):.1%} {'below' if gain >= 0 else 'above'} base {base:.4g} (required improvement {margin:.1%})"
+    else:
+        gain = value - base
+        shown = f"{abs(gain):.4g} {'above' if gain >= 0 else 'below'} base {base:.4g} (required improvement {margin:.4g})"
+    passed = gain > 0 and gain >= margin
+    return GateResult(gate, passed, value, margin, base, gain, f"{metric} {value:.4g} is {shown}")
+
+
 def evaluate_gates(
     candidate: Mapping[str, float],
     production: Mapping[str, float] | None,
     *,
     minimums: Mapping[str, float],
     max_regression: float = 0.02,
+    base: Mapping[str, float] | None = None,
+    beat_base: Mapping[str, float] | None = None,
 ) -> list[GateResult]:
-    """Return one GateResult per bound in `minimums` and, given production, per regression check."""
+    """One GateResult per bound in `minimums`, per `beat_base` margin (given base scores) and, given production, per regression check."""
     if max_regression < 0:
         raise ValueError(f"max_regression must be >= 0, got {max_regression}")
     results = [bound_gate(metric, candidate.get(metric), bound) for metric, bound in minimums.items()]
+    for metric, margin in (beat_base or {}).items():
+        if margin < 0:
+            raise ValueError(f"beat_base margin for {metric} must be >= 0, got {margin}")
+        results.append(beat_base_gate(metric, candidate.get(metric), (base or {}).get(metric), margin=margin))
     if production is not None:
         results += [
             regression_gate(metric, candidate.get(metric), production.get(metric),

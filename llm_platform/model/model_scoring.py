@@ -1,4 +1,10 @@
-"""Scores of one model on the eval split: perplexity, ROUGE-L, BLEU; retrieval on the index."""
+"""Scores of one model on the eval split; every number here depends on the model.
+
+Plain answers give perplexity, ROUGE-L and BLEU; retrieval-augmented answers
+(the top-k chunks of the served index in the prompt, as the service asks) give
+rag_rouge_l and rag_bleu. How good the index is (hit rate, MRR) is
+retrieval_eval's business, not the model's.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,40 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from llm_platform.index.retrieval import retrieval_metrics
-from llm_platform.index.table import ranked_ids
+from llm_platform.index.table import search
 from llm_platform.model.evaluation import bleu, generate_answers, perplexity, rouge_l
+from llm_platform.model.prompts import PromptTemplate
 
 
-def generation_scores(model, tokenizer, pairs: Sequence[tuple[str, str]], *, max_length: int, max_new_tokens: int) -> tuple[dict[str, float], list[str]]:
-    """Perplexity on the references and ROUGE-L/BLEU of greedy answers; also returns the answers."""
-    answers = generate_answers(model, tokenizer, [q for q, _ in pairs], max_new_tokens=max_new_tokens)
-    references = [a for _, a in pairs]
+def generation_scores(
+    model,
+    tokenizer,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    max_length: int,
+    max_new_tokens: int,
+    template: PromptTemplate,
+    contexts: Sequence[Sequence[str]] | None = None,
+    batch_size: int = 8,
+) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Perplexity on the references, ROUGE-L/BLEU of greedy answers and, given `contexts`, of RAG answers."""
+    questions, references = [q for q, _ in pairs], [a for _, a in pairs]
+    options = {"max_new_tokens": max_new_tokens, "template": template, "batch_size": batch_size}
+    answers = {"plain": generate_answers(model, tokenizer, questions, **options)}
     scores = {
-        "perplexity": perplexity(model, tokenizer, pairs, max_length=max_length),
-        "rouge_l": rouge_l(answers, references),
-        "bleu": bleu(answers, references),
+        "perplexity": perplexity(model, tokenizer, pairs, max_length=max_length, template=template, batch_size=batch_size),
+        "rouge_l": rouge_l(answers["plain"], references),
+        "bleu": bleu(answers["plain"], references),
     }
+    if contexts is not None:
+        answers["rag"] = generate_answers(model, tokenizer, questions, contexts=contexts, **options)
+        scores |= {"rag_rouge_l": rouge_l(answers["rag"], references), "rag_bleu": bleu(answers["rag"], references)}
     return scores, answers
 
 
-def retrieval_scores(table, questions: Sequence[str], chunk_ids: Sequence[str], encode: Callable[[list[str]], np.ndarray], *, k: int) -> dict[str, float]:
-    """Hit rate@k and MRR@k of the served index on questions whose source chunk is known."""
+def retrieved_contexts(table, questions: Sequence[str], encode: Callable[[list[str]], np.ndarray], *, k: int, max_chars: int) -> list[list[str]]:
+    """For each question, the text of the served index's top-k chunks (vector search, as the service does), each cut to `max_chars`."""
     if not questions:
-        return {}
-    ranked = ranked_ids(table, list(questions), encode(list(questions)), k=k, field="chunk_id")
-    hit_rate, mrr = retrieval_metrics(ranked, list(chunk_ids), k=k)
-    return {"retrieval_hit_rate": hit_rate, "retrieval_mrr": mrr}
+        return []
+    vectors = encode(list(questions))
+    return [[hit["text"][:max_chars] for hit in search(table, q, v, mode="vector", k=k)] for q, v in zip(questions, vectors)]

@@ -154,7 +154,7 @@ def read_curated_pairs(path: str, data: bytes) -> tuple[list[SftPair], list[str]
     Bad lines are returned as messages naming `path` and the line, never raised.
     """
     pairs, messages = [], []
-    for line_no, record, problem in _jsonl_records(path, data):
+    for line_no, record, problem in jsonl_records(path, data):
         if problem is None:
             pair, problem = _curated_pair(record, reference=f"{path}#L{line_no}")
             if pair is not None:
@@ -175,7 +175,7 @@ def read_feedback(
     if not 1 <= min_rating <= 5:
         raise ValueError(f"min_rating must be between 1 and 5, got {min_rating}")
     pairs, messages = [], []
-    for line_no, record, problem in _jsonl_records(path, data):
+    for line_no, record, problem in jsonl_records(path, data):
         if problem is None:
             pair, problem = _feedback_pair(record, f"{path}#L{line_no}", min_rating)
             if pair is not None:
@@ -185,7 +185,8 @@ def read_feedback(
     return pairs, messages
 
 
-def _jsonl_records(path: str, data: bytes) -> Iterable[tuple[int, dict, str | None]]:
+def jsonl_records(path: str, data: bytes) -> Iterable[tuple[int, dict, str | None]]:
+    """(line number, record, problem) per non-blank line; problem names what is wrong and what to do."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -1,65 +1,49 @@
-"""sft_dataset, sft_eval_split and base_model: what a fine-tune is trained and judged on."""
+"""sft_dataset, sft_eval_split, base_model and prompt_template: what a fine-tune is trained and judged on."""
 
 import dagster as dg
 import pyarrow as pa
 
-from llm_platform.metadata import check_result, frame, markdown_table
-from llm_platform.rules import ids_unique_and_present, no_pii_left, text_length_within, validate_rule, values_within
-from llm_platform.model.sft_build import INSTRUCTION_CHARS, QUALITY_RANGE, RESPONSE_CHARS, SFT_SCHEMA, build_sft, read_jsonl_files
+from llm_platform.config import SFT_RULE_NAMES
+from llm_platform.metadata import markdown_table
+from llm_platform.model.sft_build import SFT_SCHEMA, build_sft, read_jsonl_files
+from llm_platform.model.sft_rules import RuleReport
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
-SFT_FIELDS_PRESENT = "instruction_and_response_present"
-SFT_INSTRUCTION_LENGTH = "instruction_length_10_4096"
-SFT_RESPONSE_LENGTH = "response_length_5_8192"
-SFT_QUALITY_RANGE = "quality_0_6_to_1"
-SFT_NO_DUPLICATES = "no_exact_duplicates"
-SFT_NO_PII = "no_pii"
-EVAL_DISJOINT_FROM_TRAIN = "disjoint_from_training_data"
-SFT_RULES = (SFT_FIELDS_PRESENT, SFT_INSTRUCTION_LENGTH, SFT_RESPONSE_LENGTH, SFT_QUALITY_RANGE, SFT_NO_DUPLICATES, SFT_NO_PII)
-_COLUMNS = ["instruction", "response", "quality", "pair_hash"]
+SFT_RULES = SFT_RULE_NAMES
+QUARANTINE_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("origin", pa.string()), ("rule", pa.string()), ("reason", pa.string())])
 
 
-def _rule_checks(asset: str, rows: list[dict]) -> list[dg.AssetCheckResult]:
-    data = frame(rows, _COLUMNS)
-    outcomes = {
-        SFT_FIELDS_PRESENT: _first_failure(validate_rule(text_length_within(1, 10**9, c), data) for c in ("instruction", "response")),
-        SFT_INSTRUCTION_LENGTH: validate_rule(text_length_within(*INSTRUCTION_CHARS, column="instruction"), data),
-        SFT_RESPONSE_LENGTH: validate_rule(text_length_within(*RESPONSE_CHARS, column="response"), data),
-        SFT_QUALITY_RANGE: validate_rule(values_within("quality", *QUALITY_RANGE), data),
-        SFT_NO_DUPLICATES: validate_rule(ids_unique_and_present("pair_hash"), data),
-        SFT_NO_PII: _first_failure(validate_rule(no_pii_left(c), data) for c in ("instruction", "response")),
-    }
-    return [_on(asset, check_result(name, outcome)) for name, outcome in outcomes.items()]
-
-
-def _first_failure(outcomes):
-    outcomes = list(outcomes)
-    return next((o for o in outcomes if not o.passed), outcomes[0])
-
-
-def _on(asset: str, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(asset_key=dg.AssetKey(asset), check_name=result.check_name, passed=result.passed, metadata=result.metadata)
-
-
-def _rule_specs(asset: str, blocking: bool) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(name, asset=asset, blocking=blocking) for name in SFT_RULES]
+def _rule_checks(report: RuleReport, limits: dict[str, float]) -> list[dg.AssetCheckResult]:
+    """One result per rule: fails when the rule's share of supplied records exceeds its limit."""
+    results = []
+    for rule in SFT_RULES:
+        broken = [v for v in report.violations if v.rule == rule]
+        share, limit = report.share(rule), limits[rule]
+        description = (f"{report.count(rule)} of {report.supplied} supplied records ({share:.1%}) break {rule}; limit {limit:.1%}"
+                       + (f"; first: {broken[0].message()}" if broken else ""))
+        results.append(dg.AssetCheckResult(
+            asset_key=dg.AssetKey("sft_dataset"), check_name=rule, passed=share <= limit, description=description,
+            metadata={"violations": report.count(rule), "supplied": report.supplied, "share": share, "limit": limit,
+                      "examples": dg.MetadataValue.json([v.message() for v in broken[:10]])},
+        ))
+    return results
 
 
 def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[dg.AssetsDefinition]:
-    """sft_dataset + sft_eval_split (one step, two assets) and base_model."""
+    """sft_dataset + sft_eval_split (one step, two assets), base_model and prompt_template."""
 
     @dg.multi_asset(
         specs=[
             dg.AssetSpec("sft_dataset", deps=[chunks_key], group_name="model", kinds={"parquet"}, description="Training pairs (the train side of the hash split)."),
             dg.AssetSpec("sft_eval_split", deps=[chunks_key], group_name="model", kinds={"parquet"}, description="Held-out pairs; never trained on."),
         ],
-        check_specs=_rule_specs("sft_dataset", True) + _rule_specs("sft_eval_split", True)
-        + [dg.AssetCheckSpec(EVAL_DISJOINT_FROM_TRAIN, asset="sft_eval_split", blocking=True, description="no eval pair hash appears in sft_dataset")],
+        check_specs=[dg.AssetCheckSpec(rule, asset="sft_dataset", blocking=True, description=f"share of supplied curated/feedback records breaking {rule} is within sft.max_violation_share")
+                     for rule in SFT_RULES],
         op_tags=op_tags,
         can_subset=False,
     )
     def sft_pairs(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
-        """Curated, corpus-derived and feedback pairs, filtered by the data rules and split by content hash."""
+        """Curated, corpus-derived and feedback pairs; supplied records checked by the data rules before filtering, then split by content hash."""
         config = platform.config
         chunk_rows = []
         versions = {}
@@ -74,7 +58,11 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         )
         for message in built.set_aside[:20]:
             context.log.warning(f"set aside: {message}")
-        common = {"set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin)), **versions}
+        violations = [v.__dict__ for v in built.report.violations]
+        storage.datasets.write("sft_quarantine", None, [pa.Table.from_pylist(violations, schema=QUARANTINE_SCHEMA)], QUARANTINE_SCHEMA, context.run_id)
+        common = {"supplied_records": built.report.supplied, "quarantined": len({(v["file"], v["line"]) for v in violations}),
+                  "quarantine_preview": markdown_table(violations, ["file", "line", "rule", "reason"]),
+                  "set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin)), **versions}
         for name, rows in (("sft_dataset", built.train), ("sft_eval_split", built.eval)):
             written = storage.datasets.write(name, None, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], SFT_SCHEMA, context.run_id)
             yield dg.MaterializeResult(
@@ -82,31 +70,71 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
                 metadata={"dataset_version": written.version, "path": written.path, "pairs": len(rows), **common,
                           "preview": markdown_table(rows, ["origin", "quality", "instruction", "response"])},
             )
-        for name, rows in (("sft_dataset", built.train), ("sft_eval_split", built.eval)):
-            yield from _rule_checks(name, rows)
-        overlap = {r["pair_hash"] for r in built.train} & {r["pair_hash"] for r in built.eval}
-        yield dg.AssetCheckResult(asset_key="sft_eval_split", check_name=EVAL_DISJOINT_FROM_TRAIN, passed=not overlap, metadata={"overlapping_pairs": len(overlap)})
+        yield from _rule_checks(built.report, config.sft.max_violation_share)
 
     @dg.asset(group_name="model", kinds={"pytorch"}, deps=[cleaned_key], op_tags=op_tags)
     def base_model(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """The base causal LM (configured id/path, else a tiny LM built on the corpus), with its weights hash."""
+        """The configured base causal LM at its exact revision (or the tiny LM, when config chooses it), fingerprinted from its weight files."""
         config = platform.config
         settings = config.base_model
         texts = []
-        for source in config.source_names:
-            table = storage.datasets.read("cleaned_corpus", source, columns=["text"])
-            texts += table.column("text").to_pylist() if table is not None else []
+        if settings.tiny is not None:
+            for source in config.source_names:
+                table = storage.datasets.read("cleaned_corpus", source, columns=["text"])
+                texts += table.column("text").to_pylist() if table is not None else []
         from llm_platform.model.base_model import TinyModelConfig, resolve_base_model
+        from llm_platform.model_paths import ModelNotAvailableError
 
-        tiny = TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
+        tiny = None if settings.tiny is None else TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
         output_dir = f"{storage.models_dir}/base/{context.run_id}"
-        info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=output_dir, corpus_texts=texts, tiny_config=tiny, allow_download=settings.allow_download)
-        storage.write_record("base_model", info.__dict__, context.run_id)
+        try:
+            info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=output_dir, corpus_texts=texts,
+                                      tiny_config=tiny, allow_download=settings.allow_download)
+        except ModelNotAvailableError as err:
+            raise dg.Failure(str(err)) from None
+        record = {**info.__dict__, "weight_files": ",".join(info.weight_files)}
+        storage.write_record("base_model", record, context.run_id)
         context.log.info(f"base model: {info.kind} {info.name} ({info.num_parameters:,} parameters) — {info.note}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(info.weights_hash),
-            metadata={"kind": info.kind, "name": info.name, "revision": info.revision or "", "weights_hash": info.weights_hash,
-                      "parameters": info.num_parameters, "path": info.path, "note": info.note, "corpus_texts": len(texts)},
+            metadata={"kind": info.kind, "name": info.name, "revision": info.revision or "", "commit": info.commit or "", "weights_hash": info.weights_hash,
+                      "weight_files": ", ".join(info.weight_files), "parameters": info.num_parameters, "path": info.path, "note": info.note, "corpus_texts": len(texts)},
         )
 
-    return [sft_pairs, base_model]
+    @dg.asset(group_name="model", kinds={"python"}, deps=[base_model], op_tags=op_tags)
+    def prompt_template(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+        """The prompt format every model is trained, evaluated and served with: the base model's chat template, else the configured one."""
+        config = platform.config
+        base = storage.read_record("base_model")
+        from llm_platform.model.base_model import load_base_tokenizer
+        from llm_platform.model.prompts import template_for
+
+        tokenizer = load_base_tokenizer(base["path"] if base["kind"] == "tiny-local" else base["name"], revision=base.get("commit"))
+        configured, origin = config.prompts.template, "prompts.template"
+        if config.prompts.template_file:
+            configured, origin = _read_template_file(config.prompts.template_file), config.prompts.template_file
+        template = template_for(tokenizer, configured, use_chat_template=config.prompts.use_chat_template)
+        if template.kind == "chat_template":
+            origin = f"chat template of {base['name']}"
+        record = {"kind": template.kind, "text": template.text, "version": template.version, "origin": origin}
+        storage.write_record("prompt_template", record, context.run_id)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(template.version),
+            metadata={"version": template.version, "kind": template.kind, "origin": origin, "base_model": base["name"],
+                      "template": dg.MetadataValue.md(f"```\n{template.text[:2000]}\n```")},
+        )
+
+    return [sft_pairs, base_model, prompt_template]
+
+
+def _read_template_file(location: str) -> str:
+    import fsspec
+
+    try:
+        with fsspec.open(location, "r", encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise dg.Failure(f"prompts.template_file {location} does not exist; create it or remove the setting") from None
+    if "{instruction}" not in text:
+        raise dg.Failure(f"prompts.template_file {location} must contain {{instruction}} where the question goes")
+    return text

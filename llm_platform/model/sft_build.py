@@ -1,7 +1,9 @@
 """The SFT dataset: every pair source merged, filtered by the data rules, split by hash.
 
-Pairs that break a rule are set aside with a message naming the rule and the pair's
-origin, never silently dropped. The split comes from `split_of(pair_hash)`, so the
+Supplied records (curated files, feedback) are checked by `sft_rules` before
+anything is filtered, so the rule checks see what users gave; records that
+break a rule are quarantined with file, line and rule. Corpus-derived pairs are
+generated, not supplied: those that break a rule are set aside with a reason. The split comes from `split_of(pair_hash)`, so the
 same pair is always on the same side and eval pairs never reach training.
 """
 
@@ -15,7 +17,8 @@ import fsspec
 import pyarrow as pa
 
 from llm_platform.documents.pii import find_pii
-from llm_platform.model.sft import SftPair, dedupe_pairs, pairs_from_chunks, read_curated_pairs, read_feedback, split_of
+from llm_platform.model.sft import SftPair, dedupe_pairs, pairs_from_chunks, split_of
+from llm_platform.model.sft_rules import INSTRUCTION_CHARS, QUALITY_RANGE, RESPONSE_CHARS, RuleReport, check_supplied
 
 SFT_SCHEMA = pa.schema(
     [
@@ -28,9 +31,6 @@ SFT_SCHEMA = pa.schema(
         ("split", pa.string()),
     ]
 )
-INSTRUCTION_CHARS = (10, 4096)
-RESPONSE_CHARS = (5, 8192)
-QUALITY_RANGE = (0.6, 1.0)
 
 
 @dataclass
@@ -41,6 +41,7 @@ class SftBuild:
     eval: list[dict] = field(default_factory=list)
     set_aside: list[str] = field(default_factory=list)
     by_origin: Counter = field(default_factory=Counter)
+    report: RuleReport = field(default_factory=RuleReport)
 
 
 def read_jsonl_files(location: str | None) -> list[tuple[str, bytes]]:
@@ -86,14 +87,10 @@ def build_sft(
     """Merge corpus, curated and feedback pairs; filter by the rules; split by hash."""
     result = SftBuild()
     pairs = sorted(pairs_from_chunks(chunks), key=lambda p: p.hash)[:max_corpus_pairs]
-    for path, data in curated_files:
-        found, messages = read_curated_pairs(path, data)
-        pairs += found
-        result.set_aside += messages
-    for path, data in feedback_files:
-        found, messages = read_feedback(path, data, min_rating=min_feedback_rating)
-        pairs += found
-        result.set_aside += messages
+    supplied = [("curated", p, d) for p, d in curated_files] + [("feedback", p, d) for p, d in feedback_files]
+    found, result.report = check_supplied(supplied, min_feedback_rating=min_feedback_rating)
+    pairs += found
+    result.set_aside += [v.message() for v in result.report.violations] + result.report.filtered
     unique = dedupe_pairs(pairs)
     if len(unique) < len(pairs):
         result.set_aside.append(f"{len(pairs) - len(unique)} exact duplicate pair(s) merged")

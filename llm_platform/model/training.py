@@ -25,8 +25,10 @@ from transformers import get_linear_schedule_with_warmup
 
 from llm_platform.model.base_model import load_base_model
 from llm_platform.identity import stable_hash
+from llm_platform.model import prompts
+from llm_platform.model.prompts import PromptTemplate
 
-PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
+DEFAULT_PROMPT = prompts.make_template(prompts.CONFIGURED, prompts.DEFAULT_TEMPLATE)
 CHECKPOINTS_DIR, ADAPTER_DIR, STATE_FILE = "checkpoints", "adapter", "state.pt"
 KEEP_CHECKPOINTS = 2
 DEVICES = ("auto", "cpu", "cuda")
@@ -91,20 +93,21 @@ class TrainResult:
     adapter_dir: str
 
 
-def format_prompt(instruction: str) -> str:
-    """Return the prompt for `instruction`: the one template training and eval share."""
-    return PROMPT_TEMPLATE.format(instruction=instruction.strip())
+def format_prompt(instruction: str, template: PromptTemplate = DEFAULT_PROMPT, *, tokenizer=None) -> str:
+    """Return the prompt for `instruction` through the one prompt function (llm_platform.model.prompts)."""
+    return prompts.format_prompt(template, instruction, tokenizer=tokenizer)
 
 
-def encode_prompt(tokenizer, instruction: str) -> list[int]:
-    """Return the token ids of the prompt for `instruction`, with BOS when the model has one."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    return bos + tokenizer(format_prompt(instruction), add_special_tokens=False)["input_ids"]
+def encode_prompt(tokenizer, instruction: str, template: PromptTemplate = DEFAULT_PROMPT) -> list[int]:
+    """Return the token ids of the prompt for `instruction`, with BOS when the template needs it."""
+    return prompts.encode_prompt(template, tokenizer, instruction)
 
 
-def encode_example(tokenizer, instruction: str, response: str, *, max_length: int) -> tuple[list[int], list[int]]:
+def encode_example(
+    tokenizer, instruction: str, response: str, *, max_length: int, template: PromptTemplate = DEFAULT_PROMPT
+) -> tuple[list[int], list[int]]:
     """Return (input_ids, labels) with prompt positions masked to -100 in labels."""
-    prompt = encode_prompt(tokenizer, instruction)
+    prompt = encode_prompt(tokenizer, instruction, template)
     budget = max_length - max_length // 4
     if len(prompt) > budget:
         # Keep the first token (BOS) and the end (the response marker); a quarter stays for the answer.
@@ -142,10 +145,10 @@ def select_device(device: str) -> tuple[torch.device, torch.dtype]:
     return torch.device("cuda"), dtype
 
 
-def _fingerprint(config: LoraTrainingConfig, examples: Sequence[tuple[str, str]], base: str) -> str:
+def _fingerprint(config: LoraTrainingConfig, examples: Sequence[tuple[str, str]], base: str, prompt_version: str) -> str:
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
     data = stable_hash(*(part for pair in examples for part in pair))
-    return stable_hash(json.dumps(fields, sort_keys=True), data, base)
+    return stable_hash(json.dumps(fields, sort_keys=True), data, base, prompt_version)
 
 
 def _batches_for_epoch(num_examples: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -154,8 +157,8 @@ def _batches_for_epoch(num_examples: int, batch_size: int, seed: int, epoch: int
     return [order[i : i + batch_size] for i in range(0, num_examples, batch_size)]
 
 
-def _lora_model(base_model_dir: str, config: LoraTrainingConfig, device, dtype):
-    base, tokenizer = load_base_model(base_model_dir, torch_dtype=dtype)
+def _lora_model(base_model_dir: str, config: LoraTrainingConfig, device, dtype, revision: str | None):
+    base, tokenizer = load_base_model(base_model_dir, revision=revision, torch_dtype=dtype)
     torch.manual_seed(config.seed)
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                       target_modules=list(config.target_modules), task_type="CAUSAL_LM")
@@ -235,6 +238,8 @@ def train_lora(
     output_dir: str,
     on_step: Callable[[int, float], None] | None = None,
     stop_after_steps: int | None = None,
+    prompt_template: PromptTemplate = DEFAULT_PROMPT,
+    base_revision: str | None = None,
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on (instruction, response) pairs; save it to output_dir/adapter.
 
@@ -247,13 +252,13 @@ def train_lora(
     if stop_after_steps is not None and stop_after_steps < 1:
         raise ValueError(f"stop_after_steps must be >= 1 or None, got {stop_after_steps}")
     device, dtype = select_device(config.device)
-    model, tokenizer = _lora_model(base_model_dir, config, device, dtype)
-    rows = [encode_example(tokenizer, q, a, max_length=config.max_length) for q, a in examples]
+    model, tokenizer = _lora_model(base_model_dir, config, device, dtype, base_revision)
+    rows = [encode_example(tokenizer, q, a, max_length=config.max_length, template=prompt_template) for q, a in examples]
     total_steps = math.ceil(len(rows) / config.batch_size) * config.epochs
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, total_steps // 10), total_steps)
     root = os.path.join(output_dir, CHECKPOINTS_DIR)
-    fingerprint = _fingerprint(config, examples, base_model_dir)
+    fingerprint = _fingerprint(config, examples, base_model_dir, prompt_template.version)
     start, state = _resume_point(root, model, optimizer, scheduler, fingerprint, config.seed)
     latest = os.path.join(root, f"step-{start}") if start else None
     began, run_tokens = time.perf_counter(), 0
@@ -274,6 +279,7 @@ def train_lora(
     adapter_dir = os.path.join(output_dir, ADAPTER_DIR)
     model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
+    prompts.write_template(prompt_template, adapter_dir)
     return TrainResult(
         status="resumed" if start else "trained",
         steps=total_steps,
@@ -288,9 +294,9 @@ def train_lora(
     )
 
 
-def load_adapter(base_model_dir: str, adapter_dir: str):
+def load_adapter(base_model_dir: str, adapter_dir: str, *, revision: str | None = None, torch_dtype=None):
     """Return (model, tokenizer): the base model with the LoRA adapter at `adapter_dir`, in eval mode."""
-    base, tokenizer = load_base_model(base_model_dir)
+    base, tokenizer = load_base_model(base_model_dir, revision=revision, torch_dtype=torch_dtype)
     model = PeftModel.from_pretrained(base, adapter_dir)
     model.eval()
     return model, tokenizer

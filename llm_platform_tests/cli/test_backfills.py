@@ -35,7 +35,7 @@ from llm_platform.local_instance import INSTANCE_CONFIG
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SOURCES = {"statements": ("assert", "del", "return"), "loops": ("while", "for", "break")}
-MODEL_ASSETS = ("sft_dataset", "sft_eval_split", "base_model", "lora_adapter", "model_eval")
+MODEL_ASSETS = ("sft_dataset", "sft_eval_split", "base_model", "prompt_template", "lora_adapter", "model_eval")
 COMMAND_SECONDS = 480
 DAEMON_SECONDS = 420
 # Small enough that the model half runs in about a minute on 2 CPU cores; gates open so
@@ -45,7 +45,7 @@ SETTINGS: dict[str, Any] = {
     "base_model": {"tiny": {"vocab_size": 300, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "pretrain_steps": 5}},
     "training": {"epochs": 1, "min_new_examples": 0, "device": "cpu"},
     "evaluation": {"max_examples": 4, "max_new_tokens": 8},
-    "gates": {"minimums": {"perplexity": 100000.0, "rouge_l": 0.0}},
+    "gates": {"minimums": {"perplexity": 100000.0, "rouge_l": 0.0, "bleu": 0.0}, "beat_base": {}},
 }
 
 

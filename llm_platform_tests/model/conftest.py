@@ -56,3 +56,54 @@ def tuned(tiny_base, curated_examples, tmp_path_factory) -> TrainResult:
         base_model_dir=tiny_base.path, examples=curated_examples, config=LORA,
         output_dir=str(tmp_path_factory.mktemp("lora")),
     )
+
+
+# ---- real architectures in a local Hugging Face hub cache --------------------------------------
+
+QWEN_ID, LLAMA_ID = "llm-platform-tests/tiny-qwen2", "llm-platform-tests/tiny-llama"
+# Two commits per repo: `v1` is the older, `main` the newer (different seeds, so different weights).
+COMMITS = {"v1": "1" * 40, "main": "2" * 40}
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def _real_architecture(arch: str, tokenizer, seed: int):
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    shape = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True,
+                 bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
+    torch.manual_seed(seed)
+    return model_cls(config_cls(**shape))
+
+
+@pytest.fixture(scope="session")
+def hub_cache(tmp_path_factory, corpus_texts) -> Path:
+    """A hub cache laid out as `hf download` leaves it: refs/{main,v1} -> snapshots/<commit>/ with random-weight models."""
+    from llm_platform.model.base_model import train_corpus_tokenizer
+
+    root = tmp_path_factory.mktemp("hub")
+    tokenizer = train_corpus_tokenizer(corpus_texts, vocab_size=320)
+    for repo_id, arch in ((QWEN_ID, "qwen2"), (LLAMA_ID, "llama")):
+        repo = root / f"models--{repo_id.replace('/', '--')}"
+        (repo / "refs").mkdir(parents=True)
+        for seed, (ref, commit) in enumerate(COMMITS.items()):
+            snapshot = repo / "snapshots" / commit
+            _real_architecture(arch, tokenizer, seed).save_pretrained(snapshot)
+            tokenizer.chat_template = CHATML if arch == "qwen2" else None
+            tokenizer.save_pretrained(snapshot)
+            (repo / "refs" / ref).write_text(commit)
+    return root
+
+
+@pytest.fixture
+def hub_env(hub_cache, monkeypatch) -> Path:
+    """HF_HOME/HF_HUB_CACHE point at the test cache, offline; huggingface_hub reads its constants at import, so patch those too."""
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setenv("HF_HOME", str(hub_cache.parent))
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hub_cache))
+    return hub_cache

@@ -1,4 +1,4 @@
-"""Base model: corpus tokenizer, tiny Llama, real loading paths and the fallback."""
+"""Base model: corpus tokenizer, tiny Llama, real loading paths, no silent substitute."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from llm_platform.model.base_model import (
     pretrain_causal_lm,
     resolve_base_model,
     train_corpus_tokenizer,
+    count_parameters,
     weights_hash,
 )
 from llm_platform.model_paths import ModelNotAvailableError
@@ -42,9 +43,10 @@ def test_tiny_model_is_a_seeded_llama_with_lora_target_modules(tokenizer):
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     assert model.config.model_type == "llama"
     assert {"q_proj", "v_proj"} <= names
-    assert weights_hash(model) == weights_hash(build_tiny_causal_lm(tokenizer, TINY))
-    reseeded = dataclasses.replace(TINY, seed=1)
-    assert weights_hash(model) != weights_hash(build_tiny_causal_lm(tokenizer, reseeded))
+    same = build_tiny_causal_lm(tokenizer, TINY).state_dict()
+    assert all(torch.equal(value, same[key]) for key, value in model.state_dict().items())
+    reseeded = build_tiny_causal_lm(tokenizer, dataclasses.replace(TINY, seed=1)).state_dict()
+    assert not all(torch.equal(value, reseeded[key]) for key, value in model.state_dict().items())
 
 
 def test_pretraining_lowers_the_loss(tokenizer, corpus_texts):
@@ -53,12 +55,13 @@ def test_pretraining_lowers_the_loss(tokenizer, corpus_texts):
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.3
 
 
-def test_weights_hash_changes_when_any_weight_changes(tokenizer):
+def test_weights_hash_changes_when_any_weight_changes(tokenizer, tmp_path):
     model = build_tiny_causal_lm(tokenizer, TINY)
-    before = weights_hash(model)
+    model.save_pretrained(tmp_path / "before")
     with torch.no_grad():
         model.model.layers[1].self_attn.v_proj.weight[0, 0] += 1e-3
-    assert weights_hash(model) != before
+    model.save_pretrained(tmp_path / "after")
+    assert weights_hash(str(tmp_path / "before")) != weights_hash(str(tmp_path / "after"))
 
 
 def test_tiny_config_names_the_field_it_rejects():
@@ -70,8 +73,8 @@ def test_tiny_config_names_the_field_it_rejects():
 
 def test_saved_local_model_loads_with_the_same_weights(tiny_base):
     model, tokenizer = load_base_model(tiny_base.path)
-    assert weights_hash(model) == tiny_base.weights_hash
-    assert model.num_parameters() == tiny_base.num_parameters
+    assert weights_hash(tiny_base.path) == tiny_base.weights_hash
+    assert model.num_parameters() == tiny_base.num_parameters == count_parameters(tiny_base.path)
     assert tokenizer.eos_token == "</s>"
 
 
@@ -91,20 +94,14 @@ def test_missing_local_folder_fails_with_a_message_naming_it(tmp_path):
 def test_configured_local_model_is_used_and_a_pointer_written(tiny_base, tmp_path, corpus_texts):
     info = resolve_base_model(
         tiny_base.path, revision=None, output_dir=str(tmp_path), corpus_texts=corpus_texts,
-        tiny_config=TINY, allow_download=False,
+        tiny_config=None, allow_download=False,
     )
-    assert (info.kind, info.path, info.weights_hash) == ("configured", tiny_base.path, tiny_base.weights_hash)
+    assert (info.kind, info.path, info.weights_hash, info.commit) == ("configured", tiny_base.path, tiny_base.weights_hash, None)
     pointer = json.loads((tmp_path / INFO_FILE).read_text())
     assert pointer["path"] == tiny_base.path
     assert not os.path.exists(tmp_path / "model.safetensors")
 
 
-def test_uncached_hub_id_falls_back_to_the_tiny_local_model(tmp_path, corpus_texts):
-    quick = dataclasses.replace(TINY, pretrain_steps=2)
-    info = resolve_base_model(
-        UNCACHED_HUB_ID, revision=None, output_dir=str(tmp_path), corpus_texts=corpus_texts,
-        tiny_config=quick, allow_download=False,
-    )
-    assert info.kind == "tiny-local" and UNCACHED_HUB_ID in info.note
-    model, _ = load_base_model(info.path)
-    assert weights_hash(model) == info.weights_hash
+def test_configuring_both_a_model_and_the_tiny_lm_is_rejected(tiny_base, tmp_path, corpus_texts):
+    with pytest.raises(ValueError, match="not both"):
+        resolve_base_model(tiny_base.path, revision=None, output_dir=str(tmp_path), corpus_texts=corpus_texts, tiny_config=TINY, allow_download=False)

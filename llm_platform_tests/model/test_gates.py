@@ -70,3 +70,38 @@ def test_a_metric_production_never_had_is_not_a_regression():
 def test_negative_max_regression_is_rejected():
     with pytest.raises(ValueError, match="max_regression"):
         evaluate_gates({"rouge_l": 0.3}, None, minimums=MINIMUMS, max_regression=-0.1)
+
+
+def test_candidate_that_does_not_beat_the_base_by_the_margin_fails():
+    base = {"rouge_l": 0.30, "perplexity": 20.0}
+    gates = _by_name(evaluate_gates({"rouge_l": 0.32, "perplexity": 19.9}, None, minimums={}, base=base,
+                                    beat_base={"rouge_l": 0.05, "perplexity": 0.02}))
+    assert not gates["rouge_l_beats_base"].passed and "required improvement 0.05" in gates["rouge_l_beats_base"].message
+    assert not gates["perplexity_beats_base"].passed and "0.5% below base 20" in gates["perplexity_beats_base"].message
+
+
+def test_candidate_equal_to_the_base_fails_even_with_a_zero_margin():
+    gate = _by_name(evaluate_gates({"perplexity": 20.0}, None, minimums={}, base={"perplexity": 20.0}, beat_base={"perplexity": 0.0}))
+    assert not gate["perplexity_beats_base"].passed
+
+
+def test_candidate_that_beats_the_base_by_the_margin_passes():
+    gates = _by_name(evaluate_gates({"rouge_l": 0.40, "perplexity": 15.0}, None, minimums={}, base={"rouge_l": 0.30, "perplexity": 20.0},
+                                    beat_base={"rouge_l": 0.05, "perplexity": 0.2}))
+    assert gates["rouge_l_beats_base"].passed and gates["perplexity_beats_base"].passed
+
+
+def test_missing_base_scores_fail_the_beat_base_gate():
+    gate = _by_name(evaluate_gates({"perplexity": 15.0}, None, minimums={}, base=None, beat_base={"perplexity": 0.0}))
+    assert not gate["perplexity_beats_base"].passed and "base model" in gate["perplexity_beats_base"].message
+
+
+def test_default_bounds_fail_a_broken_adapter():
+    from llm_platform.config import GateSettings
+
+    defaults = GateSettings()
+    broken = {"perplexity": float("nan"), "rouge_l": 0.0, "bleu": 0.0}
+    results = evaluate_gates(broken, None, minimums=defaults.minimums, base={"perplexity": 30.0, "rouge_l": 0.1, "bleu": 0.02},
+                             beat_base=defaults.beat_base)
+    assert not any(r.passed for r in results)
+    assert {r.metric for r in results} == {"rouge_l>=min", "bleu>=min", "perplexity<=max", "perplexity_beats_base"}

@@ -10,20 +10,20 @@ import pytest
 
 import llm_platform.model.assets as training_assets
 import llm_platform.model.training as training_logic
-from llm_platform.model.sft_assets import EVAL_DISJOINT_FROM_TRAIN, SFT_RULES
+from llm_platform.model.sft_assets import SFT_RULES
 from llm_platform.config import PlatformConfig
 from llm_platform.model.training import train_lora
 from llm_platform.resources.mlflow import PRODUCTION_ALIAS
 from llm_platform_tests.model_assets.conftest import Platform, check_evaluations, materialized, platform_copy
 
 CANDIDATE = ["lora_adapter", "model_eval", "production_model"]
-UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "lora_adapter"]
-# Measured on this tiny model: learning rate 1.0 diverges (eval perplexity about +50% over the
-# base-settings adapter); 5e-4 for one epoch leaves the base model as it was; 0.05 for four epochs
-# lowers perplexity by a few percent. The 2% regression allowance sits well inside both gaps.
+UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template", "lora_adapter"]
+# Measured on this tiny model (eval perplexity, base model 90.55): learning rate 5e-4 leaves the base
+# model as it was (90.55); the base settings, 0.05 for two epochs, give 87.25; 1.0 diverges. The 2%
+# regression allowance sits well inside both gaps.
 DIVERGING = {"training": {"learning_rate": 1.0}}
-UNTRAINED = {"training": {"learning_rate": 0.0005}}
-LONGER = {"training": {"learning_rate": 0.05, "epochs": 4}}
+UNTRAINED = {"training": {"learning_rate": 0.0005}, "gates": {"beat_base": {}}}
+LONGER = {"training": {"learning_rate": 0.05, "epochs": 2}}
 STOP_AFTER = 3  # with checkpoint_every_steps 2, the last checkpoint before the stop is step 2
 
 
@@ -76,7 +76,7 @@ def _promote_first(platform: Platform, **overrides) -> dict:
 
 def test_training_job_promotes_first_adapter_when_gates_pass(trained):
     assert trained.result.success
-    assert materialized(trained.result) == {"sft_dataset", "sft_eval_split", "base_model", *CANDIDATE}
+    assert materialized(trained.result) == {"sft_dataset", "sft_eval_split", "base_model", "prompt_template", *CANDIDATE}
     assert all(e.passed for e in check_evaluations(trained.result, "model_eval").values())
     production, adapter = trained.platform.latest("production_model"), trained.platform.latest("lora_adapter")
     alias = _promoted(trained.platform, trained.config)
@@ -108,6 +108,7 @@ def test_worse_adapter_is_not_promoted_and_production_unchanged(platform):
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
     assert gate.description.startswith("perplexity") and f"{value / production - 1:.1%} above" in gate.description
     assert "model_eval" in result.get_failed_step_keys() and "production_model" not in materialized(result)
+    assert not check_evaluations(result, "model_eval")["perplexity_beats_base"].passed
     assert _promoted(platform, config).run_id == first["mlflow_run_id"]
     assert platform.latest("production_model")["version"] == first["version"] == "1"
 
@@ -142,9 +143,8 @@ def test_eval_split_never_in_training_data(trained):
     train = pq.read_table(trained.platform.latest("sft_dataset")["path"]).column("pair_hash").to_pylist()
     held_out = pq.read_table(trained.platform.latest("sft_eval_split")["path"]).column("pair_hash").to_pylist()
     assert train and held_out and not set(train) & set(held_out)
-    for asset, names in (("sft_dataset", SFT_RULES), ("sft_eval_split", (*SFT_RULES, EVAL_DISJOINT_FROM_TRAIN))):
-        checks = check_evaluations(trained.result, asset)
-        assert set(checks) == set(names) and all(c.passed for c in checks.values()), f"{asset}: {checks}"
+    checks = check_evaluations(trained.result, "sft_dataset")
+    assert set(checks) == set(SFT_RULES) and all(c.passed for c in checks.values()), checks
 
 
 def test_model_eval_scores_the_recorded_upstream_adapter(trained):

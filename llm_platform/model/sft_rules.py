@@ -1,0 +1,122 @@
+"""The SFT data rules, checked on records as users supplied them (curated files, feedback).
+
+Checks on the pairs left after filtering could never fail, so the rules run
+here, before any filtering: every record that breaks a rule is quarantined
+with the rule, the file and the line, and each rule's violation share is what
+its blocking check compares against `sft.max_violation_share`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from llm_platform.config import SFT_RULE_NAMES
+from llm_platform.documents.pii import find_pii
+from llm_platform.model.sft import DEFAULT_CURATED_QUALITY, SftPair, jsonl_records, pair_hash
+
+FIELDS_PRESENT, INSTRUCTION_LENGTH, RESPONSE_LENGTH, QUALITY_RANGE_RULE, NO_DUPLICATES, NO_PII = SFT_RULE_NAMES
+INSTRUCTION_CHARS = (10, 4096)
+RESPONSE_CHARS = (5, 8192)
+QUALITY_RANGE = (0.6, 1.0)
+# Field names per origin: (instruction, response).
+_FIELDS = {"curated": ("instruction", "response"), "feedback": ("question", "answer")}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One supplied record that broke one rule, and where it is."""
+
+    file: str
+    line: int
+    origin: str
+    rule: str
+    reason: str
+
+    def message(self) -> str:
+        return f"{self.file}:{self.line}: {self.rule}: {self.reason}"
+
+
+@dataclass
+class RuleReport:
+    """Supplied records, those quarantined (one Violation per broken rule) and those filtered by design."""
+
+    supplied: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    filtered: list[str] = field(default_factory=list)
+
+    def count(self, rule: str) -> int:
+        return len({(v.file, v.line) for v in self.violations if v.rule == rule})
+
+    def share(self, rule: str) -> float:
+        return self.count(rule) / self.supplied if self.supplied else 0.0
+
+
+def _text(record: dict, name: str) -> str | None:
+    value = record.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _quality(record: dict, origin: str) -> tuple[float | None, str | None]:
+    if origin == "curated":
+        quality = record.get("quality", DEFAULT_CURATED_QUALITY)
+        if isinstance(quality, bool) or not isinstance(quality, int | float):
+            return None, f'"quality" must be a number, got {quality!r}'
+        return float(quality), None
+    rating = record.get("rating")
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        return None, f'"rating" must be an integer from 1 to 5, got {rating!r}'
+    return rating / 5, None
+
+
+def broken_rules(instruction: str | None, response: str | None, quality: float | None, origin: str) -> list[tuple[str, str]]:
+    """(rule, reason) for each rule a record breaks; missing fields break only the fields rule."""
+    ask, answer = _FIELDS.get(origin, ("instruction", "response"))
+    if instruction is None or response is None:
+        missing = [name for name, value in ((ask, instruction), (answer, response)) if value is None]
+        return [(FIELDS_PRESENT, f"missing or empty {', '.join(repr(m) for m in missing)} (non-empty strings are required)")]
+    broken = []
+    if not INSTRUCTION_CHARS[0] <= len(instruction) <= INSTRUCTION_CHARS[1]:
+        broken.append((INSTRUCTION_LENGTH, f'"{ask}" has {len(instruction)} characters, outside {INSTRUCTION_CHARS[0]}..{INSTRUCTION_CHARS[1]}'))
+    if not RESPONSE_CHARS[0] <= len(response) <= RESPONSE_CHARS[1]:
+        broken.append((RESPONSE_LENGTH, f'"{answer}" has {len(response)} characters, outside {RESPONSE_CHARS[0]}..{RESPONSE_CHARS[1]}'))
+    if origin == "curated" and quality is not None and not QUALITY_RANGE[0] <= quality <= QUALITY_RANGE[1]:
+        broken.append((QUALITY_RANGE_RULE, f"quality {quality:g} outside {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}"))
+    kinds = sorted({kind for kind, _ in find_pii(instruction) + find_pii(response)})
+    if kinds:
+        broken.append((NO_PII, f"contains PII ({', '.join(kinds)}); redact it"))
+    return broken
+
+
+def check_supplied(
+    files: Sequence[tuple[str, str, bytes]], *, min_feedback_rating: int
+) -> tuple[list[SftPair], RuleReport]:
+    """Parse (origin, path, bytes) files; return the pairs that break no rule and the report.
+
+    Feedback rated below `min_feedback_rating` is filtered by design (noted, not a violation).
+    """
+    report, pairs, seen = RuleReport(), [], {}
+    for origin, path, data in files:
+        ask, answer = _FIELDS[origin]
+        for line, record, problem in jsonl_records(path, data):
+            report.supplied += 1
+            if problem is not None:
+                report.violations.append(Violation(path, line, origin, FIELDS_PRESENT, problem))
+                continue
+            instruction, response = _text(record, ask), _text(record, answer)
+            quality, quality_problem = _quality(record, origin)
+            broken = broken_rules(instruction, response, quality, origin)
+            if quality_problem:
+                broken.append((FIELDS_PRESENT if origin == "feedback" else QUALITY_RANGE_RULE, quality_problem))
+            if not broken:
+                key = pair_hash(instruction, response)
+                if key in seen:
+                    broken.append((NO_DUPLICATES, f"same pair as {seen[key]}"))
+                seen.setdefault(key, f"{path}:{line}")
+            if broken:
+                report.violations += [Violation(path, line, origin, rule, reason) for rule, reason in broken]
+            elif origin == "feedback" and quality * 5 < min_feedback_rating:
+                report.filtered.append(f"{path}:{line}: rating {round(quality * 5)} is below sft.min_feedback_rating {min_feedback_rating}")
+            else:
+                pairs.append(SftPair(instruction, response, quality, origin, f"{path}#L{line}"))
+    return pairs, report
