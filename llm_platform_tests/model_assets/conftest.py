@@ -34,7 +34,7 @@ BASE_SETTINGS: dict[str, Any] = {
     "index": {"min_retrieval_hit_rate": 0.0, "eval_questions": 16},
     "sft": {"curated_location": str(CURATED), "eval_fraction": 0.25, "max_corpus_pairs": 24},
     "base_model": {"tiny": {"vocab_size": 320, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "pretrain_steps": 20}},
-    "training": {"rank": 4, "alpha": 8, "dropout": 0.0, "epochs": 2, "batch_size": 8, "max_length": 64, "learning_rate": 0.05,
+    "training": {"rank": 4, "alpha": 8, "dropout": 0.0, "epochs": 4, "batch_size": 8, "max_length": 64, "learning_rate": 0.05,
                  "checkpoint_every_steps": 2, "min_new_examples": 0, "device": "cpu"},
     "evaluation": {"max_examples": 6, "max_new_tokens": 8},
     "gates": {"minimums": {"perplexity": 100000.0, "rouge_l": 0.0}, "max_regression": 0.02},
