@@ -89,16 +89,16 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
                 if step % log_every == 0:
                     context.log.info(f"step {step}: loss {loss:.4f}")
 
-            from llm_platform.model.training import train_lora
+            from llm_platform.model.stored_training import train_lora_stored
 
-            result = train_lora(base_model_dir=base["path"], examples=examples, config=training, output_dir=output_dir, on_step=on_step)
+            result, adapter_location = train_lora_stored(base_model=base["path"], examples=examples, config=training, output_url=output_dir, on_step=on_step)
             # A resumed training is a new MLflow run; the steps restored from the checkpoint belong in its curve too.
             for step, loss in enumerate(result.losses[: result.resumed_from_step], start=1):
                 run.log_metric("train_loss", loss, step=step)
             run.log_metrics({"tokens_per_second": result.tokens_per_second, "final_loss": _mean(result.losses[-LOSS_WINDOW:])})
             run.log_artifacts(result.adapter_dir, ADAPTER_ARTIFACT)
             run_id = run.info.run_id
-        record = {"adapter_dir": result.adapter_dir, "fingerprint": fingerprint, "mlflow_run_id": run_id, "sft_dataset_version": sft_version,
+        record = {"adapter_dir": adapter_location, "fingerprint": fingerprint, "mlflow_run_id": run_id, "sft_dataset_version": sft_version,
                   "base_model_path": base["path"], "base_model_weights_hash": base["weights_hash"], "steps": result.steps, "final_loss": _mean(result.losses[-LOSS_WINDOW:])}
         version = storage.write_record("lora_adapter", record, context.run_id)
         pairs = pa.table({"pair_hash": sorted(hashes)})
@@ -129,10 +129,13 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         from llm_platform.model.model_scoring import generation_scores
         from llm_platform.model.training import load_adapter
 
-        models = {"base": lambda: load_base_model(adapter["base_model_path"]), "candidate": lambda: load_adapter(adapter["base_model_path"], adapter["adapter_dir"])}
+        from llm_platform.storage_files import local_path
+
+        models = {"base": lambda: load_base_model(local_path(adapter["base_model_path"])),
+                  "candidate": lambda: load_adapter(local_path(adapter["base_model_path"]), local_path(adapter["adapter_dir"]))}
         if production is not None:
             tags = production["tags"]
-            models["production"] = lambda: load_adapter(tags["base_model_path"], tags["adapter_dir"])
+            models["production"] = lambda: load_adapter(local_path(tags["base_model_path"]), local_path(tags["adapter_dir"]))
         retrieval = _retrieval(config, storage, eval_rows)
         scores: dict[str, dict[str, float]] = {}
         answers: dict[str, list[str]] = {}

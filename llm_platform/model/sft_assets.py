@@ -1,5 +1,7 @@
 """sft_dataset, sft_eval_split and base_model: what a fine-tune is trained and judged on."""
 
+import dataclasses
+
 import dagster as dg
 import pyarrow as pa
 
@@ -99,8 +101,13 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         from llm_platform.model.base_model import TinyModelConfig, resolve_base_model
 
         tiny = TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
-        output_dir = f"{storage.models_dir}/base/{context.run_id}"
-        info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=output_dir, corpus_texts=texts, tiny_config=tiny, allow_download=settings.allow_download)
+        from llm_platform.storage_files import RemoteFolder
+
+        folder = RemoteFolder(f"{storage.models_dir}/base/{context.run_id}")
+        info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=folder.local, corpus_texts=texts, tiny_config=tiny, allow_download=settings.allow_download)
+        folder.publish()
+        if info.kind == "tiny-local":  # its files are the folder; a configured model's stay where they are
+            info = dataclasses.replace(info, path=folder.location(info.path))
         storage.write_record("base_model", info.__dict__, context.run_id)
         context.log.info(f"base model: {info.kind} {info.name} ({info.num_parameters:,} parameters) — {info.note}")
         return dg.MaterializeResult(
