@@ -23,6 +23,21 @@ CACHE_ENV = "LLM_PLATFORM_CACHE"
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 
 
+def read_listings_fresh() -> None:
+    """Make every S3 filesystem list the store on each call instead of caching listings for the process.
+
+    s3fs keeps a process-wide listing cache: a long-lived process (the daemon's
+    sensors, an in-process run) would go on seeing a `CURRENT` pointer another
+    process has since replaced, and fail to open it ("no longer exists").
+    """
+    fsspec.config.conf.setdefault("s3", {}).setdefault("use_listings_cache", False)
+
+
+# On import: the resources import this module, so every Dagster process is covered
+# before its first S3 filesystem is made (fsspec applies the setting at creation).
+read_listings_fresh()
+
+
 def is_remote(location: str) -> bool:
     """True for an fsspec URL other than a plain local file URL."""
     return "://" in location and not location.startswith("file://")

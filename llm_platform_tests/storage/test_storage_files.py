@@ -61,3 +61,21 @@ def test_mlflow_refuses_a_sqlite_store_inside_an_object_store(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(MlflowError, match="mlflow.tracking_uri"):
         MlflowResource(home="s3://bucket/home").client()
+
+
+def test_a_pointer_another_process_moved_is_read_fresh(bucket):
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    from llm_platform.resources.platform import StorageResource
+
+    store = StorageResource(home=f"{bucket}/home").datasets
+    first = pa.table({"x": [1]})
+    store.write("records", None, [first], first.schema)
+    store.read("records")  # lists the folder, as a long-lived process (a sensor, the daemon) would have
+    write = ("import pyarrow as pa; from llm_platform.datasets import DatasetStore; t = pa.table({'x': [2]}); "
+             f"DatasetStore('{bucket}/home').write('records', None, [t], t.schema)")
+    subprocess.run([sys.executable, "-c", write], check=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert store.read("records").to_pylist() == [{"x": 2}]
