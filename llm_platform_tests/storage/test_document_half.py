@@ -13,9 +13,12 @@ from llm_platform.config import CONFIG_ENV, HOME_ENV, load_config
 from llm_platform.datasets import DatasetStore
 from llm_platform.definitions import build_definitions
 from llm_platform.index.table import connect, open_published, table_name
-from llm_platform_tests.conftest import BAD_FILES, CONFIG, Platform, _write_corpus, materialization
+from llm_platform_tests.conftest import BAD_FILES, CONFIG, NOTES_MARKDOWN, Platform, _write_corpus, materialization
 
 DATASETS = ("raw_documents", "cleaned_corpus", "chunks", "embeddings", "quarantine_raw_documents", "quarantine_cleaned_corpus", "retrieval_eval")
+
+
+NOTES_URL = "s3://documents/landing/notes"  # one source's landing folder in the bucket too
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +31,11 @@ def on_s3(tmp_path_factory, s3_endpoint) -> Platform:
 
         for name, value in {**CREDENTIALS, ENDPOINT_ENV: s3_endpoint, CACHE_ENV: str(root / "cache")}.items():
             patch.setenv(name, value)
-        fsspec.filesystem("s3").mkdir("documents")
+        fs = fsspec.filesystem("s3")
+        fs.mkdir("documents")
         _write_corpus(root / "corpus")
-        (root / "platform.yaml").write_text(CONFIG, encoding="utf-8")
+        fs.put(str(root / "corpus" / "notes"), "documents/landing/notes", recursive=True)
+        (root / "platform.yaml").write_text(CONFIG.replace("location: corpus/notes", f"location: {NOTES_URL}"), encoding="utf-8")
         config = load_config(root / "platform.yaml")
         home = "s3://documents/home"
         platform = Platform(root, config, home, build_definitions(config, home=home, executor="in_process"))
@@ -61,6 +66,12 @@ def test_lancedb_table_and_its_tag_live_in_the_bucket(on_s3, s3_env):
     assert table.version == on_s3.published["published_version"]
     assert set(table.to_arrow().column("source").to_pylist()) == {"docs", "notes"}
     assert fsspec.filesystem("s3").glob(f"documents/home/lancedb/{name}.lance/_versions/*")
+
+
+def test_a_source_in_the_bucket_is_listed_and_read(on_s3, s3_env):
+    assert on_s3.config.source("notes").location == NOTES_URL
+    rows = DatasetStore(on_s3.home).read("raw_documents", "notes").to_pylist()
+    assert sorted(r["locator"] for r in rows) == sorted(f"{name}.md" for name in NOTES_MARKDOWN)
 
 
 def test_nothing_is_written_to_a_local_folder_named_like_the_url(on_s3, s3_env):
