@@ -52,7 +52,9 @@ def connect(uri: str) -> "lancedb.DBConnection":
     """Open the LanceDB database at `uri` (a folder or object-store URL)."""
     import lancedb
 
-    return lancedb.connect(uri)
+    from llm_platform.storage_files import lance_storage_options
+
+    return lancedb.connect(uri, storage_options=lance_storage_options(uri) or None)
 
 
 def open_table(db: "lancedb.DBConnection", name: str, dimension: int | None = None):

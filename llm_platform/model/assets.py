@@ -130,10 +130,10 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
                     context.log.info(f"step {step}: loss {loss:.4f}")
 
             from llm_platform.model.provenance import package_for_registry
-            from llm_platform.model.training import train_lora
+            from llm_platform.model.stored_training import train_lora_stored
 
-            result = train_lora(base_model_dir=_base_source(base), examples=examples, config=training, output_dir=output_dir, on_step=on_step,
-                                prompt_template=template, base_revision=base.get("commit"))
+            result, adapter_location = train_lora_stored(base_model=_base_source(base), examples=examples, config=training, output_url=output_dir,
+                                                         on_step=on_step, prompt_template=template, base_revision=base.get("commit"))
             # A resumed training is a new MLflow run; the steps restored from the checkpoint belong in its curve too.
             for step, loss in enumerate(result.losses[: result.resumed_from_step], start=1):
                 run.log_metric("train_loss", loss, step=step)
@@ -141,7 +141,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
             package_for_registry(result.adapter_dir, _base_info(base))
             run.log_artifacts(result.adapter_dir, ADAPTER_ARTIFACT)
             run_id = run.info.run_id
-        record = {"adapter_dir": result.adapter_dir, "fingerprint": fingerprint, "mlflow_run_id": run_id, "sft_dataset_version": sft_version,
+        record = {"adapter_dir": adapter_location, "fingerprint": fingerprint, "mlflow_run_id": run_id, "sft_dataset_version": sft_version,
                   "base_model": base["name"], "base_model_path": _base_source(base), "base_model_commit": base.get("commit"), "base_model_weights_hash": base["weights_hash"],
                   "prompt_template_version": template.version, "prompt_kind": template.kind, "prompt_text": template.text,
                   "steps": result.steps, "final_loss": _mean(result.losses[-LOSS_WINDOW:])}

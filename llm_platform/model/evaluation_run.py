@@ -49,10 +49,12 @@ def evaluate_models(
 
     device, dtype = select_device(config.training.device)
     contexts = _contexts(config, table, [q for q, _ in pairs])
-    source, revision = adapter["base_model_path"], adapter["base_model_commit"]
+    from llm_platform.storage_files import local_path
+
+    source, revision = local_path(adapter["base_model_path"]), adapter["base_model_commit"]
     models = {
         "base": lambda: (*load_base_model(source, revision=revision, torch_dtype=dtype), template),
-        "candidate": lambda: (*load_adapter(source, adapter["adapter_dir"], revision=revision, torch_dtype=dtype), template),
+        "candidate": lambda: (*load_adapter(source, local_path(adapter["adapter_dir"]), revision=revision, torch_dtype=dtype), template),
     }
     if production_version is not None:
         def production():

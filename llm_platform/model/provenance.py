@@ -50,4 +50,6 @@ def package_for_registry(adapter_dir: str, base: BaseModelInfo) -> None:
     if base.kind == TINY_LOCAL:
         target = os.path.join(adapter_dir, BASE_SUBDIR)
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(base.path, target, ignore=shutil.ignore_patterns(BASE_INFO_FILE))
+        from llm_platform.storage_files import local_path
+
+        shutil.copytree(local_path(base.path), target, ignore=shutil.ignore_patterns(BASE_INFO_FILE))

@@ -1,5 +1,7 @@
 """sft_dataset, sft_eval_split, base_model and prompt_template: what a fine-tune is trained and judged on."""
 
+import dataclasses
+
 import dagster as dg
 import pyarrow as pa
 
@@ -86,12 +88,17 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         from llm_platform.model_paths import ModelNotAvailableError
 
         tiny = None if settings.tiny is None else TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
-        output_dir = f"{storage.models_dir}/base/{context.run_id}"
+        from llm_platform.storage_files import RemoteFolder
+
+        folder = RemoteFolder(f"{storage.models_dir}/base/{context.run_id}")
         try:
-            info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=output_dir, corpus_texts=texts,
+            info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=folder.local, corpus_texts=texts,
                                       tiny_config=tiny, allow_download=settings.allow_download)
         except ModelNotAvailableError as err:
             raise dg.Failure(str(err)) from None
+        folder.publish()
+        if info.kind == "tiny-local":  # its files are the folder; a configured model's stay where they are
+            info = dataclasses.replace(info, path=folder.location(info.path))
         record = {**info.__dict__, "weight_files": ",".join(info.weight_files)}
         storage.write_record("base_model", record, context.run_id)
         context.log.info(f"base model: {info.kind} {info.name} ({info.num_parameters:,} parameters) — {info.note}")

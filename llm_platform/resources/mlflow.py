@@ -126,6 +126,11 @@ class MlflowResource(dg.ConfigurableResource):
             return self.tracking_uri
         if os.environ.get(TRACKING_URI_ENV):
             return os.environ[TRACKING_URI_ENV]
+        if "://" in (self.home or platform_home()):
+            raise MlflowError(
+                f"the storage home {redact_uri(self.home or platform_home())} is an object store, which cannot hold MLflow's "
+                f"SQLite database: set mlflow.tracking_uri in the config or {TRACKING_URI_ENV} (e.g. http://mlflow:5000)"
+            )
         folder = Path(self.home or platform_home()) / "mlflow"
         folder.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{folder / 'mlflow.db'}"
@@ -142,7 +147,10 @@ class MlflowResource(dg.ConfigurableResource):
     def _artifact_location(self) -> str | None:
         if not self.is_local:
             return None
-        return (Path(self.home or platform_home()) / "mlflow" / "artifacts").as_uri()
+        home = self.home or platform_home()
+        if "://" in home:  # a local tracking store with artifacts next to the data, in the bucket
+            return f"{home.rstrip('/')}/mlflow/artifacts"
+        return (Path(home) / "mlflow" / "artifacts").as_uri()
 
     def client(self):
         """An `MlflowClient` for this store (tracking and registry); errors never show credentials."""

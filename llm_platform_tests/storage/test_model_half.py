@@ -1,0 +1,74 @@
+"""The model half with its storage home on an S3-compatible server: base model, checkpoints, adapter, MLflow artifacts, and a killed training resumed from the bucket."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import fsspec
+import pytest
+
+from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
+from llm_platform.storage_files import CACHE_ENV, ENDPOINT_ENV, MARKER
+from llm_platform_tests.model_assets.conftest import SOURCE, Platform, materialized, write_corpus
+from llm_platform_tests.storage.s3_server import CREDENTIALS
+
+REPO = Path(__file__).resolve().parents[2]
+KILL_AT = 3  # checkpoints every 2 steps: step-2 is the one to resume from
+LONG = {"training": {"epochs": 3}}  # enough steps that step 3 is not the last
+
+
+@pytest.fixture(scope="module")
+def indexed_on_s3(tmp_path_factory, s3_endpoint):
+    """A bucket holding the indexed and published topics corpus; yields (platform, monkeypatch) with the S3 env set."""
+    folder = tmp_path_factory.mktemp("s3_model")
+    with pytest.MonkeyPatch.context() as patch:
+        env = {**CREDENTIALS, ENDPOINT_ENV: s3_endpoint, CACHE_ENV: str(folder / "cache"), "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+        for name, value in env.items():
+            patch.setenv(name, value)
+        fsspec.filesystem("s3").mkdir("models")
+        platform = Platform(folder, write_corpus(folder / "corpus"), "s3://models/home", dg.DagsterInstance.ephemeral())
+        config = platform.config()
+        for result in (platform.run(INDEX_JOB, config, partition=SOURCE), platform.run(PUBLISH_INDEX_JOB, config)):
+            assert result.success, f"{result.dagster_run.job_name} failed with the home on S3"
+        yield platform
+
+
+def _published(url: str) -> bool:
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs.exists(f"{path}/{MARKER}")
+
+
+def test_training_job_trains_evaluates_and_promotes_from_the_bucket(indexed_on_s3):
+    platform = indexed_on_s3
+    result = platform.train(platform.config())
+    assert result.success and "production_model" in materialized(result)
+    base, adapter = platform.latest("base_model"), platform.latest("lora_adapter")
+    assert base["path"].startswith("s3://models/home/models/base/") and _published(base["path"])
+    assert adapter["adapter_dir"].startswith("s3://models/home/models/adapters/") and _published(adapter["adapter_dir"])
+    fs = fsspec.filesystem("s3")
+    assert fs.glob(f"{adapter['adapter_dir'].removeprefix('s3://').rsplit('/', 1)[0]}/checkpoints/step-*/{MARKER}")
+    assert fs.glob("models/home/mlflow/artifacts/**/adapter/adapter_config.json"), "the MLflow run's adapter artifact is not in the bucket"
+
+
+def test_killed_training_resumes_from_checkpoints_in_the_bucket(indexed_on_s3, tmp_path):
+    platform = indexed_on_s3
+    fs = fsspec.filesystem("s3")
+    fs.copy("models/home/datasets", "models/killed/datasets", recursive=True)
+    killed = Platform(platform.folder, platform.corpus, "s3://models/killed", dg.DagsterInstance.ephemeral())
+    config = killed.config("long", **LONG)
+    process = subprocess.run([sys.executable, "-m", "llm_platform_tests.storage.killed_training", config.config_path, killed.home, str(KILL_AT)],
+                             cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    assert process.returncode == -signal.SIGKILL, f"the training process was not killed:\n{process.stderr[-3000:]}"
+    assert [Path(p).parent.name for p in fs.glob(f"models/killed/models/adapters/*/checkpoints/*/{MARKER}")] == ["step-2"]
+    shutil.rmtree(platform.folder / "cache")  # a fresh machine: nothing of the killed run on local disk
+
+    result = killed.train(config, ["lora_adapter"])
+    assert result.success
+    adapter = killed.latest("lora_adapter")
+    assert adapter["status"] == "resumed" and adapter["resumed_from_step"] == 2
+    assert len(adapter["losses"]) == adapter["steps"] > KILL_AT
