@@ -14,6 +14,7 @@ from the operator's PET_* environment variables.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import subprocess
@@ -33,7 +34,7 @@ def write_job(*, base_model_dir: str, examples: Sequence[tuple[str, str]], confi
     """Write the run's job file under output_dir/distributed (clearing an earlier result); return its path."""
     run_dir = os.path.join(output_dir, RUN_DIR)
     os.makedirs(run_dir, exist_ok=True)
-    for stale in (RESULT_FILE, PROGRESS_FILE):
+    for stale in [RESULT_FILE, PROGRESS_FILE, *glob.glob(os.path.join(run_dir, "error-rank-*.txt"))]:
         if os.path.exists(os.path.join(run_dir, stale)):
             os.remove(os.path.join(run_dir, stale))
     job = {"base_model_dir": base_model_dir, "examples": [list(pair) for pair in examples], "output_dir": output_dir,
@@ -101,9 +102,16 @@ def launch_training(
             time.sleep(POLL_SECONDS)
     follow_progress(progress, seen, on_step)
     if process.returncode != 0:
+        reasons = rank_errors(run_dir) or f"the last lines of the log:\n{_log_tail(log_path)}"
         raise RuntimeError(f"torchrun with {config.num_processes} processes failed (exit code {process.returncode}); "
-                           f"the last lines of {log_path}:\n{_log_tail(log_path)}")
+                           f"full log: {log_path}; {reasons}")
     return read_outcome(output_dir)
+
+
+def rank_errors(run_dir: str) -> str:
+    """The errors the processes recorded before failing, one line per rank ('' when none did)."""
+    paths = sorted(glob.glob(os.path.join(run_dir, "error-rank-*.txt")))
+    return "\n".join(f"{os.path.basename(p)[6:-4]}: {open(p, encoding='utf-8').read()}" for p in paths)
 
 
 def _progress_writer(path: str) -> Callable[[int, float], None]:
@@ -142,6 +150,11 @@ def run_worker(job_file: str) -> None:
         outcome = {"result": dataclasses.asdict(result)}
     except TrainingInterrupted as stopped:
         outcome = {"interrupted": {"step": stopped.step, "checkpoint_dir": stopped.checkpoint_dir}}
+    except Exception as error:
+        # torchrun's own summary shows only exit codes; the launching process reports these messages.
+        with open(os.path.join(run_dir, f"error-rank-{rank}.txt"), "w", encoding="utf-8") as handle:
+            handle.write(f"{type(error).__name__}: {error}")
+        raise
     finally:
         dist.destroy_process_group()
     if rank == 0:
