@@ -47,8 +47,16 @@ def _mean(values: list[float]) -> float:
 def _training_config(config: PlatformConfig) -> "LoraTrainingConfig":
     from llm_platform.model.training import LoraTrainingConfig
 
-    settings = config.training.model_dump(exclude={"min_new_examples"})
+    settings = config.training.model_dump(exclude={"min_new_examples", "multi_node"})
     return LoraTrainingConfig(**{**settings, "target_modules": tuple(settings["target_modules"])})
+
+
+def _train_on_nodes(config: PlatformConfig, training: "LoraTrainingConfig", base_path: str, examples: list, output_dir: str, fingerprint: str, on_step):
+    """lora_adapter's training as a Kubeflow PyTorchJob over training.multi_node.num_nodes machines."""
+    from llm_platform.model.pytorch_job import job_name, train_on_pytorch_job
+
+    return train_on_pytorch_job(base_model_dir=base_path, examples=examples, config=training, output_dir=output_dir,
+                                name=job_name(fingerprint), multi_node=config.training.multi_node, pod=config.gpu_pod, on_step=on_step)
 
 
 def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]) -> list[dg.AssetsDefinition]:
@@ -91,9 +99,12 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
                 if step % log_every == 0:
                     context.log.info(f"step {step}: loss {loss:.4f}")
 
-            from llm_platform.model.training import train_lora
+            if config.training.multi_node is None:
+                from llm_platform.model.training import train_lora
 
-            result = train_lora(base_model_dir=base["path"], examples=examples, config=training, output_dir=output_dir, on_step=on_step)
+                result = train_lora(base_model_dir=base["path"], examples=examples, config=training, output_dir=output_dir, on_step=on_step)
+            else:
+                result = _train_on_nodes(config, training, base["path"], examples, output_dir, fingerprint, on_step)
             # A resumed training is a new MLflow run; the steps restored from the checkpoint belong in its curve too.
             for step, loss in enumerate(result.losses[: result.resumed_from_step], start=1):
                 mlflow_api.log_metric("train_loss", loss, step=step)
@@ -110,6 +121,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
             metadata={**record, "record_version": version, "status": result.status, "resumed_from_step": result.resumed_from_step,
                       "first_loss": _mean(result.losses[:LOSS_WINDOW]), "training_pairs": len(examples), "new_pairs": new, "device": result.device,
                       "dtype": result.dtype, "tokens_per_second": result.tokens_per_second, "seconds": result.seconds,
+                      "padding_share": result.padding_share, "num_processes": result.num_processes, "attention": result.attention,
                       "mlflow_tracking_uri": mlflow.uri, "losses": dg.MetadataValue.json([round(x, 4) for x in result.losses])},
         )
 

@@ -9,12 +9,7 @@ variables the operator sets.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +17,6 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from kubernetes.client.exceptions import ApiException
 
 from llm_platform.model.pytorch_job import (
     CONTAINER,
@@ -35,6 +29,7 @@ from llm_platform.model.pytorch_job import (
 )
 from llm_platform.pod_specs import DEFAULT_GPU_POD, GPU_RESOURCE, MultiNodeTraining
 from llm_platform_tests.deploy.conftest import K8S_VERSION, NAMESPACE
+from llm_platform_tests.model.fake_kubernetes import FakeKubernetes, play_operator
 
 CRD = Path(__file__).resolve().parents[1] / "deploy" / "schemas" / "kubeflow.org_pytorchjobs.yaml"
 MULTI_NODE = MultiNodeTraining(num_nodes=3, image="registry.example.com/llm-platform:1.0", namespace=NAMESPACE,
@@ -91,35 +86,6 @@ def test_a_job_file_off_the_shared_volume_is_refused():
         _manifest(job_file="/tmp/llm/distributed/job.json")
 
 
-class FakeKubernetes:
-    """CustomObjectsApi at the API boundary: stores objects; `runner` plays the operator on create."""
-
-    def __init__(self, runner=None, existing: dict | None = None):
-        self.objects: dict[str, dict] = {} if existing is None else {existing["metadata"]["name"]: existing}
-        self.calls: list[str] = []
-        self.runner = runner
-
-    def create_namespaced_custom_object(self, group, version, namespace, plural, body):
-        assert (group, version, plural) == ("kubeflow.org", "v1", "pytorchjobs") and namespace == body["metadata"]["namespace"]
-        self.calls.append("create")
-        name = body["metadata"]["name"]
-        if name in self.objects:
-            raise ApiException(status=409, reason="AlreadyExists")
-        self.objects[name] = copy.deepcopy(body)
-        state = self.runner(body) if self.runner else "Running"
-        self.objects[name]["status"] = {"conditions": [{"type": state, "status": "True", "message": f"job {state}"}]}
-
-    def get_namespaced_custom_object(self, group, version, namespace, plural, name):
-        self.calls.append("get")
-        if name not in self.objects:
-            raise ApiException(status=404, reason="NotFound")
-        return self.objects[name]
-
-    def delete_namespaced_custom_object(self, group, version, namespace, plural, name, body=None):
-        self.calls.append("delete")
-        del self.objects[name]
-
-
 def _with_state(state: str) -> dict:
     job = _manifest()
     job["status"] = {"conditions": [{"type": "Running", "status": "False"}, {"type": state, "status": "True", "message": "OOMKilled"}]}
@@ -151,28 +117,6 @@ def test_a_job_that_never_ends_fails_after_the_timeout():
         wait(api, NAMESPACE, "lora-0123456789abcdef", timeout_seconds=0, poll_seconds=0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _play_operator(body: dict) -> str:
-    """Run every replica's container as the operator would, one CPU process per node, and report the outcome."""
-    spec = body["spec"]
-    nodes = sum(r["replicas"] for r in spec["pytorchReplicaSpecs"].values())
-    (container,) = spec["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"]
-    command = [sys.executable if part == "python" else part for part in container["command"]]
-    port = _free_port()
-    procs = []
-    for rank in range(nodes):
-        env = {**os.environ, "PET_NNODES": str(nodes), "PET_NODE_RANK": str(rank), "PET_NPROC_PER_NODE": spec["nprocPerNode"],
-               "PET_MASTER_ADDR": "127.0.0.1", "PET_MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-    codes = [proc.wait(timeout=600) for proc in procs]
-    return "Succeeded" if codes == [0] * nodes else "Failed"
-
-
 def test_training_across_two_nodes_matches_one_process(tiny_base, curated_examples, tuned, tmp_path):
     from llm_platform_tests.model.conftest import LORA
 
@@ -181,7 +125,7 @@ def test_training_across_two_nodes_matches_one_process(tiny_base, curated_exampl
     result = train_on_pytorch_job(
         base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(tmp_path / "adapter"),
         config=dataclasses.replace(LORA, num_processes=1, device="cpu"), name=job_name("0123456789abcdef0"),
-        multi_node=multi_node, pod=DEFAULT_GPU_POD, api=FakeKubernetes(runner=_play_operator),
+        multi_node=multi_node, pod=DEFAULT_GPU_POD, api=FakeKubernetes(runner=play_operator),
         on_step=lambda step, loss: steps.append(step), poll_seconds=0,
     )
     assert result.num_processes == 2 and steps == list(range(1, tuned.steps + 1))
