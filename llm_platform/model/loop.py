@@ -67,7 +67,7 @@ def select_device(device: str, local_rank: int = 0) -> tuple[torch.device, torch
 
 def _lora_model(base_model_dir: str, config: LoraTrainingConfig, device, dtype):
     base, tokenizer = load_base_model(base_model_dir, torch_dtype=dtype)
-    if device.type == "cuda":
+    if device.type == "cuda" and base.config._attn_implementation != "sdpa":
         # Fused scaled-dot-product attention; eager attention materializes the full score matrix.
         base.set_attn_implementation("sdpa")
     if config.gradient_checkpointing:
@@ -112,7 +112,7 @@ def _accumulate(runner, planner: StepPlanner, step: int, pad_id: int, device) ->
     mine = rank_micro_batches(chunks, planner.world.rank, planner.world.size)
     if planner.world.size == 1:
         mine = [chunk for chunk in mine if chunk]
-    total = 0.0
+    total = torch.zeros((), device=device)
     for position, chunk in enumerate(mine):
         # Under DDP every process must run as many backward passes as the others, so an
         # empty micro-batch (a batch smaller than processes x accumulation) runs one row at weight 0.
@@ -125,8 +125,9 @@ def _accumulate(runner, planner: StepPlanner, step: int, pad_id: int, device) ->
             # DDP averages gradients over processes; scaling by the world size turns that into the sum.
             loss = _micro_batch_loss(runner, batch, label_count) * (weight * planner.world.size)
             loss.backward()
-        total += loss.item() / planner.world.size
-    return total
+        total += loss.detach() / planner.world.size
+    # One device-to-host copy per step, not one per micro-batch.
+    return total.item()
 
 
 def _global_loss(local: float, world: World) -> float:
@@ -162,9 +163,34 @@ def _barrier(world: World) -> None:
 
 @dataclass
 class _Progress:
+    """Loss history and token counts: `state` is what checkpoints keep, the run_* counts are this run's."""
+
     state: dict
     run_tokens: int = 0
     run_positions: int = 0
+
+    def record(self, planner: StepPlanner, step: int, loss: float) -> None:
+        tokens = sum(planner.lengths[i] for i in planner.global_batch(step))
+        self.run_tokens += tokens
+        self.run_positions += _padded_positions(planner, step)
+        self.state = {**self.state, "losses": [*self.state["losses"], loss], "tokens_seen": self.state["tokens_seen"] + tokens}
+
+
+def _optimizer_step(runner, model, optimizer, scheduler, planner: StepPlanner, step: int, pad_id: int, device) -> float:
+    loss = _global_loss(_accumulate(runner, planner, step, pad_id, device), planner.world)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def _checkpoint(root: str, step: int, model, optimizer, scheduler, state: dict, world: World) -> str | None:
+    """Rank 0 writes the checkpoint (with every process's RNG state); return its path there, None elsewhere."""
+    rng = _all_rng_states(world)
+    path = checkpoints.save_checkpoint(root, step, model, optimizer, scheduler, state, rng) if world.rank == 0 else None
+    _barrier(world)
+    return path
 
 
 def _resume(root: str, model, optimizer, scheduler, fingerprint_: str, world: World) -> tuple[int, dict]:
@@ -220,23 +246,12 @@ def run_training(
     model.train()
     pad_id = pad_id_of(tokenizer)
     for step in range(start + 1, total_steps + 1):
-        loss = _global_loss(_accumulate(runner, planner, step, pad_id, device), world)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        tokens = sum(planner.lengths[i] for i in planner.global_batch(step))
-        progress.run_tokens += tokens
-        progress.run_positions += _padded_positions(planner, step)
-        progress.state = {**progress.state, "losses": [*progress.state["losses"], loss],
-                          "tokens_seen": progress.state["tokens_seen"] + tokens}
+        loss = _optimizer_step(runner, model, optimizer, scheduler, planner, step, pad_id, device)
+        progress.record(planner, step, loss)
         if on_step is not None and world.rank == 0:
             on_step(step, loss)
         if step % config.checkpoint_every_steps == 0:
-            rng = _all_rng_states(world)
-            if world.rank == 0:
-                latest = checkpoints.save_checkpoint(root, step, model, optimizer, scheduler, progress.state, rng)
-            _barrier(world)
+            latest = _checkpoint(root, step, model, optimizer, scheduler, progress.state, world) or latest
         if stop_after_steps is not None and stop_after_steps <= step < total_steps:
             raise TrainingInterrupted(step, latest)
     seconds = time.perf_counter() - began
