@@ -209,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.side:
         run_side(args)
         return
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda needs a visible CUDA GPU and the CUDA build of torch (see k8s/Dockerfile); "
+                         "run without --device for the CPU comparison")
     with tempfile.TemporaryDirectory() as folder:
         parameters = build_model(folder, args.preset, args.device)
         sides = {side: run_child(side, folder, argv) for side in SIDES}
