@@ -4,6 +4,8 @@ A plain torch loop rather than `transformers.Trainer`: resuming must reproduce
 an uninterrupted run step for step (same batches, same dropout), and with our
 own loop the data order is a pure function of (seed, epoch) and the checkpoint
 holds everything else, with no Trainer/Accelerate state to keep in sync.
+The loop is in loop.py (batches in batching.py, checkpoints in checkpoints.py,
+several processes in distributed.py, several machines in pytorch_job.py).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from llm_platform.model.pytorch_job import (
     CONTAINER,
@@ -27,6 +28,7 @@ from llm_platform.model.pytorch_job import (
     train_on_pytorch_job,
     wait,
 )
+from llm_platform.model.training import LoraTrainingConfig
 from llm_platform.pod_specs import DEFAULT_GPU_POD, GPU_RESOURCE, MultiNodeTraining
 from llm_platform_tests.deploy.conftest import K8S_VERSION, NAMESPACE
 from llm_platform_tests.model.fake_kubernetes import FakeKubernetes, play_operator
@@ -69,6 +71,21 @@ def test_pod_templates_match_the_kubernetes_schema(replica):
         kubernetes_validate.validate(pod_template, K8S_VERSION, strict=True)
     except kubernetes_validate.ValidationError as error:
         pytest.fail(f"{replica} pod template is not valid Kubernetes {K8S_VERSION}: {error.message} at {list(error.path)}")
+
+
+def test_multi_node_settings_name_the_field_they_reject():
+    with pytest.raises(ValidationError, match="num_nodes"):
+        MultiNodeTraining(**{**MULTI_NODE.model_dump(), "num_nodes": 1})
+    with pytest.raises(ValidationError, match="storage_mount_path"):
+        MultiNodeTraining(**{**MULTI_NODE.model_dump(), "storage_mount_path": "data"})
+
+
+def test_a_job_that_succeeded_without_writing_a_result_says_where_to_look(curated_examples, tmp_path):
+    multi_node = MULTI_NODE.model_copy(update={"storage_mount_path": str(tmp_path)})
+    with pytest.raises(RuntimeError, match="wrote no result to .*result.json"):
+        train_on_pytorch_job(base_model_dir="unused", examples=curated_examples, config=LoraTrainingConfig(),
+                             output_dir=str(tmp_path / "adapter"), name="lora-0", multi_node=multi_node,
+                             pod=DEFAULT_GPU_POD, api=FakeKubernetes(runner=lambda body: "Succeeded"), poll_seconds=0)
 
 
 def test_one_master_and_the_other_nodes_as_workers_each_with_its_gpus():

@@ -117,6 +117,10 @@ def test_config_names_the_field_it_rejects():
         LoraTrainingConfig(dropout=1.0)
     with pytest.raises(ValueError, match="LoraTrainingConfig.device"):
         LoraTrainingConfig(device="tpu")
+    with pytest.raises(ValueError, match="LoraTrainingConfig.gradient_accumulation_steps"):
+        LoraTrainingConfig(gradient_accumulation_steps=0)
+    with pytest.raises(ValueError, match="LoraTrainingConfig.num_processes"):
+        LoraTrainingConfig(num_processes=0)
 
 
 def test_asking_for_cuda_without_a_gpu_says_what_to_do(tiny_base, curated_examples, tmp_path):
