@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_platform.model.prompts import DEFAULT_TEMPLATE
-from llm_platform.pod_specs import DEFAULT_CPU_POD, DEFAULT_GPU_POD, PodSettings
+from llm_platform.pod_specs import DEFAULT_CPU_POD, DEFAULT_GPU_POD, MultiNodeTraining, PodSettings
 
 CONFIG_ENV = "LLM_PLATFORM_CONFIG"
 HOME_ENV = "LLM_PLATFORM_HOME"
@@ -168,6 +168,11 @@ class TrainingSettings(_Strict):
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
     min_new_examples: int = Field(1000, ge=0, description="Skip training until this many new training pairs arrived.")
     seed: int = 0
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per process in one optimizer step of batch_size examples.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, about a third more compute.")
+    group_by_length: bool = Field(True, description="Batch examples of like lengths together, so little of each batch is padding.")
+    num_processes: int = Field(1, ge=1, description="Processes in the training pod (one per GPU); above 1 the loop runs under torchrun (DDP).")
+    multi_node: MultiNodeTraining | None = Field(None, description="Train on several machines as a Kubeflow PyTorchJob.")
 
 
 class EvaluationSettings(_Strict):

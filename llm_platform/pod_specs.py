@@ -79,6 +79,11 @@ def _resources(pod: PodSettings) -> dict[str, dict[str, str]]:
     return {"requests": {"cpu": pod.cpu_request, "memory": pod.memory_request}, "limits": limits}
 
 
+def container_resources(pod: PodSettings) -> dict[str, dict[str, str]]:
+    """The container `resources` (requests and limits) of a pod sized by `pod`."""
+    return _resources(pod)
+
+
 def _pod_spec_config(pod: PodSettings) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     if pod.node_selector:
@@ -95,3 +100,22 @@ def k8s_op_tags(pod: PodSettings) -> dict[str, dict[str, Any]]:
     if pod_spec:
         config["pod_spec_config"] = pod_spec
     return {K8S_CONFIG_TAG: config}
+
+
+class MultiNodeTraining(BaseModel):
+    """Training over several machines as a Kubeflow PyTorchJob; each node's pod is sized like `gpu_pod`.
+
+    Every pod mounts `storage_claim` (a ReadWriteMany volume, the same one the
+    Dagster step pod keeps the storage root on) at `storage_mount_path`, where
+    the job file, checkpoints and adapter live.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_nodes: int = Field(ge=2)
+    image: str = Field(min_length=1, description="The code location's image (it holds llm_platform and torch).")
+    namespace: str = Field("llm-platform", min_length=1)
+    storage_claim: str = Field(min_length=1)
+    storage_mount_path: str = Field(pattern="^/")
+    service_account: str | None = None
+    timeout_hours: float = Field(24.0, gt=0)

@@ -48,7 +48,7 @@ def _mean(values: list[float]) -> float:
 def _training_config(config: PlatformConfig) -> "LoraTrainingConfig":
     from llm_platform.model.training import LoraTrainingConfig
 
-    settings = config.training.model_dump(exclude={"min_new_examples"})
+    settings = config.training.model_dump(exclude={"min_new_examples", "multi_node"})
     return LoraTrainingConfig(**{**settings, "target_modules": tuple(settings["target_modules"])})
 
 
@@ -84,6 +84,16 @@ def _changed_since_last_adapter(storage: StorageResource, base: dict, template: 
 def _gates(config: PlatformConfig, scores: dict, production: dict | None) -> list[GateResult]:
     return evaluate_gates(scores["candidate"], production, minimums=config.gates.minimums, max_regression=config.gates.max_regression,
                           base=scores.get("base"), beat_base=config.gates.beat_base)
+
+
+def _train_on_nodes(config: PlatformConfig, training: "LoraTrainingConfig", base_path: str, examples: list, output_dir: str, fingerprint: str, on_step,
+                    template: PromptTemplate, base_revision: str | None):
+    """lora_adapter's training as a Kubeflow PyTorchJob over training.multi_node.num_nodes machines."""
+    from llm_platform.model.pytorch_job import job_name, train_on_pytorch_job
+
+    return train_on_pytorch_job(base_model_dir=base_path, examples=examples, config=training, output_dir=output_dir,
+                                name=job_name(fingerprint), multi_node=config.training.multi_node, pod=config.gpu_pod, on_step=on_step,
+                                prompt_template=template, base_revision=base_revision)
 
 
 def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]) -> list[dg.AssetsDefinition]:
@@ -130,10 +140,15 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
                     context.log.info(f"step {step}: loss {loss:.4f}")
 
             from llm_platform.model.provenance import package_for_registry
-            from llm_platform.model.stored_training import train_lora_stored
 
-            result, adapter_location = train_lora_stored(base_model=_base_source(base), examples=examples, config=training, output_url=output_dir,
-                                                         on_step=on_step, prompt_template=template, base_revision=base.get("commit"))
+            if config.training.multi_node is None:
+                from llm_platform.model.stored_training import train_lora_stored
+
+                result, adapter_location = train_lora_stored(base_model=_base_source(base), examples=examples, config=training, output_url=output_dir,
+                                                             on_step=on_step, prompt_template=template, base_revision=base.get("commit"))
+            else:  # the nodes share the storage root's volume (a job file outside it is refused)
+                result = _train_on_nodes(config, training, _base_source(base), examples, output_dir, fingerprint, on_step, template, base.get("commit"))
+                adapter_location = result.adapter_dir
             # A resumed training is a new MLflow run; the steps restored from the checkpoint belong in its curve too.
             for step, loss in enumerate(result.losses[: result.resumed_from_step], start=1):
                 run.log_metric("train_loss", loss, step=step)
@@ -153,6 +168,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
             metadata={**{k: v for k, v in record.items() if k != "prompt_text"}, "record_version": version, "status": result.status,
                       "resumed_from_step": result.resumed_from_step, "first_loss": _mean(result.losses[:LOSS_WINDOW]), "training_pairs": len(examples), "new_pairs": new,
                       "device": result.device, "dtype": result.dtype, "tokens_per_second": result.tokens_per_second, "seconds": result.seconds,
+                      "padding_share": result.padding_share, "num_processes": result.num_processes, "attention": result.attention,
                       "mlflow_tracking_uri": mlflow.uri, "losses": dg.MetadataValue.json([round(x, 4) for x in result.losses])},
         )
 

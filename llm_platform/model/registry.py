@@ -89,7 +89,8 @@ def load_registered_adapter(
     client_or_resource, registered_model: str, *, alias: str = "production", device: str = "auto", cache_dir: str | None = None
 ) -> RegisteredAdapter:
     """The alias's adapter on its base model (exact commit), on `device`, in eval mode."""
-    from llm_platform.model.training import load_adapter, select_device
+    from llm_platform.model.loop import select_device
+    from llm_platform.model.training import load_adapter
 
     version, folder = download_registered_adapter(client_or_resource, registered_model, alias=alias, cache_dir=cache_dir)
     with open(os.path.join(folder, BASE_INFO_FILE), encoding="utf-8") as handle:

@@ -19,13 +19,14 @@ from llm_platform.storage_files import RemoteFolder, local_path
 def train_lora_stored(*, base_model: str, output_url: str, on_step: Callable[[int, float], None] | None = None, **kwargs: Any):
     """`train_lora` over storage locations; returns (its TrainResult, the adapter's storage location)."""
     from llm_platform.model import training
+    from llm_platform.model.checkpoints import STATE_FILE
 
     folder = RemoteFolder(output_url)
     folder.stage_children(training.CHECKPOINTS_DIR)
 
     def complete(checkpoint: Path) -> bool:
         # The loop renames .tmp-step-N to step-N only once every file is written.
-        return checkpoint.name.startswith("step-") and (checkpoint / training.STATE_FILE).is_file()
+        return checkpoint.name.startswith("step-") and (checkpoint / STATE_FILE).is_file()
 
     def step(number: int, loss: float) -> None:
         if on_step is not None:

@@ -117,6 +117,10 @@ def test_config_names_the_field_it_rejects():
         LoraTrainingConfig(dropout=1.0)
     with pytest.raises(ValueError, match="LoraTrainingConfig.device"):
         LoraTrainingConfig(device="tpu")
+    with pytest.raises(ValueError, match="LoraTrainingConfig.gradient_accumulation_steps"):
+        LoraTrainingConfig(gradient_accumulation_steps=0)
+    with pytest.raises(ValueError, match="LoraTrainingConfig.num_processes"):
+        LoraTrainingConfig(num_processes=0)
 
 
 def test_asking_for_cuda_without_a_gpu_says_what_to_do(tiny_base, curated_examples, tmp_path):
@@ -125,3 +129,24 @@ def test_asking_for_cuda_without_a_gpu_says_what_to_do(tiny_base, curated_exampl
     with pytest.raises(ValueError, match="use 'auto' or 'cpu'"):
         train_lora(base_model_dir=tiny_base.path, examples=curated_examples,
                    config=dataclasses.replace(LORA, device="cuda"), output_dir=str(tmp_path))
+
+
+def test_gradient_accumulation_trains_the_same_global_batch(tiny_base, curated_examples, tuned, tmp_path):
+    # Each micro-batch's loss is divided by the label tokens of the whole batch, so four
+    # micro-batches of two give the gradient one batch of eight gives, up to float rounding.
+    config = dataclasses.replace(LORA, gradient_accumulation_steps=4)
+    accumulated = train_lora(base_model_dir=tiny_base.path, examples=curated_examples, config=config, output_dir=str(tmp_path))
+    assert accumulated.losses == pytest.approx(tuned.losses, rel=1e-4)
+
+
+def test_gradient_checkpointing_changes_memory_not_the_result(tiny_base, curated_examples, tuned, tmp_path):
+    config = dataclasses.replace(LORA, gradient_checkpointing=True)
+    checkpointed = train_lora(base_model_dir=tiny_base.path, examples=curated_examples, config=config, output_dir=str(tmp_path))
+    assert checkpointed.losses == pytest.approx(tuned.losses, rel=1e-5)
+
+
+def test_length_grouped_batches_hold_less_padding(tiny_base, curated_examples, tuned, tmp_path):
+    config = dataclasses.replace(LORA, group_by_length=False, epochs=1)
+    shuffled = train_lora(base_model_dir=tiny_base.path, examples=curated_examples, config=config, output_dir=str(tmp_path))
+    assert tuned.padding_share < shuffled.padding_share / 2
+
