@@ -69,6 +69,21 @@ def run_demo(args: argparse.Namespace) -> int:
     return demo(config_path=args.config)
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """Answer questions over HTTP with the published index and the production adapter, following both pointers."""
+    from llm_platform.serving.server import serve
+
+    config = load_config(args.config)
+    host, port = args.host or config.serving.host, args.port or config.serving.port
+    print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
+    try:
+        serve(config, platform_home(), host=host, port=port)
+    except ValueError as exc:  # a setting the service cannot start with (cache, feedback location)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-platform", description=__doc__)
     parser.add_argument("--config", default=None, help="platform YAML (default: $LLM_PLATFORM_CONFIG or the bundled demo)")
@@ -86,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--version", type=int, required=True)
     rollback.set_defaults(func=run_index_rollback)
     commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
+    served = commands.add_parser("serve", help="answer questions over HTTP (OpenAI-compatible) with the production adapter and index")
+    served.add_argument("--host", default=None, help="bind address (default: serving.host, 127.0.0.1)")
+    served.add_argument("--port", type=int, default=None, help="port (default: serving.port, 8000)")
+    served.set_defaults(func=run_serve)
     return parser
 
 
