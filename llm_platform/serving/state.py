@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 log = logging.getLogger("llm_platform.serving")
+RETRY_FAILED_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -64,36 +66,59 @@ class ServingState:
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failed: dict[tuple, float] = {}
 
     def refresh(self) -> bool:
         """Load whatever pointer moved and swap it in; True when the snapshot changed."""
         with self._refresh_lock:
             before = self.current
-            try:
-                after = self._next(before)
-            except Exception as exc:  # any load failure keeps the previous version serving
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("loading a new version failed; still serving %s: %s", before.versions(), self.last_error)
-                self._on_failure(self.last_error)
-                return False
+            after, errors = self._next(before)
+            for error in errors:  # a failed load keeps the previous version of that part serving
+                self.last_error = error
+                log.error("loading a new version failed; still serving %s: %s", before.versions(), error)
+                self._on_failure(error)
             if after is before:
                 return False
             self.current = after
-            self.last_error = None
+            self.last_error = errors[-1] if errors else None
             log.info("now serving %s (was %s)", after.versions(), before.versions())
             self._on_swap(after)
             return True
 
-    def _next(self, before: Snapshot) -> Snapshot:
-        after = before
-        index_version = self.sources.index_version()
-        if index_version is not None and index_version != before.index_version:
-            after = replace(after, index_version=index_version, table=self.sources.open_index(index_version))
-        adapter_version = self.sources.adapter_version()
-        if adapter_version is not None and adapter_version != before.adapter_version:
-            adapter = self.sources.load_adapter()
-            after = replace(after, adapter=adapter, generation_lock=threading.Semaphore(self.sources.max_concurrent_generations))
-        return after
+    def _next(self, before: Snapshot) -> tuple[Snapshot, list[str]]:
+        after, errors = before, []
+        index_version = self._pointer(self.sources.index_version, "index", errors)
+        if index_version is not None and index_version != before.index_version and self._may_load(("index", index_version)):
+            table = self._attempt(("index", index_version), lambda: self.sources.open_index(index_version), errors)
+            if table is not None:
+                after = replace(after, index_version=index_version, table=table)
+        adapter_version = self._pointer(self.sources.adapter_version, "adapter", errors)
+        if adapter_version is not None and adapter_version != before.adapter_version and self._may_load(("adapter", adapter_version)):
+            adapter = self._attempt(("adapter", adapter_version), self.sources.load_adapter, errors)
+            if adapter is not None:
+                after = replace(after, adapter=adapter, generation_lock=threading.Semaphore(self.sources.max_concurrent_generations))
+        return after, errors
+
+    @staticmethod
+    def _pointer(read: Callable[[], Any], what: str, errors: list[str]):
+        try:
+            return read()
+        except Exception as exc:  # the registry or the volume is unreachable for a moment
+            errors.append(f"reading the {what} pointer: {type(exc).__name__}: {exc}")
+            return None
+
+    def _may_load(self, key: tuple) -> bool:
+        # A version that failed moments ago is not reloaded every poll.
+        failed_at = self._failed.get(key)
+        return failed_at is None or time.monotonic() - failed_at >= RETRY_FAILED_SECONDS
+
+    def _attempt(self, key: tuple, load: Callable[[], Any], errors: list[str]):
+        try:
+            return load()
+        except Exception as exc:
+            self._failed[key] = time.monotonic()
+            errors.append(f"loading {key[0]} version {key[1]}: {type(exc).__name__}: {exc}")
+            return None
 
     def start(self, poll_seconds: float) -> None:
         """Load now and keep polling every `poll_seconds` in a daemon thread."""
