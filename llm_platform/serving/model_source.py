@@ -10,6 +10,7 @@ template, so serving, training and evaluation share one prompt.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ PRODUCTION_ALIAS = "production"
 RAG_INSTRUCTION = "Context:\n{contexts}\n\nQuestion: {question}"
 # The same string as llm_platform.model.training.PROMPT_TEMPLATE, which imports torch.
 _TRAINING_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
+# transformers builds models under a process-wide meta-device context: two loads in two threads corrupt each other.
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ def load_registered_adapter(client_or_resource, registered_model: str, *, alias:
         raise LookupError(f"{registered_model} version {found.version} lacks tag(s) {', '.join(missing)}; promote it through production_model")
     from llm_platform.model.training import load_adapter, select_device
 
-    model, tokenizer = load_adapter(tags["base_model_path"], tags["adapter_dir"])
-    model.to(select_device(device)[0])
+    with _LOAD_LOCK:
+        model, tokenizer = load_adapter(tags["base_model_path"], tags["adapter_dir"])
+        model.to(select_device(device)[0])
     return RegisteredAdapter(model=model, tokenizer=tokenizer, version=str(found.version), prompt_template=default_template(),
                              base_model_id=tags["base_model_path"], base_model_commit=tags.get("base_model_weights_hash"), run_id=found.run_id)
