@@ -21,10 +21,12 @@ from llm_platform.serving.state import ServingState, Sources
 REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
 
 
-def _mlflow(config: PlatformConfig, home: str):
+def mlflow_resource(config: PlatformConfig, home: str):
     from llm_platform.resources.mlflow import MlflowResource
 
-    return MlflowResource(home=home, tracking_uri=config.mlflow.tracking_uri or "", experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model)
+    # The cluster's env ConfigMap names the MLflow server in MLFLOW_TRACKING_URI.
+    uri = config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    return MlflowResource(home=home, tracking_uri=uri, experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model)
 
 
 def index_sources(config: PlatformConfig, home: str):
@@ -49,7 +51,7 @@ def index_sources(config: PlatformConfig, home: str):
 
 
 def build_sources(config: PlatformConfig, home: str) -> Sources:
-    mlflow = _mlflow(config, home)
+    mlflow = mlflow_resource(config, home)
     index_version, open_index = index_sources(config, home)
     device = config.training.device
     return Sources(
