@@ -58,10 +58,43 @@ class BodyLimit:
                 response = _error(413, f"request body over {self.limit} bytes (serving.max_body_bytes); send a shorter question", "invalid_request_error")
                 return await response(scope, receive, send)
 
+        replayed = False
+
         async def replay():
+            nonlocal replayed
+            if replayed:  # after the body, the server's own messages (http.disconnect)
+                return await receive()
+            replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         return await self.app(scope, replay, send)
+
+
+class Observe:
+    """Counts requests by path and status, times them to the last byte sent, and tracks requests in flight."""
+
+    def __init__(self, app, metrics, known_paths: set[str]) -> None:
+        self.app, self.metrics, self.known_paths = app, metrics, known_paths
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        began, status = time.perf_counter(), 500
+        self.metrics.in_flight.inc()
+
+        async def record_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self.metrics.in_flight.dec()
+            path = scope["path"] if scope["path"] in self.known_paths else "other"
+            self.metrics.requests.labels(path, str(status)).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - began)
 
 
 def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | None) -> FastAPI:
@@ -91,21 +124,6 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
         return _error(500, f"internal error on {request.url.path} ({type(exc).__name__}); the server log has the details", "server_error")
 
     known_paths: set[str] = set()  # filled once the routes exist; other paths count as "other"
-
-    @app.middleware("http")
-    async def _observe(request: Request, call_next):
-        began = time.perf_counter()
-        metrics.in_flight.inc()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            metrics.in_flight.dec()
-            path = request.url.path if request.url.path in known_paths else "other"
-            metrics.requests.labels(path, str(status)).inc()
-            metrics.latency.labels(path).observe(time.perf_counter() - began)
 
     def require_key(request: Request) -> None:
         if not api_key:
@@ -181,6 +199,7 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
 
     known_paths.update(route.path for route in app.routes)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics, known_paths=known_paths)
     return app
 
 

@@ -24,9 +24,9 @@ REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
 def mlflow_resource(config: PlatformConfig, home: str):
     from llm_platform.resources.mlflow import MlflowResource
 
-    # The cluster's env ConfigMap names the MLflow server in MLFLOW_TRACKING_URI.
-    uri = config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    return MlflowResource(home=home, tracking_uri=uri, experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model)
+    # Resolved exactly as definitions.py does, so the service reads the registry the assets write.
+    # Not $MLFLOW_TRACKING_URI: mlflow.set_tracking_uri() rewrites it for the whole process.
+    return MlflowResource(home=home, tracking_uri=config.mlflow.tracking_uri or "", experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model)
 
 
 def index_sources(config: PlatformConfig, home: str):
