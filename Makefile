@@ -36,3 +36,7 @@ benchmark: $(STAMP)
 
 clean:
 	rm -rf .llm_platform
+
+.PHONY: serve
+serve: $(STAMP)
+	$(VENV)/bin/llm-platform serve

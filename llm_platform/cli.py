@@ -94,6 +94,23 @@ def run_dagster(args: argparse.Namespace) -> int:
     return 0  # not reached: execv replaces this process
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """Answer questions over HTTP with the published index and the production adapter, following both pointers."""
+    from llm_platform.serving.server import serve
+
+    from llm_platform.config import load_config, platform_home
+
+    config = load_config(args.config)
+    host, port = args.host or config.serving.host, args.port or config.serving.port
+    print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
+    try:
+        serve(config, platform_home(), host=host, port=port)
+    except ValueError as exc:  # a setting the service cannot start with (cache, feedback location)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-platform", description=__doc__)
     parser.add_argument("--config", default=None, help="platform YAML (default: $LLM_PLATFORM_CONFIG or the bundled demo)")
@@ -115,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
                                   description="`llm-platform dagster dev`, `llm-platform dagster asset materialize -m llm_platform.definitions --select ...`")
     dagster.add_argument("dagster_args", nargs=argparse.REMAINDER, help="the dagster command and its arguments")
     dagster.set_defaults(func=run_dagster)
+    served = commands.add_parser("serve", help="answer questions over HTTP (OpenAI-compatible) with the production adapter and index")
+    served.add_argument("--host", default=None, help="bind address (default: serving.host, 127.0.0.1)")
+    served.add_argument("--port", type=int, default=None, help="port (default: serving.port, 8000)")
+    served.set_defaults(func=run_serve)
     return parser
 
 

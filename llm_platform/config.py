@@ -225,6 +225,25 @@ class DriftSettings(_Strict):
     token_length_ks_threshold: float = Field(0.3, ge=0.0, le=1.0, description="Kolmogorov-Smirnov statistic of token counts.")
 
 
+class ServingSettings(_Strict):
+    host: str = Field("127.0.0.1", description="Bind address of `llm-platform serve`; 0.0.0.0 only inside a container.")
+    port: int = Field(8000, ge=1, le=65535)
+    api_key_env: str = Field("LLM_PLATFORM_API_KEY", description="Environment variable holding the API key; unset or empty: no key required.")
+    cache_backend: str = Field("memory", pattern="^(memory|redis)$")
+    redis_url: str | None = Field(None, description="redis://host:6379/0 when cache_backend is redis; prefer LLM_PLATFORM_REDIS_URL.")
+    cache_max_entries: int = Field(10_000, ge=1)
+    cache_ttl_seconds: int = Field(86_400, ge=1)
+    poll_seconds: float = Field(10.0, gt=0, description="How often the service checks the production alias and index tag.")
+    max_body_bytes: int = Field(65_536, ge=1024)
+    max_question_chars: int = Field(2000, ge=1)
+    max_tokens: int = Field(256, ge=1, description="Upper bound on a request's max_tokens.")
+    default_max_tokens: int = Field(64, ge=1)
+    max_context_chars: int = Field(1200, ge=0, description="Retrieved text put into the prompt, at most.")
+    max_concurrent_generations: int = Field(1, ge=1)
+    query_drift_threshold: float = Field(0.5, ge=0.0, le=2.0, description="Cosine distance between the questions' and the corpus's mean vectors.")
+    query_drift_window: int = Field(500, ge=1, description="The most recent questions the drift check embeds.")
+
+
 class PlatformConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     cleaning: CleaningConfig = CleaningConfig()
@@ -241,6 +260,7 @@ class PlatformConfig(_Strict):
     freshness: FreshnessSettings = FreshnessSettings()
     alerts: AlertSettings = AlertSettings()
     drift: DriftSettings = DriftSettings()
+    serving: ServingSettings = ServingSettings()
     gpu_pod: PodSettings = DEFAULT_GPU_POD
     cpu_pod: PodSettings = DEFAULT_CPU_POD
     config_path: str = ""

@@ -11,6 +11,7 @@ from llm_platform.documents.assets import build_chunk_assets, build_document_ass
 from llm_platform.index.assets import build_embedding_assets, build_index_assets
 from llm_platform.model.sft_assets import build_sft_assets
 from llm_platform.model.assets import build_training_assets, gate_check_names
+from llm_platform.serving.assets import serving_log
 from llm_platform.automation.alerting import build_failure_sensor
 from llm_platform.automation.conditions import build_automation_sensor
 from llm_platform.automation.executors import platform_executor
@@ -37,7 +38,7 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     index_assets = build_index_assets(sources, embeddings, cpu_tags)
     sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
     training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
-    assets = apply_policies([raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets], config)
+    assets = apply_policies([raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets, serving_log], config)
     return dg.Definitions(
         assets=assets,
         jobs=build_jobs({CONFIG_TAG: config.config_sha256}),

@@ -13,7 +13,7 @@ import pytest
 import llm_platform
 
 PACKAGE = Path(llm_platform.__file__).parent
-DOMAINS = ("documents", "index", "model")
+DOMAINS = ("documents", "index", "model", "serving")
 # The Dagster modules of each domain; every other module of a domain is plain logic.
 DAGSTER_MODULES = {"assets.py", "sft_assets.py"}
 HEAVY = ("torch", "transformers", "peft", "lancedb", "scipy", "datasketch", "sentence_transformers", "pandera", "trafilatura", "mlflow", "sklearn")

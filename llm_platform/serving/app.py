@@ -1,0 +1,249 @@
+"""The HTTP layer: FastAPI routes over `ChatService`, errors as OpenAI-style JSON with a clear message."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import time
+from collections.abc import Iterator
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from llm_platform.config import PlatformConfig
+from llm_platform.serving.schemas import MAX_EMBEDDING_INPUTS, ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
+from llm_platform.serving.service import Answer, ChatService, NotReady, Params, UnknownAnswer
+
+log = logging.getLogger("llm_platform.serving")
+OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
+def _error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for item in exc.errors():
+        field = ".".join(str(p) for p in item["loc"] if p != "body") or "body"
+        parts.append(f"{field}: {'unknown field (not accepted by this endpoint)' if item['type'] == 'extra_forbidden' else item['msg']}")
+    return "invalid request: " + "; ".join(parts)
+
+
+class BodyLimit:
+    """Refuses bodies over `limit` bytes with 413 before any route parses them."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                response = _error(413, f"request body over {self.limit} bytes (serving.max_body_bytes); send a shorter question", "invalid_request_error")
+                return await response(scope, receive, send)
+
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:  # after the body, the server's own messages (http.disconnect)
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
+class Observe:
+    """Counts requests by path and status, times them to the last byte sent, and tracks requests in flight."""
+
+    def __init__(self, app, metrics, known_paths: set[str]) -> None:
+        self.app, self.metrics, self.known_paths = app, metrics, known_paths
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        began, status = time.perf_counter(), 500
+        self.metrics.in_flight.inc()
+
+        async def record_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self.metrics.in_flight.dec()
+            path = scope["path"] if scope["path"] in self.known_paths else "other"
+            self.metrics.requests.labels(path, str(status)).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - began)
+
+
+def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | None) -> FastAPI:
+    """The FastAPI application; `service.state` must be started by the caller (see server.py)."""
+    app = FastAPI(title="llm_platform", description="Retrieval-augmented answers from the published index and the production adapter.")
+    settings, metrics = config.serving, service.metrics
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return _error(exc.status, exc.message, exc.kind)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return _error(400, _validation_message(exc), "invalid_request_error")
+
+    @app.exception_handler(NotReady)
+    async def _not_ready(request: Request, exc: NotReady):
+        return _error(503, str(exc), "service_unavailable")
+
+    @app.exception_handler(UnknownAnswer)
+    async def _unknown(request: Request, exc: UnknownAnswer):
+        return _error(404, str(exc), "not_found")
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, f"internal error on {request.url.path} ({type(exc).__name__}); the server log has the details", "server_error")
+
+    known_paths: set[str] = set()  # filled once the routes exist; other paths count as "other"
+
+    def require_key(request: Request) -> None:
+        if not api_key:
+            return
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or request.headers.get("x-api-key", "")
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise ApiError(401, f"missing or wrong API key: send 'Authorization: Bearer <key>' (the key is in ${settings.api_key_env})", "authentication_error")
+
+    guarded = [Depends(require_key)]
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        snap = service.state.current
+        body = {"ready": snap.ready, **snap.versions(), "last_error": service.state.last_error}
+        return JSONResponse(body, status_code=200 if snap.ready else 503)
+
+    @app.get("/metrics")
+    def metrics_page():
+        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models", dependencies=guarded)
+    def models():
+        snap = service.state.current
+        data = [{"id": config.mlflow.registered_model, "object": "model", "owned_by": "llm_platform", "version": snap.adapter_version, **snap.versions()},
+                {"id": config.embedding.model, "object": "model", "owned_by": "llm_platform"}]
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/chat/completions", dependencies=guarded)
+    def chat(body: ChatRequest):
+        _expect_model(body.model, config.mlflow.registered_model)
+        question = _question(body, settings.max_question_chars)
+        wanted = body.max_completion_tokens or body.max_tokens or settings.default_max_tokens
+        if wanted > settings.max_tokens:
+            raise ApiError(400, f"max_tokens {wanted} is over this service's limit of {settings.max_tokens} (serving.max_tokens)")
+        params = Params(max_tokens=wanted, temperature=body.temperature)
+        if body.stream:
+            header, pieces = service.stream(question, params)
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(_sse(header, pieces, body.model, include_usage), media_type="text/event-stream")
+        return _completion(service.answer(question, params), body.model)
+
+    @app.post("/v1/embeddings", dependencies=guarded)
+    def embeddings(body: EmbeddingRequest):
+        _expect_model(body.model, config.embedding.model)
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        if not texts or len(texts) > MAX_EMBEDDING_INPUTS:
+            raise ApiError(400, f"input must hold 1 to {MAX_EMBEDDING_INPUTS} texts, got {len(texts)}")
+        for i, text in enumerate(texts):
+            if not text.strip() or len(text) > settings.max_question_chars:
+                raise ApiError(400, f"input[{i}] must be non-empty and at most {settings.max_question_chars} characters (serving.max_question_chars)")
+        vectors = service.embed(texts)
+        return {"object": "list", "model": config.embedding.model, "usage": {"prompt_tokens": 0, "total_tokens": 0},
+                "data": [{"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)} for i, v in enumerate(vectors)]}
+
+    @app.post("/v1/search", dependencies=guarded)
+    def search(body: SearchRequest):
+        if len(body.query) > settings.max_question_chars:
+            raise ApiError(400, f"query is {len(body.query)} characters; the limit is {settings.max_question_chars} (serving.max_question_chars)")
+        if body.source is not None and body.source not in config.source_names:
+            raise ApiError(400, f"unknown source {body.source!r}; known sources: {', '.join(config.source_names)}")
+        snap = service.snapshot(need_adapter=False)
+        hits = service.search(snap, body.query, mode=body.mode, k=body.k, where=f"source = '{body.source}'" if body.source else None)
+        return {"object": "list", "index_version": snap.index_version, "mode": body.mode, "data": hits}
+
+    @app.post("/v1/feedback", dependencies=guarded)
+    def feedback(body: FeedbackRequest):
+        record = service.rate(body.answer_id, body.rating, body.corrected_answer)
+        return {"status": "recorded", "answer_id": body.answer_id, "rating": record["rating"], "corrected": "served_answer" in record}
+
+    known_paths.update(route.path for route in app.routes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics, known_paths=known_paths)
+    return app
+
+
+def _encoded(vector, encoding: str):
+    # OpenAI clients ask for base64 by default: little-endian float32 bytes.
+    return base64.b64encode(vector.astype("<f4").tobytes()).decode() if encoding == "base64" else [float(x) for x in vector]
+
+
+def _expect_model(asked: str, served: str) -> None:
+    if asked != served:
+        raise ApiError(404, f"model {asked!r} is not served here; use {served!r} (GET /v1/models lists them)", "not_found")
+
+
+def _question(body: ChatRequest, max_chars: int) -> str:
+    users = [m.content for m in body.messages if m.role == "user"]
+    if not users or not users[-1].strip():
+        raise ApiError(400, "messages must end with a non-empty user message holding the question")
+    if len(users[-1]) > max_chars:
+        raise ApiError(400, f"the question is {len(users[-1])} characters; the limit is {max_chars} (serving.max_question_chars)")
+    return users[-1].strip()
+
+
+def _extras(answer: Answer) -> dict:
+    return {"citations": answer.citations, "versions": answer.versions, "cached": answer.cached}
+
+
+def _completion(answer: Answer, model: str) -> dict:
+    usage = {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens, "total_tokens": answer.prompt_tokens + answer.completion_tokens}
+    choice = {"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}
+    return {"id": answer.id, "object": "chat.completion", "created": int(time.time()), "model": model, "choices": [choice], "usage": usage, **_extras(answer)}
+
+
+def _sse(answer: Answer, pieces: Iterator[str], model: str, include_usage: bool) -> Iterator[str]:
+    created = int(time.time())
+
+    def chunk(delta: dict, finish: str | None, **extra) -> str:
+        body = {"id": answer.id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""}, None, **_extras(answer))
+    for piece in pieces:
+        if piece:
+            yield chunk({"content": piece}, None)
+    usage = {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens, "total_tokens": answer.prompt_tokens + answer.completion_tokens}
+    yield chunk({}, "stop", **({"usage": usage} if include_usage else {}))
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,149 @@
+"""Wire the service from the platform config and storage root, and run it under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+from llm_platform.config import PlatformConfig
+from llm_platform.serving.cache import build_store
+from llm_platform.serving.feedback import feedback_file
+from llm_platform.serving.metrics import ServingMetrics
+from llm_platform.serving.model_source import load_registered_adapter, registered_version
+from llm_platform.serving.query_log import QueryLog
+from llm_platform.serving.service import ChatService
+from llm_platform.serving.state import ServingState, Sources
+
+REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
+
+
+def mlflow_resource(config: PlatformConfig, home: str):
+    from llm_platform.resources.mlflow import MlflowResource
+
+    # Resolved exactly as definitions.py does, so the service reads the registry the assets write.
+    # Not $MLFLOW_TRACKING_URI: mlflow.set_tracking_uri() rewrites it for the whole process.
+    return MlflowResource(home=home, tracking_uri=config.mlflow.tracking_uri or "", experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model)
+
+
+def index_sources(config: PlatformConfig, home: str):
+    """(published version reader, opener of a version) for the chunk table under `home`."""
+    from llm_platform.index.table import connect, open_table, published_version, table_name
+
+    name = table_name(config.index.table, config.embedding.model)
+    uri = f"{home.rstrip('/')}/lancedb"
+
+    def version() -> int | None:
+        db = connect(uri)
+        if name not in db.list_tables().tables:
+            return None
+        return published_version(open_table(db, name), config.index.published_tag)
+
+    def open_version(number: int):
+        table = open_table(connect(uri), name)
+        table.checkout(number)
+        return table
+
+    return version, open_version
+
+
+def build_sources(config: PlatformConfig, home: str) -> Sources:
+    mlflow = mlflow_resource(config, home)
+    index_version, open_index = index_sources(config, home)
+    device = config.training.device
+    return Sources(
+        index_version=index_version, open_index=open_index,
+        adapter_version=lambda: registered_version(mlflow, config.mlflow.registered_model),
+        load_adapter=lambda: load_registered_adapter(mlflow, config.mlflow.registered_model, device=device),
+        max_concurrent_generations=config.serving.max_concurrent_generations,
+    )
+
+
+@dataclass
+class Service:
+    """The application and the state whose watcher must run while it serves."""
+
+    app: object
+    state: ServingState
+    chat: ChatService
+
+
+def build_service(config: PlatformConfig, home: str, *, sources: Sources | None = None) -> Service:
+    """Everything `llm-platform serve` runs, not started yet."""
+    from llm_platform.index.embedding import load_embedder
+    from llm_platform.serving.app import create_app
+
+    settings = config.serving
+    metrics = ServingMetrics()
+    state = ServingState(sources or build_sources(config, home), on_swap=lambda snap: (metrics.swaps.inc(), metrics.set_versions(snap.versions())),
+                         on_failure=lambda message: metrics.load_failures.inc())
+    redis_url = os.environ.get(REDIS_URL_ENV) or settings.redis_url
+    stores = {name: build_store(settings.cache_backend, namespace=name, redis_url=redis_url, max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds)
+              for name in ("response", "answer")}
+    embedding = config.embedding
+
+    def embed(texts: list[str]):
+        return load_embedder(embedding.model, device=embedding.device, allow_download=embedding.allow_download, batch_size=embedding.batch_size).encode(texts)
+
+    chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home),
+                       feedback_path=feedback_file(config.sft.feedback_location, config.config_path) if config.sft.feedback_location else None,
+                       metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars)
+    app = create_app(chat, config, api_key=os.environ.get(settings.api_key_env) or None)
+    return Service(app=app, state=state, chat=chat)
+
+
+def _uvicorn_server(app, sock: socket.socket):
+    import uvicorn
+
+    host, port = sock.getsockname()[:2]
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5))
+
+
+def serve(config: PlatformConfig, home: str, *, host: str, port: int) -> None:
+    """Run until interrupted: the watcher loads and follows the production pointers while uvicorn answers."""
+    service = build_service(config, home)
+    service.state.start(config.serving.poll_seconds)
+    try:
+        import uvicorn
+
+        uvicorn.run(service.app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    finally:
+        service.state.stop()
+
+
+@contextmanager
+def running(service: Service, *, poll_seconds: float, host: str = "127.0.0.1"):
+    """Serve `service` on a free loopback port in this process; yields the base URL; always stops it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    server = _uvicorn_server(service.app, sock)
+    service.state.start(poll_seconds)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="llm-platform-serve", daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            threading.Event().wait(0.05)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        service.state.stop()
+        sock.close()
+
+
+def wait_ready(service: Service, timeout: float = 300) -> None:
+    """Block until the first snapshot with index and adapter is loaded (or raise with the load error)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not service.state.current.ready:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"service not ready after {timeout}s: {service.state.last_error or service.state.current.versions()}")
+        time.sleep(0.1)
+
+
+

@@ -1,0 +1,185 @@
+"""Answering, embedding, searching and rating, on one snapshot per request; no HTTP here."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from llm_platform.serving.cache import Store, response_key
+from llm_platform.serving.feedback import append_feedback, feedback_record
+from llm_platform.serving.metrics import ServingMetrics
+from llm_platform.serving.model_source import format_prompt
+from llm_platform.serving.query_log import QueryLog
+from llm_platform.serving.state import ServingState, Snapshot
+
+log = logging.getLogger("llm_platform.serving")
+CITATION_FIELDS = ("source", "locator", "title", "heading", "chunk_id", "score")
+
+
+class NotReady(RuntimeError):
+    """The service has not loaded what the request needs yet (HTTP 503)."""
+
+
+class UnknownAnswer(LookupError):
+    """Feedback names an answer id this service never issued, or one that expired (HTTP 404)."""
+
+
+@dataclass(frozen=True)
+class Params:
+    max_tokens: int
+    temperature: float
+
+
+@dataclass
+class Answer:
+    id: str
+    question: str
+    answer: str
+    citations: list[dict]
+    versions: dict
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool
+
+    def record(self) -> dict:
+        return {"id": self.id, "question": self.question, "answer": self.answer, "citations": self.citations, "versions": self.versions}
+
+
+def new_answer_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+class ChatService:
+    """Retrieval-augmented answers with caching, logging and feedback, over `state`'s current snapshot."""
+
+    def __init__(self, *, state: ServingState, embed: Callable[[list[str]], "object"], responses: Store, answers: Store, query_log: QueryLog,
+                 feedback_path: Path | None, metrics: ServingMetrics, k: int, max_context_chars: int) -> None:
+        self.state, self._embed, self.responses, self.answers = state, embed, responses, answers
+        self.query_log, self.feedback_path, self.metrics = query_log, feedback_path, metrics
+        self.k, self.max_context_chars = k, max_context_chars
+        self._embed_lock = threading.Lock()
+
+    def snapshot(self, *, need_adapter: bool = True) -> Snapshot:
+        snap = self.state.current
+        missing = [what for what, ok in (("the published index", snap.table is not None), ("the production adapter", snap.adapter is not None or not need_adapter)) if not ok]
+        if missing:
+            detail = f"; last load error: {self.state.last_error}" if self.state.last_error else ""
+            raise NotReady(f"not ready: waiting for {' and '.join(missing)}{detail}")
+        return snap
+
+    def embed(self, texts: list[str]):
+        with self._embed_lock:
+            return self._embed(texts)
+
+    def search(self, snap: Snapshot, query: str, *, mode: str = "vector", k: int | None = None, where: str | None = None) -> list[dict]:
+        from llm_platform.index.table import search
+
+        vector = self.embed([query])[0] if mode != "fts" else None
+        return search(snap.table, query, vector, mode=mode, k=k or self.k, where=where)
+
+    def _retrieve(self, snap: Snapshot, question: str) -> list[dict]:
+        began = time.perf_counter()
+        hits = self.search(snap, question)
+        self.metrics.retrieval.observe(time.perf_counter() - began)
+        return hits
+
+    def _contexts(self, hits: list[dict]) -> list[str]:
+        contexts, budget = [], self.max_context_chars
+        for hit in hits:
+            if budget <= 0:
+                break
+            contexts.append(hit["text"][:budget])
+            budget -= len(contexts[-1])
+        return contexts
+
+    def _cached(self, key: str) -> dict | None:
+        try:
+            found = self.responses.get(key)
+        except Exception as exc:  # a cache outage costs latency, never an answer
+            log.warning("response cache read failed: %s", exc)
+            self.metrics.cache.labels("error").inc()
+            return None
+        self.metrics.cache.labels("hit" if found else "miss").inc()
+        return found
+
+    def _remember(self, key: str | None, answer: Answer) -> None:
+        try:
+            if key is not None:
+                self.responses.put(key, {"answer": answer.answer, "citations": answer.citations,
+                                         "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens})
+            self.answers.put(answer.id, answer.record())
+        except Exception as exc:
+            log.warning("cache write failed: %s", exc)
+            self.metrics.cache.labels("error").inc()
+
+    def answer(self, question: str, params: Params) -> Answer:
+        """A whole answer, from the cache when these versions answered this question before."""
+        snap = self.snapshot()
+        began = time.perf_counter()
+        key = response_key(snap.versions(), question, params.__dict__) if params.temperature == 0 else None
+        hit = self._cached(key) if key else None
+        if hit is not None:
+            answer = Answer(new_answer_id(), question, hit["answer"], hit["citations"], snap.versions(), hit["prompt_tokens"], hit["completion_tokens"], cached=True)
+        else:
+            hits = self._retrieve(snap, question)
+            prompt = format_prompt(snap.adapter.prompt_template, question, contexts=self._contexts(hits), tokenizer=snap.adapter.tokenizer)
+            gen_began = time.perf_counter()
+            from llm_platform.serving.generation import generate
+
+            with snap.generation_lock:
+                result = generate(snap.adapter.model, snap.adapter.tokenizer, prompt, max_new_tokens=params.max_tokens, temperature=params.temperature)
+            self.metrics.generation.observe(time.perf_counter() - gen_began)
+            answer = Answer(new_answer_id(), question, result.text, citations(hits), snap.versions(), result.prompt_tokens, result.completion_tokens, cached=False)
+        self._finish(answer, key if hit is None else None, began)
+        return answer
+
+    def stream(self, question: str, params: Params) -> tuple[Answer, Iterator[str]]:
+        """The answer's header (id, citations, versions) now, and its text piece by piece."""
+        snap = self.snapshot()
+        began = time.perf_counter()
+        hits = self._retrieve(snap, question)
+        prompt = format_prompt(snap.adapter.prompt_template, question, contexts=self._contexts(hits), tokenizer=snap.adapter.tokenizer)
+        answer = Answer(new_answer_id(), question, "", citations(hits), snap.versions(), 0, 0, cached=False)
+
+        def pieces() -> Iterator[str]:
+            from llm_platform.serving.generation import stream
+
+            gen_began = time.perf_counter()
+            with snap.generation_lock:
+                answer.prompt_tokens, texts = stream(snap.adapter.model, snap.adapter.tokenizer, prompt, max_new_tokens=params.max_tokens, temperature=params.temperature)
+                for text in texts:
+                    answer.answer += text
+                    yield text
+            self.metrics.generation.observe(time.perf_counter() - gen_began)
+            answer.answer = answer.answer.strip()
+            answer.completion_tokens = len(snap.adapter.tokenizer(answer.answer, add_special_tokens=False)["input_ids"])
+            self._finish(answer, None, began)
+
+        return answer, pieces()
+
+    def _finish(self, answer: Answer, key: str | None, began: float) -> None:
+        self._remember(key, answer)
+        self.metrics.tokens.labels("in").inc(answer.prompt_tokens)
+        self.metrics.tokens.labels("out").inc(answer.completion_tokens)
+        self.query_log.append({**answer.record(), "citations": [c["chunk_id"] for c in answer.citations], "cached": answer.cached,
+                               "latency_ms": round((time.perf_counter() - began) * 1000, 3), **answer.versions})
+
+    def rate(self, answer_id: str, rating: int, corrected_answer: str | None) -> dict:
+        """Append the rating of an issued answer to the feedback file `sft_dataset` reads."""
+        if self.feedback_path is None:
+            raise NotReady("feedback is off: set sft.feedback_location in the platform config")
+        answer = self.answers.get(answer_id)
+        if answer is None:
+            raise UnknownAnswer(f"no answer with id {answer_id!r}: use the id of a chat completion this service returned (ids expire with the cache)")
+        record = feedback_record(answer=answer, rating=rating, corrected_answer=corrected_answer)
+        append_feedback(self.feedback_path, record)
+        return record
+
+
+def citations(hits: list[dict]) -> list[dict]:
+    return [{name: hit.get(name) for name in CITATION_FIELDS} for hit in hits]

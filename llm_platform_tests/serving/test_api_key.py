@@ -1,0 +1,42 @@
+"""With an API key configured, /v1 needs it; health, readiness and metrics stay open for probes and Prometheus."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from llm_platform.serving.server import build_service, running
+from llm_platform_tests.serving.conftest import serving_config, platform_of
+
+
+@pytest.fixture(scope="module")
+def guarded(promoted, tmp_path_factory):
+    platform = platform_of(promoted, tmp_path_factory.mktemp("guarded"))
+    config = serving_config(platform)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(config.serving.api_key_env, "s3cret-key")
+        service = build_service(config, platform.home)
+    with running(service, poll_seconds=60) as url:
+        yield url, config
+
+
+def test_requests_without_the_key_are_refused(guarded):
+    url, config = guarded
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = httpx.get(f"{url}/v1/models", headers=headers)
+        assert response.status_code == 401 and config.serving.api_key_env in response.json()["error"]["message"]
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
+
+
+def test_requests_with_the_key_pass(guarded):
+    url, _ = guarded
+    assert httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer s3cret-key"}).status_code == 200
+    assert openai.OpenAI(base_url=f"{url}/v1", api_key="s3cret-key", max_retries=0).models.list().data
+
+
+def test_probes_and_metrics_need_no_key(guarded):
+    url, _ = guarded
+    assert httpx.get(f"{url}/healthz").status_code == 200
+    assert httpx.get(f"{url}/metrics").status_code == 200
