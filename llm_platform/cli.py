@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from llm_platform.config import ConfigError, load_config, platform_home
 from llm_platform.index.embedding import load_embedder
-from llm_platform.index.table import SEARCH_MODES, connect, open_published, open_table, publish, published_version, search, table_name
+from llm_platform.index.publishing import PublishRefused
+from llm_platform.index.table import SEARCH_MODES, QueryTuning, SearchInputError, check_search_input, connect, open_published, open_table, published_version, search, table_name
 
 
 def _table(args: argparse.Namespace, *, served: bool):
@@ -20,15 +21,30 @@ def _table(args: argparse.Namespace, *, served: bool):
     return config, open_table(db, name)
 
 
+def _check_search_args(args: argparse.Namespace, sources: list[str]) -> None:
+    if not args.query.strip():
+        raise SearchInputError("the query is empty: give the words or question to search for, e.g. llm-platform search \"with statement\"")
+    check_search_input(args.query, None, mode="fts", k=args.k)  # the vector comes later, from the query
+    if args.source is not None and args.source not in sources:
+        raise SearchInputError(f"--source {args.source!r} is not a configured source; configured: {', '.join(sources)}")
+
+
 def run_search(args: argparse.Namespace) -> int:
     """Print the top hits for a question: rank, score, source, title, heading and a snippet."""
+    config = load_config(args.config)
+    _check_search_args(args, config.source_names)
     config, table = _table(args, served=not args.latest)
     vector = None
     if args.mode != "fts":
         embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
         vector = embedder.encode([args.query])[0]
-    where = f"source = '{args.source}'" if args.source else None
-    hits = search(table, args.query, vector, mode=args.mode, k=args.k, where=where)
+    try:
+        hits = search(table, args.query, vector, mode=args.mode, k=args.k, source=args.source, tuning=QueryTuning.from_config(config.index))
+    except (RuntimeError, OSError, ValueError) as exc:
+        if isinstance(exc, SearchInputError):
+            raise
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise SearchInputError(f"{args.mode} search of {table.name} version {table.version} failed: {first}; see `llm-platform index status`") from None
     print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}:")
     for rank, hit in enumerate(hits, 1):
         title = hit["title"] or hit["locator"]
@@ -41,23 +57,31 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_index_status(args: argparse.Namespace) -> int:
-    """Print the table's latest version, the served tag and recent versions."""
+    """Print the table's latest version, the served tag, and every published version with its scores."""
+    from llm_platform.datasets import DatasetStore
+    from llm_platform.index.publishing import version_statuses
+
     config, table = _table(args, served=False)
     tag = config.index.published_tag
     print(f"table {table.name}: latest version {table.version}, {table.count_rows()} rows; {tag!r} -> {published_version(table, tag)}")
-    for version in table.list_versions()[-10:]:
-        print(f"  version {version['version']:>4}  {version['timestamp']}")
+    statuses = version_statuses(table, DatasetStore(platform_home()), tag)
+    if not statuses:
+        print("  no version published yet: materialize published_index")
+    for row in statuses:
+        marks = [tag if row.served else "", "rollback target" if row.rollback_target and not row.served else "", "" if row.exists else "cleaned up"]
+        scores = f"hit_rate@{row.k} {row.hit_rate:.3f}  mrr {row.mrr:.3f}" if row.hit_rate is not None else "no scores"
+        print(f"  version {row.version:>4}  published {row.at}  {scores}  {' '.join(m for m in marks if m)}".rstrip())
     return 0
 
 
 def run_index_rollback(args: argparse.Namespace) -> int:
-    """Move the served tag to an earlier (or any existing) table version."""
+    """Move the served tag back to a version published before (any version only with --force)."""
+    from llm_platform.datasets import DatasetStore
+    from llm_platform.index.publishing import rollback
+
     config, table = _table(args, served=False)
-    known = {v["version"] for v in table.list_versions()}
-    if args.version not in known:
-        print(f"error: version {args.version} of {table.name} does not exist (or was cleaned up); see `llm-platform index status`", file=sys.stderr)
-        return 2
-    previous = publish(table, config.index.published_tag, args.version)
+    db = connect(f"{platform_home()}/lancedb")
+    previous = rollback(db, DatasetStore(platform_home()), table.name, tag=config.index.published_tag, version=args.version, force=args.force)
     print(f"{config.index.published_tag!r} of {table.name}: {previous} -> {args.version}")
     return 0
 
@@ -84,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     index.add_parser("status", help="latest version and where the served tag points").set_defaults(func=run_index_status)
     rollback = index.add_parser("rollback", help="point the served tag at an earlier version")
     rollback.add_argument("--version", type=int, required=True)
+    rollback.add_argument("--force", action="store_true", help="serve a version that was never published (it must still answer queries)")
     rollback.set_defaults(func=run_index_rollback)
     commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
     return parser
@@ -94,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, LookupError) as exc:
+    except (ConfigError, LookupError, SearchInputError, PublishRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
