@@ -20,6 +20,7 @@ DIMENSION = 16
 TABLE = "chunks__test"
 TAG = "production"
 SETTINGS = IndexConfig(ann_min_rows=5000)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TOPICS = sorted(topics)
 
 
@@ -64,7 +65,7 @@ def _kill_at(module, name: str, when: str) -> None:
 def run_writer(uri: Path, source: str, start: int, stop: int, *, kill: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Sync topics[start:stop] as `source` in a fresh Python process; `kill` is 'module.function:before|after'."""
     command = [sys.executable, "-m", "llm_platform_tests.index.tables", str(uri), source, str(start), str(stop)] + ([kill] if kill else [])
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
 
 
 def _main(uri: str, source: str, start: str, stop: str, kill: str | None = None) -> None:
