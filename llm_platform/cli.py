@@ -64,9 +64,14 @@ def run_index_status(args: argparse.Namespace) -> int:
     config, table = _table(args, served=False)
     tag = config.index.published_tag
     print(f"table {table.name}: latest version {table.version}, {table.count_rows()} rows; {tag!r} -> {published_version(table, tag)}")
-    statuses = version_statuses(table, DatasetStore(platform_home()), tag)
+    store = DatasetStore(platform_home())
+    statuses = version_statuses(table, store, tag)
     if not statuses:
         print("  no version published yet: materialize published_index")
+    evaluated = store.read("retrieval_eval")
+    last = evaluated.to_pylist()[-1] if evaluated is not None and evaluated.num_rows else None
+    if last and last["table"] == table.name and last["version"] not in {row.version for row in statuses}:
+        print(f"  version {last['version']:>4}  evaluated, not published  hit_rate@{last['k']} {last['hit_rate']:.3f}  mrr {last['mrr']:.3f}")
     for row in statuses:
         marks = [tag if row.served else "", "rollback target" if row.rollback_target and not row.served else "", "" if row.exists else "cleaned up"]
         scores = f"hit_rate@{row.k} {row.hit_rate:.3f}  mrr {row.mrr:.3f}" if row.hit_rate is not None else "no scores"

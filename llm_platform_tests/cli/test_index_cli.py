@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from llm_platform.cli import main
@@ -82,3 +83,11 @@ def test_rollback_to_an_unpublished_version_is_refused_with_what_to_do(home, cap
 def test_forced_rollback_to_an_empty_version_is_still_refused(home, capsys):
     code, _, err = run(capsys, "index", "rollback", "--version", "1", "--force")
     assert code == 2 and "has no rows" in err
+
+
+def test_status_shows_an_evaluated_version_that_was_not_published(home, capsys, tmp_path):
+    record = {"table": NAME, "version": 2, "hit_rate": 0.25, "mrr": 0.1, "k": 5, "questions": 12,
+              "published_version": None, "published_hit_rate": None, "compared_with": None}
+    DatasetStore(str(tmp_path / "home")).write("retrieval_eval", None, [pa.Table.from_pylist([record])], pa.Table.from_pylist([record]).schema)
+    code, out, _ = run(capsys, "index", "status")
+    assert code == 0 and "version    2  evaluated, not published  hit_rate@5 0.250" in out
