@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pyarrow as pa
 import pytest
 
 from llm_platform.config import IndexConfig
-from llm_platform.index.table import publish, search, sync_source
-from llm_platform.index.upkeep import fts_index_name, index_health, maintain
-from llm_platform_tests.index.tables import SETTINGS, TAG, rows, topic_slice
+from llm_platform.index.table import QueryTuning, index_schema, publish, search, sync_source
+from llm_platform.index.upkeep import ann_index_name, fts_index_name, index_health, maintain
+from llm_platform_tests.index.tables import DIMENSION, SETTINGS, TAG, rows, topic_slice, unit_vector
 
 WINDOW = timedelta(seconds=1)
 
@@ -76,3 +77,25 @@ def test_changing_tokenizer_settings_rebuilds_the_full_text_index(table):
     result = sync_source(table, "docs", rows("docs", ["with", "for"]), settings=SETTINGS)
     assert result.indexes == [fts_index_name(SETTINGS)]
     assert search(table, "with", None, mode="fts", k=1)[0]["locator"] == "with.md"
+
+
+def synthetic_rows(count: int) -> pa.Table:
+    base = rows("docs", topic_slice(0, 1)).to_pylist()[0]
+    records = [{**base, "chunk_id": f"docs-{i}", "doc_id": f"doc-{i}", "vector": unit_vector(f"docs-{i}").tolist()} for i in range(count)]
+    return pa.Table.from_pylist(records, schema=index_schema(DIMENSION))
+
+
+@pytest.mark.parametrize("kind", ["ivf_sq", "ivf_pq", "ivf_hnsw_sq"])
+def test_the_configured_vector_index_is_built_and_finds_the_nearest_row(table, kind):
+    settings = IndexConfig(ann_min_rows=256, ann_index=kind)
+    result = sync_source(table, "docs", synthetic_rows(300), settings=settings)
+    assert ann_index_name(settings) in result.indexes and result.upkeep.ok
+    hit = search(table, "", unit_vector("docs-42"), mode="vector", k=1, tuning=QueryTuning(nprobes=50, refine_factor=5))
+    assert hit[0]["chunk_id"] == "docs-42"
+
+
+def test_changing_the_vector_index_type_replaces_the_old_index(table):
+    sync_source(table, "docs", synthetic_rows(300), settings=IndexConfig(ann_min_rows=256, ann_index="ivf_sq"))
+    settings = IndexConfig(ann_min_rows=256, ann_index="ivf_pq")
+    result = sync_source(table, "docs", synthetic_rows(300), settings=settings)
+    assert sorted(result.indexes) == sorted([ann_index_name(settings), fts_index_name(settings)])
