@@ -40,9 +40,9 @@ def run_search(args: argparse.Namespace) -> int:
         vector = embedder.encode([args.query])[0]
     try:
         hits = search(table, args.query, vector, mode=args.mode, k=args.k, source=args.source, tuning=QueryTuning.from_config(config.index))
-    except (RuntimeError, OSError, ValueError) as exc:
-        if isinstance(exc, SearchInputError):
-            raise
+    except SearchInputError:
+        raise
+    except (RuntimeError, OSError, ValueError) as exc:  # LanceDB's errors: shown as one line naming the table
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise SearchInputError(f"{args.mode} search of {table.name} version {table.version} failed: {first}; see `llm-platform index status`") from None
     print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}:")

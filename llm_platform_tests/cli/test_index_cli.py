@@ -91,3 +91,10 @@ def test_status_shows_an_evaluated_version_that_was_not_published(home, capsys, 
     DatasetStore(str(tmp_path / "home")).write("retrieval_eval", None, [pa.Table.from_pylist([record])], pa.Table.from_pylist([record]).schema)
     code, out, _ = run(capsys, "index", "status")
     assert code == 0 and "version    2  evaluated, not published  hit_rate@5 0.250" in out
+
+
+def test_a_search_that_fails_on_the_table_names_the_table_and_version(home, capsys):
+    home.add(rows("notes", ["assert"]))
+    home.drop_index([i.name for i in home.list_indices()][0])  # the latest version has rows and no full-text index
+    code, _, err = run(capsys, "search", "assert", "--mode", "fts", "--latest")
+    assert code == 2 and f"fts search of {NAME} version {home.version} failed" in err and "Traceback" not in err
