@@ -66,7 +66,8 @@ def open_table(db: "lancedb.DBConnection", name: str, dimension: int | None = No
         return db.open_table(name)
     if dimension is None:
         raise LookupError(f"LanceDB table {name!r} does not exist yet: materialize vector_index first")
-    return db.create_table(name, schema=index_schema(dimension))
+    # exist_ok: two sources' first syncs may race to create the table.
+    return db.create_table(name, schema=index_schema(dimension), exist_ok=True)
 
 
 class SearchInputError(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from llm_platform_tests.index.tables import REPO_ROOT, TABLE
+from llm_platform_tests.index.tables import REPO_ROOT, TABLE, TOPICS
 
 
 def run_together(uri, *jobs: tuple[str, int, int]) -> list[subprocess.CompletedProcess]:
@@ -47,3 +47,10 @@ def test_two_processes_changing_the_same_source_end_with_one_of_the_two_sets(uri
         assert result.returncode == 0, result.stderr
     found = chunk_ids(db)
     assert len(found) == len(set(found)) and len(found) in (40, 50)
+
+
+def test_two_first_syncs_racing_to_create_the_table_both_land(uri, db):
+    for result in run_together(uri, ("docs", 0, 30), ("notes", 30, 60)):
+        assert result.returncode == 0, result.stderr
+    found = chunk_ids(db)
+    assert len(found) == 60 and set(found) == {f"docs-{n}" for n in TOPICS[:30]} | {f"notes-{n}" for n in TOPICS[30:60]}
