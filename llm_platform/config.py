@@ -90,7 +90,7 @@ class IndexConfig(_Strict):
     max_retrieval_regression: float = Field(0.02, ge=0.0, le=1.0)
     min_retrieval_hit_rate: float = Field(0.5, ge=0.0, le=1.0)
     eval_questions: int = Field(200, ge=1)
-    ann_index: str = Field("ivf_hnsw_sq", pattern="^(ivf_pq|ivf_hnsw_sq|ivf_sq|ivf_flat)$", description="LanceDB vector index type (benchmarks/index_recall.py compares them).")
+    ann_index: str = Field("ivf_sq", pattern="^(ivf_pq|ivf_hnsw_sq|ivf_sq|ivf_flat)$", description="LanceDB vector index type (benchmarks/index_recall.py compares them).")
     ann_partitions: int | None = Field(None, ge=1, description="IVF partitions; empty: about rows / 4096 for HNSW, sqrt(rows) otherwise.")
     ann_sub_vectors: int | None = Field(None, ge=1, description="PQ sub-vectors (ivf_pq only); empty: dimension / 8.")
     nprobes: int = Field(20, ge=1, description="IVF partitions searched per vector query.")
