@@ -185,7 +185,7 @@ class QueryTuning:
 
     nprobes: int = 20
     refine_factor: int | None = None
-    ef: int = 100
+    ef: int = 250
 
     @classmethod
     def from_config(cls, config: IndexConfig) -> QueryTuning:
