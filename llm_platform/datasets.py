@@ -5,10 +5,16 @@ pointer naming the one readers use. A write goes to a new file and only then mov
 the pointer, so a failed run never leaves a half-written dataset behind and the
 previous version stays readable. The file name is the version recorded in
 materialization metadata, which is how a score traces back to the exact data.
+
+A version ends in a hash of the file's content: a write whose content equals the
+current version's keeps that version (the new file is dropped), so an unchanged
+re-run reports the same version, Dagster sees the same data version, and
+automation downstream has nothing new to react to.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +25,7 @@ import pyarrow.parquet as pq
 
 _POINTER = "CURRENT"
 _KEEP_VERSIONS = 3
+_HASH_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -70,19 +77,32 @@ class DatasetStore:
         folder = self._folder(name, partition)
         self._fs.makedirs(folder, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        version = f"{stamp}-{run_id[:8]}.parquet"
-        path = f"{folder}/{version}"
+        path = f"{folder}/{stamp}-{run_id[:8]}.parquet"
         try:
             rows = self._write_file(path, batches, schema)
+            digest = self._content_hash(path)
         except BaseException:
             # The pointer never named this file; leaving it would only take a pruning slot.
             if self._fs.exists(path):
                 self._fs.rm(path)
             raise
         size = self._fs.size(path)
+        current = self.current_version(name, partition)
+        if current and current.removesuffix(".parquet").endswith(f"-{digest}"):
+            self._fs.rm(path)
+            return DatasetVersion(path=f"{folder}/{current}", version=current, rows=rows, bytes=size)
+        version = f"{stamp}-{digest}.parquet"
+        self._fs.mv(path, f"{folder}/{version}")
         self._set_pointer(folder, version)
         self._prune(folder, keep=version)
-        return DatasetVersion(path=path, version=version, rows=rows, bytes=size)
+        return DatasetVersion(path=f"{folder}/{version}", version=version, rows=rows, bytes=size)
+
+    def _content_hash(self, path: str) -> str:
+        digest = hashlib.sha256()
+        with self._fs.open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()[:_HASH_CHARS]
 
     def _write_file(self, path: str, batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> int:
         rows = 0

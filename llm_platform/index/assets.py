@@ -12,8 +12,9 @@ from llm_platform.config import DriftSettings
 from llm_platform.index.drift import measure_drift
 from llm_platform.index.embedding import EmbeddingCache, embed_texts, load_embedder
 from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
+from llm_platform.index.publishing import PublishRefused, Score, publish_version, served_baseline
 from llm_platform.index.retrieval import questions_from_chunks, score_table
-from llm_platform.index.table import index_schema, open_table, publish, published_version, sync_source, table_name
+from llm_platform.index.table import QueryTuning, index_schema, open_table, published_version, sync_source, table_name
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
 EMBEDDING_DIMENSION = "vector_dimension"
@@ -110,6 +111,7 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
 
 
 INDEX_ROWS_MATCH_CHUNKS = "row_count_matches_chunks"
+INDEX_UPKEEP = "index_upkeep_succeeded"
 RETRIEVAL_HIT_RATE_MINIMUM = "hit_rate_above_minimum"
 RETRIEVAL_NO_REGRESSION = "hit_rate_not_regressed"
 LANCEDB_POOL = "lancedb_writes"
@@ -117,6 +119,7 @@ _EVAL_SCHEMA = pa.schema(
     [
         ("table", pa.string()), ("version", pa.int64()), ("hit_rate", pa.float64()), ("mrr", pa.float64()),
         ("k", pa.int64()), ("questions", pa.int64()), ("published_version", pa.int64()), ("published_hit_rate", pa.float64()),
+        ("compared_with", pa.string()),
     ]
 )
 
@@ -156,6 +159,42 @@ def retrieval_gate(hit_rate: float, published_hit_rate: float | None, *, minimum
     return gates
 
 
+def _embedder(config, model: str):
+    return load_embedder(model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
+
+
+def _served_score(db, config, name: str, questions, embedder) -> tuple[str, float] | None:
+    """(table@version, hit rate) of what readers are served now: this table's tag, else an older model's served table."""
+    tuning, k = QueryTuning.from_config(config.index), config.index.retrieval_k
+    table = open_table(db, name)
+    version = published_version(table, config.index.published_tag)
+    if version is not None:
+        table.checkout(version)
+        return f"{name}@{version}", score_table(table, questions, embedder.encode, k=k, tuning=tuning).hit_rate
+    baseline = served_baseline(db, config.index.table, config.index.published_tag, name)
+    if baseline is None:
+        return None
+    served = open_table(db, baseline.name)
+    served.checkout(baseline.version)
+    try:
+        encoder = _embedder(config, baseline.model)
+    except Exception as exc:  # noqa: BLE001 - the gate cannot pass without a comparison
+        raise dg.Failure(
+            f"cannot score the served table {baseline.name}@{baseline.version}: its embedding model {baseline.model!r} does not load ({exc}); "
+            "a new model's table is published only after beating the served one on the same questions"
+        ) from None
+    return f"{baseline.name}@{baseline.version} ({baseline.model})", score_table(served, questions, encoder.encode, k=k, tuning=tuning).hit_rate
+
+
+def _upkeep_check(upkeep) -> dg.AssetCheckResult:
+    done = f"created {', '.join(upkeep.created) or 'no index'}; compacted: {upkeep.compacted}; cleaned up: {upkeep.cleaned_up}"
+    return dg.AssetCheckResult(
+        check_name=INDEX_UPKEEP, passed=upkeep.ok, severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(upkeep.errors) if upkeep.errors else done,
+        metadata={"errors": dg.MetadataValue.json(upkeep.errors), "versions_removed": upkeep.versions_removed},
+    )
+
+
 def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
     """vector_index (per source), retrieval_eval and published_index (whole table)."""
 
@@ -167,7 +206,10 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         op_tags=op_tags,
         pool=LANCEDB_POOL,
         retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
-        check_specs=[dg.AssetCheckSpec(INDEX_ROWS_MATCH_CHUNKS, asset="vector_index", blocking=True, description="the table holds exactly the source's chunks")],
+        check_specs=[
+            dg.AssetCheckSpec(INDEX_ROWS_MATCH_CHUNKS, asset="vector_index", blocking=True, description="the table holds exactly the source's chunks"),
+            dg.AssetCheckSpec(INDEX_UPKEEP, asset="vector_index", description="index build, compaction and cleanup of old versions all succeeded"),
+        ],
     )
     def vector_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """The source's rows in the LanceDB table: new chunks upserted, gone ones deleted, indexes refreshed."""
@@ -177,7 +219,7 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         rows = _index_rows(storage, key, config.embedding.model)
         name = table_name(config.index.table, config.embedding.model)
         table = open_table(storage.lancedb(), name, rows.schema.field("vector").type.list_size)
-        sync = sync_source(table, key, rows, ann_min_rows=config.index.ann_min_rows)
+        sync = sync_source(table, key, rows, settings=config.index)
         context.log.info(f"{key}: {sync.inserted} rows upserted, {sync.deleted} deleted, {sync.unchanged} unchanged; table {name} at version {sync.version}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{name}@{sync.version}"),
@@ -185,6 +227,8 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
                 "table": name, "lance_version": sync.version, "uri": storage.lancedb_uri,
                 "upserted": sync.inserted, "deleted": sync.deleted, "unchanged": sync.unchanged,
                 "rows_for_source": sync.rows_for_source, "rows_total": table.count_rows(), "indexes": dg.MetadataValue.json(sync.indexes),
+                "duplicates_removed": sync.duplicates_removed, "indexes_created": dg.MetadataValue.json(sync.upkeep.created),
+                "compacted": sync.upkeep.compacted, "cleanup_window_hours": sync.upkeep.cleanup_window_hours, "versions_removed": sync.upkeep.versions_removed,
                 "upstream_chunks_version": storage.datasets.current_version("chunks", key),
                 "upstream_embeddings_version": storage.datasets.current_version("embeddings", key),
                 "seconds": time.perf_counter() - started,
@@ -194,7 +238,8 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
                     check_name=INDEX_ROWS_MATCH_CHUNKS, passed=sync.rows_for_source == rows.num_rows,
                     description=f"{sync.rows_for_source} rows in the table for {key!r}, {rows.num_rows} chunks",
                     metadata={"table_rows": sync.rows_for_source, "chunks": rows.num_rows},
-                )
+                ),
+                _upkeep_check(sync.upkeep),
             ],
         )
 
@@ -209,32 +254,29 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         ],
     )
     def retrieval_eval(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """Hit rate and MRR of the latest table version, next to the published one's."""
+        """Hit rate and MRR of the latest table version, next to the served one's (an older model's table if this model has none)."""
         config = platform.config
         name = table_name(config.index.table, config.embedding.model)
         db = storage.lancedb()
         latest = open_table(db, name)
         questions = questions_from_chunks(_all_chunks(storage, config.source_names), limit=config.index.eval_questions)
-        embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
-        k = config.index.retrieval_k
-        score = score_table(latest, questions, embedder.encode, k=k)
-        published = published_version(latest, config.index.published_tag)
-        published_score = None
-        if published is not None:
-            served = open_table(db, name)
-            served.checkout(published)
-            published_score = score_table(served, questions, embedder.encode, k=k)
+        embedder = _embedder(config, config.embedding.model)
+        k, tuning = config.index.retrieval_k, QueryTuning.from_config(config.index)
+        score = score_table(latest, questions, embedder.encode, k=k, tuning=tuning)
+        baseline = _served_score(db, config, name, questions, embedder)
         record = {
             "table": name, "version": score.version, "hit_rate": score.hit_rate, "mrr": score.mrr, "k": k, "questions": score.questions,
-            "published_version": published, "published_hit_rate": published_score.hit_rate if published_score else None,
+            "published_version": published_version(latest, config.index.published_tag),
+            "published_hit_rate": baseline[1] if baseline else None, "compared_with": baseline[0] if baseline else None,
         }
         written = storage.datasets.write("retrieval_eval", None, [pa.Table.from_pylist([record], schema=_EVAL_SCHEMA)], _EVAL_SCHEMA, context.run_id)
         gates = retrieval_gate(score.hit_rate, record["published_hit_rate"], minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{name}@{score.version}"),
             metadata={
-                "table": name, "evaluated_version": score.version, "published_version": published, f"hit_rate_at_{k}": score.hit_rate,
+                "table": name, "evaluated_version": score.version, "published_version": record["published_version"], f"hit_rate_at_{k}": score.hit_rate,
                 f"mrr_at_{k}": score.mrr, "questions": score.questions, "published_hit_rate": record["published_hit_rate"],
+                "compared_with": record["compared_with"] or "nothing served yet",
                 "dataset_version": written.version, "questions_preview": markdown_table([q.__dict__ for q in questions], ["question", "doc_id"]),
             },
             check_results=[dg.AssetCheckResult(check_name=n, passed=p, description=d) for n, p, d in gates],
@@ -242,21 +284,28 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
 
     @dg.asset(group_name="index", kinds={"lancedb"}, deps=[retrieval_eval], op_tags=op_tags, pool=LANCEDB_POOL)
     def published_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """The table version readers are served: the `production` tag moved to the version retrieval_eval passed."""
+        """The table version readers are served: the `production` tag moved to the version retrieval_eval passed, once it answers every kind of query."""
         config = platform.config
         record = storage.read_record("retrieval_eval")
         gates = retrieval_gate(record["hit_rate"], record["published_hit_rate"], minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
         failed = [d for _, passed, d in gates if not passed]
         if failed:
             raise dg.Failure(f"not publishing version {record['version']} of {record['table']}: " + "; ".join(failed))
-        table = open_table(storage.lancedb(), record["table"])
-        previous = publish(table, config.index.published_tag, record["version"])
+        score = Score(hit_rate=record["hit_rate"], mrr=record["mrr"], k=record["k"], questions=record["questions"], compared_with=record.get("compared_with"))
+        try:
+            previous = publish_version(
+                storage.lancedb(), storage.datasets, record["table"], tag=config.index.published_tag, version=record["version"],
+                score=score, keep=config.index.keep_published_versions, run_id=context.run_id,
+            )
+        except PublishRefused as exc:
+            raise dg.Failure(f"not publishing: {exc}") from None
         context.log.info(f"tag {config.index.published_tag!r} of {record['table']}: {previous} -> {record['version']}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{record['table']}@{record['version']}"),
             metadata={
                 "table": record["table"], "tag": config.index.published_tag, "published_version": record["version"],
                 "previous_version": previous, "hit_rate": record["hit_rate"], "mrr": record["mrr"],
+                "compared_with": record.get("compared_with") or "nothing served yet",
                 "rollback": f"llm-platform index rollback --version {previous}" if previous is not None else "nothing to roll back to",
             },
         )

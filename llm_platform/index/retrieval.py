@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llm_platform.index.table import ranked_ids
+from llm_platform.index.table import QueryTuning, ranked_ids
 
 _MIN_QUESTION_WORDS = 2
 
@@ -72,11 +72,13 @@ def questions_from_chunks(rows: Sequence[dict], *, limit: int) -> list[Retrieval
     return questions
 
 
-def score_table(table, questions: Sequence[RetrievalQuestion], encode: Callable[[list[str]], np.ndarray], *, k: int) -> RetrievalScore:
+def score_table(
+    table, questions: Sequence[RetrievalQuestion], encode: Callable[[list[str]], np.ndarray], *, k: int, tuning: QueryTuning | None = None,
+) -> RetrievalScore:
     """Hit rate and MRR of `table` (already checked out at the version to score)."""
     if not questions:
         return RetrievalScore(version=table.version, hit_rate=0.0, mrr=0.0, k=k, questions=0)
     texts = [q.question for q in questions]
-    ranked = ranked_ids(table, texts, encode(texts), k=k)
+    ranked = ranked_ids(table, texts, encode(texts), k=k, tuning=tuning)
     hit_rate, mrr = retrieval_metrics(ranked, [q.doc_id for q in questions], k=k)
     return RetrievalScore(version=table.version, hit_rate=hit_rate, mrr=mrr, k=k, questions=len(questions))

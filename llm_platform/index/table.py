@@ -1,26 +1,31 @@
-"""The LanceDB chunk table: per-source sync, index upkeep, publishing and search.
+"""The LanceDB chunk table: per-source sync, the served tag and search.
 
 One table per embedding model (a new model is a new key space). Each source owns
-the rows whose `source` column equals its name. A sync inserts new chunks before
-deleting gone ones, so a failure part-way leaves the source with extra rows, never
-fewer. Readers use a Lance tag (`production` by default) that moves only when the
+the rows whose `source` column equals its name. A source's sync is one commit: a
+merge_insert that inserts the new chunks and deletes the source's gone ones, so a
+reader of any version sees a source either before or after a sync, never half, and
+a failure part-way leaves the previous version whole. Concurrent syncs of one
+source cannot duplicate a chunk (the merge re-checks its key when it retries a
+conflicting commit), and copies left by older code are removed by the next sync.
+Readers use a Lance tag (`production` by default) that moves only when the
 retrieval checks pass; rollback is moving the tag back.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from llm_platform.index import SEARCH_MODES
+from llm_platform.config import IndexConfig
 from llm_platform.index.embedding import model_slug
+from llm_platform.index.upkeep import UpkeepReport, index_health, maintain, retry_on_conflict
 
-_DELETE_BATCH = 500
-_CLEANUP_AFTER = timedelta(days=7)
+_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def index_schema(dimension: int) -> pa.Schema:
@@ -63,7 +68,21 @@ def open_table(db: "lancedb.DBConnection", name: str, dimension: int | None = No
         return db.open_table(name)
     if dimension is None:
         raise LookupError(f"LanceDB table {name!r} does not exist yet: materialize vector_index first")
-    return db.create_table(name, schema=index_schema(dimension))
+    # exist_ok: two sources' first syncs may race to create the table.
+    return db.create_table(name, schema=index_schema(dimension), exist_ok=True)
+
+
+class SearchInputError(ValueError):
+    """A search request a person got wrong: the message says what to change."""
+
+
+def source_filter(source: str):
+    """The filter for one source's rows, built as an expression (never by pasting text into SQL)."""
+    from lancedb.expr import col, lit
+
+    if not isinstance(source, str) or not _SOURCE_NAME.match(source):
+        raise SearchInputError(f"{source!r} is not a source name (lowercase letters, digits, '-' or '_')")
+    return col("source") == lit(source)
 
 
 @dataclass(frozen=True)
@@ -76,50 +95,62 @@ class SourceSync:
     rows_for_source: int
     version: int
     indexes: list[str]
+    duplicates_removed: int = 0
+    upkeep: UpkeepReport = field(default_factory=UpkeepReport)
+
+
+def _source_ids(table, source: str) -> pa.Table:
+    query = table.search().where(source_filter(source)).with_row_id(True).select(["chunk_id"]).limit(None)
+    return query.to_arrow()
 
 
 def source_chunk_ids(table, source: str) -> set[str]:
     """The chunk ids the table holds for `source`."""
-    found = table.search().where(f"source = '{source}'").select(["chunk_id"]).limit(None).to_arrow()
-    return set(found.column("chunk_id").to_pylist())
+    return set(_source_ids(table, source).column("chunk_id").to_pylist())
 
 
-def sync_source(table, source: str, rows: pa.Table, *, ann_min_rows: int) -> SourceSync:
-    """Make the table's rows for `source` equal `rows` (insert new first, then delete gone)."""
-    existing = source_chunk_ids(table, source)
+def _duplicate_row_ids(found: pa.Table) -> list[int]:
+    seen: set[str] = set()
+    extra = []
+    for chunk_id, row_id in zip(found.column("chunk_id").to_pylist(), found.column("_rowid").to_pylist()):
+        if chunk_id in seen:
+            extra.append(row_id)
+        seen.add(chunk_id)
+    return extra
+
+
+def commit_source(table, source: str, rows: pa.Table) -> None:
+    """One commit: insert `rows` the table lacks, delete the source's rows that `rows` lacks."""
+    merge = table.merge_insert("chunk_id").when_not_matched_insert_all().when_not_matched_by_source_delete(source_filter(source))
+    merge.execute(rows.cast(table.schema))
+
+
+def remove_duplicates(table, row_ids: list[int]) -> None:
+    """Delete the extra copies of chunks (by row id, so one copy of each stays)."""
+    for start in range(0, len(row_ids), 1000):
+        table.delete(f"_rowid IN ({', '.join(str(int(r)) for r in row_ids[start : start + 1000])})")
+
+
+def sync_source(table, source: str, rows: pa.Table, *, settings: IndexConfig) -> SourceSync:
+    """Make the table's rows for `source` equal `rows` in one commit, then keep its indexes up to date."""
+    attempts = settings.write_attempts
+    found = _source_ids(table, source)
+    existing = set(found.column("chunk_id").to_pylist())
     wanted = set(rows.column("chunk_id").to_pylist())
-    new_mask = pa.array([cid not in existing for cid in rows.column("chunk_id").to_pylist()], type=pa.bool_())
-    fresh = rows.filter(new_mask) if rows.num_rows else rows
-    if fresh.num_rows:
-        table.merge_insert("chunk_id").when_matched_update_all().when_not_matched_insert_all().execute(fresh.cast(table.schema))
-    gone = sorted(existing - wanted)
-    for start in range(0, len(gone), _DELETE_BATCH):
-        ids = ", ".join(f"'{cid}'" for cid in gone[start : start + _DELETE_BATCH])
-        table.delete(f"source = '{source}' AND chunk_id IN ({ids})")
-    if fresh.num_rows or gone:
-        maintain_indexes(table, ann_min_rows=ann_min_rows)
+    fresh, gone = wanted - existing, existing - wanted
+    if fresh or gone:
+        retry_on_conflict(lambda: commit_source(table, source, rows), attempts=attempts)
+    duplicates = _duplicate_row_ids(_source_ids(table, source)) if (fresh or len(existing) < found.num_rows) else []
+    if duplicates:
+        retry_on_conflict(lambda: remove_duplicates(table, duplicates), attempts=attempts)
+    upkeep = UpkeepReport()
+    if fresh or gone or duplicates or index_health(table, settings).needs_upkeep:
+        upkeep = maintain(table, settings)
     return SourceSync(
-        inserted=fresh.num_rows,
-        deleted=len(gone),
-        unchanged=len(wanted & existing),
-        rows_for_source=table.count_rows(f"source = '{source}'"),
-        version=table.version,
-        indexes=[i.name for i in table.list_indices()],
+        inserted=len(fresh), deleted=len(gone), unchanged=len(wanted & existing),
+        rows_for_source=table.count_rows(source_filter(source).to_sql()), version=table.version,
+        indexes=[i.name for i in table.list_indices()], duplicates_removed=len(duplicates), upkeep=upkeep,
     )
-
-
-def maintain_indexes(table, *, ann_min_rows: int) -> None:
-    """Create missing FTS/ANN indexes, fold new rows into existing ones, and compact."""
-    from lancedb.index import FTS, IvfPq
-
-    names = {i.index_type: i.name for i in table.list_indices()}
-    if "FTS" not in names and table.count_rows():
-        table.create_index("text", config=FTS())
-    rows = table.count_rows()
-    if not any(kind.startswith("IVF") for kind in names) and rows >= ann_min_rows:
-        partitions = max(1, int(rows**0.5))
-        table.create_index("vector", config=IvfPq(distance_type="cosine", num_partitions=partitions))
-    table.optimize(cleanup_older_than=_CLEANUP_AFTER)
 
 
 def published_version(table, tag: str) -> int | None:
@@ -150,18 +181,56 @@ def open_published(db: "lancedb.DBConnection", name: str, tag: str):
     return table
 
 
-def search(table, query: str, vector: np.ndarray | None, *, mode: str, k: int, where: str | None = None) -> list[dict]:
-    """Top-k rows for `query` by vector, full-text or hybrid (reciprocal rank fusion)."""
+@dataclass(frozen=True)
+class QueryTuning:
+    """How hard a vector query searches the ANN index (ignored by a flat scan)."""
+
+    nprobes: int = 20
+    refine_factor: int | None = None
+    ef: int = 250
+
+    @classmethod
+    def from_config(cls, config: IndexConfig) -> QueryTuning:
+        return cls(nprobes=config.nprobes, refine_factor=config.refine_factor, ef=config.ef)
+
+
+def check_search_input(query: str, vector: np.ndarray | None, *, mode: str, k: int) -> None:
+    """Raise SearchInputError naming what is wrong with a search request."""
     if mode not in SEARCH_MODES:
-        raise ValueError(f"search mode {mode!r} is not one of {', '.join(SEARCH_MODES)}")
+        raise SearchInputError(f"search mode {mode!r} is not one of {', '.join(SEARCH_MODES)}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise SearchInputError(f"k (the number of results) must be a whole number of at least 1, got {k!r}")
+    if mode != "vector" and not (query or "").strip():
+        raise SearchInputError(f"the query is empty: {mode} search needs words to look for")
+    if mode != "fts" and vector is None:
+        raise SearchInputError(f"{mode} search needs the query's vector")
+
+
+def _tuned(builder, tuning: QueryTuning):
+    builder = builder.nprobes(tuning.nprobes).ef(tuning.ef)
+    return builder.refine_factor(tuning.refine_factor) if tuning.refine_factor else builder
+
+
+def search(
+    table, query: str, vector: np.ndarray | None, *, mode: str, k: int, source: str | None = None,
+    where=None, tuning: QueryTuning | None = None,
+) -> list[dict]:
+    """Top-k rows for `query` by vector, full-text or hybrid (reciprocal rank fusion).
+
+    `source` limits results to one source; `where` takes a filter the caller built itself
+    (never pass text a person typed: use `source`).
+    """
+    check_search_input(query, vector, mode=mode, k=k)
+    tuning = tuning or QueryTuning()
     if mode == "vector":
-        builder = table.search(vector, vector_column_name="vector").distance_type("cosine")
+        builder = _tuned(table.search(vector, vector_column_name="vector").distance_type("cosine"), tuning)
     elif mode == "fts":
         builder = table.search(query, query_type="fts")
     else:
-        builder = table.search(query_type="hybrid").vector(vector).text(query)
-    if where:
-        builder = builder.where(where, prefilter=True)
+        builder = _tuned(table.search(query_type="hybrid").vector(vector).text(query), tuning)
+    condition = source_filter(source) if source is not None else where
+    if condition is not None:
+        builder = builder.where(condition, prefilter=True)
     # Lance warns unless the score column is selected; hybrid runs two sub-queries with
     # different score columns, so it selects nothing and drops the vectors afterwards.
     columns = ["chunk_id", "doc_id", "source", "locator", "title", "heading", "text"]
@@ -179,6 +248,8 @@ def _score(hit: dict) -> float:
     return float(hit.get("_score", 0.0))
 
 
-def ranked_ids(table, queries: Sequence[str], vectors: np.ndarray, *, k: int, field: str = "doc_id") -> list[list[str]]:
+def ranked_ids(
+    table, queries: Sequence[str], vectors: np.ndarray, *, k: int, field: str = "doc_id", tuning: QueryTuning | None = None,
+) -> list[list[str]]:
     """For each query, the `field` (doc_id or chunk_id) of the top-k vector hits, best first."""
-    return [[hit[field] for hit in search(table, q, v, mode="vector", k=k)] for q, v in zip(queries, vectors)]
+    return [[hit[field] for hit in search(table, q, v, mode="vector", k=k, tuning=tuning)] for q, v in zip(queries, vectors)]

@@ -189,7 +189,7 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
         if body.source is not None and body.source not in config.source_names:
             raise ApiError(400, f"unknown source {body.source!r}; known sources: {', '.join(config.source_names)}")
         snap = service.snapshot(need_adapter=False)
-        hits = service.search(snap, body.query, mode=body.mode, k=body.k, where=f"source = '{body.source}'" if body.source else None)
+        hits = service.search(snap, body.query, mode=body.mode, k=body.k, source=body.source)
         return {"object": "list", "index_version": snap.index_version, "mode": body.mode, "data": hits}
 
     @app.post("/v1/feedback", dependencies=guarded)

@@ -85,12 +85,15 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
               for name in ("response", "answer")}
     embedding = config.embedding
 
+    from llm_platform.index.table import QueryTuning
+
     def embed(texts: list[str]):
         return load_embedder(embedding.model, device=embedding.device, allow_download=embedding.allow_download, batch_size=embedding.batch_size).encode(texts)
 
     chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home),
                        feedback_path=feedback_file(config.sft.feedback_location, config.config_path) if config.sft.feedback_location else None,
-                       metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars)
+                       metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars,
+                       tuning=QueryTuning.from_config(config.index))
     app = create_app(chat, config, api_key=os.environ.get(settings.api_key_env) or None)
     return Service(app=app, state=state, chat=chat)
 

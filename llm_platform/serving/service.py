@@ -58,10 +58,10 @@ class ChatService:
     """Retrieval-augmented answers with caching, logging and feedback, over `state`'s current snapshot."""
 
     def __init__(self, *, state: ServingState, embed: Callable[[list[str]], "object"], responses: Store, answers: Store, query_log: QueryLog,
-                 feedback_path: Path | None, metrics: ServingMetrics, k: int, max_context_chars: int) -> None:
+                 feedback_path: Path | None, metrics: ServingMetrics, k: int, max_context_chars: int, tuning=None) -> None:
         self.state, self._embed, self.responses, self.answers = state, embed, responses, answers
         self.query_log, self.feedback_path, self.metrics = query_log, feedback_path, metrics
-        self.k, self.max_context_chars = k, max_context_chars
+        self.k, self.max_context_chars, self.tuning = k, max_context_chars, tuning
         self._embed_lock = threading.Lock()
 
     def snapshot(self, *, need_adapter: bool = True) -> Snapshot:
@@ -76,11 +76,12 @@ class ChatService:
         with self._embed_lock:
             return self._embed(texts)
 
-    def search(self, snap: Snapshot, query: str, *, mode: str = "vector", k: int | None = None, where: str | None = None) -> list[dict]:
+    def search(self, snap: Snapshot, query: str, *, mode: str = "vector", k: int | None = None, source: str | None = None) -> list[dict]:
         from llm_platform.index.table import search
 
         vector = self.embed([query])[0] if mode != "fts" else None
-        return search(snap.table, query, vector, mode=mode, k=k or self.k, where=where)
+        # The source is a value, never pasted into a filter string: search() validates it and builds the filter.
+        return search(snap.table, query, vector, mode=mode, k=k or self.k, source=source, tuning=self.tuning)
 
     def _retrieve(self, snap: Snapshot, question: str) -> list[dict]:
         began = time.perf_counter()

@@ -37,8 +37,27 @@ def test_written_rows_read_back_in_order(store):
 
 def test_write_reports_its_version_and_row_count(store):
     written = store.write("raw", "docs", [table(("a", 1), ("b", 2))], SCHEMA, run_id="abcdef123456")
-    assert written.rows == 2 and written.version.endswith("-abcdef12.parquet")
+    assert written.rows == 2 and written.version.endswith(".parquet")
     assert store.current_version("raw", "docs") == written.version
+
+
+def test_an_unchanged_write_keeps_the_version(store):
+    first = store.write("raw", "docs", [table(("a", 1), ("b", 2))], SCHEMA, run_id="run-one")
+    again = store.write("raw", "docs", [table(("a", 1), ("b", 2))], SCHEMA, run_id="run-two")
+    assert again.version == first.version and len(parquet_files(store)) == 1
+
+
+def test_a_changed_write_gets_a_new_version(store):
+    first = store.write("raw", "docs", [table(("a", 1))], SCHEMA)
+    changed = store.write("raw", "docs", [table(("a", 2))], SCHEMA)
+    assert changed.version != first.version and store.current_version("raw", "docs") == changed.version
+
+
+def test_returning_to_earlier_content_is_a_new_version(store):
+    first = store.write("raw", "docs", [table(("a", 1))], SCHEMA)
+    store.write("raw", "docs", [table(("a", 2))], SCHEMA)
+    back = store.write("raw", "docs", [table(("a", 1))], SCHEMA)
+    assert back.version != first.version and store.read("raw", "docs").to_pylist() == table(("a", 1)).to_pylist()
 
 
 def test_read_can_select_columns(store):

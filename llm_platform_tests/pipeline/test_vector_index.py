@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from pydoc_data.topics import topics
 
+from llm_platform.config import IndexConfig
 from llm_platform.index.table import (
     connect,
     index_schema,
@@ -23,7 +24,7 @@ from llm_platform.index.table import (
 
 DIMENSION = 16
 TAG = "production"
-ANN_MIN_ROWS = 5000  # above these tests' row counts: flat search, as on a small corpus
+SETTINGS = IndexConfig(ann_min_rows=5000)  # above these tests' row counts: flat search, as on a small corpus
 
 
 def unit_vector(seed: str) -> np.ndarray:
@@ -52,7 +53,7 @@ def table(tmp_path):
 
 
 def sync(table, source: str, *topic_names: str):
-    return sync_source(table, source, rows(source, *topic_names), ann_min_rows=ANN_MIN_ROWS)
+    return sync_source(table, source, rows(source, *topic_names), settings=SETTINGS)
 
 
 def test_opening_a_missing_table_without_a_dimension_says_what_to_materialize(tmp_path):
@@ -149,7 +150,7 @@ def test_hybrid_search_ranks_first_the_row_both_searches_agree_on(searchable):
 
 
 def test_search_can_be_limited_to_one_source(searchable):
-    hits = search(searchable, "", unit_vector("docs-for"), mode="vector", k=10, where="source = 'notes'")
+    hits = search(searchable, "", unit_vector("docs-for"), mode="vector", k=10, source="notes")
     assert {hit["source"] for hit in hits} == {"notes"}
 
 
