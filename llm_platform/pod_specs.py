@@ -95,3 +95,12 @@ def k8s_op_tags(pod: PodSettings) -> dict[str, dict[str, Any]]:
     if pod_spec:
         config["pod_spec_config"] = pod_spec
     return {K8S_CONFIG_TAG: config}
+
+
+def chosen_pod(choice: str | PodSettings, *, cpu_pod: PodSettings, gpu_pod: PodSettings) -> PodSettings:
+    """A step's pod from its config: 'cpu' or 'gpu' (the platform's pods) or settings of its own."""
+    if isinstance(choice, PodSettings):
+        return choice
+    if choice not in ("cpu", "gpu"):
+        raise ValueError(f"pod {choice!r} must be 'cpu', 'gpu' or pod settings")
+    return gpu_pod if choice == "gpu" else cpu_pod
