@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from llm_platform.index.embedding_cache import EmbeddingCache, model_slug
 from llm_platform.model_paths import resolve_sentence_transformer
 
-__all__ = ["BACKENDS", "EmbeddingCache", "EmbeddingRun", "Embedder", "Runtime", "embed_texts", "load_embedder", "model_slug", "resolve_runtime"]
+if TYPE_CHECKING:
+    from llm_platform.config import EmbeddingConfig
+
+__all__ = ["BACKENDS", "EmbeddingCache", "EmbeddingRun", "Embedder", "Runtime", "configured_cache", "configured_embedder", "embed_texts", "load_embedder", "model_slug", "resolve_runtime"]
 
 BACKENDS = ("torch", "onnx")
 # A killed run keeps what it embedded: vectors reach the cache every this many texts.
@@ -44,7 +47,7 @@ def resolve_runtime(backend: str, device: str, *, cuda_available: Callable[[], b
     if backend not in BACKENDS:
         raise ValueError(f"embedding.backend {backend!r} is not one of {', '.join(BACKENDS)}")
     if device == "auto":
-        device = "cuda" if (cuda_available or _cuda_available)() else "cpu"
+        device = "cpu" if backend == "onnx" else "cuda" if (cuda_available or _cuda_available)() else "cpu"
     on_gpu = device.startswith("cuda")
     if backend == "onnx":
         if on_gpu:
@@ -81,6 +84,8 @@ class TorchEmbedder:
         self.dimension = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self.model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=show_progress
         )
@@ -160,3 +165,24 @@ def _cached_embedder(model_id: str, runtime: Runtime, allow_download: bool, batc
 
         return OnnxEmbedder(model_id, cache_dir=onnx_cache_dir, allow_download=allow_download, batch_size=batch_size)
     return TorchEmbedder(model_id, runtime=runtime, allow_download=allow_download, batch_size=batch_size)
+
+
+def onnx_cache_dir(settings: EmbeddingConfig, storage_root: str) -> str | None:
+    """Where the exported ONNX model lives: the configured folder, else under a local storage root."""
+    if settings.onnx_cache_dir:
+        return settings.onnx_cache_dir
+    # ONNX Runtime reads a local file; an object-store root falls back to the user's cache.
+    return None if "://" in storage_root else f"{storage_root.rstrip('/')}/embedding_models/onnx"
+
+
+def configured_embedder(settings: EmbeddingConfig, storage_root: str) -> Embedder:
+    """The embedder `settings` describe; queries and chunks must share it to share a vector space."""
+    return load_embedder(
+        settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size,
+        backend=settings.backend, onnx_cache_dir=onnx_cache_dir(settings, storage_root),
+    )
+
+
+def configured_cache(settings: EmbeddingConfig, storage_root: str) -> EmbeddingCache:
+    """The cache key space of the model and numeric variant `settings` select."""
+    return EmbeddingCache(storage_root, settings.model, variant=resolve_runtime(settings.backend, settings.device).variant)

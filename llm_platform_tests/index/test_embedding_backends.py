@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from dagster_k8s.job import get_user_defined_k8s_config
 
-from llm_platform.config import DEMO_CONFIG, ConfigError, EmbeddingConfig, load_config
+from llm_platform.config import DEFAULT_EMBEDDING_MODEL, DEMO_CONFIG, ConfigError, EmbeddingConfig, load_config
 from llm_platform.definitions import build_definitions
-from llm_platform.index.embedding import Runtime, configured_cache, embed_texts, length_order, resolve_runtime
+from llm_platform.index.embedding import Runtime, TorchEmbedder, configured_cache, embed_texts, length_order, resolve_runtime
 from llm_platform.pod_specs import DEFAULT_GPU_POD, GPU_RESOURCE, PodSettings
 
 
@@ -115,3 +115,36 @@ def test_texts_reach_the_embedder_longest_first(tmp_path):
     run = embed_texts(["a", "b", "c"], ["short", "the longest text", "middle"], cache, Recorder, token_counts=[1, 9, 4])
     assert seen == ["the longest text", "middle", "short"]
     assert run.vectors.shape == (3, 2)
+
+
+def test_a_gpu_device_loads_the_model_there_in_half_precision(monkeypatch):
+    import sentence_transformers
+
+    loaded = {}
+
+    class GpuModel:
+        """Stands in for the model on a GPU, which this machine has not got."""
+
+        def __init__(self, path, device):
+            loaded.update(path=path, device=device)
+
+        def half(self):
+            loaded["half"] = True
+            return self
+
+        def get_embedding_dimension(self):
+            return 384
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", GpuModel)
+    embedder = TorchEmbedder(DEFAULT_EMBEDDING_MODEL, runtime=resolve_runtime("torch", "cuda:0"))
+    assert (loaded["device"], loaded.get("half")) == ("cuda:0", True)
+    assert embedder.runtime.variant == "torch_fp16"
+
+
+def test_half_precision_vectors_come_back_float32_and_unit_length():
+    # fp16 kernels exist on CPU too, so the half-precision path runs here without a GPU.
+    texts = ["for loops repeat a block", "the with statement manages a context"]
+    half = TorchEmbedder(DEFAULT_EMBEDDING_MODEL, runtime=Runtime("torch", "cpu", "fp16")).encode(texts)
+    full = TorchEmbedder(DEFAULT_EMBEDDING_MODEL, runtime=Runtime("torch", "cpu", "fp32")).encode(texts)
+    assert half.dtype == np.float32 and np.allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-5)
+    assert (half * full).sum(axis=1).min() > 0.999
