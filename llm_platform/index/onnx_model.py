@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import time
@@ -29,7 +28,6 @@ from llm_platform.model_paths import resolve_sentence_transformer
 EXPORT_VERSION = "1"  # bump when the export recipe changes; part of the cache folder name
 QUANTIZED_FILE = "model_int8.onnx"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "llm_platform" / "onnx"
-_LOG = logging.getLogger(__name__)
 
 
 def _fingerprint(model_path: Path) -> str:
@@ -106,14 +104,14 @@ def _export_fp32(source: Path, path: Path) -> int:
 
     dynamic = {name: {0: "batch", 1: "sequence"} for name in names} | {"sentence_embedding": {0: "batch"}}
     with torch.no_grad():
-        # The TorchScript exporter: its graphs are the ones ONNX Runtime's BERT fusion recognises.
+        # The TorchScript exporter: its graphs are the ones ONNX Runtime's BERT fusion is written for.
         torch.onnx.export(Pipeline(), tuple(sample.values()), str(path), input_names=names, output_names=["sentence_embedding"],
                           dynamic_axes=dynamic, opset_version=17, dynamo=False)
     return int(model.max_seq_length)
 
 
 def _fuse(fp32: Path, source: Path, path: Path) -> Path:
-    """Attention, LayerNorm and GELU fused into ONNX Runtime's kernels, for BERT-family models."""
+    """LayerNorm and GELU (and attention, where the graph matches) fused into ONNX Runtime's kernels, for BERT-family models."""
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if config.get("model_type") not in {"bert", "roberta", "distilbert", "xlm-roberta", "mpnet"}:
         return fp32
