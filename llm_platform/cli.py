@@ -35,8 +35,8 @@ def _check_search_args(args: argparse.Namespace, sources: list[str]) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """Print the top hits for a question: rank, score, source, title, heading and a snippet."""
-    from llm_platform.config import load_config
-    from llm_platform.index.embedding import load_embedder
+    from llm_platform.config import load_config, platform_home
+    from llm_platform.index.embedding import configured_embedder
     from llm_platform.index.table import QueryTuning, SearchInputError, search
 
     config = load_config(args.config)
@@ -44,7 +44,7 @@ def run_search(args: argparse.Namespace) -> int:
     config, table = _table(args, served=not args.latest)
     vector = None
     if args.mode != "fts":
-        embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
+        embedder = configured_embedder(config.embedding, platform_home())  # the chunks' backend, so queries share their vector space
         vector = embedder.encode([args.query])[0]
     try:
         hits = search(table, args.query, vector, mode=args.mode, k=args.k, source=args.source, tuning=QueryTuning.from_config(config.index))

@@ -13,6 +13,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -29,6 +30,7 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_METRICS = ("perplexity", "rouge_l", "bleu", "rag_rouge_l", "rag_bleu")
 SFT_RULE_NAMES = ("instruction_and_response_present", "instruction_length_10_4096", "response_length_5_8192", "quality_0_6_to_1", "no_exact_duplicates", "no_pii")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_EMBEDDING_DEVICE = re.compile(r"^(cpu|auto|cuda(:[0-9]+)?)$")
 
 
 class ConfigError(ValueError):
@@ -86,6 +88,22 @@ class EmbeddingConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     device: str = "cpu"
     allow_download: bool = False
+    backend: Literal["torch", "onnx"] = Field("torch", description="torch: fp32 on CPU, fp16 on a GPU. onnx: int8 ONNX Runtime on CPU, exported offline on first use.")
+    onnx_cache_dir: str | None = Field(None, description="Local folder for the exported ONNX model; empty: under a local storage root, else ~/.cache/llm_platform/onnx.")
+    pod: Literal["cpu", "gpu"] | PodSettings = Field("cpu", description="The embeddings step's pod: cpu_pod, gpu_pod, or its own settings.")
+
+    @model_validator(mode="after")
+    def _device_fits_backend_and_pod(self) -> EmbeddingConfig:
+        if not _EMBEDDING_DEVICE.match(self.device):
+            raise ValueError(f"embedding.device {self.device!r} must be 'cpu', 'cuda', 'cuda:N' or 'auto'")
+        if self.backend == "onnx" and self.device.startswith("cuda"):
+            raise ValueError(f"embedding.backend 'onnx' runs int8 on CPU; with embedding.device {self.device!r} use backend 'torch' (fp16 on the GPU)")
+        on_gpu_pod = self.pod == "gpu" or (isinstance(self.pod, PodSettings) and self.pod.gpus > 0)
+        if self.device.startswith("cuda") and not on_gpu_pod:
+            raise ValueError(f"embedding.device {self.device!r} needs a GPU in the step's pod: set embedding.pod to 'gpu' (or settings with gpus >= 1)")
+        if on_gpu_pod and self.device == "cpu":
+            raise ValueError("embedding.pod asks for a GPU but embedding.device is 'cpu': set embedding.device to 'cuda' or 'auto'")
+        return self
 
 
 class IndexConfig(_Strict):

@@ -10,7 +10,7 @@ import dagster as dg
 from llm_platform.documents.assets import build_chunk_assets, build_document_assets
 from llm_platform.index.assets import build_embedding_assets, build_index_assets
 from llm_platform.model.sft_assets import build_sft_assets
-from llm_platform.model.assets import build_training_assets, gate_check_names
+from llm_platform.model.assets import GPU_POOL, build_training_assets, gate_check_names
 from llm_platform.serving.assets import serving_log
 from llm_platform.automation.alerting import build_failure_sensor
 from llm_platform.automation.conditions import build_automation_sensor
@@ -21,7 +21,7 @@ from llm_platform.automation.policies import apply_policies
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
 from llm_platform.local_instance import warn_if_dagster_home_unset
-from llm_platform.pod_specs import k8s_op_tags
+from llm_platform.pod_specs import chosen_pod, k8s_op_tags
 from llm_platform.resources.mlflow import mlflow_resource
 from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, StorageResource
 
@@ -34,7 +34,9 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     cpu_tags = k8s_op_tags(config.cpu_pod)
     raw_documents, cleaned_corpus = build_document_assets(sources, cpu_tags)
     chunks = build_chunk_assets(sources, cleaned_corpus, cpu_tags)
-    embeddings = build_embedding_assets(sources, chunks, cpu_tags)
+    embedding_pod = chosen_pod(config.embedding.pod, cpu_pod=config.cpu_pod, gpu_pod=config.gpu_pod)
+    # On a GPU pod the step takes a GPU, so it queues with training for the GPU pool.
+    embeddings = build_embedding_assets(sources, chunks, k8s_op_tags(embedding_pod), pool=GPU_POOL if embedding_pod.gpus else None)
     index_assets = build_index_assets(sources, embeddings, cpu_tags)
     sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
     training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))

@@ -119,3 +119,12 @@ class MultiNodeTraining(BaseModel):
     storage_mount_path: str = Field(pattern="^/")
     service_account: str | None = None
     timeout_hours: float = Field(24.0, gt=0)
+
+
+def chosen_pod(choice: str | PodSettings, *, cpu_pod: PodSettings, gpu_pod: PodSettings) -> PodSettings:
+    """A step's pod from its config: 'cpu' or 'gpu' (the platform's pods) or settings of its own."""
+    if isinstance(choice, PodSettings):
+        return choice
+    if choice not in ("cpu", "gpu"):
+        raise ValueError(f"pod {choice!r} must be 'cpu', 'gpu' or pod settings")
+    return gpu_pod if choice == "gpu" else cpu_pod

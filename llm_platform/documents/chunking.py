@@ -2,7 +2,8 @@
 
 Splitting is semantic-text-splitter's job (it keeps paragraphs, sentences and,
 for Markdown, sections together while respecting a token budget); this module
-only adds section headings and token counts.
+only adds section headings and token counts, the latter remembered from the
+splitter's own sizing rather than tokenized again.
 """
 
 from __future__ import annotations
@@ -91,8 +92,11 @@ class Chunker:
         from semantic_text_splitter import MarkdownSplitter, TextSplitter
 
         self._tokenizer = _counting_tokenizer(tokenizers.Tokenizer.from_str(tokenizer.to_str()))
-        self._markdown = MarkdownSplitter.from_huggingface_tokenizer(self._tokenizer, max_tokens, overlap)
-        self._plain = TextSplitter.from_huggingface_tokenizer(self._tokenizer, max_tokens, overlap)
+        # The splitter sizes every chunk it returns through this counter, so the chunks'
+        # token counts are already known when it is done: no second tokenization.
+        self._sizer = TokenCounter(self._tokenizer)
+        self._markdown = MarkdownSplitter.from_callback(self._sizer, max_tokens, overlap)
+        self._plain = TextSplitter.from_callback(self._sizer, max_tokens, overlap)
 
     def chunk(self, text: str, *, fmt: str) -> list[Chunk]:
         """Return the chunks of `text` (format `fmt`) in order, each within the token budget."""
@@ -110,9 +114,39 @@ class Chunker:
             if chosen:
                 for i, found in zip(chosen, splitter.chunk_all_indices([documents[i][0] for i in chosen]), strict=True):
                     pieces[i] = found
-        texts = [piece for found in pieces for _, piece in found]
-        counts = iter([len(encoding.ids) for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=False)])
+        counts = iter(self._sizer.take([piece for found in pieces for _, piece in found]))
         return [_labelled(text, fmt, found, counts) for (text, fmt), found in zip(documents, pieces, strict=True)]
+
+
+class TokenCounter:
+    """Counts tokens of the texts a splitter sizes and remembers them until taken.
+
+    The splitter sizes the same candidate text many times while it searches for
+    boundaries; remembering counts makes that search cheaper than the splitter's own
+    tokenizer binding, and leaves the final chunks' counts ready to take.
+    """
+
+    def __init__(self, tokenizer: "tokenizers.Tokenizer") -> None:
+        self._tokenizer = tokenizer
+        self._counts: dict[str, int] = {}
+        self.counted_after_split = 0
+
+    def __call__(self, text: str) -> int:
+        count = self._counts.get(text)
+        if count is None:
+            count = self._counts[text] = len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return count
+
+    def take(self, texts: Sequence[str]) -> list[int]:
+        """The counts of `texts` (the final chunks), then forget every count, so memory stays per batch."""
+        # A splitter that trimmed a chunk after sizing it would leave it uncounted.
+        missing = [text for text in dict.fromkeys(texts) if text not in self._counts]
+        self.counted_after_split += len(missing)
+        for text, encoding in zip(missing, self._tokenizer.encode_batch(missing, add_special_tokens=False)):
+            self._counts[text] = len(encoding.ids)
+        counts = [self._counts[text] for text in texts]
+        self._counts = {}
+        return counts
 
 
 def _labelled(text: str, fmt: str, pieces: list[tuple[int, str]], token_counts: Iterator[int]) -> list[Chunk]:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from llm_platform.metadata import check_result, frame, markdown_table
 from llm_platform.config import DriftSettings
 from llm_platform.index.drift import measure_drift
-from llm_platform.index.embedding import EmbeddingCache, embed_texts, load_embedder
+from llm_platform.index.embedding import configured_cache, configured_embedder, embed_texts, load_embedder, resolve_runtime
 from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
 from llm_platform.index.publishing import PublishRefused, Score, publish_version, served_baseline
 from llm_platform.index.retrieval import questions_from_chunks, score_table
@@ -46,8 +46,8 @@ def _drift_check(previous: pa.Table | None, vectors: np.ndarray, tokens: np.ndar
     )
 
 
-def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
-    """embeddings (after `upstream`, the chunks), partitioned by `sources`."""
+def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict, *, pool: str | None = None) -> dg.AssetsDefinition:
+    """embeddings (after `upstream`, the chunks), partitioned by `sources`; `op_tags` and `pool` place its step."""
 
     @dg.asset(
         partitions_def=sources,
@@ -55,6 +55,7 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
         kinds={"pytorch", "parquet"},
         deps=[upstream],
         op_tags=op_tags,
+        pool=pool,
         check_specs=[
             dg.AssetCheckSpec(EMBEDDING_DIMENSION, asset="embeddings", blocking=True, description="every vector has the model's dimension"),
             dg.AssetCheckSpec(EMBEDDING_FINITE, asset="embeddings", blocking=True, description="no NaN or infinite values"),
@@ -71,10 +72,12 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
         if chunk_table is None:
             raise dg.Failure(f"chunks for source {key!r} have not been materialized; materialize them first")
         started = time.perf_counter()
-        factory = lambda: load_embedder(settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size)  # noqa: E731
+        runtime = resolve_runtime(settings.backend, settings.device)
+        factory = lambda: configured_embedder(settings, storage.root)  # noqa: E731
+        # The chunks' stored token counts order the batches by length: no second tokenization to sort.
         run = embed_texts(
             chunk_table.column("text_hash").to_pylist(), chunk_table.column("text").to_pylist(),
-            EmbeddingCache(storage.root, settings.model), factory, dimension=None, show_progress=False,
+            configured_cache(settings, storage.root), factory, token_counts=chunk_table.column("token_count").to_pylist(),
         )
         seconds = time.perf_counter() - started
         dimension = run.dimension or factory().dimension
@@ -96,6 +99,7 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
                 "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
                 "upstream_chunks_version": storage.datasets.current_version("chunks", key),
                 "embedding_model": settings.model, "dimension": dimension, "vectors": chunk_table.num_rows,
+                "backend": runtime.backend, "device": runtime.device, "precision": runtime.precision,
                 "computed": run.computed, "reused": run.reused, "seconds": seconds,
                 "chunks_per_second": run.computed / seconds if run.computed and seconds else 0.0,
             },

@@ -1,81 +1,102 @@
-"""Sentence embeddings keyed by (model id, chunk text hash), so text is embedded once.
+"""Chunk texts to unit-norm vectors, on the backend the config picks, each text once.
 
-The cache is an append-only folder of Parquet parts per model: a lookup reads only
-the rows whose hash is asked for (predicate pushdown), and a new model id is a new
-folder, i.e. a new key space.
+Backends: `torch` (sentence-transformers; fp32 on CPU, fp16 on a GPU) and `onnx`
+(ONNX Runtime with int8 dynamic quantisation, exported offline from the same model;
+see `onnx_model`). Vectors are cached by (model, numeric variant, text hash), so a
+backend whose numbers differ is a separate key space.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
 
-import fsspec
 import numpy as np
-import pyarrow as pa
-import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
+from llm_platform.index.embedding_cache import EmbeddingCache, model_slug
 from llm_platform.model_paths import resolve_sentence_transformer
 
+if TYPE_CHECKING:
+    from llm_platform.config import EmbeddingConfig
+
+__all__ = ["BACKENDS", "EmbeddingCache", "EmbeddingRun", "Embedder", "Runtime", "configured_cache", "configured_embedder", "embed_texts", "load_embedder", "model_slug", "resolve_runtime"]
+
+BACKENDS = ("torch", "onnx")
+# A killed run keeps what it embedded: vectors reach the cache every this many texts.
+FLUSH_EVERY = 2048
 
 
-def model_slug(model_id: str) -> str:
-    """A filesystem- and table-name-safe form of a model id."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_").lower()
+@dataclass(frozen=True)
+class Runtime:
+    """Where and in what number format a model runs."""
+
+    backend: str
+    device: str
+    precision: str
+
+    @property
+    def variant(self) -> str:
+        """The cache key-space suffix; empty for torch fp32, the key space of caches written before backends existed."""
+        return "" if self.precision == "fp32" else f"{self.backend}_{self.precision}"
 
 
-class Embedder:
-    """A loaded sentence-transformers model that returns unit-norm float32 vectors."""
+def resolve_runtime(backend: str, device: str, *, cuda_available: Callable[[], bool] | None = None) -> Runtime:
+    """The runtime for a configured backend and device ('cpu', 'cuda', 'cuda:N' or 'auto')."""
+    if backend not in BACKENDS:
+        raise ValueError(f"embedding.backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if device == "auto":
+        device = "cpu" if backend == "onnx" else "cuda" if (cuda_available or _cuda_available)() else "cpu"
+    on_gpu = device.startswith("cuda")
+    if backend == "onnx":
+        if on_gpu:
+            raise ValueError(f"embedding.backend 'onnx' runs the int8 model on CPU; with embedding.device {device!r} use backend 'torch' (fp16 on the GPU)")
+        return Runtime("onnx", "cpu", "int8")
+    # Half precision halves memory traffic on a GPU and keeps recall; CPUs have no fast fp16 path.
+    return Runtime("torch", device, "fp16" if on_gpu else "fp32")
 
-    def __init__(self, model_id: str, *, device: str = "cpu", allow_download: bool = False, batch_size: int = 64) -> None:
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class Embedder(Protocol):
+    model_id: str
+    runtime: Runtime
+    dimension: int
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray: ...
+
+
+class TorchEmbedder:
+    """A sentence-transformers model that returns unit-norm float32 vectors."""
+
+    def __init__(self, model_id: str, *, runtime: Runtime, allow_download: bool = False, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.model_id = model_id
-        self.batch_size = batch_size
-        self.model = SentenceTransformer(resolve_sentence_transformer(model_id, allow_download=allow_download), device=device)
+        self.model_id, self.runtime, self.batch_size = model_id, runtime, batch_size
+        self.model = SentenceTransformer(resolve_sentence_transformer(model_id, allow_download=allow_download), device=runtime.device)
+        if runtime.precision == "fp16":
+            self.model.half()
         self.dimension = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self.model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=show_progress
         )
-        return np.asarray(vectors, dtype=np.float32)
+        return unit_rows(vectors)
 
 
-class EmbeddingCache:
-    """Vectors already computed by one model, keyed by chunk text hash."""
-
-    def __init__(self, root: str, model_id: str) -> None:
-        self.model_id = model_id
-        self._fs, base = fsspec.core.url_to_fs(root.rstrip("/"))
-        self._folder = f"{base}/embedding_cache/{model_slug(model_id)}"
-
-    def lookup(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        """The cached vector of each hash that has one."""
-        if not hashes or not self._fs.exists(self._folder) or not self._fs.ls(self._folder):
-            return {}
-        dataset = pads.dataset(self._folder, filesystem=self._fs, format="parquet")
-        table = dataset.to_table(filter=pads.field("text_hash").isin(list(set(hashes))))
-        if table.num_rows == 0:
-            return {}
-        matrix = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
-        return dict(zip(table.column("text_hash").to_pylist(), matrix))
-
-    def add(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        """Append newly computed vectors as one Parquet part."""
-        if not len(hashes):
-            return
-        self._fs.makedirs(self._folder, exist_ok=True)
-        table = pa.table({"text_hash": list(hashes), "vector": list(vectors.astype(np.float32))})
-        path = f"{self._folder}/part-{uuid.uuid4().hex}.parquet"
-        tmp = path + ".tmp"
-        with self._fs.open(tmp, "wb") as handle:
-            pq.write_table(table, handle)
-        self._fs.mv(tmp, path)
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows as float32 of unit length; fp16 and int8 models normalise in their own precision."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)
 
 
 @dataclass(frozen=True)
@@ -88,26 +109,39 @@ class EmbeddingRun:
     dimension: int
 
 
+def length_order(texts: Sequence[str], token_counts: Sequence[int] | None) -> list[int]:
+    """Indices longest first, so each batch holds texts of similar length and pads little."""
+    lengths = token_counts if token_counts is not None else [len(text) for text in texts]
+    return sorted(range(len(texts)), key=lambda i: -lengths[i])
+
+
 def embed_texts(
     hashes: Sequence[str],
     texts: Sequence[str],
     cache: EmbeddingCache,
     embedder_factory: Callable[[], Embedder],
     *,
+    token_counts: Sequence[int] | None = None,
     dimension: int | None = None,
     show_progress: bool = False,
 ) -> EmbeddingRun:
-    """Embed only the texts whose hash is not cached; load the model only if needed."""
+    """Embed only the texts whose hash is not cached, longest first; load the model only if needed."""
     cached = cache.lookup(hashes)
-    missing: dict[str, str] = {}
-    for digest, text in zip(hashes, texts):
+    missing: dict[str, int] = {}
+    for index, digest in enumerate(hashes):
         if digest not in cached and digest not in missing:
-            missing[digest] = text
+            missing[digest] = index
     if missing:
         embedder = embedder_factory()
-        fresh = embedder.encode(list(missing.values()), show_progress=show_progress)
-        cache.add(list(missing), fresh)
-        cached.update(zip(missing, fresh))
+        positions = list(missing.values())
+        lengths = [token_counts[i] for i in positions] if token_counts is not None else None
+        order = [positions[i] for i in length_order([texts[i] for i in positions], lengths)]
+        for start in range(0, len(order), FLUSH_EVERY):
+            batch = order[start : start + FLUSH_EVERY]
+            fresh = embedder.encode([texts[i] for i in batch], show_progress=show_progress)
+            batch_hashes = [hashes[i] for i in batch]
+            cache.add(batch_hashes, fresh)
+            cached.update(zip(batch_hashes, fresh))
         dimension = embedder.dimension
     if not hashes:
         return EmbeddingRun(np.zeros((0, dimension or 0), dtype=np.float32), 0, 0, dimension or 0)
@@ -115,13 +149,40 @@ def embed_texts(
     return EmbeddingRun(vectors, computed=len(missing), reused=len(hashes) - len(missing), dimension=vectors.shape[1])
 
 
-def load_embedder(model_id: str, *, device: str = "cpu", allow_download: bool = False, batch_size: int = 64) -> Embedder:
-    """The embedder for `model_id`, loaded once per process and shared by every asset."""
+def load_embedder(
+    model_id: str, *, device: str = "cpu", allow_download: bool = False, batch_size: int = 64, backend: str = "torch", onnx_cache_dir: str | None = None
+) -> Embedder:
+    """The embedder for `model_id` on `backend`, loaded once per process and shared by every asset."""
     # lru_cache keys on how arguments are spelled: a call that leaves batch_size at
     # its default would otherwise load a second copy of the model.
-    return _cached_embedder(model_id, device, allow_download, batch_size)
+    return _cached_embedder(model_id, resolve_runtime(backend, device), allow_download, batch_size, onnx_cache_dir)
 
 
 @lru_cache(maxsize=2)
-def _cached_embedder(model_id: str, device: str, allow_download: bool, batch_size: int) -> Embedder:
-    return Embedder(model_id, device=device, allow_download=allow_download, batch_size=batch_size)
+def _cached_embedder(model_id: str, runtime: Runtime, allow_download: bool, batch_size: int, onnx_cache_dir: str | None) -> Embedder:
+    if runtime.backend == "onnx":
+        from llm_platform.index.onnx_model import OnnxEmbedder
+
+        return OnnxEmbedder(model_id, cache_dir=onnx_cache_dir, allow_download=allow_download, batch_size=batch_size)
+    return TorchEmbedder(model_id, runtime=runtime, allow_download=allow_download, batch_size=batch_size)
+
+
+def onnx_cache_dir(settings: EmbeddingConfig, storage_root: str) -> str | None:
+    """Where the exported ONNX model lives: the configured folder, else under a local storage root."""
+    if settings.onnx_cache_dir:
+        return settings.onnx_cache_dir
+    # ONNX Runtime reads a local file; an object-store root falls back to the user's cache.
+    return None if "://" in storage_root else f"{storage_root.rstrip('/')}/embedding_models/onnx"
+
+
+def configured_embedder(settings: EmbeddingConfig, storage_root: str) -> Embedder:
+    """The embedder `settings` describe; queries and chunks must share it to share a vector space."""
+    return load_embedder(
+        settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size,
+        backend=settings.backend, onnx_cache_dir=onnx_cache_dir(settings, storage_root),
+    )
+
+
+def configured_cache(settings: EmbeddingConfig, storage_root: str) -> EmbeddingCache:
+    """The cache key space of the model and numeric variant `settings` select."""
+    return EmbeddingCache(storage_root, settings.model, variant=resolve_runtime(settings.backend, settings.device).variant)

@@ -21,10 +21,11 @@ class EvalOutcome:
 
 
 def _contexts(config: PlatformConfig, table, questions: Sequence[str]) -> list[list[str]]:
-    from llm_platform.index.embedding import load_embedder
+    from llm_platform.config import platform_home
+    from llm_platform.index.embedding import configured_embedder
     from llm_platform.model.model_scoring import retrieved_contexts
 
-    embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download)
+    embedder = configured_embedder(config.embedding, platform_home())  # the chunks' backend: one vector space
     return retrieved_contexts(table, questions, embedder.encode, k=config.evaluation.rag_k, max_chars=config.evaluation.rag_context_chars)
 
 

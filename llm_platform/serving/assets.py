@@ -10,7 +10,7 @@ SERVING_LOG = "serving_log"
 
 
 def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.AssetCheckResult:
-    from llm_platform.index.embedding import load_embedder
+    from llm_platform.index.embedding import configured_embedder
     from llm_platform.index.table import open_published, table_name
     from llm_platform.serving.query_drift import corpus_vectors, measure_query_drift
 
@@ -19,7 +19,7 @@ def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.A
     if not recent:
         return dg.AssetCheckResult(check_name=QUERY_DRIFT, passed=True, description="no questions logged yet", metadata={"questions": 0})
     table = open_published(storage.lancedb(), table_name(config.index.table, config.embedding.model), config.index.published_tag)
-    embedder = load_embedder(config.embedding.model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
+    embedder = configured_embedder(config.embedding, storage.root)
     drift = measure_query_drift(embedder.encode(recent), corpus_vectors(table), threshold=settings.query_drift_threshold)
     verdict = "moved away from the corpus" if drift.drifted else "within the threshold"
     return dg.AssetCheckResult(

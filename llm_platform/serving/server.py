@@ -73,7 +73,7 @@ class Service:
 
 def build_service(config: PlatformConfig, home: str, *, sources: Sources | None = None) -> Service:
     """Everything `llm-platform serve` runs, not started yet."""
-    from llm_platform.index.embedding import load_embedder
+    from llm_platform.index.embedding import configured_embedder
     from llm_platform.serving.app import create_app
 
     settings = config.serving
@@ -88,7 +88,7 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
     from llm_platform.index.table import QueryTuning
 
     def embed(texts: list[str]):
-        return load_embedder(embedding.model, device=embedding.device, allow_download=embedding.allow_download, batch_size=embedding.batch_size).encode(texts)
+        return configured_embedder(embedding, home).encode(texts)
 
     chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home),
                        feedback_path=feedback_file(config.sft.feedback_location, config.config_path) if config.sft.feedback_location else None,

