@@ -7,10 +7,6 @@ import os
 
 import dagster as dg
 
-from llm_platform.documents.assets import build_chunk_assets, build_document_assets
-from llm_platform.index.assets import build_embedding_assets, build_index_assets
-from llm_platform.model.sft_assets import build_sft_assets
-from llm_platform.model.assets import build_training_assets, gate_check_names
 from llm_platform.automation.alerting import build_failure_sensor
 from llm_platform.automation.conditions import build_automation_sensor
 from llm_platform.automation.executors import platform_executor
@@ -19,7 +15,11 @@ from llm_platform.automation.jobs import build_jobs
 from llm_platform.automation.policies import apply_policies
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
+from llm_platform.documents.assets import build_chunk_assets, build_document_assets
+from llm_platform.index.assets import build_embedding_assets, build_index_assets
 from llm_platform.local_instance import warn_if_dagster_home_unset
+from llm_platform.model.assets import build_training_assets, gate_check_names
+from llm_platform.model.sft_assets import build_sft_assets
 from llm_platform.pod_specs import k8s_op_tags
 from llm_platform.resources.mlflow import mlflow_resource
 from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, StorageResource

@@ -8,19 +8,19 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from llm_platform.metadata import check_result, counts, frame, markdown_table, rate_check
+from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
 from llm_platform.documents.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
 from llm_platform.documents.chunking import Chunker, load_tokenizer
-from llm_platform.model_paths import resolve_sentence_transformer
-from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
 from llm_platform.documents.cleaning import RECORD_FORMATS, cleaning_version
+from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
 from llm_platform.documents.extraction import EXTRACTOR_VERSION
 from llm_platform.documents.listing import GlobOutsideSourceError
-from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
-from llm_platform.rules import RuleOutcome, ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
 from llm_platform.documents.pii import redacted_rows
 from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
+from llm_platform.metadata import check_result, counts, frame, markdown_table, rate_check
+from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+from llm_platform.rules import RuleOutcome, ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
 
 RAW_IDS_UNIQUE = "doc_ids_unique"
 RAW_TEXT_NOT_EMPTY = "text_not_empty"
@@ -243,7 +243,7 @@ def build_chunk_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         if cleaned is None:
             raise dg.Failure(f"cleaned_corpus for source {key!r} has not been materialized; materialize it first")
         model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
-        factory = lambda: Chunker(load_tokenizer(model_dir), max_tokens=config.chunking.max_tokens, overlap=config.chunking.overlap)  # noqa: E731
+        factory = lambda: Chunker(load_tokenizer(model_dir), max_tokens=config.chunking.max_tokens, overlap=config.chunking.overlap)
         version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
         result = chunk_corpus(cleaned.to_pylist(), storage.datasets.read("chunks", key), factory, version=version)
         written = storage.datasets.write("chunks", key, [pa.Table.from_pylist(result.rows, schema=CHUNK_SCHEMA)], CHUNK_SCHEMA, context.run_id)

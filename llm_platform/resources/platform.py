@@ -12,7 +12,6 @@ from llm_platform.config import PlatformConfig, config_at, platform_home
 from llm_platform.datasets import DatasetStore
 from llm_platform.index.table import connect
 
-
 CONFIG_TAG = "llm_platform/config_sha256"
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import html
 import json
+from pydoc_data.topics import topics
 
 import dagster as dg
 import pytest
-from pydoc_data.topics import topics
 
 from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.config import load_config
