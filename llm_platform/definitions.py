@@ -15,7 +15,7 @@ from llm_platform.automation.jobs import build_jobs
 from llm_platform.automation.policies import apply_policies
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
-from llm_platform.documents.assets import build_chunk_assets, build_document_assets
+from llm_platform.documents.assets import document_assets
 from llm_platform.index.assets import build_embedding_assets, build_index_assets
 from llm_platform.local_instance import warn_if_dagster_home_unset
 from llm_platform.model.assets import build_training_assets, gate_check_names
@@ -31,8 +31,7 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     """Assets, checks, jobs and sensors for `config`; partitions are its source names."""
     sources = dg.StaticPartitionsDefinition(config.source_names)
     cpu_tags = k8s_op_tags(config.cpu_pod)
-    raw_documents, cleaned_corpus = build_document_assets(sources, cpu_tags)
-    chunks = build_chunk_assets(sources, cleaned_corpus, cpu_tags)
+    raw_documents, cleaned_corpus, chunks = document_assets(sources, cpu_tags)
     embeddings = build_embedding_assets(sources, chunks, cpu_tags)
     index_assets = build_index_assets(sources, embeddings, cpu_tags)
     sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
