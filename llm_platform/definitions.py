@@ -12,7 +12,7 @@ from llm_platform.automation.conditions import build_automation_sensor
 from llm_platform.automation.executors import platform_executor
 from llm_platform.automation.freshness_alerts import build_freshness_sensor
 from llm_platform.automation.jobs import build_jobs
-from llm_platform.automation.policies import apply_policies
+from llm_platform.automation.policies import PolicyTargets, apply_policies, platform_policies
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
 from llm_platform.documents.assets import document_assets
@@ -33,10 +33,15 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     cpu_tags = k8s_op_tags(config.cpu_pod)
     raw_documents, cleaned_corpus, chunks = document_assets(sources, cpu_tags)
     embeddings = build_embedding_assets(sources, chunks, cpu_tags)
-    index_assets = build_index_assets(sources, embeddings, cpu_tags)
-    sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
-    training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
-    assets = apply_policies([raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets], config)
+    vector_index, retrieval_eval, published_index = build_index_assets(sources, embeddings, cpu_tags)
+    sft_pairs, base_model = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
+    lora_adapter, model_eval, production_model = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
+    targets = PolicyTargets(
+        publications=[published_index, production_model], training=[lora_adapter], manual=[base_model],
+        index_freshness=[vector_index, published_index], eval_freshness=[model_eval],
+    )
+    built = [raw_documents, cleaned_corpus, chunks, embeddings, vector_index, retrieval_eval, published_index, sft_pairs, base_model, lora_adapter, model_eval, production_model]
+    assets = apply_policies(built, platform_policies(targets, config))
     return dg.Definitions(
         assets=assets,
         jobs=build_jobs({CONFIG_TAG: config.config_sha256}),
