@@ -116,7 +116,9 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         from llm_platform.model.base_model import load_base_tokenizer
         from llm_platform.model.prompts import template_for
 
-        tokenizer = load_base_tokenizer(base["path"] if base["kind"] == "tiny-local" else base["name"], revision=base.get("commit"))
+        from llm_platform.storage_files import local_path
+
+        tokenizer = load_base_tokenizer(local_path(base["path"]) if base["kind"] == "tiny-local" else base["name"], revision=base.get("commit"))
         configured, origin = config.prompts.template, "prompts.template"
         if config.prompts.template_file:
             configured, origin = _read_template_file(config.prompts.template_file), config.prompts.template_file
