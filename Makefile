@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test ui dagster mlflow-ui benchmark clean
+.PHONY: setup demo lint test ui dagster mlflow-ui benchmark clean
 
 setup: $(STAMP)
 
@@ -16,7 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/llm-platform demo
 
-test: $(STAMP)
+# Style and likely bugs (ruff), then types (mypy); settings in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check llm_platform llm_platform_tests benchmarks
+	$(VENV)/bin/mypy llm_platform
+
+test: lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 # The UI on the local instance (DAGSTER_HOME, default .llm_platform/dagster, holding llm_platform/dagster.yaml).

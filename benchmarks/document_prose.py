@@ -27,7 +27,6 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-
 from pydoc_data.topics import topics
 
 from llm_platform.documents.cleaning import normalize_text, quality_score

@@ -168,7 +168,7 @@ def recall_against_fp32(config_paths: list[str], homes: list[str]) -> dict:
     chunks = DatasetStore(homes[0]).read("chunks", SOURCE, columns=["chunk_id", "doc_id", "title", "heading"])
     questions = [q.question for q in questions_from_chunks(chunks.to_pylist(), limit=QUESTIONS)]
     tops = {}
-    for config_path, home in zip(config_paths, homes):
+    for config_path, home in zip(config_paths, homes, strict=False):
         settings = load_config(config_path).embedding
         table = DatasetStore(home).read("embeddings", SOURCE, columns=["chunk_id", "vector"])
         if table.column("chunk_id").to_pylist() != chunks.column("chunk_id").to_pylist():
@@ -177,7 +177,7 @@ def recall_against_fp32(config_paths: list[str], homes: list[str]) -> dict:
         embedder = configured_embedder(settings, home)
         tops[settings.backend] = np.argsort(-(embedder.encode(questions) @ vectors.T), axis=1)[:, :RECALL_K]
     reference = next(iter(tops.values()))
-    recalls = {name: float(np.mean([len(set(a) & set(b)) / RECALL_K for a, b in zip(top, reference)])) for name, top in tops.items()}
+    recalls = {name: float(np.mean([len(set(a) & set(b)) / RECALL_K for a, b in zip(top, reference, strict=False)])) for name, top in tops.items()}
     return {"questions": len(questions), "recall": recalls}
 
 

@@ -32,10 +32,10 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm_platform.config import DEFAULT_EMBEDDING_MODEL, IndexConfig  # noqa: E402
-from llm_platform.index.embedding import load_embedder  # noqa: E402
-from llm_platform.index.table import QueryTuning, connect, index_schema, open_table, search, sync_source  # noqa: E402
-from llm_platform.index.upkeep import maintain  # noqa: E402
+from llm_platform.config import DEFAULT_EMBEDDING_MODEL, IndexConfig
+from llm_platform.index.embedding import load_embedder
+from llm_platform.index.table import QueryTuning, connect, index_schema, open_table, search, sync_source
+from llm_platform.index.upkeep import maintain
 
 SOURCES = 10
 K = 10
@@ -106,7 +106,7 @@ def measure(table, queries: list[str], query_vectors: np.ndarray, exact: list[se
     """p50/p95 milliseconds per mode and mean recall@10 of vector search against exact."""
     times = {"vector": [], "fts": [], "hybrid": []}
     recalls = []
-    for query, vector, truth in zip(queries, query_vectors, exact):
+    for query, vector, truth in zip(queries, query_vectors, exact, strict=False):
         ms, hits = timed(lambda: search(table, query, vector, mode="vector", k=K, tuning=tuning))
         times["vector"].append(ms)
         recalls.append(len({h["chunk_id"] for h in hits} & truth) / K)

@@ -22,16 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dagster as dg  # noqa: E402
+import dagster as dg
 
-from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB  # noqa: E402
-from llm_platform.config import load_config  # noqa: E402
-from llm_platform.definitions import build_definitions  # noqa: E402
-from llm_platform.index.embedding import load_embedder  # noqa: E402
-from llm_platform.index.table import connect, open_published, search, table_name  # noqa: E402
-from llm_platform.storage_files import ENDPOINT_ENV  # noqa: E402
-from llm_platform_tests.conftest import CONFIG, _write_corpus  # noqa: E402
-from llm_platform_tests.storage.s3_server import CREDENTIALS, running_s3_server  # noqa: E402
+from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB
+from llm_platform.config import load_config
+from llm_platform.definitions import build_definitions
+from llm_platform.index.embedding import load_embedder
+from llm_platform.index.table import connect, open_published, search, table_name
+from llm_platform.storage_files import ENDPOINT_ENV
+from llm_platform_tests.conftest import CONFIG, _write_corpus
+from llm_platform_tests.storage.s3_server import CREDENTIALS, running_s3_server
 
 REPEATS = 3
 

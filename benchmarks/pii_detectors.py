@@ -22,7 +22,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
 from pydoc_data.topics import topics
 
 from llm_platform.documents.pii import find_pii

@@ -27,8 +27,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm_platform.config import load_config  # noqa: E402
-from llm_platform.serving.server import build_service, mlflow_resource, running, wait_ready  # noqa: E402
+from llm_platform.config import load_config
+from llm_platform.serving.server import build_service, mlflow_resource, running, wait_ready
 
 TOPICS = ["for loops", "while loops", "the with statement", "context managers", "dictionaries", "exceptions", "augmented assignment",
           "boolean operations", "class definitions", "try statements", "raising exceptions", "dict comprehension"]
@@ -96,7 +96,7 @@ class Phase:
 
     def row(self) -> str:
         ms = sorted(x * 1000 for x in self.latencies)
-        pct = lambda p: ms[min(len(ms) - 1, int(p / 100 * len(ms)))]  # noqa: E731
+        pct = lambda p: ms[min(len(ms) - 1, int(p / 100 * len(ms)))]
         return (f"{self.name:<22}{len(ms):>9}{len(ms) / self.seconds:>10.1f}{statistics.median(ms):>10.1f}{pct(95):>10.1f}{pct(99):>10.1f}"
                 f"{len(self.errors):>8}{len(set(self.versions)):>10}")
 

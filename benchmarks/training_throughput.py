@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # Qwen2.5-0.5B's published shape (494M parameters with this vocabulary), and a few-layer one for CPUs.
 PRESETS = {
-    "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                 num_key_value_heads=2, vocab_size=151_936, rope_theta=1_000_000.0),
-    "cpu": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
-                num_key_value_heads=2, vocab_size=None, rope_theta=1_000_000.0),
+    "0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+                 "num_key_value_heads": 2, "vocab_size": 151_936, "rope_theta": 1_000_000.0},
+    "cpu": {"hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "vocab_size": None, "rope_theta": 1_000_000.0},
 }
 TOKENIZER_VOCAB = 8192
 SIDES = ("trainer", "lora_adapter")

@@ -127,9 +127,8 @@ def run_dagster(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Answer questions over HTTP with the published index and the production adapter, following both pointers."""
-    from llm_platform.serving.server import serve
-
     from llm_platform.config import load_config, platform_home
+    from llm_platform.serving.server import serve
 
     config = load_config(args.config)
     host, port = args.host or config.serving.host, args.port or config.serving.port

@@ -15,9 +15,9 @@ automation downstream has nothing new to react to.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import fsspec
 import pyarrow as pa
@@ -76,7 +76,7 @@ class DatasetStore:
         """Stream `batches` into a new version, then point readers at it."""
         folder = self._folder(name, partition)
         self._fs.makedirs(folder, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         path = f"{folder}/{stamp}-{run_id[:8]}.parquet"
         try:
             rows = self._write_file(path, batches, schema)

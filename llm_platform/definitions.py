@@ -7,23 +7,23 @@ import os
 
 import dagster as dg
 
-from llm_platform.documents.assets import build_chunk_assets, build_document_assets
-from llm_platform.index.assets import build_embedding_assets, build_index_assets
-from llm_platform.model.sft_assets import build_sft_assets
-from llm_platform.model.assets import GPU_POOL, build_training_assets, gate_check_names
-from llm_platform.serving.assets import serving_log
 from llm_platform.automation.alerting import build_failure_sensor
 from llm_platform.automation.conditions import build_automation_sensor
 from llm_platform.automation.executors import platform_executor
 from llm_platform.automation.freshness_alerts import build_freshness_sensor
 from llm_platform.automation.jobs import build_jobs
-from llm_platform.automation.policies import apply_policies
+from llm_platform.automation.policies import PolicyTargets, apply_policies, platform_policies
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
+from llm_platform.documents.assets import document_assets
+from llm_platform.index.assets import build_embedding_assets, build_index_assets
 from llm_platform.local_instance import warn_if_dagster_home_unset
+from llm_platform.model.assets import GPU_POOL, build_training_assets, gate_check_names
+from llm_platform.model.sft_assets import build_sft_assets
 from llm_platform.pod_specs import chosen_pod, k8s_op_tags
 from llm_platform.resources.mlflow import mlflow_resource
 from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, StorageResource
+from llm_platform.serving.assets import serving_log
 
 EXECUTOR_ENV = "LLM_PLATFORM_EXECUTOR"
 
@@ -32,15 +32,21 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     """Assets, checks, jobs and sensors for `config`; partitions are its source names."""
     sources = dg.StaticPartitionsDefinition(config.source_names)
     cpu_tags = k8s_op_tags(config.cpu_pod)
-    raw_documents, cleaned_corpus = build_document_assets(sources, cpu_tags)
-    chunks = build_chunk_assets(sources, cleaned_corpus, cpu_tags)
+    raw_documents, cleaned_corpus, chunks = document_assets(sources, cpu_tags)
     embedding_pod = chosen_pod(config.embedding.pod, cpu_pod=config.cpu_pod, gpu_pod=config.gpu_pod)
     # On a GPU pod the step takes a GPU, so it queues with training for the GPU pool.
     embeddings = build_embedding_assets(sources, chunks, k8s_op_tags(embedding_pod), pool=GPU_POOL if embedding_pod.gpus else None)
-    index_assets = build_index_assets(sources, embeddings, cpu_tags)
-    sft_assets = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
-    training_assets = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
-    assets = apply_policies([raw_documents, cleaned_corpus, chunks, embeddings, *index_assets, *sft_assets, *training_assets, serving_log], config)
+    vector_index, retrieval_eval, published_index = build_index_assets(sources, embeddings, cpu_tags)
+    sft_pairs, base_model, prompt_template = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
+    lora_adapter, model_eval, production_model = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
+    targets = PolicyTargets(
+        # serving_log folds in what the service logged, which no upstream materialization signals.
+        publications=[published_index, production_model], training=[lora_adapter], manual=[base_model, serving_log],
+        index_freshness=[vector_index, published_index], eval_freshness=[model_eval],
+    )
+    built = [raw_documents, cleaned_corpus, chunks, embeddings, vector_index, retrieval_eval, published_index,
+             sft_pairs, base_model, prompt_template, lora_adapter, model_eval, production_model, serving_log]
+    assets = apply_policies(built, platform_policies(targets, config))
     return dg.Definitions(
         assets=assets,
         jobs=build_jobs({CONFIG_TAG: config.config_sha256}),

@@ -2,6 +2,8 @@
 
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -33,6 +35,31 @@ def markdown_table(rows: Sequence[Mapping], columns: Sequence[str], limit: int =
 def counts(mapping: Mapping[str, int]) -> dg.MetadataValue:
     """Counts by kind as JSON (empty mapping stays an empty object)."""
     return dg.MetadataValue.json(dict(sorted(mapping.items())))
+
+
+class GateKind(StrEnum):
+    """The two gates of a gated metric: its configured bound, and no regression against production."""
+
+    BOUND = "bound"
+    NO_REGRESSION = "no_regression"
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """The asset check of one gate, built from its metric and kind; code compares these, never parsed names."""
+
+    metric: str
+    kind: GateKind
+
+    @property
+    def name(self) -> str:
+        """The check name the UI shows: `<metric>_bound` or `<metric>_no_regression`."""
+        return f"{self.metric}_{self.kind.value}"
+
+
+def gate_checks(metrics: Iterable[str]) -> list[GateCheck]:
+    """Both gate checks of each gated metric, in metric order."""
+    return [GateCheck(metric, kind) for metric in metrics for kind in GateKind]
 
 
 def check_result(name: str, outcome: RuleOutcome, *, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:

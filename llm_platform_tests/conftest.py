@@ -6,10 +6,10 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import dagster as dg
 import pytest
-from pydoc_data.topics import topics
 
 import llm_platform
 from llm_platform.automation.jobs import INDEX_JOB

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 def _healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310 — loopback
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
             return response.status == 200
     except (OSError, urllib.error.URLError):
         return False

@@ -18,5 +18,5 @@ def failure_message(job: str, run_id: str, error: str | None, ui_url: str | None
 def post_webhook(url: str, text: str, *, timeout: float = 10.0) -> int:
     """POST `{"text": text}` as JSON to `url`; returns the HTTP status, raises OSError on failure."""
     request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 — the URL is operator configuration
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status

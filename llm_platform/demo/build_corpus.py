@@ -24,10 +24,10 @@ import random
 import re
 import shutil
 from pathlib import Path
-
-import numpy as np
-import ftfy.bad_codecs  # noqa: F401  (registers the "sloppy-windows-1252" codec)
 from pydoc_data.topics import topics
+
+import ftfy.bad_codecs  # noqa: F401  (registers the "sloppy-windows-1252" codec)
+import numpy as np
 
 from llm_platform.documents.chunking import find_headings
 from llm_platform.documents.dedup import minhash_signature

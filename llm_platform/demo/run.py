@@ -15,7 +15,6 @@ from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_
 from llm_platform.config import load_config, platform_home
 from llm_platform.definitions import build_definitions
 
-
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 

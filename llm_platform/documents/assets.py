@@ -1,5 +1,8 @@
-"""raw_documents, cleaned_corpus and chunks: a source's files to clean, deduplicated, chunked text."""
+"""raw_documents, cleaned_corpus and chunks: a source's files to clean, deduplicated, chunked text.
 
+One factory per asset, taking the source partitions (they come from the config) and
+the op tags; each asset's checks are declared just above it and computed just below.
+"""
 
 import time
 import warnings
@@ -8,19 +11,25 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from llm_platform.metadata import check_result, counts, frame, markdown_table, rate_check
+from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
 from llm_platform.documents.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
 from llm_platform.documents.chunking import Chunker, load_tokenizer
-from llm_platform.model_paths import resolve_sentence_transformer
-from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
 from llm_platform.documents.cleaning import RECORD_FORMATS, cleaning_version
+from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
 from llm_platform.documents.extraction import EXTRACTOR_VERSION
 from llm_platform.documents.listing import GlobOutsideSourceError
-from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
-from llm_platform.rules import RuleOutcome, ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
 from llm_platform.documents.pii import redacted_rows
 from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
+from llm_platform.metadata import check_result, counts, frame, markdown_table, rate_check
+from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+from llm_platform.rules import RuleOutcome, ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
+
+RAW_DOCUMENTS = dg.AssetKey("raw_documents")
+CLEANED_CORPUS = dg.AssetKey("cleaned_corpus")
+CHUNKS = dg.AssetKey("chunks")
+GROUP = "documents"
+KINDS = {"python", "parquet"}
 
 RAW_IDS_UNIQUE = "doc_ids_unique"
 RAW_TEXT_NOT_EMPTY = "text_not_empty"
@@ -93,7 +102,7 @@ def text_length_outcome(rows: list[dict], rules: CleaningRules) -> RuleOutcome:
     )
 
 
-def _check_spec(name: str, asset: str, sources: dg.PartitionsDefinition, **kwargs) -> dg.AssetCheckSpec:
+def _check_spec(name: str, asset: dg.AssetKey, sources: dg.PartitionsDefinition, **kwargs) -> dg.AssetCheckSpec:
     """A check spec partitioned like its asset, so each result names its source and the UI shows each source's state."""
     # Partitioned check specs are a preview feature in Dagster 1.13; its warning
     # would repeat on every load of the code location.
@@ -109,161 +118,196 @@ def cleaning_rules(cleaning: CleaningConfig) -> CleaningRules:
     )
 
 
-def build_document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
-    """The two document assets, partitioned by `sources`."""
+def document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
+    """raw_documents, cleaned_corpus and chunks, each partitioned by `sources`."""
+    return [raw_documents_asset(sources, op_tags), cleaned_corpus_asset(sources, op_tags), chunks_asset(sources, op_tags)]
 
+
+def _raw_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+    return [
+        _check_spec(RAW_IDS_UNIQUE, RAW_DOCUMENTS, sources, blocking=True, description="doc_id is unique and non-null"),
+        _check_spec(RAW_TEXT_NOT_EMPTY, RAW_DOCUMENTS, sources, blocking=True, description="every document has text"),
+        _check_spec(RAW_QUARANTINE_RATE, RAW_DOCUMENTS, sources, description="share of quarantined files or records under cleaning.max_quarantine_rate"),
+        _check_spec(RAW_SOURCE_NOT_EMPTY, RAW_DOCUMENTS, sources, description="the source lists at least one file (warns)"),
+    ]
+
+
+def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDefinition:
     @dg.asset(
-        partitions_def=sources,
-        group_name="documents",
-        kinds={"python", "parquet"},
-        op_tags=op_tags,
+        key=RAW_DOCUMENTS, partitions_def=sources, group_name=GROUP, kinds=KINDS, op_tags=op_tags,
         retry_policy=dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL),
-        check_specs=[
-            _check_spec(RAW_IDS_UNIQUE, "raw_documents", sources, blocking=True, description="doc_id is unique and non-null"),
-            _check_spec(RAW_TEXT_NOT_EMPTY, "raw_documents", sources, blocking=True, description="every document has text"),
-            _check_spec(RAW_QUARANTINE_RATE, "raw_documents", sources, description="share of quarantined files or records under cleaning.max_quarantine_rate"),
-            _check_spec(RAW_SOURCE_NOT_EMPTY, "raw_documents", sources, description="the source lists at least one file (warns)"),
-        ],
+        check_specs=_raw_check_specs(sources),
     )
     def raw_documents(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """Every document of one source as text, with its identity, and the diff against the last run."""
         config = platform.config
         source = config.source(context.partition_key)
         started = time.perf_counter()
-        previous = storage.datasets.read("raw_documents", source.name)
-        previous_quarantine = storage.datasets.read("quarantine_raw_documents", source.name)
-        try:
-            result = read_source(
-                source.name, source.location, source.glob, previous,
-                previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
-                text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
-                max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
-                max_removed_fraction=source.max_removed_fraction,
-            )
-        except SuspiciousListingError as exc:
-            # Retrying cannot fix a refused mass deletion; say so at once.
-            raise dg.Failure(str(exc), allow_retries=False) from exc
-        except (FileNotFoundError, GlobOutsideSourceError) as exc:
-            raise listing_failure(config, source, exc) from exc
-        written = storage.datasets.write("raw_documents", source.name, [pa.Table.from_pylist(result.rows, schema=RAW_SCHEMA)], RAW_SCHEMA, context.run_id)
-        _write_quarantine(storage, "raw_documents", source.name, result.quarantine, context.run_id)
-        seconds = time.perf_counter() - started
+        result = _read_source(config, source, storage)
+        written = storage.datasets.write("raw_documents", source.name, [pa.Table.from_pylist(result.rows, schema=RAW_SCHEMA)], RAW_SCHEMA, context.run.run_id)
+        _write_quarantine(storage, "raw_documents", source.name, result.quarantine, context.run.run_id)
         context.log.info(f"{source.name}: {len(result.rows)} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
-            metadata={
-                "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
-                "documents": len(result.rows), "files_listed": result.files_listed, "files_read": result.files_read, "extractor_version": EXTRACTOR_VERSION,
-                "added": len(result.added), "changed": len(result.changed), "removed": len(result.removed), "unchanged": len(result.unchanged),
-                "quarantined": len(result.quarantine), "quarantined_by_reason": counts(result.quarantine_by_kind),
-                "quarantine_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
-                "seconds": seconds, "mb_per_second": result.bytes_read / 1e6 / seconds if seconds else 0.0,
-                "preview": markdown_table(redacted_rows(result.rows, ["title", "text"], limit=5), ["locator", "format", "title", "text"]),
-            },
+            metadata={**_written_metadata(written), **_raw_metadata(result, time.perf_counter() - started)},
             check_results=_raw_checks(result.rows, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate, source),
         )
 
+    return raw_documents
+
+
+def _read_source(config: PlatformConfig, source: SourceConfig, storage: StorageResource):
+    previous_quarantine = storage.datasets.read("quarantine_raw_documents", source.name)
+    try:
+        return read_source(
+            source.name, source.location, source.glob, storage.datasets.read("raw_documents", source.name),
+            previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
+            text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
+            max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
+            max_removed_fraction=source.max_removed_fraction,
+        )
+    except SuspiciousListingError as exc:
+        # Retrying cannot fix a refused mass deletion; say so at once.
+        raise dg.Failure(str(exc), allow_retries=False) from exc
+    except (FileNotFoundError, GlobOutsideSourceError) as exc:
+        raise listing_failure(config, source, exc) from exc
+
+
+def _written_metadata(written) -> dict:
+    return {"dataset_version": written.version, "path": written.path, "bytes": written.bytes}
+
+
+def _raw_metadata(result, seconds: float) -> dict:
+    return {
+        "documents": len(result.rows), "files_listed": result.files_listed, "files_read": result.files_read, "extractor_version": EXTRACTOR_VERSION,
+        "added": len(result.added), "changed": len(result.changed), "removed": len(result.removed), "unchanged": len(result.unchanged),
+        "quarantined": len(result.quarantine), "quarantined_by_reason": counts(result.quarantine_by_kind),
+        "quarantine_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
+        "seconds": seconds, "mb_per_second": result.bytes_read / 1e6 / seconds if seconds else 0.0,
+        "preview": markdown_table(redacted_rows(result.rows, ["title", "text"], limit=5), ["locator", "format", "title", "text"]),
+    }
+
+
+def _cleaned_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+    return [
+        _check_spec(CLEAN_IDS_UNIQUE, CLEANED_CORPUS, sources, blocking=True, description="doc_id is unique and non-null"),
+        _check_spec(CLEAN_TEXT_LENGTH, CLEANED_CORPUS, sources, blocking=True, description="text length within cleaning.min_chars and the maximum"),
+        _check_spec(CLEAN_QUALITY, CLEANED_CORPUS, sources, blocking=True, description="quality score at least cleaning.min_quality"),
+        _check_spec(CLEAN_NO_PII, CLEANED_CORPUS, sources, blocking=True, description="no PII or secret left in text, title or locator (the redaction detectors find none)"),
+        _check_spec(CLEAN_DUPLICATE_RATE, CLEANED_CORPUS, sources, description="share of duplicates under cleaning.max_duplicate_rate"),
+        _check_spec(CLEAN_QUARANTINE_RATE, CLEANED_CORPUS, sources, description="share set aside under cleaning.max_quarantine_rate"),
+    ]
+
+
+def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDefinition:
     @dg.asset(
-        partitions_def=sources,
-        group_name="documents",
-        kinds={"python", "parquet"},
-        deps=[raw_documents],
-        op_tags=op_tags,
-        check_specs=[
-            _check_spec(CLEAN_IDS_UNIQUE, "cleaned_corpus", sources, blocking=True, description="doc_id is unique and non-null"),
-            _check_spec(CLEAN_TEXT_LENGTH, "cleaned_corpus", sources, blocking=True, description="text length within cleaning.min_chars and the maximum"),
-            _check_spec(CLEAN_QUALITY, "cleaned_corpus", sources, blocking=True, description="quality score at least cleaning.min_quality"),
-            _check_spec(CLEAN_NO_PII, "cleaned_corpus", sources, blocking=True, description="no PII or secret left in text, title or locator (the redaction detectors find none)"),
-            _check_spec(CLEAN_DUPLICATE_RATE, "cleaned_corpus", sources, description="share of duplicates under cleaning.max_duplicate_rate"),
-            _check_spec(CLEAN_QUARANTINE_RATE, "cleaned_corpus", sources, description="share set aside under cleaning.max_quarantine_rate"),
-        ],
+        key=CLEANED_CORPUS, partitions_def=sources, group_name=GROUP, kinds=KINDS, deps=[RAW_DOCUMENTS], op_tags=op_tags,
+        check_specs=_cleaned_check_specs(sources),
     )
     def cleaned_corpus(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """Unicode-repaired, boilerplate-free, PII-redacted, deduplicated text of one source."""
         config = platform.config
         key = context.partition_key
         started = time.perf_counter()
-        raw = storage.datasets.read("raw_documents", key)
-        if raw is None:
-            raise dg.Failure(f"raw_documents for source {key!r} has not been materialized; materialize it first")
+        raw = _upstream(storage, "raw_documents", key)
         rules = cleaning_rules(config.cleaning)
         result = clean_corpus(raw.to_pylist(), storage.datasets.read("cleaned_corpus", key), rules)
-        written = storage.datasets.write("cleaned_corpus", key, [pa.Table.from_pylist(result.rows, schema=CLEANED_SCHEMA)], CLEANED_SCHEMA, context.run_id)
-        _write_quarantine(storage, "cleaned_corpus", key, result.quarantine, context.run_id)
-        total = raw.num_rows
-        checks = [
-            check_result(CLEAN_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(result.rows, ["doc_id"]))),
-            check_result(CLEAN_TEXT_LENGTH, text_length_outcome(result.rows, rules)),
-            check_result(CLEAN_QUALITY, validate_rule(quality_at_least(config.cleaning.min_quality), frame(result.rows, ["quality"]))),
-            check_result(CLEAN_NO_PII, validate_rule(no_pii_left("text", "title", "locator"), frame(result.rows, ["text", "title", "locator"]))),
-            rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), total, config.cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
-            rate_check(CLEAN_QUARANTINE_RATE, len(result.rejected), total, config.cleaning.max_quarantine_rate, what="documents set aside"),
-        ]
-        seconds = time.perf_counter() - started
+        written = storage.datasets.write("cleaned_corpus", key, [pa.Table.from_pylist(result.rows, schema=CLEANED_SCHEMA)], CLEANED_SCHEMA, context.run.run_id)
+        _write_quarantine(storage, "cleaned_corpus", key, result.quarantine, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
-                "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
-                "upstream_raw_documents_version": storage.datasets.current_version("raw_documents", key),
-                "documents": len(result.rows), "cleaned": result.cleaned, "reused": result.reused,
-                "exact_duplicates": sum(d["kind"] == "exact_duplicate" for d in result.duplicates),
-                "near_duplicates": sum(d["kind"] == "near_duplicate" for d in result.duplicates),
-                "set_aside": len(result.rejected), "set_aside_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
-                "pii_redactions_by_kind": counts(dict(result.pii_counts)), "cleaning_version": cleaning_version(),
-                "mean_quality": sum(r["quality"] for r in result.rows) / len(result.rows) if result.rows else 0.0,
-                "seconds": seconds, "preview": markdown_table(result.rows, ["locator", "title", "quality", "text"]),
+                **_written_metadata(written), "upstream_raw_documents_version": storage.datasets.current_version("raw_documents", key),
+                **_cleaned_metadata(result), "seconds": time.perf_counter() - started,
             },
-            check_results=checks,
+            check_results=_cleaned_checks(result, raw.num_rows, rules, config.cleaning),
         )
 
-    return [raw_documents, cleaned_corpus]
+    return cleaned_corpus
 
 
-def build_chunk_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
-    """chunks (after `upstream`, the cleaned corpus), partitioned by `sources`."""
+def _upstream(storage: StorageResource, name: str, key: str) -> pa.Table:
+    table = storage.datasets.read(name, key)
+    if table is None:
+        raise dg.Failure(f"{name} for source {key!r} has not been materialized; materialize it first")
+    return table
 
+
+def _cleaned_checks(result, total: int, rules: CleaningRules, cleaning: CleaningConfig) -> list[dg.AssetCheckResult]:
+    return [
+        check_result(CLEAN_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(result.rows, ["doc_id"]))),
+        check_result(CLEAN_TEXT_LENGTH, text_length_outcome(result.rows, rules)),
+        check_result(CLEAN_QUALITY, validate_rule(quality_at_least(cleaning.min_quality), frame(result.rows, ["quality"]))),
+        check_result(CLEAN_NO_PII, validate_rule(no_pii_left("text", "title", "locator"), frame(result.rows, ["text", "title", "locator"]))),
+        rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), total, cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
+        rate_check(CLEAN_QUARANTINE_RATE, len(result.rejected), total, cleaning.max_quarantine_rate, what="documents set aside"),
+    ]
+
+
+def _cleaned_metadata(result) -> dict:
+    return {
+        "documents": len(result.rows), "cleaned": result.cleaned, "reused": result.reused,
+        "exact_duplicates": sum(d["kind"] == "exact_duplicate" for d in result.duplicates),
+        "near_duplicates": sum(d["kind"] == "near_duplicate" for d in result.duplicates),
+        "set_aside": len(result.rejected), "set_aside_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
+        "pii_redactions_by_kind": counts(dict(result.pii_counts)), "cleaning_version": cleaning_version(),
+        "mean_quality": sum(r["quality"] for r in result.rows) / len(result.rows) if result.rows else 0.0,
+        "preview": markdown_table(result.rows, ["locator", "title", "quality", "text"]),
+    }
+
+
+def _chunk_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+    return [
+        _check_spec(CHUNK_IDS_UNIQUE, CHUNKS, sources, blocking=True, description="chunk_id is unique and non-null"),
+        _check_spec(CHUNK_TEXT_NOT_EMPTY, CHUNKS, sources, blocking=True, description="every chunk has text"),
+        _check_spec(CHUNK_TOKENS_WITHIN_LIMIT, CHUNKS, sources, blocking=True, description="1 <= token_count <= chunking.max_tokens"),
+    ]
+
+
+def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDefinition:
     @dg.asset(
-        partitions_def=sources,
-        group_name="documents",
-        kinds={"python", "parquet"},
-        deps=[upstream],
-        op_tags=op_tags,
-        check_specs=[
-            _check_spec(CHUNK_IDS_UNIQUE, "chunks", sources, blocking=True, description="chunk_id is unique and non-null"),
-            _check_spec(CHUNK_TEXT_NOT_EMPTY, "chunks", sources, blocking=True, description="every chunk has text"),
-            _check_spec(CHUNK_TOKENS_WITHIN_LIMIT, "chunks", sources, blocking=True, description="1 <= token_count <= chunking.max_tokens"),
-        ],
+        key=CHUNKS, partitions_def=sources, group_name=GROUP, kinds=KINDS, deps=[CLEANED_CORPUS], op_tags=op_tags,
+        check_specs=_chunk_check_specs(sources),
     )
     def chunks(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """Chunks of at most chunking.max_tokens embedding-model tokens, with their section heading."""
         config = platform.config
         key = context.partition_key
         started = time.perf_counter()
-        cleaned = storage.datasets.read("cleaned_corpus", key)
-        if cleaned is None:
-            raise dg.Failure(f"cleaned_corpus for source {key!r} has not been materialized; materialize it first")
+        cleaned = _upstream(storage, "cleaned_corpus", key)
         model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
-        factory = lambda: Chunker(load_tokenizer(model_dir), max_tokens=config.chunking.max_tokens, overlap=config.chunking.overlap)  # noqa: E731
         version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
-        result = chunk_corpus(cleaned.to_pylist(), storage.datasets.read("chunks", key), factory, version=version)
-        written = storage.datasets.write("chunks", key, [pa.Table.from_pylist(result.rows, schema=CHUNK_SCHEMA)], CHUNK_SCHEMA, context.run_id)
-        tokens = [r["token_count"] for r in result.rows]
+
+        def chunker() -> Chunker:
+            return Chunker(load_tokenizer(model_dir), max_tokens=config.chunking.max_tokens, overlap=config.chunking.overlap)
+
+        result = chunk_corpus(cleaned.to_pylist(), storage.datasets.read("chunks", key), chunker, version=version)
+        written = storage.datasets.write("chunks", key, [pa.Table.from_pylist(result.rows, schema=CHUNK_SCHEMA)], CHUNK_SCHEMA, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
-                "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
-                "upstream_cleaned_corpus_version": storage.datasets.current_version("cleaned_corpus", key),
-                "chunks": len(result.rows), "documents_chunked": result.documents_chunked, "documents_reused": result.documents_reused,
-                "chunker_version": version, "max_tokens": config.chunking.max_tokens, "overlap": config.chunking.overlap,
-                "mean_tokens": float(np.mean(tokens)) if tokens else 0.0, "p95_tokens": float(np.percentile(tokens, 95)) if tokens else 0.0,
-                "seconds": time.perf_counter() - started,
-                "preview": markdown_table(result.rows, ["locator", "heading", "position", "token_count", "text"]),
+                **_written_metadata(written), "upstream_cleaned_corpus_version": storage.datasets.current_version("cleaned_corpus", key),
+                **_chunk_metadata(result, version, config.chunking), "seconds": time.perf_counter() - started,
             },
-            check_results=[
-                check_result(CHUNK_IDS_UNIQUE, validate_rule(ids_unique_and_present("chunk_id"), frame(result.rows, ["chunk_id"]))),
-                check_result(CHUNK_TEXT_NOT_EMPTY, validate_rule(text_length_within(1, 10**7), frame(result.rows, ["text"]))),
-                check_result(CHUNK_TOKENS_WITHIN_LIMIT, validate_rule(tokens_at_most(config.chunking.max_tokens), frame(result.rows, ["token_count"]))),
-            ],
+            check_results=_chunk_checks(result.rows, config.chunking.max_tokens),
         )
 
     return chunks
+
+
+def _chunk_metadata(result, version: str, chunking) -> dict:
+    tokens = [r["token_count"] for r in result.rows]
+    return {
+        "chunks": len(result.rows), "documents_chunked": result.documents_chunked, "documents_reused": result.documents_reused,
+        "chunker_version": version, "max_tokens": chunking.max_tokens, "overlap": chunking.overlap,
+        "mean_tokens": float(np.mean(tokens)) if tokens else 0.0, "p95_tokens": float(np.percentile(tokens, 95)) if tokens else 0.0,
+        "preview": markdown_table(result.rows, ["locator", "heading", "position", "token_count", "text"]),
+    }
+
+
+def _chunk_checks(rows: list[dict], max_tokens: int) -> list[dg.AssetCheckResult]:
+    return [
+        check_result(CHUNK_IDS_UNIQUE, validate_rule(ids_unique_and_present("chunk_id"), frame(rows, ["chunk_id"]))),
+        check_result(CHUNK_TEXT_NOT_EMPTY, validate_rule(text_length_within(1, 10**7), frame(rows, ["text"]))),
+        check_result(CHUNK_TOKENS_WITHIN_LIMIT, validate_rule(tokens_at_most(max_tokens), frame(rows, ["token_count"]))),
+    ]

@@ -13,11 +13,14 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import tokenizers
 
 CHUNKER_VERSION = "stsplit-1"  # bump when chunking changes; part of chunk identity
 
-# cleaning.html_to_text turns HTML into Markdown, so HTML chunks like Markdown.
+# html_text.html_to_text turns HTML into Markdown, so HTML chunks like Markdown.
 MARKDOWN_FORMATS = frozenset({"md", "html"})
 
 _ATX_HEADING = re.compile(r" {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*")
@@ -47,7 +50,7 @@ class Heading:
     title: str
 
 
-def load_tokenizer(model_path: str) -> "tokenizers.Tokenizer":
+def load_tokenizer(model_path: str) -> tokenizers.Tokenizer:
     """Load `<model_path>/tokenizer.json` with truncation and padding off, for counting tokens."""
     path = Path(model_path) / "tokenizer.json"
     if not path.is_file():
@@ -81,7 +84,7 @@ def find_headings(text: str, fmt: str) -> list[Heading]:
 class Chunker:
     """Token-bounded splitter, built once and reused for many documents."""
 
-    def __init__(self, tokenizer: "tokenizers.Tokenizer", *, max_tokens: int = 256, overlap: int = 32) -> None:
+    def __init__(self, tokenizer: tokenizers.Tokenizer, *, max_tokens: int = 256, overlap: int = 32) -> None:
         if overlap < 0:
             raise ValueError(f"overlap must be >= 0, got {overlap}")
         if max_tokens <= overlap:
@@ -126,7 +129,7 @@ class TokenCounter:
     tokenizer binding, and leaves the final chunks' counts ready to take.
     """
 
-    def __init__(self, tokenizer: "tokenizers.Tokenizer") -> None:
+    def __init__(self, tokenizer: tokenizers.Tokenizer) -> None:
         self._tokenizer = tokenizer
         self._counts: dict[str, int] = {}
         self.counted_after_split = 0
@@ -142,7 +145,7 @@ class TokenCounter:
         # A splitter that trimmed a chunk after sizing it would leave it uncounted.
         missing = [text for text in dict.fromkeys(texts) if text not in self._counts]
         self.counted_after_split += len(missing)
-        for text, encoding in zip(missing, self._tokenizer.encode_batch(missing, add_special_tokens=False)):
+        for text, encoding in zip(missing, self._tokenizer.encode_batch(missing, add_special_tokens=False), strict=False):
             self._counts[text] = len(encoding.ids)
         counts = [self._counts[text] for text in texts]
         self._counts = {}
@@ -160,7 +163,7 @@ def _labelled(text: str, fmt: str, pieces: list[tuple[int, str]], token_counts: 
     return chunks
 
 
-def _counting_tokenizer(tokenizer: "tokenizers.Tokenizer") -> "tokenizers.Tokenizer":
+def _counting_tokenizer(tokenizer: tokenizers.Tokenizer) -> tokenizers.Tokenizer:
     # Model configs often truncate (MiniLM: 128) and pad, which would cap or
     # inflate every count.
     tokenizer.no_truncation()

@@ -11,10 +11,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-
 from llm_platform.documents import pii
 from llm_platform.documents.chunking import find_headings
-from llm_platform.documents.html_text import html_to_text
 from llm_platform.documents.pii import redact_pii
 from llm_platform.documents.rendering import RENDERER_VERSION, render_prose
 

@@ -8,8 +8,12 @@ import re
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 SHINGLE_WORDS = 5
 # Stated explicitly: datasketch refuses to rebuild a MinHash from stored hash
@@ -56,7 +60,7 @@ def find_duplicates(
 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     first_by_hash: dict[str, str] = {}
-    kept: dict[str, tuple[int, "MinHash"]] = {}
+    kept: dict[str, tuple[int, MinHash]] = {}
     duplicates: list[Duplicate] = []
     for doc_id, digest, signature in items:
         if digest in first_by_hash:
@@ -110,7 +114,7 @@ def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
     return MinHash(num_perm=num_perm, scheme=_SCHEME).permutations
 
 
-def _minhash_from(signature: np.ndarray, num_perm: int) -> "MinHash":
+def _minhash_from(signature: np.ndarray, num_perm: int) -> MinHash:
     if len(signature) != num_perm:
         raise ValueError(
             f"signature has {len(signature)} values but num_perm is {num_perm}; "
@@ -122,7 +126,7 @@ def _minhash_from(signature: np.ndarray, num_perm: int) -> "MinHash":
 
 
 def _earliest_similar(
-    candidates: list[str], minhash: "MinHash", kept: dict[str, tuple[int, "MinHash"]], threshold: float
+    candidates: list[str], minhash: MinHash, kept: dict[str, tuple[int, MinHash]], threshold: float
 ) -> str | None:
     # LSH candidates are probable matches only; confirm each with the estimate.
     similar = [key for key in candidates if minhash.jaccard(kept[key][1]) >= threshold]

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 
-
 from llm_platform.documents.chunking import find_headings
 
 SUPPORTED_FORMATS = {

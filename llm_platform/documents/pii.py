@@ -268,7 +268,7 @@ def redacted_rows(rows: Sequence[Mapping], columns: Sequence[str], limit: int) -
     Only the start of each value is scanned (previews show a few dozen
     characters), so a preview of a large document stays cheap.
     """
-    redact = lambda value: value if not isinstance(value, str) else redact_pii(value[:_PREVIEW_SCAN_CHARS])[0]  # noqa: E731
+    redact = lambda value: value if not isinstance(value, str) else redact_pii(value[:_PREVIEW_SCAN_CHARS])[0]
     return [{**row, **{c: redact(row.get(c)) for c in columns}} for row in list(rows)[:limit]]
 
 

@@ -83,7 +83,7 @@ def _plugin_patterns() -> tuple[tuple[re.Pattern[str], str, str, bool], ...]:
 def _required_literal(pattern: re.Pattern[str]) -> str:
     # Most plugin patterns scan slowly (they start with a character class); a
     # substring test on the literal they require skips them on most text.
-    from re import _constants, _parser
+    from re import _constants, _parser  # type: ignore[attr-defined]
 
     runs, run = [], []
     for op, argument in _parser.parse(pattern.pattern, pattern.flags):
@@ -110,7 +110,8 @@ def _extend_token(text: str, span: Span) -> Span:
     # the rest of the token is secret too.
     start, end = span
     if end < len(text) and (text[end].isalnum() or text[end] in "_-") and text[end - 1].isalnum():
-        end = _TOKEN_TAIL.match(text, end).end()
+        tail = _TOKEN_TAIL.match(text, end)
+        end = tail.end() if tail else end
     return start, end
 
 

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 import fsspec
 import pyarrow as pa
 
+from llm_platform.documents.extraction import EXTRACTOR_VERSION, SNIFF_BYTES, JsonlLine, Rejection, detect_format, extract_documents, extract_jsonl, jsonl_streamable
 from llm_platform.documents.listing import SourceFile, list_source
-from llm_platform.documents.extraction import (
-    EXTRACTOR_VERSION, SNIFF_BYTES, JsonlLine, Rejection, detect_format, extract_documents, extract_jsonl, jsonl_streamable,
-)
 from llm_platform.documents.pii import redact_locator, redact_pii
 from llm_platform.identity import content_hash, doc_id_for
 
@@ -102,7 +100,7 @@ def _read_bytes(file: SourceFile) -> bytes:
         return handle.read()
 
 
-def _extract_file(file: SourceFile, result: "RawDocuments", *, text_field: str, title_field: str | None, max_bytes: int):
+def _extract_file(file: SourceFile, result: RawDocuments, *, text_field: str, title_field: str | None, max_bytes: int):
     """(file hash, extraction) of one file; JSONL is streamed line by line, so one huge line costs at most max_bytes."""
     digest = hashlib.sha256()
     if detect_format(file.locator) == "jsonl" and _streamable(file):
@@ -220,7 +218,7 @@ def read_source(
 
 
 def _diff(result: RawDocuments, previous: pa.Table | None) -> None:
-    before = {} if previous is None else dict(zip(previous.column("doc_id").to_pylist(), previous.column("content_hash").to_pylist()))
+    before = {} if previous is None else dict(zip(previous.column("doc_id").to_pylist(), previous.column("content_hash").to_pylist(), strict=True))
     now = {row["doc_id"]: row["content_hash"] for row in result.rows}
     for doc_id, digest in now.items():
         if doc_id not in before:

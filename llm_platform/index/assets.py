@@ -7,15 +7,15 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from llm_platform.metadata import check_result, frame, markdown_table
 from llm_platform.config import DriftSettings
 from llm_platform.index.drift import measure_drift
 from llm_platform.index.embedding import configured_cache, configured_embedder, embed_texts, load_embedder, resolve_runtime
-from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
 from llm_platform.index.publishing import PublishRefused, Score, publish_version, served_baseline
 from llm_platform.index.retrieval import questions_from_chunks, score_table
 from llm_platform.index.table import QueryTuning, index_schema, open_table, published_version, sync_source, table_name
+from llm_platform.metadata import check_result, frame, markdown_table
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
 
 EMBEDDING_DIMENSION = "vector_dimension"
 EMBEDDING_FINITE = "no_nan_values"
@@ -73,7 +73,7 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
             raise dg.Failure(f"chunks for source {key!r} have not been materialized; materialize them first")
         started = time.perf_counter()
         runtime = resolve_runtime(settings.backend, settings.device)
-        factory = lambda: configured_embedder(settings, storage.root)  # noqa: E731
+        factory = lambda: configured_embedder(settings, storage.root)
         # The chunks' stored token counts order the batches by length: no second tokenization to sort.
         run = embed_texts(
             chunk_table.column("text_hash").to_pylist(), chunk_table.column("text").to_pylist(),
@@ -90,7 +90,7 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
             },
             schema=schema,
         )
-        written = storage.datasets.write("embeddings", key, [table], schema, context.run_id)
+        written = storage.datasets.write("embeddings", key, [table], schema, context.run.run_id)
         context.log.info(f"{key}: {run.computed} chunks embedded, {run.reused} reused from the cache in {seconds:.1f}s")
         vectors = frame([{"vector": v} for v in run.vectors], ["vector"])
         return dg.MaterializeResult(
@@ -273,7 +273,7 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
             "published_version": published_version(latest, config.index.published_tag),
             "published_hit_rate": baseline[1] if baseline else None, "compared_with": baseline[0] if baseline else None,
         }
-        written = storage.datasets.write("retrieval_eval", None, [pa.Table.from_pylist([record], schema=_EVAL_SCHEMA)], _EVAL_SCHEMA, context.run_id)
+        written = storage.datasets.write("retrieval_eval", None, [pa.Table.from_pylist([record], schema=_EVAL_SCHEMA)], _EVAL_SCHEMA, context.run.run_id)
         gates = retrieval_gate(score.hit_rate, record["published_hit_rate"], minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{name}@{score.version}"),
@@ -299,7 +299,7 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         try:
             previous = publish_version(
                 storage.lancedb(), storage.datasets, record["table"], tag=config.index.published_tag, version=record["version"],
-                score=score, keep=config.index.keep_published_versions, run_id=context.run_id,
+                score=score, keep=config.index.keep_published_versions, run_id=context.run.run_id,
             )
         except PublishRefused as exc:
             raise dg.Failure(f"not publishing: {exc}") from None

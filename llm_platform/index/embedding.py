@@ -21,7 +21,7 @@ from llm_platform.model_paths import resolve_sentence_transformer
 if TYPE_CHECKING:
     from llm_platform.config import EmbeddingConfig
 
-__all__ = ["BACKENDS", "EmbeddingCache", "EmbeddingRun", "Embedder", "Runtime", "configured_cache", "configured_embedder", "embed_texts", "load_embedder", "model_slug", "resolve_runtime"]
+__all__ = ["BACKENDS", "Embedder", "EmbeddingCache", "EmbeddingRun", "Runtime", "configured_cache", "configured_embedder", "embed_texts", "load_embedder", "model_slug", "resolve_runtime"]
 
 BACKENDS = ("torch", "onnx")
 # A killed run keeps what it embedded: vectors reach the cache every this many texts.
@@ -141,7 +141,7 @@ def embed_texts(
             fresh = embedder.encode([texts[i] for i in batch], show_progress=show_progress)
             batch_hashes = [hashes[i] for i in batch]
             cache.add(batch_hashes, fresh)
-            cached.update(zip(batch_hashes, fresh))
+            cached.update(zip(batch_hashes, fresh, strict=False))
         dimension = embedder.dimension
     if not hashes:
         return EmbeddingRun(np.zeros((0, dimension or 0), dtype=np.float32), 0, 0, dimension or 0)

@@ -63,7 +63,7 @@ class EmbeddingCache:
         if table.num_rows == 0:
             return {}
         matrix = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
-        return dict(zip(table.column("text_hash").to_pylist(), matrix))
+        return dict(zip(table.column("text_hash").to_pylist(), matrix, strict=False))
 
     def add(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
         """Append newly computed vectors as one Parquet part."""

@@ -100,7 +100,7 @@ def _export_fp32(source: Path, path: Path) -> int:
             self.model = model
 
         def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-            return self.model(dict(zip(names, tensors)))["sentence_embedding"]
+            return self.model(dict(zip(names, tensors, strict=False)))["sentence_embedding"]
 
     dynamic = {name: {0: "batch", 1: "sequence"} for name in names} | {"sentence_embedding": {0: "batch"}}
     with torch.no_grad():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -50,7 +50,7 @@ def published_scores(store: DatasetStore, table_name: str) -> dict[int, dict]:
 
 
 def _append(store: DatasetStore, table_name: str, row: dict, run_id: str) -> None:
-    rows = read_publications(store, table_name) + [row]
+    rows = [*read_publications(store, table_name), row]
     store.write(PUBLICATIONS, table_name, [pa.Table.from_pylist(rows, schema=PUBLICATION_SCHEMA)], PUBLICATION_SCHEMA, run_id)
 
 
@@ -120,7 +120,7 @@ def publish_version(db, store: DatasetStore, name: str, *, tag: str, version: in
     _tag(table, publication_tag(version), version)
     _keep_recent_tags(table, keep)
     _append(store, name, {
-        "table": name, "version": version, "action": "publish", "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "table": name, "version": version, "action": "publish", "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "hit_rate": score.hit_rate, "mrr": score.mrr, "k": score.k, "questions": score.questions,
         "previous_version": previous, "compared_with": score.compared_with, "run_id": run_id,
     }, run_id)
@@ -142,7 +142,7 @@ def rollback(db, store: DatasetStore, name: str, *, tag: str, version: int, forc
     earlier = scores.get(version, {})
     _append(store, name, {
         "table": name, "version": version, "action": "rollback" if version in scores else "forced",
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "hit_rate": earlier.get("hit_rate"), "mrr": earlier.get("mrr"),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"), "hit_rate": earlier.get("hit_rate"), "mrr": earlier.get("mrr"),
         "k": earlier.get("k"), "questions": earlier.get("questions"), "previous_version": previous, "compared_with": None, "run_id": "cli",
     }, "cli")
     return previous

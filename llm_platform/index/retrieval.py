@@ -30,7 +30,7 @@ def retrieval_metrics(
     if not ranked:
         return 0.0, 0.0
     hits, reciprocal_ranks = 0, 0.0
-    for results, answer in zip(ranked, relevant):
+    for results, answer in zip(ranked, relevant, strict=False):
         top = list(results[:k])
         if answer in top:
             hits += 1

@@ -16,14 +16,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from llm_platform.index import SEARCH_MODES
 from llm_platform.config import IndexConfig
+from llm_platform.index import SEARCH_MODES
 from llm_platform.index.embedding import model_slug
 from llm_platform.index.upkeep import UpkeepReport, index_health, maintain, retry_on_conflict
+
+if TYPE_CHECKING:
+    import lancedb
 
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -53,7 +57,7 @@ def table_name(base: str, model_id: str) -> str:
     return f"{base}__{model_slug(model_id)}"
 
 
-def connect(uri: str) -> "lancedb.DBConnection":
+def connect(uri: str) -> lancedb.DBConnection:
     """Open the LanceDB database at `uri` (a folder or object-store URL)."""
     import lancedb
 
@@ -62,7 +66,7 @@ def connect(uri: str) -> "lancedb.DBConnection":
     return lancedb.connect(uri, storage_options=lance_storage_options(uri) or None)
 
 
-def open_table(db: "lancedb.DBConnection", name: str, dimension: int | None = None):
+def open_table(db: lancedb.DBConnection, name: str, dimension: int | None = None):
     """Open `name`, creating it empty when a dimension is given and it does not exist."""
     if name in db.list_tables().tables:
         return db.open_table(name)
@@ -112,7 +116,7 @@ def source_chunk_ids(table, source: str) -> set[str]:
 def _duplicate_row_ids(found: pa.Table) -> list[int]:
     seen: set[str] = set()
     extra = []
-    for chunk_id, row_id in zip(found.column("chunk_id").to_pylist(), found.column("_rowid").to_pylist()):
+    for chunk_id, row_id in zip(found.column("chunk_id").to_pylist(), found.column("_rowid").to_pylist(), strict=False):
         if chunk_id in seen:
             extra.append(row_id)
         seen.add(chunk_id)
@@ -169,7 +173,7 @@ def publish(table, tag: str, version: int) -> int | None:
     return previous
 
 
-def open_published(db: "lancedb.DBConnection", name: str, tag: str):
+def open_published(db: lancedb.DBConnection, name: str, tag: str):
     """The table as readers see it: checked out at `tag`."""
     table = open_table(db, name)
     if published_version(table, tag) is None:
@@ -235,7 +239,7 @@ def search(
     # different score columns, so it selects nothing and drops the vectors afterwards.
     columns = ["chunk_id", "doc_id", "source", "locator", "title", "heading", "text"]
     if mode != "hybrid":
-        builder = builder.select(columns + ["_distance" if mode == "vector" else "_score"])
+        builder = builder.select([*columns, "_distance" if mode == "vector" else "_score"])
     hits = builder.limit(k).to_list()
     return [{**{c: hit[c] for c in columns}, "score": _score(hit)} for hit in hits]
 
@@ -252,4 +256,4 @@ def ranked_ids(
     table, queries: Sequence[str], vectors: np.ndarray, *, k: int, field: str = "doc_id", tuning: QueryTuning | None = None,
 ) -> list[list[str]]:
     """For each query, the `field` (doc_id or chunk_id) of the top-k vector hits, best first."""
-    return [[hit[field] for hit in search(table, q, v, mode="vector", k=k, tuning=tuning)] for q, v in zip(queries, vectors)]
+    return [[hit[field] for hit in search(table, q, v, mode="vector", k=k, tuning=tuning)] for q, v in zip(queries, vectors, strict=False)]

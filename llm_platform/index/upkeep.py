@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from llm_platform.config import IndexConfig
@@ -166,7 +166,7 @@ def compact(table) -> None:
 
 def cleanup_window(table, configured: timedelta, now: datetime | None = None) -> timedelta:
     """`configured`, widened past the oldest tagged version so that cleanup keeps it."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     tagged = {tag["version"] for tag in table.tags.list().values()}
     stamps = [_aware(v["timestamp"]) for v in table.list_versions() if v["version"] in tagged]
     if not stamps:
@@ -176,7 +176,7 @@ def cleanup_window(table, configured: timedelta, now: datetime | None = None) ->
 
 def _aware(stamp: datetime) -> datetime:
     # LanceDB returns naive local timestamps.
-    return stamp if stamp.tzinfo else stamp.astimezone().astimezone(timezone.utc)
+    return stamp if stamp.tzinfo else stamp.astimezone().astimezone(UTC)
 
 
 def cleanup(table, configured: timedelta) -> tuple[timedelta, int]:

@@ -1,19 +1,24 @@
 """lora_adapter, model_eval and production_model: train, score, and promote through gates."""
 
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pyarrow as pa
 
-from llm_platform.metadata import markdown_table
 from llm_platform.config import PlatformConfig
+from llm_platform.identity import stable_hash
+from llm_platform.index.table import open_published, published_version, table_name
+from llm_platform.metadata import markdown_table
 from llm_platform.model.gates import GateResult, evaluate_gates
 from llm_platform.model.prompts import PromptTemplate
 from llm_platform.model.registry import ADAPTER_ARTIFACT, TINY_LOCAL, registered_version
-from llm_platform.identity import stable_hash
-from llm_platform.index.table import open_published, published_version, table_name
 from llm_platform.resources.mlflow import MlflowResource
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+
+if TYPE_CHECKING:
+    from llm_platform.model.base_model import BaseModelInfo
+    from llm_platform.model.training import LoraTrainingConfig
 
 GPU_POOL = "gpu"
 # Single-step losses are noisy; first/final loss in metadata are means over this many steps.
@@ -127,7 +132,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         fingerprint = stable_hash(sft_version or "", base["weights_hash"], template.version, json.dumps(training.__dict__, sort_keys=True, default=str))
         output_dir = f"{storage.models_dir}/adapters/{fingerprint[:16]}"
         examples = [(r["instruction"], r["response"]) for r in train.to_pylist()]
-        lineage = {"dagster_run_id": context.run_id, "sft_dataset_version": sft_version or "", "base_model": base["name"], "base_model_kind": base["kind"],
+        lineage = {"dagster_run_id": context.run.run_id, "sft_dataset_version": sft_version or "", "base_model": base["name"], "base_model_kind": base["kind"],
                    "base_model_weights_hash": base["weights_hash"], "base_model_revision": base.get("revision") or "", "base_model_commit": base.get("commit") or "",
                    "prompt_template_version": template.version, "prompt_template_kind": template.kind}
         with mlflow.run(run_name=f"lora-{fingerprint[:8]}", tags=lineage) as run:
@@ -160,9 +165,9 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
                   "base_model": base["name"], "base_model_path": _base_source(base), "base_model_commit": base.get("commit"), "base_model_weights_hash": base["weights_hash"],
                   "prompt_template_version": template.version, "prompt_kind": template.kind, "prompt_text": template.text,
                   "steps": result.steps, "final_loss": _mean(result.losses[-LOSS_WINDOW:])}
-        version = storage.write_record("lora_adapter", record, context.run_id)
+        version = storage.write_record("lora_adapter", record, context.run.run_id)
         pairs = pa.table({"pair_hash": sorted(hashes)})
-        storage.datasets.write("lora_adapter_pairs", None, [pairs], pairs.schema, context.run_id)
+        storage.datasets.write("lora_adapter_pairs", None, [pairs], pairs.schema, context.run.run_id)
         yield dg.MaterializeResult(
             data_version=dg.DataVersion(fingerprint),
             metadata={**{k: v for k, v in record.items() if k != "prompt_text"}, "record_version": version, "status": result.status,
@@ -197,18 +202,18 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         outcome = evaluate_models(config, adapter, template, pairs, table, mlflow=mlflow, production_version=production_version, log=context.log.info)
         scores = outcome.scores
         gates = _gates(config, scores, scores.get("production"))
-        with mlflow.run(run_name="", tags={"evaluated_by_dagster_run": context.run_id}, run_id=adapter["mlflow_run_id"]) as run:
+        with mlflow.run(run_name="", tags={"evaluated_by_dagster_run": context.run.run_id}, run_id=adapter["mlflow_run_id"]) as run:
             run.log_metrics({f"eval_{k}": v for k, v in scores["candidate"].items()})
         record = {"adapter_record": storage.datasets.current_version("lora_adapter", None), "adapter_fingerprint": adapter["fingerprint"],
                   "mlflow_run_id": adapter["mlflow_run_id"], "adapter_dir": adapter["adapter_dir"], "scores": json.dumps(scores),
                   "eval_split_version": storage.datasets.current_version("sft_eval_split", None), "eval_examples": len(pairs),
                   "index_table": table.name, "index_version": index_version, "prompt_template_version": template.version, "device": outcome.device,
                   "production_version": production_version, "gates": json.dumps([g.__dict__ for g in gates]), **code_version()}
-        storage.write_record("model_eval", record, context.run_id)
+        storage.write_record("model_eval", record, context.run.run_id)
         metrics = sorted({m for s in scores.values() for m in s})
         table_rows = [{"metric": m, **{name: round(s.get(m, float("nan")), 4) for name, s in scores.items()}} for m in metrics]
         samples = [{"question": q, "reference": a, "candidate": c, "candidate_rag": r}
-                   for (q, a), c, r in zip(pairs, outcome.answers["plain"], outcome.answers["rag"])]
+                   for (q, a), c, r in zip(pairs, outcome.answers["plain"], outcome.answers["rag"], strict=False)]
         return dg.MaterializeResult(
             data_version=dg.DataVersion(stable_hash(record["scores"], adapter["fingerprint"], str(index_version), template.version)),
             metadata={"scores": markdown_table(table_rows, ["metric", *scores], limit=len(table_rows)), "examples": len(pairs),
@@ -235,11 +240,11 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
         if failed:
             raise dg.Failure("not promoting; production is unchanged: " + "; ".join(failed))
         tags = {"base_model": adapter["base_model"], "base_model_commit": adapter["base_model_commit"] or "", "base_model_weights_hash": adapter["base_model_weights_hash"],
-                "prompt_template_version": adapter["prompt_template_version"], "adapter_fingerprint": adapter["fingerprint"], "dagster_run_id": context.run_id,
+                "prompt_template_version": adapter["prompt_template_version"], "adapter_fingerprint": adapter["fingerprint"], "dagster_run_id": context.run.run_id,
                 "eval_split_version": evaluated["eval_split_version"] or "", "index_version": str(evaluated["index_version"]),
                 **{f"eval_{k}": f"{v:.6f}" for k, v in scores["candidate"].items()}}
         version = mlflow.promote(run_id=evaluated["mlflow_run_id"], artifact_path=ADAPTER_ARTIFACT, tags=tags)
-        storage.write_record("production_model", {"registered_version": str(version), **tags}, context.run_id)
+        storage.write_record("production_model", {"registered_version": str(version), **tags}, context.run.run_id)
         context.log.info(f"{mlflow.registered_model} version {version} is now 'production' (was {current or 'none'})")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{mlflow.registered_model}/{version}"),

@@ -87,7 +87,7 @@ def generate_answers(
     room = _prompt_room(model, max_new_tokens)
     for start in range(0, len(instructions), batch_size):
         prompts = [_fit(encode_prompt(template, tokenizer, q, contexts=c), room)
-                   for q, c in zip(instructions[start : start + batch_size], contexts[start : start + batch_size])]
+                   for q, c in zip(instructions[start : start + batch_size], contexts[start : start + batch_size], strict=False)]
         batch = _left_padded(prompts, pad_id, _device_of(model))
         output = model.generate(
             **batch,
@@ -118,7 +118,7 @@ def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Return the mean ROUGE-L F1 (rouge-score, stemmed) of predictions against references."""
     _check_paired(predictions, references)
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    scores = [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references)]
+    scores = [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references, strict=False)]
     return sum(scores) / len(scores)
 
 

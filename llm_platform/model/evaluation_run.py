@@ -44,9 +44,9 @@ def evaluate_models(
     import torch
 
     from llm_platform.model.base_model import load_base_model
+    from llm_platform.model.loop import select_device
     from llm_platform.model.model_scoring import generation_scores
     from llm_platform.model.registry import load_registered_adapter
-    from llm_platform.model.loop import select_device
     from llm_platform.model.training import load_adapter
 
     device, dtype = select_device(config.training.device)

@@ -20,22 +20,11 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import get_linear_schedule_with_warmup
 
-from llm_platform.model import checkpoints
-from llm_platform.model import prompts
+from llm_platform.model import checkpoints, prompts
 from llm_platform.model.base_model import load_base_model
-from llm_platform.model.prompts import PromptTemplate
 from llm_platform.model.batching import collate, epoch_batches, label_tokens, micro_batches, rank_micro_batches
-from llm_platform.model.training import (
-    ADAPTER_DIR,
-    CHECKPOINTS_DIR,
-    DEFAULT_PROMPT,
-    LoraTrainingConfig,
-    TrainingInterrupted,
-    TrainResult,
-    encode_example,
-    _fingerprint,
-    pad_id_of,
-)
+from llm_platform.model.prompts import PromptTemplate
+from llm_platform.model.training import ADAPTER_DIR, CHECKPOINTS_DIR, DEFAULT_PROMPT, LoraTrainingConfig, TrainingInterrupted, TrainResult, _fingerprint, encode_example, pad_id_of
 
 
 @dataclass(frozen=True)

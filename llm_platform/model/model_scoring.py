@@ -48,4 +48,4 @@ def retrieved_contexts(table, questions: Sequence[str], encode: Callable[[list[s
     if not questions:
         return []
     vectors = encode(list(questions))
-    return [[hit["text"][:max_chars] for hit in search(table, q, v, mode="vector", k=k)] for q, v in zip(questions, vectors)]
+    return [[hit["text"][:max_chars] for hit in search(table, q, v, mode="vector", k=k)] for q, v in zip(questions, vectors, strict=False)]

@@ -61,12 +61,12 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         for message in built.set_aside[:20]:
             context.log.warning(f"set aside: {message}")
         violations = [v.__dict__ for v in built.report.violations]
-        storage.datasets.write("sft_quarantine", None, [pa.Table.from_pylist(violations, schema=QUARANTINE_SCHEMA)], QUARANTINE_SCHEMA, context.run_id)
+        storage.datasets.write("sft_quarantine", None, [pa.Table.from_pylist(violations, schema=QUARANTINE_SCHEMA)], QUARANTINE_SCHEMA, context.run.run_id)
         common = {"supplied_records": built.report.supplied, "quarantined": len({(v["file"], v["line"]) for v in violations}),
                   "quarantine_preview": markdown_table(violations, ["file", "line", "rule", "reason"]),
                   "set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin)), **versions}
         for name, rows in (("sft_dataset", built.train), ("sft_eval_split", built.eval)):
-            written = storage.datasets.write(name, None, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], SFT_SCHEMA, context.run_id)
+            written = storage.datasets.write(name, None, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], SFT_SCHEMA, context.run.run_id)
             yield dg.MaterializeResult(
                 asset_key=name, data_version=dg.DataVersion(written.version),
                 metadata={"dataset_version": written.version, "path": written.path, "pairs": len(rows), **common,
@@ -90,7 +90,7 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         tiny = None if settings.tiny is None else TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
         from llm_platform.storage_files import RemoteFolder
 
-        folder = RemoteFolder(f"{storage.models_dir}/base/{context.run_id}")
+        folder = RemoteFolder(f"{storage.models_dir}/base/{context.run.run_id}")
         try:
             info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=folder.local, corpus_texts=texts,
                                       tiny_config=tiny, allow_download=settings.allow_download)
@@ -100,7 +100,7 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         if info.kind == "tiny-local":  # its files are the folder; a configured model's stay where they are
             info = dataclasses.replace(info, path=folder.location(info.path))
         record = {**info.__dict__, "weight_files": ",".join(info.weight_files)}
-        storage.write_record("base_model", record, context.run_id)
+        storage.write_record("base_model", record, context.run.run_id)
         context.log.info(f"base model: {info.kind} {info.name} ({info.num_parameters:,} parameters) — {info.note}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(info.weights_hash),
@@ -116,7 +116,9 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         from llm_platform.model.base_model import load_base_tokenizer
         from llm_platform.model.prompts import template_for
 
-        tokenizer = load_base_tokenizer(base["path"] if base["kind"] == "tiny-local" else base["name"], revision=base.get("commit"))
+        from llm_platform.storage_files import local_path
+
+        tokenizer = load_base_tokenizer(local_path(base["path"]) if base["kind"] == "tiny-local" else base["name"], revision=base.get("commit"))
         configured, origin = config.prompts.template, "prompts.template"
         if config.prompts.template_file:
             configured, origin = _read_template_file(config.prompts.template_file), config.prompts.template_file
@@ -124,7 +126,7 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         if template.kind == "chat_template":
             origin = f"chat template of {base['name']}"
         record = {"kind": template.kind, "text": template.text, "version": template.version, "origin": origin}
-        storage.write_record("prompt_template", record, context.run_id)
+        storage.write_record("prompt_template", record, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(template.version),
             metadata={"version": template.version, "kind": template.kind, "origin": origin, "base_model": base["name"],

@@ -16,10 +16,10 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from llm_platform.model.base_model import load_base_model
-from llm_platform.model.batching import collate  # noqa: F401  (evaluation pads batches the way training does)
 from llm_platform.identity import stable_hash
 from llm_platform.model import prompts
+from llm_platform.model.base_model import load_base_model
+from llm_platform.model.batching import collate  # noqa: F401  (evaluation pads batches the way training does)
 from llm_platform.model.prompts import PromptTemplate
 
 DEFAULT_PROMPT = prompts.make_template(prompts.CONFIGURED, prompts.DEFAULT_TEMPLATE)
@@ -117,7 +117,7 @@ def encode_example(
         # Keep the first token (BOS) and the end (the response marker); a quarter stays for the answer.
         prompt = prompt[:1] + prompt[-(budget - 1):]
     answer = tokenizer(response.strip(), add_special_tokens=False)["input_ids"]
-    answer = (answer + [tokenizer.eos_token_id])[: max_length - len(prompt)]
+    answer = ([*answer, tokenizer.eos_token_id])[: max_length - len(prompt)]
     return prompt + answer, [-100] * len(prompt) + answer
 
 
@@ -153,8 +153,8 @@ def train_lora(
         raise ValueError("train_lora needs at least one (instruction, response) example")
     if stop_after_steps is not None and stop_after_steps < 1:
         raise ValueError(f"stop_after_steps must be >= 1 or None, got {stop_after_steps}")
-    run = dict(base_model_dir=base_model_dir, examples=examples, config=config, output_dir=output_dir,
-               on_step=on_step, stop_after_steps=stop_after_steps, prompt_template=prompt_template, base_revision=base_revision)
+    run = {"base_model_dir": base_model_dir, "examples": examples, "config": config, "output_dir": output_dir,
+               "on_step": on_step, "stop_after_steps": stop_after_steps, "prompt_template": prompt_template, "base_revision": base_revision}
     if config.num_processes > 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         from llm_platform.model.distributed import launch_training
 

@@ -159,7 +159,9 @@ class MlflowResource(dg.ConfigurableResource):
         uri = self._connection_uri()
         try:
             client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-        except Exception as exc:
+        # MLflow raises many types for a bad store (its own, ValueError, OSError, driver errors); every one
+        # becomes one message without the original, whose text and traceback may hold credentials.
+        except Exception as exc:  # noqa: BLE001
             raise MlflowError(f"cannot open the MLflow store {redact_uri(uri)}: {redact_text(str(exc), uri)}") from None
         return _RedactingClient(client, uri)
 

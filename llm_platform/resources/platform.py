@@ -13,7 +13,6 @@ from llm_platform.datasets import DatasetStore
 from llm_platform.index.table import connect
 from llm_platform.storage_files import read_listings_fresh  # noqa: F401 — importing it turns S3 listing caches off
 
-
 CONFIG_TAG = "llm_platform/config_sha256"
 
 

@@ -41,7 +41,7 @@ def serving_log(context: dg.AssetExecutionContext, platform: PlatformConfigResou
     records, problems = read_query_log(storage.root)
     for problem in problems[:20]:
         context.log.warning(f"query log: {problem}")
-    written = storage.datasets.write(SERVING_LOG, None, [log_table(records)], LOG_SCHEMA, context.run_id)
+    written = storage.datasets.write(SERVING_LOG, None, [log_table(records)], LOG_SCHEMA, context.run.run_id)
     latencies = sorted(r["latency_ms"] for r in records if isinstance(r.get("latency_ms"), int | float))
     by_adapter: dict[str, int] = {}
     for record in records:

@@ -8,7 +8,6 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-
 from llm_platform.config import PlatformConfig
 from llm_platform.serving.cache import build_store
 from llm_platform.serving.feedback import feedback_file

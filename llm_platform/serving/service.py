@@ -57,7 +57,7 @@ def new_answer_id() -> str:
 class ChatService:
     """Retrieval-augmented answers with caching, logging and feedback, over `state`'s current snapshot."""
 
-    def __init__(self, *, state: ServingState, embed: Callable[[list[str]], "object"], responses: Store, answers: Store, query_log: QueryLog,
+    def __init__(self, *, state: ServingState, embed: Callable[[list[str]], object], responses: Store, answers: Store, query_log: QueryLog,
                  feedback_path: Path | None, metrics: ServingMetrics, k: int, max_context_chars: int, tuning=None) -> None:
         self.state, self._embed, self.responses, self.answers = state, embed, responses, answers
         self.query_log, self.feedback_path, self.metrics = query_log, feedback_path, metrics

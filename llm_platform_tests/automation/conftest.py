@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pydoc_data.topics
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -11,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
-import pydoc_data.topics
 import pytest
 import yaml
 
@@ -75,7 +75,7 @@ class Webhook:
 
 def _handler(webhook: Webhook) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 — http.server's naming
+        def do_POST(self) -> None:
             length = min(int(self.headers.get("Content-Length", 0)), MAX_BODY_BYTES)
             webhook.posts.append(json.loads(self.rfile.read(length)))
             webhook.content_types.append(self.headers.get("Content-Type", ""))

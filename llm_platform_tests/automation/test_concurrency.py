@@ -8,11 +8,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from llm_platform.index.assets import LANCEDB_POOL
-from llm_platform.model.assets import GPU_POOL
 from llm_platform.config import PlatformConfig, SourceConfig
 from llm_platform.definitions import build_definitions
+from llm_platform.index.assets import LANCEDB_POOL
 from llm_platform.local_instance import INSTANCE_CONFIG
+from llm_platform.model.assets import GPU_POOL
 
 LOCAL_INSTANCE = INSTANCE_CONFIG
 

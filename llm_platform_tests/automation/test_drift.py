@@ -8,8 +8,8 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from llm_platform.index.assets import EMBEDDING_DRIFT
 from llm_platform.config import DriftSettings
+from llm_platform.index.assets import EMBEDDING_DRIFT
 from llm_platform.index.drift import measure_drift
 
 CENTROID_THRESHOLD = DriftSettings().centroid_threshold

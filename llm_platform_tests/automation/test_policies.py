@@ -10,8 +10,9 @@ import pytest
 from dagster_k8s import k8s_job_executor
 
 from llm_platform.automation.alerting import FAILURE_SENSOR
-from llm_platform.automation.conditions import AUTOMATION_SENSOR
+from llm_platform.automation.conditions import AUTOMATION_SENSOR, follow_upstream, index_freshness, publish_when_checks_pass
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
+from llm_platform.automation.policies import AssetPolicy, apply_policies
 from llm_platform.automation.sensors import SOURCE_SENSOR
 from llm_platform.config import FreshnessSettings, PlatformConfig, SourceConfig
 from llm_platform.definitions import EXECUTOR_ENV, build_definitions
@@ -110,3 +111,45 @@ def test_unknown_executor_names_the_variable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(EXECUTOR_ENV, "threads")
     with pytest.raises(ValueError, match=EXECUTOR_ENV):
         build_definitions(_config())
+
+
+def _line_of_three() -> list[dg.AssetsDefinition]:
+    @dg.asset
+    def source() -> None: ...
+
+    @dg.asset(deps=[source])
+    def middle() -> None: ...
+
+    @dg.asset(deps=[middle])
+    def published() -> None: ...
+
+    return [source, middle, published]
+
+
+def _policies_of(assets: list[dg.AssetsDefinition]) -> dict[str, tuple[dg.AutomationCondition | None, dg.FreshnessPolicy | None]]:
+    graph = dg.Definitions(assets=assets).resolve_asset_graph()
+    return {key.to_user_string(): (graph.get(key).automation_condition, graph.get(key).freshness_policy) for key in graph.get_all_asset_keys()}
+
+
+def test_a_selection_based_policy_lands_on_the_assets_it_selects() -> None:
+    source, middle, published = _line_of_three()
+    fresh = index_freshness(FreshnessSettings(index_hours=6))
+    policies = [
+        AssetPolicy(dg.AssetSelection.all() - dg.AssetSelection.all().roots() - dg.AssetSelection.assets(published), condition=follow_upstream()),
+        AssetPolicy(dg.AssetSelection.assets(published), condition=publish_when_checks_pass(), freshness=fresh),
+    ]
+    applied = _policies_of(apply_policies([source, middle, published], policies))
+    assert applied == {"source": (None, None), "middle": (follow_upstream(), None), "published": (publish_when_checks_pass(), fresh)}
+
+
+def test_two_policies_setting_one_asset_fail_naming_it() -> None:
+    assets = _line_of_three()
+    policies = [AssetPolicy(dg.AssetSelection.all(), condition=follow_upstream()), AssetPolicy(dg.AssetSelection.assets(assets[2]), condition=publish_when_checks_pass())]
+    with pytest.raises(ValueError, match="asset published is picked by two policies"):
+        apply_policies(assets, policies)
+
+
+def test_every_non_root_asset_without_its_own_policy_follows_upstream(default_defs: dg.Definitions) -> None:
+    graph = default_defs.resolve_asset_graph()
+    followers = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition == follow_upstream()}
+    assert followers == {"cleaned_corpus", "chunks", "embeddings", "vector_index", "retrieval_eval", "sft_dataset", "sft_eval_split", "model_eval"}

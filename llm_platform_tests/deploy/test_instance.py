@@ -13,8 +13,8 @@ from dagster._core.instance.config import PoolGranularity, dagster_instance_conf
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import DagsterPostgresStorage
 
-from llm_platform_tests.deploy.conftest import CLUSTER_INSTANCE, NAMESPACE
 from llm_platform.local_instance import INSTANCE_CONFIG
+from llm_platform_tests.deploy.conftest import CLUSTER_INSTANCE, NAMESPACE
 
 LOCAL_INSTANCE = INSTANCE_CONFIG
 

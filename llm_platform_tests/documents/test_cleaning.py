@@ -1,10 +1,11 @@
 from pathlib import Path
-
-import pytest
 from pydoc_data.topics import topics
 
+import pytest
+
 import llm_platform
-from llm_platform.documents.cleaning import clean_document, cleaning_version, html_to_text, normalize_text, quality_score
+from llm_platform.documents.cleaning import clean_document, cleaning_version, normalize_text, quality_score
+from llm_platform.documents.html_text import html_to_text
 
 HANDBOOK = Path(llm_platform.__file__).parent / "demo" / "corpus" / "handbook"
 

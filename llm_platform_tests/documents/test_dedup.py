@@ -1,9 +1,9 @@
 import re
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
-from pydoc_data.topics import topics
 
 import llm_platform
 from llm_platform.documents.dedup import Duplicate, find_duplicates, minhash_signature

@@ -4,7 +4,7 @@ from llm_platform.identity import chunk_id_for, content_hash, doc_id_for, stable
 
 
 def test_stable_hash_is_sha256_of_parts_joined_by_unit_separator():
-    expected = hashlib.sha256("handbook\x1fa.md".encode()).hexdigest()[:32]
+    expected = hashlib.sha256(b"handbook\x1fa.md").hexdigest()[:32]
     assert stable_hash("handbook", "a.md") == expected
 
 

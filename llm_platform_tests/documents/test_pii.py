@@ -1,10 +1,10 @@
 import random
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-from pydoc_data.topics import topics
 
 import llm_platform
 from llm_platform.documents.pii import DETECTOR_VERSION, PII_KINDS, find_pii, redact_locator, redact_pii, redacted_rows
@@ -197,8 +197,8 @@ def test_markdown_escaped_secret_is_found(escaped, kind):
         "The ratio was 1.5 and the total 1234567890123.",
         "Version 1.2.3 of the tool; ISBN 978-0-13-468599-1.",
         "MAC 00:1a:2b:3c:4d:5e belongs to no person.",
-        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 and short 9fceb02; sha256 "
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.",
+        ("commit 9fceb02d0ae598e95dc970b74767f19372d61af8 and short 9fceb02; sha256 "
+         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855."),
         "uuid 123e4567-e89b-12d3-a456-426614174000 and epoch 1732659200 and 2147483647 (2**31 - 1).",
         "sys.maxsize is 9223372036854775807; 4294967296 bytes is 4 GiB; port 8080; pid 30121.",
         ">>> '{:,}'.format(1234567890)\n'1,234,567,890'\n>>> int('C0A80001', 16)\n3232235521",

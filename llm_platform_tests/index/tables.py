@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import numpy as np
 import pyarrow as pa
-from pydoc_data.topics import topics
 
 from llm_platform.config import IndexConfig
 from llm_platform.index.table import index_schema

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
-from pydoc_data.topics import topics
 
 from llm_platform.config import DEFAULT_EMBEDDING_MODEL, load_config
 from llm_platform.definitions import build_definitions

@@ -13,11 +13,11 @@ from llm_platform.model.base_model import (
     INFO_FILE,
     TinyModelConfig,
     build_tiny_causal_lm,
+    count_parameters,
     load_base_model,
     pretrain_causal_lm,
     resolve_base_model,
     train_corpus_tokenizer,
-    count_parameters,
     weights_hash,
 )
 from llm_platform.model_paths import ModelNotAvailableError

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import random
 
-from llm_platform.model.batching import (
-    IGNORE,
-    collate,
-    epoch_batches,
-    label_tokens,
-    micro_batches,
-    rank_micro_batches,
-)
+from llm_platform.model.batching import IGNORE, collate, epoch_batches, label_tokens, micro_batches, rank_micro_batches
 
 _RNG = random.Random(3)
 LENGTHS = [_RNG.randint(10, 200) for _ in range(403)]
@@ -40,7 +33,7 @@ def test_the_longest_batch_comes_first_so_memory_runs_out_at_step_one():
 
 
 def test_batches_are_a_function_of_seed_and_epoch():
-    plan = lambda seed, epoch: epoch_batches(LENGTHS, 8, seed=seed, epoch=epoch, group_by_length=True)  # noqa: E731
+    plan = lambda seed, epoch: epoch_batches(LENGTHS, 8, seed=seed, epoch=epoch, group_by_length=True)
     assert plan(1, 0) == plan(1, 0)
     assert plan(1, 0) != plan(1, 1) and plan(1, 0) != plan(2, 0)
 

@@ -46,7 +46,7 @@ def test_rank_zero_saves_an_adapter_that_loads(two_processes, tiny_base):
 
 def test_an_interrupted_distributed_run_resumes_exactly(tiny_base, curated_examples, two_processes, tmp_path):
     config = dataclasses.replace(LORA, num_processes=2, device="cpu")
-    train = dict(base_model_dir=tiny_base.path, examples=curated_examples, config=config, output_dir=str(tmp_path))
+    train = {"base_model_dir": tiny_base.path, "examples": curated_examples, "config": config, "output_dir": str(tmp_path)}
     with pytest.raises(TrainingInterrupted, match="step-8") as stopped:
         train_lora(**train, stop_after_steps=10)
     assert stopped.value.step == 10 and os.path.isdir(tmp_path / "checkpoints" / "step-8")
@@ -56,7 +56,7 @@ def test_an_interrupted_distributed_run_resumes_exactly(tiny_base, curated_examp
 
 
 def test_a_checkpoint_of_one_process_is_refused_by_two_and_the_log_says_why(tiny_base, curated_examples, tmp_path):
-    train = dict(base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(tmp_path))
+    train = {"base_model_dir": tiny_base.path, "examples": curated_examples, "output_dir": str(tmp_path)}
     with pytest.raises(TrainingInterrupted):
         train_lora(**train, config=dataclasses.replace(LORA, num_processes=1), stop_after_steps=4)
     with pytest.raises(RuntimeError, match="torchrun with 2 processes failed .*torchrun.log; rank-[01]: ValueError: Checkpoint .* number of processes"):

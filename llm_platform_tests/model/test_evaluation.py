@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from llm_platform.model.base_model import load_base_model
 from llm_platform.index.retrieval import retrieval_metrics
+from llm_platform.model.base_model import load_base_model
 from llm_platform.model.evaluation import bleu, generate_answers, perplexity, rouge_l
 from llm_platform.model.training import collate, encode_example, load_adapter, pad_id_of
 

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-import llm_platform.model.base_model as base_model
+from llm_platform.model import base_model
 from llm_platform.model.base_model import describe_configured_model, load_base_model, resolve_base_model, weight_files
 from llm_platform.model.prompts import CHAT_TEMPLATE, CONFIGURED, encode_prompt, format_prompt, template_for
 from llm_platform.model.training import LoraTrainingConfig, load_adapter, train_lora

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_platform.model.prompts import (
-    CONFIGURED,
-    DEFAULT_TEMPLATE,
-    PromptTemplate,
-    encode_prompt,
-    format_prompt,
-    make_template,
-    read_template,
-    template_for,
-    write_template,
-)
+from llm_platform.model.prompts import CONFIGURED, DEFAULT_TEMPLATE, PromptTemplate, encode_prompt, format_prompt, make_template, read_template, template_for, write_template
 
 
 def test_version_follows_the_text():

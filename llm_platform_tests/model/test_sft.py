@@ -7,16 +7,7 @@ import random
 
 import pytest
 
-from llm_platform.model.sft import (
-    MAX_RESPONSE_CHARS,
-    SftPair,
-    dedupe_pairs,
-    pair_hash,
-    pairs_from_chunks,
-    read_curated_pairs,
-    read_feedback,
-    split_of,
-)
+from llm_platform.model.sft import MAX_RESPONSE_CHARS, SftPair, dedupe_pairs, pair_hash, pairs_from_chunks, read_curated_pairs, read_feedback, split_of
 from llm_platform_tests.model.conftest import DEMO_SFT
 
 LONG_TEXT = (

@@ -5,15 +5,7 @@ from __future__ import annotations
 import json
 
 from llm_platform.model.sft_build import build_sft
-from llm_platform.model.sft_rules import (
-    FIELDS_PRESENT,
-    INSTRUCTION_LENGTH,
-    NO_DUPLICATES,
-    NO_PII,
-    QUALITY_RANGE_RULE,
-    RESPONSE_LENGTH,
-    check_supplied,
-)
+from llm_platform.model.sft_rules import FIELDS_PRESENT, INSTRUCTION_LENGTH, NO_DUPLICATES, NO_PII, QUALITY_RANGE_RULE, RESPONSE_LENGTH, check_supplied
 
 GOOD = {"instruction": "What does the with statement do?", "response": "It wraps a block in a context manager."}
 

@@ -9,16 +9,7 @@ import pytest
 import torch
 
 from llm_platform.model.base_model import load_base_model
-from llm_platform.model.training import (
-    LoraTrainingConfig,
-    TrainingInterrupted,
-    collate,
-    encode_example,
-    encode_prompt,
-    load_adapter,
-    pad_id_of,
-    train_lora,
-)
+from llm_platform.model.training import LoraTrainingConfig, TrainingInterrupted, collate, encode_example, encode_prompt, load_adapter, pad_id_of, train_lora
 from llm_platform_tests.model.conftest import LORA
 
 
@@ -86,7 +77,7 @@ def test_reloaded_adapter_reproduces_the_in_memory_model(tiny_base, curated_exam
 def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_base, curated_examples, tmp_path):
     # Dropout on, so the resumed run matches only if the RNG state came back too.
     config = dataclasses.replace(LORA, dropout=0.1)
-    train = dict(base_model_dir=tiny_base.path, examples=curated_examples, config=config)
+    train = {"base_model_dir": tiny_base.path, "examples": curated_examples, "config": config}
     uninterrupted = train_lora(**train, output_dir=str(tmp_path / "whole"))
     with pytest.raises(TrainingInterrupted, match="step-8") as stopped:
         train_lora(**train, output_dir=str(tmp_path / "split"), stop_after_steps=10)

@@ -8,6 +8,7 @@ ephemeral instance, so no test depends on another's promotions.
 from __future__ import annotations
 
 import copy
+import pydoc_data.topics
 import re
 import shutil
 from collections.abc import Sequence
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pydoc_data.topics
 import pytest
 import yaml
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-import llm_platform.model.pytorch_job as pytorch_job
+from llm_platform.model import pytorch_job
 from llm_platform_tests.model.fake_kubernetes import FakeKubernetes, play_operator
 from llm_platform_tests.model_assets.conftest import materialized
 from llm_platform_tests.model_assets.test_model_assets import UP_TO_ADAPTER

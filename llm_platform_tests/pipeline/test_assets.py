@@ -10,13 +10,13 @@ import sys
 import dagster as dg
 import pytest
 
-from llm_platform.metadata import check_result, frame, rate_check
 from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.automation.sensors import SOURCE_SENSOR
 from llm_platform.config import CONFIG_ENV, HOME_ENV
-from llm_platform.rules import no_pii_left, tokens_at_most, validate_rule
-from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.definitions import EXECUTOR_ENV
+from llm_platform.index.table import connect, open_table, table_name
+from llm_platform.metadata import check_result, frame, rate_check
+from llm_platform.rules import no_pii_left, tokens_at_most, validate_rule
 from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, materialization
 
 INDEX_ASSETS = ["retrieval_eval", "published_index"]
@@ -189,7 +189,7 @@ def dagster_cli(platform, tmp_path, *args: str) -> subprocess.CompletedProcess:
     # in_process: the multiprocess default would import the code location a second time, in a child process.
     env = {**os.environ, CONFIG_ENV: str(platform.config_path), HOME_ENV: str(platform.home), "DAGSTER_HOME": str(dagster_home), EXECUTOR_ENV: "in_process"}
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    return subprocess.run([dagster, *args, "-m", "llm_platform.definitions"], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([dagster, *args, "-m", "llm_platform.definitions"], env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_dagster_asset_list_shows_the_document_assets(new_platform, tmp_path):

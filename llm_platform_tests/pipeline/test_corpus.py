@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pydoc_data.topics import topics
+
 import pyarrow as pa
 import pytest
-from pydoc_data.topics import topics
 
 from llm_platform.documents import pii
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleanedCorpus, CleaningRules, clean_corpus

@@ -18,8 +18,8 @@ from llm_platform.automation.jobs import PUBLISH_INDEX_JOB
 from llm_platform.cli import main
 from llm_platform.config import CONFIG_ENV, HOME_ENV
 from llm_platform.datasets import DatasetStore
-from llm_platform.index.embedding import load_embedder
 from llm_platform.identity import doc_id_for
+from llm_platform.index.embedding import load_embedder
 from llm_platform.index.table import connect, open_published, open_table, published_version, search, table_name
 from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, Platform, materialization
 
@@ -134,7 +134,7 @@ def test_changed_document_is_the_only_one_chunked_again(history):
 def test_changed_document_reembeds_only_its_new_chunk_texts(history):
     before = set(history.chunks["unchanged"]["text_hash"].to_pylist())
     now = history.chunks["changed"]
-    new_texts = {h for h, loc in zip(now["text_hash"].to_pylist(), now["locator"].to_pylist()) if h not in before and loc == EDITED}
+    new_texts = {h for h, loc in zip(now["text_hash"].to_pylist(), now["locator"].to_pylist(), strict=False) if h not in before and loc == EDITED}
     meta = history.meta("changed", "embeddings")
     assert meta["computed"] == len(new_texts) > 0
     assert meta["reused"] == now.num_rows - meta["computed"]

@@ -6,13 +6,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import pyarrow as pa
 import pytest
-from pydoc_data.topics import topics
 
-from llm_platform.identity import doc_id_for
 from llm_platform.documents.sources import RAW_SCHEMA, RawDocuments, SuspiciousListingError, list_source, listing_fingerprint, read_source
+from llm_platform.identity import doc_id_for
 
 SOURCE = "docs"
 NAMES = ("for", "while", "if", "with")

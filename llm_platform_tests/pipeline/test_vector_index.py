@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from pydoc_data.topics import topics
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from pydoc_data.topics import topics
 
 from llm_platform.config import IndexConfig
-from llm_platform.index.table import (
-    connect,
-    index_schema,
-    open_published,
-    open_table,
-    publish,
-    published_version,
-    search,
-    source_chunk_ids,
-    sync_source,
-)
+from llm_platform.index.table import connect, index_schema, open_published, open_table, publish, published_version, search, source_chunk_ids, sync_source
 
 DIMENSION = 16
 TAG = "production"

@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from llm_platform.serving.server import build_service, running
-from llm_platform_tests.serving.conftest import serving_config, platform_of
+from llm_platform_tests.serving.conftest import platform_of, serving_config
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,7 @@ def test_two_replicas_share_answers_and_ratings_through_redis(promoted, tmp_path
     with running(first, poll_seconds=60) as url_a, running(second, poll_seconds=60) as url_b:
         wait_ready(first)
         wait_ready(second)
-        ask = lambda url: openai.OpenAI(base_url=f"{url}/v1", api_key="-", max_retries=0).chat.completions.create(  # noqa: E731
+        ask = lambda url: openai.OpenAI(base_url=f"{url}/v1", api_key="-", max_retries=0).chat.completions.create(
             model=config.mlflow.registered_model, messages=[{"role": "user", "content": QUESTION}])
 
         answered, cached = ask(url_a), ask(url_b)

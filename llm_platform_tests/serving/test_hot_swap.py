@@ -6,7 +6,6 @@ import time
 
 import httpx
 
-
 from llm_platform.index.table import connect, open_table, publish, table_name
 from llm_platform_tests.serving.conftest import QUESTION
 from llm_platform_tests.serving.test_api import ask, metric
@@ -41,14 +40,17 @@ def test_failing_adapter_load_keeps_the_previous_version_serving(live):
     production = mlflow.production()
     failures = metric(live, "llm_platform_load_failures_total")
 
-    version = mlflow.promote(run_id=production["run_id"], artifact_path="adapter",
-                             tags={**production["tags"], "adapter_dir": str(live.platform.folder / "no-such-adapter")})
+    # A version registered from a run that logged no adapter: its artifacts cannot be loaded.
+    client = mlflow.client()
+    empty = client.create_run(client.get_run(production["run_id"]).info.experiment_id, run_name="no-adapter")
+    client.set_terminated(empty.info.run_id)
+    version = mlflow.promote(run_id=empty.info.run_id, artifact_path="adapter", tags=production["tags"])
     wait_for(lambda: metric(live, "llm_platform_load_failures_total") > failures, "a failed load")
 
     assert str(version) == "2"
     ready = httpx.get(f"{live.url}/readyz")
     assert ready.status_code == 200 and ready.json()["adapter_version"] == "1"
-    assert "no-such-adapter" in ready.json()["last_error"]
+    assert empty.info.run_id in ready.json()["last_error"]
     assert ask(live, "Still answering with version one?").versions["adapter_version"] == "1"
 
 

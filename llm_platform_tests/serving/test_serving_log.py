@@ -7,8 +7,8 @@ import pytest
 
 from llm_platform.datasets import DatasetStore
 from llm_platform.definitions import build_definitions
-from llm_platform.serving.query_log import QueryLog, read_query_log
 from llm_platform.serving.assets import QUERY_DRIFT
+from llm_platform.serving.query_log import QueryLog, read_query_log
 from llm_platform_tests.serving.conftest import platform_of, serving_config
 
 ON_TOPIC = ["How does a for loop iterate over a list?", "What does the with statement do with a context manager?",

@@ -10,10 +10,10 @@ import sys
 
 import dagster as dg
 
-import llm_platform.model.training as training
 from llm_platform.automation.jobs import TRAINING_JOB
 from llm_platform.config import load_config
 from llm_platform.definitions import build_definitions
+from llm_platform.model import training
 
 UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "lora_adapter"]
 

@@ -12,7 +12,7 @@ import dagster as dg
 import fsspec
 import pytest
 
-from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
+from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB
 from llm_platform.storage_files import CACHE_ENV, ENDPOINT_ENV, MARKER
 from llm_platform_tests.model_assets.conftest import SOURCE, Platform, materialized, write_corpus
 from llm_platform_tests.storage.s3_server import CREDENTIALS

@@ -40,7 +40,7 @@ def test_local_paths_and_hub_ids_pass_through(tmp_path):
 def test_mirroring_uploads_complete_checkpoints_and_removes_pruned_ones(bucket, tmp_path):
     folder = RemoteFolder(f"{bucket}/adapters/run")
     root = Path(folder.local) / "checkpoints"
-    complete = lambda p: (p / "state.pt").is_file()  # noqa: E731
+    complete = lambda p: (p / "state.pt").is_file()
     _folder(root, {"step-2/state.pt": "2", "step-4/state.pt": "4", ".tmp-step-6/weights": "half"})
     assert folder.mirror_children("checkpoints", complete) == ["step-2", "step-4"]
     (root / "step-2/state.pt").unlink()

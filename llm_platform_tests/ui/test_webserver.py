@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pydoc_data.topics
 import socket
 import subprocess
 import sys
@@ -20,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pydoc_data.topics
 import pytest
 import yaml
 
 from llm_platform.config import load_config
 from llm_platform.definitions import EXECUTOR_ENV, build_definitions
-from llm_platform_tests.processes import stop_process_group
 from llm_platform.local_instance import INSTANCE_CONFIG
+from llm_platform_tests.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
