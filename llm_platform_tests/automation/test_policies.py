@@ -152,4 +152,4 @@ def test_two_policies_setting_one_asset_fail_naming_it() -> None:
 def test_every_non_root_asset_without_its_own_policy_follows_upstream(default_defs: dg.Definitions) -> None:
     graph = default_defs.resolve_asset_graph()
     followers = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition == follow_upstream()}
-    assert followers == {"cleaned_corpus", "chunks", "embeddings", "vector_index", "retrieval_eval", "sft_dataset", "sft_eval_split", "model_eval"}
+    assert followers == {"cleaned_corpus", "chunks", "embeddings", "vector_index", "retrieval_eval", "sft_dataset", "sft_eval_split", "prompt_template", "model_eval"}
