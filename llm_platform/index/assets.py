@@ -268,19 +268,20 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         k, tuning = config.index.retrieval_k, QueryTuning.from_config(config.index)
         score = score_table(latest, questions, embedder.encode, k=k, tuning=tuning)
         baseline = _served_score(db, config, name, questions, embedder)
+        served = published_version(latest, config.index.published_tag)
+        served_hit_rate, compared_with = (baseline[1], baseline[0]) if baseline else (None, None)
         record = {
             "table": name, "version": score.version, "hit_rate": score.hit_rate, "mrr": score.mrr, "k": k, "questions": score.questions,
-            "published_version": published_version(latest, config.index.published_tag),
-            "published_hit_rate": baseline[1] if baseline else None, "compared_with": baseline[0] if baseline else None,
+            "published_version": served, "published_hit_rate": served_hit_rate, "compared_with": compared_with,
         }
         written = storage.datasets.write("retrieval_eval", None, [pa.Table.from_pylist([record], schema=_EVAL_SCHEMA)], _EVAL_SCHEMA, context.run.run_id)
-        gates = retrieval_gate(score.hit_rate, record["published_hit_rate"], minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
+        gates = retrieval_gate(score.hit_rate, served_hit_rate, minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{name}@{score.version}"),
             metadata={
-                "table": name, "evaluated_version": score.version, "published_version": record["published_version"], f"hit_rate_at_{k}": score.hit_rate,
-                f"mrr_at_{k}": score.mrr, "questions": score.questions, "published_hit_rate": record["published_hit_rate"],
-                "compared_with": record["compared_with"] or "nothing served yet",
+                "table": name, "evaluated_version": score.version, "published_version": served, f"hit_rate_at_{k}": score.hit_rate,
+                f"mrr_at_{k}": score.mrr, "questions": score.questions, "published_hit_rate": served_hit_rate,
+                "compared_with": compared_with or "nothing served yet",
                 "dataset_version": written.version, "questions_preview": markdown_table([q.__dict__ for q in questions], ["question", "doc_id"]),
             },
             check_results=[dg.AssetCheckResult(check_name=n, passed=p, description=d) for n, p, d in gates],

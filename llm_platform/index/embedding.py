@@ -81,7 +81,10 @@ class TorchEmbedder:
         self.model = SentenceTransformer(resolve_sentence_transformer(model_id, allow_download=allow_download), device=runtime.device)
         if runtime.precision == "fp16":
             self.model.half()
-        self.dimension = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else self.model.get_sentence_embedding_dimension())
+        dimension = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else self.model.get_sentence_embedding_dimension()
+        if dimension is None:  # int(None) raised this TypeError before; now it says which model
+            raise TypeError(f"{model_id} reports no embedding dimension")
+        self.dimension = int(dimension)
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         if not texts:

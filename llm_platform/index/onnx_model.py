@@ -107,6 +107,8 @@ def _export_fp32(source: Path, path: Path) -> int:
         # The TorchScript exporter: its graphs are the ones ONNX Runtime's BERT fusion is written for.
         torch.onnx.export(Pipeline(), tuple(sample.values()), str(path), input_names=names, output_names=["sentence_embedding"],
                           dynamic_axes=dynamic, opset_version=17, dynamo=False)
+    if model.max_seq_length is None:  # int(None) raised this TypeError before; now it says which model
+        raise TypeError(f"{source} reports no max_seq_length")
     return int(model.max_seq_length)
 
 

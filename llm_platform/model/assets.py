@@ -1,7 +1,7 @@
 """lora_adapter, model_eval and production_model: train, score, and promote through gates."""
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pyarrow as pa
@@ -69,7 +69,8 @@ def _base_source(base: dict) -> str:
 def _base_info(record: dict) -> "BaseModelInfo":
     from llm_platform.model.base_model import BaseModelInfo
 
-    fields = {f: record.get(f) for f in ("path", "kind", "name", "revision", "weights_hash", "num_parameters", "note", "commit")}
+    # A base_model row as stored: its columns are BaseModelInfo's fields.
+    fields: dict[str, Any] = {f: record.get(f) for f in ("path", "kind", "name", "revision", "weights_hash", "num_parameters", "note", "commit")}
     return BaseModelInfo(**fields, weight_files=tuple(filter(None, (record.get("weight_files") or "").split(","))))
 
 
@@ -96,6 +97,7 @@ def _train_on_nodes(config: PlatformConfig, training: "LoraTrainingConfig", base
     """lora_adapter's training as a Kubeflow PyTorchJob over training.multi_node.num_nodes machines."""
     from llm_platform.model.pytorch_job import job_name, train_on_pytorch_job
 
+    assert config.training.multi_node is not None  # lora_adapter trains on nodes only when it is set
     return train_on_pytorch_job(base_model_dir=base_path, examples=examples, config=training, output_dir=output_dir,
                                 name=job_name(fingerprint), multi_node=config.training.multi_node, pod=config.gpu_pod, on_step=on_step,
                                 prompt_template=template, base_revision=base_revision)

@@ -69,7 +69,7 @@ def collate(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict:
     import torch
 
     width = max(len(ids) for ids, _ in rows)
-    batch = {"input_ids": [], "attention_mask": [], "labels": []}
+    batch: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
     for ids, labels in rows:
         gap = width - len(ids)
         batch["input_ids"].append(ids + [pad_id] * gap)

@@ -21,7 +21,7 @@ KEEP_CHECKPOINTS = 2
 
 def rng_state() -> dict:
     """This process's RNG state: torch's, and CUDA's where there is a GPU."""
-    state = {"torch": torch.get_rng_state()}
+    state: dict[str, torch.Tensor | list[torch.Tensor]] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

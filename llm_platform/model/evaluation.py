@@ -79,7 +79,7 @@ def generate_answers(
 ) -> list[str]:
     """Return the greedy completion of each instruction's prompt (with its retrieved `contexts`), batched with left padding."""
     model.eval()
-    answers = []
+    answers: list[str] = []
     pad_id = pad_id_of(tokenizer)
     contexts = contexts if contexts is not None else [()] * len(instructions)
     if len(contexts) != len(instructions):

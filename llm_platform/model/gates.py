@@ -99,6 +99,7 @@ def beat_base_gate(metric: str, value: float | None, base: float | None, *, marg
         if score is None or math.isnan(score):
             return GateResult(gate, False, math.nan if value is None else value, margin, base, None,
                               f"{metric} is missing from the {name}'s scores; re-run model_eval")
+    assert value is not None and base is not None  # the loop above returned for either missing
     if metric in LOWER_IS_BETTER:
         gain = 1 - value / base if base > 0 else -math.inf
         shown = f"{abs(gain):.1%} {'below' if gain >= 0 else 'above'} base {base:.4g} (required improvement {margin:.1%})"

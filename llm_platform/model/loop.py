@@ -78,7 +78,8 @@ class StepPlanner:
         self.rows, self.config, self.world = rows, config, world
         self.lengths = [len(ids) for ids, _ in rows]
         self.steps_per_epoch = math.ceil(len(rows) / config.batch_size)
-        self._epoch, self._batches = -1, []
+        self._epoch = -1
+        self._batches: list[list[int]] = []
 
     def global_batch(self, step: int) -> list[int]:
         epoch, index = divmod(step - 1, self.steps_per_epoch)

@@ -30,15 +30,15 @@ def generation_scores(
 ) -> tuple[dict[str, float], dict[str, list[str]]]:
     """Perplexity on the references, ROUGE-L/BLEU of greedy answers and, given `contexts`, of RAG answers."""
     questions, references = [q for q, _ in pairs], [a for _, a in pairs]
-    options = {"max_new_tokens": max_new_tokens, "template": template, "batch_size": batch_size}
-    answers = {"plain": generate_answers(model, tokenizer, questions, **options)}
+    answers = {"plain": generate_answers(model, tokenizer, questions, max_new_tokens=max_new_tokens, template=template, batch_size=batch_size)}
     scores = {
         "perplexity": perplexity(model, tokenizer, pairs, max_length=max_length, template=template, batch_size=batch_size),
         "rouge_l": rouge_l(answers["plain"], references),
         "bleu": bleu(answers["plain"], references),
     }
     if contexts is not None:
-        answers["rag"] = generate_answers(model, tokenizer, questions, contexts=contexts, **options)
+        answers["rag"] = generate_answers(model, tokenizer, questions, contexts=contexts, max_new_tokens=max_new_tokens,
+                                          template=template, batch_size=batch_size)
         scores |= {"rag_rouge_l": rouge_l(answers["rag"], references), "rag_bleu": bleu(answers["rag"], references)}
     return scores, answers
 

@@ -79,7 +79,7 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         """The configured base causal LM at its exact revision (or the tiny LM, when config chooses it), fingerprinted from its weight files."""
         config = platform.config
         settings = config.base_model
-        texts = []
+        texts: list[str] = []
         if settings.tiny is not None:
             for source in config.source_names:
                 table = storage.datasets.read("cleaned_corpus", source, columns=["text"])

@@ -95,7 +95,9 @@ def check_supplied(
 
     Feedback rated below `min_feedback_rating` is filtered by design (noted, not a violation).
     """
-    report, pairs, seen = RuleReport(), [], {}
+    report = RuleReport()
+    pairs: list[SftPair] = []
+    seen: dict[str, str] = {}  # pair hash -> first "path:line"
     for origin, path, data in files:
         ask, answer = _FIELDS[origin]
         for line, record, problem in jsonl_records(path, data):
@@ -108,14 +110,17 @@ def check_supplied(
             broken = broken_rules(instruction, response, quality, origin)
             if quality_problem:
                 broken.append((FIELDS_PRESENT if origin == "feedback" else QUALITY_RANGE_RULE, quality_problem))
-            if not broken:
-                key = pair_hash(instruction, response)
-                if key in seen:
-                    broken.append((NO_DUPLICATES, f"same pair as {seen[key]}"))
-                seen.setdefault(key, f"{path}:{line}")
             if broken:
                 report.violations += [Violation(path, line, origin, rule, reason) for rule, reason in broken]
-            elif origin == "feedback" and quality * 5 < min_feedback_rating:
+                continue
+            # broken_rules reports a missing instruction or response, and _quality a missing quality.
+            assert instruction is not None and response is not None and quality is not None
+            key = pair_hash(instruction, response)
+            if key in seen:
+                report.violations.append(Violation(path, line, origin, NO_DUPLICATES, f"same pair as {seen[key]}"))
+                continue
+            seen[key] = f"{path}:{line}"
+            if origin == "feedback" and quality * 5 < min_feedback_rating:
                 report.filtered.append(f"{path}:{line}: rating {round(quality * 5)} is below sft.min_feedback_rating {min_feedback_rating}")
             else:
                 pairs.append(SftPair(instruction, response, quality, origin, f"{path}#L{line}"))

@@ -153,15 +153,13 @@ def train_lora(
         raise ValueError("train_lora needs at least one (instruction, response) example")
     if stop_after_steps is not None and stop_after_steps < 1:
         raise ValueError(f"stop_after_steps must be >= 1 or None, got {stop_after_steps}")
-    run = {"base_model_dir": base_model_dir, "examples": examples, "config": config, "output_dir": output_dir,
-               "on_step": on_step, "stop_after_steps": stop_after_steps, "prompt_template": prompt_template, "base_revision": base_revision}
+    # Both take the same keyword arguments: one process trains in this one, several are launched.
     if config.num_processes > 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
-        from llm_platform.model.distributed import launch_training
-
-        return launch_training(**run)
-    from llm_platform.model.loop import run_training
-
-    return run_training(**run)
+        from llm_platform.model.distributed import launch_training as train
+    else:
+        from llm_platform.model.loop import run_training as train
+    return train(base_model_dir=base_model_dir, examples=examples, config=config, output_dir=output_dir, on_step=on_step,
+                 stop_after_steps=stop_after_steps, prompt_template=prompt_template, base_revision=base_revision)
 
 
 def load_adapter(base_model_dir: str, adapter_dir: str, *, revision: str | None = None, torch_dtype=None):

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from llm_platform.config import PlatformConfig
 from llm_platform.serving.schemas import MAX_EMBEDDING_INPUTS, ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
 from llm_platform.serving.service import Answer, ChatService, NotReady, Params, UnknownAnswer
+
+if TYPE_CHECKING:
+    from starlette.routing import Mount, Route, WebSocketRoute
 
 log = logging.getLogger("llm_platform.serving")
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
@@ -197,7 +201,8 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
         record = service.rate(body.answer_id, body.rating, body.corrected_answer)
         return {"status": "recorded", "answer_id": body.answer_id, "rating": record["rating"], "corrected": "served_answer" in record}
 
-    known_paths.update(route.path for route in app.routes)
+    # Every route added above has a path (none is a starlette Host).
+    known_paths.update(route.path for route in cast("list[Route | WebSocketRoute | Mount]", app.routes))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics, known_paths=known_paths)
     return app

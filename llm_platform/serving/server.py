@@ -7,6 +7,7 @@ import socket
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from llm_platform.config import PlatformConfig
 from llm_platform.serving.cache import build_store
@@ -15,7 +16,10 @@ from llm_platform.serving.metrics import ServingMetrics
 from llm_platform.serving.model_source import load_registered_adapter, registered_version
 from llm_platform.serving.query_log import QueryLog
 from llm_platform.serving.service import ChatService
-from llm_platform.serving.state import ServingState, Sources
+from llm_platform.serving.state import ServingState, Snapshot, Sources
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
 
@@ -65,7 +69,7 @@ def build_sources(config: PlatformConfig, home: str) -> Sources:
 class Service:
     """The application and the state whose watcher must run while it serves."""
 
-    app: object
+    app: FastAPI
     state: ServingState
     chat: ChatService
 
@@ -77,8 +81,12 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
 
     settings = config.serving
     metrics = ServingMetrics()
-    state = ServingState(sources or build_sources(config, home), on_swap=lambda snap: (metrics.swaps.inc(), metrics.set_versions(snap.versions())),
-                         on_failure=lambda message: metrics.load_failures.inc())
+
+    def on_swap(snap: Snapshot) -> None:
+        metrics.swaps.inc()
+        metrics.set_versions(snap.versions())
+
+    state = ServingState(sources or build_sources(config, home), on_swap=on_swap, on_failure=lambda message: metrics.load_failures.inc())
     redis_url = os.environ.get(REDIS_URL_ENV) or settings.redis_url
     stores = {name: build_store(settings.cache_backend, namespace=name, redis_url=redis_url, max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds)
               for name in ("response", "answer")}

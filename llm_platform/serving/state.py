@@ -86,7 +86,8 @@ class ServingState:
             return True
 
     def _next(self, before: Snapshot) -> tuple[Snapshot, list[str]]:
-        after, errors = before, []
+        after = before
+        errors: list[str] = []
         index_version = self._pointer(self.sources.index_version, "index", errors)
         if index_version is not None and index_version != before.index_version and self._may_load(("index", index_version)):
             table = self._attempt(("index", index_version), lambda: self.sources.open_index(index_version), errors)
