@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -103,8 +104,10 @@ def _export_fp32(source: Path, path: Path) -> int:
             return self.model(dict(zip(names, tensors, strict=False)))["sentence_embedding"]
 
     dynamic = {name: {0: "batch", 1: "sequence"} for name in names} | {"sentence_embedding": {0: "batch"}}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter: its graphs are the ones ONNX Runtime's BERT fusion is written for.
+        # torch calls it legacy and warns on every export; choosing it is deliberate, so that one warning is silenced.
+        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export", category=DeprecationWarning)
         torch.onnx.export(Pipeline(), tuple(sample.values()), str(path), input_names=names, output_names=["sentence_embedding"],
                           dynamic_axes=dynamic, opset_version=17, dynamo=False)
     if model.max_seq_length is None:  # int(None) raised this TypeError before; now it says which model

@@ -115,7 +115,6 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
         base = storage.read_record("base_model")
         from llm_platform.model.base_model import load_base_tokenizer
         from llm_platform.model.prompts import template_for
-
         from llm_platform.storage_files import local_path
 
         tokenizer = load_base_tokenizer(local_path(base["path"]) if base["kind"] == "tiny-local" else base["name"], revision=base.get("commit"))

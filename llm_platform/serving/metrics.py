@@ -28,9 +28,14 @@ class ServingMetrics:
 
     def set_versions(self, versions: dict[str, object]) -> None:
         self.served.info({k: str(v) for k, v in versions.items()})
-        self.index_version.set(float(versions["index_version"]))
-        adapter = versions.get("adapter_version")
-        self.adapter_version.set(float(adapter) if adapter not in (None, "") and str(adapter).isdigit() else -1)
+        # -1 until a version is served: either pointer can load first, and this must not raise then.
+        self.index_version.set(_number(versions.get("index_version")))
+        self.adapter_version.set(_number(versions.get("adapter_version")))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _number(version: object) -> float:
+    """A served version as a gauge value; -1 when none is served."""
+    return float(str(version)) if version is not None and str(version).isdigit() else -1.0

@@ -20,3 +20,4 @@ def test_retrieved_passages_reach_the_prompt_before_the_question():
     prompt = model_source.format_prompt(template, "What is a dict?", contexts=["A dict maps keys.", "Keys are hashable."])
 
     assert prompt.index("A dict maps keys.") < prompt.index("Keys are hashable.") < prompt.index("What is a dict?")
+
