@@ -38,10 +38,11 @@ def counts(mapping: Mapping[str, int]) -> dg.MetadataValue:
 
 
 class GateKind(StrEnum):
-    """The two gates of a gated metric: its configured bound, and no regression against production."""
+    """The gates of a metric: its configured bound, no regression against production, and (where configured) beating the base model."""
 
     BOUND = "bound"
     NO_REGRESSION = "no_regression"
+    BEATS_BASE = "beats_base"
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,10 @@ class GateCheck:
         return f"{self.metric}_{self.kind.value}"
 
 
-def gate_checks(metrics: Iterable[str]) -> list[GateCheck]:
-    """Both gate checks of each gated metric, in metric order."""
-    return [GateCheck(metric, kind) for metric in metrics for kind in GateKind]
+def gate_checks(metrics: Iterable[str], beat_base: Iterable[str] = ()) -> list[GateCheck]:
+    """The bound and no-regression checks of each gated metric, in metric order, then a beats-base check per `beat_base` metric."""
+    bounded = [GateCheck(metric, kind) for metric in metrics for kind in (GateKind.BOUND, GateKind.NO_REGRESSION)]
+    return bounded + [GateCheck(metric, GateKind.BEATS_BASE) for metric in beat_base]
 
 
 def check_result(name: str, outcome: RuleOutcome, *, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:

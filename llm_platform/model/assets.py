@@ -9,7 +9,7 @@ import pyarrow as pa
 from llm_platform.config import PlatformConfig
 from llm_platform.identity import stable_hash
 from llm_platform.index.table import open_published, published_version, table_name
-from llm_platform.metadata import markdown_table
+from llm_platform.metadata import gate_checks, markdown_table
 from llm_platform.model.gates import GateResult, evaluate_gates
 from llm_platform.model.prompts import PromptTemplate
 from llm_platform.model.registry import ADAPTER_ARTIFACT, TINY_LOCAL, registered_version
@@ -28,9 +28,8 @@ MLFLOW_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONE
 
 
 def gate_check_names(config: PlatformConfig) -> list[str]:
-    """One blocking check per configured bound, per no-regression comparison and per beat-the-base margin."""
-    bounds = [name for metric in config.gates.minimums for name in (f"{metric}_bound", f"{metric}_no_regression")]
-    return bounds + [f"{metric}_beats_base" for metric in config.gates.beat_base]
+    """The blocking checks on model_eval: typed gate checks (metric and kind) from the configured gates."""
+    return [check.name for check in gate_checks(config.gates.minimums, config.gates.beat_base)]
 
 
 def _check_name(gate_name: str) -> str:

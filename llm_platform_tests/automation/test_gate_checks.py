@@ -18,4 +18,4 @@ def test_a_gate_check_is_named_for_its_metric_and_kind() -> None:
 
 def test_typed_gate_checks_name_the_checks_the_model_assets_declare() -> None:
     config = PlatformConfig(sources=[SourceConfig(name="alpha", location="/unused")], gates=GateSettings(minimums={"rouge_l": 0.1, "perplexity": 50.0}))
-    assert [check.name for check in gate_checks(config.gates.minimums)] == gate_check_names(config)
+    assert [check.name for check in gate_checks(config.gates.minimums, config.gates.beat_base)] == gate_check_names(config)
