@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 import subprocess
 import sys
 
 from kubernetes.client.exceptions import ApiException
+
+from llm_platform_tests.processes import free_port
 
 
 class FakeKubernetes:
@@ -46,11 +47,6 @@ class FakeKubernetes:
         del self.objects[name]
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, for the rendezvous."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def play_operator(body: dict) -> str:

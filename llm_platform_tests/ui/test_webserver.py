@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pydoc_data.topics
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import yaml
 from llm_platform.config import load_config
 from llm_platform.definitions import EXECUTOR_ENV, build_definitions
 from llm_platform.local_instance import INSTANCE_CONFIG
-from llm_platform_tests.processes import stop_process_group
+from llm_platform_tests.processes import free_port, stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -96,10 +95,6 @@ class Webserver:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _write_config(root: Path) -> Path:
@@ -146,7 +141,7 @@ def config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def webserver(tmp_path_factory: pytest.TempPathFactory, config_path: Path):
     root = tmp_path_factory.mktemp("webserver")
     _write_instance(root / "dagster_home")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "LLM_PLATFORM_CONFIG": str(config_path),
         "LLM_PLATFORM_HOME": str(root / "data"), EXECUTOR_ENV: "in_process",
