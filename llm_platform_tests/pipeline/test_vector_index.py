@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-from pydoc_data.topics import topics
-
-import numpy as np
-import pyarrow as pa
 import pytest
 
-from llm_platform.config import IndexConfig
-from llm_platform.index.table import connect, index_schema, open_published, open_table, publish, published_version, search, source_chunk_ids, sync_source
-
-DIMENSION = 16
-TAG = "production"
-SETTINGS = IndexConfig(ann_min_rows=5000)  # above these tests' row counts: flat search, as on a small corpus
+from llm_platform.index.table import connect, open_published, open_table, publish, published_version, search, source_chunk_ids, sync_source
+from llm_platform_tests.index.tables import DIMENSION, SETTINGS, TAG, unit_vector
+from llm_platform_tests.index.tables import rows as topic_rows
 
 
-def unit_vector(seed: str) -> np.ndarray:
-    rng = np.random.default_rng(int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16))
-    vector = rng.normal(size=DIMENSION).astype(np.float32)
-    return vector / np.linalg.norm(vector)
-
-
-def rows(source: str, *topic_names: str) -> pa.Table:
-    """One chunk per help topic: its first paragraphs as text, a vector derived from its id."""
-    records = []
-    for position, name in enumerate(topic_names):
-        chunk_id = f"{source}-{name}"
-        records.append({
-            "chunk_id": chunk_id, "doc_id": f"doc-{source}-{name}", "source": source, "locator": f"{name}.md",
-            "title": topics[name].split("\n", 1)[0], "heading": None, "position": position,
-            "text": topics[name][:600], "text_hash": chunk_id, "embedding_model": "test", "chunker_version": "test",
-            "vector": unit_vector(chunk_id).tolist(),
-        })
-    return pa.Table.from_pylist(records, schema=index_schema(DIMENSION))
+def rows(source: str, *topic_names: str):
+    """One chunk per help topic (llm_platform_tests/index/tables.py): SETTINGS keep these tests on a flat search."""
+    return topic_rows(source, topic_names)
 
 
 @pytest.fixture
