@@ -47,7 +47,8 @@ def _client(client_or_resource):
     return client_or_resource.client() if hasattr(client_or_resource, "client") and callable(client_or_resource.client) else client_or_resource
 
 
-def _version_by_alias(client, registered_model: str, alias: str):
+def version_by_alias(client, registered_model: str, alias: str):
+    """The model version `alias` points at; None when the registered model or the alias does not exist."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -60,14 +61,14 @@ def _version_by_alias(client, registered_model: str, alias: str):
 
 def registered_version(client_or_resource, registered_model: str, alias: str = "production") -> str | None:
     """The version number `alias` points at, or None when the model or alias does not exist (one registry call)."""
-    version = _version_by_alias(_client(client_or_resource), registered_model, alias)
+    version = version_by_alias(_client(client_or_resource), registered_model, alias)
     return None if version is None else str(version.version)
 
 
 def download_registered_adapter(client_or_resource, registered_model: str, *, alias: str = "production", cache_dir: str | None = None) -> tuple[Any, str]:
     """(model version, local folder) of the alias's adapter artifacts, downloaded once per source run."""
     client = _client(client_or_resource)
-    version = _version_by_alias(client, registered_model, alias)
+    version = version_by_alias(client, registered_model, alias)
     if version is None:
         raise RegistryError(f"registered model {registered_model!r} has no {alias!r} alias yet; promote an adapter first (materialize production_model)")
     if not version.run_id:

@@ -192,13 +192,11 @@ class MlflowResource(dg.ConfigurableResource):
 
     def production(self) -> dict | None:
         """The registered version under the `production` alias: version, run id and tags; None if none."""
-        client = self.client()
-        try:
-            version = client.get_model_version_by_alias(self.registered_model, PRODUCTION_ALIAS)
-        except Exception as exc:  # MlflowException when the model or alias does not exist yet
-            if _is_missing(exc):
-                return None
-            raise
+        from llm_platform.model.registry import version_by_alias
+
+        version = version_by_alias(self.client(), self.registered_model, PRODUCTION_ALIAS)
+        if version is None:
+            return None
         return {"version": version.version, "run_id": version.run_id, "tags": dict(version.tags), "source": version.source}
 
     def promote(self, *, run_id: str, artifact_path: str, tags: dict[str, str]) -> str:
