@@ -13,11 +13,11 @@ from llm_platform.index import SEARCH_MODES
 
 def _table(args: argparse.Namespace, *, served: bool):
     from llm_platform.config import load_config, platform_home
-    from llm_platform.index.table import connect, open_published, open_table, table_name
+    from llm_platform.index.table import configured_table_name, connect, open_published, open_table
 
     config = load_config(args.config)
     db = connect(f"{platform_home()}/lancedb")
-    name = table_name(config.index.table, config.embedding.model)
+    name = configured_table_name(config)
     if served:
         return config, open_published(db, name, config.index.published_tag)
     return config, open_table(db, name)
@@ -35,8 +35,9 @@ def _check_search_args(args: argparse.Namespace, sources: list[str]) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """Print the top hits for a question: rank, score, source, title, heading and a snippet."""
-    from llm_platform.config import load_config, platform_home
-    from llm_platform.index.embedding import configured_embedder
+    from llm_platform.config import load_config
+    from llm_platform.index.embedding import query_embedder
+    from llm_platform.index.onnx_model import export_needed
     from llm_platform.index.table import QueryTuning, SearchInputError, search
 
     config = load_config(args.config)
@@ -44,8 +45,10 @@ def run_search(args: argparse.Namespace) -> int:
     config, table = _table(args, served=not args.latest)
     vector = None
     if args.mode != "fts":
-        embedder = configured_embedder(config.embedding, platform_home())  # the chunks' backend, so queries share their vector space
-        vector = embedder.encode([args.query])[0]
+        if export_needed(config.embedding.model, cache_dir=config.embedding.onnx_cache_dir, allow_download=config.embedding.allow_download):
+            print(f"exporting {config.embedding.model} to ONNX for queries (once per machine and model) ...", file=sys.stderr, flush=True)
+        # The table's vector space, without torch: the exported graph of the same model.
+        vector = query_embedder(config.embedding).encode([args.query])[0]
     try:
         hits = search(table, args.query, vector, mode=args.mode, k=args.k, source=args.source, tuning=QueryTuning.from_config(config.index))
     except SearchInputError:
@@ -182,6 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, LookupError, SearchInputError, PublishRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `llm-platform search ... | head` closed the pipe: no traceback, and none at exit
+        # either (Python's recipe: point stdout at devnull before the final flush).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from pydoc_data.topics import topics
@@ -116,6 +117,21 @@ def build_platform(root: Path) -> Platform:
     home = root / "home"
     home.mkdir()
     return Platform(root, config, home, build_definitions(config, home=str(home), executor="in_process"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_export_cache(tmp_path_factory) -> Iterator[Path]:
+    """One ONNX export of the embedding model per test session (searches embed queries with it), never the user's cache."""
+    from llm_platform.index.onnx_model import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("onnx_export_cache")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)  # os.environ, not monkeypatch: subprocesses of tests inherit it
+    yield folder
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
 
 
 @pytest.fixture(scope="session")

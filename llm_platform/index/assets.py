@@ -9,10 +9,10 @@ import pyarrow as pa
 
 from llm_platform.config import DriftSettings
 from llm_platform.index.drift import measure_drift
-from llm_platform.index.embedding import configured_cache, configured_embedder, embed_texts, load_embedder, resolve_runtime
+from llm_platform.index.embedding import configured_cache, configured_embedder, embed_texts, query_embedder, resolve_runtime
 from llm_platform.index.publishing import PublishRefused, Score, publish_version, served_baseline
 from llm_platform.index.retrieval import questions_from_chunks, score_table
-from llm_platform.index.table import QueryTuning, index_schema, open_table, published_version, sync_source, table_name
+from llm_platform.index.table import QueryTuning, configured_table_name, index_schema, open_table, published_version, sync_source
 from llm_platform.metadata import check_result, frame, markdown_table
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
@@ -163,8 +163,9 @@ def retrieval_gate(hit_rate: float, published_hit_rate: float | None, *, minimum
     return gates
 
 
-def _embedder(config, model: str):
-    return load_embedder(model, device=config.embedding.device, allow_download=config.embedding.allow_download, batch_size=config.embedding.batch_size)
+def _embedder(config, model: str, space: str | None = None):
+    """The question encoder for `model`'s table in `space` (default: the configured backend's), never another space's."""
+    return query_embedder(config.embedding.model_copy(update={"model": model}), space)
 
 
 def _served_score(db, config, name: str, questions, embedder) -> tuple[str, float] | None:
@@ -181,7 +182,7 @@ def _served_score(db, config, name: str, questions, embedder) -> tuple[str, floa
     served = open_table(db, baseline.name)
     served.checkout(baseline.version)
     try:
-        encoder = _embedder(config, baseline.model)
+        encoder = _embedder(config, baseline.model, baseline.space)
     except Exception as exc:  # noqa: BLE001 - the gate cannot pass without a comparison
         raise dg.Failure(
             f"cannot score the served table {baseline.name}@{baseline.version}: its embedding model {baseline.model!r} does not load ({exc}); "
@@ -221,7 +222,7 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         key = context.partition_key
         started = time.perf_counter()
         rows = _index_rows(storage, key, config.embedding.model)
-        name = table_name(config.index.table, config.embedding.model)
+        name = configured_table_name(config)
         table = open_table(storage.lancedb(), name, rows.schema.field("vector").type.list_size)
         sync = sync_source(table, key, rows, settings=config.index)
         context.log.info(f"{key}: {sync.inserted} rows upserted, {sync.deleted} deleted, {sync.unchanged} unchanged; table {name} at version {sync.version}")
@@ -260,7 +261,7 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
     def retrieval_eval(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """Hit rate and MRR of the latest table version, next to the served one's (an older model's table if this model has none)."""
         config = platform.config
-        name = table_name(config.index.table, config.embedding.model)
+        name = configured_table_name(config)
         db = storage.lancedb()
         latest = open_table(db, name)
         questions = questions_from_chunks(_all_chunks(storage, config.source_names), limit=config.index.eval_questions)

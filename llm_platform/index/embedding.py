@@ -21,9 +21,10 @@ from llm_platform.model_paths import resolve_sentence_transformer
 if TYPE_CHECKING:
     from llm_platform.config import EmbeddingConfig
 
-__all__ = ["BACKENDS", "Embedder", "EmbeddingCache", "EmbeddingRun", "Runtime", "configured_cache", "configured_embedder", "embed_texts", "load_embedder", "model_slug", "resolve_runtime"]
+__all__ = ["BACKENDS", "Embedder", "EmbeddingCache", "EmbeddingRun", "Runtime", "configured_cache", "configured_embedder", "embed_texts", "embedding_space", "load_embedder", "model_slug", "query_embedder", "resolve_runtime"]
 
 BACKENDS = ("torch", "onnx")
+VECTOR_SPACES = ("", "onnx_int8")  # see Runtime.space
 # A killed run keeps what it embedded: vectors reach the cache every this many texts.
 FLUSH_EVERY = 2048
 
@@ -40,6 +41,16 @@ class Runtime:
     def variant(self) -> str:
         """The cache key-space suffix; empty for torch fp32, the key space of caches written before backends existed."""
         return "" if self.precision == "fp32" else f"{self.backend}_{self.precision}"
+
+    @property
+    def space(self) -> str:
+        """The vector space a table is keyed by: '' where vectors are fp32's (fp32, and fp16 within 1e-3), else e.g. 'onnx_int8'.
+
+        int8 vectors rank differently (recall@10 about 0.9 against fp32), so their chunks
+        go to a table of their own: never a table that mixes spaces, nor queries of one
+        space against vectors of the other.
+        """
+        return "onnx_int8" if self.precision == "int8" else ""
 
 
 def resolve_runtime(backend: str, device: str, *, cuda_available: Callable[[], bool] | None = None) -> Runtime:
@@ -166,24 +177,35 @@ def _cached_embedder(model_id: str, runtime: Runtime, allow_download: bool, batc
     if runtime.backend == "onnx":
         from llm_platform.index.onnx_model import OnnxEmbedder
 
-        return OnnxEmbedder(model_id, cache_dir=onnx_cache_dir, allow_download=allow_download, batch_size=batch_size)
+        return OnnxEmbedder(model_id, cache_dir=onnx_cache_dir, allow_download=allow_download, batch_size=batch_size, precision=runtime.precision)
     return TorchEmbedder(model_id, runtime=runtime, allow_download=allow_download, batch_size=batch_size)
 
 
-def onnx_cache_dir(settings: EmbeddingConfig, storage_root: str) -> str | None:
-    """Where the exported ONNX model lives: the configured folder, else under a local storage root."""
-    if settings.onnx_cache_dir:
-        return settings.onnx_cache_dir
-    # ONNX Runtime reads a local file; an object-store root falls back to the user's cache.
-    return None if "://" in storage_root else f"{storage_root.rstrip('/')}/embedding_models/onnx"
-
-
-def configured_embedder(settings: EmbeddingConfig, storage_root: str) -> Embedder:
-    """The embedder `settings` describe; queries and chunks must share it to share a vector space."""
+def configured_embedder(settings: EmbeddingConfig, storage_root: str | None = None) -> Embedder:
+    """The embedder `settings` describe, for chunks; the ONNX export lives in embedding.onnx_cache_dir, else the user's cache."""
+    # storage_root is not used: an export is per machine and model, not per storage home.
     return load_embedder(
         settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size,
-        backend=settings.backend, onnx_cache_dir=onnx_cache_dir(settings, storage_root),
+        backend=settings.backend, onnx_cache_dir=settings.onnx_cache_dir,
     )
+
+
+def embedding_space(settings: EmbeddingConfig) -> str:
+    """The vector space `settings` embed chunks into (see `Runtime.space`)."""
+    return resolve_runtime(settings.backend, settings.device, cuda_available=lambda: False).space
+
+
+def query_embedder(settings: EmbeddingConfig, space: str | None = None) -> Embedder:
+    """The quickest embedder whose vectors live in `space` (default: the configured one), for a few queries.
+
+    fp32's space is served by the exported fp32 ONNX graph: same vectors as torch's, and
+    a process that only searches never imports torch. int8's is the int8 graph itself.
+    """
+    space = embedding_space(settings) if space is None else space
+    if space not in VECTOR_SPACES:
+        raise ValueError(f"no query embedder for vector space {space!r}; one of {', '.join(map(repr, VECTOR_SPACES))}")
+    runtime = Runtime("onnx", "cpu", "int8" if space == "onnx_int8" else "fp32")
+    return _cached_embedder(settings.model, runtime, settings.allow_download, settings.batch_size, settings.onnx_cache_dir)
 
 
 def configured_cache(settings: EmbeddingConfig, storage_root: str) -> EmbeddingCache:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from llm_platform.datasets import DatasetStore
-from llm_platform.index.table import publish, published_version, search
+from llm_platform.index.table import publish, published_version, search, space_of
 
 PUBLICATIONS = "index_publications"
 _TAG_PREFIX = "published-v"
@@ -179,11 +179,12 @@ def version_statuses(table, store: DatasetStore, tag: str) -> list[VersionStatus
 
 @dataclass(frozen=True)
 class ServedTable:
-    """The table readers are served now, and the embedding model that wrote it."""
+    """The table readers are served now, and the embedding model and vector space that wrote it."""
 
     name: str
     version: int
     model: str
+    space: str = ""
 
 
 def served_baseline(db, base: str, tag: str, current: str) -> ServedTable | None:
@@ -203,4 +204,4 @@ def served_baseline(db, base: str, tag: str, current: str) -> ServedTable | None
     _, name, version = max(candidates)
     served = open_version(db, name, version)
     model = served.search().select(["embedding_model"]).limit(1).to_list()
-    return ServedTable(name=name, version=version, model=model[0]["embedding_model"] if model else "")
+    return ServedTable(name=name, version=version, model=model[0]["embedding_model"] if model else "", space=space_of(name))

@@ -1,6 +1,7 @@
 """The LanceDB chunk table: per-source sync, the served tag and search.
 
-One table per embedding model (a new model is a new key space). Each source owns
+One table per embedding model and vector space (a new model, or int8 vectors, is a
+new key space: never a table that mixes spaces). Each source owns
 the rows whose `source` column equals its name. A source's sync is one commit: a
 merge_insert that inserts the new chunks and deletes the source's gone ones, so a
 reader of any version sees a source either before or after a sync, never half, and
@@ -21,9 +22,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from llm_platform.config import IndexConfig
+from llm_platform.config import IndexConfig, PlatformConfig
 from llm_platform.index import SEARCH_MODES
-from llm_platform.index.embedding import model_slug
+from llm_platform.index.embedding import VECTOR_SPACES, embedding_space, model_slug
 from llm_platform.index.upkeep import UpkeepReport, index_health, maintain, retry_on_conflict
 
 if TYPE_CHECKING:
@@ -52,9 +53,23 @@ def index_schema(dimension: int) -> pa.Schema:
     )
 
 
-def table_name(base: str, model_id: str) -> str:
-    """The table for one embedding model, e.g. `chunks__sentence_transformers_all_minilm_l6_v2`."""
-    return f"{base}__{model_slug(model_id)}"
+def table_name(base: str, model_id: str, space: str = "") -> str:
+    """The table for one embedding model and vector space, e.g. `chunks__sentence_transformers_all_minilm_l6_v2`.
+
+    fp32's space (also fp16's) keeps the plain name, the name of tables written before
+    spaces existed; another space is a suffix: `...__onnx_int8`.
+    """
+    return f"{base}__{model_slug(model_id)}" + (f"__{space}" if space else "")
+
+
+def space_of(name: str) -> str:
+    """The vector space a table name carries ('' for fp32's)."""
+    return next((space for space in VECTOR_SPACES if space and name.endswith(f"__{space}")), "")
+
+
+def configured_table_name(config: PlatformConfig) -> str:
+    """The table the configured model and backend write and serve."""
+    return table_name(config.index.table, config.embedding.model, embedding_space(config.embedding))
 
 
 def connect(uri: str) -> lancedb.DBConnection:

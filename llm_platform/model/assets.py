@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from llm_platform.config import PlatformConfig
 from llm_platform.identity import stable_hash
-from llm_platform.index.table import open_published, published_version, table_name
+from llm_platform.index.table import configured_table_name, open_published, published_version
 from llm_platform.metadata import gate_checks, markdown_table
 from llm_platform.model.gates import GateResult, evaluate_gates
 from llm_platform.model.prompts import PromptTemplate
@@ -260,7 +260,7 @@ def build_training_assets(gpu_tags: dict, cpu_tags: dict, gate_checks: list[str]
 def _served_index(config: PlatformConfig, storage: StorageResource):
     """The index table as the service reads it (at the published tag) and that version."""
     try:
-        table = open_published(storage.lancedb(), table_name(config.index.table, config.embedding.model), config.index.published_tag)
+        table = open_published(storage.lancedb(), configured_table_name(config), config.index.published_tag)
     except (LookupError, FileNotFoundError, ValueError) as err:
         raise dg.Failure(f"model_eval scores retrieval-augmented answers from the served index, which is not there: {err}", allow_retries=False) from None
     return table, published_version(table, config.index.published_tag)

@@ -11,14 +11,14 @@ SERVING_LOG = "serving_log"
 
 def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.AssetCheckResult:
     from llm_platform.index.embedding import configured_embedder
-    from llm_platform.index.table import open_published, table_name
+    from llm_platform.index.table import configured_table_name, open_published
     from llm_platform.serving.query_drift import corpus_vectors, measure_query_drift
 
     settings = config.serving
     recent = questions[-settings.query_drift_window:]
     if not recent:
         return dg.AssetCheckResult(check_name=QUERY_DRIFT, passed=True, description="no questions logged yet", metadata={"questions": 0})
-    table = open_published(storage.lancedb(), table_name(config.index.table, config.embedding.model), config.index.published_tag)
+    table = open_published(storage.lancedb(), configured_table_name(config), config.index.published_tag)
     embedder = configured_embedder(config.embedding, storage.root)
     drift = measure_query_drift(embedder.encode(recent), corpus_vectors(table), threshold=settings.query_drift_threshold)
     verdict = "moved away from the corpus" if drift.drifted else "within the threshold"

@@ -34,9 +34,9 @@ def mlflow_resource(config: PlatformConfig, home: str):
 
 def index_sources(config: PlatformConfig, home: str):
     """(published version reader, opener of a version) for the chunk table under `home`."""
-    from llm_platform.index.table import connect, open_table, published_version, table_name
+    from llm_platform.index.table import configured_table_name, connect, open_table, published_version
 
-    name = table_name(config.index.table, config.embedding.model)
+    name = configured_table_name(config)
     uri = f"{home.rstrip('/')}/lancedb"
 
     def version() -> int | None:

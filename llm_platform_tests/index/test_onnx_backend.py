@@ -21,11 +21,10 @@ TEXTS = [topics[name][:1500] for name in ("for", "with", "class", "comparisons",
 
 
 @pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory) -> Path:
-    """One export per test session, shared by every test here."""
-    folder = tmp_path_factory.mktemp("onnx_cache")
-    quantized_model_dir(DEFAULT_EMBEDDING_MODEL, cache_dir=folder)
-    return folder
+def onnx_cache(onnx_export_cache) -> Path:
+    """The session's one export (conftest), shared by every test here and by the searches of other tests."""
+    quantized_model_dir(DEFAULT_EMBEDDING_MODEL)
+    return onnx_export_cache
 
 
 def test_int8_vectors_point_where_fp32_vectors_point(onnx_cache):
@@ -83,3 +82,34 @@ def test_the_embeddings_asset_embeds_with_the_configured_backend(new_platform, o
     assert (meta["backend"], meta["device"], meta["precision"]) == ("onnx", "cpu", "int8")
     assert meta["computed"] == meta["vectors"] > 0
     assert (platform.home / "embedding_cache" / "sentence_transformers_all_minilm_l6_v2__onnx_int8").is_dir()
+
+
+def test_switching_to_int8_builds_its_own_table_gated_against_the_served_fp32_one(new_platform, onnx_cache, monkeypatch):
+    from llm_platform.automation.jobs import PUBLISH_INDEX_JOB
+    from llm_platform.index import assets as index_assets
+    from llm_platform.index.table import connect, table_name
+
+    platform = new_platform("int8_switch")
+    for source in ("docs", "notes"):
+        assert platform.run(partition=source).success
+    assert platform.run(PUBLISH_INDEX_JOB).success
+    fp32_name = table_name("chunks", DEFAULT_EMBEDDING_MODEL)
+    db = connect(str(platform.home / "lancedb"))
+    fp32_version = db.open_table(fp32_name).version
+
+    with platform.config_path.open("a", encoding="utf-8") as handle:
+        handle.write("embedding:\n  backend: onnx\n")
+    platform.defs = build_definitions(load_config(platform.config_path), home=str(platform.home), executor="in_process")
+    encoders = []
+    real = index_assets.query_embedder
+    monkeypatch.setattr(index_assets, "query_embedder", lambda settings, space=None: encoders.append(real(settings, space).runtime.precision) or real(settings, space))
+    for source in ("docs", "notes"):
+        assert platform.run(partition=source).success
+    result = platform.run(PUBLISH_INDEX_JOB, raise_on_error=False)
+
+    evaluated = materialization(result, "retrieval_eval")
+    assert evaluated["table"] == f"{fp32_name}__onnx_int8"
+    assert evaluated["compared_with"].startswith(f"{fp32_name}@"), "the int8 table must be gated against the served fp32 one"
+    assert encoders == ["int8", "fp32"], "questions must be embedded in each table's own space"
+    assert db.open_table(fp32_name).version == fp32_version, "the fp32 table was written by the int8 run"
+    assert db.open_table(f"{fp32_name}__onnx_int8").count_rows() == db.open_table(fp32_name).count_rows()
