@@ -1,7 +1,10 @@
-"""The model half with its storage home on an S3-compatible server: base model, checkpoints, adapter, MLflow artifacts, and a killed training resumed from the bucket."""
+"""The model half as on a cluster: storage home on an S3-compatible server and a real MLflow tracking server whose
+artifacts live in the same store. Base model, checkpoints, adapter, MLflow runs, registry and alias, and a killed
+training resumed from the bucket."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -10,32 +13,38 @@ from pathlib import Path
 
 import dagster as dg
 import fsspec
+import mlflow
 import pytest
 
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB
+from llm_platform.resources.mlflow import PRODUCTION_ALIAS, TRACKING_URI_ENV
 from llm_platform.storage_files import CACHE_ENV, ENDPOINT_ENV, MARKER
+from llm_platform_tests.mlflow_server import running_mlflow_server
 from llm_platform_tests.model_assets.conftest import SOURCE, Platform, materialized, write_corpus
 from llm_platform_tests.storage.s3_server import CREDENTIALS
 
 REPO = Path(__file__).resolve().parents[2]
 KILL_AT = 3  # checkpoints every 2 steps: step-2 is the one to resume from
 LONG = {"training": {"epochs": 3}}  # enough steps that step 3 is not the last
+ARTIFACTS = "mlflow-artifacts"  # the tracking server's artifact store, in the bucket
 
 
 @pytest.fixture(scope="module")
 def indexed_on_s3(tmp_path_factory, s3_endpoint):
-    """A bucket holding the indexed and published topics corpus; yields (platform, monkeypatch) with the S3 env set."""
+    """A bucket holding the indexed and published topics corpus, and an MLflow server storing its artifacts in it."""
     folder = tmp_path_factory.mktemp("s3_model")
     with pytest.MonkeyPatch.context() as patch:
-        env = {**CREDENTIALS, ENDPOINT_ENV: s3_endpoint, CACHE_ENV: str(folder / "cache"), "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
-        for name, value in env.items():
+        # The server process inherits the credentials and endpoint, as its pod would from a secret.
+        for name, value in {**CREDENTIALS, ENDPOINT_ENV: s3_endpoint, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, CACHE_ENV: str(folder / "cache")}.items():
             patch.setenv(name, value)
         fsspec.filesystem("s3").mkdir("models")
-        platform = Platform(folder, write_corpus(folder / "corpus"), "s3://models/home", dg.DagsterInstance.ephemeral())
-        config = platform.config()
-        for result in (platform.run(INDEX_JOB, config, partition=SOURCE), platform.run(PUBLISH_INDEX_JOB, config)):
-            assert result.success, f"{result.dagster_run.job_name} failed with the home on S3"
-        yield platform
+        with running_mlflow_server(folder / "mlflow_server", artifacts=f"s3://models/{ARTIFACTS}") as tracking_uri:
+            patch.setenv(TRACKING_URI_ENV, tracking_uri)
+            platform = Platform(folder, write_corpus(folder / "corpus"), "s3://models/home", dg.DagsterInstance.ephemeral())
+            config = platform.config()
+            for result in (platform.run(INDEX_JOB, config, partition=SOURCE), platform.run(PUBLISH_INDEX_JOB, config)):
+                assert result.success, f"{result.dagster_run.job_name} failed with the home on S3"
+            yield platform
 
 
 def _published(url: str) -> bool:
@@ -52,7 +61,15 @@ def test_training_job_trains_evaluates_and_promotes_from_the_bucket(indexed_on_s
     assert adapter["adapter_dir"].startswith("s3://models/home/models/adapters/") and _published(adapter["adapter_dir"])
     fs = fsspec.filesystem("s3")
     assert fs.glob(f"{adapter['adapter_dir'].removeprefix('s3://').rsplit('/', 1)[0]}/checkpoints/step-*/{MARKER}")
-    assert fs.glob("models/home/mlflow/artifacts/**/adapter/adapter_config.json"), "the MLflow run's adapter artifact is not in the bucket"
+    assert fs.glob(f"models/{ARTIFACTS}/**/adapter/adapter_config.json"), "the MLflow run's adapter artifact is not in the bucket"
+    assert not fs.exists("models/home/mlflow"), "a MLflow store was written under the storage home despite the server"
+
+    tracking_uri = os.environ[TRACKING_URI_ENV]
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    [run] = client.search_runs([client.get_experiment_by_name(platform.config().mlflow.experiment).experiment_id], filter_string=f"tags.dagster_run_id = '{result.run_id}'")
+    assert run.info.status == "FINISHED" and "eval_perplexity" in run.data.metrics
+    production = client.get_model_version_by_alias(platform.config().mlflow.registered_model, PRODUCTION_ALIAS)
+    assert production.run_id == run.info.run_id and production.version == platform.latest("production_model")["version"]
 
 
 def test_killed_training_resumes_from_checkpoints_in_the_bucket(indexed_on_s3, tmp_path):
