@@ -13,12 +13,12 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from llm_platform.config import DriftSettings, EmbeddingConfig, IndexConfig
+from llm_platform.config import DriftSettings, EmbeddingConfig, IndexConfig, PlatformConfig
 from llm_platform.index.drift import measure_drift
 from llm_platform.index.embedding import EmbeddingRun, Runtime, configured_cache, configured_embedder, embed_texts, load_embedder, resolve_runtime
 from llm_platform.index.publishing import PublishRefused, Score, publish_version, served_baseline
 from llm_platform.index.retrieval import RetrievalQuestion, RetrievalScore, questions_from_chunks, score_table
-from llm_platform.index.table import QueryTuning, index_schema, open_table, published_version, sync_source, table_name
+from llm_platform.index.table import QueryTuning, SourceSync, index_schema, open_table, published_version, sync_source, table_name
 from llm_platform.metadata import check_result, frame, markdown_table
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
@@ -286,7 +286,7 @@ def vector_index_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefini
     return vector_index
 
 
-def _sync_metadata(name: str, sync, rows_total: int, uri: str) -> dict:
+def _sync_metadata(name: str, sync: SourceSync, rows_total: int, uri: str) -> dict:
     return {
         "table": name, "lance_version": sync.version, "uri": uri,
         "upserted": sync.inserted, "deleted": sync.deleted, "unchanged": sync.unchanged,
@@ -342,7 +342,7 @@ class _Evaluation:
     compared_with: str | None
 
 
-def _evaluate_latest(storage: StorageResource, config, name: str) -> _Evaluation:
+def _evaluate_latest(storage: StorageResource, config: PlatformConfig, name: str) -> _Evaluation:
     """The latest version of table `name` and the served one, scored on the same questions from the chunks."""
     db = storage.lancedb()
     latest = open_table(db, name)

@@ -6,7 +6,7 @@ done by the helpers below it and the plain modules `records`, `gates` and `evalu
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from llm_platform.resources.mlflow import MlflowResource
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
 if TYPE_CHECKING:
+    from llm_platform.model.evaluation_run import EvalOutcome
     from llm_platform.model.training import TrainResult
 
 LORA_ADAPTER = dg.AssetKey("lora_adapter")
@@ -73,12 +74,9 @@ def lora_adapter_asset(gpu_tags: dict) -> dg.AssetsDefinition:
 @dataclass(frozen=True)
 class _TrainingInputs:
     pairs: pa.Table
+    pair_hashes: set[str]
     base: dict
     template: PromptTemplate
-
-    @property
-    def pair_hashes(self) -> set[str]:
-        return set(self.pairs.column("pair_hash").to_pylist())
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def _training_inputs(storage: StorageResource) -> _TrainingInputs:
     template = template_of(storage.read_record("prompt_template"))
     if train is None:
         raise dg.Failure("sft_dataset has not been materialized; materialize it first")
-    return _TrainingInputs(train, base, template)
+    return _TrainingInputs(train, set(train.column("pair_hash").to_pylist()), base, template)
 
 
 def _new_pairs(storage: StorageResource, hashes: set[str]) -> int:
@@ -137,7 +135,7 @@ def _train_in_mlflow_run(context: dg.AssetExecutionContext, config: PlatformConf
         return _Trained(adapter_record(plan, result, adapter_location, run.info.run_id), result)
 
 
-def _train(config: PlatformConfig, plan: AdapterPlan, on_step) -> tuple["TrainResult", str]:
+def _train(config: PlatformConfig, plan: AdapterPlan, on_step: Callable[[int, float], None]) -> tuple["TrainResult", str]:
     """(TrainResult, the adapter's storage location), trained in this step or on training.multi_node's machines."""
     if config.training.multi_node is None:
         from llm_platform.model.stored_training import train_lora_stored
@@ -149,7 +147,7 @@ def _train(config: PlatformConfig, plan: AdapterPlan, on_step) -> tuple["TrainRe
     return result, result.adapter_dir
 
 
-def _train_on_nodes(config: PlatformConfig, plan: AdapterPlan, on_step) -> "TrainResult":
+def _train_on_nodes(config: PlatformConfig, plan: AdapterPlan, on_step: Callable[[int, float], None]) -> "TrainResult":
     """lora_adapter's training as a Kubeflow PyTorchJob over training.multi_node.num_nodes machines."""
     from llm_platform.model.pytorch_job import job_name, train_on_pytorch_job
 
@@ -231,7 +229,7 @@ def _gates(config: PlatformConfig, scores: dict, production: dict | None) -> lis
                           base=scores.get("base"), beat_base=config.gates.beat_base)
 
 
-def _eval_record(storage: StorageResource, adapter: dict, outcome, examples: int, index_table: str, index_version, production_version: str | None,
+def _eval_record(storage: StorageResource, adapter: dict, outcome: "EvalOutcome", examples: int, index_table: str, index_version, production_version: str | None,
                  gates: list[GateResult]) -> dict:
     from llm_platform.model.provenance import code_version
 
@@ -242,7 +240,7 @@ def _eval_record(storage: StorageResource, adapter: dict, outcome, examples: int
             "production_version": production_version, "gates": json.dumps([g.as_record() for g in gates]), **code_version()}
 
 
-def _eval_metadata(record: dict, outcome, pairs: list[tuple[str, str]]) -> dict:
+def _eval_metadata(record: dict, outcome: "EvalOutcome", pairs: list[tuple[str, str]]) -> dict:
     scores = outcome.scores
     metrics = sorted({m for s in scores.values() for m in s})
     table_rows = [{"metric": m, **{name: round(s.get(m, float("nan")), 4) for name, s in scores.items()}} for m in metrics]
