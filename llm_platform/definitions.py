@@ -16,10 +16,10 @@ from llm_platform.automation.policies import PolicyTargets, apply_policies, plat
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
 from llm_platform.documents.assets import document_assets
-from llm_platform.index.assets import build_embedding_assets, build_index_assets
+from llm_platform.index.assets import embeddings_asset, published_index_asset, retrieval_eval_asset, vector_index_asset
 from llm_platform.local_instance import warn_if_dagster_home_unset
-from llm_platform.model.assets import GPU_POOL, build_training_assets, gate_check_names
-from llm_platform.model.sft_assets import build_sft_assets
+from llm_platform.model.assets import GPU_POOL, configured_gate_checks, lora_adapter_asset, model_eval_asset, production_model_asset
+from llm_platform.model.sft_assets import base_model_asset, prompt_template_asset, sft_pairs_asset
 from llm_platform.pod_specs import chosen_pod, k8s_op_tags
 from llm_platform.resources.mlflow import mlflow_resource
 from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, StorageResource
@@ -35,10 +35,17 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
     raw_documents, cleaned_corpus, chunks = document_assets(sources, cpu_tags)
     embedding_pod = chosen_pod(config.embedding.pod, cpu_pod=config.cpu_pod, gpu_pod=config.gpu_pod)
     # On a GPU pod the step takes a GPU, so it queues with training for the GPU pool.
-    embeddings = build_embedding_assets(sources, chunks, k8s_op_tags(embedding_pod), pool=GPU_POOL if embedding_pod.gpus else None)
-    vector_index, retrieval_eval, published_index = build_index_assets(sources, embeddings, cpu_tags)
-    sft_pairs, base_model, prompt_template = build_sft_assets("chunks", "cleaned_corpus", cpu_tags)
-    lora_adapter, model_eval, production_model = build_training_assets(k8s_op_tags(config.gpu_pod), cpu_tags, gate_check_names(config))
+    embeddings = embeddings_asset(sources, chunks, k8s_op_tags(embedding_pod), pool=GPU_POOL if embedding_pod.gpus else None)
+    vector_index = vector_index_asset(sources, chunks, cpu_tags)
+    retrieval_eval = retrieval_eval_asset(cpu_tags)
+    published_index = published_index_asset(cpu_tags)
+    sft_pairs = sft_pairs_asset(chunks, cpu_tags)
+    base_model = base_model_asset(cleaned_corpus, cpu_tags)
+    prompt_template = prompt_template_asset(cpu_tags)
+    gpu_tags = k8s_op_tags(config.gpu_pod)
+    lora_adapter = lora_adapter_asset(gpu_tags)
+    model_eval = model_eval_asset(gpu_tags, configured_gate_checks(config), published_index)
+    production_model = production_model_asset(cpu_tags)
     targets = PolicyTargets(
         # serving_log folds in what the service logged, which no upstream materialization signals.
         publications=[published_index, production_model], training=[lora_adapter], manual=[base_model, serving_log],

@@ -2,8 +2,6 @@
 
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -35,33 +33,6 @@ def markdown_table(rows: Sequence[Mapping], columns: Sequence[str], limit: int =
 def counts(mapping: Mapping[str, int]) -> dg.MetadataValue:
     """Counts by kind as JSON (empty mapping stays an empty object)."""
     return dg.MetadataValue.json(dict(sorted(mapping.items())))
-
-
-class GateKind(StrEnum):
-    """The gates of a metric: its configured bound, no regression against production, and (where configured) beating the base model."""
-
-    BOUND = "bound"
-    NO_REGRESSION = "no_regression"
-    BEATS_BASE = "beats_base"
-
-
-@dataclass(frozen=True)
-class GateCheck:
-    """The asset check of one gate, built from its metric and kind; code compares these, never parsed names."""
-
-    metric: str
-    kind: GateKind
-
-    @property
-    def name(self) -> str:
-        """The check name the UI shows: `<metric>_bound` or `<metric>_no_regression`."""
-        return f"{self.metric}_{self.kind.value}"
-
-
-def gate_checks(metrics: Iterable[str], beat_base: Iterable[str] = ()) -> list[GateCheck]:
-    """The bound and no-regression checks of each gated metric, in metric order, then a beats-base check per `beat_base` metric."""
-    bounded = [GateCheck(metric, kind) for metric in metrics for kind in (GateKind.BOUND, GateKind.NO_REGRESSION)]
-    return bounded + [GateCheck(metric, GateKind.BEATS_BASE) for metric in beat_base]
 
 
 def check_result(name: str, outcome: RuleOutcome, *, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:

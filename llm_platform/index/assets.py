@@ -1,21 +1,33 @@
-"""embeddings, vector_index, retrieval_eval and published_index: vectors, the LanceDB table and its served tag."""
+"""embeddings, vector_index, retrieval_eval and published_index: vectors, the LanceDB table and its served tag.
+
+One factory per asset, taking the document assets it reads (the chunks) and its op tags;
+each asset's checks are declared just above it, and its work is done by the helpers below
+it and the plain modules `embedding`, `table`, `retrieval` and `publishing`.
+"""
 
 
 import time
+from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from llm_platform.config import DriftSettings
+from llm_platform.config import DriftSettings, EmbeddingConfig, IndexConfig, PlatformConfig
 from llm_platform.index.drift import measure_drift
-from llm_platform.index.embedding import configured_cache, configured_embedder, embed_texts, query_embedder, resolve_runtime
+from llm_platform.index.embedding import EmbeddingRun, Runtime, configured_cache, configured_embedder, embed_texts, query_embedder, resolve_runtime
 from llm_platform.index.publishing import PublishRefused, Score, publish_version, served_baseline
-from llm_platform.index.retrieval import questions_from_chunks, score_table
-from llm_platform.index.table import QueryTuning, configured_table_name, index_schema, open_table, published_version, sync_source
+from llm_platform.index.retrieval import RetrievalQuestion, RetrievalScore, questions_from_chunks, score_table
+from llm_platform.index.table import QueryTuning, SourceSync, configured_table_name, index_schema, open_table, published_version, sync_source
 from llm_platform.metadata import check_result, frame, markdown_table
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
+
+EMBEDDINGS = dg.AssetKey("embeddings")
+VECTOR_INDEX = dg.AssetKey("vector_index")
+RETRIEVAL_EVAL = dg.AssetKey("retrieval_eval")
+PUBLISHED_INDEX = dg.AssetKey("published_index")
+GROUP = "index"
 
 EMBEDDING_DIMENSION = "vector_dimension"
 EMBEDDING_FINITE = "no_nan_values"
@@ -46,22 +58,26 @@ def _drift_check(previous: pa.Table | None, vectors: np.ndarray, tokens: np.ndar
     )
 
 
-def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict, *, pool: str | None = None) -> dg.AssetsDefinition:
-    """embeddings (after `upstream`, the chunks), partitioned by `sources`; `op_tags` and `pool` place its step."""
+def _embedding_check_specs() -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(EMBEDDING_DIMENSION, asset=EMBEDDINGS, blocking=True, description="every vector has the model's dimension"),
+        dg.AssetCheckSpec(EMBEDDING_FINITE, asset=EMBEDDINGS, blocking=True, description="no NaN or infinite values"),
+        dg.AssetCheckSpec(EMBEDDING_UNIT_NORM, asset=EMBEDDINGS, blocking=True, description="every vector has unit L2 norm"),
+        dg.AssetCheckSpec(EMBEDDING_DRIFT, asset=EMBEDDINGS, description="centroid and token-length distribution against the previously indexed vectors"),
+    ]
+
+
+def embeddings_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefinition, op_tags: dict, *, pool: str | None = None) -> dg.AssetsDefinition:
+    """embeddings (after the chunks), partitioned by `sources`; `op_tags` and `pool` place its step."""
 
     @dg.asset(
         partitions_def=sources,
         group_name="documents",
         kinds={"pytorch", "parquet"},
-        deps=[upstream],
+        deps=[chunks],
         op_tags=op_tags,
         pool=pool,
-        check_specs=[
-            dg.AssetCheckSpec(EMBEDDING_DIMENSION, asset="embeddings", blocking=True, description="every vector has the model's dimension"),
-            dg.AssetCheckSpec(EMBEDDING_FINITE, asset="embeddings", blocking=True, description="no NaN or infinite values"),
-            dg.AssetCheckSpec(EMBEDDING_UNIT_NORM, asset="embeddings", blocking=True, description="every vector has unit L2 norm"),
-            dg.AssetCheckSpec(EMBEDDING_DRIFT, asset="embeddings", description="centroid and token-length distribution against the previously indexed vectors"),
-        ],
+        check_specs=_embedding_check_specs(),
     )
     def embeddings(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """One unit-norm vector per chunk; text already embedded by this model is never embedded again."""
@@ -71,47 +87,74 @@ def build_embedding_assets(sources: dg.PartitionsDefinition, upstream: dg.Assets
         chunk_table = storage.datasets.read("chunks", key, columns=["chunk_id", "text", "text_hash", "token_count"])
         if chunk_table is None:
             raise dg.Failure(f"chunks for source {key!r} have not been materialized; materialize them first")
-        started = time.perf_counter()
-        runtime = resolve_runtime(settings.backend, settings.device)
-        factory = lambda: configured_embedder(settings, storage.root)
-        # The chunks' stored token counts order the batches by length: no second tokenization to sort.
-        run = embed_texts(
-            chunk_table.column("text_hash").to_pylist(), chunk_table.column("text").to_pylist(),
-            configured_cache(settings, storage.root), factory, token_counts=chunk_table.column("token_count").to_pylist(),
-        )
-        seconds = time.perf_counter() - started
-        dimension = run.dimension or factory().dimension
-        schema = embeddings_schema(dimension)
-        table = pa.table(
-            {
-                "chunk_id": chunk_table.column("chunk_id"), "text_hash": chunk_table.column("text_hash"), "token_count": chunk_table.column("token_count"),
-                "embedding_model": pa.array([settings.model] * chunk_table.num_rows, pa.string()),
-                "vector": pa.FixedSizeListArray.from_arrays(pa.array(run.vectors.reshape(-1), pa.float32()), dimension),
-            },
-            schema=schema,
-        )
-        written = storage.datasets.write("embeddings", key, [table], schema, context.run.run_id)
-        context.log.info(f"{key}: {run.computed} chunks embedded, {run.reused} reused from the cache in {seconds:.1f}s")
-        vectors = frame([{"vector": v} for v in run.vectors], ["vector"])
+        embedded = _embed_chunks(chunk_table, settings, storage.root)
+        table = _embeddings_table(chunk_table, settings.model, embedded)
+        written = storage.datasets.write("embeddings", key, [table], table.schema, context.run.run_id)
+        context.log.info(f"{key}: {embedded.run.computed} chunks embedded, {embedded.run.reused} reused from the cache in {embedded.seconds:.1f}s")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
                 "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
-                "upstream_chunks_version": storage.datasets.current_version("chunks", key),
-                "embedding_model": settings.model, "dimension": dimension, "vectors": chunk_table.num_rows,
-                "backend": runtime.backend, "device": runtime.device, "precision": runtime.precision,
-                "computed": run.computed, "reused": run.reused, "seconds": seconds,
-                "chunks_per_second": run.computed / seconds if run.computed and seconds else 0.0,
+                "upstream_chunks_version": storage.datasets.current_version("chunks", key), **_embedding_metadata(settings.model, chunk_table.num_rows, embedded),
             },
-            check_results=[
-                check_result(EMBEDDING_DIMENSION, validate_rule(vectors_of_dimension(dimension), vectors)),
-                check_result(EMBEDDING_FINITE, validate_rule(vectors_finite(), vectors)),
-                check_result(EMBEDDING_UNIT_NORM, validate_rule(vectors_unit_norm(), vectors)),
-                _drift_check(previous, run.vectors, np.asarray(chunk_table.column("token_count").to_pylist()), platform.config.drift),
-            ],
+            check_results=_embedding_checks(embedded, previous, np.asarray(chunk_table.column("token_count").to_pylist()), platform.config.drift),
         )
 
     return embeddings
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    run: EmbeddingRun
+    runtime: Runtime
+    seconds: float
+    dimension: int
+
+
+def _embed_chunks(chunk_table: pa.Table, settings: EmbeddingConfig, root: str) -> _Embedded:
+    """The chunks' vectors, in order; text already in the cache for this model is not embedded again."""
+    started = time.perf_counter()
+    runtime = resolve_runtime(settings.backend, settings.device)
+    factory = lambda: configured_embedder(settings, root)
+    # The chunks' stored token counts order the batches by length: no second tokenization to sort.
+    run = embed_texts(
+        chunk_table.column("text_hash").to_pylist(), chunk_table.column("text").to_pylist(),
+        configured_cache(settings, root), factory, token_counts=chunk_table.column("token_count").to_pylist(),
+    )
+    seconds = time.perf_counter() - started
+    return _Embedded(run, runtime, seconds, run.dimension or factory().dimension)
+
+
+def _embeddings_table(chunk_table: pa.Table, model: str, embedded: _Embedded) -> pa.Table:
+    schema = embeddings_schema(embedded.dimension)
+    return pa.table(
+        {
+            "chunk_id": chunk_table.column("chunk_id"), "text_hash": chunk_table.column("text_hash"), "token_count": chunk_table.column("token_count"),
+            "embedding_model": pa.array([model] * chunk_table.num_rows, pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(embedded.run.vectors.reshape(-1), pa.float32()), embedded.dimension),
+        },
+        schema=schema,
+    )
+
+
+def _embedding_metadata(model: str, vectors: int, embedded: _Embedded) -> dict:
+    run, runtime, seconds = embedded.run, embedded.runtime, embedded.seconds
+    return {
+        "embedding_model": model, "dimension": embedded.dimension, "vectors": vectors,
+        "backend": runtime.backend, "device": runtime.device, "precision": runtime.precision,
+        "computed": run.computed, "reused": run.reused, "seconds": seconds,
+        "chunks_per_second": run.computed / seconds if run.computed and seconds else 0.0,
+    }
+
+
+def _embedding_checks(embedded: _Embedded, previous: pa.Table | None, tokens: np.ndarray, drift: DriftSettings) -> list[dg.AssetCheckResult]:
+    vectors = frame([{"vector": v} for v in embedded.run.vectors], ["vector"])
+    return [
+        check_result(EMBEDDING_DIMENSION, validate_rule(vectors_of_dimension(embedded.dimension), vectors)),
+        check_result(EMBEDDING_FINITE, validate_rule(vectors_finite(), vectors)),
+        check_result(EMBEDDING_UNIT_NORM, validate_rule(vectors_unit_norm(), vectors)),
+        _drift_check(previous, embedded.run.vectors, tokens, drift),
+    ]
 
 
 INDEX_ROWS_MATCH_CHUNKS = "row_count_matches_chunks"
@@ -200,21 +243,25 @@ def _upkeep_check(upkeep) -> dg.AssetCheckResult:
     )
 
 
-def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
-    """vector_index (per source), retrieval_eval and published_index (whole table)."""
+def _vector_index_check_specs() -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(INDEX_ROWS_MATCH_CHUNKS, asset=VECTOR_INDEX, blocking=True, description="the table holds exactly the source's chunks"),
+        dg.AssetCheckSpec(INDEX_UPKEEP, asset=VECTOR_INDEX, description="index build, compaction and cleanup of old versions all succeeded"),
+    ]
+
+
+def vector_index_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
+    """vector_index (per source): the source's rows of the one LanceDB table."""
 
     @dg.asset(
         partitions_def=sources,
-        group_name="index",
+        group_name=GROUP,
         kinds={"lancedb"},
-        deps=[upstream, "chunks"],
+        deps=[EMBEDDINGS, chunks],
         op_tags=op_tags,
         pool=LANCEDB_POOL,
         retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
-        check_specs=[
-            dg.AssetCheckSpec(INDEX_ROWS_MATCH_CHUNKS, asset="vector_index", blocking=True, description="the table holds exactly the source's chunks"),
-            dg.AssetCheckSpec(INDEX_UPKEEP, asset="vector_index", description="index build, compaction and cleanup of old versions all succeeded"),
-        ],
+        check_specs=_vector_index_check_specs(),
     )
     def vector_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """The source's rows in the LanceDB table: new chunks upserted, gone ones deleted, indexes refreshed."""
@@ -229,82 +276,114 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{name}@{sync.version}"),
             metadata={
-                "table": name, "lance_version": sync.version, "uri": storage.lancedb_uri,
-                "upserted": sync.inserted, "deleted": sync.deleted, "unchanged": sync.unchanged,
-                "rows_for_source": sync.rows_for_source, "rows_total": table.count_rows(), "indexes": dg.MetadataValue.json(sync.indexes),
-                "duplicates_removed": sync.duplicates_removed, "indexes_created": dg.MetadataValue.json(sync.upkeep.created),
-                "compacted": sync.upkeep.compacted, "cleanup_window_hours": sync.upkeep.cleanup_window_hours, "versions_removed": sync.upkeep.versions_removed,
+                **_sync_metadata(name, sync, table.count_rows(), storage.lancedb_uri),
                 "upstream_chunks_version": storage.datasets.current_version("chunks", key),
                 "upstream_embeddings_version": storage.datasets.current_version("embeddings", key),
                 "seconds": time.perf_counter() - started,
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=INDEX_ROWS_MATCH_CHUNKS, passed=sync.rows_for_source == rows.num_rows,
-                    description=f"{sync.rows_for_source} rows in the table for {key!r}, {rows.num_rows} chunks",
-                    metadata={"table_rows": sync.rows_for_source, "chunks": rows.num_rows},
-                ),
-                _upkeep_check(sync.upkeep),
-            ],
+            check_results=[_rows_match_check(sync.rows_for_source, rows.num_rows, key), _upkeep_check(sync.upkeep)],
         )
 
-    @dg.asset(
-        group_name="index",
-        kinds={"lancedb"},
-        deps=[vector_index],
-        op_tags=op_tags,
-        check_specs=[
-            dg.AssetCheckSpec(RETRIEVAL_HIT_RATE_MINIMUM, asset="retrieval_eval", blocking=True, description="hit rate@k at least index.min_retrieval_hit_rate"),
-            dg.AssetCheckSpec(RETRIEVAL_NO_REGRESSION, asset="retrieval_eval", blocking=True, description="hit rate@k not below the published version's by more than index.max_retrieval_regression"),
-        ],
+    return vector_index
+
+
+def _sync_metadata(name: str, sync: SourceSync, rows_total: int, uri: str) -> dict:
+    return {
+        "table": name, "lance_version": sync.version, "uri": uri,
+        "upserted": sync.inserted, "deleted": sync.deleted, "unchanged": sync.unchanged,
+        "rows_for_source": sync.rows_for_source, "rows_total": rows_total, "indexes": dg.MetadataValue.json(sync.indexes),
+        "duplicates_removed": sync.duplicates_removed, "indexes_created": dg.MetadataValue.json(sync.upkeep.created),
+        "compacted": sync.upkeep.compacted, "cleanup_window_hours": sync.upkeep.cleanup_window_hours, "versions_removed": sync.upkeep.versions_removed,
+    }
+
+
+def _rows_match_check(table_rows: int, chunks: int, source: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=INDEX_ROWS_MATCH_CHUNKS, passed=table_rows == chunks,
+        description=f"{table_rows} rows in the table for {source!r}, {chunks} chunks",
+        metadata={"table_rows": table_rows, "chunks": chunks},
     )
+
+
+def _retrieval_eval_check_specs() -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(RETRIEVAL_HIT_RATE_MINIMUM, asset=RETRIEVAL_EVAL, blocking=True, description="hit rate@k at least index.min_retrieval_hit_rate"),
+        dg.AssetCheckSpec(RETRIEVAL_NO_REGRESSION, asset=RETRIEVAL_EVAL, blocking=True, description="hit rate@k not below the published version's by more than index.max_retrieval_regression"),
+    ]
+
+
+def retrieval_eval_asset(op_tags: dict) -> dg.AssetsDefinition:
+    """retrieval_eval (whole table): the latest version scored against the served one."""
+
+    @dg.asset(group_name=GROUP, kinds={"lancedb"}, deps=[VECTOR_INDEX], op_tags=op_tags, check_specs=_retrieval_eval_check_specs())
     def retrieval_eval(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """Hit rate and MRR of the latest table version, next to the served one's (an older model's table if this model has none)."""
         config = platform.config
         name = configured_table_name(config)
-        db = storage.lancedb()
-        latest = open_table(db, name)
-        questions = questions_from_chunks(_all_chunks(storage, config.source_names), limit=config.index.eval_questions)
-        embedder = _embedder(config, config.embedding.model)
-        k, tuning = config.index.retrieval_k, QueryTuning.from_config(config.index)
-        score = score_table(latest, questions, embedder.encode, k=k, tuning=tuning)
-        baseline = _served_score(db, config, name, questions, embedder)
-        served = published_version(latest, config.index.published_tag)
-        served_hit_rate, compared_with = (baseline[1], baseline[0]) if baseline else (None, None)
-        record = {
-            "table": name, "version": score.version, "hit_rate": score.hit_rate, "mrr": score.mrr, "k": k, "questions": score.questions,
-            "published_version": served, "published_hit_rate": served_hit_rate, "compared_with": compared_with,
-        }
+        evaluation = _evaluate_latest(storage, config, name)
+        record = _retrieval_record(name, evaluation)
         written = storage.datasets.write("retrieval_eval", None, [pa.Table.from_pylist([record], schema=_EVAL_SCHEMA)], _EVAL_SCHEMA, context.run.run_id)
-        gates = retrieval_gate(score.hit_rate, served_hit_rate, minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
+        gates = retrieval_gate(evaluation.score.hit_rate, evaluation.served_hit_rate, minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(f"{name}@{score.version}"),
-            metadata={
-                "table": name, "evaluated_version": score.version, "published_version": served, f"hit_rate_at_{k}": score.hit_rate,
-                f"mrr_at_{k}": score.mrr, "questions": score.questions, "published_hit_rate": served_hit_rate,
-                "compared_with": compared_with or "nothing served yet",
-                "dataset_version": written.version, "questions_preview": markdown_table([q.__dict__ for q in questions], ["question", "doc_id"]),
-            },
+            data_version=dg.DataVersion(f"{name}@{evaluation.score.version}"),
+            metadata={**_retrieval_metadata(name, evaluation), "dataset_version": written.version,
+                      "questions_preview": markdown_table([q.__dict__ for q in evaluation.questions], ["question", "doc_id"])},
             check_results=[dg.AssetCheckResult(check_name=n, passed=p, description=d) for n, p, d in gates],
         )
 
-    @dg.asset(group_name="index", kinds={"lancedb"}, deps=[retrieval_eval], op_tags=op_tags, pool=LANCEDB_POOL)
+    return retrieval_eval
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    score: RetrievalScore
+    questions: list[RetrievalQuestion]
+    published_version: int | None
+    served_hit_rate: float | None
+    compared_with: str | None
+
+
+def _evaluate_latest(storage: StorageResource, config: PlatformConfig, name: str) -> _Evaluation:
+    """The latest version of table `name` and the served one, scored on the same questions from the chunks."""
+    db = storage.lancedb()
+    latest = open_table(db, name)
+    questions = questions_from_chunks(_all_chunks(storage, config.source_names), limit=config.index.eval_questions)
+    embedder = _embedder(config, config.embedding.model)
+    k, tuning = config.index.retrieval_k, QueryTuning.from_config(config.index)
+    score = score_table(latest, questions, embedder.encode, k=k, tuning=tuning)
+    baseline = _served_score(db, config, name, questions, embedder)
+    served = published_version(latest, config.index.published_tag)
+    served_hit_rate, compared_with = (baseline[1], baseline[0]) if baseline else (None, None)
+    return _Evaluation(score, questions, served, served_hit_rate, compared_with)
+
+
+def _retrieval_record(name: str, evaluation: _Evaluation) -> dict:
+    score = evaluation.score
+    return {
+        "table": name, "version": score.version, "hit_rate": score.hit_rate, "mrr": score.mrr, "k": score.k, "questions": score.questions,
+        "published_version": evaluation.published_version, "published_hit_rate": evaluation.served_hit_rate, "compared_with": evaluation.compared_with,
+    }
+
+
+def _retrieval_metadata(name: str, evaluation: _Evaluation) -> dict:
+    score, k = evaluation.score, evaluation.score.k
+    return {
+        "table": name, "evaluated_version": score.version, "published_version": evaluation.published_version, f"hit_rate_at_{k}": score.hit_rate,
+        f"mrr_at_{k}": score.mrr, "questions": score.questions, "published_hit_rate": evaluation.served_hit_rate,
+        "compared_with": evaluation.compared_with or "nothing served yet",
+    }
+
+
+def published_index_asset(op_tags: dict) -> dg.AssetsDefinition:
+    """published_index: the tag readers follow, moved only to a version retrieval_eval passed."""
+
+    @dg.asset(group_name=GROUP, kinds={"lancedb"}, deps=[RETRIEVAL_EVAL], op_tags=op_tags, pool=LANCEDB_POOL)
     def published_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """The table version readers are served: the `production` tag moved to the version retrieval_eval passed, once it answers every kind of query."""
         config = platform.config
         record = storage.read_record("retrieval_eval")
-        gates = retrieval_gate(record["hit_rate"], record["published_hit_rate"], minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
-        failed = [d for _, passed, d in gates if not passed]
-        if failed:
-            raise dg.Failure(f"not publishing version {record['version']} of {record['table']}: " + "; ".join(failed))
-        score = Score(hit_rate=record["hit_rate"], mrr=record["mrr"], k=record["k"], questions=record["questions"], compared_with=record.get("compared_with"))
-        try:
-            previous = publish_version(
-                storage.lancedb(), storage.datasets, record["table"], tag=config.index.published_tag, version=record["version"],
-                score=score, keep=config.index.keep_published_versions, run_id=context.run.run_id,
-            )
-        except PublishRefused as exc:
-            raise dg.Failure(f"not publishing: {exc}") from None
+        _refuse_failed_gates(record, config.index)
+        previous = _publish(storage, record, config.index, context.run.run_id)
         context.log.info(f"tag {config.index.published_tag!r} of {record['table']}: {previous} -> {record['version']}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{record['table']}@{record['version']}"),
@@ -316,5 +395,23 @@ def build_index_assets(sources: dg.PartitionsDefinition, upstream: dg.AssetsDefi
             },
         )
 
-    return [vector_index, retrieval_eval, published_index]
+    return published_index
 
+
+def _refuse_failed_gates(record: dict, settings: IndexConfig) -> None:
+    gates = retrieval_gate(record["hit_rate"], record["published_hit_rate"], minimum=settings.min_retrieval_hit_rate, margin=settings.max_retrieval_regression)
+    failed = [d for _, passed, d in gates if not passed]
+    if failed:
+        raise dg.Failure(f"not publishing version {record['version']} of {record['table']}: " + "; ".join(failed))
+
+
+def _publish(storage: StorageResource, record: dict, settings: IndexConfig, run_id: str) -> int | None:
+    """Moves the published tag to the record's version; returns the version it was on."""
+    score = Score(hit_rate=record["hit_rate"], mrr=record["mrr"], k=record["k"], questions=record["questions"], compared_with=record.get("compared_with"))
+    try:
+        return publish_version(
+            storage.lancedb(), storage.datasets, record["table"], tag=settings.published_tag, version=record["version"],
+            score=score, keep=settings.keep_published_versions, run_id=run_id,
+        )
+    except PublishRefused as exc:
+        raise dg.Failure(f"not publishing: {exc}") from None

@@ -1,6 +1,7 @@
 """Quality gates a candidate model must pass before it is promoted to production.
 
-Two kinds of gate, one result each:
+Three kinds of gate (`GateKind`), one result each, answering the typed `GateCheck`
+of its metric and kind (the asset check model_eval declares):
 
 - `<metric>>=min` (or `<metric><=max` for lower-is-better metrics): an absolute
   floor (ceiling) from config.
@@ -22,22 +23,49 @@ production model yet there is nothing to regress from and none are produced.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 LOWER_IS_BETTER = frozenset({"perplexity"})
 
 
-@dataclass(frozen=True)
-class GateResult:
-    """One gate's verdict.
+class GateKind(StrEnum):
+    """The gates of a metric: its configured bound, no regression against production, and (where configured) beating the base model."""
 
-    `metric` is the gate's name: "rouge_l>=min", "perplexity<=max" or
-    "rouge_l_no_regression". `minimum` is the configured bound (a maximum for
-    lower-is-better metrics); `delta` is value minus bound or minus baseline.
-    """
+    BOUND = "bound"
+    NO_REGRESSION = "no_regression"
+    BEATS_BASE = "beats_base"
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """The asset check of one gate, built from its metric and kind; code compares these, never parsed names."""
 
     metric: str
+    kind: GateKind
+
+    @property
+    def name(self) -> str:
+        """The check name the UI shows: `<metric>_bound`, `<metric>_no_regression` or `<metric>_beats_base`."""
+        return f"{self.metric}_{self.kind.value}"
+
+
+def gate_checks(metrics: Iterable[str], beat_base: Iterable[str] = ()) -> list[GateCheck]:
+    """The bound and no-regression checks of each gated metric, in metric order, then a beats-base check per `beat_base` metric."""
+    bounded = [GateCheck(metric, kind) for metric in metrics for kind in (GateKind.BOUND, GateKind.NO_REGRESSION)]
+    return bounded + [GateCheck(metric, GateKind.BEATS_BASE) for metric in beat_base]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict, for the check it answers.
+
+    `minimum` is the configured bound (a maximum for lower-is-better metrics);
+    `delta` is value minus bound or minus baseline.
+    """
+
+    check: GateCheck
     passed: bool
     value: float
     minimum: float | None
@@ -45,11 +73,24 @@ class GateResult:
     delta: float | None
     message: str
 
+    @property
+    def metric(self) -> str:
+        """The gate's label in messages and stored records: "rouge_l>=min", "perplexity<=max" or "rouge_l_no_regression"."""
+        metric = self.check.metric
+        if self.check.kind is GateKind.BOUND:
+            return f"{metric}<=max" if metric in LOWER_IS_BETTER else f"{metric}>=min"
+        return self.check.name
+
+    def as_record(self) -> dict:
+        """The verdict as model_eval stores it, keyed by the gate's label."""
+        return {"metric": self.metric, "passed": self.passed, "value": self.value, "minimum": self.minimum,
+                "baseline": self.baseline, "delta": self.delta, "message": self.message}
+
 
 def bound_gate(metric: str, value: float | None, bound: float) -> GateResult:
     """Check `value` against its configured floor (or ceiling for lower-is-better metrics)."""
     lower = metric in LOWER_IS_BETTER
-    gate = f"{metric}<=max" if lower else f"{metric}>=min"
+    gate = GateCheck(metric, GateKind.BOUND)
     if value is None or math.isnan(value):
         return GateResult(gate, False, math.nan, bound, None, None,
                           f"{metric} is missing from the candidate's scores; re-run model_eval")
@@ -66,7 +107,7 @@ def regression_gate(
     metric: str, value: float | None, baseline: float | None, *, max_regression: float
 ) -> GateResult:
     """Check that `value` is not worse than production's `baseline` beyond `max_regression`."""
-    gate = f"{metric}_no_regression"
+    gate = GateCheck(metric, GateKind.NO_REGRESSION)
     if value is None or math.isnan(value):
         return GateResult(gate, False, math.nan, None, baseline, None,
                           f"{metric} is missing from the candidate's scores; re-run model_eval")
@@ -89,12 +130,12 @@ def _relative_regression(metric: str, value: float, baseline: float, max_regress
     how = f"{change:.1%} above" if change > 0 else f"{-change:.1%} below"
     message = (f"{metric} {value:.4g} is {how} production {baseline:.4g} "
                f"(allowed increase {max_regression:.1%})")
-    return GateResult(f"{metric}_no_regression", passed, value, None, baseline, value - baseline, message)
+    return GateResult(GateCheck(metric, GateKind.NO_REGRESSION), passed, value, None, baseline, value - baseline, message)
 
 
 def beat_base_gate(metric: str, value: float | None, base: float | None, *, margin: float) -> GateResult:
     """Check that the candidate improves on the base model by at least `margin` (and at all)."""
-    gate = f"{metric}_beats_base"
+    gate = GateCheck(metric, GateKind.BEATS_BASE)
     for name, score in (("candidate", value), ("base model", base)):
         if score is None or math.isnan(score):
             return GateResult(gate, False, math.nan if value is None else value, margin, base, None,

@@ -1,18 +1,91 @@
-"""sft_dataset, sft_eval_split, base_model and prompt_template: what a fine-tune is trained and judged on."""
+"""sft_dataset, sft_eval_split, base_model and prompt_template: what a fine-tune is trained and judged on.
+
+One factory per asset (sft_pairs is one step that writes two assets), taking the document
+asset it reads and the op tags; checks are declared just above their asset and computed below it.
+"""
 
 import dataclasses
 
 import dagster as dg
 import pyarrow as pa
 
-from llm_platform.config import SFT_RULE_NAMES
+from llm_platform.config import SFT_RULE_NAMES, PlatformConfig
 from llm_platform.metadata import markdown_table
-from llm_platform.model.sft_build import SFT_SCHEMA, build_sft, read_jsonl_files
+from llm_platform.model.sft_build import SFT_SCHEMA, SftBuild, build_sft, read_jsonl_files
 from llm_platform.model.sft_rules import RuleReport
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
+SFT_DATASET = dg.AssetKey("sft_dataset")
+SFT_EVAL_SPLIT = dg.AssetKey("sft_eval_split")
+BASE_MODEL = dg.AssetKey("base_model")
+PROMPT_TEMPLATE = dg.AssetKey("prompt_template")
+GROUP = "model"
 SFT_RULES = SFT_RULE_NAMES
 QUARANTINE_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("origin", pa.string()), ("rule", pa.string()), ("reason", pa.string())])
+
+
+def _sft_check_specs() -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(rule, asset=SFT_DATASET, blocking=True, description=f"share of supplied curated/feedback records breaking {rule} is within sft.max_violation_share")
+            for rule in SFT_RULES]
+
+
+def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
+    """sft_dataset and sft_eval_split, one step: both sides of the same hash split."""
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(SFT_DATASET, deps=[chunks], group_name=GROUP, kinds={"parquet"}, description="Training pairs (the train side of the hash split)."),
+            dg.AssetSpec(SFT_EVAL_SPLIT, deps=[chunks], group_name=GROUP, kinds={"parquet"}, description="Held-out pairs; never trained on."),
+        ],
+        check_specs=_sft_check_specs(),
+        op_tags=op_tags,
+        can_subset=False,
+    )
+    def sft_pairs(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
+        """Curated, corpus-derived and feedback pairs; supplied records checked by the data rules before filtering, then split by content hash."""
+        config = platform.config
+        chunk_rows, versions = _chunk_rows(storage, config.source_names)
+        built = build_sft(
+            chunk_rows, read_jsonl_files(config.sft.curated_location), read_jsonl_files(config.sft.feedback_location),
+            eval_fraction=config.sft.eval_fraction, min_feedback_rating=config.sft.min_feedback_rating, max_corpus_pairs=config.sft.max_corpus_pairs,
+        )
+        for message in built.set_aside[:20]:
+            context.log.warning(f"set aside: {message}")
+        violations = [v.__dict__ for v in built.report.violations]
+        storage.datasets.write("sft_quarantine", None, [pa.Table.from_pylist(violations, schema=QUARANTINE_SCHEMA)], QUARANTINE_SCHEMA, context.run.run_id)
+        common = {**_sft_metadata(built, violations), **versions}
+        for name, rows in (("sft_dataset", built.train), ("sft_eval_split", built.eval)):
+            yield _split_result(storage, name, rows, common, context.run.run_id)
+        yield from _rule_checks(built.report, config.sft.max_violation_share)
+
+    return sft_pairs
+
+
+def _chunk_rows(storage: StorageResource, sources: list[str]) -> tuple[list[tuple], dict[str, str | None]]:
+    """Every source's chunks as (chunk_id, title, heading, text), and the chunk versions read."""
+    chunk_rows = []
+    versions = {}
+    for source in sources:
+        table = storage.datasets.read("chunks", source, columns=["chunk_id", "title", "heading", "text"])
+        versions[f"upstream_chunks_{source}"] = storage.datasets.current_version("chunks", source)
+        if table is not None:
+            chunk_rows += [(r["chunk_id"], r["title"], r["heading"], r["text"]) for r in table.to_pylist()]
+    return chunk_rows, versions
+
+
+def _sft_metadata(built: SftBuild, violations: list[dict]) -> dict:
+    return {"supplied_records": built.report.supplied, "quarantined": len({(v["file"], v["line"]) for v in violations}),
+            "quarantine_preview": markdown_table(violations, ["file", "line", "rule", "reason"]),
+            "set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin))}
+
+
+def _split_result(storage: StorageResource, name: str, rows: list[dict], common: dict, run_id: str) -> dg.MaterializeResult:
+    written = storage.datasets.write(name, None, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], SFT_SCHEMA, run_id)
+    return dg.MaterializeResult(
+        asset_key=name, data_version=dg.DataVersion(written.version),
+        metadata={"dataset_version": written.version, "path": written.path, "pairs": len(rows), **common,
+                  "preview": markdown_table(rows, ["origin", "quality", "instruction", "response"])},
+    )
 
 
 def _rule_checks(report: RuleReport, limits: dict[str, float]) -> list[dg.AssetCheckResult]:
@@ -24,81 +97,20 @@ def _rule_checks(report: RuleReport, limits: dict[str, float]) -> list[dg.AssetC
         description = (f"{report.count(rule)} of {report.supplied} supplied records ({share:.1%}) break {rule}; limit {limit:.1%}"
                        + (f"; first: {broken[0].message()}" if broken else ""))
         results.append(dg.AssetCheckResult(
-            asset_key=dg.AssetKey("sft_dataset"), check_name=rule, passed=share <= limit, description=description,
+            asset_key=SFT_DATASET, check_name=rule, passed=share <= limit, description=description,
             metadata={"violations": report.count(rule), "supplied": report.supplied, "share": share, "limit": limit,
                       "examples": dg.MetadataValue.json([v.message() for v in broken[:10]])},
         ))
     return results
 
 
-def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[dg.AssetsDefinition]:
-    """sft_dataset + sft_eval_split (one step, two assets), base_model and prompt_template."""
-
-    @dg.multi_asset(
-        specs=[
-            dg.AssetSpec("sft_dataset", deps=[chunks_key], group_name="model", kinds={"parquet"}, description="Training pairs (the train side of the hash split)."),
-            dg.AssetSpec("sft_eval_split", deps=[chunks_key], group_name="model", kinds={"parquet"}, description="Held-out pairs; never trained on."),
-        ],
-        check_specs=[dg.AssetCheckSpec(rule, asset="sft_dataset", blocking=True, description=f"share of supplied curated/feedback records breaking {rule} is within sft.max_violation_share")
-                     for rule in SFT_RULES],
-        op_tags=op_tags,
-        can_subset=False,
-    )
-    def sft_pairs(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
-        """Curated, corpus-derived and feedback pairs; supplied records checked by the data rules before filtering, then split by content hash."""
-        config = platform.config
-        chunk_rows = []
-        versions = {}
-        for source in config.source_names:
-            table = storage.datasets.read("chunks", source, columns=["chunk_id", "title", "heading", "text"])
-            versions[f"upstream_chunks_{source}"] = storage.datasets.current_version("chunks", source)
-            if table is not None:
-                chunk_rows += [(r["chunk_id"], r["title"], r["heading"], r["text"]) for r in table.to_pylist()]
-        built = build_sft(
-            chunk_rows, read_jsonl_files(config.sft.curated_location), read_jsonl_files(config.sft.feedback_location),
-            eval_fraction=config.sft.eval_fraction, min_feedback_rating=config.sft.min_feedback_rating, max_corpus_pairs=config.sft.max_corpus_pairs,
-        )
-        for message in built.set_aside[:20]:
-            context.log.warning(f"set aside: {message}")
-        violations = [v.__dict__ for v in built.report.violations]
-        storage.datasets.write("sft_quarantine", None, [pa.Table.from_pylist(violations, schema=QUARANTINE_SCHEMA)], QUARANTINE_SCHEMA, context.run.run_id)
-        common = {"supplied_records": built.report.supplied, "quarantined": len({(v["file"], v["line"]) for v in violations}),
-                  "quarantine_preview": markdown_table(violations, ["file", "line", "rule", "reason"]),
-                  "set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin)), **versions}
-        for name, rows in (("sft_dataset", built.train), ("sft_eval_split", built.eval)):
-            written = storage.datasets.write(name, None, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], SFT_SCHEMA, context.run.run_id)
-            yield dg.MaterializeResult(
-                asset_key=name, data_version=dg.DataVersion(written.version),
-                metadata={"dataset_version": written.version, "path": written.path, "pairs": len(rows), **common,
-                          "preview": markdown_table(rows, ["origin", "quality", "instruction", "response"])},
-            )
-        yield from _rule_checks(built.report, config.sft.max_violation_share)
-
-    @dg.asset(group_name="model", kinds={"pytorch"}, deps=[cleaned_key], op_tags=op_tags)
+def base_model_asset(cleaned_corpus: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
+    @dg.asset(group_name=GROUP, kinds={"pytorch"}, deps=[cleaned_corpus], op_tags=op_tags)
     def base_model(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """The configured base causal LM at its exact revision (or the tiny LM, when config chooses it), fingerprinted from its weight files."""
         config = platform.config
-        settings = config.base_model
-        texts: list[str] = []
-        if settings.tiny is not None:
-            for source in config.source_names:
-                table = storage.datasets.read("cleaned_corpus", source, columns=["text"])
-                texts += table.column("text").to_pylist() if table is not None else []
-        from llm_platform.model.base_model import TinyModelConfig, resolve_base_model
-        from llm_platform.model_paths import ModelNotAvailableError
-
-        tiny = None if settings.tiny is None else TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
-        from llm_platform.storage_files import RemoteFolder
-
-        folder = RemoteFolder(f"{storage.models_dir}/base/{context.run.run_id}")
-        try:
-            info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=folder.local, corpus_texts=texts,
-                                      tiny_config=tiny, allow_download=settings.allow_download)
-        except ModelNotAvailableError as err:
-            raise dg.Failure(str(err)) from None
-        folder.publish()
-        if info.kind == "tiny-local":  # its files are the folder; a configured model's stay where they are
-            info = dataclasses.replace(info, path=folder.location(info.path))
+        texts = _tiny_model_corpus(config, storage)
+        info = _resolved_base_model(config, storage, texts, context.run.run_id)
         record = {**info.__dict__, "weight_files": ",".join(info.weight_files)}
         storage.write_record("base_model", record, context.run.run_id)
         context.log.info(f"base model: {info.kind} {info.name} ({info.num_parameters:,} parameters) — {info.note}")
@@ -108,22 +120,46 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
                       "weight_files": ", ".join(info.weight_files), "parameters": info.num_parameters, "path": info.path, "note": info.note, "corpus_texts": len(texts)},
         )
 
-    @dg.asset(group_name="model", kinds={"python"}, deps=[base_model], op_tags=op_tags)
+    return base_model
+
+
+def _tiny_model_corpus(config: PlatformConfig, storage: StorageResource) -> list[str]:
+    """The cleaned texts the tiny LM's tokenizer and weights are trained on; none when a configured model is used."""
+    texts: list[str] = []
+    if config.base_model.tiny is not None:
+        for source in config.source_names:
+            table = storage.datasets.read("cleaned_corpus", source, columns=["text"])
+            texts += table.column("text").to_pylist() if table is not None else []
+    return texts
+
+
+def _resolved_base_model(config: PlatformConfig, storage: StorageResource, texts: list[str], run_id: str):
+    """The base model's BaseModelInfo; the tiny LM is built into a run's folder under the storage root."""
+    from llm_platform.model.base_model import TinyModelConfig, resolve_base_model
+    from llm_platform.model_paths import ModelNotAvailableError
+    from llm_platform.storage_files import RemoteFolder
+
+    settings = config.base_model
+    tiny = None if settings.tiny is None else TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
+    folder = RemoteFolder(f"{storage.models_dir}/base/{run_id}")
+    try:
+        info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=folder.local, corpus_texts=texts,
+                                  tiny_config=tiny, allow_download=settings.allow_download)
+    except ModelNotAvailableError as err:
+        raise dg.Failure(str(err)) from None
+    folder.publish()
+    if info.kind == "tiny-local":  # its files are the folder; a configured model's stay where they are
+        info = dataclasses.replace(info, path=folder.location(info.path))
+    return info
+
+
+def prompt_template_asset(op_tags: dict) -> dg.AssetsDefinition:
+    @dg.asset(group_name=GROUP, kinds={"python"}, deps=[BASE_MODEL], op_tags=op_tags)
     def prompt_template(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """The prompt format every model is trained, evaluated and served with: the base model's chat template, else the configured one."""
         config = platform.config
         base = storage.read_record("base_model")
-        from llm_platform.model.base_model import load_base_tokenizer
-        from llm_platform.model.prompts import template_for
-        from llm_platform.storage_files import local_path
-
-        tokenizer = load_base_tokenizer(local_path(base["path"]) if base["kind"] == "tiny-local" else base["name"], revision=base.get("commit"))
-        configured, origin = config.prompts.template, "prompts.template"
-        if config.prompts.template_file:
-            configured, origin = _read_template_file(config.prompts.template_file), config.prompts.template_file
-        template = template_for(tokenizer, configured, use_chat_template=config.prompts.use_chat_template)
-        if template.kind == "chat_template":
-            origin = f"chat template of {base['name']}"
+        template, origin = _chosen_template(config, base)
         record = {"kind": template.kind, "text": template.text, "version": template.version, "origin": origin}
         storage.write_record("prompt_template", record, context.run.run_id)
         return dg.MaterializeResult(
@@ -132,7 +168,23 @@ def build_sft_assets(chunks_key: str, cleaned_key: str, op_tags: dict) -> list[d
                       "template": dg.MetadataValue.md(f"```\n{template.text[:2000]}\n```")},
         )
 
-    return [sft_pairs, base_model, prompt_template]
+    return prompt_template
+
+
+def _chosen_template(config: PlatformConfig, base: dict):
+    """(template, where it came from): the base model's chat template where it has one and config allows it, else the configured text."""
+    from llm_platform.model.base_model import load_base_tokenizer
+    from llm_platform.model.prompts import template_for
+    from llm_platform.storage_files import local_path
+
+    tokenizer = load_base_tokenizer(local_path(base["path"]) if base["kind"] == "tiny-local" else base["name"], revision=base.get("commit"))
+    configured, origin = config.prompts.template, "prompts.template"
+    if config.prompts.template_file:
+        configured, origin = _read_template_file(config.prompts.template_file), config.prompts.template_file
+    template = template_for(tokenizer, configured, use_chat_template=config.prompts.use_chat_template)
+    if template.kind == "chat_template":
+        origin = f"chat template of {base['name']}"
+    return template, origin
 
 
 def _read_template_file(location: str) -> str:
