@@ -39,8 +39,10 @@ CACHE_ENV = "LLM_PLATFORM_ONNX_CACHE"
 
 
 def default_cache_dir() -> Path:
-    """$LLM_PLATFORM_ONNX_CACHE, else ~/.cache/llm_platform/onnx: one export per machine and model, like a model hub cache."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "llm_platform" / "onnx")
+    """$LLM_PLATFORM_ONNX_CACHE, else $XDG_CACHE_HOME (or ~/.cache)/llm_platform/onnx: one export per machine and model, like a hub cache."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llm_platform" / "onnx"
 
 
 def _fingerprint(model_path: Path) -> str:
