@@ -15,7 +15,7 @@ from llm_platform.config import load_config
 from llm_platform.definitions import build_definitions
 from llm_platform.model import training
 
-UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "lora_adapter"]
+UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template", "lora_adapter"]
 
 
 def main(config_path: str, home: str, kill_at: int) -> None:
