@@ -111,9 +111,9 @@ def lora_config(args):
 
 def run_lora_adapter(args, examples, work: str) -> dict:
     """lora_adapter's loop, exactly as the asset calls it."""
-    from llm_platform.model.training import train_lora
+    from llm_platform.model.training import TrainingRequest, train_lora
 
-    result = train_lora(base_model_dir=args.model, examples=examples, config=lora_config(args), output_dir=work)
+    result = train_lora(TrainingRequest(base_model_dir=args.model, examples=examples, config=lora_config(args), output_dir=work))
     return {"tokens": result.tokens_seen, "seconds": result.seconds, "padding_share": result.padding_share,
             "final_loss": result.losses[-1], "dtype": result.dtype}
 

@@ -16,7 +16,8 @@ from llm_platform.automation.policies import PolicyTargets, apply_policies, plat
 from llm_platform.automation.sensors import build_source_sensor
 from llm_platform.config import PlatformConfig, default_config
 from llm_platform.documents.assets import document_assets
-from llm_platform.index.assets import embeddings_asset, published_index_asset, retrieval_eval_asset, vector_index_asset
+from llm_platform.index.assets import published_index_asset, retrieval_eval_asset, vector_index_asset
+from llm_platform.index.embedding_assets import embeddings_asset
 from llm_platform.local_instance import warn_if_dagster_home_unset
 from llm_platform.model.assets import GPU_POOL, configured_gate_checks, lora_adapter_asset, model_eval_asset, production_model_asset
 from llm_platform.model.sft_assets import base_model_asset, prompt_template_asset, sft_pairs_asset

@@ -19,7 +19,20 @@ from llm_platform.index.table import configured_table_name, open_published, publ
 from llm_platform.metadata import markdown_table
 from llm_platform.model.gates import GateCheck, GateResult, evaluate_gates, gate_checks
 from llm_platform.model.prompts import PromptTemplate
-from llm_platform.model.records import LOSS_WINDOW, AdapterPlan, adapter_record, base_info, base_source, lineage_tags, mean, plan_adapter, promotion_tags, step_logger, template_of, training_params
+from llm_platform.model.records import (
+    LOSS_WINDOW,
+    AdapterPlan,
+    adapter_record,
+    base_info,
+    lineage_tags,
+    mean,
+    plan_adapter,
+    promotion_tags,
+    step_logger,
+    template_of,
+    training_params,
+    training_request,
+)
 from llm_platform.model.registry import ADAPTER_ARTIFACT, registered_version
 from llm_platform.model.sft_assets import BASE_MODEL, PROMPT_TEMPLATE, SFT_DATASET, SFT_EVAL_SPLIT
 from llm_platform.resources.mlflow import MlflowResource
@@ -27,7 +40,7 @@ from llm_platform.resources.platform import PlatformConfigResource, StorageResou
 
 if TYPE_CHECKING:
     from llm_platform.model.evaluation_run import EvalOutcome
-    from llm_platform.model.training import TrainResult
+    from llm_platform.model.training import TrainingRequest, TrainResult
 
 LORA_ADAPTER = dg.AssetKey("lora_adapter")
 MODEL_EVAL = dg.AssetKey("model_eval")
@@ -137,24 +150,22 @@ def _train_in_mlflow_run(context: dg.AssetExecutionContext, config: PlatformConf
 
 def _train(config: PlatformConfig, plan: AdapterPlan, on_step: Callable[[int, float], None]) -> tuple["TrainResult", str]:
     """(TrainResult, the adapter's storage location), trained in this step or on training.multi_node's machines."""
+    request = training_request(plan)
     if config.training.multi_node is None:
         from llm_platform.model.stored_training import train_lora_stored
 
-        return train_lora_stored(base_model=base_source(plan.base), examples=plan.examples, config=plan.training, output_url=plan.output_dir,
-                                 on_step=on_step, prompt_template=plan.template, base_revision=plan.base.get("commit"))
+        return train_lora_stored(request, on_step)
     # the nodes share the storage root's volume (a job file outside it is refused)
-    result = _train_on_nodes(config, plan, on_step)
+    result = _train_on_nodes(config, request, plan.fingerprint, on_step)
     return result, result.adapter_dir
 
 
-def _train_on_nodes(config: PlatformConfig, plan: AdapterPlan, on_step: Callable[[int, float], None]) -> "TrainResult":
+def _train_on_nodes(config: PlatformConfig, request: "TrainingRequest", fingerprint: str, on_step: Callable[[int, float], None]) -> "TrainResult":
     """lora_adapter's training as a Kubeflow PyTorchJob over training.multi_node.num_nodes machines."""
     from llm_platform.model.pytorch_job import job_name, train_on_pytorch_job
 
     assert config.training.multi_node is not None  # lora_adapter trains on nodes only when it is set
-    return train_on_pytorch_job(base_model_dir=base_source(plan.base), examples=plan.examples, config=plan.training, output_dir=plan.output_dir,
-                                name=job_name(plan.fingerprint), multi_node=config.training.multi_node, pod=config.gpu_pod, on_step=on_step,
-                                prompt_template=plan.template, base_revision=plan.base.get("commit"))
+    return train_on_pytorch_job(request, name=job_name(fingerprint), multi_node=config.training.multi_node, pod=config.gpu_pod, on_step=on_step)
 
 
 def _adapter_metadata(trained: _Trained, version: str, new: int, examples: int, tracking_uri: str) -> dict:

@@ -1,7 +1,7 @@
 """`training.num_processes` > 1: the same training loop under `torchrun`, one process per device (DDP).
 
-The launching process writes the run (base model, examples, config) to a job
-file, starts `torchrun` on this module and follows rank 0's progress file, so
+The launching process writes the run (its TrainingRequest) to a job file,
+starts `torchrun` on this module and follows rank 0's progress file, so
 `on_step` still sees every step; rank 0 writes the result (or the step an
 interruption stopped at) for it to read back. The same job file and module are
 what a Kubeflow PyTorchJob's pods run when training spans several machines
@@ -20,32 +20,32 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from llm_platform.model.prompts import PromptTemplate
-from llm_platform.model.training import LoraTrainingConfig, TrainingInterrupted, TrainResult
+from llm_platform.model.training import TrainingInterrupted, TrainingRequest, TrainResult
 
 RUN_DIR, JOB_FILE, RESULT_FILE, PROGRESS_FILE, LOG_FILE = "distributed", "job.json", "result.json", "progress.jsonl", "torchrun.log"
 LOG_TAIL_LINES = 30
 POLL_SECONDS = 0.5
 
 
-def write_job(*, base_model_dir: str, examples: Sequence[tuple[str, str]], config: LoraTrainingConfig,
-              output_dir: str, stop_after_steps: int | None = None, prompt_template: PromptTemplate | None = None,
-              base_revision: str | None = None) -> str:
-    """Write the run's job file under output_dir/distributed (clearing an earlier result); return its path."""
-    run_dir = os.path.join(output_dir, RUN_DIR)
+def write_job(request: TrainingRequest) -> str:
+    """Write the run's job file under its output_dir/distributed (clearing an earlier result); return its path."""
+    run_dir = os.path.join(request.output_dir, RUN_DIR)
     os.makedirs(run_dir, exist_ok=True)
     for stale in [RESULT_FILE, PROGRESS_FILE, *glob.glob(os.path.join(run_dir, "error-rank-*.txt"))]:
         if os.path.exists(os.path.join(run_dir, stale)):
             os.remove(os.path.join(run_dir, stale))
-    job = {"base_model_dir": base_model_dir, "examples": [list(pair) for pair in examples], "output_dir": output_dir,
-           "config": dataclasses.asdict(config), "stop_after_steps": stop_after_steps,
-           "prompt_template": prompt_template.to_json() if prompt_template else None, "base_revision": base_revision}
     path = os.path.join(run_dir, JOB_FILE)
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(job, handle)
+        handle.write(request.to_json())
     return path
+
+
+def read_job(job_file: str) -> TrainingRequest:
+    """The request `write_job` wrote to `job_file`."""
+    with open(job_file, encoding="utf-8") as handle:
+        return TrainingRequest.from_json(handle.read())
 
 
 def torchrun_command(job_file: str, num_processes: int) -> list[str]:
@@ -84,33 +84,22 @@ def _log_tail(path: str) -> str:
         return "".join(handle.readlines()[-LOG_TAIL_LINES:])
 
 
-def launch_training(
-    *,
-    base_model_dir: str,
-    examples: Sequence[tuple[str, str]],
-    config: LoraTrainingConfig,
-    output_dir: str,
-    on_step: Callable[[int, float], None] | None = None,
-    stop_after_steps: int | None = None,
-    prompt_template: PromptTemplate | None = None,
-    base_revision: str | None = None,
-) -> TrainResult:
+def launch_training(request: TrainingRequest, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """Run `train_lora` on config.num_processes local processes under torchrun and return rank 0's result."""
-    job_file = write_job(base_model_dir=base_model_dir, examples=examples, config=config, output_dir=output_dir,
-                         stop_after_steps=stop_after_steps, prompt_template=prompt_template, base_revision=base_revision)
+    job_file, processes = write_job(request), request.config.num_processes
     run_dir = os.path.dirname(job_file)
     progress, log_path, seen = os.path.join(run_dir, PROGRESS_FILE), os.path.join(run_dir, LOG_FILE), 0
     with open(log_path, "w", encoding="utf-8") as log:
-        process = subprocess.Popen(torchrun_command(job_file, config.num_processes), stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(torchrun_command(job_file, processes), stdout=log, stderr=subprocess.STDOUT)
         while process.poll() is None:
             seen = follow_progress(progress, seen, on_step)
             time.sleep(POLL_SECONDS)
     follow_progress(progress, seen, on_step)
     if process.returncode != 0:
         reasons = rank_errors(run_dir) or f"the last lines of the log:\n{_log_tail(log_path)}"
-        raise RuntimeError(f"torchrun with {config.num_processes} processes failed (exit code {process.returncode}); "
+        raise RuntimeError(f"torchrun with {processes} processes failed (exit code {process.returncode}); "
                            f"full log: {log_path}; {reasons}")
-    return read_outcome(output_dir)
+    return read_outcome(request.output_dir)
 
 
 def rank_errors(run_dir: str) -> str:
@@ -141,19 +130,12 @@ def run_worker(job_file: str) -> None:
 
     from llm_platform.model.loop import run_training
 
-    with open(job_file, encoding="utf-8") as handle:
-        job = json.load(handle)
-    config = LoraTrainingConfig(**job["config"])
-    use_cuda = config.device != "cpu" and torch.cuda.is_available()
+    request = read_job(job_file)
+    use_cuda = request.config.device != "cpu" and torch.cuda.is_available()
     dist.init_process_group("nccl" if use_cuda else "gloo")
     rank, run_dir = dist.get_rank(), os.path.dirname(job_file)
     try:
-        result = run_training(base_model_dir=job["base_model_dir"], examples=[tuple(p) for p in job["examples"]],
-                              config=config, output_dir=job["output_dir"],
-                              on_step=_progress_writer(os.path.join(run_dir, PROGRESS_FILE)),
-                              stop_after_steps=job["stop_after_steps"],
-                              prompt_template=PromptTemplate.from_json(job["prompt_template"]) if job.get("prompt_template") else None,
-                              base_revision=job.get("base_revision"))
+        result = run_training(request, _progress_writer(os.path.join(run_dir, PROGRESS_FILE)))
         outcome = {"result": dataclasses.asdict(result)}
     except TrainingInterrupted as stopped:
         outcome = {"interrupted": {"step": stopped.step, "checkpoint_dir": stopped.checkpoint_dir}}
@@ -165,7 +147,7 @@ def run_worker(job_file: str) -> None:
     finally:
         dist.destroy_process_group()
     if rank == 0:
-        _write_outcome(job["output_dir"], outcome)
+        _write_outcome(request.output_dir, outcome)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ from transformers import get_linear_schedule_with_warmup
 from llm_platform.model import checkpoints, prompts
 from llm_platform.model.base_model import load_base_model
 from llm_platform.model.batching import collate, epoch_batches, label_tokens, micro_batches, rank_micro_batches
-from llm_platform.model.prompts import PromptTemplate
-from llm_platform.model.training import ADAPTER_DIR, CHECKPOINTS_DIR, DEFAULT_PROMPT, LoraTrainingConfig, TrainingInterrupted, TrainResult, _fingerprint, encode_example, pad_id_of
+from llm_platform.model.training import ADAPTER_DIR, CHECKPOINTS_DIR, LoraTrainingConfig, TrainingInterrupted, TrainingRequest, TrainResult, _fingerprint, encode_example, pad_id_of
 
 
 @dataclass(frozen=True)
@@ -208,30 +207,20 @@ def _wrap(model, world: World, device):
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def run_training(
-    *,
-    base_model_dir: str,
-    examples: Sequence[tuple[str, str]],
-    config: LoraTrainingConfig,
-    output_dir: str,
-    on_step: Callable[[int, float], None] | None = None,
-    stop_after_steps: int | None = None,
-    prompt_template: PromptTemplate | None = None,
-    base_revision: str | None = None,
-) -> TrainResult:
+def run_training(request: TrainingRequest, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """The loop behind `train_lora`, in this process; under torchrun, one rank's part of it."""
-    template = prompt_template or DEFAULT_PROMPT
+    config, template, stop_after_steps = request.config, request.prompt_template, request.stop_after_steps
     world = current_world()
     device, dtype = select_device(config.device, world.local_rank)
-    model, tokenizer = _lora_model(base_model_dir, config, device, dtype, base_revision)
-    rows = [encode_example(tokenizer, q, a, max_length=config.max_length, template=template) for q, a in examples]
+    model, tokenizer = _lora_model(request.base_model_dir, config, device, dtype, request.base_revision)
+    rows = [encode_example(tokenizer, q, a, max_length=config.max_length, template=template) for q, a in request.examples]
     planner = StepPlanner(rows, config, world)
     total_steps = planner.steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, total_steps // 10), total_steps)
-    root = os.path.join(output_dir, CHECKPOINTS_DIR)
+    root = os.path.join(request.output_dir, CHECKPOINTS_DIR)
     # The checkpoint holds one RNG state per process, so it resumes only with as many processes.
-    fingerprint_ = _fingerprint(config, examples, base_model_dir, template.version) + f"-{world.size}"
+    fingerprint_ = _fingerprint(request) + f"-{world.size}"
     start, state = _resume(root, model, optimizer, scheduler, fingerprint_, world)
     if world.rank > 0 and start == 0:
         # Same LoRA initialization everywhere (DDP broadcasts rank 0's anyway), other dropout masks per process.
@@ -251,7 +240,7 @@ def run_training(
         if stop_after_steps is not None and stop_after_steps <= step < total_steps:
             raise TrainingInterrupted(step, latest)
     seconds = time.perf_counter() - began
-    adapter_dir = os.path.join(output_dir, ADAPTER_DIR)
+    adapter_dir = os.path.join(request.output_dir, ADAPTER_DIR)
     if world.rank == 0:
         model.save_pretrained(adapter_dir)
         tokenizer.save_pretrained(adapter_dir)

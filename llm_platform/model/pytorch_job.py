@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from llm_platform.model import distributed
-from llm_platform.model.prompts import PromptTemplate
-from llm_platform.model.training import LoraTrainingConfig, TrainResult
+from llm_platform.model.training import TrainingRequest, TrainResult
 from llm_platform.pod_specs import MultiNodeTraining, PodSettings, container_resources
 
 GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob"
@@ -159,25 +158,19 @@ def kubernetes_api():
 
 
 def train_on_pytorch_job(
+    request: TrainingRequest,
     *,
-    base_model_dir: str,
-    examples: Sequence[tuple[str, str]],
-    config: LoraTrainingConfig,
-    output_dir: str,
     name: str,
     multi_node: MultiNodeTraining,
     pod: PodSettings,
     api=None,
     on_step: Callable[[int, float], None] | None = None,
     poll_seconds: float = POLL_SECONDS,
-    prompt_template: PromptTemplate | None = None,
-    base_revision: str | None = None,
 ) -> TrainResult:
-    """`train_lora` on multi_node.num_nodes machines of config.num_processes processes each."""
-    job_file = os.path.abspath(distributed.write_job(base_model_dir=base_model_dir, examples=examples, config=config, output_dir=output_dir,
-                                                     prompt_template=prompt_template, base_revision=base_revision))
+    """`train_lora` on multi_node.num_nodes machines of request.config.num_processes processes each."""
+    job_file = os.path.abspath(distributed.write_job(request))
     manifest = pytorch_job_manifest(name, job_file=job_file, multi_node=multi_node, pod=pod,
-                                    processes_per_node=config.num_processes)
+                                    processes_per_node=request.config.num_processes)
     api = api or kubernetes_api()
     submit(api, manifest)
     progress = os.path.join(os.path.dirname(job_file), distributed.PROGRESS_FILE)
@@ -189,4 +182,4 @@ def train_on_pytorch_job(
     wait(api, multi_node.namespace, name, timeout_seconds=multi_node.timeout_hours * 3600, on_poll=follow,
          poll_seconds=poll_seconds)
     follow()
-    return distributed.read_outcome(output_dir)
+    return distributed.read_outcome(request.output_dir)

@@ -20,7 +20,7 @@ from llm_platform.model.registry import TINY_LOCAL
 if TYPE_CHECKING:
     from llm_platform.config import PlatformConfig
     from llm_platform.model.base_model import BaseModelInfo
-    from llm_platform.model.training import LoraTrainingConfig, TrainResult
+    from llm_platform.model.training import LoraTrainingConfig, TrainingRequest, TrainResult
 
 # Single-step losses are noisy; first/final loss in metadata are means over this many steps.
 LOSS_WINDOW = 10
@@ -76,6 +76,14 @@ def plan_adapter(config: PlatformConfig, rows: list[dict], base: dict, template:
         training=training, examples=[(r["instruction"], r["response"]) for r in rows], base=base, template=template,
         sft_version=sft_version, fingerprint=fingerprint, output_dir=f"{models_dir}/adapters/{fingerprint[:16]}",
     )
+
+
+def training_request(plan: AdapterPlan) -> TrainingRequest:
+    """The training `plan` describes, its base model and output folder as storage locations."""
+    from llm_platform.model.training import TrainingRequest
+
+    return TrainingRequest(base_model_dir=base_source(plan.base), examples=plan.examples, config=plan.training, output_dir=plan.output_dir,
+                           prompt_template=plan.template, base_revision=plan.base.get("commit"))
 
 
 def lineage_tags(plan: AdapterPlan, dagster_run_id: str) -> dict[str, str]:

@@ -31,7 +31,7 @@ _NOT_FINGERPRINTED = ("checkpoint_every_steps", "device", "gradient_checkpointin
 
 
 class TrainingInterrupted(RuntimeError):
-    """Raised by `train_lora(stop_after_steps=n)` after step n, as a preemption would."""
+    """Raised by `train_lora` right after step `TrainingRequest.stop_after_steps`, as a preemption would."""
 
     def __init__(self, step: int, checkpoint_dir: str | None):
         super().__init__(f"training stopped after step {step} (stop_after_steps); latest checkpoint: {checkpoint_dir}")
@@ -76,6 +76,46 @@ class LoraTrainingConfig:
             raise ValueError(f"LoraTrainingConfig.target_modules must name modules, e.g. ('q_proj', 'v_proj'); got {self.target_modules!r}")
         if self.device not in DEVICES:
             raise ValueError(f"LoraTrainingConfig.device must be one of {DEVICES}, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """One LoRA fine-tune: which base model, which (instruction, response) pairs, which settings, which folder.
+
+    Plain data, so torchrun's processes and a PyTorchJob's pods read the same run from
+    a job file (`to_json`, `from_json`); the step callback is passed beside it.
+    """
+
+    base_model_dir: str
+    examples: Sequence[tuple[str, str]]
+    config: LoraTrainingConfig
+    output_dir: str
+    prompt_template: PromptTemplate = DEFAULT_PROMPT
+    base_revision: str | None = None
+    # Stop right after this step, saving nothing extra, as if the process were killed there.
+    stop_after_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        # A job file gives the pairs back as lists; a tuple keeps the frozen request frozen.
+        object.__setattr__(self, "examples", tuple((instruction, response) for instruction, response in self.examples))
+        if not self.examples:
+            raise ValueError("TrainingRequest.examples is empty: train_lora needs at least one (instruction, response) example")
+        if self.stop_after_steps is not None and self.stop_after_steps < 1:
+            raise ValueError(f"TrainingRequest.stop_after_steps must be >= 1 or None, got {self.stop_after_steps}")
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "base_model_dir": self.base_model_dir, "examples": [list(pair) for pair in self.examples], "output_dir": self.output_dir,
+            "config": dataclasses.asdict(self.config), "stop_after_steps": self.stop_after_steps,
+            "prompt_template": self.prompt_template.to_json(), "base_revision": self.base_revision,
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingRequest:
+        job = json.loads(text)
+        return cls(base_model_dir=job["base_model_dir"], examples=job["examples"], config=LoraTrainingConfig(**job["config"]),
+                   output_dir=job["output_dir"], prompt_template=PromptTemplate.from_json(job["prompt_template"]),
+                   base_revision=job["base_revision"], stop_after_steps=job["stop_after_steps"])
 
 
 @dataclass(frozen=True)
@@ -126,40 +166,25 @@ def pad_id_of(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
-def _fingerprint(config: LoraTrainingConfig, examples: Sequence[tuple[str, str]], base: str, prompt_version: str) -> str:
-    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
-    data = stable_hash(*(part for pair in examples for part in pair))
-    return stable_hash(json.dumps(fields, sort_keys=True), data, base, prompt_version)
+def _fingerprint(request: TrainingRequest) -> str:
+    fields = {k: v for k, v in dataclasses.asdict(request.config).items() if k not in _NOT_FINGERPRINTED}
+    data = stable_hash(*(part for pair in request.examples for part in pair))
+    return stable_hash(json.dumps(fields, sort_keys=True), data, request.base_model_dir, request.prompt_template.version)
 
 
-def train_lora(
-    *,
-    base_model_dir: str,
-    examples: Sequence[tuple[str, str]],
-    config: LoraTrainingConfig,
-    output_dir: str,
-    on_step: Callable[[int, float], None] | None = None,
-    stop_after_steps: int | None = None,
-    prompt_template: PromptTemplate = DEFAULT_PROMPT,
-    base_revision: str | None = None,
-) -> TrainResult:
-    """Fine-tune a LoRA adapter on (instruction, response) pairs; save it to output_dir/adapter.
+def train_lora(request: TrainingRequest, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Fine-tune the LoRA adapter `request` describes; save it to its output_dir/adapter.
 
     Resumes from the newest checkpoint in output_dir/checkpoints when there is one.
-    With `stop_after_steps=n` it raises TrainingInterrupted right after step n,
-    saving nothing extra, as if the process were killed there.
+    `on_step(step, loss)` sees every optimizer step, however many processes train.
+    With `request.stop_after_steps=n` it raises TrainingInterrupted right after step n.
     """
-    if not examples:
-        raise ValueError("train_lora needs at least one (instruction, response) example")
-    if stop_after_steps is not None and stop_after_steps < 1:
-        raise ValueError(f"stop_after_steps must be >= 1 or None, got {stop_after_steps}")
-    # Both take the same keyword arguments: one process trains in this one, several are launched.
-    if config.num_processes > 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
+    # Both take the same arguments: one process trains in this one, several are launched.
+    if request.config.num_processes > 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         from llm_platform.model.distributed import launch_training as train
     else:
         from llm_platform.model.loop import run_training as train
-    return train(base_model_dir=base_model_dir, examples=examples, config=config, output_dir=output_dir, on_step=on_step,
-                 stop_after_steps=stop_after_steps, prompt_template=prompt_template, base_revision=base_revision)
+    return train(request, on_step)
 
 
 def load_adapter(base_model_dir: str, adapter_dir: str, *, revision: str | None = None, torch_dtype=None):

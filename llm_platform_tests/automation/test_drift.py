@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from llm_platform.config import DriftSettings
-from llm_platform.index.assets import EMBEDDING_DRIFT
 from llm_platform.index.drift import measure_drift
+from llm_platform.index.embedding_assets import EMBEDDING_DRIFT
 
 CENTROID_THRESHOLD = DriftSettings().centroid_threshold
 KS_THRESHOLD = DriftSettings().token_length_ks_threshold

@@ -12,7 +12,7 @@ import pytest
 from llm_platform.config import PlatformConfig, SourceConfig
 from llm_platform.definitions import build_definitions
 
-DAGSTER_MODULES = ("assets", "sft_assets")
+DAGSTER_MODULES = ("assets", "embedding_assets", "sft_assets")
 DOMAINS = ("documents", "index", "model", "serving")
 # The longest asset today (chunks) is 22 lines from `def` to its last line; past this, its work belongs in helpers.
 MAX_ASSET_LINES = 25

@@ -15,7 +15,7 @@ import llm_platform
 PACKAGE = Path(llm_platform.__file__).parent
 DOMAINS = ("documents", "index", "model", "serving")
 # The Dagster modules of each domain; every other module of a domain is plain logic.
-DAGSTER_MODULES = {"assets.py", "sft_assets.py"}
+DAGSTER_MODULES = {"assets.py", "embedding_assets.py", "sft_assets.py"}
 HEAVY = ("torch", "transformers", "peft", "lancedb", "scipy", "datasketch", "sentence_transformers", "pandera", "trafilatura", "mlflow", "sklearn")
 
 

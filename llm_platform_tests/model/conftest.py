@@ -10,7 +10,7 @@ import torch
 
 from llm_platform.model.base_model import BaseModelInfo, TinyModelConfig, build_local_base_model
 from llm_platform.model.sft import read_curated_pairs
-from llm_platform.model.training import LoraTrainingConfig, TrainResult, train_lora
+from llm_platform.model.training import LoraTrainingConfig, TrainingRequest, TrainResult, train_lora
 
 # Tiny matrices gain nothing from intra-op threads, and on a shared 2-core machine
 # the thread pool's spin-waits made these tests 4-5x slower.
@@ -52,10 +52,16 @@ def curated_examples() -> list[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def tuned(tiny_base, curated_examples, tmp_path_factory) -> TrainResult:
     """One uninterrupted LoRA run on the curated pairs: 40 examples, batch 8, 3 epochs = 15 steps."""
-    return train_lora(
+    return train_lora(TrainingRequest(
         base_model_dir=tiny_base.path, examples=curated_examples, config=LORA,
         output_dir=str(tmp_path_factory.mktemp("lora")),
-    )
+    ))
+
+
+@pytest.fixture
+def lora_request(tiny_base, curated_examples, tmp_path) -> TrainingRequest:
+    """LORA on the curated pairs over the tiny base, into this test's tmp_path: `tuned`'s run, in a fresh folder."""
+    return TrainingRequest(base_model_dir=tiny_base.path, examples=curated_examples, config=LORA, output_dir=str(tmp_path))
 
 
 # ---- real architectures in a local Hugging Face hub cache --------------------------------------

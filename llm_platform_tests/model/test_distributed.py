@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from llm_platform.model.training import TrainingInterrupted, load_adapter, train_lora
+from llm_platform.model.training import TrainingInterrupted, TrainingRequest, load_adapter, train_lora
 from llm_platform_tests.model.conftest import LORA
 
 # Two processes sum the same token losses in another order (and gloo all-reduces in
@@ -19,9 +19,9 @@ DDP_REL_TOLERANCE = 1e-4
 def two_processes(tiny_base, curated_examples, tmp_path_factory):
     steps: list[tuple[int, float]] = []
     output = tmp_path_factory.mktemp("ddp")
-    result = train_lora(base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(output),
-                        config=dataclasses.replace(LORA, num_processes=2, device="cpu"),
-                        on_step=lambda step, loss: steps.append((step, loss)))
+    request = TrainingRequest(base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(output),
+                              config=dataclasses.replace(LORA, num_processes=2, device="cpu"))
+    result = train_lora(request, on_step=lambda step, loss: steps.append((step, loss)))
     return result, steps
 
 
@@ -44,20 +44,18 @@ def test_rank_zero_saves_an_adapter_that_loads(two_processes, tiny_base):
     assert model.peft_config["default"].r == LORA.rank
 
 
-def test_an_interrupted_distributed_run_resumes_exactly(tiny_base, curated_examples, two_processes, tmp_path):
-    config = dataclasses.replace(LORA, num_processes=2, device="cpu")
-    train = {"base_model_dir": tiny_base.path, "examples": curated_examples, "config": config, "output_dir": str(tmp_path)}
+def test_an_interrupted_distributed_run_resumes_exactly(lora_request, two_processes, tmp_path):
+    request = dataclasses.replace(lora_request, config=dataclasses.replace(LORA, num_processes=2, device="cpu"))
     with pytest.raises(TrainingInterrupted, match="step-8") as stopped:
-        train_lora(**train, stop_after_steps=10)
+        train_lora(dataclasses.replace(request, stop_after_steps=10))
     assert stopped.value.step == 10 and os.path.isdir(tmp_path / "checkpoints" / "step-8")
-    resumed = train_lora(**train)
+    resumed = train_lora(request)
     assert (resumed.status, resumed.resumed_from_step) == ("resumed", 8)
     assert resumed.losses == pytest.approx(two_processes[0].losses, rel=1e-5)
 
 
-def test_a_checkpoint_of_one_process_is_refused_by_two_and_the_log_says_why(tiny_base, curated_examples, tmp_path):
-    train = {"base_model_dir": tiny_base.path, "examples": curated_examples, "output_dir": str(tmp_path)}
+def test_a_checkpoint_of_one_process_is_refused_by_two_and_the_log_says_why(lora_request):
     with pytest.raises(TrainingInterrupted):
-        train_lora(**train, config=dataclasses.replace(LORA, num_processes=1), stop_after_steps=4)
+        train_lora(dataclasses.replace(lora_request, config=dataclasses.replace(LORA, num_processes=1), stop_after_steps=4))
     with pytest.raises(RuntimeError, match="torchrun with 2 processes failed .*torchrun.log; rank-[01]: ValueError: Checkpoint .* number of processes"):
-        train_lora(**train, config=dataclasses.replace(LORA, num_processes=2, device="cpu"))
+        train_lora(dataclasses.replace(lora_request, config=dataclasses.replace(LORA, num_processes=2, device="cpu")))

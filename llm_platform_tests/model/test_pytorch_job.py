@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from llm_platform.model.pytorch_job import CONTAINER, PyTorchJobFailed, job_name, pytorch_job_manifest, submit, train_on_pytorch_job, wait
-from llm_platform.model.training import LoraTrainingConfig
+from llm_platform.model.training import LoraTrainingConfig, TrainingRequest
 from llm_platform.pod_specs import DEFAULT_GPU_POD, GPU_RESOURCE, MultiNodeTraining
 from llm_platform_tests.deploy.conftest import K8S_VERSION, NAMESPACE
 from llm_platform_tests.model.fake_kubernetes import FakeKubernetes, play_operator
@@ -75,8 +75,8 @@ def test_multi_node_settings_name_the_field_they_reject():
 def test_a_job_that_succeeded_without_writing_a_result_says_where_to_look(curated_examples, tmp_path):
     multi_node = MULTI_NODE.model_copy(update={"storage_mount_path": str(tmp_path)})
     with pytest.raises(RuntimeError, match="wrote no result to .*result.json"):
-        train_on_pytorch_job(base_model_dir="unused", examples=curated_examples, config=LoraTrainingConfig(),
-                             output_dir=str(tmp_path / "adapter"), name="lora-0", multi_node=multi_node,
+        train_on_pytorch_job(TrainingRequest(base_model_dir="unused", examples=curated_examples, config=LoraTrainingConfig(),
+                                             output_dir=str(tmp_path / "adapter")), name="lora-0", multi_node=multi_node,
                              pod=DEFAULT_GPU_POD, api=FakeKubernetes(runner=lambda body: "Succeeded"), poll_seconds=0)
 
 
@@ -131,11 +131,11 @@ def test_training_across_two_nodes_matches_one_process(tiny_base, curated_exampl
 
     multi_node = MULTI_NODE.model_copy(update={"num_nodes": 2, "storage_mount_path": str(tmp_path)})
     steps: list[int] = []
+    request = TrainingRequest(base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(tmp_path / "adapter"),
+                              config=dataclasses.replace(LORA, num_processes=1, device="cpu"))
     result = train_on_pytorch_job(
-        base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(tmp_path / "adapter"),
-        config=dataclasses.replace(LORA, num_processes=1, device="cpu"), name=job_name("0123456789abcdef0"),
-        multi_node=multi_node, pod=DEFAULT_GPU_POD, api=FakeKubernetes(runner=play_operator),
-        on_step=lambda step, loss: steps.append(step), poll_seconds=0,
+        request, name=job_name("0123456789abcdef0"), multi_node=multi_node, pod=DEFAULT_GPU_POD,
+        api=FakeKubernetes(runner=play_operator), on_step=lambda step, loss: steps.append(step), poll_seconds=0,
     )
     assert result.num_processes == 2 and steps == list(range(1, tuned.steps + 1))
     assert result.losses == pytest.approx(tuned.losses, rel=1e-4)

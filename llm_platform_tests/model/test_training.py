@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from llm_platform.model.base_model import load_base_model
-from llm_platform.model.training import LoraTrainingConfig, TrainingInterrupted, collate, encode_example, encode_prompt, load_adapter, pad_id_of, train_lora
+from llm_platform.model.training import LoraTrainingConfig, TrainingInterrupted, TrainingRequest, collate, encode_example, encode_prompt, load_adapter, pad_id_of, train_lora
 from llm_platform_tests.model.conftest import LORA
 
 
@@ -55,12 +55,11 @@ def test_long_prompts_keep_bos_the_response_marker_and_room_for_the_answer(tiny_
     assert ids[-len(answer) - 5 : -len(answer)] == prompt[-5:]
 
 
-def test_reloaded_adapter_reproduces_the_in_memory_model(tiny_base, curated_examples, tmp_path):
+def test_reloaded_adapter_reproduces_the_in_memory_model(tiny_base, curated_examples, lora_request, tmp_path):
     # One batch holds every example, so the loss logged at step 3 is the full-data
     # loss of the in-memory weights after step 2, which checkpoint step-2 must give back.
     config = dataclasses.replace(LORA, batch_size=len(curated_examples), epochs=4, checkpoint_every_steps=2)
-    result = train_lora(base_model_dir=tiny_base.path, examples=curated_examples, config=config,
-                        output_dir=str(tmp_path))
+    result = train_lora(dataclasses.replace(lora_request, config=config))
     at_step_2, tokenizer = load_adapter(tiny_base.path, str(tmp_path / "checkpoints" / "step-2"))
     assert _full_batch_loss(at_step_2, tokenizer, curated_examples) == pytest.approx(result.losses[2], rel=1e-5)
     final, _ = load_adapter(tiny_base.path, result.adapter_dir)
@@ -74,15 +73,15 @@ def test_reloaded_adapter_reproduces_the_in_memory_model(tiny_base, curated_exam
     assert not torch.allclose(logits[0], logits[2], atol=1e-3)
 
 
-def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_base, curated_examples, tmp_path):
+def test_interrupted_run_resumes_from_its_last_checkpoint(lora_request, tmp_path):
     # Dropout on, so the resumed run matches only if the RNG state came back too.
-    config = dataclasses.replace(LORA, dropout=0.1)
-    train = {"base_model_dir": tiny_base.path, "examples": curated_examples, "config": config}
-    uninterrupted = train_lora(**train, output_dir=str(tmp_path / "whole"))
+    request = dataclasses.replace(lora_request, config=dataclasses.replace(LORA, dropout=0.1))
+    uninterrupted = train_lora(dataclasses.replace(request, output_dir=str(tmp_path / "whole")))
+    split = dataclasses.replace(request, output_dir=str(tmp_path / "split"))
     with pytest.raises(TrainingInterrupted, match="step-8") as stopped:
-        train_lora(**train, output_dir=str(tmp_path / "split"), stop_after_steps=10)
+        train_lora(dataclasses.replace(split, stop_after_steps=10))
     assert stopped.value.step == 10
-    resumed = train_lora(**train, output_dir=str(tmp_path / "split"))
+    resumed = train_lora(split)
     assert (resumed.status, resumed.resumed_from_step, resumed.steps) == ("resumed", 8, uninterrupted.steps)
     assert resumed.losses == pytest.approx(uninterrupted.losses, rel=1e-5)
     assert resumed.tokens_seen == uninterrupted.tokens_seen
@@ -92,13 +91,11 @@ def test_only_the_last_two_checkpoints_are_kept_and_no_partial_ones(tuned):
     assert _checkpoints(os.path.dirname(tuned.adapter_dir)) == ["step-12", "step-8"]
 
 
-def test_resume_refuses_a_checkpoint_from_other_training_data(tiny_base, curated_examples, tmp_path):
+def test_resume_refuses_a_checkpoint_from_other_training_data(curated_examples, lora_request):
     with pytest.raises(TrainingInterrupted):
-        train_lora(base_model_dir=tiny_base.path, examples=curated_examples, config=LORA,
-                   output_dir=str(tmp_path), stop_after_steps=4)
+        train_lora(dataclasses.replace(lora_request, stop_after_steps=4))
     with pytest.raises(ValueError, match="new output_dir or delete its checkpoints"):
-        train_lora(base_model_dir=tiny_base.path, examples=curated_examples[:-1], config=LORA,
-                   output_dir=str(tmp_path))
+        train_lora(dataclasses.replace(lora_request, examples=curated_examples[:-1]))
 
 
 def test_config_names_the_field_it_rejects():
@@ -114,30 +111,41 @@ def test_config_names_the_field_it_rejects():
         LoraTrainingConfig(num_processes=0)
 
 
-def test_asking_for_cuda_without_a_gpu_says_what_to_do(tiny_base, curated_examples, tmp_path):
+def test_request_names_the_field_it_rejects(lora_request):
+    with pytest.raises(ValueError, match="TrainingRequest.examples"):
+        dataclasses.replace(lora_request, examples=[])
+    with pytest.raises(ValueError, match="TrainingRequest.stop_after_steps"):
+        dataclasses.replace(lora_request, stop_after_steps=0)
+
+
+def test_a_request_reads_back_from_its_job_file_text_unchanged(lora_request):
+    request = dataclasses.replace(lora_request, config=dataclasses.replace(LORA, num_processes=2), base_revision="1" * 40, stop_after_steps=3)
+    assert TrainingRequest.from_json(request.to_json()) == request
+
+
+def test_asking_for_cuda_without_a_gpu_says_what_to_do(lora_request):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present; the error applies only without one")
     with pytest.raises(ValueError, match="use 'auto' or 'cpu'"):
-        train_lora(base_model_dir=tiny_base.path, examples=curated_examples,
-                   config=dataclasses.replace(LORA, device="cuda"), output_dir=str(tmp_path))
+        train_lora(dataclasses.replace(lora_request, config=dataclasses.replace(LORA, device="cuda")))
 
 
-def test_gradient_accumulation_trains_the_same_global_batch(tiny_base, curated_examples, tuned, tmp_path):
+def test_gradient_accumulation_trains_the_same_global_batch(lora_request, tuned):
     # Each micro-batch's loss is divided by the label tokens of the whole batch, so four
     # micro-batches of two give the gradient one batch of eight gives, up to float rounding.
     config = dataclasses.replace(LORA, gradient_accumulation_steps=4)
-    accumulated = train_lora(base_model_dir=tiny_base.path, examples=curated_examples, config=config, output_dir=str(tmp_path))
+    accumulated = train_lora(dataclasses.replace(lora_request, config=config))
     assert accumulated.losses == pytest.approx(tuned.losses, rel=1e-4)
 
 
-def test_gradient_checkpointing_changes_memory_not_the_result(tiny_base, curated_examples, tuned, tmp_path):
+def test_gradient_checkpointing_changes_memory_not_the_result(lora_request, tuned):
     config = dataclasses.replace(LORA, gradient_checkpointing=True)
-    checkpointed = train_lora(base_model_dir=tiny_base.path, examples=curated_examples, config=config, output_dir=str(tmp_path))
+    checkpointed = train_lora(dataclasses.replace(lora_request, config=config))
     assert checkpointed.losses == pytest.approx(tuned.losses, rel=1e-5)
 
 
-def test_length_grouped_batches_hold_less_padding(tiny_base, curated_examples, tuned, tmp_path):
+def test_length_grouped_batches_hold_less_padding(lora_request, tuned):
     config = dataclasses.replace(LORA, group_by_length=False, epochs=1)
-    shuffled = train_lora(base_model_dir=tiny_base.path, examples=curated_examples, config=config, output_dir=str(tmp_path))
+    shuffled = train_lora(dataclasses.replace(lora_request, config=config))
     assert tuned.padding_share < shuffled.padding_share / 2
 

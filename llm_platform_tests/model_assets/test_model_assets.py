@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -54,9 +54,9 @@ def resumed(indexed, tmp_path_factory) -> tuple[Trained, list[int | None]]:
     config = platform.config()
     calls: list[int | None] = []
 
-    def interrupted_once(**kwargs):
+    def interrupted_once(request, on_step):
         calls.append(None if calls else STOP_AFTER)
-        return train_lora(**kwargs, stop_after_steps=calls[-1])
+        return train_lora(replace(request, stop_after_steps=calls[-1]), on_step)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(training_logic, "train_lora", interrupted_once)

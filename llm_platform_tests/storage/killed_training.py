@@ -15,21 +15,19 @@ from llm_platform.config import load_config
 from llm_platform.definitions import build_definitions
 from llm_platform.model import training
 
-UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "lora_adapter"]
+UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template", "lora_adapter"]
 
 
 def main(config_path: str, home: str, kill_at: int) -> None:
     train = training.train_lora
 
-    def killed_after_step(**kwargs):
-        inner = kwargs.pop("on_step")
-
+    def killed_after_step(request, inner):
         def on_step(step: int, loss: float) -> None:
             inner(step, loss)
             if step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        return train(**kwargs, on_step=on_step)
+        return train(request, on_step)
 
     training.train_lora = killed_after_step
     defs = build_definitions(load_config(config_path), home=home, executor="in_process")
