@@ -63,7 +63,7 @@ def _lora_model(base_model_dir: str, config: LoraTrainingConfig, device, dtype, 
         base.set_attn_implementation("sdpa")
     if config.gradient_checkpointing:
         # Non-reentrant checkpointing needs no input grads and replays dropout with the same RNG.
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})  # transformers 5 name of gradient_checkpointing_enable
     torch.manual_seed(config.seed)
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                       target_modules=list(config.target_modules), task_type="CAUSAL_LM")
