@@ -11,7 +11,8 @@ Beside each figure stands what a user would otherwise pay:
   transformers, peft, lancedb, scipy, pandas, datasketch);
 - `dagster asset list` and `llm-platform --help`;
 - `llm-platform search` end to end on the demo index (built first, in-process, in a
-  temporary home; the embedding model loads inside the timed process);
+  temporary home; the query encoder, the model's exported fp32 ONNX graph, loads
+  inside the timed process; the first search, which exports it, is timed apart);
 - an unchanged re-run of one demo source through `dagster asset materialize` (the
   default multiprocess executor: one process per step, each importing the code
   location) beside the same run in-process.
@@ -99,6 +100,10 @@ def main() -> None:
         print("building the demo index (in-process) ...", file=sys.stderr, flush=True)
         _build_demo_index(env)
         search = [str(BIN / "llm-platform"), "search", "How do I reset my password?", "-k", "5"]
+        # The first search on a machine exports the model's ONNX graphs (once per machine
+        # and model); it is timed on its own, in an empty export cache.
+        env["LLM_PLATFORM_ONNX_CACHE"] = f"{tmp}/onnx"
+        rows.append(("first search on a machine (ONNX export, once)", _wall(search, env, 1), None, None))
         rows.append(("llm-platform search (hybrid, demo index)", _wall(search, env, args.repeats), 3.0, None))
         in_process = _wall(_in_process_rerun(env), env, max(1, args.repeats // 2))
         cli = [str(BIN / "dagster"), "asset", "materialize", "-m", "llm_platform.definitions", "--select", DOCUMENT_ASSETS, "--partition", SOURCE]
