@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 
 from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
-from llm_platform.documents import chunk_table, corpus, sources
-from llm_platform.documents.batching import READ_ROWS, observed, rows_of
+from llm_platform.documents import batching, chunk_table, corpus, sources
+from llm_platform.documents.batching import observed, rows_of
 from llm_platform.documents.chunk_table import CHUNK_SCHEMA, ChunkedCorpus, chunk_batches, chunker_version
 from llm_platform.documents.chunking import Chunker, load_tokenizer
 from llm_platform.documents.cleaning import cleaning_version
@@ -154,7 +154,7 @@ def _write_raw_documents(config: PlatformConfig, source: SourceConfig, storage: 
             previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
             text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
             max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
-            max_removed_fraction=source.max_removed_fraction,
+            max_removed_fraction=source.max_removed_fraction, batch_bytes=batching.BATCH_TEXT_BYTES,
         )
         return result, storage.datasets.write("raw_documents", source.name, observed(batches, checks.observe), RAW_SCHEMA, run_id)
     except SuspiciousListingError as exc:
@@ -205,7 +205,7 @@ def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.
         result = CleanedCorpus(rows=[], quarantine=[])
         checks = CleanedRowChecks(rules, config.cleaning.min_quality)
         previous = PreviousRows.of_dataset(storage.datasets, "cleaned_corpus", key, corpus.PREVIOUS_KEY_COLUMNS)
-        batches = cleaned_batches(_upstream_rows(storage, "raw_documents", key, upstream), previous, rules, result)
+        batches = cleaned_batches(_upstream_rows(storage, "raw_documents", key, upstream), previous, rules, result, batch_bytes=batching.BATCH_TEXT_BYTES)
         written = storage.datasets.write("cleaned_corpus", key, observed(batches, checks.observe), CLEANED_SCHEMA, context.run.run_id)
         _write_quarantine(storage, "cleaned_corpus", key, result.quarantine, context.run.run_id)
         return dg.MaterializeResult(
@@ -229,7 +229,7 @@ def _upstream(storage: StorageResource, name: str, key: str) -> str:
 
 
 def _upstream_rows(storage: StorageResource, name: str, key: str, version: str):
-    return rows_of(storage.datasets.iter_batches(name, key, version=version, batch_rows=READ_ROWS))
+    return rows_of(storage.datasets.iter_batches(name, key, version=version, batch_rows=batching.READ_ROWS))
 
 
 def _cleaned_checks(result: CleanedCorpus, checks: CleanedRowChecks, cleaning: CleaningConfig) -> list[dg.AssetCheckResult]:
@@ -283,7 +283,7 @@ def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDe
         result = ChunkedCorpus(rows=[])
         checks = ChunkRowChecks(config.chunking.max_tokens)
         previous = PreviousRows.of_dataset(storage.datasets, "chunks", key, chunk_table.PREVIOUS_KEY_COLUMNS)
-        batches = chunk_batches(_upstream_rows(storage, "cleaned_corpus", key, upstream), previous, chunker, result, version=version)
+        batches = chunk_batches(_upstream_rows(storage, "cleaned_corpus", key, upstream), previous, chunker, result, version=version, batch_bytes=batching.BATCH_TEXT_BYTES)
         written = storage.datasets.write("chunks", key, observed(batches, checks.observe), CHUNK_SCHEMA, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),

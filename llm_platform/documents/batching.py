@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterable, Iterator
 
 import pyarrow as pa
 
-# 32 MiB of text keeps a batch's Python rows, their Arrow copy and the cleaned or
-# chunked output well under the stage's 2 GiB budget, while a source still
-# writes few, large Parquet row groups.
-BATCH_TEXT_BYTES = 32 * 1024 * 1024
+# A batch costs about 20 MiB of memory per MiB of text at its peak (chunking:
+# Python rows, the splitter's sized candidates, the Arrow copy), so 16 MiB keeps
+# a stage near 0.5 GiB above its imports, well under the 2 GiB budget, while a
+# source still writes few, large Parquet row groups. The assets read these at
+# call time, so a test can shrink them.
+BATCH_TEXT_BYTES = 16 * 1024 * 1024
 BATCH_ROWS = 20_000
 # Rows read per Arrow batch from an upstream file: small, because one document may be megabytes.
 READ_ROWS = 64
