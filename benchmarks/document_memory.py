@@ -10,7 +10,8 @@ shares a documentation source might have. Each stage of each size runs as one
 Dagster step in its own fresh Python process, on a fresh storage home, so its peak
 RSS is its own (imports included; the RSS after imports is printed beside it).
 MB/s is the corpus's megabytes over the step's duration (the whole asset
-function, checks included).
+function, checks included); CPU seconds (all threads) are printed beside it,
+since other work on a shared machine moves wall time.
 
 `--compare-with PATH` runs the same case in another checkout (its .venv, or this
 Python with PATH first on sys.path), in the same run on the same corpus, and
@@ -113,6 +114,11 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_stage(config_path: str, home: str, stage: str) -> dict:
     """Materialize one document asset for the source (its upstream already in `home`); step seconds and peak RSS."""
     import dagster as dg
@@ -123,7 +129,7 @@ def run_stage(config_path: str, home: str, stage: str) -> dict:
 
     defs = build_definitions(load_config(config_path), home=home, executor="in_process")
     job = defs.resolve_job_def(INDEX_JOB)
-    before = _rss_mib()
+    before, cpu = _rss_mib(), _cpu_seconds()
     result = job.execute_in_process(partition_key=SOURCE, asset_selection=[dg.AssetKey(stage)], instance=dg.DagsterInstance.ephemeral())
     seconds = sum(
         event.event_specific_data.duration_ms / 1000 for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_SUCCESS
@@ -133,7 +139,7 @@ def run_stage(config_path: str, home: str, stage: str) -> dict:
     import llm_platform
 
     code = str(Path(llm_platform.__file__).parents[1])
-    return {"seconds": seconds, "rss_after_imports_mib": before, "peak_rss_mib": _rss_mib(), "rows": rows, "code": code}
+    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "rss_after_imports_mib": before, "peak_rss_mib": _rss_mib(), "rows": rows, "code": code}
 
 
 def _python_for(checkout: Path) -> tuple[str, dict]:
@@ -166,10 +172,10 @@ def _peak(stages: dict) -> float:
 def report(label: str, results: dict[float, dict], megabytes: dict[float, float]) -> None:
     code = next(iter(next(iter(results.values())).values()))["code"]
     print(f"{label} (llm_platform imported from {code}):")
-    print(f"  {'MB':>6} {'stage':<15} {'seconds':>8} {'MB/s':>7} {'RSS after imports':>18} {'peak RSS MiB':>13}  rows")
+    print(f"  {'MB':>6} {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} {'RSS after imports':>18} {'peak RSS MiB':>13}  rows")
     for size, stages in results.items():
         for stage, run in stages.items():
-            print(f"  {megabytes[size]:6.1f} {stage:<15} {run['seconds']:8.1f} {megabytes[size] / run['seconds']:7.2f} "
+            print(f"  {megabytes[size]:6.1f} {stage:<15} {run['seconds']:8.1f} {megabytes[size] / run['seconds']:7.2f} {run['cpu_seconds']:7.1f} "
                   f"{run['rss_after_imports_mib']:18.0f} {run['peak_rss_mib']:13.0f}  {run['rows']}")
     sizes = sorted(results)
     small, large = sizes[0], sizes[-1]

@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterable, Iterator
 
 import pyarrow as pa
 
-# A batch costs about 20 MiB of memory per MiB of text at its peak (chunking:
-# Python rows, the splitter's sized candidates, the Arrow copy), so 16 MiB keeps
-# a stage near 0.5 GiB above its imports, well under the 2 GiB budget, while a
-# source still writes few, large Parquet row groups. The assets read these at
-# call time, so a test can shrink them.
-BATCH_TEXT_BYTES = 16 * 1024 * 1024
+# Peak memory is a few hundred MiB per batch above imports (chunking holds
+# Python rows, the splitter's sized candidates and the check frames of one
+# batch): about 0.4 GiB peak with 4 MB batches, 0.7 GiB with 16 MiB ones, flat
+# over the batches of a source. 8 MiB keeps every stage near 0.5 GiB, far under
+# the 2 GiB budget, while the splitter still gets thousands of documents per
+# call and a source writes few, large Parquet row groups. The assets read
+# these at call time, so a test can shrink them.
+BATCH_TEXT_BYTES = 8 * 1024 * 1024
 BATCH_ROWS = 20_000
 # Rows read per Arrow batch from an upstream file: small, because one document may be megabytes.
 READ_ROWS = 64
