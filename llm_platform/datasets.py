@@ -15,7 +15,7 @@ automation downstream has nothing new to react to.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,13 +57,36 @@ class DatasetStore:
         with self._fs.open(pointer, "r") as handle:
             return handle.read().strip() or None
 
-    def read(self, name: str, partition: str | None = None, columns: list[str] | None = None) -> pa.Table | None:
-        """The current version as an Arrow table, or None if nothing was written yet."""
-        version = self.current_version(name, partition)
+    def read(self, name: str, partition: str | None = None, columns: list[str] | None = None, *, version: str | None = None) -> pa.Table | None:
+        """The current version (or `version`) as an Arrow table, or None if nothing was written yet."""
+        version = version or self.current_version(name, partition)
         if version is None:
             return None
         with self._fs.open(f"{self._folder(name, partition)}/{version}", "rb") as handle:
             return pq.read_table(handle, columns=columns)
+
+    def schema(self, name: str, partition: str | None = None, *, version: str | None = None) -> pa.Schema | None:
+        """The Arrow schema of the current version (or `version`), read from the file footer only."""
+        version = version or self.current_version(name, partition)
+        if version is None:
+            return None
+        with self._fs.open(f"{self._folder(name, partition)}/{version}", "rb") as handle:
+            return pq.read_schema(handle)
+
+    def iter_batches(
+        self, name: str, partition: str | None = None, columns: list[str] | None = None, *,
+        version: str | None = None, batch_rows: int = 256,
+    ) -> Iterator[pa.RecordBatch]:
+        """The current version (or `version`) in record batches of at most `batch_rows` rows; nothing if never written.
+
+        Memory stays per batch whatever the file's size, so a stage can read a source
+        of any size; pin `version` when several reads must see the same file.
+        """
+        version = version or self.current_version(name, partition)
+        if version is None:
+            return
+        with self._fs.open(f"{self._folder(name, partition)}/{version}", "rb") as handle:
+            yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_rows, columns=columns)
 
     def write(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -109,3 +110,52 @@ def validate_rule(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> RuleOutcom
         examples = [_shown(v) for v in cases["failure_case"].head(_EXAMPLES).tolist()]
         return RuleOutcome(schema.name or "rule", False, len(cases), examples)
     return RuleOutcome(schema.name or "rule", True, 0, [])
+
+
+def merge_outcomes(rule: str, outcomes: list[RuleOutcome]) -> RuleOutcome:
+    """One outcome of a rule from its outcomes on parts of the data: failures summed, a few examples kept."""
+    return RuleOutcome(
+        rule=rule, passed=all(o.passed for o in outcomes), failures=sum(o.failures for o in outcomes),
+        examples=[e for o in outcomes for e in o.examples][:_EXAMPLES],
+    )
+
+
+class RuleTally:
+    """One rule validated batch by batch over a whole dataset, so no check needs all rows at once."""
+
+    def __init__(self, schema: pa.DataFrameSchema) -> None:
+        self.schema = schema
+        self.outcome = RuleOutcome(schema.name or "rule", True, 0, [])
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.outcome = merge_outcomes(self.outcome.rule, [self.outcome, validate_rule(self.schema, frame)])
+
+
+class UniqueTally:
+    """`ids_unique_and_present(column)` over all batches: within each batch by the rule, across batches by 8-byte hashes of the ids seen."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        self._rule = RuleTally(ids_unique_and_present(column))
+        self._seen = np.zeros(0, dtype=np.uint64)
+        self._repeats = RuleOutcome(self._rule.outcome.rule, True, 0, [])
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self._rule.add(frame)
+        present = [value for value in frame[self.column].tolist() if isinstance(value, str)]
+        hashes = np.fromiter((_id_hash(value) for value in present), dtype=np.uint64, count=len(present))
+        if len(self._seen):
+            at = np.minimum(np.searchsorted(self._seen, hashes), len(self._seen) - 1)
+            repeated = [value for value, hit in zip(present, self._seen[at] == hashes, strict=True) if hit]
+            if repeated:
+                found = RuleOutcome(self._repeats.rule, False, len(repeated), [_shown(v) for v in repeated[:_EXAMPLES]])
+                self._repeats = merge_outcomes(self._repeats.rule, [self._repeats, found])
+        self._seen = np.union1d(self._seen, hashes)
+
+    @property
+    def outcome(self) -> RuleOutcome:
+        return merge_outcomes(self._rule.outcome.rule, [self._rule.outcome, self._repeats])
+
+
+def _id_hash(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little")

@@ -12,18 +12,21 @@ import numpy as np
 import pyarrow as pa
 
 from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
-from llm_platform.documents.chunk_table import CHUNK_SCHEMA, chunk_corpus, chunker_version
+from llm_platform.documents import batching, chunk_table, corpus, sources
+from llm_platform.documents.batching import observed, rows_of
+from llm_platform.documents.chunk_table import CHUNK_SCHEMA, ChunkedCorpus, chunk_batches, chunker_version
 from llm_platform.documents.chunking import Chunker, load_tokenizer
-from llm_platform.documents.cleaning import RECORD_FORMATS, cleaning_version
-from llm_platform.documents.corpus import CLEANED_SCHEMA, CleaningRules, clean_corpus
+from llm_platform.documents.cleaning import cleaning_version
+from llm_platform.documents.corpus import CLEANED_SCHEMA, CleanedCorpus, CleaningRules, cleaned_batches
 from llm_platform.documents.extraction import EXTRACTOR_VERSION
 from llm_platform.documents.listing import GlobOutsideSourceError
 from llm_platform.documents.pii import redacted_rows
-from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, SuspiciousListingError, read_source
-from llm_platform.metadata import check_result, counts, frame, markdown_table, rate_check
+from llm_platform.documents.previous_rows import PreviousRows
+from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, RawDocuments, SuspiciousListingError, source_batches
+from llm_platform.documents.stage_checks import ChunkRowChecks, CleanedRowChecks, RawRowChecks
+from llm_platform.metadata import check_result, counts, markdown_table, rate_check
 from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
-from llm_platform.rules import RuleOutcome, ids_unique_and_present, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
 
 RAW_DOCUMENTS = dg.AssetKey("raw_documents")
 CLEANED_CORPUS = dg.AssetKey("cleaned_corpus")
@@ -51,13 +54,13 @@ def _write_quarantine(storage: StorageResource, stage: str, source: str, rows: l
     storage.datasets.write(f"quarantine_{stage}", source, [table], QUARANTINE_SCHEMA, run_id)
 
 
-def _raw_checks(rows: list[dict], quarantined: int, files: int, max_rate: float, source: SourceConfig) -> list[dg.AssetCheckResult]:
+def _raw_checks(checks: RawRowChecks, documents: int, quarantined: int, files: int, max_rate: float, source: SourceConfig) -> list[dg.AssetCheckResult]:
     # Each row is a file, or a record of a record format (a JSONL line), and so
     # is each quarantine entry: one bad line of 100 is 1%, not "1 of 1 files".
     return [
-        check_result(RAW_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(rows, ["doc_id"]))),
-        check_result(RAW_TEXT_NOT_EMPTY, validate_rule(text_length_within(1, 10**9), frame(rows, ["text"]))),
-        rate_check(RAW_QUARANTINE_RATE, quarantined, len(rows) + quarantined, max_rate, what="files or records quarantined"),
+        check_result(RAW_IDS_UNIQUE, checks.ids.outcome),
+        check_result(RAW_TEXT_NOT_EMPTY, checks.text.outcome),
+        rate_check(RAW_QUARANTINE_RATE, quarantined, documents + quarantined, max_rate, what="files or records quarantined"),
         source_not_empty_check(files, source),
     ]
 
@@ -86,20 +89,6 @@ def listing_failure(config: PlatformConfig, source: SourceConfig, error: Excepti
     else:
         message = str(error)
     return dg.Failure(message, allow_retries=False)
-
-
-def text_length_outcome(rows: list[dict], rules: CleaningRules) -> RuleOutcome:
-    """Lengths within bounds, records (JSONL) held to min_record_chars and other documents to min_chars."""
-    records = [r for r in rows if r["format"] in RECORD_FORMATS]
-    pages = [r for r in rows if r["format"] not in RECORD_FORMATS]
-    outcomes = [
-        validate_rule(text_length_within(rules.min_record_chars, rules.max_chars), frame(records, ["text"])),
-        validate_rule(text_length_within(rules.min_chars, rules.max_chars), frame(pages, ["text"])),
-    ]
-    return RuleOutcome(
-        rule=outcomes[1].rule, passed=all(o.passed for o in outcomes), failures=sum(o.failures for o in outcomes),
-        examples=[e for o in outcomes for e in o.examples][:5],
-    )
 
 
 def _check_spec(name: str, asset: dg.AssetKey, sources: dg.PartitionsDefinition, **kwargs) -> dg.AssetCheckSpec:
@@ -143,29 +132,31 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
         config = platform.config
         source = config.source(context.partition_key)
         started = time.perf_counter()
-        result = _read_source(config, source, storage)
-        written = storage.datasets.write("raw_documents", source.name, [pa.Table.from_pylist(result.rows, schema=RAW_SCHEMA)], RAW_SCHEMA, context.run.run_id)
+        checks = RawRowChecks()
+        result, written = _write_raw_documents(config, source, storage, checks, context.run.run_id)
         _write_quarantine(storage, "raw_documents", source.name, result.quarantine, context.run.run_id)
-        context.log.info(f"{source.name}: {len(result.rows)} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
+        context.log.info(f"{source.name}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={**_written_metadata(written), **_raw_metadata(result, time.perf_counter() - started)},
-            check_results=_raw_checks(result.rows, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate, source),
+            check_results=_raw_checks(checks, result.documents, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate, source),
         )
 
     return raw_documents
 
 
-def _read_source(config: PlatformConfig, source: SourceConfig, storage: StorageResource):
+def _write_raw_documents(config: PlatformConfig, source: SourceConfig, storage: StorageResource, checks: RawRowChecks, run_id: str):
+    """Read the source batch by batch straight into a new raw_documents version; (result, written)."""
     previous_quarantine = storage.datasets.read("quarantine_raw_documents", source.name)
     try:
-        return read_source(
-            source.name, source.location, source.glob, storage.datasets.read("raw_documents", source.name),
+        result, batches = source_batches(
+            source.name, source.location, source.glob, PreviousRows.of_dataset(storage.datasets, "raw_documents", source.name, sources.PREVIOUS_KEY_COLUMNS),
             previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
             text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
             max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
-            max_removed_fraction=source.max_removed_fraction,
+            max_removed_fraction=source.max_removed_fraction, batch_bytes=batching.BATCH_TEXT_BYTES,
         )
+        return result, storage.datasets.write("raw_documents", source.name, observed(batches, checks.observe), RAW_SCHEMA, run_id)
     except SuspiciousListingError as exc:
         # Retrying cannot fix a refused mass deletion; say so at once.
         raise dg.Failure(str(exc), allow_retries=False) from exc
@@ -177,14 +168,14 @@ def _written_metadata(written) -> dict:
     return {"dataset_version": written.version, "path": written.path, "bytes": written.bytes}
 
 
-def _raw_metadata(result, seconds: float) -> dict:
+def _raw_metadata(result: RawDocuments, seconds: float) -> dict:
     return {
-        "documents": len(result.rows), "files_listed": result.files_listed, "files_read": result.files_read, "extractor_version": EXTRACTOR_VERSION,
+        "documents": result.documents, "files_listed": result.files_listed, "files_read": result.files_read, "extractor_version": EXTRACTOR_VERSION,
         "added": len(result.added), "changed": len(result.changed), "removed": len(result.removed), "unchanged": len(result.unchanged),
         "quarantined": len(result.quarantine), "quarantined_by_reason": counts(result.quarantine_by_kind),
         "quarantine_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
         "seconds": seconds, "mb_per_second": result.bytes_read / 1e6 / seconds if seconds else 0.0,
-        "preview": markdown_table(redacted_rows(result.rows, ["title", "text"], limit=5), ["locator", "format", "title", "text"]),
+        "preview": markdown_table(redacted_rows(result.preview, ["title", "text"], limit=5), ["locator", "format", "title", "text"]),
     }
 
 
@@ -209,50 +200,58 @@ def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.
         config = platform.config
         key = context.partition_key
         started = time.perf_counter()
-        raw = _upstream(storage, "raw_documents", key)
+        upstream = _upstream(storage, "raw_documents", key)
         rules = cleaning_rules(config.cleaning)
-        result = clean_corpus(raw.to_pylist(), storage.datasets.read("cleaned_corpus", key), rules)
-        written = storage.datasets.write("cleaned_corpus", key, [pa.Table.from_pylist(result.rows, schema=CLEANED_SCHEMA)], CLEANED_SCHEMA, context.run.run_id)
+        result = CleanedCorpus(rows=[], quarantine=[])
+        checks = CleanedRowChecks(rules, config.cleaning.min_quality)
+        previous = PreviousRows.of_dataset(storage.datasets, "cleaned_corpus", key, corpus.PREVIOUS_KEY_COLUMNS)
+        batches = cleaned_batches(_upstream_rows(storage, "raw_documents", key, upstream), previous, rules, result, batch_bytes=batching.BATCH_TEXT_BYTES)
+        written = storage.datasets.write("cleaned_corpus", key, observed(batches, checks.observe), CLEANED_SCHEMA, context.run.run_id)
         _write_quarantine(storage, "cleaned_corpus", key, result.quarantine, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
-                **_written_metadata(written), "upstream_raw_documents_version": storage.datasets.current_version("raw_documents", key),
+                **_written_metadata(written), "upstream_raw_documents_version": upstream,
                 **_cleaned_metadata(result), "seconds": time.perf_counter() - started,
             },
-            check_results=_cleaned_checks(result, raw.num_rows, rules, config.cleaning),
+            check_results=_cleaned_checks(result, checks, config.cleaning),
         )
 
     return cleaned_corpus
 
 
-def _upstream(storage: StorageResource, name: str, key: str) -> pa.Table:
-    table = storage.datasets.read(name, key)
-    if table is None:
+def _upstream(storage: StorageResource, name: str, key: str) -> str:
+    """The upstream version this run reads, pinned so every batch comes from the same file."""
+    version = storage.datasets.current_version(name, key)
+    if version is None:
         raise dg.Failure(f"{name} for source {key!r} has not been materialized; materialize it first")
-    return table
+    return version
 
 
-def _cleaned_checks(result, total: int, rules: CleaningRules, cleaning: CleaningConfig) -> list[dg.AssetCheckResult]:
+def _upstream_rows(storage: StorageResource, name: str, key: str, version: str):
+    return rows_of(storage.datasets.iter_batches(name, key, version=version, batch_rows=batching.READ_ROWS))
+
+
+def _cleaned_checks(result: CleanedCorpus, checks: CleanedRowChecks, cleaning: CleaningConfig) -> list[dg.AssetCheckResult]:
     return [
-        check_result(CLEAN_IDS_UNIQUE, validate_rule(ids_unique_and_present("doc_id"), frame(result.rows, ["doc_id"]))),
-        check_result(CLEAN_TEXT_LENGTH, text_length_outcome(result.rows, rules)),
-        check_result(CLEAN_QUALITY, validate_rule(quality_at_least(cleaning.min_quality), frame(result.rows, ["quality"]))),
-        check_result(CLEAN_NO_PII, validate_rule(no_pii_left("text", "title", "locator"), frame(result.rows, ["text", "title", "locator"]))),
-        rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), total, cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
-        rate_check(CLEAN_QUARANTINE_RATE, len(result.rejected), total, cleaning.max_quarantine_rate, what="documents set aside"),
+        check_result(CLEAN_IDS_UNIQUE, checks.ids.outcome),
+        check_result(CLEAN_TEXT_LENGTH, checks.length),
+        check_result(CLEAN_QUALITY, checks.quality.outcome),
+        check_result(CLEAN_NO_PII, checks.no_pii.outcome),
+        rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), result.inputs, cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
+        rate_check(CLEAN_QUARANTINE_RATE, len(result.rejected), result.inputs, cleaning.max_quarantine_rate, what="documents set aside"),
     ]
 
 
-def _cleaned_metadata(result) -> dict:
+def _cleaned_metadata(result: CleanedCorpus) -> dict:
     return {
-        "documents": len(result.rows), "cleaned": result.cleaned, "reused": result.reused,
+        "documents": result.documents, "cleaned": result.cleaned, "reused": result.reused,
         "exact_duplicates": sum(d["kind"] == "exact_duplicate" for d in result.duplicates),
         "near_duplicates": sum(d["kind"] == "near_duplicate" for d in result.duplicates),
         "set_aside": len(result.rejected), "set_aside_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
         "pii_redactions_by_kind": counts(dict(result.pii_counts)), "cleaning_version": cleaning_version(),
-        "mean_quality": sum(r["quality"] for r in result.rows) / len(result.rows) if result.rows else 0.0,
-        "preview": markdown_table(result.rows, ["locator", "title", "quality", "text"]),
+        "mean_quality": result.mean_quality,
+        "preview": markdown_table(result.preview, ["locator", "title", "quality", "text"]),
     }
 
 
@@ -274,40 +273,43 @@ def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDe
         config = platform.config
         key = context.partition_key
         started = time.perf_counter()
-        cleaned = _upstream(storage, "cleaned_corpus", key)
+        upstream = _upstream(storage, "cleaned_corpus", key)
         model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
         version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
 
         def chunker() -> Chunker:
             return Chunker(load_tokenizer(model_dir), max_tokens=config.chunking.max_tokens, overlap=config.chunking.overlap)
 
-        result = chunk_corpus(cleaned.to_pylist(), storage.datasets.read("chunks", key), chunker, version=version)
-        written = storage.datasets.write("chunks", key, [pa.Table.from_pylist(result.rows, schema=CHUNK_SCHEMA)], CHUNK_SCHEMA, context.run.run_id)
+        result = ChunkedCorpus(rows=[])
+        checks = ChunkRowChecks(config.chunking.max_tokens)
+        previous = PreviousRows.of_dataset(storage.datasets, "chunks", key, chunk_table.PREVIOUS_KEY_COLUMNS)
+        batches = chunk_batches(_upstream_rows(storage, "cleaned_corpus", key, upstream), previous, chunker, result, version=version, batch_bytes=batching.BATCH_TEXT_BYTES)
+        written = storage.datasets.write("chunks", key, observed(batches, checks.observe), CHUNK_SCHEMA, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
-                **_written_metadata(written), "upstream_cleaned_corpus_version": storage.datasets.current_version("cleaned_corpus", key),
+                **_written_metadata(written), "upstream_cleaned_corpus_version": upstream,
                 **_chunk_metadata(result, version, config.chunking), "seconds": time.perf_counter() - started,
             },
-            check_results=_chunk_checks(result.rows, config.chunking.max_tokens),
+            check_results=_chunk_checks(checks),
         )
 
     return chunks
 
 
-def _chunk_metadata(result, version: str, chunking) -> dict:
-    tokens = [r["token_count"] for r in result.rows]
+def _chunk_metadata(result: ChunkedCorpus, version: str, chunking) -> dict:
+    tokens = result.tokens
     return {
-        "chunks": len(result.rows), "documents_chunked": result.documents_chunked, "documents_reused": result.documents_reused,
+        "chunks": result.chunks, "documents_chunked": result.documents_chunked, "documents_reused": result.documents_reused,
         "chunker_version": version, "max_tokens": chunking.max_tokens, "overlap": chunking.overlap,
-        "mean_tokens": float(np.mean(tokens)) if tokens else 0.0, "p95_tokens": float(np.percentile(tokens, 95)) if tokens else 0.0,
-        "preview": markdown_table(result.rows, ["locator", "heading", "position", "token_count", "text"]),
+        "mean_tokens": float(np.mean(tokens)) if len(tokens) else 0.0, "p95_tokens": float(np.percentile(tokens, 95)) if len(tokens) else 0.0,
+        "preview": markdown_table(result.preview, ["locator", "heading", "position", "token_count", "text"]),
     }
 
 
-def _chunk_checks(rows: list[dict], max_tokens: int) -> list[dg.AssetCheckResult]:
+def _chunk_checks(checks: ChunkRowChecks) -> list[dg.AssetCheckResult]:
     return [
-        check_result(CHUNK_IDS_UNIQUE, validate_rule(ids_unique_and_present("chunk_id"), frame(rows, ["chunk_id"]))),
-        check_result(CHUNK_TEXT_NOT_EMPTY, validate_rule(text_length_within(1, 10**7), frame(rows, ["text"]))),
-        check_result(CHUNK_TOKENS_WITHIN_LIMIT, validate_rule(tokens_at_most(max_tokens), frame(rows, ["token_count"]))),
+        check_result(CHUNK_IDS_UNIQUE, checks.ids.outcome),
+        check_result(CHUNK_TEXT_NOT_EMPTY, checks.text.outcome),
+        check_result(CHUNK_TOKENS_WITHIN_LIMIT, checks.tokens.outcome),
     ]

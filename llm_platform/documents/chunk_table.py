@@ -1,15 +1,19 @@
-"""Cleaned documents to chunk rows, reusing the chunks of unchanged documents."""
+"""Cleaned documents to chunk rows, reusing the chunks of unchanged documents, in batches bounded by bytes of text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
+from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
 from llm_platform.documents.chunking import CHUNKER_VERSION, Chunk
+from llm_platform.documents.previous_rows import PreviousRows
 from llm_platform.identity import chunk_id_for, text_hash
 
+PREVIEW_ROWS = 5
 CHUNK_SCHEMA = pa.schema(
     [
         ("chunk_id", pa.string()),
@@ -35,6 +39,20 @@ class ChunkedCorpus:
     rows: list[dict]
     documents_chunked: int = 0
     documents_reused: int = 0
+    chunks: int = 0
+    token_counts: list[np.ndarray] = field(default_factory=list)
+    preview: list[dict] = field(default_factory=list)
+
+    def observe(self, batch: pa.RecordBatch) -> None:
+        """Count chunks written, keep their token counts (4 bytes each) and the first few for the preview."""
+        self.chunks += batch.num_rows
+        self.token_counts.append(batch.column("token_count").to_numpy(zero_copy_only=False).astype(np.int32))
+        if len(self.preview) < PREVIEW_ROWS:
+            self.preview += batch.slice(0, PREVIEW_ROWS - len(self.preview)).to_pylist()
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return np.concatenate(self.token_counts) if self.token_counts else np.zeros(0, dtype=np.int32)
 
 
 def chunker_version(model_id: str, max_tokens: int, overlap: int) -> str:
@@ -66,27 +84,59 @@ def _chunk_rows(doc: dict, chunks: list[Chunk], version: str) -> list[dict]:
     ]
 
 
-def _previous_by_doc(previous: pa.Table | None, version: str) -> dict[tuple[str, str], list[dict]]:
-    grouped: dict[tuple[str, str], list[dict]] = {}
+# What reuse needs from the previous chunks; their text stays on disk.
+PREVIOUS_KEY_COLUMNS = ("doc_id", "doc_content_hash", "chunker_version", "position")
+
+
+def _previous_by_doc(previous: PreviousRows | None, version: str) -> dict[tuple[str, str], list[int]]:
+    """(doc_id, content hash) -> positions of its previous chunks made by `version`, in chunk order."""
+    grouped: dict[tuple[str, str], list[tuple[int, int]]] = {}
     if previous is None:
-        return grouped
-    for row in previous.to_pylist():
-        if row["chunker_version"] == version:
-            grouped.setdefault((row["doc_id"], row["doc_content_hash"]), []).append(row)
-    return grouped
+        return {}
+    columns = zip(previous.column("doc_id"), previous.column("doc_content_hash"), previous.column("chunker_version"), previous.column("position"), strict=True)
+    for row, (doc_id, digest, made_by, position) in enumerate(columns):
+        if made_by == version:
+            grouped.setdefault((doc_id, digest), []).append((position, row))
+    return {key: [row for _, row in sorted(chunks)] for key, chunks in grouped.items()}
 
 
-def chunk_corpus(documents: Iterable[dict], previous: pa.Table | None, chunker_factory, *, version: str = CHUNKER_VERSION) -> ChunkedCorpus:
-    """Chunk every document whose cleaned text (or `version`) changed; `chunker_factory` is called at most once."""
-    earlier = _previous_by_doc(previous, version)
-    documents = list(documents)
-    fresh = [doc for doc in documents if (doc["doc_id"], doc["content_hash"]) not in earlier]
-    chunked = chunker_factory().chunk_all([(doc["text"], doc["format"]) for doc in fresh]) if fresh else []
-    new_chunks = {doc["doc_id"]: chunks for doc, chunks in zip(fresh, chunked, strict=True)}
-    result = ChunkedCorpus(rows=[], documents_chunked=len(fresh), documents_reused=len(documents) - len(fresh))
-    for doc in documents:
-        if doc["doc_id"] in new_chunks:
-            result.rows.extend(_chunk_rows(doc, new_chunks[doc["doc_id"]], version))
-        else:
-            result.rows.extend(sorted(earlier[(doc["doc_id"], doc["content_hash"])], key=lambda r: r["position"]))
+def chunk_corpus(documents: Iterable[dict], previous: pa.Table | None, chunker_factory, *, version: str = CHUNKER_VERSION, batch_bytes: int = BATCH_TEXT_BYTES) -> ChunkedCorpus:
+    """Every chunk row in memory: `chunk_batches` collected, for tests and small sources."""
+    result = ChunkedCorpus(rows=[])
+    earlier = PreviousRows.of_table(previous, PREVIOUS_KEY_COLUMNS) if previous is not None else None
+    result.rows = list(rows_of(chunk_batches(documents, earlier, chunker_factory, result, version=version, batch_bytes=batch_bytes)))
     return result
+
+
+def chunk_batches(
+    documents: Iterable[dict], previous: PreviousRows | None, chunker_factory, result: ChunkedCorpus, *,
+    version: str = CHUNKER_VERSION, batch_bytes: int = BATCH_TEXT_BYTES,
+) -> Iterator[pa.RecordBatch]:
+    """Chunk every document whose cleaned text (or `version`) changed, a batch of at most `batch_bytes` of text at a time.
+
+    `chunker_factory` is called at most once, and only if a document needs chunking;
+    unchanged documents' chunks are read back from `previous`. `result` is filled
+    as the batches are consumed.
+    """
+    earlier = _previous_by_doc(previous, version)
+    chunker = None
+    for batch in row_batches(documents, text_bytes=batch_bytes):
+        fresh = [doc for doc in batch if (doc["doc_id"], doc["content_hash"]) not in earlier]
+        chunked: list[list[Chunk]] = []
+        if fresh:
+            chunker = chunker or chunker_factory()
+            chunked = chunker.chunk_all([(doc["text"], doc["format"]) for doc in fresh])
+        new_chunks = {doc["doc_id"]: chunks for doc, chunks in zip(fresh, chunked, strict=True)}
+        reused = [row for doc in batch if doc["doc_id"] not in new_chunks for row in earlier[(doc["doc_id"], doc["content_hash"])]]
+        reused_rows = iter(previous.rows_at(reused)) if previous is not None else iter(())
+        rows = []
+        for doc in batch:
+            if doc["doc_id"] in new_chunks:
+                rows += _chunk_rows(doc, new_chunks[doc["doc_id"]], version)
+            else:
+                rows += [next(reused_rows) for _ in earlier[(doc["doc_id"], doc["content_hash"])]]
+        result.documents_chunked += len(fresh)
+        result.documents_reused += len(batch) - len(fresh)
+        out = pa.RecordBatch.from_pylist(rows, schema=CHUNK_SCHEMA)
+        result.observe(out)
+        yield out

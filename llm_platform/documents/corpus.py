@@ -4,21 +4,27 @@ A document whose raw `content_hash` matches the previous cleaned row, cleaned
 under the same `cleaning_version` (rendering, cleaning rules, PII detector), is
 not cleaned again; any change to those re-cleans it. Deduplication always runs over the whole source (on stored MinHash
 signatures, so it is cheap), because a new document can make an old one a
-duplicate.
+duplicate. Documents stream through in batches bounded by bytes of text; only
+ids, hashes and signatures are held for the whole source.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
 from llm_platform.documents.cleaning import RECORD_FORMATS, clean_document, cleaning_version
-from llm_platform.documents.dedup import find_duplicates, minhash_signature
+from llm_platform.documents.dedup import Duplicate, find_duplicates, minhash_signature
+from llm_platform.documents.previous_rows import PreviousRows
 from llm_platform.identity import content_hash
 
 CLEANED_SCHEMA = pa.schema(
@@ -37,6 +43,7 @@ CLEANED_SCHEMA = pa.schema(
         ("cleaning_version", pa.string()),
     ]
 )
+PREVIEW_ROWS = 5
 DUPLICATE_KINDS = frozenset({"exact_duplicate", "near_duplicate"})
 
 
@@ -66,7 +73,22 @@ class CleanedCorpus:
     quarantine: list[dict]
     cleaned: int = 0
     reused: int = 0
+    inputs: int = 0
+    documents: int = 0
+    quality_sum: float = 0.0
+    preview: list[dict] = field(default_factory=list)
     pii_counts: Counter = field(default_factory=Counter)
+
+    def observe(self, kept: pa.Table) -> None:
+        """Count rows written to the corpus and keep the first few for the preview."""
+        self.documents += kept.num_rows
+        self.quality_sum += float(pc.sum(kept.column("quality")).as_py() or 0.0)
+        if len(self.preview) < PREVIEW_ROWS:
+            self.preview += kept.slice(0, PREVIEW_ROWS - len(self.preview)).drop_columns(["minhash"]).to_pylist()
+
+    @property
+    def mean_quality(self) -> float:
+        return self.quality_sum / self.documents if self.documents else 0.0
 
     @property
     def duplicates(self) -> list[dict]:
@@ -112,18 +134,70 @@ def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
     return None
 
 
-def clean_corpus(raw_rows: Iterable[dict], previous: pa.Table | None, rules: CleaningRules) -> CleanedCorpus:
-    """Clean, filter and deduplicate one source's raw documents."""
-    version = cleaning_version()
-    earlier = {}
-    if previous is not None:
-        earlier = {row["raw_content_hash"]: row for row in previous.to_pylist() if row.get("cleaning_version") == version}
+# What reuse needs from the previous cleaned version; its text stays on disk.
+PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "cleaning_version")
+
+
+def clean_corpus(raw_rows: Iterable[dict], previous: pa.Table | None, rules: CleaningRules, *, batch_bytes: int = BATCH_TEXT_BYTES) -> CleanedCorpus:
+    """Every cleaned row in memory: `cleaned_batches` collected, for tests and small sources."""
     result = CleanedCorpus(rows=[], quarantine=[])
+    earlier = PreviousRows.of_table(previous, PREVIOUS_KEY_COLUMNS) if previous is not None else None
+    result.rows = list(rows_of(cleaned_batches(raw_rows, earlier, rules, result, batch_bytes=batch_bytes)))
+    return result
+
+
+def cleaned_batches(
+    raw_rows: Iterable[dict], previous: PreviousRows | None, rules: CleaningRules, result: CleanedCorpus, *, batch_bytes: int = BATCH_TEXT_BYTES,
+) -> Iterator[pa.Table]:
+    """Clean, filter and deduplicate one source's raw documents, in batches of at most `batch_bytes` of text.
+
+    Two passes: the first cleans batch by batch into a temporary Parquet file,
+    keeping only each candidate's id, hash and MinHash signature; duplicates are
+    found over all signatures; the second pass reads the file back one row group
+    at a time and drops them. `result` is filled as the batches are consumed.
+    """
+    version = cleaning_version()
+    reusable = _reusable(previous, version)
+    with tempfile.TemporaryDirectory(prefix="cleaned-") as folder:
+        path = f"{folder}/candidates.parquet"
+        signatures = _write_candidates(raw_rows, previous, reusable, rules, result, path, batch_bytes)
+        duplicates = {d.doc_id: d for d in find_duplicates(signatures, threshold=rules.near_duplicate_threshold)}
+        del signatures
+        yield from _without_duplicates(path, duplicates, result)
+
+
+def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, str], int]:
+    """(doc_id, raw content hash) -> position of a previous row cleaned under `version`."""
+    if previous is None:
+        return {}
+    columns = zip(previous.column("doc_id"), previous.column("raw_content_hash"), previous.column("cleaning_version"), strict=True)
+    return {(doc_id, digest): position for position, (doc_id, digest, made_by) in enumerate(columns) if made_by == version}
+
+
+def _write_candidates(
+    raw_rows: Iterable[dict], previous: PreviousRows | None, reusable: dict[tuple[str, str], int], rules: CleaningRules,
+    result: CleanedCorpus, path: str, batch_bytes: int,
+) -> list[tuple[str, str, np.ndarray]]:
+    """Pass one: each batch cleaned (or reused), rule-checked and written to `path`; the candidates' signatures returned."""
+    signatures: list[tuple[str, str, np.ndarray]] = []
+    with pq.ParquetWriter(path, CLEANED_SCHEMA) as writer:
+        for batch in row_batches(raw_rows, text_bytes=batch_bytes):
+            candidates = _cleaned_candidates(batch, previous, reusable, rules, result)
+            signatures += [(r["doc_id"], r["content_hash"], np.asarray(r["minhash"], dtype=np.uint64)) for r in candidates]
+            if candidates:
+                writer.write_batch(pa.RecordBatch.from_pylist(candidates, schema=CLEANED_SCHEMA))
+    return signatures
+
+
+def _cleaned_candidates(batch: list[dict], previous: PreviousRows | None, reusable: dict[tuple[str, str], int], rules: CleaningRules, result: CleanedCorpus) -> list[dict]:
+    version = cleaning_version()
+    positions = [reusable.get((raw["doc_id"], raw["content_hash"])) for raw in batch]
+    reused = iter(previous.rows_at([p for p in positions if p is not None])) if previous is not None else iter(())
     candidates = []
-    for raw in raw_rows:
-        reused = earlier.get(raw["content_hash"])
-        if reused is not None and reused["doc_id"] == raw["doc_id"]:
-            row = reused
+    for raw, position in zip(batch, positions, strict=True):
+        result.inputs += 1
+        if position is not None:
+            row = next(reused)
             result.reused += 1
         else:
             row = _clean_row(raw, version)
@@ -134,19 +208,25 @@ def clean_corpus(raw_rows: Iterable[dict], previous: pa.Table | None, rules: Cle
             result.quarantine.append(_set_aside(row, *violation))
         else:
             candidates.append(row)
-    _drop_duplicates(candidates, result, rules.near_duplicate_threshold)
-    return result
+    return candidates
 
 
-def _drop_duplicates(candidates: list[dict], result: CleanedCorpus, threshold: float) -> None:
-    items = [(r["doc_id"], r["content_hash"], np.asarray(r["minhash"], dtype=np.uint64)) for r in candidates]
-    duplicates = {d.doc_id: d for d in find_duplicates(items, threshold=threshold)}
-    by_id = {r["doc_id"]: r for r in candidates}
-    for row in candidates:
-        dup = duplicates.get(row["doc_id"])
-        if dup is None:
-            result.rows.append(row)
-            continue
-        kept = by_id[dup.duplicate_of]["locator"]
-        kind = "exact_duplicate" if dup.kind == "exact" else "near_duplicate"
-        result.quarantine.append(_set_aside(row, kind, f"{row['locator']}: {dup.kind} duplicate of {kept}"))
+def _without_duplicates(path: str, duplicates: dict[str, Duplicate], result: CleanedCorpus) -> Iterator[pa.Table]:
+    """Pass two: the candidates' row groups (one per pass-one batch) without duplicates, each set aside naming the kept document."""
+    originals = {d.duplicate_of for d in duplicates.values()}
+    locators: dict[str, str] = {}
+    candidates = pq.ParquetFile(path)
+    for group in range(candidates.num_row_groups):
+        table = candidates.read_row_group(group)
+        keep = []
+        for row in table.select(["doc_id", "source", "locator"]).to_pylist():
+            if row["doc_id"] in originals:
+                locators[row["doc_id"]] = row["locator"]
+            dup = duplicates.get(row["doc_id"])
+            keep.append(dup is None)
+            if dup is not None:
+                kind = "exact_duplicate" if dup.kind == "exact" else "near_duplicate"
+                result.quarantine.append(_set_aside(row, kind, f"{row['locator']}: {dup.kind} duplicate of {locators[dup.duplicate_of]}"))
+        kept = table.filter(pa.array(keep, type=pa.bool_()))
+        result.observe(kept)
+        yield kept

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 import fsspec
 import pyarrow as pa
 
+from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
 from llm_platform.documents.extraction import EXTRACTOR_VERSION, SNIFF_BYTES, JsonlLine, Rejection, detect_format, extract_documents, extract_jsonl, jsonl_streamable
 from llm_platform.documents.listing import SourceFile, list_source
 from llm_platform.documents.pii import redact_locator, redact_pii
+from llm_platform.documents.previous_rows import PreviousRows
 from llm_platform.identity import content_hash, doc_id_for
 
 RAW_SCHEMA = pa.schema(
@@ -41,6 +43,7 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
+PREVIEW_ROWS = 5
 # Read size for skipping the rest of an oversized JSONL line.
 _SKIP_BYTES = 1 << 20
 
@@ -51,10 +54,13 @@ class SuspiciousListingError(RuntimeError):
 
 @dataclass
 class RawDocuments:
-    """The result of reading a source: rows for every document, quarantine and the diff."""
+    """The result of reading a source: quarantine, the diff, counts and a preview; `rows` only when collected."""
 
     rows: list[dict]
     quarantine: list[dict]
+    documents: int = 0
+    preview: list[dict] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -135,12 +141,16 @@ def _jsonl_lines(file: SourceFile, max_bytes: int, digest) -> Iterator[JsonlLine
             yield size - line.endswith(b"\n")
 
 
-def _previous_by_locator(previous: pa.Table | None) -> dict[str, list[dict]]:
-    by_file: dict[str, list[dict]] = {}
+# What reuse and the diff need from the previous version; its text stays on disk.
+PREVIOUS_KEY_COLUMNS = ("doc_id", "locator", "size", "modified", "extractor_version", "content_hash")
+
+
+def _previous_by_locator(previous: PreviousRows | None) -> dict[str, list[int]]:
+    by_file: dict[str, list[int]] = {}
     if previous is None:
         return by_file
-    for row in previous.to_pylist():
-        by_file.setdefault(_file_of(row["locator"]), []).append(row)
+    for position, locator in enumerate(previous.column("locator")):
+        by_file.setdefault(_file_of(locator), []).append(position)
     return by_file
 
 
@@ -160,17 +170,22 @@ def _unchanged(earlier: dict, file: SourceFile) -> bool:
     return same_file and earlier.get("extractor_version") == EXTRACTOR_VERSION
 
 
-def _iter_rows(source: str, files: list[SourceFile], previous: pa.Table | None, previous_quarantine: list[dict], result: RawDocuments, **extract_args) -> Iterator[dict]:
+def _key_row(keys: dict[str, list], position: int) -> dict:
+    return {name: values[position] for name, values in keys.items()}
+
+
+def _iter_rows(source: str, files: list[SourceFile], previous: PreviousRows | None, previous_quarantine: list[dict], result: RawDocuments, **extract_args) -> Iterator[dict]:
     previous_files = _previous_by_locator(previous)
+    keys = {name: previous.column(name) for name in PREVIOUS_KEY_COLUMNS} if previous is not None else {}
     for file in files:
         shown = redact_locator(file.locator)
         earlier = previous_files.get(shown)
         if file.problem is not None:
             result.quarantine.append(_quarantine_row(source, file.problem))
             continue
-        if earlier and _same_file(source, file, earlier[0]) and _unchanged(earlier[0], file):
+        if earlier and previous is not None and _same_file(source, file, _key_row(keys, earlier[0])) and _unchanged(_key_row(keys, earlier[0]), file):
             result.quarantine.extend(q for q in previous_quarantine if _file_of(q["locator"]) == shown)
-            yield from earlier
+            yield from previous.rows_at(earlier)
             continue
         if detect_format(file.locator) is None:
             result.quarantine.append(_quarantine_row(source, Rejection(file.locator, "unsupported", f"{file.locator}: unsupported file type; supported: .txt .md .rst .html .htm .pdf .jsonl")))
@@ -186,11 +201,19 @@ def _iter_rows(source: str, files: list[SourceFile], previous: pa.Table | None, 
         yield from rows
 
 
-def read_source(
+def read_source(source: str, location: str, glob: str, previous: pa.Table | None, **options) -> RawDocuments:
+    """Every row of a source in memory: `source_batches` collected, for tests and small sources."""
+    earlier = PreviousRows.of_table(previous, PREVIOUS_KEY_COLUMNS) if previous is not None else None
+    result, batches = source_batches(source, location, glob, earlier, **options)
+    result.rows = list(rows_of(batches))
+    return result
+
+
+def source_batches(
     source: str,
     location: str,
     glob: str,
-    previous: pa.Table | None,
+    previous: PreviousRows | None,
     *,
     previous_quarantine: list[dict] | None = None,
     text_field: str = "text",
@@ -198,39 +221,57 @@ def read_source(
     max_bytes: int = 20_000_000,
     allow_mass_deletion: bool = False,
     max_removed_fraction: float = 0.5,
-) -> RawDocuments:
-    """Read a source against its previous rows; refuses a suspicious mass deletion.
+    batch_bytes: int = BATCH_TEXT_BYTES,
+) -> tuple[RawDocuments, Iterator[pa.RecordBatch]]:
+    """A source's rows as record batches of at most `batch_bytes` of text, and the result their reading fills.
 
-    `previous_quarantine` are the records of the last run: those of files carried over
-    unread are kept, so a rejected line in an unchanged JSONL file stays visible.
+    The source is listed at once (a missing folder or a bad glob raises here);
+    files are read as the batches are consumed. After the last batch the diff is
+    complete and a suspicious mass deletion raises, so a write consuming the
+    batches is abandoned and nothing changes. `previous_quarantine` are the
+    records of the last run: those of files carried over unread are kept, so a
+    rejected line in an unchanged JSONL file stays visible.
     """
     files = list_source(location, glob)
     result = RawDocuments(rows=[], quarantine=[], files_listed=len(files))
-    rows = list(_iter_rows(source, files, previous, previous_quarantine or [], result, text_field=text_field, title_field=title_field, max_bytes=max_bytes))
-    seen: set[str] = set()
+    rows = _iter_rows(source, files, previous, previous_quarantine or [], result, text_field=text_field, title_field=title_field, max_bytes=max_bytes)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        before = _previous_hashes(previous)
+        for chunk in row_batches(_first_of_each(rows, result, before), text_bytes=batch_bytes):
+            yield pa.RecordBatch.from_pylist(chunk, schema=RAW_SCHEMA)
+        result.removed = sorted(set(before) - result.seen)
+        _guard_mass_deletion(source, location, result, previous, allow_mass_deletion, max_removed_fraction)
+
+    return result, batches()
+
+
+def _previous_hashes(previous: PreviousRows | None) -> dict[str, str]:
+    if previous is None:
+        return {}
+    return dict(zip(previous.column("doc_id"), previous.column("content_hash"), strict=True))
+
+
+def _first_of_each(rows: Iterator[dict], result: RawDocuments, before: dict[str, str]) -> Iterator[dict]:
+    """Rows with a doc_id not seen before in this run, counted into the diff and the preview as they pass."""
     for row in rows:
-        if row["doc_id"] not in seen:
-            seen.add(row["doc_id"])
-            result.rows.append(row)
-    _diff(result, previous)
-    _guard_mass_deletion(source, location, result, previous, allow_mass_deletion, max_removed_fraction)
-    return result
-
-
-def _diff(result: RawDocuments, previous: pa.Table | None) -> None:
-    before = {} if previous is None else dict(zip(previous.column("doc_id").to_pylist(), previous.column("content_hash").to_pylist(), strict=True))
-    now = {row["doc_id"]: row["content_hash"] for row in result.rows}
-    for doc_id, digest in now.items():
+        doc_id = row["doc_id"]
+        if doc_id in result.seen:
+            continue
+        result.seen.add(doc_id)
+        result.documents += 1
+        if len(result.preview) < PREVIEW_ROWS:
+            result.preview.append(row)
         if doc_id not in before:
             result.added.append(doc_id)
-        elif before[doc_id] != digest:
+        elif before[doc_id] != row["content_hash"]:
             result.changed.append(doc_id)
         else:
             result.unchanged.append(doc_id)
-    result.removed = sorted(set(before) - set(now))
+        yield row
 
 
-def _guard_mass_deletion(source: str, location: str, result: RawDocuments, previous: pa.Table | None, allowed: bool, max_fraction: float) -> None:
+def _guard_mass_deletion(source: str, location: str, result: RawDocuments, previous: PreviousRows | None, allowed: bool, max_fraction: float) -> None:
     if allowed or previous is None or previous.num_rows == 0:
         return
     fraction = len(result.removed) / previous.num_rows

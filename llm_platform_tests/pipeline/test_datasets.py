@@ -97,3 +97,20 @@ def test_old_versions_are_pruned_to_three(store):
     assert [p.name for p in parquet_files(store)][-1] == last.version
     assert len(parquet_files(store)) == 3
     assert store.read("raw", "docs").column("doc_id").to_pylist() == ["doc4"]
+
+
+def test_batches_read_back_every_row_a_few_at_a_time(store):
+    store.write("raw", "docs", [table(*[(f"d{i}", i) for i in range(10)])], SCHEMA)
+    batches = list(store.iter_batches("raw", "docs", batch_rows=3))
+    assert [b.num_rows for b in batches] == [3, 3, 3, 1]
+    assert [r["doc_id"] for b in batches for r in b.to_pylist()] == [f"d{i}" for i in range(10)]
+
+
+def test_batches_of_a_pinned_version_ignore_a_later_write(store):
+    first = store.write("raw", "docs", [table(("a", 1))], SCHEMA)
+    store.write("raw", "docs", [table(("b", 2))], SCHEMA)
+    assert [r["doc_id"] for b in store.iter_batches("raw", "docs", version=first.version) for r in b.to_pylist()] == ["a"]
+
+
+def test_nothing_written_reads_as_no_batches_and_no_schema(store):
+    assert list(store.iter_batches("raw", "docs")) == [] and store.schema("raw", "docs") is None

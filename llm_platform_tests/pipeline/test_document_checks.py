@@ -8,9 +8,10 @@ import shutil
 import dagster as dg
 import pytest
 
-from llm_platform.documents.assets import RAW_QUARANTINE_RATE, RAW_SOURCE_NOT_EMPTY, listing_failure, source_not_empty_check, text_length_outcome
+from llm_platform.documents.assets import RAW_QUARANTINE_RATE, RAW_SOURCE_NOT_EMPTY, listing_failure, source_not_empty_check
 from llm_platform.documents.corpus import CleaningRules
 from llm_platform.documents.listing import GlobOutsideSourceError
+from llm_platform.documents.stage_checks import text_length_outcome
 
 FAQ_RECORDS = 30
 

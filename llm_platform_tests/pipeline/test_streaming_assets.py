@@ -1,0 +1,63 @@
+"""The document assets with a tiny batch budget: several row groups per dataset, checks over all of them, same rows, same versions on a re-run."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from llm_platform.datasets import DatasetStore
+from llm_platform.documents import batching
+from llm_platform_tests.conftest import materialization
+
+STAGES = ["raw_documents", "cleaned_corpus", "chunks"]
+
+
+def run_documents(platform) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        list(platform.defs.assets), selection=STAGES, partition_key="docs", resources=platform.defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
+@pytest.fixture(scope="module")
+def small_batches(new_platform):
+    """The docs source through the three stages twice with batches of 2,000 characters of text."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batching, "BATCH_TEXT_BYTES", 2_000)
+        platform = new_platform("small_batches")
+        yield platform, run_documents(platform), run_documents(platform)
+
+
+def row_groups(platform, name: str) -> int:
+    store = DatasetStore(str(platform.home))
+    path = f"{platform.home}/datasets/{name}/docs/{store.current_version(name, 'docs')}"
+    return pq.ParquetFile(path).num_row_groups
+
+
+def test_each_stage_writes_its_dataset_in_several_batches(small_batches):
+    platform, _, _ = small_batches
+    assert all(row_groups(platform, name) > 2 for name in STAGES)
+
+
+def test_every_check_passes_over_all_batches(small_batches):
+    _, first, _ = small_batches
+    evaluations = first.get_asset_check_evaluations()
+    assert len(evaluations) >= 13 and all(e.passed for e in evaluations if e.check_name != "source_not_empty")
+
+
+def test_unchanged_rerun_in_small_batches_keeps_every_dataset_version(small_batches):
+    _, first, second = small_batches
+    for stage in STAGES:
+        assert materialization(second, stage)["dataset_version"] == materialization(first, stage)["dataset_version"]
+    assert materialization(second, "chunks")["documents_reused"] == materialization(first, "chunks")["documents_chunked"]
+
+
+def test_small_batches_write_the_same_rows_as_one_batch(small_batches, new_platform, monkeypatch):
+    streamed, _, _ = small_batches
+    monkeypatch.setattr(batching, "BATCH_TEXT_BYTES", 10**9)
+    whole = new_platform("one_batch")
+    run_documents(whole)
+    for name in ("cleaned_corpus", "chunks"):
+        assert DatasetStore(str(streamed.home)).read(name, "docs").equals(DatasetStore(str(whole.home)).read(name, "docs"))
+    assert row_groups(whole, "chunks") == 1
