@@ -44,3 +44,19 @@ def test_importing_the_code_location_or_cli_loads_no_heavy_library(module):
     code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout))
     assert sorted(set(HEAVY) & loaded) == []
+
+
+def _threads_after_import(module: str) -> list[str]:
+    code = f"import json, threading, {module}; print(json.dumps([t.name for t in threading.enumerate()]))"
+    return json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def test_the_code_location_starts_no_thread_so_step_workers_can_fork_from_it():
+    # The multiprocess executor preloads llm_platform.definitions in a forkserver and forks
+    # every step from it; a thread running there at fork time (LanceDB's event loop, say)
+    # can leave a child with a lock held by a thread that does not exist in it.
+    assert _threads_after_import("llm_platform.definitions") == ["MainThread"]
+
+
+def test_the_thread_guard_sees_a_library_that_starts_one():
+    assert len(_threads_after_import("lancedb")) > 1, "lancedb starts its event loop on import; the guard above must be able to see that"
