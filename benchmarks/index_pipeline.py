@@ -95,7 +95,7 @@ def _warm_model(config, home: str) -> float:
     from llm_platform.index.embedding import configured_embedder
 
     started = time.perf_counter()
-    configured_embedder(config.embedding, home).encode(WARM_UP_TEXTS)
+    configured_embedder(config.embedding).encode(WARM_UP_TEXTS)
     return time.perf_counter() - started
 
 
@@ -194,7 +194,7 @@ def recall_against_fp32(config_paths: list[str], homes: list[str]) -> dict:
         if table.column("chunk_id").to_pylist() != chunks.column("chunk_id").to_pylist():
             raise SystemExit(f"{home}: the backends' runs chunked the corpus differently; recall cannot be compared")
         vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False))
-        embedder = configured_embedder(settings, home)
+        embedder = configured_embedder(settings)
         tops[settings.backend] = np.argsort(-(embedder.encode(questions) @ vectors.T), axis=1)[:, :RECALL_K]
     reference = next(iter(tops.values()))
     recalls = {name: float(np.mean([len(set(a) & set(b)) / RECALL_K for a, b in zip(top, reference, strict=False)])) for name, top in tops.items()}

@@ -181,9 +181,8 @@ def _cached_embedder(model_id: str, runtime: Runtime, allow_download: bool, batc
     return TorchEmbedder(model_id, runtime=runtime, allow_download=allow_download, batch_size=batch_size)
 
 
-def configured_embedder(settings: EmbeddingConfig, storage_root: str | None = None) -> Embedder:
-    """The embedder `settings` describe, for chunks; the ONNX export lives in embedding.onnx_cache_dir, else the user's cache."""
-    # storage_root is not used: an export is per machine and model, not per storage home.
+def configured_embedder(settings: EmbeddingConfig) -> Embedder:
+    """The embedder `settings` describe, for chunks; an ONNX export is per machine and model (embedding.onnx_cache_dir, else the user's cache)."""
     return load_embedder(
         settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size,
         backend=settings.backend, onnx_cache_dir=settings.onnx_cache_dir,

@@ -107,7 +107,7 @@ def _embed_chunks(chunk_table: pa.Table, settings: EmbeddingConfig, root: str) -
     """The chunks' vectors, in order; text already in the cache for this model is not embedded again."""
     started = time.perf_counter()
     runtime = resolve_runtime(settings.backend, settings.device)
-    factory = lambda: configured_embedder(settings, root)
+    factory = lambda: configured_embedder(settings)
     # The chunks' stored token counts order the batches by length: no second tokenization to sort.
     run = embed_texts(
         chunk_table.column("text_hash").to_pylist(), chunk_table.column("text").to_pylist(),

@@ -21,11 +21,10 @@ class EvalOutcome:
 
 
 def _contexts(config: PlatformConfig, table, questions: Sequence[str]) -> list[list[str]]:
-    from llm_platform.config import platform_home
     from llm_platform.index.embedding import configured_embedder
     from llm_platform.model.model_scoring import retrieved_contexts
 
-    embedder = configured_embedder(config.embedding, platform_home())  # the chunks' backend: one vector space
+    embedder = configured_embedder(config.embedding)  # the chunks' backend: one vector space
     return retrieved_contexts(table, questions, embedder.encode, k=config.evaluation.rag_k, max_chars=config.evaluation.rag_context_chars)
 
 

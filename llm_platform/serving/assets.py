@@ -19,7 +19,7 @@ def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.A
     if not recent:
         return dg.AssetCheckResult(check_name=QUERY_DRIFT, passed=True, description="no questions logged yet", metadata={"questions": 0})
     table = open_published(storage.lancedb(), configured_table_name(config), config.index.published_tag)
-    embedder = configured_embedder(config.embedding, storage.root)
+    embedder = configured_embedder(config.embedding)
     drift = measure_query_drift(embedder.encode(recent), corpus_vectors(table), threshold=settings.query_drift_threshold)
     verdict = "moved away from the corpus" if drift.drifted else "within the threshold"
     return dg.AssetCheckResult(

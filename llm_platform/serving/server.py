@@ -95,7 +95,7 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
     from llm_platform.index.table import QueryTuning
 
     def embed(texts: list[str]):
-        return configured_embedder(embedding, home).encode(texts)
+        return configured_embedder(embedding).encode(texts)
 
     chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home),
                        feedback_path=feedback_file(config.sft.feedback_location, config.config_path) if config.sft.feedback_location else None,
