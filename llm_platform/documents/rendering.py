@@ -15,7 +15,7 @@ import re
 from llm_platform.documents.html_text import html_fragment_to_text, html_to_text
 
 # Bump when rendering changes what any document becomes; part of the cleaning version.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
