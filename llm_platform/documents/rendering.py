@@ -31,6 +31,7 @@ MARKDOWN_MAX_NESTING = 200
 # Blocks whose content markdown-it parses one level deeper: opened at the limit, their content is gone.
 _MARKDOWN_CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_SCRIPT_OR_STYLE_TAG = re.compile(r"<(/?)(script|style)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,13 @@ class _MarkdownProse:
 
 def _inline_text(children) -> str:
     parts: list[str] = []
+    skipping: str | None = None
     for child in children:
+        # Inside an inline <script> or <style> the text is code, never prose.
+        if child.type == "html_inline":
+            skipping = _skipped_html_element(child.content, skipping)
+        if skipping is not None:
+            continue
         # image (badges, screenshots: alt text is not prose), html_inline (<br>,
         # <img>, <a href>: the tag goes, text around it stays), link_open and
         # link_close (the target goes, the link text stays) add nothing.
@@ -196,3 +203,14 @@ def _inline_text(children) -> str:
         elif child.type == "hardbreak":
             parts.append("\n")
     return "".join(parts).strip()
+
+
+def _skipped_html_element(tag: str, skipping: str | None) -> str | None:
+    """The script or style element an inline tag opens (or still is inside of), None once it closes."""
+    match = _SCRIPT_OR_STYLE_TAG.match(tag)
+    if match is None or tag.rstrip().endswith("/>"):
+        return skipping
+    closing, name = bool(match.group(1)), match.group(2).lower()
+    if skipping is None:
+        return None if closing else name
+    return None if closing and name == skipping else skipping
