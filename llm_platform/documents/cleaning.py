@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from llm_platform.documents import pii
 from llm_platform.documents.chunking import find_headings
 from llm_platform.documents.pii import redact_pii
-from llm_platform.documents.rendering import RENDERER_VERSION, render_prose
+from llm_platform.documents.rendering import RENDERER_VERSION, render_document
 
 # Bump when normalization, boilerplate or quality rules change what a document becomes.
 CLEANER_VERSION = "2"
@@ -51,12 +51,17 @@ _MIN_UNIQUE_LINE_SHARE = 0.7
 
 @dataclass(frozen=True)
 class CleanedDocument:
-    """A document's cleaned, redacted text with its title, PII counts and quality."""
+    """A document's cleaned, redacted text with its title, PII counts and quality.
+
+    `lost_in_rendering` says what rendering dropped, when it did (see
+    `rendering.render_document`): such a document is set aside, not indexed cut.
+    """
 
     text: str
     title: str | None
     pii_counts: dict[str, int]
     quality: float
+    lost_in_rendering: str | None = None
 
 
 def normalize_text(text: str) -> str:
@@ -114,13 +119,14 @@ def quality_score(text: str, *, fmt: str = "txt") -> float:
 
 def clean_document(text: str, *, fmt: str, title: str | None) -> CleanedDocument:
     """Clean one extracted document: render to prose, normalize, redact PII, score quality on the prose."""
-    redacted, pii_counts = redact_pii(normalize_text(render_prose(text, fmt)))
+    rendering = render_document(text, fmt)
+    redacted, pii_counts = redact_pii(normalize_text(rendering.prose))
     import ftfy
 
     title = title or _first_heading(redacted, fmt)
     clean_title, title_pii = redact_pii(" ".join(ftfy.fix_text(title).split())) if title else ("", {})
     counts = Counter(pii_counts) + Counter(title_pii)
-    return CleanedDocument(redacted, clean_title or None, dict(counts), quality_score(redacted, fmt=fmt))
+    return CleanedDocument(redacted, clean_title or None, dict(counts), quality_score(redacted, fmt=fmt), rendering.lost)
 
 
 def _first_heading(prose: str, fmt: str) -> str | None:

@@ -103,9 +103,11 @@ def _set_aside(row: dict, kind: str, reason: str) -> dict:
     return {"source": row["source"], "stage": "cleaned_corpus", "locator": row["locator"], "kind": kind, "reason": reason}
 
 
-def _clean_row(raw: dict, version: str) -> dict:
+def _clean_row(raw: dict, version: str) -> tuple[dict, tuple[str, str] | None]:
+    """The cleaned row, and the violation when rendering lost text (such a row is never reused: it is not kept)."""
     cleaned = clean_document(raw["text"], fmt=raw["format"], title=raw["title"])
-    return {
+    lost = None if cleaned.lost_in_rendering is None else ("lost_in_rendering", f"{raw['locator']}: {cleaned.lost_in_rendering}")
+    row = {
         "doc_id": raw["doc_id"],
         "source": raw["source"],
         "locator": raw["locator"],
@@ -119,6 +121,7 @@ def _clean_row(raw: dict, version: str) -> dict:
         "minhash": minhash_signature(cleaned.text).tolist() if cleaned.text.strip() else [],
         "cleaning_version": version,
     }
+    return row, lost
 
 
 def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
@@ -196,14 +199,15 @@ def _cleaned_candidates(batch: list[dict], previous: PreviousRows | None, reusab
     candidates = []
     for raw, position in zip(batch, positions, strict=True):
         result.inputs += 1
+        lost = None
         if position is not None:
             row = next(reused)
             result.reused += 1
         else:
-            row = _clean_row(raw, version)
+            row, lost = _clean_row(raw, version)
             result.cleaned += 1
         result.pii_counts.update(json.loads(row["pii_counts"]))
-        violation = _rule_violation(row, rules)
+        violation = lost or _rule_violation(row, rules)
         if violation:
             result.quarantine.append(_set_aside(row, *violation))
         else:

@@ -31,7 +31,7 @@ SUPPORTED_FORMATS = {
 }
 REJECTION_KINDS = frozenset(
     {"unsupported", "unreadable", "binary", "encoding", "empty", "oversized", "malformed", "too_short",
-     "bad_name", "outside_source", "broken_link", "link_loop"}
+     "bad_name", "outside_source", "broken_link", "link_loop", "special_file"}
 )
 # Bump when extraction changes what a file becomes: files read under another
 # version are read again instead of carried over by size and modification time.

@@ -6,38 +6,101 @@ is prose: headings kept as section titles (`#` lines for Markdown and HTML,
 underlined titles for reStructuredText, the forms `chunking.find_headings`
 reads), link text without its target, code kept, badges, images, raw HTML tags
 and reference definitions gone.
+
+`render_document` also says when the prose lost text: Markdown nested past
+the parser's limit, reStructuredText too deep for docutils, or prose that keeps
+too little of the source's visible text (`render_loss`). The caller sets such a
+document aside with that reason instead of indexing a cut.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from llm_platform.documents.html_text import html_fragment_to_text, html_to_text
+from llm_platform.documents.render_loss import loss_reason
 
 # Bump when rendering changes what any document becomes; part of the cleaning version.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
+# markdown-it stops at this block depth and drops the rest of the document
+# (its CommonMark preset says 20: a list 10 levels deep). A list level takes
+# two (list, item); at 200 a 100-level list renders whole, far from Python's
+# recursion limit (a 300-level list still parses, in 40 ms). Deeper is reported.
+MARKDOWN_MAX_NESTING = 200
+# Blocks whose content markdown-it parses one level deeper: opened at the limit, their content is gone.
+_MARKDOWN_CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_SCRIPT_OR_STYLE_TAG = re.compile(r"<(/?)(script|style)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A document's prose and, when the renderer lost text, what happened (for a person)."""
+
+    prose: str
+    lost: str | None = None
 
 
 def render_prose(text: str, fmt: str) -> str:
     """Return `text` of format `fmt` as prose; formats without markup come back unchanged."""
-    if fmt == "html":
-        return html_to_text(text)
-    if fmt == "md":
-        return markdown_to_text(text)
-    if fmt == "rst":
-        from llm_platform.documents.rst_text import rst_to_text
+    return render_document(text, fmt).prose
 
-        return rst_to_text(text)
-    return text
+
+def render_document(text: str, fmt: str) -> Rendering:
+    """Render `text` of format `fmt` to prose, saying what was lost if the prose is not the whole document.
+
+    HTML is not judged by its visible text: dropping navigation and footers is
+    the point of main-content extraction.
+    """
+    if fmt == "html":
+        return Rendering(html_to_text(text))
+    name = _MARKUP_NAMES.get(fmt)
+    if name is None:
+        return Rendering(text)
+    try:
+        rendering = _markdown_rendering(text) if fmt == "md" else Rendering(_rst_to_text(text))
+    except RecursionError:
+        # docutils recurses once per nesting level and gives up near 160 levels of lists.
+        return Rendering("", f"{name} nested too deeply for the parser to read; flatten the nesting")
+    return rendering if rendering.lost else Rendering(rendering.prose, loss_reason(text, rendering.prose, name))
+
+
+_MARKUP_NAMES = {"md": "Markdown", "rst": "reStructuredText"}
+
+
+def _rst_to_text(text: str) -> str:
+    from llm_platform.documents.rst_text import rst_to_text
+
+    return rst_to_text(text)
+
+
+def _markdown_rendering(text: str) -> Rendering:
+    tokens = _markdown_tokens(text)
+    prose = _prose_of(tokens)
+    if any(token.type in _MARKDOWN_CONTAINERS and token.level >= MARKDOWN_MAX_NESTING - 1 for token in tokens):
+        lost = (
+            f"Markdown nested deeper than {MARKDOWN_MAX_NESTING // 2} levels of lists (or {MARKDOWN_MAX_NESTING} of quotes); "
+            "the parser drops what lies deeper and everything after it; flatten the nesting"
+        )
+        return Rendering(prose, lost)
+    return Rendering(prose)
 
 
 def markdown_to_text(text: str) -> str:
     """Return Markdown as prose: `#` headings, paragraphs, `- ` list items, fenced code, HTML blocks as text."""
+    return _prose_of(_markdown_tokens(text))
+
+
+def _markdown_tokens(text: str) -> list:
     from markdown_it import MarkdownIt
 
+    return MarkdownIt("commonmark", {"maxNesting": MARKDOWN_MAX_NESTING}).enable(["table", "strikethrough"]).parse(text)
+
+
+def _prose_of(tokens: list) -> str:
     prose = _MarkdownProse()
-    for token in MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(text):
+    for token in tokens:
         handler = getattr(prose, f"on_{token.type}", None)
         if handler is not None:
             handler(token)
@@ -123,7 +186,13 @@ class _MarkdownProse:
 
 def _inline_text(children) -> str:
     parts: list[str] = []
+    skipping: str | None = None
     for child in children:
+        # Inside an inline <script> or <style> the text is code, never prose.
+        if child.type == "html_inline":
+            skipping = _skipped_html_element(child.content, skipping)
+        if skipping is not None:
+            continue
         # image (badges, screenshots: alt text is not prose), html_inline (<br>,
         # <img>, <a href>: the tag goes, text around it stays), link_open and
         # link_close (the target goes, the link text stays) add nothing.
@@ -134,3 +203,14 @@ def _inline_text(children) -> str:
         elif child.type == "hardbreak":
             parts.append("\n")
     return "".join(parts).strip()
+
+
+def _skipped_html_element(tag: str, skipping: str | None) -> str | None:
+    """The script or style element an inline tag opens (or still is inside of), None once it closes."""
+    match = _SCRIPT_OR_STYLE_TAG.match(tag)
+    if match is None or tag.rstrip().endswith("/>"):
+        return skipping
+    closing, name = bool(match.group(1)), match.group(2).lower()
+    if skipping is None:
+        return None if closing else name
+    return None if closing and name == skipping else skipping

@@ -144,3 +144,12 @@ Every setting is read from the environment at start-up; a missing required setti
 def test_html_docs_page_renders_to_its_main_content():
     # Header, nav, cookie banner, image and footer go; the line breaks inside a <p> stay, unindented.
     assert html_to_text(readme("deploy-guide.html")) == DEPLOY_GUIDE_PROSE
+
+
+def test_markdown_inline_script_and_style_contents_are_dropped():
+    text = "Text <script>steal(document.cookie)</script> more <STYLE>p {color: red}</STYLE> and <span>kept</span>."
+    assert " ".join(markdown_to_text(text).split()) == "Text more and kept."  # spaces are tidied by cleaning
+
+
+def test_markdown_self_closed_inline_script_keeps_the_text_after_it():
+    assert " ".join(markdown_to_text('Load <script src="app.js"/> then read on.').split()) == "Load then read on."

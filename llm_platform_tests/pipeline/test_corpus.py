@@ -7,7 +7,7 @@ from pydoc_data.topics import topics
 import pyarrow as pa
 import pytest
 
-from llm_platform.documents import pii
+from llm_platform.documents import pii, rendering
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleanedCorpus, CleaningRules, clean_corpus
 from llm_platform.identity import content_hash
 
@@ -79,3 +79,29 @@ def test_markup_formats_are_cleaned_as_prose(fmt):
     text = {"md": f"<p align=\"center\"><img src=\"logo.svg\"></p>\n\n{body}", "rst": f".. image:: logo.svg\n\n{body}", "html": f"<html><body><main><p>{body}</p></main></body></html>"}[fmt]
     result = cleaned([raw("for", text, fmt=fmt)])
     assert [row["text"] for row in result.rows] == [body.strip()]
+
+
+def nested_list(levels: int) -> str:
+    return "".join("  " * depth + f"- step {depth} of the procedure\n" for depth in range(levels))
+
+
+def test_markdown_cut_by_the_parser_is_set_aside_with_the_reason_not_indexed_cut():
+    text = nested_list(150) + "\n\nThe closing paragraph explains what the procedure achieves.\n"
+    result = cleaned([raw("for"), raw("deep", text, fmt="md")])
+    assert [r["doc_id"] for r in result.rows] == ["for"]
+    assert [(q["locator"], q["kind"]) for q in result.quarantine] == [("deep.md", "lost_in_rendering")]
+    assert result.quarantine[0]["reason"].startswith("deep.md: Markdown nested deeper than 100 levels")
+
+
+def test_renderer_that_drops_text_sets_the_document_aside(monkeypatch):
+    monkeypatch.setattr(rendering._MarkdownProse, "text", lambda prose: prose.blocks[0])  # a renderer that stops early
+    text = "# Loops\n\n" + topics["for"]
+    result = cleaned([raw("for", text, fmt="md")])
+    assert result.rows == [] and [q["kind"] for q in result.quarantine] == ["lost_in_rendering"]
+    assert "for.md: rendering Markdown kept 5 of" in result.quarantine[0]["reason"]
+
+
+def test_markdown_list_ten_levels_deep_enters_the_corpus_whole():
+    text = nested_list(10) + "\n\nThe closing paragraph explains what the procedure achieves.\n\n## Section\n\nText of the section.\n"
+    result = cleaned([raw("deep", text, fmt="md")])
+    assert result.quarantine == [] and result.rows[0]["text"].endswith("## Section\n\nText of the section.")

@@ -160,6 +160,43 @@ def test_file_name_that_is_not_utf8_is_quarantined_alone_by_name(folder):
     pa.Table.from_pylist(result.quarantine)  # the record itself is writable
 
 
+@pytest.mark.timeout(60)  # opening the pipe to read it would block forever
+def test_named_pipe_is_quarantined_without_being_opened(folder):
+    os.mkfifo(folder / "pipe.txt")
+    result = read(folder)
+    assert quarantined(result) == [("pipe.txt", "special_file")] and len(result.rows) == len(NAMES)
+    assert "named pipe" in result.quarantine[0]["reason"]
+
+
+@pytest.mark.timeout(60)
+def test_link_to_a_named_pipe_is_quarantined(folder):
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "alias.txt").symlink_to(folder / "pipe.txt")
+    assert quarantined(read(folder)) == [("alias.txt", "special_file"), ("pipe.txt", "special_file")]
+
+
+@pytest.mark.timeout(60)
+def test_named_pipe_in_a_linked_folder_is_quarantined(folder):
+    (folder / "guides").mkdir()
+    os.mkfifo(folder / "guides" / "pipe.txt")
+    (folder / "latest").symlink_to(folder / "guides")
+    assert quarantined(read(folder)) == [("guides/pipe.txt", "special_file"), ("latest/pipe.txt", "special_file")]
+
+
+@pytest.mark.parametrize("name, shown", [("two\nlines.txt", "two\\nlines.txt"), ("tab\there.txt", "tab\\there.txt"), ("esc\x1b[31m.txt", "esc\\x1b[31m.txt")])
+def test_file_name_with_a_control_character_is_quarantined_with_it_escaped(folder, name, shown):
+    (folder / name).write_text(topics["class"], encoding="utf-8")
+    result = read(folder)
+    assert quarantined(result) == [(shown, "bad_name")] and len(result.rows) == len(NAMES)
+    assert result.quarantine[0]["reason"] == f"{shown}: file name contains control characters (shown escaped); rename the file"
+
+
+def test_folder_name_with_a_newline_is_quarantined_with_it_escaped(folder):
+    (folder / "new\nfolder").mkdir()
+    (folder / "new\nfolder" / "class.txt").write_text(topics["class"], encoding="utf-8")
+    assert quarantined(read(folder)) == [("new\\nfolder/class.txt", "bad_name")]
+
+
 def test_link_to_a_file_inside_the_source_is_read_under_its_own_name(folder):
     (folder / "loops.txt").symlink_to(folder / "for.txt")
     result = read(folder)
