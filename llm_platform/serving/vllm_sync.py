@@ -64,7 +64,7 @@ class SyncStatus:
     adapter_dir: str | None = None
     last_error: str | None = None
     switches: int = 0
-    failed_switches: int = 0
+    failed_polls: int = 0
     heartbeat_at: float = field(default_factory=time.time)
 
     def write(self, path: Path) -> None:
@@ -103,7 +103,7 @@ class AdapterSync:
         try:
             self._reconcile()
         except Exception as error:  # noqa: BLE001 (a registry or vLLM outage must not kill the sidecar: the next poll retries)
-            self.status.failed_switches += 1
+            self.status.failed_polls += 1
             self.status.last_error = f"{type(error).__name__}: {error}"
             _log.error("adapter sync failed (vLLM served version %s as %r before it); retrying in %ss: %s",
                        self.status.version, self.settings.served_name, self.settings.poll_seconds, self.status.last_error)

@@ -55,7 +55,7 @@ def test_a_promotion_reaches_vllm_as_load_switch_unload_without_restart(pod: Pod
     assert pod.vllm.changes() == [("load_lora_adapter", f"{MODEL}-v2"), ("unload_lora_adapter", "production"),
                                   ("load_lora_adapter", "production"), ("unload_lora_adapter", f"{MODEL}-v2")]
     assert pod.vllm.adapters == {"production": str(pod.dest / "adapters" / "v2" / "adapter")}
-    assert pod.status() | {"heartbeat_at": 0} == pod.status() | {"version": "2", "last_error": None, "switches": 1, "failed_switches": 0, "heartbeat_at": 0}
+    assert pod.status() | {"heartbeat_at": 0} == pod.status() | {"version": "2", "last_error": None, "switches": 1, "failed_polls": 0, "heartbeat_at": 0}
 
 
 def test_an_unchanged_alias_makes_no_load_or_unload_calls(pod: Pod):
@@ -73,7 +73,7 @@ def test_a_failed_load_keeps_the_old_adapter_served_and_is_retried_at_the_next_p
     pod.sync.poll_once()
 
     assert pod.vllm.adapters == {"production": str(pod.dest / "adapter")}
-    assert pod.status()["failed_switches"] == 1 and "HTTP 400" in pod.status()["last_error"] and pod.status()["version"] == "1"
+    assert pod.status()["failed_polls"] == 1 and "HTTP 400" in pod.status()["last_error"] and pod.status()["version"] == "1"
 
     pod.vllm.fail_loads.clear()
     pod.sync.poll_once()
@@ -108,7 +108,7 @@ def test_a_stable_name_load_failure_restores_the_old_adapter_when_vllm_accepts_i
     pod.sync.poll_once()
 
     assert pod.vllm.adapters["production"] == str(pod.dest / "adapter")
-    assert pod.status()["failed_switches"] == 1
+    assert pod.status()["failed_polls"] == 1
 
 
 def test_the_sidecar_never_unloads_the_only_served_adapter(pod: Pod):
@@ -139,6 +139,16 @@ def test_a_rollback_to_an_older_version_is_a_switch_like_any_other(pod: Pod):
     assert pod.status()["version"] == "1"
 
 
+def test_a_restarted_vllm_serving_the_init_containers_adapter_is_switched_back_without_a_new_download(pod: Pod):
+    pod.registry.register("2")
+    pod.sync.poll_once()
+    pod.vllm.adapters = {"production": str(pod.dest / "adapter")}  # vLLM's container restarted with its --lora-modules
+    pod.sync.poll_once()
+
+    assert pod.vllm.adapters == {"production": str(pod.dest / "adapters" / "v2" / "adapter")}
+    assert pod.registry.downloads == ["run-2"]
+
+
 def test_a_version_on_another_base_model_is_refused_once_and_not_fetched_again(pod: Pod):
     pod.registry.register("2", base_model="base-b")
     pod.sync.poll_once()
@@ -146,7 +156,7 @@ def test_a_version_on_another_base_model_is_refused_once_and_not_fetched_again(p
 
     assert pod.vllm.changes() == []
     assert pod.registry.downloads == ["run-2"]
-    assert "rollout restart" in pod.status()["last_error"] and pod.status()["failed_switches"] == 1
+    assert "rollout restart" in pod.status()["last_error"] and pod.status()["failed_polls"] == 1
 
 
 def test_no_alias_yet_leaves_vllm_alone(tmp_path: Path):
@@ -163,7 +173,7 @@ def test_an_unreachable_vllm_is_counted_and_the_loop_keeps_its_heartbeat(pod: Po
     pod.sync.vllm = VllmClient("http://127.0.0.1:9", attempts=2, backoff_seconds=0.0)
     pod.sync.poll_once()
 
-    assert pod.status()["failed_switches"] == 1 and "is vLLM up" in pod.status()["last_error"]
+    assert pod.status()["failed_polls"] == 1 and "is vLLM up" in pod.status()["last_error"]
     assert probe(pod.dest, max_age_seconds=60) == 0
 
 
