@@ -62,7 +62,7 @@ def test_an_unchanged_alias_makes_no_load_or_unload_calls(pod: Pod):
     pod.sync.poll_once()
     pod.sync.poll_once()
 
-    assert pod.vllm.changes() == []
+    assert [(method, route) for method, route, _ in pod.vllm.calls] == [("GET", "/v1/models")] * 2, "one listing per poll, nothing loaded"
     assert pod.registry.downloads == []
     assert pod.status()["version"] == "1"
 
