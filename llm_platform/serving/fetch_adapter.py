@@ -3,7 +3,9 @@
 A vLLM pod's init container runs this: it writes DIR/adapter (the PEFT adapter
 MLflow holds for the `production` alias), DIR/base (the base model, when it is
 a folder on the shared volume) and DIR/version.json, which vLLM then serves
-with `--enable-lora --lora-modules production=DIR/adapter`.
+with `--enable-lora --lora-modules production=DIR/adapter`. The pod's
+adapter-sync sidecar (`vllm_sync`) fetches each later promotion the same way,
+into DIR/adapters/v<N>.
 """
 
 from __future__ import annotations

@@ -11,9 +11,17 @@ import yaml
 
 from llm_platform.pod_specs import DEFAULT_GPU_POD
 from llm_platform_tests.deploy.conftest import K8S, K8S_VERSION, SECRETS_TEMPLATE, load_yaml
+from llm_platform_tests.deploy.network_policy import Peer, can_connect
+from llm_platform_tests.deploy.pod_security import pod_spec_of, restricted_violations
 from llm_platform_tests.deploy.test_manifests import _assert_locked_down, _by_kind_and_name, _containers, _name, _pod_spec, _workloads
 
 SERVE = "llm-platform-serve"
+VLLM = Peer({"app.kubernetes.io/name": "vllm"})
+VLLM_CLIENT = Peer({"app": "chat-frontend", "llm-platform/vllm-client": "true"})
+SERVE_POD = Peer({"app.kubernetes.io/name": SERVE})
+MLFLOW = Peer({"app.kubernetes.io/name": "mlflow"})
+OTHER_POD = Peer({"app": "something-else"})
+OUTSIDE = Peer(external=True)
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -82,6 +90,11 @@ def test_overlay_objects_are_valid_kubernetes(overlay):
             pytest.fail(f"{_name(obj)} is not valid Kubernetes {K8S_VERSION}: {error.message} at {list(error.path)}")
 
 
+def test_overlay_workloads_meet_the_restricted_profile(overlay):
+    for obj in _workloads(overlay):
+        assert restricted_violations(pod_spec_of(obj)) == [], _name(obj)
+
+
 def test_overlay_containers_are_locked_down(overlay):
     for obj in _workloads(overlay):
         pod_spec = _pod_spec(obj)
@@ -97,14 +110,95 @@ def test_gpu_serving_asks_for_a_gpu_on_the_gpu_pool():
     assert [t["key"] for t in pod_spec["tolerations"]] == [t.key for t in DEFAULT_GPU_POD.tolerations]
 
 
-def test_vllm_serves_the_adapter_the_init_container_fetches():
-    pod_spec = _pod_spec(_by_kind_and_name(render("vllm"), "Deployment", "vllm"))
-    (fetch,), (vllm,) = pod_spec["initContainers"], pod_spec["containers"]
-    dest = fetch["command"][fetch["command"].index("--dest") + 1]
+@pytest.fixture(scope="module")
+def vllm_objects() -> list[dict[str, Any]]:
+    return render("vllm")
+
+
+@pytest.fixture(scope="module")
+def vllm_pod(vllm_objects) -> dict[str, Any]:
+    return _pod_spec(_by_kind_and_name(vllm_objects, "Deployment", "vllm"))
+
+
+def _container(pod_spec: dict[str, Any], name: str) -> dict[str, Any]:
+    (container,) = [c for c in _containers(pod_spec) if c["name"] == name]
+    return container
+
+
+def _option(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_vllm_serves_the_adapter_the_init_container_fetches(vllm_pod):
+    fetch, vllm = _container(vllm_pod, "fetch-adapter"), _container(vllm_pod, "vllm")
+    dest = _option(fetch["command"], "--dest")
     assert fetch["command"][:3] == ["python", "-m", "llm_platform.serving.fetch_adapter"]
     assert "--enable-lora" in vllm["args"]
-    assert vllm["args"][vllm["args"].index("--lora-modules") + 1] == f"production={dest}/adapter"
+    assert _option(vllm["args"], "--lora-modules") == f"production={dest}/adapter"
     assert f"--model={dest}/base" in vllm["args"]
     shared = {m["name"] for m in fetch["volumeMounts"] if m["mountPath"] == dest} & {m["name"] for m in vllm["volumeMounts"] if m["mountPath"] == dest}
     assert shared, "the init container must write where vLLM reads"
     assert vllm["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_vllm_loads_adapters_at_run_time_with_room_for_two(vllm_pod):
+    vllm = _container(vllm_pod, "vllm")
+    assert _env(vllm)["VLLM_ALLOW_RUNTIME_LORA_UPDATING"]["value"] == "True"
+    assert "--max-loras=2" in vllm["args"], "the served adapter and the next one are loaded together during a switch"
+
+
+def test_the_adapter_sync_sidecar_writes_where_vllm_reads(vllm_pod):
+    fetch, vllm, sync = _container(vllm_pod, "fetch-adapter"), _container(vllm_pod, "vllm"), _container(vllm_pod, "adapter-sync")
+    dest = _option(fetch["command"], "--dest")
+    assert sync["command"][:3] == ["python", "-m", "llm_platform.serving.vllm_sync"]
+    assert _option(sync["command"], "--dest") == dest
+    (writable,) = [m for m in sync["volumeMounts"] if m["mountPath"] == dest]
+    assert not writable.get("readOnly") and writable["name"] in {m["name"] for m in vllm["volumeMounts"] if m["mountPath"] == dest}
+
+
+def test_the_adapter_sync_sidecar_calls_vllm_over_loopback(vllm_pod):
+    vllm, sync = _container(vllm_pod, "vllm"), _container(vllm_pod, "adapter-sync")
+    assert _option(sync["command"], "--vllm-url") == f"http://127.0.0.1:{vllm['ports'][0]['containerPort']}"
+
+
+def test_the_adapter_sync_liveness_probe_asks_whether_the_loop_still_polls(vllm_pod):
+    sync = _container(vllm_pod, "adapter-sync")
+    probe = sync["livenessProbe"]["exec"]["command"]
+    assert probe[:3] == ["python", "-m", "llm_platform.serving.vllm_sync"] and "--probe" in probe
+    assert _option(probe, "--dest") == _option(sync["command"], "--dest")
+    assert float(_option(probe, "--max-age-seconds")) > 2 * float(_option(sync["command"], "--poll-seconds"))
+
+
+@pytest.mark.parametrize("container", ["vllm", "adapter-sync"])
+def test_vllm_and_its_sidecar_read_the_api_key_from_a_required_secret(vllm_pod, container: str):
+    ref = _env(_container(vllm_pod, container))["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"]
+    templates = {s["metadata"]["name"]: s for s in yaml.safe_load_all(SECRETS_TEMPLATE.read_text()) if s}
+    assert not ref.get("optional"), "without the key the runtime LoRA API would be open to every client"
+    assert ref["key"] in templates[ref["name"]]["stringData"]
+
+
+@pytest.fixture(scope="module")
+def vllm_policies(vllm_objects) -> list[dict[str, Any]]:
+    return [o for o in vllm_objects if o["kind"] == "NetworkPolicy"]
+
+
+def test_labelled_clients_reach_vllm(vllm_policies):
+    assert can_connect(vllm_policies, VLLM_CLIENT, VLLM, 8000)
+
+
+@pytest.mark.parametrize("source", [OTHER_POD, SERVE_POD, MLFLOW])
+def test_vllm_is_closed_to_every_other_pod(vllm_policies, source: Peer):
+    assert not can_connect(vllm_policies, source, VLLM, 8000)
+
+
+def test_the_vllm_pod_reaches_the_registry(vllm_policies):
+    assert can_connect(vllm_policies, VLLM, MLFLOW, 5000)
+
+
+def test_the_vllm_pod_reaches_nothing_else(vllm_policies):
+    assert not any(can_connect(vllm_policies, VLLM, OUTSIDE, port) for port in (80, 443, 5432))
+    assert not can_connect(vllm_policies, VLLM, SERVE_POD, 8000)
