@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from llm_platform.config import PlatformConfig
 from llm_platform.serving.cache import build_store
-from llm_platform.serving.feedback import feedback_file
+from llm_platform.serving.feedback import FeedbackLog, RateLimiter
 from llm_platform.serving.metrics import ServingMetrics
 from llm_platform.serving.model_source import load_registered_adapter, registered_version
 from llm_platform.serving.query_log import QueryLog
@@ -98,7 +98,7 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
         return configured_embedder(embedding).encode(texts)
 
     chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home),
-                       feedback_path=feedback_file(config.sft.feedback_location, config.config_path) if config.sft.feedback_location else None,
+                       feedback_log=FeedbackLog(home), feedback_limit=RateLimiter(settings.feedback_per_minute),
                        metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars,
                        tuning=QueryTuning.from_config(config.index))
     app = create_app(chat, config, api_key=os.environ.get(settings.api_key_env) or None)
