@@ -176,10 +176,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     host, port = args.host or config.serving.host, args.port or config.serving.port
-    print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
     try:
-        serve(config, platform_home(), host=host, port=port)
-    except ValueError as exc:  # a setting the service cannot start with (cache)
+        serve(config, platform_home(), host=host, port=port, insecure_no_auth=args.insecure_no_auth)
+    except ValueError as exc:  # a setting the service cannot start with (cache, no key on an open address)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -210,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     served = commands.add_parser("serve", help="answer questions over HTTP (OpenAI-compatible) with the production adapter and index")
     served.add_argument("--host", default=None, help="bind address (default: serving.host, 127.0.0.1)")
     served.add_argument("--port", type=int, default=None, help="port (default: serving.port, 8000)")
+    served.add_argument("--insecure-no-auth", action="store_true", help="serve a non-loopback address without an API key (a trusted network only)")
     served.set_defaults(func=run_serve)
     feedback = commands.add_parser("feedback", help="review the corrections callers proposed").add_subparsers(dest="feedback_command", required=True)
     feedback.add_parser("review", help="list correction proposals awaiting approval").set_defaults(func=run_feedback_review)

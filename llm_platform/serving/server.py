@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,8 +113,30 @@ def _uvicorn_server(app, sock: socket.socket):
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5))
 
 
-def serve(config: PlatformConfig, home: str, *, host: str, port: int) -> None:
+def check_exposure(host: str, *, api_key: str | None, key_env: str, insecure_no_auth: bool) -> None:
+    """Refuse to answer anyone but this machine without an API key, unless told so explicitly."""
+    if api_key or insecure_no_auth or _is_loopback(host):
+        return
+    raise ValueError(f"refusing to serve on {host} without an API key: anyone who can reach it could read answers and write feedback; "
+                     f"set ${key_env} to a secret, bind 127.0.0.1 (--host), or pass --insecure-no-auth if the network in front is trusted")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost: it may resolve anywhere
+        return False
+
+
+def serve(config: PlatformConfig, home: str, *, host: str, port: int, insecure_no_auth: bool = False) -> None:
     """Run until interrupted: the watcher loads and follows the production pointers while uvicorn answers."""
+    key_env = config.serving.api_key_env
+    check_exposure(host, api_key=os.environ.get(key_env) or None, key_env=key_env, insecure_no_auth=insecure_no_auth)
+    print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
     service = build_service(config, home)
     service.state.start(config.serving.poll_seconds)
     try:

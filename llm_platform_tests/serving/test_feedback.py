@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from llm_platform.config import DEMO_CONFIG, load_config
 from llm_platform.model.feedback import FEEDBACK_DIR
-from llm_platform.serving.server import build_service
+from llm_platform.serving.server import build_service, check_exposure
 from llm_platform_tests.serving.conftest import IDLE, issued
 
 DEMO = DEMO_CONFIG.parent
@@ -103,3 +105,24 @@ def test_a_correction_is_recorded_as_a_proposal_with_the_callers_rating_and_key_
     assert response.json()["rating"] == 1 and response.json()["correction"] == "pending review"
     assert record["rating"] == 1 and record["proposal_id"] == response.json()["proposal_id"]
     assert record["caller"].startswith("key:") and "s3cret-key" not in json.dumps(record)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "serving.example.com"])
+def test_an_open_address_without_a_key_is_refused(host):
+    with pytest.raises(ValueError, match="--insecure-no-auth"):
+        check_exposure(host, api_key=None, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=False)
+
+
+@pytest.mark.parametrize("host, key, insecure", [("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False),
+                                                 ("0.0.0.0", "a-key", False), ("0.0.0.0", None, True)])
+def test_loopback_a_key_or_an_explicit_flag_may_serve(host, key, insecure):
+    check_exposure(host, api_key=key, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=insecure)
+
+
+def test_serve_command_refuses_an_open_address_without_a_key(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "LLM_PLATFORM_HOME": str(tmp_path / "home"), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    done = subprocess.run([sys.executable, "-m", "llm_platform.cli", "serve", "--host", "0.0.0.0"], env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: refusing to serve on 0.0.0.0 without an API key") and "Traceback" not in done.stderr
