@@ -146,7 +146,7 @@ def append_approvals(location: str, proposal_ids: Sequence[str], *, reviewer: st
     fs, path = fsspec.core.url_to_fs(location)
     existing = fs.cat_file(path) if fs.exists(path) else b""
     lines = "".join(json.dumps({"proposal_id": pid, "approved_by": reviewer, "approved_at": time.time()}) + "\n" for pid in proposal_ids)
-    fs.makedirs(fs._parent(path), exist_ok=True)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     # Rewritten whole (object stores cannot append); approvals are few and written by one reviewer at a time.
     with fs.open(path, "wb") as handle:
         handle.write(existing + lines.encode("utf-8"))
