@@ -128,6 +128,47 @@ def run_dagster(args: argparse.Namespace) -> int:
     return 0  # not reached: execv replaces this process
 
 
+def _proposals(config, home: str):
+    """Every correction proposal in the feedback, and the approved ids (with problems in the approvals file)."""
+    from llm_platform.model.feedback import approvals_location, fold_feedback, read_approvals
+    from llm_platform.model.sft_build import feedback_files
+
+    location = approvals_location(config.sft.approved_corrections, home)
+    approved, problems = read_approvals(location)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return fold_feedback(feedback_files(config.sft.feedback_location, home)).proposals, approved, location
+
+
+def run_feedback_review(args: argparse.Namespace) -> int:
+    """List the correction proposals no reviewer has approved yet."""
+    from llm_platform.config import load_config, platform_home
+
+    proposals, approved, location = _proposals(load_config(args.config), platform_home())
+    pending = sorted((p for p in proposals.values() if p.id not in approved), key=lambda p: p.proposed_at)
+    print(f"{len(pending)} correction proposal(s) pending; {len(approved)} approved in {location}")
+    for p in pending:
+        print(f"{p.id}  answer {p.answer_id}  by {p.caller}  rated {p.rating}\n  question:   {p.question[:200]}\n  correction: {p.corrected_answer[:400]}")
+    return 0
+
+
+def run_feedback_approve(args: argparse.Namespace) -> int:
+    """Approve correction proposals by id, so the next sft_dataset trains on them."""
+    import getpass
+
+    from llm_platform.config import load_config, platform_home
+    from llm_platform.model.feedback import append_approvals
+
+    proposals, approved, location = _proposals(load_config(args.config), platform_home())
+    unknown = [pid for pid in args.proposal_ids if pid not in proposals]
+    if unknown:
+        raise LookupError(f"no correction proposal {', '.join(unknown)} in the feedback; `llm-platform feedback review` lists the pending ones")
+    new = [pid for pid in dict.fromkeys(args.proposal_ids) if pid not in approved]
+    append_approvals(location, new, reviewer=args.reviewer or getpass.getuser())
+    print(f"approved {len(new)} proposal(s) in {location}; the next sft_dataset trains on them")
+    return 0
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Answer questions over HTTP with the published index and the production adapter, following both pointers."""
     from llm_platform.config import load_config, platform_home
@@ -135,10 +176,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     host, port = args.host or config.serving.host, args.port or config.serving.port
-    print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
     try:
-        serve(config, platform_home(), host=host, port=port)
-    except ValueError as exc:  # a setting the service cannot start with (cache, feedback location)
+        serve(config, platform_home(), host=host, port=port, insecure_no_auth=args.insecure_no_auth)
+    except ValueError as exc:  # a setting the service cannot start with (cache, no key on an open address)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -169,7 +209,14 @@ def _parser() -> argparse.ArgumentParser:
     served = commands.add_parser("serve", help="answer questions over HTTP (OpenAI-compatible) with the production adapter and index")
     served.add_argument("--host", default=None, help="bind address (default: serving.host, 127.0.0.1)")
     served.add_argument("--port", type=int, default=None, help="port (default: serving.port, 8000)")
+    served.add_argument("--insecure-no-auth", action="store_true", help="serve a non-loopback address without an API key (a trusted network only)")
     served.set_defaults(func=run_serve)
+    feedback = commands.add_parser("feedback", help="review the corrections callers proposed").add_subparsers(dest="feedback_command", required=True)
+    feedback.add_parser("review", help="list correction proposals awaiting approval").set_defaults(func=run_feedback_review)
+    approve = feedback.add_parser("approve", help="approve proposals by id: the next sft_dataset trains on them")
+    approve.add_argument("proposal_ids", nargs="+", metavar="PROPOSAL_ID")
+    approve.add_argument("--reviewer", default=None, help="who approved (default: the login name)")
+    approve.set_defaults(func=run_feedback_approve)
     return parser
 
 

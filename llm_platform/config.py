@@ -130,7 +130,8 @@ class IndexConfig(_Strict):
 
 class SftConfig(_Strict):
     curated_location: str | None = Field(None, description="Folder or URL of curated *.jsonl instruction/response pairs.")
-    feedback_location: str | None = Field(None, description="Folder or URL of *.jsonl feedback records (question, answer, rating).")
+    feedback_location: str | None = Field(None, description="Folder or URL of *.jsonl feedback records (question, answer, rating) read beside the service's own; never written.")
+    approved_corrections: str | None = Field(None, description="JSONL of approved correction proposal ids (written by `llm-platform feedback approve`); default <home>/sft/approved_corrections.jsonl.")
     min_feedback_rating: int = Field(4, ge=1, le=5)
     eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_corpus_pairs: int = Field(2000, ge=0)
@@ -270,6 +271,7 @@ class ServingSettings(_Strict):
     default_max_tokens: int = Field(64, ge=1)
     max_context_chars: int = Field(1200, ge=0, description="Retrieved text put into the prompt, at most.")
     max_concurrent_generations: int = Field(1, ge=1)
+    feedback_per_minute: int = Field(30, ge=1, description="POST /v1/feedback requests one caller (API key, or client address without one) may make per minute; more get 429.")
     query_drift_threshold: float = Field(0.5, ge=0.0, le=2.0, description="Cosine distance between the questions' and the corpus's mean vectors.")
     query_drift_window: int = Field(500, ge=1, description="The most recent questions the drift check embeds.")
 
@@ -349,7 +351,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
             source["location"] = _resolve_location(source["location"], config_path.parent)
     sft = raw.get("sft")
     if isinstance(sft, dict):
-        for key in ("curated_location", "feedback_location"):
+        for key in ("curated_location", "feedback_location", "approved_corrections"):
             if isinstance(sft.get(key), str):
                 sft[key] = _resolve_location(sft[key], config_path.parent)
     prompts = raw.get("prompts")

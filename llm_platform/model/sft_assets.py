@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from llm_platform.config import SFT_RULE_NAMES, PlatformConfig
 from llm_platform.metadata import markdown_table
-from llm_platform.model.sft_build import SFT_SCHEMA, SftBuild, build_sft, read_jsonl_files
+from llm_platform.model.feedback import approvals_location, read_approvals
+from llm_platform.model.sft_build import SFT_SCHEMA, SftBuild, build_sft, feedback_files, read_jsonl_files
 from llm_platform.model.sft_rules import RuleReport
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
@@ -42,13 +43,17 @@ def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefi
         can_subset=False,
     )
     def sft_pairs(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
-        """Curated, corpus-derived and feedback pairs; supplied records checked by the data rules before filtering, then split by content hash."""
+        """Curated, corpus-derived and feedback pairs; supplied records checked by the data rules before filtering; curated and corpus pairs split by content hash, feedback (one rating per answer, approved corrections) to training only."""
         config = platform.config
         chunk_rows, versions = _chunk_rows(storage, config.source_names)
+        approved, approval_problems = read_approvals(approvals_location(config.sft.approved_corrections, storage.root))
         built = build_sft(
-            chunk_rows, read_jsonl_files(config.sft.curated_location), read_jsonl_files(config.sft.feedback_location),
+            chunk_rows, read_jsonl_files(config.sft.curated_location), feedback_files(config.sft.feedback_location, storage.root),
             eval_fraction=config.sft.eval_fraction, min_feedback_rating=config.sft.min_feedback_rating, max_corpus_pairs=config.sft.max_corpus_pairs,
+            approved_corrections=approved,
         )
+        for message in approval_problems:
+            context.log.warning(f"approvals: {message}")
         for message in built.set_aside[:20]:
             context.log.warning(f"set aside: {message}")
         violations = [v.__dict__ for v in built.report.violations]

@@ -3,8 +3,10 @@
 Supplied records (curated files, feedback) are checked by `sft_rules` before
 anything is filtered, so the rule checks see what users gave; records that
 break a rule are quarantined with file, line and rule. Corpus-derived pairs are
-generated, not supplied: those that break a rule are set aside with a reason. The split comes from `split_of(pair_hash)`, so the
-same pair is always on the same side and eval pairs never reach training.
+generated, not supplied: those that break a rule are set aside with a reason.
+Curated and corpus pairs are split by `split_of(pair_hash)`, so the same pair is
+always on the same side and eval pairs never reach training. Feedback only ever
+trains: what callers send cannot move the eval split the gates read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import fsspec
 import pyarrow as pa
 
 from llm_platform.documents.pii import find_pii
+from llm_platform.identity import normalize_for_hash
+from llm_platform.model.feedback import feedback_folder
 from llm_platform.model.sft import SftPair, dedupe_pairs, pairs_from_chunks, split_of
 from llm_platform.model.sft_rules import INSTRUCTION_CHARS, QUALITY_RANGE, RESPONSE_CHARS, RuleReport, check_supplied
 
@@ -44,15 +48,22 @@ class SftBuild:
     report: RuleReport = field(default_factory=RuleReport)
 
 
-def read_jsonl_files(location: str | None) -> list[tuple[str, bytes]]:
+def read_jsonl_files(location: str | None, *, missing_ok: bool = False) -> list[tuple[str, bytes]]:
     """(path, bytes) of a .jsonl file, or of every .jsonl file under a folder or URL."""
     if not location:
         return []
     fs, path = fsspec.core.url_to_fs(location)
     if not fs.exists(path):
+        if missing_ok:
+            return []
         raise FileNotFoundError(f"{location}: configured SFT location does not exist")
     paths = [path] if fs.isfile(path) else sorted(fs.glob(f"{path.rstrip('/')}/**/*.jsonl"))
     return [(p, fs.cat_file(p)) for p in paths]
+
+
+def feedback_files(location: str | None, home: str) -> list[tuple[str, bytes]]:
+    """The configured feedback files (read-only inputs) and every segment the service wrote under the storage root."""
+    return read_jsonl_files(location) + read_jsonl_files(feedback_folder(home), missing_ok=True)
 
 
 def _rule_broken(pair: SftPair) -> str | None:
@@ -83,23 +94,45 @@ def build_sft(
     eval_fraction: float,
     min_feedback_rating: int,
     max_corpus_pairs: int,
+    approved_corrections: Iterable[str] = (),
 ) -> SftBuild:
-    """Merge corpus, curated and feedback pairs; filter by the rules; split by hash."""
+    """Merge corpus, curated and feedback pairs; filter by the rules; split curated and corpus pairs by hash, feedback to train only."""
     result = SftBuild()
     pairs = sorted(pairs_from_chunks(chunks), key=lambda p: p.hash)[:max_corpus_pairs]
     supplied = [("curated", p, d) for p, d in curated_files] + [("feedback", p, d) for p, d in feedback_files]
-    found, result.report = check_supplied(supplied, min_feedback_rating=min_feedback_rating)
-    pairs += found
+    found, result.report = check_supplied(supplied, min_feedback_rating=min_feedback_rating, approved_corrections=approved_corrections)
     result.set_aside += [v.message() for v in result.report.violations] + result.report.filtered
+    curated_and_corpus = _deduped(result, pairs + [p for p in found if p.origin != "feedback"])
+    for pair in curated_and_corpus:
+        _place(result, pair, split_of(pair.hash, eval_fraction=eval_fraction))
+    _place_feedback(result, [p for p in found if p.origin == "feedback"], curated_and_corpus)
+    return result
+
+
+def _deduped(result: SftBuild, pairs: list[SftPair]) -> list[SftPair]:
     unique = dedupe_pairs(pairs)
     if len(unique) < len(pairs):
         result.set_aside.append(f"{len(pairs) - len(unique)} exact duplicate pair(s) merged")
-    for pair in sorted(unique, key=lambda p: p.hash):
-        problem = _rule_broken(pair)
-        if problem:
-            result.set_aside.append(f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problem}")
-            continue
-        split = split_of(pair.hash, eval_fraction=eval_fraction)
-        (result.train if split == "train" else result.eval).append(_row(pair, split))
-        result.by_origin[pair.origin] += 1
-    return result
+    return sorted(unique, key=lambda p: p.hash)
+
+
+def _place(result: SftBuild, pair: SftPair, split: str) -> None:
+    problem = _rule_broken(pair)
+    if problem:
+        result.set_aside.append(f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problem}")
+        return
+    (result.train if split == "train" else result.eval).append(_row(pair, split))
+    result.by_origin[pair.origin] += 1
+
+
+def _place_feedback(result: SftBuild, feedback: list[SftPair], others: list[SftPair]) -> None:
+    """Feedback trains only: callers never add to or change the split the gates judge with, nor train on its questions."""
+    known = {p.hash for p in others}
+    held_out = {normalize_for_hash(row["instruction"]).casefold() for row in result.eval}
+    for pair in _deduped(result, feedback):
+        if pair.hash in known:
+            result.set_aside.append(f"feedback pair {pair.reference}: same pair as a curated or corpus pair; that one is kept")
+        elif normalize_for_hash(pair.instruction).casefold() in held_out:
+            result.set_aside.append(f"feedback pair {pair.reference}: asks a question of sft_eval_split; never trained on")
+        else:
+            _place(result, pair, "train")

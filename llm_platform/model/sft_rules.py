@@ -8,11 +8,12 @@ its blocking check compares against `sft.max_violation_share`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from llm_platform.config import SFT_RULE_NAMES
 from llm_platform.documents.pii import find_pii
+from llm_platform.model.feedback import fold_feedback
 from llm_platform.model.sft import DEFAULT_CURATED_QUALITY, SftPair, jsonl_records, pair_hash
 
 FIELDS_PRESENT, INSTRUCTION_LENGTH, RESPONSE_LENGTH, QUALITY_RANGE_RULE, NO_DUPLICATES, NO_PII = SFT_RULE_NAMES
@@ -89,39 +90,49 @@ def broken_rules(instruction: str | None, response: str | None, quality: float |
 
 
 def check_supplied(
-    files: Sequence[tuple[str, str, bytes]], *, min_feedback_rating: int
+    files: Sequence[tuple[str, str, bytes]], *, min_feedback_rating: int, approved_corrections: Iterable[str] = ()
 ) -> tuple[list[SftPair], RuleReport]:
     """Parse (origin, path, bytes) files; return the pairs that break no rule and the report.
 
-    Feedback rated below `min_feedback_rating` is filtered by design (noted, not a violation).
+    Feedback is folded first (`fold_feedback`: one rating per answer id, approved
+    corrections only). Feedback rated below `min_feedback_rating` is filtered by design (noted, not a violation).
     """
     report = RuleReport()
     pairs: list[SftPair] = []
     seen: dict[str, str] = {}  # pair hash -> first "path:line"
-    for origin, path, data in files:
-        ask, answer = _FIELDS[origin]
-        for line, record, problem in jsonl_records(path, data):
-            report.supplied += 1
-            if problem is not None:
-                report.violations.append(Violation(path, line, origin, FIELDS_PRESENT, problem))
-                continue
-            instruction, response = _text(record, ask), _text(record, answer)
-            quality, quality_problem = _quality(record, origin)
-            broken = broken_rules(instruction, response, quality, origin)
-            if quality_problem:
-                broken.append((FIELDS_PRESENT if origin == "feedback" else QUALITY_RANGE_RULE, quality_problem))
-            if broken:
-                report.violations += [Violation(path, line, origin, rule, reason) for rule, reason in broken]
-                continue
-            # broken_rules reports a missing instruction or response, and _quality a missing quality.
-            assert instruction is not None and response is not None and quality is not None
-            key = pair_hash(instruction, response)
-            if key in seen:
-                report.violations.append(Violation(path, line, origin, NO_DUPLICATES, f"same pair as {seen[key]}"))
-                continue
-            seen[key] = f"{path}:{line}"
-            if origin == "feedback" and quality * 5 < min_feedback_rating:
-                report.filtered.append(f"{path}:{line}: rating {round(quality * 5)} is below sft.min_feedback_rating {min_feedback_rating}")
-            else:
-                pairs.append(SftPair(instruction, response, quality, origin, f"{path}#L{line}"))
+    records = [("curated", path, *parsed) for origin, path, data in files if origin == "curated" for parsed in jsonl_records(path, data)]
+    folded = fold_feedback([(path, data) for origin, path, data in files if origin == "feedback"], approved_corrections)
+    records += [("feedback", *found) for found in folded.records]
+    report.filtered += folded.notes
+    for origin, path, line, record, problem in records:
+        pair = _checked_pair(report, seen, origin, path, line, record, problem)
+        if pair is not None and origin == "feedback" and pair.quality * 5 < min_feedback_rating:
+            report.filtered.append(f"{path}:{line}: rating {round(pair.quality * 5)} is below sft.min_feedback_rating {min_feedback_rating}")
+        elif pair is not None:
+            pairs.append(pair)
     return pairs, report
+
+
+def _checked_pair(report: RuleReport, seen: dict[str, str], origin: str, path: str, line: int, record: dict, problem: str | None) -> SftPair | None:
+    """The record's pair when it breaks no rule; otherwise None, its violations added to `report`."""
+    ask, answer = _FIELDS[origin]
+    report.supplied += 1
+    if problem is not None:
+        report.violations.append(Violation(path, line, origin, FIELDS_PRESENT, problem))
+        return None
+    instruction, response = _text(record, ask), _text(record, answer)
+    quality, quality_problem = _quality(record, origin)
+    broken = broken_rules(instruction, response, quality, origin)
+    if quality_problem:
+        broken.append((FIELDS_PRESENT if origin == "feedback" else QUALITY_RANGE_RULE, quality_problem))
+    if broken:
+        report.violations += [Violation(path, line, origin, rule, reason) for rule, reason in broken]
+        return None
+    # broken_rules reports a missing instruction or response, and _quality a missing quality.
+    assert instruction is not None and response is not None and quality is not None
+    key = pair_hash(instruction, response)
+    if key in seen:
+        report.violations.append(Violation(path, line, origin, NO_DUPLICATES, f"same pair as {seen[key]}"))
+        return None
+    seen[key] = f"{path}:{line}"
+    return SftPair(instruction, response, quality, origin, f"{path}#L{line}")

@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from llm_platform.config import PlatformConfig
+from llm_platform.serving.feedback import caller_identity
 from llm_platform.serving.schemas import MAX_EMBEDDING_INPUTS, ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
-from llm_platform.serving.service import Answer, ChatService, NotReady, Params, UnknownAnswer
+from llm_platform.serving.service import Answer, ChatService, NotReady, Params, TooManyRatings, UnknownAnswer
 
 if TYPE_CHECKING:
     from starlette.routing import Mount, Route, WebSocketRoute
@@ -122,6 +123,12 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
     async def _unknown(request: Request, exc: UnknownAnswer):
         return _error(404, str(exc), "not_found")
 
+    @app.exception_handler(TooManyRatings)
+    async def _too_many(request: Request, exc: TooManyRatings):
+        response = _error(429, str(exc), "rate_limit_error")
+        response.headers["Retry-After"] = "60"
+        return response
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -197,9 +204,11 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
         return {"object": "list", "index_version": snap.index_version, "mode": body.mode, "data": hits}
 
     @app.post("/v1/feedback", dependencies=guarded)
-    def feedback(body: FeedbackRequest):
-        record = service.rate(body.answer_id, body.rating, body.corrected_answer)
-        return {"status": "recorded", "answer_id": body.answer_id, "rating": record["rating"], "corrected": "served_answer" in record}
+    def feedback(body: FeedbackRequest, request: Request):
+        client = request.client.host if request.client else "unknown"
+        record = service.rate(body.answer_id, body.rating, body.corrected_answer, caller=caller_identity(api_key), client=client)
+        proposal = {"proposal_id": record["proposal_id"], "correction": "pending review"} if "proposal_id" in record else {}
+        return {"status": "recorded", "answer_id": body.answer_id, "rating": record["rating"], **proposal}
 
     # Every route added above has a path (none is a starlette Host).
     known_paths.update(route.path for route in cast("list[Route | WebSocketRoute | Mount]", app.routes))

@@ -27,10 +27,10 @@ def query_log_folder(home: str) -> str:
     return f"{home.rstrip('/')}/{QUERY_LOG_DIR}"
 
 
-def redact_record(record: dict) -> dict:
-    """The record with personal data in its text fields replaced, and how many were found."""
+def redact_record(record: dict, fields: tuple[str, ...] = REDACTED_FIELDS) -> dict:
+    """The record with personal data in its text `fields` replaced, and how many were found."""
     redacted, found = dict(record), 0
-    for name in REDACTED_FIELDS:
+    for name in fields:
         if isinstance(record.get(name), str):
             redacted[name], counts = redact_pii(record[name])
             found += sum(counts.values())

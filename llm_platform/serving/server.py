@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from llm_platform.config import PlatformConfig
 from llm_platform.serving.cache import build_store
-from llm_platform.serving.feedback import feedback_file
+from llm_platform.serving.feedback import FeedbackLog, RateLimiter
 from llm_platform.serving.metrics import ServingMetrics
 from llm_platform.serving.model_source import load_registered_adapter, registered_version
 from llm_platform.serving.query_log import QueryLog
@@ -98,7 +99,7 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
         return configured_embedder(embedding).encode(texts)
 
     chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home),
-                       feedback_path=feedback_file(config.sft.feedback_location, config.config_path) if config.sft.feedback_location else None,
+                       feedback_log=FeedbackLog(home), feedback_limit=RateLimiter(settings.feedback_per_minute),
                        metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars,
                        tuning=QueryTuning.from_config(config.index))
     app = create_app(chat, config, api_key=os.environ.get(settings.api_key_env) or None)
@@ -112,8 +113,30 @@ def _uvicorn_server(app, sock: socket.socket):
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5))
 
 
-def serve(config: PlatformConfig, home: str, *, host: str, port: int) -> None:
+def check_exposure(host: str, *, api_key: str | None, key_env: str, insecure_no_auth: bool) -> None:
+    """Refuse to answer anyone but this machine without an API key, unless told so explicitly."""
+    if api_key or insecure_no_auth or _is_loopback(host):
+        return
+    raise ValueError(f"refusing to serve on {host} without an API key: anyone who can reach it could read answers and write feedback; "
+                     f"set ${key_env} to a secret, bind 127.0.0.1 (--host), or pass --insecure-no-auth if the network in front is trusted")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost: it may resolve anywhere
+        return False
+
+
+def serve(config: PlatformConfig, home: str, *, host: str, port: int, insecure_no_auth: bool = False) -> None:
     """Run until interrupted: the watcher loads and follows the production pointers while uvicorn answers."""
+    key_env = config.serving.api_key_env
+    check_exposure(host, api_key=os.environ.get(key_env) or None, key_env=key_env, insecure_no_auth=insecure_no_auth)
+    print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
     service = build_service(config, home)
     service.state.start(config.serving.poll_seconds)
     try:

@@ -8,10 +8,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from llm_platform.serving.cache import Store, response_key
-from llm_platform.serving.feedback import append_feedback, feedback_record
+from llm_platform.serving.feedback import ANONYMOUS, FeedbackLog, RateLimiter, feedback_record
 from llm_platform.serving.metrics import ServingMetrics
 from llm_platform.serving.model_source import format_prompt
 from llm_platform.serving.query_log import QueryLog
@@ -27,6 +26,10 @@ class NotReady(RuntimeError):
 
 class UnknownAnswer(LookupError):
     """Feedback names an answer id this service never issued, or one that expired (HTTP 404)."""
+
+
+class TooManyRatings(RuntimeError):
+    """A caller sent more feedback than serving.feedback_per_minute allows (HTTP 429)."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,9 @@ class ChatService:
     """Retrieval-augmented answers with caching, logging and feedback, over `state`'s current snapshot."""
 
     def __init__(self, *, state: ServingState, embed: Callable[[list[str]], object], responses: Store, answers: Store, query_log: QueryLog,
-                 feedback_path: Path | None, metrics: ServingMetrics, k: int, max_context_chars: int, tuning=None) -> None:
+                 feedback_log: FeedbackLog, feedback_limit: RateLimiter, metrics: ServingMetrics, k: int, max_context_chars: int, tuning=None) -> None:
         self.state, self._embed, self.responses, self.answers = state, embed, responses, answers
-        self.query_log, self.feedback_path, self.metrics = query_log, feedback_path, metrics
+        self.query_log, self.feedback_log, self.feedback_limit, self.metrics = query_log, feedback_log, feedback_limit, metrics
         self.k, self.max_context_chars, self.tuning = k, max_context_chars, tuning
         self._embed_lock = threading.Lock()
 
@@ -170,15 +173,17 @@ class ChatService:
         self.query_log.append({**answer.record(), "citations": [c["chunk_id"] for c in answer.citations], "cached": answer.cached,
                                "latency_ms": round((time.perf_counter() - began) * 1000, 3), **answer.versions})
 
-    def rate(self, answer_id: str, rating: int, corrected_answer: str | None) -> dict:
-        """Append the rating of an issued answer to the feedback file `sft_dataset` reads."""
-        if self.feedback_path is None:
-            raise NotReady("feedback is off: set sft.feedback_location in the platform config")
+    def rate(self, answer_id: str, rating: int, corrected_answer: str | None, *, caller: str = ANONYMOUS, client: str = "") -> dict:
+        """Write `caller`'s rating of an issued answer durably; a correction is kept as a proposal for review."""
+        limited = caller if caller != ANONYMOUS else f"{ANONYMOUS}@{client}"
+        if not self.feedback_limit.allow(limited):
+            raise TooManyRatings(f"more than {self.feedback_limit.per_minute} feedback requests in a minute from {limited} "
+                                 "(serving.feedback_per_minute); wait a minute and send again")
         answer = self.answers.get(answer_id)
         if answer is None:
             raise UnknownAnswer(f"no answer with id {answer_id!r}: use the id of a chat completion this service returned (ids expire with the cache)")
-        record = feedback_record(answer=answer, rating=rating, corrected_answer=corrected_answer)
-        append_feedback(self.feedback_path, record)
+        record = feedback_record(answer=answer, rating=rating, corrected_answer=corrected_answer, caller=caller)
+        self.feedback_log.append(record)
         return record
 
 

@@ -16,11 +16,15 @@ import pytest
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
 from llm_platform.config import PlatformConfig
 from llm_platform.serving.server import Service, build_service, running, wait_ready
+from llm_platform.serving.service import Answer, new_answer_id
+from llm_platform.serving.state import Sources
 from llm_platform_tests.model_assets.conftest import Platform, write_corpus
 
 # Quick polls so tests see a promotion within a second; short answers keep 2 cores free.
 SERVING = {"poll_seconds": 0.3, "default_max_tokens": 8, "max_tokens": 32, "max_body_bytes": 4096, "max_question_chars": 300}
 QUESTION = "How does the with statement use a context manager?"
+# A service whose state never loads: enough for feedback, which needs only an issued answer id.
+IDLE = Sources(index_version=lambda: None, open_index=lambda n: None, adapter_version=lambda: None, load_adapter=lambda: None)
 
 
 def serving_config(platform: Platform, name: str = "serving", **overrides) -> PlatformConfig:
@@ -41,6 +45,13 @@ def promoted(tmp_path_factory) -> Path:
         result = platform.run(job, config, partition=partition)
         assert result.success, f"{job} failed; the serving tests need a published index and a promoted adapter"
     return folder
+
+
+def issued(service: Service, question: str = "How do I open a file in Python?", text: str = "Call open(path) and use it in a with statement.") -> str:
+    """Keep an answer where the service keeps the ones it returns (as `ChatService.answer` does), and give its id."""
+    answer = Answer(new_answer_id(), question, text, [], {"adapter_version": "1"}, 3, 9, cached=False)
+    service.chat.answers.put(answer.id, answer.record())
+    return answer.id
 
 
 def platform_of(promoted: Path, folder: Path) -> Platform:

@@ -6,8 +6,8 @@ import httpx
 import openai
 import pytest
 
-from llm_platform.model.sft import read_feedback
-from llm_platform.serving.feedback import SERVED_FEEDBACK_FILE
+from llm_platform.model.feedback import fold_feedback
+from llm_platform.model.sft_build import feedback_files
 from llm_platform_tests.serving.conftest import QUESTION
 
 
@@ -74,18 +74,17 @@ def test_search_returns_chunks_of_the_published_index(live, mode):
     assert 1 <= len(body["data"]) <= 3 and all(hit["source"] == "topics" for hit in body["data"])
 
 
-def test_feedback_lands_where_sft_dataset_reads_it(live):
+def test_feedback_lands_where_sft_dataset_reads_it_as_a_rating_and_a_proposal(live):
     completion = ask(live, "What is a boolean operation?")
     corrected = "Boolean operations are and, or and not; they short-circuit and return one of their operands."
 
     response = httpx.post(f"{live.url}/v1/feedback", json={"answer_id": completion.id, "rating": 2, "corrected_answer": corrected})
 
     assert response.status_code == 200, response.text
-    path = live.platform.folder / "feedback" / SERVED_FEEDBACK_FILE
-    pairs, problems = read_feedback(str(path), path.read_bytes(), min_rating=live.config.sft.min_feedback_rating)
-    assert problems == []
-    assert [(p.instruction, p.response, p.origin) for p in pairs if p.instruction == "What is a boolean operation?"] == [
-        ("What is a boolean operation?", corrected, "feedback")]
+    folded = fold_feedback(feedback_files(live.config.sft.feedback_location, live.platform.home))
+    ratings = [(r["question"], r["answer"], r["rating"]) for _, _, r, _ in folded.records if r["question"] == "What is a boolean operation?"]
+    assert ratings == [("What is a boolean operation?", completion.choices[0].message.content, 2)]
+    assert folded.proposals[response.json()["proposal_id"]].corrected_answer == corrected
 
 
 def test_metrics_move_as_requests_are_made(live):

@@ -7,8 +7,9 @@ import time
 
 import httpx
 import openai
+import pytest
 
-from llm_platform.model.sft import pair_hash, split_of
+from llm_platform.cli import main
 from llm_platform.serving.server import build_service, running, wait_ready
 from llm_platform_tests.model_assets.conftest import materialized
 from llm_platform_tests.serving.conftest import platform_of, serving_config
@@ -50,13 +51,11 @@ class Traffic:
             thread.join(timeout=60)
 
 
-def correction_in_training_split(question: str, eval_fraction: float) -> str:
-    """A corrected answer whose pair lands on the train side of the hash split (the eval side is never trained on)."""
-    for n in range(100):
-        answer = f"The with statement runs its block inside a context manager, calling __enter__ first and __exit__ after (note {n})."
-        if split_of(pair_hash(question, answer), eval_fraction=eval_fraction) == "train":
-            return answer
-    raise AssertionError("no correction landed in the training split")
+def approve(config, home: str, proposal_id: str) -> None:
+    """What a reviewer runs: `llm-platform feedback approve` on the platform's storage root."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LLM_PLATFORM_HOME", home)
+        assert main(["--config", config.config_path, "feedback", "approve", proposal_id]) == 0
 
 
 def wait_for(condition, what: str, timeout: float = 180) -> None:
@@ -74,8 +73,10 @@ def test_rating_reaches_the_next_adapter_and_the_running_service_without_a_faile
         wait_ready(service)
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         answer = client.chat.completions.create(model=config.mlflow.registered_model, messages=[{"role": "user", "content": QUESTION}])
-        correction = correction_in_training_split(QUESTION, config.sft.eval_fraction)
-        assert httpx.post(f"{url}/v1/feedback", json={"answer_id": answer.id, "rating": 1, "corrected_answer": correction}).status_code == 200
+        correction = "The with statement runs its block inside a context manager, calling __enter__ first and __exit__ after."
+        posted = httpx.post(f"{url}/v1/feedback", json={"answer_id": answer.id, "rating": 1, "corrected_answer": correction})
+        assert posted.status_code == 200
+        approve(config, platform.home, posted.json()["proposal_id"])
 
         with Traffic(url, config.mlflow.registered_model) as traffic:
             result = platform.train(config, SFT_AND_CANDIDATE)
