@@ -15,8 +15,9 @@ import re
 from llm_platform.documents.html_text import html_fragment_to_text, html_to_text
 
 # Bump when rendering changes what any document becomes; part of the cleaning version.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def render_prose(text: str, fmt: str) -> str:
@@ -121,9 +122,33 @@ class _MarkdownProse:
         return _BLANK_RUNS.sub("\n\n", "\n\n".join(block for block in self.blocks if block.strip())).strip()
 
 
+def _dunder_identifier(children, at: int) -> str | None:
+    """`__init__` when children[at:at + 3] is markdown-it's strong emphasis `__` around one identifier.
+
+    CommonMark reads `__contains__()` as bold "contains"; in technical prose a single
+    word between double underscores is a Python name far more often than bold (which
+    writers spell `**word**`), so the underscores are kept.
+    """
+    if len(children) < at + 3:
+        return None
+    opening, inner, closing = children[at : at + 3]
+    if opening.type == "strong_open" and opening.markup == "__" and inner.type == "text" and _IDENTIFIER.match(inner.content) and closing.type == "strong_close":
+        return f"__{inner.content}__"
+    return None
+
+
 def _inline_text(children) -> str:
     parts: list[str] = []
-    for child in children:
+    skip = 0
+    for at, child in enumerate(children):
+        if skip:
+            skip -= 1
+            continue
+        identifier = _dunder_identifier(children, at)
+        if identifier is not None:
+            parts.append(identifier)
+            skip = 2
+            continue
         # image (badges, screenshots: alt text is not prose), html_inline (<br>,
         # <img>, <a href>: the tag goes, text around it stays), link_open and
         # link_close (the target goes, the link text stays) add nothing.

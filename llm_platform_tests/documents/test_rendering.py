@@ -144,3 +144,12 @@ Every setting is read from the environment at start-up; a missing required setti
 def test_html_docs_page_renders_to_its_main_content():
     # Header, nav, cookie banner, image and footer go; the line breaks inside a <p> stay, unindented.
     assert html_to_text(readme("deploy-guide.html")) == DEPLOY_GUIDE_PROSE
+
+
+def test_dunder_identifiers_in_markdown_prose_keep_their_underscores():
+    text = markdown_to_text("A container defines __contains__() for `in`; __init__ sets it up and __init__.py marks the package.")
+    assert text == "A container defines __contains__() for in; __init__ sets it up and __init__.py marks the package."
+
+
+def test_markdown_emphasis_around_words_still_renders_as_plain_text():
+    assert markdown_to_text("This is **important**, __very much__ so, and _not_ optional.") == "This is important, very much so, and not optional."
