@@ -34,9 +34,10 @@ def _check_search_args(args: argparse.Namespace, sources: list[str]) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    """Print the top hits for a question: rank, score, source, title, heading and a snippet."""
+    """Print the top hits for a question: rank, labelled scores, source, title, heading and a snippet."""
     from llm_platform.config import load_config
     from llm_platform.index.embedding import query_embedder
+    from llm_platform.index.hits import hit_line
     from llm_platform.index.onnx_model import export_needed
     from llm_platform.index.table import QueryTuning, SearchInputError, search
 
@@ -58,10 +59,7 @@ def run_search(args: argparse.Namespace) -> int:
         raise SearchInputError(f"{args.mode} search of {table.name} version {table.version} failed: {first}; see `llm-platform index status`") from None
     print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}:")
     for rank, hit in enumerate(hits, 1):
-        title = hit["title"] or hit["locator"]
-        heading = f" › {hit['heading']}" if hit["heading"] and hit["heading"] != title else ""
-        snippet = " ".join(hit["text"].split())[:160]
-        print(f"{rank:>2}. [{hit['score']:.3f}] {hit['source']}: {title}{heading}\n    {hit['locator']}\n    {snippet}")
+        print(hit_line(rank, hit))
     if not hits:
         print("  (no results)")
     return 0
