@@ -1,4 +1,4 @@
-"""`llm-platform`: run the demo, search the served index, publish and roll it back."""
+"""`llm-platform`: run the demo; search, inspect, publish and roll back the served index; serve it; run dagster commands on the local instance."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from collections.abc import Sequence
 # Only argparse at the top: `--help` and argument errors must not pay for
 # pydantic, pyarrow or LanceDB. Each command imports what it uses.
 from llm_platform.index import SEARCH_MODES
+
+# Message prefixes, not the warning class: PYTHONWARNINGS is read before site-packages can be imported.
+_SUPERSESSION_IGNORED = ",".join(f"ignore:Function `{command}` is superseded"
+                                 for command in ("asset_materialize_command", "job_execute_command", "dev_command", "definitions_validate_command"))
 
 
 def _table(args: argparse.Namespace, *, served: bool):
@@ -114,13 +118,25 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_dagster(args: argparse.Namespace) -> int:
     """Run a `dagster` CLI command on the local instance: DAGSTER_HOME set and holding llm_platform/dagster.yaml."""
     import os
+    import signal
     from pathlib import Path
 
-    from llm_platform.local_instance import DAGSTER_HOME_ENV, default_dagster_home, prepare_dagster_home
+    from llm_platform.config import CONFIG_ENV, load_config
+    from llm_platform.local_instance import DAGSTER_HOME_ENV, config_drift_warning, default_dagster_home, latest_config_hash, prepare_dagster_home
 
-    os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home()))
+    dagster_home = prepare_dagster_home(default_dagster_home())
+    os.environ[DAGSTER_HOME_ENV] = str(dagster_home)
     if args.config:
-        os.environ["LLM_PLATFORM_CONFIG"] = str(Path(args.config).resolve())
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+    warning = config_drift_warning(latest_config_hash(dagster_home), load_config(args.config))
+    if warning:
+        print(warning, file=sys.stderr)
+    # `dagster asset materialize`, `job execute`, `dev` and `definitions validate` warn on every call that `dg`
+    # supersedes them; `dg` (dagster-dg-cli) is not one of our dependencies, and these commands remain supported in 1.13.
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), _SUPERSESSION_IGNORED]))
+    # A shell starts a background job (`make ui &`) with SIGINT ignored, and `dagster dev` makes SIGTERM do
+    # whatever SIGINT does: it ignored SIGTERM too. With SIGINT at its default, SIGTERM stops it gracefully.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     dagster = Path(sys.executable).with_name("dagster")
     os.execv(dagster, [str(dagster), *args.dagster_args])
     return 0  # not reached: execv replaces this process
