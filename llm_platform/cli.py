@@ -108,6 +108,31 @@ def run_index_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_index_publish(args: argparse.Namespace) -> int:
+    """Score the latest table version and move the served tag to it if the retrieval gates pass (publish_index_job)."""
+    from llm_platform.automation.jobs import PUBLISH_INDEX_JOB
+    from llm_platform.automation.local_runs import failure_messages, local_instance, materialization, run_job
+    from llm_platform.config import load_config, platform_home
+    from llm_platform.definitions import build_definitions
+
+    config = load_config(args.config)
+    home = platform_home()
+    # Only critical console lines: each failure is printed below as one line; its trace is in the run, in the UI.
+    result = run_job(build_definitions(config, home=home, executor="in_process"), PUBLISH_INDEX_JOB, local_instance(home), log_level="CRITICAL")
+    evaluated, published = materialization(result, "retrieval_eval"), materialization(result, "published_index")
+    k = config.index.retrieval_k
+    if evaluated:
+        print(f"retrieval_eval: version {evaluated.get('evaluated_version')} of {evaluated.get('table')}: hit rate@{k} {evaluated.get(f'hit_rate_at_{k}', float('nan')):.3f}, "
+              f"mrr@{k} {evaluated.get(f'mrr_at_{k}', float('nan')):.3f} (served: {evaluated.get('published_hit_rate')}, {evaluated.get('compared_with')})")
+    for message in failure_messages(result):
+        print(f"  {message}")
+    if not published:
+        print(f"not published: {config.index.published_tag!r} still points where it did; see the reasons above and `llm-platform index status`", file=sys.stderr)
+        return 1
+    print(f"published: {published['tag']!r} of {published['table']}: {published['previous_version']} -> {published['published_version']} ({published['rollback']})")
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Materialize the whole graph on the embedded defaults and print a summary."""
     from llm_platform.demo.run import run_demo as demo
@@ -171,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     find.set_defaults(func=run_search)
     index = commands.add_parser("index", help="inspect, publish or roll back the served index").add_subparsers(dest="index_command", required=True)
     index.add_parser("status", help="latest version and where the served tag points").set_defaults(func=run_index_status)
+    index.add_parser("publish", help="score the latest version and serve it if the retrieval gates pass (publish_index_job, recorded in the local Dagster instance)",
+                     description=run_index_publish.__doc__).set_defaults(func=run_index_publish)
     rollback = index.add_parser("rollback", help="point the served tag at an earlier version")
     rollback.add_argument("--version", type=int, required=True)
     rollback.add_argument("--force", action="store_true", help="serve a version that was never published (it must still answer queries)")

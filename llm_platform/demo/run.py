@@ -6,44 +6,14 @@ instance under the storage root, so `dagster dev` afterwards shows their history
 
 from __future__ import annotations
 
-import os
-import time
-
 import dagster as dg
 
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
+from llm_platform.automation.local_runs import local_instance as demo_instance
+from llm_platform.automation.local_runs import materialization as _materialization
+from llm_platform.automation.local_runs import run_job as _run
 from llm_platform.config import load_config, platform_home
 from llm_platform.definitions import build_definitions
-
-_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
-def demo_instance(home: str) -> dg.DagsterInstance:
-    """The persistent local instance `make ui` shows ($DAGSTER_HOME, else <home>/dagster), configured by llm_platform/dagster.yaml."""
-    from llm_platform.local_instance import DAGSTER_HOME_ENV, default_dagster_home, prepare_dagster_home
-
-    os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home(home)))
-    return dg.DagsterInstance.get()
-
-
-def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, partition: str | None = None) -> dg.ExecuteInProcessResult:
-    label = f"{job}[{partition}]" if partition else job
-    started = time.perf_counter()
-    print(f"▶ {label} …", flush=True)
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, partition_key=partition, raise_on_error=False, run_config=_QUIET
-    )
-    status = "ok" if result.success else "FAILED"
-    print(f"  {label}: {status} in {time.perf_counter() - started:.1f}s (run {result.run_id[:8]})", flush=True)
-    return result
-
-
-def _materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.to_user_string() == asset:
-            return {k: v.value for k, v in materialization.metadata.items()}
-    return {}
 
 
 def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:

@@ -101,3 +101,13 @@ def test_a_search_that_fails_on_the_table_names_the_table_and_version(home, caps
     code, _, err = run(capsys, "search", "assert", "--mode", "fts", "--latest")
     assert code == 2 and f"fts search of {NAME} version {home.version} failed" in err and "Traceback" not in err
 
+
+def test_publish_with_nothing_indexed_says_it_did_not_publish_and_why(tmp_path, monkeypatch, capsys):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "platform.yaml").write_text("sources:\n  - name: docs\n    location: corpus\n", encoding="utf-8")
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "platform.yaml"))
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    code, out, err = run(capsys, "index", "publish")
+    assert code == 1 and "step retrieval_eval failed" in out and "does not exist yet: materialize vector_index first" in out
+    assert "not published" in err and "Traceback" not in out + err
