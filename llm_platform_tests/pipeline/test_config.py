@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from llm_platform.config import ConfigError, load_config
+from llm_platform.config import ConfigError, config_at, load_config
 from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, guard_one_config
 
 VALID = "sources:\n  - name: docs\n    location: corpus\n"
@@ -145,3 +145,10 @@ def test_object_store_source_locations_are_not_checked(tmp_path):
 
 def test_source_folders_are_not_checked_when_told_so(tmp_path):
     assert load_config(write(tmp_path, "sources:\n  - name: docs\n    location: /no/such/folder\n"), check_folders=False).source_names == ["docs"]
+
+
+def test_a_running_code_location_reads_a_config_whose_folder_went_missing(tmp_path):
+    # raw_documents then fails for that source alone, naming it (test_document_checks); other jobs still load.
+    path = write(tmp_path, VALID)
+    (tmp_path / "corpus").rmdir()
+    assert config_at(path).source_names == ["docs"]
