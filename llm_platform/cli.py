@@ -171,9 +171,13 @@ def run_serve(args: argparse.Namespace) -> int:
     """Answer questions over HTTP with the published index and the production adapter, following both pointers."""
     from llm_platform.config import load_config, platform_home
     from llm_platform.serving.server import serve
+    from llm_platform.tiny_model_notice import tiny_model_notice
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_folders=False)  # the service reads no source folder; a serving pod need not mount them
     host, port = args.host or config.serving.host, args.port or config.serving.port
+    notice = tiny_model_notice(config)
+    if notice:
+        print(notice, file=sys.stderr)
     print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
     try:
         serve(config, platform_home(), host=host, port=port)

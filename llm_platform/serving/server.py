@@ -22,6 +22,15 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
+MLFLOW_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def quiet_service_libraries() -> None:
+    """The service's log is requests and version swaps: no MLflow download bars (unless the operator set them) or peft deprecations."""
+    from llm_platform.library_warnings import ignore_third_party_deprecations
+
+    os.environ.setdefault(MLFLOW_PROGRESS_ENV, "false")
+    ignore_third_party_deprecations()
 
 
 def mlflow_resource(config: PlatformConfig, home: str):
@@ -114,6 +123,7 @@ def _uvicorn_server(app, sock: socket.socket):
 
 def serve(config: PlatformConfig, home: str, *, host: str, port: int) -> None:
     """Run until interrupted: the watcher loads and follows the production pointers while uvicorn answers."""
+    quiet_service_libraries()
     service = build_service(config, home)
     service.state.start(config.serving.poll_seconds)
     try:
