@@ -6,14 +6,17 @@ instance under the storage root, so `dagster dev` afterwards shows their history
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
 from llm_platform.automation.local_runs import local_instance as demo_instance
 from llm_platform.automation.local_runs import materialization as _materialization
 from llm_platform.automation.local_runs import run_job as _run
-from llm_platform.config import load_config, platform_home
+from llm_platform.config import CONFIG_ENV, DEMO_CONFIG, PlatformConfig, load_config, platform_home
 from llm_platform.definitions import build_definitions
+from llm_platform.tiny_model_notice import tiny_model_notice
 
 
 def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
@@ -39,6 +42,9 @@ def run_demo(config_path: str | None = None) -> int:
     instance = demo_instance(home)
     defs = build_definitions(config, executor="in_process")
     print(f"llm_platform demo: config {config.config_path}\n  data under {home}\n  Dagster instance {instance.root_directory}")
+    notice = tiny_model_notice(config)
+    if notice:
+        print(notice)
     ok = True
     summary = []
     for source in config.source_names:
@@ -56,6 +62,17 @@ def run_demo(config_path: str | None = None) -> int:
     print(f"  retrieval: hit rate@{config.index.retrieval_k} {evaluation.get(f'hit_rate_at_{config.index.retrieval_k}', float('nan')):.3f}, "
           f"published version {published.get('published_version', 'not published')}")
     _print_model_summary(training)
-    print("\nNext:\n  .venv/bin/llm-platform search \"how do I define a function\"\n"
-          f"  DAGSTER_HOME={instance.root_directory} .venv/bin/dagster dev   # then open http://127.0.0.1:3000")
+    print("\n" + next_steps(config, instance.root_directory))
     return 0 if ok else 1
+
+
+def next_steps(config: PlatformConfig, dagster_home: str) -> str:
+    """What to run after the demo: the README's commands, with the config and instance of this run where they are not the defaults."""
+    from llm_platform.local_instance import default_dagster_home
+
+    env = "" if Path(config.config_path) == DEMO_CONFIG.resolve() else f"{CONFIG_ENV}={config.config_path} "
+    if Path(dagster_home).resolve() != default_dagster_home(platform_home()):
+        env += f"DAGSTER_HOME={dagster_home} "
+    return (f"Next:\n  {env}.venv/bin/llm-platform search \"how do I define a function\"\n"
+            f"  {env}make ui   # the runs above in the Dagster UI: http://127.0.0.1:3000\n"
+            "  your own documents: docs/own-documents.md")
