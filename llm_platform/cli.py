@@ -191,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-platform", description=__doc__)
     parser.add_argument("--config", default=None, help="platform YAML (default: $LLM_PLATFORM_CONFIG or the bundled demo)")
     commands = parser.add_subparsers(dest="command", required=True)
-    find = commands.add_parser("search", help="search the served index")
+    find = commands.add_parser("search", help="search the served index (--latest: the newest version, published or not)")
     find.add_argument("query")
     find.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
     find.add_argument("-k", type=int, default=5)
@@ -207,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--force", action="store_true", help="serve a version that was never published (it must still answer queries)")
     rollback.set_defaults(func=run_index_rollback)
     commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
-    dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets DAGSTER_HOME)",
+    dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets DAGSTER_HOME; `dagster dev` is the UI, as `make ui`)",
                                   description="`llm-platform dagster dev`, `llm-platform dagster asset materialize -m llm_platform.definitions --select ...`")
     dagster.add_argument("dagster_args", nargs=argparse.REMAINDER, help="the dagster command and its arguments")
     dagster.set_defaults(func=run_dagster)

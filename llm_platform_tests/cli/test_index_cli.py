@@ -111,3 +111,10 @@ def test_publish_with_nothing_indexed_says_it_did_not_publish_and_why(tmp_path, 
     code, out, err = run(capsys, "index", "publish")
     assert code == 1 and "step retrieval_eval failed" in out and "does not exist yet: materialize vector_index first" in out
     assert "not published" in err and "Traceback" not in out + err
+
+
+def test_every_index_command_the_help_promises_exists(capsys):
+    with pytest.raises(SystemExit):
+        main(["index", "--help"])
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("status", "publish", "rollback"))
