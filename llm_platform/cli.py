@@ -10,10 +10,6 @@ from collections.abc import Sequence
 # pydantic, pyarrow or LanceDB. Each command imports what it uses.
 from llm_platform.index import SEARCH_MODES
 
-# Message prefixes, not the warning class: PYTHONWARNINGS is read before site-packages can be imported.
-_SUPERSESSION_IGNORED = ",".join(f"ignore:Function `{command}` is superseded"
-                                 for command in ("asset_materialize_command", "job_execute_command", "dev_command", "definitions_validate_command"))
-
 
 def _table(args: argparse.Namespace, *, served: bool):
     from llm_platform.config import load_config, platform_home
@@ -147,6 +143,7 @@ def run_dagster(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from llm_platform.config import CONFIG_ENV, load_config
+    from llm_platform.library_warnings import python_warnings_for_dagster
     from llm_platform.local_instance import DAGSTER_HOME_ENV, config_drift_warning, default_dagster_home, latest_config_hash, prepare_dagster_home
 
     dagster_home = prepare_dagster_home(default_dagster_home())
@@ -156,9 +153,7 @@ def run_dagster(args: argparse.Namespace) -> int:
     warning = config_drift_warning(latest_config_hash(dagster_home), load_config(args.config))
     if warning:
         print(warning, file=sys.stderr)
-    # `dagster asset materialize`, `job execute`, `dev` and `definitions validate` warn on every call that `dg`
-    # supersedes them; `dg` (dagster-dg-cli) is not one of our dependencies, and these commands remain supported in 1.13.
-    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), _SUPERSESSION_IGNORED]))
+    os.environ["PYTHONWARNINGS"] = python_warnings_for_dagster(os.environ.get("PYTHONWARNINGS"))
     # A shell starts a background job (`make ui &`) with SIGINT ignored, and `dagster dev` makes SIGTERM do
     # whatever SIGINT does: it ignored SIGTERM too. With SIGINT at its default, SIGTERM stops it gracefully.
     signal.signal(signal.SIGINT, signal.SIG_DFL)

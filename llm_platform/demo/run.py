@@ -16,6 +16,7 @@ from llm_platform.automation.local_runs import materialization as _materializati
 from llm_platform.automation.local_runs import run_job as _run
 from llm_platform.config import CONFIG_ENV, DEMO_CONFIG, PlatformConfig, load_config, platform_home
 from llm_platform.definitions import build_definitions
+from llm_platform.library_warnings import ignore_third_party_deprecations
 from llm_platform.tiny_model_notice import tiny_model_notice
 
 
@@ -37,6 +38,7 @@ def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
 
 def run_demo(config_path: str | None = None) -> int:
     """Materialize every source through the index, publish it, and print a summary."""
+    ignore_third_party_deprecations()
     config = load_config(config_path)
     home = platform_home()
     instance = demo_instance(home)

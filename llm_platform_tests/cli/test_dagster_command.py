@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from llm_platform.config import CONFIG_ENV, HOME_ENV, load_config
+from llm_platform.library_warnings import python_warnings_for_dagster
 from llm_platform.local_instance import DAGSTER_HOME_ENV, config_drift_warning, latest_config_hash, prepare_dagster_home
 from llm_platform.resources.platform import CONFIG_TAG
 
@@ -73,3 +74,15 @@ def test_dagster_commands_print_no_supersession_warning(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert "no_such_module_here" in done.stderr + done.stdout  # dagster ran the command
     assert "superseded" not in done.stderr
+
+
+def test_dagster_processes_keep_the_operators_warning_filters_and_add_ours():
+    value = python_warnings_for_dagster("error::UserWarning")
+    assert value.startswith("error::UserWarning,") and "ignore:Function `asset_materialize_command` is superseded" in value
+
+
+def test_dagster_step_processes_filter_the_peft_deprecation_warning(tmp_path):
+    script = "import warnings; warnings.warn('`is_gradient_checkpointing` is deprecated and will be removed', FutureWarning)"
+    env = {**os.environ, "PYTHONWARNINGS": python_warnings_for_dagster(None)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "is_gradient_checkpointing" not in done.stderr and "Invalid -W option" not in done.stderr
