@@ -24,9 +24,10 @@ lint: $(STAMP)
 test: lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-# The UI on the local instance (DAGSTER_HOME, default .llm_platform/dagster, holding llm_platform/dagster.yaml).
+# The UI on the local instance (DAGSTER_HOME, default .llm_platform/dagster, holding llm_platform/dagster.yaml),
+# with the config in $$LLM_PLATFORM_CONFIG (default: the demo's). Another port: make ui ARGS="-p 3001"
 ui: $(STAMP)
-	$(VENV)/bin/llm-platform dagster dev
+	$(VENV)/bin/llm-platform dagster dev $(ARGS)
 
 # Any dagster CLI command on that same instance: make dagster ARGS="asset list -m llm_platform.definitions"
 dagster: $(STAMP)

@@ -1,4 +1,4 @@
-"""`llm-platform`: run the demo, search the served index, publish and roll it back."""
+"""`llm-platform`: run the demo; search, inspect, publish and roll back the served index; serve it; run dagster commands on the local instance."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ def _check_search_args(args: argparse.Namespace, sources: list[str]) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    """Print the top hits for a question: rank, score, source, title, heading and a snippet."""
+    """Print the top hits for a question: rank, labelled scores, source, title, heading and a snippet."""
     from llm_platform.config import load_config
     from llm_platform.index.embedding import query_embedder
+    from llm_platform.index.hits import hit_line
     from llm_platform.index.onnx_model import export_needed
     from llm_platform.index.table import QueryTuning, SearchInputError, search
 
@@ -58,10 +59,7 @@ def run_search(args: argparse.Namespace) -> int:
         raise SearchInputError(f"{args.mode} search of {table.name} version {table.version} failed: {first}; see `llm-platform index status`") from None
     print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}:")
     for rank, hit in enumerate(hits, 1):
-        title = hit["title"] or hit["locator"]
-        heading = f" › {hit['heading']}" if hit["heading"] and hit["heading"] != title else ""
-        snippet = " ".join(hit["text"].split())[:160]
-        print(f"{rank:>2}. [{hit['score']:.3f}] {hit['source']}: {title}{heading}\n    {hit['locator']}\n    {snippet}")
+        print(hit_line(rank, hit))
     if not hits:
         print("  (no results)")
     return 0
@@ -106,6 +104,31 @@ def run_index_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_index_publish(args: argparse.Namespace) -> int:
+    """Score the latest table version and move the served tag to it if the retrieval gates pass (publish_index_job)."""
+    from llm_platform.automation.jobs import PUBLISH_INDEX_JOB
+    from llm_platform.automation.local_runs import failure_messages, local_instance, materialization, run_job
+    from llm_platform.config import load_config, platform_home
+    from llm_platform.definitions import build_definitions
+
+    config = load_config(args.config)
+    home = platform_home()
+    # Only critical console lines: each failure is printed below as one line; its trace is in the run, in the UI.
+    result = run_job(build_definitions(config, home=home, executor="in_process"), PUBLISH_INDEX_JOB, local_instance(home), log_level="CRITICAL")
+    evaluated, published = materialization(result, "retrieval_eval"), materialization(result, "published_index")
+    k = config.index.retrieval_k
+    if evaluated:
+        print(f"retrieval_eval: version {evaluated.get('evaluated_version')} of {evaluated.get('table')}: hit rate@{k} {evaluated.get(f'hit_rate_at_{k}', float('nan')):.3f}, "
+              f"mrr@{k} {evaluated.get(f'mrr_at_{k}', float('nan')):.3f} (served: {evaluated.get('published_hit_rate')}, {evaluated.get('compared_with')})")
+    for message in failure_messages(result):
+        print(f"  {message}")
+    if not published:
+        print(f"not published: {config.index.published_tag!r} still points where it did; see the reasons above and `llm-platform index status`", file=sys.stderr)
+        return 1
+    print(f"published: {published['tag']!r} of {published['table']}: {published['previous_version']} -> {published['published_version']} ({published['rollback']})")
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Materialize the whole graph on the embedded defaults and print a summary."""
     from llm_platform.demo.run import run_demo as demo
@@ -116,13 +139,24 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_dagster(args: argparse.Namespace) -> int:
     """Run a `dagster` CLI command on the local instance: DAGSTER_HOME set and holding llm_platform/dagster.yaml."""
     import os
+    import signal
     from pathlib import Path
 
-    from llm_platform.local_instance import DAGSTER_HOME_ENV, default_dagster_home, prepare_dagster_home
+    from llm_platform.config import CONFIG_ENV, load_config
+    from llm_platform.library_warnings import python_warnings_for_dagster
+    from llm_platform.local_instance import DAGSTER_HOME_ENV, config_drift_warning, default_dagster_home, latest_config_hash, prepare_dagster_home
 
-    os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home()))
+    dagster_home = prepare_dagster_home(default_dagster_home())
+    os.environ[DAGSTER_HOME_ENV] = str(dagster_home)
     if args.config:
-        os.environ["LLM_PLATFORM_CONFIG"] = str(Path(args.config).resolve())
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+    warning = config_drift_warning(latest_config_hash(dagster_home), load_config(args.config))
+    if warning:
+        print(warning, file=sys.stderr)
+    os.environ["PYTHONWARNINGS"] = python_warnings_for_dagster(os.environ.get("PYTHONWARNINGS"))
+    # A shell starts a background job (`make ui &`) with SIGINT ignored, and `dagster dev` makes SIGTERM do
+    # whatever SIGINT does: it ignored SIGTERM too. With SIGINT at its default, SIGTERM stops it gracefully.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     dagster = Path(sys.executable).with_name("dagster")
     os.execv(dagster, [str(dagster), *args.dagster_args])
     return 0  # not reached: execv replaces this process
@@ -173,9 +207,13 @@ def run_serve(args: argparse.Namespace) -> int:
     """Answer questions over HTTP with the published index and the production adapter, following both pointers."""
     from llm_platform.config import load_config, platform_home
     from llm_platform.serving.server import serve
+    from llm_platform.tiny_model_notice import tiny_model_notice
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_folders=False)  # the service reads no source folder; a serving pod need not mount them
     host, port = args.host or config.serving.host, args.port or config.serving.port
+    notice = tiny_model_notice(config)
+    if notice:
+        print(notice, file=sys.stderr)
     try:
         serve(config, platform_home(), host=host, port=port, insecure_no_auth=args.insecure_no_auth)
     except ValueError as exc:  # a setting the service cannot start with (cache, no key on an open address)
@@ -188,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-platform", description=__doc__)
     parser.add_argument("--config", default=None, help="platform YAML (default: $LLM_PLATFORM_CONFIG or the bundled demo)")
     commands = parser.add_subparsers(dest="command", required=True)
-    find = commands.add_parser("search", help="search the served index")
+    find = commands.add_parser("search", help="search the served index (--latest: the newest version, published or not)")
     find.add_argument("query")
     find.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
     find.add_argument("-k", type=int, default=5)
@@ -197,12 +235,14 @@ def _parser() -> argparse.ArgumentParser:
     find.set_defaults(func=run_search)
     index = commands.add_parser("index", help="inspect, publish or roll back the served index").add_subparsers(dest="index_command", required=True)
     index.add_parser("status", help="latest version and where the served tag points").set_defaults(func=run_index_status)
+    index.add_parser("publish", help="score the latest version and serve it if the retrieval gates pass (publish_index_job, recorded in the local Dagster instance)",
+                     description=run_index_publish.__doc__).set_defaults(func=run_index_publish)
     rollback = index.add_parser("rollback", help="point the served tag at an earlier version")
     rollback.add_argument("--version", type=int, required=True)
     rollback.add_argument("--force", action="store_true", help="serve a version that was never published (it must still answer queries)")
     rollback.set_defaults(func=run_index_rollback)
     commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
-    dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets DAGSTER_HOME)",
+    dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets DAGSTER_HOME; `dagster dev` is the UI, as `make ui`)",
                                   description="`llm-platform dagster dev`, `llm-platform dagster asset materialize -m llm_platform.definitions --select ...`")
     dagster.add_argument("dagster_args", nargs=argparse.REMAINDER, help="the dagster command and its arguments")
     dagster.set_defaults(func=run_dagster)

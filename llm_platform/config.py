@@ -332,8 +332,20 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
-    """Read and validate the config YAML; errors name the file and the field."""
+def _missing_source_folders(config: PlatformConfig, path: Path) -> str | None:
+    """Each local source folder that does not exist, named by field (URLs are not checked: listing a bucket costs a request)."""
+    lines = [f"  - sources[{i}].location: {source.location} does not exist (source {source.name!r}; a relative location is read from "
+             f"{path.parent}): create the folder or point the source at your documents"
+             for i, source in enumerate(config.sources) if "://" not in source.location and not Path(source.location).is_dir()]
+    return "\n".join([f"{path}: invalid configuration", *lines]) if lines else None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, check_folders: bool = True) -> PlatformConfig:
+    """Read and validate the config YAML; errors name the file and the field.
+
+    `check_folders=False` skips checking that local source folders exist, for a config
+    read away from the machine that holds its data (a cluster's, checked on a workstation).
+    """
     config_path = Path(path or os.environ.get(CONFIG_ENV) or DEMO_CONFIG).resolve()
     if not config_path.is_file():
         raise ConfigError(f"{config_path}: config file not found (set {CONFIG_ENV} to a YAML file)")
@@ -360,9 +372,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
     raw["config_path"] = str(config_path)
     raw["config_sha256"] = hashlib.sha256(data).hexdigest()
     try:
-        return PlatformConfig.model_validate(raw)
+        config = PlatformConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_errors(config_path, exc)) from None
+    missing = _missing_source_folders(config, config_path) if check_folders else None
+    if missing:
+        raise ConfigError(missing)
+    return config
 
 
 @lru_cache(maxsize=1)
@@ -384,7 +400,9 @@ def config_at(path: str | os.PathLike[str] | None) -> PlatformConfig:
     cached = _loaded.get(config_path)
     if cached is not None and config_path.is_file() and hashlib.sha256(config_path.read_bytes()).hexdigest() == cached.config_sha256:
         return cached
-    _loaded[config_path] = config = load_config(config_path)
+    # Not the folder check: a running code location or step reports a missing folder per source (raw_documents
+    # names it), where one absent landing folder must not stop every other job. People's entry points check.
+    _loaded[config_path] = config = load_config(config_path, check_folders=False)
     return config
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from llm_platform.config import DEFAULT_HOME, platform_home
+from llm_platform.config import CONFIG_ENV, DEFAULT_HOME, PlatformConfig, platform_home
 
 INSTANCE_CONFIG = Path(__file__).parent / "dagster.yaml"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
@@ -52,3 +52,27 @@ def warn_if_dagster_home_unset() -> None:
     message = dagster_home_warning()
     if message:
         print(message, file=sys.stderr)
+
+
+def latest_config_hash(dagster_home: Path) -> tuple[str, str] | None:
+    """(run id, config sha256) of the newest run on the instance at `dagster_home` that carries the platform's config tag."""
+    import dagster as dg
+
+    from llm_platform.resources.platform import CONFIG_TAG
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for run in instance.get_runs(limit=50):
+            if CONFIG_TAG in run.tags:
+                return run.run_id, run.tags[CONFIG_TAG]
+    return None
+
+
+def config_drift_warning(latest: tuple[str, str] | None, config: PlatformConfig) -> str | None:
+    """A warning when the instance's latest platform run used another config than `config`: the UI would show other sources."""
+    if latest is None or latest[1] == config.config_sha256:
+        return None
+    run_id, recorded = latest
+    return (f"llm_platform: warning: the latest run on this Dagster instance (run {run_id[:8]}) used a config with sha256 {recorded[:12]}, "
+            f"but this command loads {config.config_path} (sha256 {config.config_sha256[:12]}). The UI and jobs will show this config's "
+            "sources and partitions, not those runs'. If you meant the config of those runs, start again with the same "
+            f"{CONFIG_ENV} (or --config), e.g. `{CONFIG_ENV}=/path/to/your.yaml make ui`.")

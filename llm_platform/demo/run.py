@@ -6,44 +6,18 @@ instance under the storage root, so `dagster dev` afterwards shows their history
 
 from __future__ import annotations
 
-import os
-import time
+from pathlib import Path
 
 import dagster as dg
 
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
-from llm_platform.config import load_config, platform_home
+from llm_platform.automation.local_runs import local_instance as demo_instance
+from llm_platform.automation.local_runs import materialization as _materialization
+from llm_platform.automation.local_runs import run_job as _run
+from llm_platform.config import CONFIG_ENV, DEMO_CONFIG, PlatformConfig, load_config, platform_home
 from llm_platform.definitions import build_definitions
-
-_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
-def demo_instance(home: str) -> dg.DagsterInstance:
-    """The persistent local instance `make ui` shows ($DAGSTER_HOME, else <home>/dagster), configured by llm_platform/dagster.yaml."""
-    from llm_platform.local_instance import DAGSTER_HOME_ENV, default_dagster_home, prepare_dagster_home
-
-    os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home(home)))
-    return dg.DagsterInstance.get()
-
-
-def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, partition: str | None = None) -> dg.ExecuteInProcessResult:
-    label = f"{job}[{partition}]" if partition else job
-    started = time.perf_counter()
-    print(f"▶ {label} …", flush=True)
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, partition_key=partition, raise_on_error=False, run_config=_QUIET
-    )
-    status = "ok" if result.success else "FAILED"
-    print(f"  {label}: {status} in {time.perf_counter() - started:.1f}s (run {result.run_id[:8]})", flush=True)
-    return result
-
-
-def _materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.to_user_string() == asset:
-            return {k: v.value for k, v in materialization.metadata.items()}
-    return {}
+from llm_platform.library_warnings import ignore_third_party_deprecations
+from llm_platform.tiny_model_notice import tiny_model_notice
 
 
 def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
@@ -64,11 +38,15 @@ def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
 
 def run_demo(config_path: str | None = None) -> int:
     """Materialize every source through the index, publish it, and print a summary."""
+    ignore_third_party_deprecations()
     config = load_config(config_path)
     home = platform_home()
     instance = demo_instance(home)
     defs = build_definitions(config, executor="in_process")
     print(f"llm_platform demo: config {config.config_path}\n  data under {home}\n  Dagster instance {instance.root_directory}")
+    notice = tiny_model_notice(config)
+    if notice:
+        print(notice)
     ok = True
     summary = []
     for source in config.source_names:
@@ -86,6 +64,17 @@ def run_demo(config_path: str | None = None) -> int:
     print(f"  retrieval: hit rate@{config.index.retrieval_k} {evaluation.get(f'hit_rate_at_{config.index.retrieval_k}', float('nan')):.3f}, "
           f"published version {published.get('published_version', 'not published')}")
     _print_model_summary(training)
-    print("\nNext:\n  .venv/bin/llm-platform search \"how do I define a function\"\n"
-          f"  DAGSTER_HOME={instance.root_directory} .venv/bin/dagster dev   # then open http://127.0.0.1:3000")
+    print("\n" + next_steps(config, instance.root_directory))
     return 0 if ok else 1
+
+
+def next_steps(config: PlatformConfig, dagster_home: str) -> str:
+    """What to run after the demo: the README's commands, with the config and instance of this run where they are not the defaults."""
+    from llm_platform.local_instance import default_dagster_home
+
+    env = "" if Path(config.config_path) == DEMO_CONFIG.resolve() else f"{CONFIG_ENV}={config.config_path} "
+    if Path(dagster_home).resolve() != default_dagster_home(platform_home()):
+        env += f"DAGSTER_HOME={dagster_home} "
+    return (f"Next:\n  {env}.venv/bin/llm-platform search \"how do I define a function\"\n"
+            f"  {env}make ui   # the runs above in the Dagster UI: http://127.0.0.1:3000\n"
+            "  your own documents: docs/own-documents.md")

@@ -22,7 +22,7 @@ from llm_platform.documents.html_text import html_fragment_to_text, html_to_text
 from llm_platform.documents.render_loss import loss_reason
 
 # Bump when rendering changes what any document becomes; part of the cleaning version.
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 # markdown-it stops at this block depth and drops the rest of the document
 # (its CommonMark preset says 20: a list 10 levels deep). A list level takes
 # two (list, item); at 200 a 100-level list renders whole, far from Python's
@@ -32,6 +32,7 @@ MARKDOWN_MAX_NESTING = 200
 _MARKDOWN_CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _SCRIPT_OR_STYLE_TAG = re.compile(r"<(/?)(script|style)\b", re.IGNORECASE)
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 @dataclass(frozen=True)
@@ -184,14 +185,38 @@ class _MarkdownProse:
         return _BLANK_RUNS.sub("\n\n", "\n\n".join(block for block in self.blocks if block.strip())).strip()
 
 
+def _dunder_identifier(children, at: int) -> str | None:
+    """`__init__` when children[at:at + 3] is markdown-it's strong emphasis `__` around one identifier.
+
+    CommonMark reads `__contains__()` as bold "contains"; in technical prose a single
+    word between double underscores is a Python name far more often than bold (which
+    writers spell `**word**`), so the underscores are kept.
+    """
+    if len(children) < at + 3:
+        return None
+    opening, inner, closing = children[at : at + 3]
+    if opening.type == "strong_open" and opening.markup == "__" and inner.type == "text" and _IDENTIFIER.match(inner.content) and closing.type == "strong_close":
+        return f"__{inner.content}__"
+    return None
+
+
 def _inline_text(children) -> str:
     parts: list[str] = []
     skipping: str | None = None
-    for child in children:
+    skip = 0
+    for at, child in enumerate(children):
+        if skip:
+            skip -= 1
+            continue
         # Inside an inline <script> or <style> the text is code, never prose.
         if child.type == "html_inline":
             skipping = _skipped_html_element(child.content, skipping)
         if skipping is not None:
+            continue
+        identifier = _dunder_identifier(children, at)
+        if identifier is not None:
+            parts.append(identifier)
+            skip = 2
             continue
         # image (badges, screenshots: alt text is not prose), html_inline (<br>,
         # <img>, <a href>: the tag goes, text around it stays), link_open and

@@ -246,7 +246,11 @@ def search(
     elif mode == "fts":
         builder = table.search(query, query_type="fts")
     else:
-        builder = _tuned(table.search(query_type="hybrid").vector(vector).text(query), tuning)
+        from lancedb.rerankers import RRFReranker
+
+        # Cosine like the vector mode and the ANN index; "all" keeps each side's score beside the fused one.
+        hybrid = table.search(query_type="hybrid").vector(vector).text(query).distance_type("cosine")
+        builder = _tuned(hybrid.rerank(RRFReranker(return_score="all")), tuning)
     condition = source_filter(source) if source is not None else where
     if condition is not None:
         builder = builder.where(condition, prefilter=True)
@@ -256,15 +260,18 @@ def search(
     if mode != "hybrid":
         builder = builder.select([*columns, "_distance" if mode == "vector" else "_score"])
     hits = builder.limit(k).to_list()
-    return [{**{c: hit[c] for c in columns}, "score": _score(hit)} for hit in hits]
+    return [{**{c: hit[c] for c in columns}, **_scores(hit)} for hit in hits]
 
 
-def _score(hit: dict) -> float:
-    if "_relevance_score" in hit:
-        return float(hit["_relevance_score"])
-    if "_distance" in hit:
-        return 1.0 - float(hit["_distance"])
-    return float(hit.get("_score", 0.0))
+def _scores(hit: dict) -> dict[str, float | None]:
+    """`score` ranks the hits (fused rank score, similarity or BM25); `similarity` and `keyword` are None where a side did not find the hit."""
+    similarity = 1.0 - float(hit["_distance"]) if hit.get("_distance") is not None else None
+    keyword = float(hit["_score"]) if hit.get("_score") is not None else None
+    if hit.get("_relevance_score") is not None:
+        score = float(hit["_relevance_score"])
+    else:
+        score = similarity if similarity is not None else (keyword or 0.0)
+    return {"score": score, "similarity": similarity, "keyword": keyword}
 
 
 def ranked_ids(

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from llm_platform.serving.server import mlflow_resource
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_folders=False)  # reads only MLflow settings; the pod mounts no source folder
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
     info = fetch_production_adapter(mlflow_resource(config, platform_home()).client(), config.mlflow.registered_model, dest)

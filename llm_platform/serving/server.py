@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
+MLFLOW_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def quiet_service_libraries() -> None:
+    """The service's log is requests and version swaps: no MLflow download bars (unless the operator set them) or peft deprecations."""
+    from llm_platform.library_warnings import ignore_third_party_deprecations
+
+    os.environ.setdefault(MLFLOW_PROGRESS_ENV, "false")
+    ignore_third_party_deprecations()
 
 
 def mlflow_resource(config: PlatformConfig, home: str):
@@ -137,6 +146,7 @@ def serve(config: PlatformConfig, home: str, *, host: str, port: int, insecure_n
     key_env = config.serving.api_key_env
     check_exposure(host, api_key=os.environ.get(key_env) or None, key_env=key_env, insecure_no_auth=insecure_no_auth)
     print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
+    quiet_service_libraries()
     service = build_service(config, home)
     service.state.start(config.serving.poll_seconds)
     try:

@@ -20,6 +20,8 @@ NAME = table_name("chunks", DEFAULT_EMBEDDING_MODEL)
 def home(tmp_path, monkeypatch):
     """A config with sources docs and notes, and a served table holding both."""
     (tmp_path / "platform.yaml").write_text(CONFIG, encoding="utf-8")
+    for source in ("docs", "notes"):
+        (tmp_path / "corpus" / source).mkdir(parents=True)
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "platform.yaml"))
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
     db = connect(str(tmp_path / "home" / "lancedb"))
@@ -98,3 +100,21 @@ def test_a_search_that_fails_on_the_table_names_the_table_and_version(home, caps
     home.drop_index(next(i.name for i in home.list_indices()))  # the latest version has rows and no full-text index
     code, _, err = run(capsys, "search", "assert", "--mode", "fts", "--latest")
     assert code == 2 and f"fts search of {NAME} version {home.version} failed" in err and "Traceback" not in err
+
+
+def test_publish_with_nothing_indexed_says_it_did_not_publish_and_why(tmp_path, monkeypatch, capsys):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "platform.yaml").write_text("sources:\n  - name: docs\n    location: corpus\n", encoding="utf-8")
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "platform.yaml"))
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    code, out, err = run(capsys, "index", "publish")
+    assert code == 1 and "step retrieval_eval failed" in out and "does not exist yet: materialize vector_index first" in out
+    assert "not published" in err and "Traceback" not in out + err
+
+
+def test_every_index_command_the_help_promises_exists(capsys):
+    with pytest.raises(SystemExit):
+        main(["index", "--help"])
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("status", "publish", "rollback"))

@@ -153,3 +153,12 @@ def test_markdown_inline_script_and_style_contents_are_dropped():
 
 def test_markdown_self_closed_inline_script_keeps_the_text_after_it():
     assert " ".join(markdown_to_text('Load <script src="app.js"/> then read on.').split()) == "Load then read on."
+
+
+def test_dunder_identifiers_in_markdown_prose_keep_their_underscores():
+    text = markdown_to_text("A container defines __contains__() for `in`; __init__ sets it up and __init__.py marks the package.")
+    assert text == "A container defines __contains__() for in; __init__ sets it up and __init__.py marks the package."
+
+
+def test_markdown_emphasis_around_words_still_renders_as_plain_text():
+    assert markdown_to_text("This is **important**, __very much__ so, and _not_ optional.") == "This is important, very much so, and not optional."

@@ -54,6 +54,7 @@ def test_int8_tables_are_a_space_of_their_own():
 
 def test_the_configured_backend_names_the_table(tmp_path):
     config = tmp_path / "platform.yaml"
+    (tmp_path / "corpus").mkdir()
     config.write_text("sources:\n  - name: docs\n    location: corpus\nembedding:\n  backend: onnx\n", encoding="utf-8")
     assert configured_table_name(load_config(config)).endswith("__onnx_int8")
 
@@ -67,6 +68,7 @@ def test_an_unknown_space_is_refused_by_name():
 def served_home(tmp_path, torch_fp32) -> Path:
     """A served table of help-topic chunks embedded by torch fp32, as the embeddings asset writes them."""
     (tmp_path / "platform.yaml").write_text("sources:\n  - name: docs\n    location: corpus\n", encoding="utf-8")
+    (tmp_path / "corpus").mkdir()
     home = tmp_path / "home"
     name = table_name("chunks", DEFAULT_EMBEDDING_MODEL)
     vectors = torch_fp32.encode([topics[t][:1500] for t in TOPICS])

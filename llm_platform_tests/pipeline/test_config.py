@@ -7,13 +7,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from llm_platform.config import ConfigError, load_config
+from llm_platform.config import ConfigError, config_at, load_config
 from llm_platform.resources.platform import CONFIG_TAG, PlatformConfigResource, guard_one_config
 
 VALID = "sources:\n  - name: docs\n    location: corpus\n"
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "corpus").mkdir(exist_ok=True)
     path = tmp_path / "platform.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -77,6 +78,7 @@ def test_missing_file_is_reported_with_its_path(tmp_path):
 def test_relative_location_resolves_against_the_config_folder(tmp_path, monkeypatch):
     folder = tmp_path / "conf"
     folder.mkdir()
+    (tmp_path / "corpus" / "docs").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     path = folder / "platform.yaml"
     path.write_text("sources:\n  - name: docs\n    location: ../corpus/docs\n", encoding="utf-8")
@@ -129,3 +131,24 @@ def test_definitions_and_steps_share_one_parsed_config_until_the_file_changes(tm
     assert config_at(path) is first
     path.write_text(VALID.replace("docs", "manuals"), encoding="utf-8")
     assert config_at(path).source_names == ["manuals"]
+
+
+def test_a_local_source_folder_that_does_not_exist_is_named_with_its_field(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    message = load_error(tmp_path, VALID + "  - name: notes\n    location: notes\n")
+    assert f"- sources[1].location: {tmp_path / 'notes'} does not exist" in message.replace("<config>", "") and "sources[0]" not in message
+
+
+def test_object_store_source_locations_are_not_checked(tmp_path):
+    assert load_config(write(tmp_path, "sources:\n  - name: docs\n    location: s3://bucket/absent\n")).source_names == ["docs"]
+
+
+def test_source_folders_are_not_checked_when_told_so(tmp_path):
+    assert load_config(write(tmp_path, "sources:\n  - name: docs\n    location: /no/such/folder\n"), check_folders=False).source_names == ["docs"]
+
+
+def test_a_running_code_location_reads_a_config_whose_folder_went_missing(tmp_path):
+    # raw_documents then fails for that source alone, naming it (test_document_checks); other jobs still load.
+    path = write(tmp_path, VALID)
+    (tmp_path / "corpus").rmdir()
+    assert config_at(path).source_names == ["docs"]

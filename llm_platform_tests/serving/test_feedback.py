@@ -125,4 +125,4 @@ def test_serve_command_refuses_an_open_address_without_a_key(tmp_path):
     done = subprocess.run([sys.executable, "-m", "llm_platform.cli", "serve", "--host", "0.0.0.0"], env=env, capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 2
-    assert done.stderr.startswith("error: refusing to serve on 0.0.0.0 without an API key") and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith("error: refusing to serve on 0.0.0.0 without an API key") and "Traceback" not in done.stderr

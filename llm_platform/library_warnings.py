@@ -1,0 +1,28 @@
+"""Warnings one library raises about another's calls, which no change of ours can remove: filtered by exact message."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+# peft reads `model.is_gradient_checkpointing` whenever it wraps a model (PeftModel, get_peft_model);
+# transformers 5 renamed that property `is_activation_checkpointing` and warns on the old name. Our own
+# code uses the new names; the demo and the service would otherwise print this on every adapter load.
+PEFT_CHECKPOINTING_PROPERTY = "`is_gradient_checkpointing` is deprecated"
+# `dagster asset materialize`, `job execute`, `dev` and `definitions validate` warn on every call that `dg`
+# supersedes them; `dg` (dagster-dg-cli) is not one of our dependencies, and these commands remain supported in 1.13.
+DAGSTER_SUPERSEDED_COMMANDS = ("asset_materialize_command", "job_execute_command", "dev_command", "definitions_validate_command")
+
+
+def ignore_third_party_deprecations() -> None:
+    """Filter the peft deprecation warning above in this process, and only it (by message)."""
+    warnings.filterwarnings("ignore", message=re.escape(PEFT_CHECKPOINTING_PROPERTY), category=FutureWarning)
+
+
+def python_warnings_for_dagster(existing: str | None) -> str:
+    """PYTHONWARNINGS for a `dagster` command and the processes it starts: `existing` entries, then ours.
+
+    Message prefixes, not warning classes: PYTHONWARNINGS is read before site-packages can be imported.
+    """
+    ours = [f"ignore:Function `{command}` is superseded" for command in DAGSTER_SUPERSEDED_COMMANDS]
+    return ",".join([*filter(None, [existing]), *ours, f"ignore:{PEFT_CHECKPOINTING_PROPERTY}:FutureWarning"])
