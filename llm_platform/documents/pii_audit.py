@@ -35,12 +35,20 @@ _SECRET_KEY = re.compile(
 _AUTH_HEADER = re.compile(r"(?i)authorization\W{1,4}\w+[ \t]+([^\s\"'\x00]{6,})")
 _URL_USERINFO = re.compile(r"://[^\s/@:]*:([^\s/@\x00]+)@")
 _PRIVATE_KEY = re.compile(r"BEGIN[A-Z ]*PRIVATE KEY")
-_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=]{20,}")
+# Backslashes too: Markdown escapes underscores (`ghp\_...`).
+_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=\\]{20,}")
 _AWS_KEY_ID = re.compile(r"A[KS]IA[0-9A-Z]{16}")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+[1-9](?:[ .\-/()]{0,2}\d){7,14}")
+# National numbers: a whole run of two to five groups of digits, 9 to 13
+# digits in all (a run that goes on is a table of figures); or any digits
+# after a phone word.
+_GROUPED_NUMBER = re.compile(r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d)")
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+_AFTER_PHONE_WORD = re.compile(r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)\w*\W{1,20}(\+?\d[\d ()./-]{6,}\d)")
 _MIN_TOKEN_ENTROPY = 3.5
 _MIN_CREDENTIAL_CHARS = 6
+_MAX_CARD_RUN_GROUPS = 8
 
 Span = tuple[int, int]
 
@@ -52,10 +60,13 @@ def _luhn_valid(digits: str) -> bool:
 
 
 def _cards(text: str) -> Iterator[Span]:
-    # Every stretch of whole groups in a run, so a card next to a year or an
-    # expiry date ("2023 4111 1111 1111 1111 12/27") is still seen.
+    # Every stretch of whole groups in a short run, so a card next to a year or
+    # an expiry date ("2023 4111 1111 1111 1111 12 27") is still seen; a longer
+    # run is a table of figures, where one stretch in ten would pass Luhn.
     for run in _DIGIT_RUN.finditer(text):
         groups = [g.span() for g in _DIGIT_GROUP.finditer(text, run.start(), run.end())]
+        if len(groups) > _MAX_CARD_RUN_GROUPS:
+            continue
         for first, (start, _) in enumerate(groups):
             digits = ""
             for group_start, end in groups[first:]:
@@ -97,6 +108,16 @@ def _is_random_token(token: str) -> bool:
     return mixed and _entropy(token) >= _MIN_TOKEN_ENTROPY
 
 
+def _is_national_phone(match: re.Match[str]) -> bool:
+    # A national number starts with its trunk "0" or an area code in brackets,
+    # or has the North American 3-3-4 or Indian 5-5 shape; other grouped
+    # figures ("1024 2048 4096") are sizes and counts.
+    number = match.group()
+    groups = [len(group) for group in re.findall(r"\d+", number)]
+    shaped = number.startswith(("0", "(")) or groups in ([3, 3, 4], [5, 5])
+    return shaped and 9 <= sum(groups) <= 13 and not _DATE.search(number)
+
+
 def _is_ipv4(address: str) -> bool:
     return all(int(part) <= 255 for part in address.split("."))
 
@@ -119,6 +140,8 @@ _SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("api_key", _found(_AWS_KEY_ID)),
     ("ip_address", _found(_IPV4, lambda m: _is_ipv4(m.group()))),
     ("phone", _found(_INTERNATIONAL_PHONE)),
+    ("phone", _found(_GROUPED_NUMBER, _is_national_phone)),
+    ("phone", _found(_AFTER_PHONE_WORD)),
 )
 
 

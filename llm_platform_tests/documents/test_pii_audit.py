@@ -1,5 +1,6 @@
 """The independent audit behind `no_pii_left`: it sees what the redactor misses, and nothing in redacted or technical text."""
 
+import random
 from pathlib import Path
 from pydoc_data.topics import topics
 
@@ -16,10 +17,11 @@ from llm_platform_tests.pii_variants import CREDENTIAL_SYNTAXES, REPORTED_VARIAN
 DEMO_CORPUS = Path(llm_platform.__file__).parent / "demo" / "corpus"
 # Earlier probes (issue 9) and the shapes the redactor knows, written as a leak would leave them.
 KNOWN_SHAPES = [
-    "alice [at] example [dot] com", "carol.white@example.net", "+44 7700 900123", "DE89 3704 0044 0532 0130 00",
+    "alice [at] example [dot] com", "carol.white@example.net", "+44 7700 900123", "415 555 0134", "(212) 555-0199",
+    "07911 123456", "030/12345678", "01 23 45 67 89", "Call 4155550134", "DE89 3704 0044 0532 0130 00",
     "GB82WEST12345698765432", "123-45-6789", "4111 1111 1111 1111", "10.20.30.40", "AKIAIOSFODNN7EXAMPLE",
     "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
-    "ghp_" + "a1B2c3D4e5" * 4, "https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/q1w2e3r4t5y6u7i8o9p0a1s2",
+    "ghp_" + "a1B2c3D4e5" * 4, "ghp\\_" + "a1B2c3D4e5" * 4, "https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/q1w2e3r4t5y6u7i8o9p0a1s2",
     "-----BEGIN RSA PRIVATE KEY-----", "postgresql://app:Tr0ub4dor@db.example.com:5432/app",
 ]
 EVERY_PROBE = [text for _, text, _ in REPORTED_VARIANTS] + [text for text, _ in CREDENTIAL_SYNTAXES] + KNOWN_SHAPES
@@ -60,6 +62,18 @@ def test_audit_reads_numbers_with_any_separator(text):
 def test_audit_flags_a_credential_value_under_any_secret_key(redactor_switched_off):
     outcome = validate_rule(no_pii_left(), pd.DataFrame({"text": ["settings: root_pass = sunshine"]}))
     assert not outcome.passed
+
+
+def test_audit_finds_nothing_in_tables_of_figures():
+    rng = random.Random(9)
+    figures = " ".join(str(rng.randrange(10**5)) for _ in range(2000))
+    matrix = "\n".join("[" + "  ".join(f"{rng.randrange(10**5):5d}" for _ in range(8)) + "]" for _ in range(200))
+    assert audit_pii(figures) == [] and audit_pii(matrix) == []
+
+
+@pytest.mark.parametrize("text", ["released 2023-12-04 12:30", "on 04.12.2023 at noon", "sizes 4096 8192 16384 bytes"])
+def test_audit_finds_nothing_in_dates_and_sizes(text):
+    assert audit_pii(text) == []
 
 
 def test_audit_finds_nothing_in_python_help_topics():
