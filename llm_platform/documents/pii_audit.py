@@ -25,11 +25,11 @@ _DIGIT_GROUP = re.compile(r"\d+")
 _SSN_LIKE = re.compile(r"(?<!\d)\d{3}[^\w\n]\d{2}[^\w\n]\d{4}(?!\d)")
 _SSN_NAMED = re.compile(r"(?i)(?:ssn|social security)\D{0,20}(\d{9})(?!\d)")
 _IBAN_START = re.compile(r"(?i)(?<![a-z0-9])[a-z]{2}\d{2}")
-_IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9])+")
-_ADDRESS = re.compile(r"[^\s@<>()\[\]{}\"',;:\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}")
+_IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9]){0,40}")
+_ADDRESS = re.compile(r"(?<![^\s@<>()\[\]{}\"',;:\x00])[^\s@<>()\[\]{}\"',;:\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}")
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
 _SECRET_KEY = re.compile(
-    r"(?i)[\w.-]*(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api.?key|access.?key|private.?key|auth|credential)[\w.-]*"
+    r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api.?key|access.?key|private.?key|auth|credential)[\w.-]{0,40}"
     r"[\"']?\]?\s*(?:=>|:=|=|:)[ \t]*[\"']?(?!(?:basic|bearer|token|digest|negotiate)\s)([^\s\"'&;,\x00]+)"
 )
 _AUTH_HEADER = re.compile(r"(?i)authorization\W{1,4}\w+[ \t]+([^\s\"'\x00]{6,})")

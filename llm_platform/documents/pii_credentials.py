@@ -79,12 +79,15 @@ def _value_span(match: re.Match[str]) -> Span:
 
 def credential_spans(text: str) -> Iterator[Span]:
     """(start, end) of each value given under a secret-like key name or in an Authorization header."""
+    value_end = 0
     for key in _KEY.finditer(text):
-        assignment = _ASSIGNMENT.match(text, key.end())
+        # A key name inside the value before it is part of that value; reading
+        # it again would make "password=password=..." quadratic.
+        assignment = _ASSIGNMENT.match(text, key.end()) if key.start() >= value_end else None
         if assignment:
-            start, end = _value_span(assignment)
-            if _is_secret_value(text, start, end, key.group()):
-                yield start, end
+            start, value_end = _value_span(assignment)
+            if _is_secret_value(text, start, value_end, key.group()):
+                yield start, value_end
     if "uthorization" in text or "UTHORIZATION" in text:
         for header in _HEADER.finditer(text):
             yield header.span(1)
