@@ -27,4 +27,6 @@ CREDENTIAL_SYNTAXES = [
     ("authToken := goT0ken-c0de", "goT0ken-c0de"),
     ("x-api-key: h3ader-key-0042", "h3ader-key-0042"),
     ("Authorization: Bearer abc.def-ghi_jkl~mno", "abc.def-ghi_jkl~mno"),
+    ("**Password:** `md-B0ld-pass`", "md-B0ld-pass"),
+    ("__api_key__ = md-Und3r-key", "md-Und3r-key"),
 ]

@@ -30,7 +30,7 @@ _ADDRESS = re.compile(r"(?<![^\s@<>()\[\]{}\"',;:\x00])[^\s@<>()\[\]{}\"',;:\x00
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
 _SECRET_KEY = re.compile(
     r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api.?key|access.?key|private.?key|auth|credential)[\w.-]{0,40}"
-    r"[\"']?\]?\s*(?:=>|:=|=|:)[ \t]*[\"']?(?!(?:basic|bearer|token|digest|negotiate)\s)([^\s\"'&;,\x00]+)"
+    r"[\"'*`]{0,3}\]?\s*(?:=>|:=|=|:)[*_]{0,2}[ \t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)([^\s\"'`&;,\x00]+)"
 )
 _AUTH_HEADER = re.compile(r"(?i)authorization\W{1,4}\w+[ \t]+([^\s\"'\x00]{6,})")
 _URL_USERINFO = re.compile(r"://[^\s/@:]*:([^\s/@\x00]+)@")

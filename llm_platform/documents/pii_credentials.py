@@ -29,10 +29,14 @@ SECRET_WORD = (
     r"(?:pass(?:word|wd|phrase|code)|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?)"
 )
 _KEY_ENDING = r"(?:[_.-]?(?:key|value|string|str|hash|b64|base64|enc|encrypted|plain|plaintext|\d))?"
-_KEY = re.compile(rf"(?i){SECRET_WORD}{_KEY_ENDING}(?![A-Za-z0-9_])")
+_KEY = re.compile(rf"(?i){SECRET_WORD}{_KEY_ENDING}(?![A-Za-z0-9]|_[A-Za-z0-9])")
 # A quoted value runs to its closing quote; a bare one stops at the separators
 # of query strings, libpq/ODBC strings and lists.
-_ASSIGNMENT = re.compile(r"[\"']?\]?\s*(?:=>|:=|=|:)[ \t]*(?:\"(?P<double>[^\s\"]+)\"|'(?P<single>[^\s']+)'|(?P<bare>[^\s\"'&;,]+))")
+# Markdown may wrap the key or the value: "**Password:** `hunter2xyz`".
+_ASSIGNMENT = re.compile(
+    r"[\"'*_`]{0,3}\]?\s*(?:=>|:=|=|:)[*_]{0,2}[ \t]*"
+    r"(?:\"(?P<double>[^\s\"]+)\"|'(?P<single>[^\s']+)'|`(?P<tick>[^\s`]+)`|(?P<bare>[^\s\"'`&;,]+))"
+)
 _HEADER = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token|digest|apikey|negotiate)\s+([A-Za-z0-9._~+/=-]{8,})")
 _TRAILING = ".)]}>"
 _PLACEHOLDER_WORDS = {
@@ -69,7 +73,7 @@ def _is_secret_value(text: str, start: int, end: int, key: str) -> bool:
 
 
 def _value_span(match: re.Match[str]) -> Span:
-    for group in ("double", "single"):
+    for group in ("double", "single", "tick"):
         if match.group(group):
             return match.span(group)
     start = match.start("bare")
