@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/pii_detectors.py
 
-Three detectors side by side, each on the kinds it covers:
+Four detectors side by side, each on the kinds it covers:
 - llm_platform.documents.pii (what cleaning uses);
+- llm_platform.documents.pii_audit (the independent second opinion behind
+  `no_pii_left`; it must find every probe too, and nothing in technical text);
 - detect-secrets as a user runs it (`detect-secrets scan`: every default plugin,
   entropy and keyword detectors included), for keys and tokens;
 - phonenumbers' matcher in every region the platform reads, VALID leniency, with
@@ -12,7 +14,7 @@ Three detectors side by side, each on the kinds it covers:
 it), so every hit there is a false positive; so is every hit on "integers":
 1,000 random 10-digit numbers in a sentence ("the counter reached N"), the
 shape of timestamps, ids and sizes. The probes are one sentence per kind and
-format variant, the shapes issue 9 reported as leaking.
+format variant, the shapes issues 9 and 16 reported as leaking.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from pathlib import Path
 from pydoc_data.topics import topics
 
 from llm_platform.documents.pii import find_pii
+from llm_platform.documents.pii_audit import audit_pii
 from llm_platform.documents.pii_phones import PHONE_REGIONS
 
-SECRET_KINDS = {"api_key", "webhook_url", "private_key", "password"}
+SECRET_KINDS = {"api_key", "webhook_url", "private_key", "password", "credential"}
 PROBES = [
     ("email", "alice [at] example [dot] com"), ("email", "bob(at)example(dot)org"), ("email", "carol.white@example.net"),
     ("phone", "Call 4155550134"), ("phone", "415 555 0134"), ("phone", "(212) 555-0199"), ("phone", "07911 123456"),
@@ -41,6 +44,12 @@ PROBES = [
     ("api_key", "ghp_" + "a1B2c3D4e5" * 4), ("api_key", "ghp\\_" + "a1B2c3D4e5" * 4),
     ("private_key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END RSA PRIVATE KEY-----"),
     ("password", "postgresql://app:Tr0ub4dor@db.example.com:5432/app"),
+    # issue 16
+    ("credential", "host=db user=app password=s3cr3tP4ss dbname=x"),
+    ("credential", "jdbc:postgresql://db:5432/app?user=app&password=hunter2xyz"), ("credential", "DB_PASSWORD=Pl4in-Env-Secret"),
+    ("credential", "password: yaml-Pa55word"), ("credential", "Authorization: Basic dXNlcjpwYXNzd29yZA=="),
+    ("credit_card", "4111.1111.1111.1111"), ("credit_card", "4111 11111111 1111"), ("ssn", "123.45.6789"),
+    ("api_key", "hf_aBcD1234eFgH5678iJkL9012mNoP3456qR"), ("iban", "DE89-3704-0044-0532-0130-00"), ("email", "jörg@exämple.de"),
 ]
 
 
@@ -91,6 +100,7 @@ def _random_integers() -> list[int]:
 def main() -> None:
     rows = [
         measure("llm_platform pii (all kinds)", platform_hits, None),
+        measure("llm_platform pii_audit (no_pii_left)", lambda t: len(audit_pii(t)), None),
         measure("llm_platform pii (secrets)", lambda t: sum(k in SECRET_KINDS for k, _ in find_pii(t)), SECRET_KINDS),
         measure("detect-secrets scan defaults (secrets)", detect_secrets_hits, SECRET_KINDS),
         measure("llm_platform pii (phones)", lambda t: sum(k == "phone" for k, _ in find_pii(t)), {"phone"}),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llm_platform.documents.pii import find_pii, redact_pii
+from llm_platform.documents.pii_audit import audit_pii, mask_audit_hits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,11 +55,16 @@ def values_within(column: str, minimum: float, maximum: float) -> pa.DataFrameSc
     return pa.DataFrameSchema({column: pa.Column(float, pa.Check.in_range(minimum, maximum), nullable=False)}, name=f"{column}_range")
 
 
+def pii_left(text: str) -> bool:
+    """Whether `text` holds PII by either opinion: the redactor's detectors, or the broader independent audit."""
+    return bool(find_pii(text) or audit_pii(text))
+
+
 def no_pii_left(*columns: str) -> pa.DataFrameSchema:
-    """No value in `columns` (default: text) holds anything the redaction detectors find; nulls pass."""
+    """No value in `columns` (default: text) holds anything the redactor or the independent audit finds; nulls pass."""
     import pandera.pandas as pa
 
-    check = pa.Check(lambda s: s.map(lambda text: text is None or not find_pii(text)), name="no PII pattern")
+    check = pa.Check(lambda s: s.map(lambda text: text is None or not pii_left(text)), name="no PII pattern")
     return pa.DataFrameSchema({column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_pii")
 
 
@@ -93,8 +99,9 @@ def vectors_unit_norm(tolerance: float = 1e-3) -> pa.DataFrameSchema:
 
 
 def _shown(value: object) -> str:
-    # Examples land in the event log, which must never hold what cleaning redacts.
-    return redact_pii(str(value)[:_EXAMPLE_SCAN_CHARS])[0][:_EXAMPLE_CHARS]
+    # Examples land in the event log, which must never hold what cleaning
+    # redacts, nor what the audit found that the redactor missed.
+    return mask_audit_hits(redact_pii(str(value)[:_EXAMPLE_SCAN_CHARS])[0])[:_EXAMPLE_CHARS]
 
 
 def validate_rule(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> RuleOutcome:

@@ -184,7 +184,7 @@ def _cleaned_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheck
         _check_spec(CLEAN_IDS_UNIQUE, CLEANED_CORPUS, sources, blocking=True, description="doc_id is unique and non-null"),
         _check_spec(CLEAN_TEXT_LENGTH, CLEANED_CORPUS, sources, blocking=True, description="text length within cleaning.min_chars and the maximum"),
         _check_spec(CLEAN_QUALITY, CLEANED_CORPUS, sources, blocking=True, description="quality score at least cleaning.min_quality"),
-        _check_spec(CLEAN_NO_PII, CLEANED_CORPUS, sources, blocking=True, description="no PII or secret left in text, title or locator (the redaction detectors find none)"),
+        _check_spec(CLEAN_NO_PII, CLEANED_CORPUS, sources, blocking=True, description="no PII or secret left in text, title or locator (neither the redaction detectors nor the independent audit find any)"),
         _check_spec(CLEAN_DUPLICATE_RATE, CLEANED_CORPUS, sources, description="share of duplicates under cleaning.max_duplicate_rate"),
         _check_spec(CLEAN_QUARANTINE_RATE, CLEANED_CORPUS, sources, description="share set aside under cleaning.max_quarantine_rate"),
     ]

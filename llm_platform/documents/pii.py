@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from llm_platform.documents.pii_credentials import credential_spans
 from llm_platform.documents.pii_phones import phone_spans
 from llm_platform.documents.pii_secrets import secret_spans
 
@@ -29,14 +30,15 @@ from llm_platform.documents.pii_secrets import secret_spans
 # of it because their data changes what is found (phonenumbers ships new
 # number ranges monthly). Cleaning is keyed by it, so documents cleaned
 # before are cleaned again.
-_RULES_VERSION = "2"
+_RULES_VERSION = "3"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (
-    "private_key", "password", "webhook_url", "api_key", "email", "iban", "ssn", "credit_card", "ip_address", "phone",
+    "private_key", "password", "webhook_url", "api_key", "credential", "email", "iban", "ssn", "credit_card", "ip_address", "phone",
 )
 
 Span = tuple[int, int]
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b")
+# Local part and domain may be Unicode (jörg@exämple.de); a top-level domain is letters or punycode.
+_EMAIL = re.compile(r"(?<![\w.+-])[^\W_][\w.%+-]*@(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)\b")
 _URL_USERINFO = re.compile(r"://[^\s:/?#@]+:$")
 _OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
 # "alice [at] example [dot] com", "bob(at)example(dot)org", "carol AT example DOT net":
@@ -51,10 +53,12 @@ _OBFUSCATION_REACH = 120
 _IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
 _IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
 _IP = re.compile(f"{_IPV4}|{_IPV6}")
-# Unbroken, or in the groups cards are printed in (4-4-4-4[-3], Amex/Diners 4-6-5/4-6-4):
-# any 13 digits of a table of figures would otherwise pass the Luhn check one time in ten.
+# Unbroken, or in groups (4-4-4-4, 4-8-4, 4-6-5, ...) split by one kind of
+# separator: space, dash or dot. A group run that goes on (a table of figures)
+# is not a card: any 13 digits of it would pass the Luhn check one time in ten.
+_CARD_SEPARATOR = r"[ .\-\u00a0]"
 _CARD = re.compile(
-    r"(?<![\w.-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\w-]|\.\d)"
+    rf"(?<![\w.-])(?<!\d{_CARD_SEPARATOR})(?:\d{{13,19}}|\d{{4,6}}({_CARD_SEPARATOR})\d{{1,8}}(?:\1\d{{1,8}}){{1,3}})(?![\w-]|\.\d)(?!\1\d)"
 )
 # Issuer prefixes of Visa, Mastercard, Amex, Discover and Diners, and the
 # lengths each issues: a Luhn check alone passes one random digit string in ten.
@@ -65,8 +69,9 @@ _CARD_ISSUERS = (
     (re.compile(r"3[068]"), set(range(14, 20))),
     (re.compile(r"6(?:011|5|4[4-9])"), set(range(16, 20))),
 )
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){2,8}", re.IGNORECASE)
-_SSN = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}", re.IGNORECASE)
+_IBAN_LAST_GROUP = re.compile(r"[ -]?[A-Z0-9]{1,4}$", re.IGNORECASE)
+_SSN = re.compile(r"(?<![\w.-])\d{3}([-. ])\d{2}\1\d{4}(?![\w-]|\.\d)")
 # Nine bare digits are an SSN only when the text says so.
 _SSN_NAMED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{1,10}(\d{9})(?!\d)")
 _PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
@@ -101,7 +106,7 @@ def _is_ip(text: str) -> bool:
 def _is_ssn(text: str) -> bool:
     from stdnum.us import ssn
 
-    return ssn.is_valid(text.replace(" ", "-") if " " in text else text)
+    return ssn.is_valid(text.replace(" ", "-").replace(".", "-"))
 
 
 def _matches(pattern: re.Pattern[str], text: str, valid: Callable[[str], bool] | None = None) -> Iterator[Span]:
@@ -121,8 +126,9 @@ def _ibans(text: str) -> Iterator[Span]:
             if iban.is_valid(candidate.upper()):
                 yield match.start(), match.start() + len(candidate)
                 break
-            candidate = candidate.rsplit(" ", 1)[0] if " " in candidate else candidate[:-1]
-            if len(candidate.replace(" ", "")) < 15:
+            shorter = _IBAN_LAST_GROUP.sub("", candidate)
+            candidate = shorter if shorter != candidate and any(c in candidate for c in " -") else candidate[:-1]
+            if len(iban.compact(candidate)) < 15:
                 break
 
 
@@ -170,6 +176,7 @@ def _merged(spans: Iterable[Span]) -> Iterator[Span]:
 # Order is the tie-break when hits of two kinds cover the same characters.
 _DETECTORS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     *((kind, functools.partial(secret_spans, kind=kind)) for kind in ("private_key", "password", "webhook_url", "api_key")),
+    ("credential", credential_spans),
     ("email", _emails),
     ("email", _obfuscated_emails),
     ("iban", _ibans),

@@ -41,6 +41,30 @@ _OWN_API_KEYS = tuple(
         r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
         r"[Bb]earer +[A-Za-z0-9._~+/-]{20,}=*",
         r"https://(?:discord(?:app)?\.com/api/webhooks|outlook\.office\.com/webhook)/\S+",
+        # Providers detect-secrets 1.5 has no plugin for.
+        r"hf_[A-Za-z0-9]{30,}",  # Hugging Face user token
+        r"api_org_[A-Za-z0-9]{30,}",  # Hugging Face organization token
+        r"ya29\.[0-9A-Za-z_-]{20,}",  # Google OAuth access token
+        r"GOCSPX-[0-9A-Za-z_-]{24,}",  # Google OAuth client secret
+        r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}",  # Shopify
+        r"do[opr]_v1_[a-f0-9]{64}",  # DigitalOcean
+        r"ATATT3[A-Za-z0-9_=-]{50,}",  # Atlassian API token
+        r"dapi[a-f0-9]{32}",  # Databricks
+        r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}",  # Postman
+        r"gl(?:sa|c)_[A-Za-z0-9+/_=]{32,}",  # Grafana service account and cloud tokens
+        r"hv[sb]\.[A-Za-z0-9_-]{24,}",  # HashiCorp Vault
+        r"sntry[su]_[A-Za-z0-9+/=_-]{40,}",  # Sentry
+        r"lin_api_[A-Za-z0-9]{40}",  # Linear
+        r"r8_[A-Za-z0-9]{37}",  # Replicate
+        r"gsk_[A-Za-z0-9]{48,}",  # Groq
+        r"npm_[A-Za-z0-9]{36}",  # npm access token
+        r"xapp-\d-[A-Za-z0-9-]{20,}",  # Slack app-level token
+        r"dp\.(?:st|ct|pt|sa|scim|audit)\.[A-Za-z0-9_-]{40,}",  # Doppler
+        r"NRAK-[A-Z0-9]{27}",  # New Relic
+        r"AGE-SECRET-KEY-1[0-9A-Z]{58}",  # age
+        r"sbp_[a-f0-9]{40}",  # Supabase
+        r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,}",  # PlanetScale
+        r"pul-[a-f0-9]{40}",  # Pulumi
     )
 )
 # An AWS secret access key is 40 base64 characters; only its name tells it

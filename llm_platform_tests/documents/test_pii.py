@@ -29,7 +29,7 @@ def test_detector_version_is_a_non_empty_string():
 
 def test_every_kind_is_documented():
     assert set(PII_KINDS) == {
-        "email", "phone", "ip_address", "credit_card", "api_key", "iban", "ssn", "private_key", "password", "webhook_url",
+        "email", "phone", "ip_address", "credit_card", "api_key", "iban", "ssn", "private_key", "password", "webhook_url", "credential",
     }
 
 
@@ -43,6 +43,11 @@ def test_email_is_found():
 )
 def test_obfuscated_email_is_found(address):
     assert find_pii(f"mail {address} for access") == [("email", address)]
+
+
+@pytest.mark.parametrize("address", ["jörg@exämple.de", "müller.jürgen@beispiel.de", "用户@例子.广告", "josé@xn--exmple-cua.de"])
+def test_internationalized_email_is_found(address):
+    assert find_pii(f"mail {address} today") == [("email", address)]
 
 
 def test_at_and_dot_in_prose_are_not_an_email():
@@ -73,7 +78,9 @@ def test_phone_number_without_separators_is_found_after_a_phone_word(text):
     assert [kind for kind, _ in find_pii(text)] == ["phone"]
 
 
-@pytest.mark.parametrize("iban", ["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "FR14 2004 1010 0505 0001 3M02 606"])
+@pytest.mark.parametrize(
+    "iban", ["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "FR14 2004 1010 0505 0001 3M02 606", "DE89-3704-0044-0532-0130-00"]
+)
 def test_iban_passing_mod_97_is_found(iban):
     assert find_pii(f"pay to {iban} AND NOT later") == [("iban", iban)]
 
@@ -82,7 +89,10 @@ def test_iban_failing_mod_97_is_not_reported():
     assert find_pii("pay to DE89 3704 0044 0532 0130 01 today") == []
 
 
-@pytest.mark.parametrize("text, ssn", [("SSN 123-45-6789 on file", "123-45-6789"), ("ssn: 123456789", "123456789"), ("id 219 09 9998", "219 09 9998")])
+@pytest.mark.parametrize(
+    "text, ssn",
+    [("SSN 123-45-6789 on file", "123-45-6789"), ("ssn: 123456789", "123456789"), ("id 219 09 9998", "219 09 9998"), ("id 123.45.6789 on file", "123.45.6789")],
+)
 def test_us_ssn_is_found(text, ssn):
     assert find_pii(text) == [("ssn", ssn)]
 
@@ -92,9 +102,19 @@ def test_number_breaking_ssn_rules_is_not_an_ssn(number):
     assert ("ssn", number) not in find_pii(f"SSN {number}")
 
 
-@pytest.mark.parametrize("card", ["4111 1111 1111 1111", "4111-1111-1111-1111", "5500005555555559", "378282246310005"])
+@pytest.mark.parametrize(
+    "card",
+    [
+        "4111 1111 1111 1111", "4111-1111-1111-1111", "5500005555555559", "378282246310005",
+        "4111.1111.1111.1111", "4111 11111111 1111", "3782 822463 10005", "5500.0055.5555.5559",
+    ],
+)
 def test_luhn_valid_card_is_found(card):
     assert find_pii(f"card {card} on file") == [("credit_card", card)]
+
+
+def test_card_shaped_groups_inside_a_longer_run_of_figures_are_not_a_card():
+    assert find_pii("counts 12 4111 1111 1111 1111 7 per hour") == []
 
 
 def test_card_failing_luhn_check_is_not_reported():

@@ -1,7 +1,8 @@
 """PII and secret probes in every format, file names and titles, through the real document pipeline.
 
-Nothing a probe holds may reach cleaned_corpus, chunks, the vector index or
-the event log (materialization metadata, previews, check examples).
+Nothing a probe holds may reach cleaned_corpus, chunks, the vector index (what
+`llm-platform search` reads) or the event log (materialization metadata,
+previews, check examples).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from llm_platform.config import load_config
 from llm_platform.datasets import DatasetStore
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform_tests.conftest import materialization
+from llm_platform_tests.pii_variants import CREDENTIAL_SYNTAXES, REPORTED_VARIANTS
 
 PRIVATE_KEY_LINE = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun"
 # (kind, text written into documents, substrings none of which may be stored or shown)
@@ -37,6 +39,9 @@ PROBES = [
     ("api_key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc and rk_live_51H8abcdefghijklmnopqrstu", ["4eC39HqLy", "51H8abcdef"]),
     ("api_key", "ghp_" + "a1B2c3D4e5" * 4, ["a1B2c3D4e5"]),
     ("password", "postgresql://app:Tr0ub4dor@db.internal.example.com:5432/app", ["Tr0ub4dor"]),
+    # The near variants of issue 16, and credentials in each config and URL syntax.
+    *((kind, text, [secret]) for kind, text, secret in REPORTED_VARIANTS),
+    *(("credential", text, [secret]) for text, secret in CREDENTIAL_SYNTAXES),
 ]
 PRIVATE_KEY = f"-----BEGIN RSA PRIVATE KEY-----\n{PRIVATE_KEY_LINE}\nVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END RSA PRIVATE KEY-----"
 # File names and titles carry PII too.
@@ -124,7 +129,8 @@ def test_cleaned_corpus_counts_redactions_of_every_kind(probed):
     counted = materialization(result, "cleaned_corpus")["pii_redactions_by_kind"]
     assert {kind for kind, _, _ in PROBES} | {"private_key"} <= set(counted)
     # Every format holds every probe; titles add e-mails.
-    assert counted["private_key"] == len(FILE_STEMS) and counted["ssn"] == len(FILE_STEMS)
+    ssn_probes = sum(kind == "ssn" for kind, _, _ in PROBES)
+    assert counted["private_key"] == len(FILE_STEMS) and counted["ssn"] == ssn_probes * len(FILE_STEMS)
 
 
 def test_no_pii_check_passes_on_the_redacted_corpus(probed):

@@ -1,0 +1,169 @@
+"""A second opinion on redacted text: broad scans that share no rule with the redactor.
+
+`no_pii_left` must not pass just because the redactor missed something: with
+the same detectors, a miss of one is a pass of the other. These scans are
+deliberately wider and simpler than the redactor's rules (no issuer prefixes,
+no grouping rules, no placeholder or code exceptions beyond the obvious), so a
+new variant of a number or a credential trips the check even when the
+redactor lets it through. They are not used to redact: on arbitrary text they
+would flag too much; on cleaned text they should find nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+_REDACTED = re.compile(r"\[REDACTED_[A-Z_]+\]")
+# What a placeholder is blanked to: no scan reads it as a digit, a separator or part of a value.
+_BLANK = "\x00"
+# Any one separator between digit groups, or none.
+_DIGIT_RUN = re.compile(r"\d+(?:[ .\-/_\u00a0\u2009\u2010-\u2015]\d+)*")
+_DIGIT_GROUP = re.compile(r"\d+")
+_SSN_LIKE = re.compile(r"(?<!\d)\d{3}[^\w\n]\d{2}[^\w\n]\d{4}(?!\d)")
+_SSN_NAMED = re.compile(r"(?i)(?:ssn|social security)\D{0,20}(\d{9})(?!\d)")
+_IBAN_START = re.compile(r"(?i)(?<![a-z0-9])[a-z]{2}\d{2}")
+_IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9]){0,40}")
+_ADDRESS = re.compile(r"(?<![^\s@<>()\[\]{}\"',;:\x00])[^\s@<>()\[\]{}\"',;:\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}")
+_OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
+_SECRET_KEY = re.compile(
+    r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api.?key|access.?key|private.?key|auth|credential)[\w.-]{0,40}"
+    r"[\"'*`]{0,3}\]?\s*(?:=>|:=|=|:)[*_]{0,2}[ \t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)([^\s\"'`&;,\x00]+)"
+)
+_AUTH_HEADER = re.compile(r"(?i)authorization\W{1,4}\w+[ \t]+([^\s\"'\x00]{6,})")
+_URL_USERINFO = re.compile(r"://[^\s/@:]*:([^\s/@\x00]+)@")
+_PRIVATE_KEY = re.compile(r"BEGIN[A-Z ]*PRIVATE KEY")
+# Backslashes too: Markdown escapes underscores (`ghp\_...`).
+_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=\\]{20,}")
+_AWS_KEY_ID = re.compile(r"A[KS]IA[0-9A-Z]{16}")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+[1-9](?:[ .\-/()]{0,2}\d){7,14}")
+# National numbers: a whole run of two to five groups of digits, 9 to 13
+# digits in all (a run that goes on is a table of figures); or any digits
+# after a phone word.
+_GROUPED_NUMBER = re.compile(r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d)")
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+_AFTER_PHONE_WORD = re.compile(r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)\w*\W{1,20}(\+?\d[\d ()./-]{6,}\d)")
+_MIN_TOKEN_ENTROPY = 3.5
+_MIN_CREDENTIAL_CHARS = 6
+_MAX_CARD_RUN_GROUPS = 8
+
+Span = tuple[int, int]
+
+
+def _luhn_valid(digits: str) -> bool:
+    from stdnum import luhn
+
+    return luhn.is_valid(digits)
+
+
+def _cards(text: str) -> Iterator[Span]:
+    # Every stretch of whole groups in a short run, so a card next to a year or
+    # an expiry date ("2023 4111 1111 1111 1111 12 27") is still seen; a longer
+    # run is a table of figures, where one stretch in ten would pass Luhn.
+    for run in _DIGIT_RUN.finditer(text):
+        groups = [g.span() for g in _DIGIT_GROUP.finditer(text, run.start(), run.end())]
+        if len(groups) > _MAX_CARD_RUN_GROUPS:
+            continue
+        for first, (start, _) in enumerate(groups):
+            digits = ""
+            for group_start, end in groups[first:]:
+                digits += text[group_start:end]
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 13 and _luhn_valid(digits):
+                    yield start, end
+
+
+def _ssns(text: str) -> Iterator[Span]:
+    from stdnum.us import ssn
+
+    for match in _SSN_LIKE.finditer(text):
+        if ssn.is_valid(re.sub(r"\D", "", match.group())):
+            yield match.span()
+    for match in _SSN_NAMED.finditer(text):
+        if ssn.is_valid(match.group(1)):
+            yield match.span(1)
+
+
+def _ibans(text: str) -> Iterator[Span]:
+    from stdnum import iban
+
+    for start in _IBAN_START.finditer(text):
+        body = _IBAN_BODY.match(text, start.end())
+        end = body.end() if body else start.end()
+        compact = re.sub(r"[^A-Za-z0-9]", "", text[start.start() : end]).upper()[:34]
+        if any(iban.is_valid(compact[:length]) for length in range(15, len(compact) + 1)):
+            yield start.start(), end
+
+
+def _entropy(text: str) -> float:
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in Counter(text).values())
+
+
+def _is_random_token(token: str) -> bool:
+    mixed = any(c.isupper() for c in token) and any(c.islower() for c in token) and sum(c.isdigit() for c in token) >= 2
+    return mixed and _entropy(token) >= _MIN_TOKEN_ENTROPY
+
+
+def _is_national_phone(match: re.Match[str]) -> bool:
+    # A national number starts with its trunk "0" or an area code in brackets,
+    # or has the North American 3-3-4 or Indian 5-5 shape; other grouped
+    # figures ("1024 2048 4096") are sizes and counts.
+    number = match.group()
+    groups = [len(group) for group in re.findall(r"\d+", number)]
+    shaped = number.startswith(("0", "(")) or groups in ([3, 3, 4], [5, 5])
+    return shaped and 9 <= sum(groups) <= 13 and not _DATE.search(number)
+
+
+def _is_ipv4(address: str) -> bool:
+    return all(int(part) <= 255 for part in address.split("."))
+
+
+def _found(pattern: re.Pattern[str], valid: Callable[[re.Match[str]], bool] = lambda match: True) -> Callable[[str], Iterator[Span]]:
+    return lambda text: (match.span() for match in pattern.finditer(text) if valid(match))
+
+
+_SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
+    ("credit_card", _cards),
+    ("ssn", _ssns),
+    ("iban", _ibans),
+    ("email", _found(_ADDRESS)),
+    ("email", _found(_OBFUSCATED_AT)),
+    ("credential", _found(_SECRET_KEY, lambda m: len(m.group(1)) >= _MIN_CREDENTIAL_CHARS)),
+    ("credential", _found(_AUTH_HEADER)),
+    ("password", _found(_URL_USERINFO)),
+    ("private_key", _found(_PRIVATE_KEY)),
+    ("api_key", _found(_TOKEN, lambda m: _is_random_token(m.group()))),
+    ("api_key", _found(_AWS_KEY_ID)),
+    ("ip_address", _found(_IPV4, lambda m: _is_ipv4(m.group()))),
+    ("phone", _found(_INTERNATIONAL_PHONE)),
+    ("phone", _found(_GROUPED_NUMBER, _is_national_phone)),
+    ("phone", _found(_AFTER_PHONE_WORD)),
+)
+
+
+def audit_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of each thing in `text` that looks like personal data or a secret and is not redacted."""
+    # Blanked to the same length, so spans stay those of `text`.
+    scanned = _REDACTED.sub(lambda m: _BLANK * len(m.group()), text)
+    return sorted((start, end, kind) for kind, scan in _SCANS for start, end in scan(scanned))
+
+
+def audit_pii(text: str) -> list[tuple[str, str]]:
+    """(kind, matched text) for each thing in `text` that looks like personal data or a secret and is not redacted."""
+    return [(kind, text[start:end]) for start, end, kind in audit_spans(text)]
+
+
+def mask_audit_hits(text: str) -> str:
+    """`text` with every audit hit replaced by "[FLAGGED_<KIND>]", so a failing check can show where without showing what."""
+    pieces, cursor = [], 0
+    for start, end, kind in audit_spans(text):
+        if start < cursor:
+            cursor = max(cursor, end)
+            continue
+        pieces += [text[cursor:start], f"[FLAGGED_{kind.upper()}]"]
+        cursor = end
+    return "".join([*pieces, text[cursor:]])
