@@ -8,6 +8,12 @@ demo, which have no daemon, would wait behind it forever. The guard wraps the cl
 while a step is blocked it sleeps a moment per check, and every few seconds it frees
 the slots of holders whose worker is gone (llm_platform/automation/dead_runs.py).
 A holder that is alive keeps its slot: the waiting run waits, and SIGTERM stops it.
+
+Dagster's CLI turns SIGTERM and SIGINT into a flag that the executor loop reads;
+the multiprocess loop reads it on every turn, the in-process loop (the demo,
+LLM_PLATFORM_EXECUTOR=in_process) never does, so a blocked in-process run ignored
+SIGTERM. A flag still up at two blocked checks in a row was not read by the loop:
+the guard then interrupts the run itself.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ _BLOCKED_SLEEP_SECONDS = 0.1
 _HOLDER_CHECK_SECONDS = 3.0
 _GUARD_MARK = "_llm_platform_pool_wait_guard"
 _LAST_CHECK = "_llm_platform_last_holder_check"
+_INTERRUPT_SEEN = "_llm_platform_interrupt_seen"
 _log = logging.getLogger(__name__)
 
 
@@ -37,6 +44,18 @@ def _free_dead_holders_now_and_then(context, pool: str, step_key: str) -> None:
         context._pending_timeouts[step_key] = 0.0  # claim again now, not after Dagster's back-off
 
 
+def _stop_if_interrupt_unread(context) -> None:
+    from dagster._core.errors import DagsterExecutionInterruptedError
+    from dagster._utils.interrupts import check_captured_interrupt
+
+    if not check_captured_interrupt():
+        context.__dict__[_INTERRUPT_SEEN] = False
+    elif context.__dict__.get(_INTERRUPT_SEEN):
+        raise DagsterExecutionInterruptedError("interrupted (SIGTERM or Ctrl-C) while waiting for a pool slot")
+    else:
+        context.__dict__[_INTERRUPT_SEEN] = True
+
+
 def install_pool_wait_guard() -> None:
     """Wrap Dagster's slot claim in this process (once): blocked steps sleep and dead holders lose their slots."""
     from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
@@ -48,6 +67,7 @@ def install_pool_wait_guard() -> None:
     def guarded_claim(self, concurrency_key: str, step_key: str, step_priority: int = 0) -> bool:
         if claim(self, concurrency_key, step_key, step_priority):
             return True
+        _stop_if_interrupt_unread(self)
         _free_dead_holders_now_and_then(self, concurrency_key, step_key)
         time.sleep(_BLOCKED_SLEEP_SECONDS)
         return False

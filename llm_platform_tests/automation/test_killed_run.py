@@ -48,7 +48,9 @@ def {ASSET}() -> None:
     while Path(os.environ["SLOT_TEST_FOLDER"], "hold").exists():
         time.sleep(0.2)
 
-defs = dg.Definitions(assets=[{ASSET}])
+# The demo and LLM_PLATFORM_EXECUTOR=in_process run steps in the run's process.
+in_process = os.environ.get("SLOT_TEST_EXECUTOR") == "in_process"
+defs = dg.Definitions(assets=[{ASSET}], executor=dg.in_process_executor if in_process else None)
 '''
 
 
@@ -60,18 +62,19 @@ class Workspace:
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(self.env["DAGSTER_HOME"])
 
-    def spawn(self, *command: str, log: str) -> subprocess.Popen:
+    def spawn(self, *command: str, log: str, executor: str = "multiprocess") -> subprocess.Popen:
         out = (self.folder / log).open("wb")
-        return subprocess.Popen(command, cwd=self.folder, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        env = {**self.env, "SLOT_TEST_EXECUTOR": executor}
+        return subprocess.Popen(command, cwd=self.folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def materialize(self, log: str) -> subprocess.Popen:
         dagster = str(Path(sys.executable).with_name("dagster"))
         return self.spawn(dagster, "asset", "materialize", "--select", ASSET, "-m", "slot_holder", log=log)
 
-    def cli_materialize(self, log: str) -> subprocess.Popen:
+    def cli_materialize(self, log: str, executor: str = "multiprocess") -> subprocess.Popen:
         """The documented path: `llm-platform dagster asset materialize ...`, no daemon."""
         cli = str(Path(sys.executable).with_name("llm-platform"))
-        return self.spawn(cli, "dagster", "asset", "materialize", "--select", ASSET, "-m", "slot_holder", log=log)
+        return self.spawn(cli, "dagster", "asset", "materialize", "--select", ASSET, "-m", "slot_holder", log=log, executor=executor)
 
     def log(self, name: str) -> str:
         return (self.folder / name).read_text(errors="replace")[-3000:]
@@ -200,8 +203,8 @@ class WaitingRun:
 
 
 @pytest.fixture
-def waiting_run(workspace: Workspace) -> Iterator[WaitingRun]:
-    """A live run holds the slot (its step loops while the hold file exists); a CLI run waits for it."""
+def waiting_run(workspace: Workspace, request: pytest.FixtureRequest) -> Iterator[WaitingRun]:
+    """A live run holds the slot (its step loops while the hold file exists); a CLI run waits for it (multiprocess unless parametrized)."""
     (workspace.folder / "hold").touch()
     holder = workspace.materialize("holder.log")
     waiter = None
@@ -209,7 +212,7 @@ def waiting_run(workspace: Workspace) -> Iterator[WaitingRun]:
         _wait_for(lambda: (workspace.folder / "started").exists() or holder.poll() is not None, "the holder to take the slot", workspace, ("holder.log",))
         with workspace.instance() as instance:
             [holder_run] = instance.get_runs()
-        waiter = workspace.cli_materialize("waiter.log")
+        waiter = workspace.cli_materialize("waiter.log", executor=getattr(request, "param", "multiprocess"))
         _wait_for(lambda: "blocked by limit" in workspace.log("waiter.log") or waiter.poll() is not None, "the waiting run to block", workspace, ("waiter.log",))
         assert waiter.poll() is None, workspace.log("waiter.log")
         yield WaitingRun(holder, holder_run.run_id, waiter)
@@ -245,6 +248,7 @@ def test_a_live_holder_keeps_its_slot(workspace: Workspace, waiting_run: Waiting
     assert "freed the" not in workspace.log("waiter.log")
 
 
+@pytest.mark.parametrize("waiting_run", ["multiprocess", "in_process"], indirect=True)
 def test_sigterm_stops_a_run_waiting_for_a_slot(waiting_run: WaitingRun, workspace: Workspace) -> None:
     waiting_run.waiter.send_signal(signal.SIGTERM)
     try:
