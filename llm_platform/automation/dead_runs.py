@@ -51,6 +51,12 @@ def _why_free(instance, run_id: str) -> str | None:
     return reason
 
 
+def holder_workers(instance, pool: str) -> dict[str, int | None]:
+    """The runs that hold a slot of `pool`, each with its worker pid (None before the run logged one)."""
+    run_ids = instance.event_log_storage.get_concurrency_info(pool).active_run_ids
+    return {run_id: run_worker_pid(instance, run_id) for run_id in sorted(run_ids)}
+
+
 def free_dead_holders(instance, pool: str) -> list[FreedRun]:
     """Fail the holders of `pool` whose worker died and free the slots of every holder that is not running."""
     if not isinstance(instance.run_launcher, LocalRunLauncher):

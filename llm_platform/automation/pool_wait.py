@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 
-from llm_platform.automation.dead_runs import free_dead_holders
+from llm_platform.automation.dead_runs import free_dead_holders, holder_workers
 
 # Short enough not to slow a run's other steps' events, long enough not to spin.
 _BLOCKED_SLEEP_SECONDS = 0.1
@@ -29,6 +29,7 @@ _HOLDER_CHECK_SECONDS = 3.0
 _GUARD_MARK = "_llm_platform_pool_wait_guard"
 _LAST_CHECK = "_llm_platform_last_holder_check"
 _INTERRUPT_SEEN = "_llm_platform_interrupt_seen"
+_TOLD = "_llm_platform_told_holders"
 _log = logging.getLogger(__name__)
 
 
@@ -42,6 +43,20 @@ def _free_dead_holders_now_and_then(context, pool: str, step_key: str) -> None:
         _log.warning("llm_platform: freed the %s pool slot of run %s for step %s: %s", pool, run.run_id, step_key, run.reason)
     if freed:
         context._pending_timeouts[step_key] = 0.0  # claim again now, not after Dagster's back-off
+    else:
+        _tell_who_holds(context, pool, step_key)
+
+
+def _tell_who_holds(context, pool: str, step_key: str) -> None:
+    """Once per pool and run: which live runs the step waits for, and how to stop one instead of waiting."""
+    told = context.__dict__.setdefault(_TOLD, set())
+    if pool in told:
+        return
+    told.add(pool)
+    for run_id, pid in holder_workers(context._instance, pool).items():
+        stop = f"kill {pid}" if pid is not None else f"llm-platform dagster run delete {run_id}"
+        _log.warning("llm_platform: step %s waits for the %s pool slot held by live run %s (worker pid %s); it starts "
+                     "when that run ends. To stop that run instead: %s", step_key, pool, run_id, pid, stop)
 
 
 def _stop_if_interrupt_unread(context) -> None:

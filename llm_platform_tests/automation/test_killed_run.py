@@ -248,6 +248,12 @@ def test_a_live_holder_keeps_its_slot(workspace: Workspace, waiting_run: Waiting
     assert "freed the" not in workspace.log("waiter.log")
 
 
+def test_a_waiting_run_names_the_holder_and_how_to_stop_it(workspace: Workspace, waiting_run: WaitingRun) -> None:
+    told = f"pool slot held by live run {waiting_run.holder_run_id} (worker pid {waiting_run.holder.pid})"
+    _wait_for(lambda: told in workspace.log("waiter.log"), "the waiting run to name the holder", workspace, ("waiter.log",))
+    assert f"To stop that run instead: kill {waiting_run.holder.pid}" in workspace.log("waiter.log")
+
+
 @pytest.mark.parametrize("waiting_run", ["multiprocess", "in_process"], indirect=True)
 def test_sigterm_stops_a_run_waiting_for_a_slot(waiting_run: WaitingRun, workspace: Workspace) -> None:
     waiting_run.waiter.send_signal(signal.SIGTERM)
