@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from llm_platform.automation.pool_wait import install_pool_wait_guard
+
 EXECUTORS = ("multiprocess", "in_process", "k8s")
 # Step pods parse untrusted files: they run as an account with no Role and no
 # mounted token (k8s/base/rbac.yaml), unlike the run pod that launches them.
@@ -21,6 +23,8 @@ K8S_STEP_CONFIG = {
 
 def platform_executor(kind: str) -> dg.ExecutorDefinition:
     """`multiprocess` (local default), `in_process` (tests, debugging) or `k8s` (one pod per step)."""
+    # Every executor claims pool slots in the run's process, which built these definitions.
+    install_pool_wait_guard()
     if kind == "k8s":
         from dagster_k8s import k8s_job_executor
 

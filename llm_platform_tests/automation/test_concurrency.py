@@ -47,3 +47,16 @@ def test_local_instance_limits_every_pool_to_one_slot(tmp_path: Path) -> None:
 def test_step_that_can_fail_transiently_is_retried(defs: dg.Definitions, asset: str) -> None:
     policy = _op(defs, asset).retry_policy
     assert policy is not None and policy.max_retries >= 1
+
+
+def test_code_location_installs_the_pool_wait_guard() -> None:
+    # A fresh interpreter: another test may have installed the guard in this one.
+    import subprocess
+    import sys
+
+    import llm_platform
+
+    code = "import llm_platform.definitions\nfrom llm_platform.automation.pool_wait import pool_wait_guard_installed\nprint(pool_wait_guard_installed())"
+    env = {"PYTHONPATH": str(Path(llm_platform.__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert result.stdout.strip() == "True", result.stderr[-2000:]
