@@ -270,6 +270,8 @@ class ServingSettings(_Strict):
     default_max_tokens: int = Field(64, ge=1)
     max_context_chars: int = Field(1200, ge=0, description="Retrieved text put into the prompt, at most.")
     max_concurrent_generations: int = Field(1, ge=1)
+    request_timeout_seconds: float = Field(60.0, gt=0, description="A chat request's deadline: waiting for a generation slot plus generating; past it the token loop stops and the request gets 504.")
+    stuck_grace_seconds: float = Field(30.0, ge=0, description="A generation slot held longer than request_timeout_seconds plus this makes /readyz answer 503.")
     query_drift_threshold: float = Field(0.5, ge=0.0, le=2.0, description="Cosine distance between the questions' and the corpus's mean vectors.")
     query_drift_window: int = Field(500, ge=1, description="The most recent questions the drift check embeds.")
 
