@@ -33,6 +33,20 @@ class FullLength:
         return output
 
 
+class Slow(FullLength):
+    """FullLength, pausing 20 ms a token, so a whole answer outlasts a client that leaves early on any machine."""
+
+    def generate(self, **options):
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        class Pause(LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                time.sleep(0.02)
+                return scores
+
+        return super().generate(**options, logits_processor=LogitsProcessorList([Pause()]))
+
+
 class Broken:
     """A model whose sampler dies the way a temperature of 1e-300 killed it."""
 
@@ -106,7 +120,7 @@ def chat_body(live: Live, question: str = QUESTION, **options) -> dict:
 
 
 def test_client_leaving_mid_stream_stops_its_generation_and_frees_the_slot(live):
-    with model_swapped(live, FullLength) as model:
+    with model_swapped(live, Slow) as model:
         for _ in range(3):
             with httpx.stream("POST", f"{live.url}/v1/chat/completions", json=chat_body(live, stream=True, max_tokens=256), timeout=60) as response:
                 events = response.iter_lines()
@@ -118,6 +132,17 @@ def test_client_leaving_mid_stream_stops_its_generation_and_frees_the_slot(live)
         assert live.service.state.current.slots.in_use() == 0
         assert ask(live, "Is the service still answering after clients left?", max_tokens=4).choices[0].message.content is not None
     assert not [t for t in threading.enumerate() if t.name == "llm-platform-generate"], "a generation thread outlived its request"
+
+
+def test_client_giving_up_on_a_whole_answer_stops_its_generation(live):
+    with model_swapped(live, Slow) as model:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{live.url}/v1/chat/completions", json=chat_body(live, "A long answer nobody waits for?", max_tokens=256), timeout=1)
+        wait_for(lambda: len(model.new_tokens) == 1, "the abandoned generation to end")
+        wait_for(lambda: in_flight(live) == 0, "no request in flight")
+
+    assert model.new_tokens[0] < 256, "the generation ran on to max_tokens after its client left"
+    assert live.service.state.current.slots.in_use() == 0
 
 
 def test_generation_failure_fails_only_its_request_with_a_message(live):
