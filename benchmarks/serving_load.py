@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/serving_load.py --build-tiny              # the test suite's tiny platform, built in a temp folder
     .venv/bin/python benchmarks/serving_load.py --home .llm_platform      # after `make demo` (demo config)
+    .venv/bin/python benchmarks/serving_load.py --build-tiny --chaos 60 --clients 20   # the abuse mode below
 
 Every phase sends a bounded number of requests from `--clients` concurrent
 clients to a service started in this process on 127.0.0.1, then stops it.
@@ -10,11 +11,21 @@ cached: the same questions again (the response cache answers).
 hot swap: the cold questions plus cached ones while the index tag is moved and
 the production alias is re-pointed to a freshly registered version (a real
 adapter load and swap); errors and the versions seen are counted.
+
+--chaos SECONDS replaces the phases: `--clients` clients for that long each
+pick at random a cached question, a new question, a stream read to the end, a
+stream dropped after a few events, or a request that must be refused (a
+temperature too small to sample, a lone surrogate, a blank full-text query);
+then it waits for the service to drain and reports good answers, refusals,
+errors by kind, p50/p95 of the good answers, and the requests in flight and
+generation slots held afterwards (both must be 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import random
 import statistics
 import sys
 import tempfile
@@ -44,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--questions", type=int, default=24, help="distinct questions in the cold phase")
     parser.add_argument("--cached-rounds", type=int, default=10, help="times each question is asked again in the cached phase")
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--chaos", type=float, metavar="SECONDS", help="run the abuse mode for this long instead of the phases")
     return parser.parse_args(argv)
 
 
@@ -117,6 +129,81 @@ def hot_swap(service, config, home: str, stop: threading.Event) -> None:
     publish(table, config.index.published_tag, served)
 
 
+BAD_REQUESTS = ({"temperature": 1e-300}, {"messages": [{"role": "user", "content": "why \ud800?"}]}, {"colour": "red"})
+
+
+class Chaos:
+    """Outcomes of the abuse mode, by kind, and the latencies of the good answers."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.latencies: list[float] = []
+        self._lock = threading.Lock()
+
+    def count(self, kind: str, seconds: float | None = None) -> None:
+        with self._lock:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            if seconds is not None and kind.startswith("good"):
+                self.latencies.append(seconds)
+
+    def client(self, url: str, model: str, cached: list[str], until: float, max_tokens: int, seed: int) -> None:
+        rng, http = random.Random(seed), httpx.Client(timeout=180)
+        body = lambda question, **extra: {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": question}], **extra}
+        while time.monotonic() < until:
+            action, began = rng.choice(["cached", "new", "stream", "drop", "bad"]), time.perf_counter()
+            question = rng.choice(cached) if action == "cached" else f"What about {rng.choice(TOPICS)} ({rng.random():.6f})?"
+            try:
+                if action in ("cached", "new"):
+                    response = http.post(f"{url}/v1/chat/completions", json=body(question))
+                    self.count(f"good {action}" if response.status_code == 200 else f"error {action} {response.status_code}", time.perf_counter() - began)
+                elif action in ("stream", "drop"):
+                    self.count(self._stream(http, url, body(question, stream=True, max_tokens=256 if action == "drop" else max_tokens),
+                                            rng.randint(1, 4) if action == "drop" else None), time.perf_counter() - began)
+                elif rng.random() < 0.25:
+                    response = http.post(f"{url}/v1/search", json={"query": "   ", "mode": "fts"})
+                    self.count("refused (4xx)" if 400 <= response.status_code < 500 else f"error bad {response.status_code}")
+                else:
+                    payload = json.dumps({**body(question), **rng.choice(BAD_REQUESTS)})
+                    response = http.post(f"{url}/v1/chat/completions", content=payload, headers={"content-type": "application/json"})
+                    self.count("refused (4xx)" if 400 <= response.status_code < 500 else f"error bad {response.status_code}")
+            except httpx.HTTPError as exc:
+                self.count(f"error {action} {type(exc).__name__}")
+
+    @staticmethod
+    def _stream(http: httpx.Client, url: str, body: dict, drop_after: int | None) -> str:
+        events = 0
+        with http.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
+            if response.status_code != 200:
+                return f"error stream {response.status_code}"
+            for line in response.iter_lines():
+                if line.startswith("data: {\"error\""):
+                    return "error stream event"
+                events += line.startswith("data: ")
+                if drop_after is not None and events >= drop_after:
+                    return "dropped stream"
+        return "good stream"
+
+
+def run_chaos(service, url: str, model: str, args: argparse.Namespace) -> int:
+    chaos, cached = Chaos(), questions(8)
+    Phase("fill the cache").run(url, model, cached, 2, args.max_tokens)
+    until = time.monotonic() + args.chaos
+    with ThreadPoolExecutor(args.clients) as pool:
+        list(pool.map(lambda seed: chaos.client(url, model, cached, until, args.max_tokens, seed), range(args.clients)))
+    drain_until = time.monotonic() + 120  # the clients stopped; what is still running must end by its deadline
+    in_flight = lambda: service.chat.metrics.registry.get_sample_value("llm_platform_requests_in_flight")
+    while (in_flight() or service.state.current.slots.in_use()) and time.monotonic() < drain_until:
+        time.sleep(0.1)
+    ms = sorted(x * 1000 for x in chaos.latencies)
+    print(f"chaos: {args.clients} clients for {args.chaos:.0f} s, max_tokens {args.max_tokens} (dropped streams ask for 256)")
+    for kind, number in sorted(chaos.counts.items()):
+        print(f"  {kind:<28}{number:>7}")
+    print(f"  good answers p50 {statistics.median(ms):.0f} ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.0f} ms ({len(ms)} timed)")
+    print(f"  afterwards: requests in flight {in_flight():.0f}, generation slots held {service.state.current.slots.in_use()}, /readyz {httpx.get(f'{url}/readyz').status_code}")
+    failed = any(kind.startswith("error") for kind in chaos.counts) or in_flight() or service.state.current.slots.in_use()
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.build_tiny:
@@ -129,6 +216,8 @@ def main(argv=None) -> int:
     cold_questions = questions(args.questions)
     with running(service, poll_seconds=0.5) as url:
         wait_ready(service)
+        if args.chaos:
+            return run_chaos(service, url, model, args)
         Phase("warm-up").run(url, model, ["warm up the model please"], 1, args.max_tokens)
         cold = Phase("cold (RAG + generate)").run(url, model, cold_questions, args.clients, args.max_tokens)
         cached = Phase("cached").run(url, model, cold_questions * args.cached_rounds, args.clients, args.max_tokens)

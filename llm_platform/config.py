@@ -272,6 +272,8 @@ class ServingSettings(_Strict):
     max_context_chars: int = Field(1200, ge=0, description="Retrieved text put into the prompt, at most.")
     max_concurrent_generations: int = Field(1, ge=1)
     feedback_per_minute: int = Field(30, ge=1, description="POST /v1/feedback requests one caller (API key, or client address without one) may make per minute; more get 429.")
+    request_timeout_seconds: float = Field(60.0, gt=0, description="A chat request's deadline: waiting for a generation slot plus generating; past it the token loop stops and the request gets 504.")
+    stuck_grace_seconds: float = Field(30.0, ge=0, description="A generation slot held longer than request_timeout_seconds plus this makes /readyz answer 503.")
     query_drift_threshold: float = Field(0.5, ge=0.0, le=2.0, description="Cosine distance between the questions' and the corpus's mean vectors.")
     query_drift_window: int = Field(500, ge=1, description="The most recent questions the drift check embeds.")
 

@@ -12,29 +12,30 @@ from typing import TYPE_CHECKING, cast
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from llm_platform.config import PlatformConfig
+from llm_platform.serving.asgi import BodyLimit, CancellingStream, CatchErrors, Observe, error_response, run_until_disconnect
 from llm_platform.serving.feedback import caller_identity
 from llm_platform.serving.schemas import MAX_EMBEDDING_INPUTS, ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
 from llm_platform.serving.service import Answer, ChatService, NotReady, Params, TooManyRatings, UnknownAnswer
+from llm_platform.serving.slots import ClientGone, Control, GenerationFailed, GenerationTimedOut, SlotsBusy
 
 if TYPE_CHECKING:
     from starlette.routing import Mount, Route, WebSocketRoute
 
 log = logging.getLogger("llm_platform.serving")
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
+# Nginx's code for "client closed request": counted in metrics, read by nobody.
+CLIENT_GONE = 499
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         super().__init__(message)
         self.status, self.message, self.kind = status, message, kind
-
-
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -45,94 +46,29 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-class BodyLimit:
-    """Refuses bodies over `limit` bytes with 413 before any route parses them."""
-
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
-            return await self.app(scope, receive, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.limit:
-                response = _error(413, f"request body over {self.limit} bytes (serving.max_body_bytes); send a shorter question", "invalid_request_error")
-                return await response(scope, receive, send)
-
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:  # after the body, the server's own messages (http.disconnect)
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.app(scope, replay, send)
-
-
-class Observe:
-    """Counts requests by path and status, times them to the last byte sent, and tracks requests in flight."""
-
-    def __init__(self, app, metrics, known_paths: set[str]) -> None:
-        self.app, self.metrics, self.known_paths = app, metrics, known_paths
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        began, status = time.perf_counter(), 500
-        self.metrics.in_flight.inc()
-
-        async def record_status(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            self.metrics.in_flight.dec()
-            path = scope["path"] if scope["path"] in self.known_paths else "other"
-            self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - began)
-
-
 def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | None) -> FastAPI:
     """The FastAPI application; `service.state` must be started by the caller (see server.py)."""
-    app = FastAPI(title="llm_platform", description="Retrieval-augmented answers from the published index and the production adapter.")
+    # The schema and its browsable page are served by guarded routes below, so they need the key like /v1 does.
+    app = FastAPI(title="llm_platform", description="Retrieval-augmented answers from the published index and the production adapter.",
+                  openapi_url=None, docs_url=None, redoc_url=None)
     settings, metrics = config.serving, service.metrics
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        return _error(exc.status, exc.message, exc.kind)
+        return error_response(exc.status, exc.message, exc.kind)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        return _error(400, _validation_message(exc), "invalid_request_error")
+        return error_response(400, _validation_message(exc), "invalid_request_error")
 
-    @app.exception_handler(NotReady)
-    async def _not_ready(request: Request, exc: NotReady):
-        return _error(503, str(exc), "service_unavailable")
-
-    @app.exception_handler(UnknownAnswer)
-    async def _unknown(request: Request, exc: UnknownAnswer):
-        return _error(404, str(exc), "not_found")
+    for error, status, kind in _MAPPED_ERRORS:
+        app.add_exception_handler(error, _handler(status, kind))
 
     @app.exception_handler(TooManyRatings)
     async def _too_many(request: Request, exc: TooManyRatings):
-        response = _error(429, str(exc), "rate_limit_error")
+        response = error_response(429, str(exc), "rate_limit_error")
         response.headers["Retry-After"] = "60"
         return response
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, f"internal error on {request.url.path} ({type(exc).__name__}); the server log has the details", "server_error")
 
     known_paths: set[str] = set()  # filled once the routes exist; other paths count as "other"
 
@@ -151,9 +87,19 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
 
     @app.get("/readyz")
     def readyz():
-        snap = service.state.current
-        body = {"ready": snap.ready, **snap.versions(), "last_error": service.state.last_error}
-        return JSONResponse(body, status_code=200 if snap.ready else 503)
+        snap, held = service.state.current, service.stuck_seconds()
+        stuck = held > settings.request_timeout_seconds + settings.stuck_grace_seconds
+        body = {"ready": snap.ready and not stuck, **snap.versions(), "last_error": service.state.last_error,
+                "stuck": f"a generation has held its slot for {held:.0f} s, past serving.request_timeout_seconds + serving.stuck_grace_seconds" if stuck else None}
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get("/openapi.json", dependencies=guarded, include_in_schema=False)
+    def openapi_schema():
+        return app.openapi()
+
+    @app.get("/docs", dependencies=guarded, include_in_schema=False)
+    def docs_page():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="llm_platform")
 
     @app.get("/metrics")
     def metrics_page():
@@ -167,18 +113,20 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
         return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", dependencies=guarded)
-    def chat(body: ChatRequest):
+    async def chat(body: ChatRequest, request: Request):
         _expect_model(body.model, config.mlflow.registered_model)
         question = _question(body, settings.max_question_chars)
         wanted = body.max_completion_tokens or body.max_tokens or settings.default_max_tokens
         if wanted > settings.max_tokens:
             raise ApiError(400, f"max_tokens {wanted} is over this service's limit of {settings.max_tokens} (serving.max_tokens)")
-        params = Params(max_tokens=wanted, temperature=body.temperature)
+        params = Params(max_tokens=wanted, temperature=body.temperature, top_p=body.top_p)
+        control = Control.within(settings.request_timeout_seconds)
         if body.stream:
-            header, pieces = service.stream(question, params)
+            header, pieces = await run_until_disconnect(request.receive, control.cancel, lambda: service.stream(question, params, control))
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(_sse(header, pieces, body.model, include_usage), media_type="text/event-stream")
-        return _completion(service.answer(question, params), body.model)
+            return CancellingStream(_sse(header, pieces, body.model, include_usage), control.cancel, media_type="text/event-stream")
+        answer = await run_until_disconnect(request.receive, control.cancel, lambda: service.answer(question, params, control))
+        return _completion(answer, body.model)
 
     @app.post("/v1/embeddings", dependencies=guarded)
     def embeddings(body: EmbeddingRequest):
@@ -199,8 +147,13 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
             raise ApiError(400, f"query is {len(body.query)} characters; the limit is {settings.max_question_chars} (serving.max_question_chars)")
         if body.source is not None and body.source not in config.source_names:
             raise ApiError(400, f"unknown source {body.source!r}; known sources: {', '.join(config.source_names)}")
+        from llm_platform.index.table import SearchInputError
+
         snap = service.snapshot(need_adapter=False)
-        hits = service.search(snap, body.query, mode=body.mode, k=body.k, source=body.source)
+        try:
+            hits = service.search(snap, body.query, mode=body.mode, k=body.k, source=body.source)
+        except SearchInputError as exc:
+            raise ApiError(400, f"query: {exc}") from None
         return {"object": "list", "index_version": snap.index_version, "mode": body.mode, "data": hits}
 
     @app.post("/v1/feedback", dependencies=guarded)
@@ -212,9 +165,22 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
 
     # Every route added above has a path (none is a starlette Host).
     known_paths.update(route.path for route in cast("list[Route | WebSocketRoute | Mount]", app.routes))
+    app.add_middleware(CatchErrors)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics, known_paths=known_paths)
     return app
+
+
+_MAPPED_ERRORS = ((NotReady, 503, "service_unavailable"), (SlotsBusy, 503, "service_unavailable"), (UnknownAnswer, 404, "not_found"),
+                  (GenerationTimedOut, 504, "timeout"), (GenerationFailed, 500, "server_error"), (ClientGone, CLIENT_GONE, "client_closed_request"))
+
+
+def _handler(status: int, kind: str):
+    # Each of these is expected and already logged where it happened (a failed generation on its worker thread).
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(status, str(exc), kind)
+
+    return answer
 
 
 def _encoded(vector, encoding: str):
@@ -255,9 +221,16 @@ def _sse(answer: Answer, pieces: Iterator[str], model: str, include_usage: bool)
         return f"data: {json.dumps(body)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""}, None, **_extras(answer))
-    for piece in pieces:
-        if piece:
-            yield chunk({"content": piece}, None)
+    try:
+        for piece in pieces:
+            if piece:
+                yield chunk({"content": piece}, None)
+    except ClientGone:
+        return
+    except GenerationFailed as exc:  # the status line went out with the first event: the error travels as an event
+        status, kind = (504, "timeout") if isinstance(exc, GenerationTimedOut) else (500, "server_error")
+        yield f"data: {json.dumps({'error': {'message': str(exc), 'type': kind, 'code': status}})}\n\n"
+        return
     usage = {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens, "total_tokens": answer.prompt_tokens + answer.completion_tokens}
     yield chunk({}, "stop", **({"usage": usage} if include_usage else {}))
     yield "data: [DONE]\n\n"

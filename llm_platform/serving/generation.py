@@ -1,15 +1,33 @@
-"""Text generation for one request: greedy or sampled, whole or streamed token by token."""
+"""Text generation for one request on a worker thread that holds a generation slot only while its token loop runs.
+
+The loop stops at the next token when the request's client goes or its
+deadline passes (a transformers stopping criterion reads the request's
+`Control`), so a slot is never held by an answer nobody will read. A model that
+raises fails only its own request.
+"""
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
+from llm_platform.serving.slots import ClientGone, Control, GenerationFailed, GenerationTimedOut, Slots
+
+log = logging.getLogger("llm_platform.serving")
 # Small models loop on one token when decoding greedily; evaluation uses the same settings.
 _DECODING = {"repetition_penalty": 1.3, "no_repeat_ngram_size": 3}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int
+    temperature: float  # 0: greedy
+    top_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -28,28 +46,85 @@ def encode(tokenizer, model, prompt: str, max_new_tokens: int) -> torch.Tensor:
     return torch.tensor([bos + ids[-room:]], device=next(model.parameters()).device)
 
 
-def _options(tokenizer, max_new_tokens: int, temperature: float) -> dict:
+def _options(tokenizer, sampling: Sampling) -> dict:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-    return {"max_new_tokens": max_new_tokens, "pad_token_id": pad, "eos_token_id": tokenizer.eos_token_id, **_DECODING, **sampling}
+    chosen: dict[str, object] = {"do_sample": False}
+    if sampling.temperature > 0:
+        chosen = {"do_sample": True, "temperature": sampling.temperature, **({"top_p": sampling.top_p} if sampling.top_p is not None else {})}
+    return {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": pad, "eos_token_id": tokenizer.eos_token_id, **_DECODING, **chosen}
 
 
-@torch.no_grad()
-def generate(model, tokenizer, prompt: str, *, max_new_tokens: int, temperature: float) -> Generation:
-    """The whole completion of `prompt`."""
-    ids = encode(tokenizer, model, prompt, max_new_tokens)
-    output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **_options(tokenizer, max_new_tokens, temperature))
-    new = output[0, ids.shape[1]:]
-    return Generation(tokenizer.decode(new, skip_special_tokens=True).strip(), int(ids.shape[1]), int(new.shape[0]))
+def _stopping(control: Control):
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopWhenControlled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), control.stopped(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopWhenControlled()])
 
 
-def stream(model, tokenizer, prompt: str, *, max_new_tokens: int, temperature: float) -> tuple[int, Iterator[str]]:
-    """(prompt token count, text pieces as they are generated)."""
-    from transformers import TextIteratorStreamer
+class GenerationRun:
+    """One `model.generate` on its own thread, holding one of `slots` from start to the end of its token loop."""
 
-    ids = encode(tokenizer, model, prompt, max_new_tokens)
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
-    options = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "streamer": streamer, **_options(tokenizer, max_new_tokens, temperature)}
-    worker = threading.Thread(target=torch.no_grad()(model.generate), kwargs=options, daemon=True)
-    worker.start()
-    return int(ids.shape[1]), iter(streamer)
+    def __init__(self, model, tokenizer, prompt: str, *, sampling: Sampling, control: Control, slots: Slots) -> None:
+        from transformers import TextIteratorStreamer
+
+        self.model, self.tokenizer, self.control = model, tokenizer, control
+        self.ids = encode(tokenizer, model, prompt, sampling.max_new_tokens)
+        self.streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.options = {"input_ids": self.ids, "attention_mask": torch.ones_like(self.ids), "streamer": self.streamer,
+                        "stopping_criteria": _stopping(control), **_options(tokenizer, sampling)}
+        self.output: torch.Tensor | None = None
+        self.error: str | None = None
+        self.done = threading.Event()
+        self._slot = slots.acquire(control)
+        self._slots = slots
+        # Not a daemon: the stopping criterion ends it within a token of its client leaving or its deadline.
+        threading.Thread(target=self._work, name="llm-platform-generate").start()
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self.ids.shape[1])
+
+    def _work(self) -> None:
+        try:
+            with torch.no_grad():
+                self.output = self.model.generate(**self.options)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("generation failed (the request gets an error, the service keeps serving): %s", self.error, exc_info=exc)
+            self.streamer.end()
+        finally:
+            self._slots.release(self._slot)
+            self.done.set()
+
+    def pieces(self) -> Iterator[str]:
+        """The answer's text as it is generated; raises GenerationFailed, GenerationTimedOut or ClientGone at the end."""
+        while True:
+            try:
+                piece = self.streamer.text_queue.get(timeout=self.control.remaining())
+            except queue.Empty:
+                raise self._timed_out() from None
+            if piece is self.streamer.stop_signal:
+                break
+            yield piece
+        self.result()
+
+    def result(self) -> Generation:
+        """The whole answer, once the token loop ended; raises as `pieces` does."""
+        if not self.done.wait(timeout=self.control.remaining()):
+            raise self._timed_out()
+        if self.error is not None:
+            raise GenerationFailed(f"generation failed ({self.error}); the server log has the details")
+        if self.control.cancel.is_set():
+            raise ClientGone("the client disconnected; its generation was stopped")
+        if self.control.expired():
+            raise self._timed_out()
+        assert self.output is not None
+        new = self.output[0, self.ids.shape[1]:]
+        return Generation(self.tokenizer.decode(new, skip_special_tokens=True).strip(), self.prompt_tokens, int(new.shape[0]))
+
+    def _timed_out(self) -> GenerationTimedOut:
+        self.control.cancel.set()  # stop the loop if it is still running
+        return GenerationTimedOut("the answer was not complete within serving.request_timeout_seconds; ask for fewer max_tokens or retry later")

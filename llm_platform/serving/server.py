@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -115,11 +116,24 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
     return Service(app=app, state=state, chat=chat)
 
 
-def _uvicorn_server(app, sock: socket.socket):
+class HideQueryStrings(logging.Filter):
+    """Cuts the query string off uvicorn's access lines: a key a client sent as `?api_key=…` must never reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn's access record: (client, method, path with query, HTTP version, status).
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            record.args = (*record.args[:2], record.args[2].split("?", 1)[0], *record.args[3:])
+        return True
+
+
+def _uvicorn_server(app, *, host: str, port: int, log_level: str):
     import uvicorn
 
-    host, port = sock.getsockname()[:2]
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5))
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    access = logging.getLogger("uvicorn.access")  # configured by uvicorn.Config, so filtered after it
+    if not any(isinstance(f, HideQueryStrings) for f in access.filters):
+        access.addFilter(HideQueryStrings())
+    return uvicorn.Server(config)
 
 
 def check_exposure(host: str, *, api_key: str | None, key_env: str, insecure_no_auth: bool) -> None:
@@ -150,20 +164,18 @@ def serve(config: PlatformConfig, home: str, *, host: str, port: int, insecure_n
     service = build_service(config, home)
     service.state.start(config.serving.poll_seconds)
     try:
-        import uvicorn
-
-        uvicorn.run(service.app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+        _uvicorn_server(service.app, host=host, port=port, log_level="info").run()
     finally:
         service.state.stop()
 
 
 @contextmanager
-def running(service: Service, *, poll_seconds: float, host: str = "127.0.0.1"):
+def running(service: Service, *, poll_seconds: float, host: str = "127.0.0.1", log_level: str = "warning"):
     """Serve `service` on a free loopback port in this process; yields the base URL; always stops it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
-    server = _uvicorn_server(service.app, sock)
+    server = _uvicorn_server(service.app, host=host, port=sock.getsockname()[1], log_level=log_level)
     service.state.start(poll_seconds)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="llm-platform-serve", daemon=True)
     thread.start()

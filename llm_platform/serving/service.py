@@ -14,6 +14,7 @@ from llm_platform.serving.feedback import ANONYMOUS, FeedbackLog, RateLimiter, f
 from llm_platform.serving.metrics import ServingMetrics
 from llm_platform.serving.model_source import format_prompt
 from llm_platform.serving.query_log import QueryLog
+from llm_platform.serving.slots import Control
 from llm_platform.serving.state import ServingState, Snapshot
 
 log = logging.getLogger("llm_platform.serving")
@@ -36,6 +37,7 @@ class TooManyRatings(RuntimeError):
 class Params:
     max_tokens: int
     temperature: float
+    top_p: float | None = None
 
 
 @dataclass
@@ -121,7 +123,7 @@ class ChatService:
             log.warning("cache write failed: %s", exc)
             self.metrics.cache.labels("error").inc()
 
-    def answer(self, question: str, params: Params) -> Answer:
+    def answer(self, question: str, params: Params, control: Control) -> Answer:
         """A whole answer, from the cache when these versions answered this question before."""
         snap = self.snapshot()
         began = time.perf_counter()
@@ -131,40 +133,41 @@ class ChatService:
             answer = Answer(new_answer_id(), question, hit["answer"], hit["citations"], snap.versions(), hit["prompt_tokens"], hit["completion_tokens"], cached=True)
         else:
             hits = self._retrieve(snap, question)
-            prompt = format_prompt(snap.adapter.prompt_template, question, contexts=self._contexts(hits), tokenizer=snap.adapter.tokenizer)
             gen_began = time.perf_counter()
-            from llm_platform.serving.generation import generate
-
-            with snap.generation_lock:
-                result = generate(snap.adapter.model, snap.adapter.tokenizer, prompt, max_new_tokens=params.max_tokens, temperature=params.temperature)
+            result = self._generation(snap, question, hits, params, control).result()
             self.metrics.generation.observe(time.perf_counter() - gen_began)
             answer = Answer(new_answer_id(), question, result.text, citations(hits), snap.versions(), result.prompt_tokens, result.completion_tokens, cached=False)
         self._finish(answer, key if hit is None else None, began)
         return answer
 
-    def stream(self, question: str, params: Params) -> tuple[Answer, Iterator[str]]:
-        """The answer's header (id, citations, versions) now, and its text piece by piece."""
+    def stream(self, question: str, params: Params, control: Control) -> tuple[Answer, Iterator[str]]:
+        """The answer's header (id, citations, versions) now, and its text piece by piece; generation has started (and holds a slot)."""
         snap = self.snapshot()
         began = time.perf_counter()
         hits = self._retrieve(snap, question)
-        prompt = format_prompt(snap.adapter.prompt_template, question, contexts=self._contexts(hits), tokenizer=snap.adapter.tokenizer)
-        answer = Answer(new_answer_id(), question, "", citations(hits), snap.versions(), 0, 0, cached=False)
+        gen_began = time.perf_counter()
+        run = self._generation(snap, question, hits, params, control)
+        answer = Answer(new_answer_id(), question, "", citations(hits), snap.versions(), run.prompt_tokens, 0, cached=False)
 
         def pieces() -> Iterator[str]:
-            from llm_platform.serving.generation import stream
-
-            gen_began = time.perf_counter()
-            with snap.generation_lock:
-                answer.prompt_tokens, texts = stream(snap.adapter.model, snap.adapter.tokenizer, prompt, max_new_tokens=params.max_tokens, temperature=params.temperature)
-                for text in texts:
-                    answer.answer += text
-                    yield text
+            yield from run.pieces()
+            result = run.result()
             self.metrics.generation.observe(time.perf_counter() - gen_began)
-            answer.answer = answer.answer.strip()
-            answer.completion_tokens = len(snap.adapter.tokenizer(answer.answer, add_special_tokens=False)["input_ids"])
+            answer.answer, answer.completion_tokens = result.text, result.completion_tokens
             self._finish(answer, None, began)
 
         return answer, pieces()
+
+    def _generation(self, snap: Snapshot, question: str, hits: list[dict], params: Params, control: Control):
+        from llm_platform.serving.generation import GenerationRun, Sampling
+
+        prompt = format_prompt(snap.adapter.prompt_template, question, contexts=self._contexts(hits), tokenizer=snap.adapter.tokenizer)
+        sampling = Sampling(max_new_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p)
+        return GenerationRun(snap.adapter.model, snap.adapter.tokenizer, prompt, sampling=sampling, control=control, slots=snap.slots)
+
+    def stuck_seconds(self) -> float:
+        """How long the current snapshot's oldest generation slot has been held (the readiness watchdog reads it)."""
+        return self.state.current.slots.longest_held_seconds()
 
     def _finish(self, answer: Answer, key: str | None, began: float) -> None:
         self._remember(key, answer)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llm_platform.serving.slots import Slots
+
 log = logging.getLogger("llm_platform.serving")
 RETRY_FAILED_SECONDS = 60.0
 
@@ -26,7 +28,7 @@ class Snapshot:
     index_version: int | None = None
     table: Any = None
     adapter: Any = None  # model_source.RegisteredAdapter
-    generation_lock: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(1), compare=False)
+    slots: Slots = field(default_factory=lambda: Slots(1), compare=False)
 
     @property
     def adapter_version(self) -> str | None:
@@ -97,7 +99,7 @@ class ServingState:
         if adapter_version is not None and adapter_version != before.adapter_version and self._may_load(("adapter", adapter_version)):
             adapter = self._attempt(("adapter", adapter_version), self.sources.load_adapter, errors)
             if adapter is not None:
-                after = replace(after, adapter=adapter, generation_lock=threading.Semaphore(self.sources.max_concurrent_generations))
+                after = replace(after, adapter=adapter, slots=Slots(self.sources.max_concurrent_generations))
         return after, errors
 
     @staticmethod

@@ -1,6 +1,8 @@
-"""With an API key configured, /v1 needs it; health, readiness and metrics stay open for probes and Prometheus."""
+"""With an API key configured, /v1 and the API docs need it; health, readiness and metrics stay open for probes and Prometheus."""
 
 from __future__ import annotations
+
+import logging
 
 import httpx
 import openai
@@ -17,7 +19,8 @@ def guarded(promoted, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(config.serving.api_key_env, "s3cret-key")
         service = build_service(config, platform.home)
-    with running(service, poll_seconds=60) as url:
+    # At info level, as `llm-platform serve` runs, so uvicorn writes its access log.
+    with running(service, poll_seconds=60, log_level="info") as url:
         yield url, config
 
 
@@ -40,3 +43,25 @@ def test_probes_and_metrics_need_no_key(guarded):
     url, _ = guarded
     assert httpx.get(f"{url}/healthz").status_code == 200
     assert httpx.get(f"{url}/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
+def test_api_docs_need_the_key(guarded, path):
+    url, _ = guarded
+
+    assert httpx.get(f"{url}{path}").status_code == 401
+    assert httpx.get(f"{url}{path}", headers={"Authorization": "Bearer s3cret-key"}).status_code == 200
+
+
+def test_a_key_sent_in_the_query_string_never_reaches_the_access_log(guarded, monkeypatch):
+    url, _ = guarded
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    access = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(access, "handlers", [*access.handlers, handler])
+
+    httpx.get(f"{url}/v1/models?api_key=s3cret-key&key=s3cret-key")
+
+    assert any("GET /v1/models" in line for line in lines), lines
+    assert not any("s3cret" in line for line in lines), lines
