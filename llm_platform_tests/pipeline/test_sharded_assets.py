@@ -219,3 +219,15 @@ def test_index_job_runs_every_shard_as_its_own_partition(sharded):
     job = platform.defs.resolve_job_def(INDEX_JOB)
     assert job.partitions_def is not None
     assert job.partitions_def.get_partition_keys() == ["wiki.0-of-3", "wiki.1-of-3", "wiki.2-of-3"]
+
+
+def test_a_shard_that_owns_no_document_builds_empty_and_passes_its_checks(tmp_path):
+    platform = ShardedPlatform(tmp_path)
+    platform.configure(3)
+    empty = Shard(SOURCE, 1, 3)
+    for name in [*owned_files(empty), "faq.jsonl"]:
+        (platform.root / SOURCE / name).unlink()
+    run = platform.materialize(DOCUMENT_ASSETS, empty.key)
+    assert failed({empty.key: run}) == {}
+    assert materialization(run, "vector_index")["rows_for_source"] == 0
+    assert [e.check_name for e in run.get_asset_check_evaluations() if not e.passed] == []
