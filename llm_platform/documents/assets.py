@@ -129,7 +129,7 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
         check_specs=_raw_check_specs(sources),
     )
     def raw_documents(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """Every document of one source as text, with its identity, and the diff against the last run."""
+        """Every document of one source (or of one shard of it) as text, with its identity, and the diff against the last run."""
         config = platform.config
         shard = platform.shard(context.partition_key)
         source = config.source(shard.source)
