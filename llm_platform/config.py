@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llm_platform.model.prompts import DEFAULT_TEMPLATE
 from llm_platform.pod_specs import DEFAULT_CPU_POD, DEFAULT_GPU_POD, MultiNodeTraining, PodSettings
+from llm_platform.shards import Shard, ShardKeyError, parse_partition_key, shards_of
 
 CONFIG_ENV = "LLM_PLATFORM_CONFIG"
 HOME_ENV = "LLM_PLATFORM_HOME"
@@ -49,6 +50,7 @@ class SourceConfig(_Strict):
     jsonl_title_field: str | None = "title"
     allow_mass_deletion: bool = False
     max_removed_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    shards: int = Field(1, ge=1, le=1024, description="Partitions (steps, pods) the source is split into by doc_id hash; 1 keeps the source name as its key.")
 
     @field_validator("name")
     @classmethod
@@ -312,6 +314,25 @@ class PlatformConfig(_Strict):
     @property
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """Every document partition: each source's name, or its shard keys when it has several shards."""
+        return [shard.key for source in self.sources for shard in shards_of(source.name, source.shards)]
+
+    def shard(self, key: str) -> Shard:
+        """The shard a document partition key names; an error naming the config if the config has no such partition."""
+        try:
+            shard = parse_partition_key(key)
+            configured = self.source(shard.source).shards
+        except (ShardKeyError, KeyError) as exc:
+            raise ShardKeyError(f"{exc.args[0]} (config {self.config_path})") from None
+        if shard.count != configured:
+            raise ShardKeyError(
+                f"partition {key!r} splits source {shard.source!r} {shard.count} ways, but sources[{self.source_names.index(shard.source)}].shards "
+                f"in {self.config_path} is {configured}; its partitions are {', '.join(s.key for s in shards_of(shard.source, configured))}"
+            )
+        return shard
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

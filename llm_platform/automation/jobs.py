@@ -12,12 +12,12 @@ MODEL_ASSETS = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template"
 
 
 def build_jobs(tags: dict[str, str] | None = None) -> list[dg.UnresolvedAssetJobDefinition]:
-    """index_job (per source: partitioned like its assets), publish_index_job (evaluate, move the tag) and training_job, each run tagged with `tags`."""
+    """index_job (per source or source shard: partitioned like its assets), publish_index_job (evaluate, move the tag) and training_job, each run tagged with `tags`."""
     index_job = dg.define_asset_job(
         INDEX_JOB,
         tags=tags,
         selection=dg.AssetSelection.assets(*DOCUMENT_ASSETS),
-        description="One source's files to its rows in the LanceDB table. Backfill it over sources to re-process them all.",
+        description="One source's (or source shard's) files to its rows in the LanceDB table. Backfill it over its partitions to re-process them all.",
     )
     publish_job = dg.define_asset_job(
         PUBLISH_INDEX_JOB,

@@ -49,7 +49,7 @@ def run_demo(config_path: str | None = None) -> int:
         print(notice)
     ok = True
     summary = []
-    for source in config.source_names:
+    for source in config.partition_keys:
         result = _run(defs, INDEX_JOB, instance, source)
         ok &= result.success
         raw, emb, idx = (_materialization(result, a) for a in ("raw_documents", "embeddings", "vector_index"))

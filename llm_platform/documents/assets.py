@@ -27,6 +27,7 @@ from llm_platform.documents.stage_checks import ChunkRowChecks, CleanedRowChecks
 from llm_platform.metadata import check_result, counts, markdown_table, rate_check
 from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+from llm_platform.shards import Shard
 
 RAW_DOCUMENTS = dg.AssetKey("raw_documents")
 CLEANED_CORPUS = dg.AssetKey("cleaned_corpus")
@@ -128,14 +129,15 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
         check_specs=_raw_check_specs(sources),
     )
     def raw_documents(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """Every document of one source as text, with its identity, and the diff against the last run."""
+        """Every document of one source (or of one shard of it) as text, with its identity, and the diff against the last run."""
         config = platform.config
-        source = config.source(context.partition_key)
+        shard = platform.shard(context.partition_key)
+        source = config.source(shard.source)
         started = time.perf_counter()
         checks = RawRowChecks()
-        result, written = _write_raw_documents(config, source, storage, checks, context.run.run_id)
-        _write_quarantine(storage, "raw_documents", source.name, result.quarantine, context.run.run_id)
-        context.log.info(f"{source.name}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
+        result, written = _write_raw_documents(config, source, shard, storage, checks, context.run.run_id)
+        _write_quarantine(storage, "raw_documents", shard.key, result.quarantine, context.run.run_id)
+        context.log.info(f"{shard.key}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={**_written_metadata(written), **_raw_metadata(result, time.perf_counter() - started)},
@@ -145,18 +147,18 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
     return raw_documents
 
 
-def _write_raw_documents(config: PlatformConfig, source: SourceConfig, storage: StorageResource, checks: RawRowChecks, run_id: str):
-    """Read the source batch by batch straight into a new raw_documents version; (result, written)."""
-    previous_quarantine = storage.datasets.read("quarantine_raw_documents", source.name)
+def _write_raw_documents(config: PlatformConfig, source: SourceConfig, shard: Shard, storage: StorageResource, checks: RawRowChecks, run_id: str):
+    """Read the shard's documents of the source batch by batch straight into a new raw_documents version; (result, written)."""
+    previous_quarantine = storage.datasets.read("quarantine_raw_documents", shard.key)
     try:
         result, batches = source_batches(
-            source.name, source.location, source.glob, PreviousRows.of_dataset(storage.datasets, "raw_documents", source.name, sources.PREVIOUS_KEY_COLUMNS),
+            source.name, source.location, source.glob, PreviousRows.of_dataset(storage.datasets, "raw_documents", shard.key, sources.PREVIOUS_KEY_COLUMNS),
             previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
             text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
             max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
-            max_removed_fraction=source.max_removed_fraction, batch_bytes=batching.BATCH_TEXT_BYTES,
+            max_removed_fraction=source.max_removed_fraction, batch_bytes=batching.BATCH_TEXT_BYTES, shard=shard,
         )
-        return result, storage.datasets.write("raw_documents", source.name, observed(batches, checks.observe), RAW_SCHEMA, run_id)
+        return result, storage.datasets.write("raw_documents", shard.key, observed(batches, checks.observe), RAW_SCHEMA, run_id)
     except SuspiciousListingError as exc:
         # Retrying cannot fix a refused mass deletion; say so at once.
         raise dg.Failure(str(exc), allow_retries=False) from exc

@@ -17,11 +17,13 @@ import fsspec
 import pyarrow as pa
 
 from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
+from llm_platform.documents.cleaning import RECORD_FORMATS
 from llm_platform.documents.extraction import EXTRACTOR_VERSION, SNIFF_BYTES, JsonlLine, Rejection, detect_format, extract_documents, extract_jsonl, jsonl_streamable
 from llm_platform.documents.listing import SourceFile, list_source
 from llm_platform.documents.pii import redact_locator, redact_pii
 from llm_platform.documents.previous_rows import PreviousRows
 from llm_platform.identity import content_hash, doc_id_for
+from llm_platform.shards import Shard
 
 RAW_SCHEMA = pa.schema(
     [
@@ -174,31 +176,50 @@ def _key_row(keys: dict[str, list], position: int) -> dict:
     return {name: values[position] for name, values in keys.items()}
 
 
-def _iter_rows(source: str, files: list[SourceFile], previous: PreviousRows | None, previous_quarantine: list[dict], result: RawDocuments, **extract_args) -> Iterator[dict]:
+def files_read_by(shard: Shard, files: list[SourceFile]) -> list[SourceFile]:
+    """The files of a listing that `shard` reads (all of them for a whole source)."""
+    return [file for file in files if _read_by(shard, file)]
+
+
+def _read_by(shard: Shard, file: SourceFile) -> bool:
+    """Whether `shard` reads `file`: a record file (JSONL) may hold documents of every shard; any other file is one document."""
+    return shard.is_whole_source or detect_format(file.locator) in RECORD_FORMATS or shard.owns(doc_id_for(shard.source, file.locator))
+
+
+def _set_aside(result: RawDocuments, shard: Shard, rejection: Rejection) -> None:
+    """Quarantine `rejection` in the one shard that owns its locator (a whole file's, or a JSONL line's)."""
+    if shard.owns(doc_id_for(shard.source, rejection.locator)):
+        result.quarantine.append(_quarantine_row(shard.source, rejection))
+
+
+def _iter_rows(source: str, files: list[SourceFile], previous: PreviousRows | None, previous_quarantine: list[dict], result: RawDocuments, shard: Shard, **extract_args) -> Iterator[dict]:
     previous_files = _previous_by_locator(previous)
     keys = {name: previous.column(name) for name in PREVIOUS_KEY_COLUMNS} if previous is not None else {}
     for file in files:
+        if not _read_by(shard, file):
+            continue
         shown = redact_locator(file.locator)
         earlier = previous_files.get(shown)
         if file.problem is not None:
-            result.quarantine.append(_quarantine_row(source, file.problem))
+            _set_aside(result, shard, file.problem)
             continue
         if earlier and previous is not None and _same_file(source, file, _key_row(keys, earlier[0])) and _unchanged(_key_row(keys, earlier[0]), file):
             result.quarantine.extend(q for q in previous_quarantine if _file_of(q["locator"]) == shown)
             yield from previous.rows_at(earlier)
             continue
         if detect_format(file.locator) is None:
-            result.quarantine.append(_quarantine_row(source, Rejection(file.locator, "unsupported", f"{file.locator}: unsupported file type; supported: .txt .md .rst .html .htm .pdf .jsonl")))
+            _set_aside(result, shard, Rejection(file.locator, "unsupported", f"{file.locator}: unsupported file type; supported: .txt .md .rst .html .htm .pdf .jsonl"))
             continue
         try:
             file_hash, extracted = _extract_file(file, result, **extract_args)
         except OSError as exc:
-            result.quarantine.append(_quarantine_row(source, Rejection(file.locator, "unreadable", f"{file.locator}: cannot be read: {exc}")))
+            _set_aside(result, shard, Rejection(file.locator, "unreadable", f"{file.locator}: cannot be read: {exc}"))
             continue
         result.files_read += 1
         rows, rejections = _file_rows(source, file, file_hash, extracted)
-        result.quarantine.extend(_quarantine_row(source, r) for r in rejections)
-        yield from rows
+        for rejection in rejections:
+            _set_aside(result, shard, rejection)
+        yield from (row for row in rows if shard.owns(row["doc_id"]))
 
 
 def read_source(source: str, location: str, glob: str, previous: pa.Table | None, **options) -> RawDocuments:
@@ -222,6 +243,7 @@ def source_batches(
     allow_mass_deletion: bool = False,
     max_removed_fraction: float = 0.5,
     batch_bytes: int = BATCH_TEXT_BYTES,
+    shard: Shard | None = None,
 ) -> tuple[RawDocuments, Iterator[pa.RecordBatch]]:
     """A source's rows as record batches of at most `batch_bytes` of text, and the result their reading fills.
 
@@ -230,18 +252,23 @@ def source_batches(
     complete and a suspicious mass deletion raises, so a write consuming the
     batches is abandoned and nothing changes. `previous_quarantine` are the
     records of the last run: those of files carried over unread are kept, so a
-    rejected line in an unchanged JSONL file stays visible.
+    rejected line in an unchanged JSONL file stays visible. With a `shard`, only
+    that shard's documents (and quarantine records) are read and kept; `files_listed`
+    still counts the whole listing.
     """
     files = list_source(location, glob)
+    shard = shard or Shard(source)
+    if shard.source != source:
+        raise ValueError(f"shard {shard.key!r} is not a shard of source {source!r}")
     result = RawDocuments(rows=[], quarantine=[], files_listed=len(files))
-    rows = _iter_rows(source, files, previous, previous_quarantine or [], result, text_field=text_field, title_field=title_field, max_bytes=max_bytes)
+    rows = _iter_rows(source, files, previous, previous_quarantine or [], result, shard, text_field=text_field, title_field=title_field, max_bytes=max_bytes)
 
     def batches() -> Iterator[pa.RecordBatch]:
         before = _previous_hashes(previous)
         for chunk in row_batches(_first_of_each(rows, result, before), text_bytes=batch_bytes):
             yield pa.RecordBatch.from_pylist(chunk, schema=RAW_SCHEMA)
         result.removed = sorted(set(before) - result.seen)
-        _guard_mass_deletion(source, location, result, previous, allow_mass_deletion, max_removed_fraction)
+        _guard_mass_deletion(shard, location, result, previous, allow_mass_deletion, max_removed_fraction)
 
     return result, batches()
 
@@ -271,13 +298,15 @@ def _first_of_each(rows: Iterator[dict], result: RawDocuments, before: dict[str,
         yield row
 
 
-def _guard_mass_deletion(source: str, location: str, result: RawDocuments, previous: PreviousRows | None, allowed: bool, max_fraction: float) -> None:
+def _guard_mass_deletion(shard: Shard, location: str, result: RawDocuments, previous: PreviousRows | None, allowed: bool, max_fraction: float) -> None:
     if allowed or previous is None or previous.num_rows == 0:
         return
     fraction = len(result.removed) / previous.num_rows
+    source = shard.source
     if fraction > max_fraction:
+        where = f"source {source!r}" if shard.is_whole_source else f"shard {shard.key!r} of source {source!r}"
         raise SuspiciousListingError(
-            f"source {source!r} at {location}: {len(result.removed)} of {previous.num_rows} documents "
+            f"{where} at {location}: {len(result.removed)} of {previous.num_rows} documents "
             f"({fraction:.0%}) would be removed, above max_removed_fraction={max_fraction:.0%}. "
             "If the folder is unmounted or the glob is wrong, fix that; if the deletions are real, "
             f"set allow_mass_deletion: true for source {source!r} in the config and re-run. Nothing was changed."

@@ -56,10 +56,10 @@ def _index_rows(storage: StorageResource, source: str, model: str) -> pa.Table:
     return pa.table(columns).select(schema.names).cast(schema)
 
 
-def _all_chunks(storage: StorageResource, sources: list[str]) -> list[dict]:
+def _all_chunks(storage: StorageResource, partitions: list[str]) -> list[dict]:
     rows: list[dict] = []
-    for source in sources:
-        table = storage.datasets.read("chunks", source, columns=["chunk_id", "doc_id", "title", "heading"])
+    for partition in partitions:
+        table = storage.datasets.read("chunks", partition, columns=["chunk_id", "doc_id", "title", "heading"])
         if table is not None:
             rows.extend(table.to_pylist())
     return rows
@@ -115,13 +115,13 @@ def _upkeep_check(upkeep) -> dg.AssetCheckResult:
 
 def _vector_index_check_specs() -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(INDEX_ROWS_MATCH_CHUNKS, asset=VECTOR_INDEX, blocking=True, description="the table holds exactly the source's chunks"),
+        dg.AssetCheckSpec(INDEX_ROWS_MATCH_CHUNKS, asset=VECTOR_INDEX, blocking=True, description="the table holds exactly the source's (or shard's) chunks"),
         dg.AssetCheckSpec(INDEX_UPKEEP, asset=VECTOR_INDEX, description="index build, compaction and cleanup of old versions all succeeded"),
     ]
 
 
 def vector_index_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
-    """vector_index (per source): the source's rows of the one LanceDB table."""
+    """vector_index (per source, or source shard): the partition's rows of the one LanceDB table."""
 
     @dg.asset(
         partitions_def=sources,
@@ -134,14 +134,15 @@ def vector_index_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefini
         check_specs=_vector_index_check_specs(),
     )
     def vector_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """The source's rows in the LanceDB table: new chunks upserted, gone ones deleted, indexes refreshed."""
+        """The source's (or shard's) rows in the LanceDB table: new chunks upserted, gone ones deleted, indexes refreshed."""
         config = platform.config
         key = context.partition_key
+        shard = platform.shard(key)
         started = time.perf_counter()
         rows = _index_rows(storage, key, config.embedding.model)
         name = configured_table_name(config)
         table = open_table(storage.lancedb(), name, rows.schema.field("vector").type.list_size)
-        sync = sync_source(table, key, rows, settings=config.index)
+        sync = sync_source(table, shard, rows, settings=config.index)
         context.log.info(f"{key}: {sync.inserted} rows upserted, {sync.deleted} deleted, {sync.unchanged} unchanged; table {name} at version {sync.version}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{name}@{sync.version}"),
@@ -217,7 +218,7 @@ def _evaluate_latest(storage: StorageResource, config: PlatformConfig, name: str
     """The latest version of table `name` and the served one, scored on the same questions from the chunks."""
     db = storage.lancedb()
     latest = open_table(db, name)
-    questions = questions_from_chunks(_all_chunks(storage, config.source_names), limit=config.index.eval_questions)
+    questions = questions_from_chunks(_all_chunks(storage, config.partition_keys), limit=config.index.eval_questions)
     embedder = _embedder(config, config.embedding.model)
     k, tuning = config.index.retrieval_k, QueryTuning.from_config(config.index)
     score = score_table(latest, questions, embedder.encode, k=k, tuning=tuning)

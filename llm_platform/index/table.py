@@ -2,7 +2,8 @@
 
 One table per embedding model and vector space (a new model, or int8 vectors, is a
 new key space: never a table that mixes spaces). Each source owns
-the rows whose `source` column equals its name. A source's sync is one commit: a
+the rows whose `source` column equals its name, and each shard of a source the
+rows of that source in its range of doc_id. A source's sync is one commit: a
 merge_insert that inserts the new chunks and deletes the source's gone ones, so a
 reader of any version sees a source either before or after a sync, never half, and
 a failure part-way leaves the previous version whole. Concurrent syncs of one
@@ -26,6 +27,7 @@ from llm_platform.config import IndexConfig, PlatformConfig
 from llm_platform.index import SEARCH_MODES
 from llm_platform.index.embedding import VECTOR_SPACES, embedding_space, model_slug
 from llm_platform.index.upkeep import UpkeepReport, index_health, maintain, retry_on_conflict
+from llm_platform.shards import Shard
 
 if TYPE_CHECKING:
     import lancedb
@@ -104,6 +106,20 @@ def source_filter(source: str):
     return col("source") == lit(source)
 
 
+def owned_filter(owner: str | Shard):
+    """The filter for the rows a source, or one shard of it, owns: its `source`, and for a shard its range of doc_id."""
+    from lancedb.expr import col, lit
+
+    shard = owner if isinstance(owner, Shard) else Shard(owner)
+    condition = source_filter(shard.source)
+    lowest, end = shard.doc_id_range()
+    if lowest is not None:
+        condition = condition & (col("doc_id") >= lit(lowest))
+    if end is not None:
+        condition = condition & (col("doc_id") < lit(end))
+    return condition
+
+
 @dataclass(frozen=True)
 class SourceSync:
     """What one source's sync did to the table."""
@@ -118,13 +134,13 @@ class SourceSync:
     upkeep: UpkeepReport = field(default_factory=UpkeepReport)
 
 
-def _source_ids(table, source: str) -> pa.Table:
-    query = table.search().where(source_filter(source)).with_row_id(True).select(["chunk_id"]).limit(None)
+def _source_ids(table, source: str | Shard) -> pa.Table:
+    query = table.search().where(owned_filter(source)).with_row_id(True).select(["chunk_id"]).limit(None)
     return query.to_arrow()
 
 
-def source_chunk_ids(table, source: str) -> set[str]:
-    """The chunk ids the table holds for `source`."""
+def source_chunk_ids(table, source: str | Shard) -> set[str]:
+    """The chunk ids the table holds for `source` (or one shard of it)."""
     return set(_source_ids(table, source).column("chunk_id").to_pylist())
 
 
@@ -138,9 +154,9 @@ def _duplicate_row_ids(found: pa.Table) -> list[int]:
     return extra
 
 
-def commit_source(table, source: str, rows: pa.Table) -> None:
-    """One commit: insert `rows` the table lacks, delete the source's rows that `rows` lacks."""
-    merge = table.merge_insert("chunk_id").when_not_matched_insert_all().when_not_matched_by_source_delete(source_filter(source))
+def commit_source(table, source: str | Shard, rows: pa.Table) -> None:
+    """One commit: insert `rows` the table lacks, delete the source's (or shard's) rows that `rows` lacks."""
+    merge = table.merge_insert("chunk_id").when_not_matched_insert_all().when_not_matched_by_source_delete(owned_filter(source))
     merge.execute(rows.cast(table.schema))
 
 
@@ -150,8 +166,12 @@ def remove_duplicates(table, row_ids: list[int]) -> None:
         table.delete(f"_rowid IN ({', '.join(str(int(r)) for r in row_ids[start : start + 1000])})")
 
 
-def sync_source(table, source: str, rows: pa.Table, *, settings: IndexConfig) -> SourceSync:
-    """Make the table's rows for `source` equal `rows` in one commit, then keep its indexes up to date."""
+def sync_source(table, source: str | Shard, rows: pa.Table, *, settings: IndexConfig) -> SourceSync:
+    """Make the table's rows for `source` (or one shard of it) equal `rows` in one commit, then keep its indexes up to date.
+
+    A shard's commit touches only the rows in its range of doc_id; the rows of the
+    source's other shards are neither read nor deleted.
+    """
     attempts = settings.write_attempts
     found = _source_ids(table, source)
     existing = set(found.column("chunk_id").to_pylist())
@@ -167,7 +187,7 @@ def sync_source(table, source: str, rows: pa.Table, *, settings: IndexConfig) ->
         upkeep = maintain(table, settings)
     return SourceSync(
         inserted=len(fresh), deleted=len(gone), unchanged=len(wanted & existing),
-        rows_for_source=table.count_rows(source_filter(source).to_sql()), version=table.version,
+        rows_for_source=table.count_rows(owned_filter(source).to_sql()), version=table.version,
         indexes=[i.name for i in table.list_indices()], duplicates_removed=len(duplicates), upkeep=upkeep,
     )
 

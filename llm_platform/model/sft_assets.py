@@ -45,7 +45,7 @@ def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefi
     def sft_pairs(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
         """Curated, corpus-derived and feedback pairs; supplied records checked by the data rules before filtering; curated and corpus pairs split by content hash, feedback (one rating per answer, approved corrections) to training only."""
         config = platform.config
-        chunk_rows, versions = _chunk_rows(storage, config.source_names)
+        chunk_rows, versions = _chunk_rows(storage, config.partition_keys)
         approved, approval_problems = read_approvals(approvals_location(config.sft.approved_corrections, storage.root))
         built = build_sft(
             chunk_rows, read_jsonl_files(config.sft.curated_location), feedback_files(config.sft.feedback_location, storage.root),
@@ -66,13 +66,13 @@ def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefi
     return sft_pairs
 
 
-def _chunk_rows(storage: StorageResource, sources: list[str]) -> tuple[list[tuple], dict[str, str | None]]:
-    """Every source's chunks as (chunk_id, title, heading, text), and the chunk versions read."""
+def _chunk_rows(storage: StorageResource, partitions: list[str]) -> tuple[list[tuple], dict[str, str | None]]:
+    """Every source's (and shard's) chunks as (chunk_id, title, heading, text), and the chunk versions read."""
     chunk_rows = []
     versions = {}
-    for source in sources:
-        table = storage.datasets.read("chunks", source, columns=["chunk_id", "title", "heading", "text"])
-        versions[f"upstream_chunks_{source}"] = storage.datasets.current_version("chunks", source)
+    for partition in partitions:
+        table = storage.datasets.read("chunks", partition, columns=["chunk_id", "title", "heading", "text"])
+        versions[f"upstream_chunks_{partition}"] = storage.datasets.current_version("chunks", partition)
         if table is not None:
             chunk_rows += [(r["chunk_id"], r["title"], r["heading"], r["text"]) for r in table.to_pylist()]
     return chunk_rows, versions
@@ -132,8 +132,8 @@ def _tiny_model_corpus(config: PlatformConfig, storage: StorageResource) -> list
     """The cleaned texts the tiny LM's tokenizer and weights are trained on; none when a configured model is used."""
     texts: list[str] = []
     if config.base_model.tiny is not None:
-        for source in config.source_names:
-            table = storage.datasets.read("cleaned_corpus", source, columns=["text"])
+        for partition in config.partition_keys:
+            table = storage.datasets.read("cleaned_corpus", partition, columns=["text"])
             texts += table.column("text").to_pylist() if table is not None else []
     return texts
 

@@ -11,6 +11,7 @@ from pydantic import PrivateAttr
 from llm_platform.config import PlatformConfig, config_at, platform_home
 from llm_platform.datasets import DatasetStore
 from llm_platform.index.table import connect
+from llm_platform.shards import Shard, ShardKeyError
 from llm_platform.storage_files import read_listings_fresh  # noqa: F401 — importing it turns S3 listing caches off
 
 CONFIG_TAG = "llm_platform/config_sha256"
@@ -68,6 +69,14 @@ class PlatformConfigResource(dg.ConfigurableResource):
         if self._config is None:
             self._config = config_at(self.path or None)
         return self._config
+
+    def shard(self, partition_key: str) -> Shard:
+        """The source shard a document partition key names; a step of a partition the config no longer has fails, naming why."""
+        try:
+            return self.config.shard(partition_key)
+        except ShardKeyError as exc:
+            # Retrying cannot fix it: reload the code location so its partitions follow the config.
+            raise dg.Failure(f"{exc}; reload the code location so its partitions follow the config", allow_retries=False) from None
 
 
 class StorageResource(dg.ConfigurableResource):
