@@ -63,9 +63,14 @@ class SegmentWriter:
                 self._sequence += 1
                 return
             handle = self._segment(len(line) + 1)
-            handle.write(line + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+            try:
+                handle.write(line + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError:
+                # The segment may now end in part of this line: later records go to a fresh one, never after it.
+                self._rotate()
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -74,8 +79,7 @@ class SegmentWriter:
     def _segment(self, incoming: int) -> IO[bytes]:
         handle = self._handle
         if handle is not None and (handle.tell() + incoming > self.max_bytes or self._clock() - self._opened_at >= self.max_seconds):
-            self._close_segment()
-            self._sequence += 1
+            self._rotate()
             handle = None
         if handle is None:
             Path(self.root).mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,10 @@ class SegmentWriter:
             self._opened_at = self._clock()
             _fsync_folder(self.root)  # the new file's name must survive a crash too, not only its bytes
         return handle
+
+    def _rotate(self) -> None:
+        self._close_segment()
+        self._sequence += 1
 
     def _close_segment(self) -> None:
         if self._handle is not None:

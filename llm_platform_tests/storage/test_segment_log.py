@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import fsspec
+import pytest
 
 from llm_platform.segment_log import SegmentWriter, read_segments
 
@@ -57,6 +58,20 @@ def test_each_local_record_is_fsynced_before_append_returns(tmp_path, monkeypatc
 
     # the folder once (the new segment's name), then the file once per record
     assert len(synced) == 4
+
+
+def test_after_a_failed_write_the_next_record_starts_a_new_segment(tmp_path, monkeypatch):
+    writer = SegmentWriter(str(tmp_path), max_bytes=ROOMY, max_seconds=3600)
+    writer.append(b'{"n": 0}')
+    failing = writer.current
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+
+    with pytest.raises(OSError):
+        writer.append(b'{"n": 1}')
+    monkeypatch.undo()
+    writer.append(b'{"n": 2}')
+
+    assert writer.current != failing and Path(writer.current).read_bytes() == b'{"n": 2}\n'
 
 
 def test_two_writers_in_one_process_never_share_a_segment(tmp_path):
