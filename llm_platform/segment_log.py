@@ -56,12 +56,10 @@ class SegmentWriter:
 
     def append(self, line: bytes) -> None:
         """Write `line` (one JSON document, no newline) durably."""
+        if self.remote:
+            self._put(line)
+            return
         with self._lock:
-            if self.remote:
-                # One object per record: object stores cannot append, and a PUT is all-or-nothing.
-                self.fs.pipe_file(self.current, line + b"\n")
-                self._sequence += 1
-                return
             handle = self._segment(len(line) + 1)
             try:
                 handle.write(line + b"\n")
@@ -71,6 +69,14 @@ class SegmentWriter:
                 # The segment may now end in part of this line: later records go to a fresh one, never after it.
                 self._rotate()
                 raise
+
+    def _put(self, line: bytes) -> None:
+        # One object per record: object stores cannot append, and a PUT is all-or-nothing. Only the name is
+        # taken under the lock, so concurrent requests upload in parallel; a failed upload leaves a gap in the numbers.
+        with self._lock:
+            target = self.current
+            self._sequence += 1
+        self.fs.pipe_file(target, line + b"\n")
 
     def close(self) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import fsspec
@@ -97,3 +98,13 @@ def test_on_s3_each_record_is_its_own_object_read_back_in_order(bucket):
     fs, root = fsspec.core.url_to_fs(folder)
     assert len(fs.find(root)) == 12
     assert read_back(folder) == list(range(12))
+
+
+def test_on_s3_concurrent_appends_each_land_as_their_own_object(bucket):
+    folder = f"{bucket}/home/serving/feedback"
+    writer = SegmentWriter(folder, max_bytes=1024, max_seconds=3600)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(writer.append, lines(24)))
+
+    assert sorted(read_back(folder)) == list(range(24))
