@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,8 +14,10 @@ import fsspec
 import pytest
 
 from llm_platform.segment_log import SegmentWriter, read_segments
+from llm_platform_tests.processes import stop_process_group
 
 ROOMY = 1024 * 1024
+KILLED_AFTER = 200  # acknowledged records before the SIGKILL: several 4 KiB segments
 
 
 def lines(n: int) -> list[bytes]:
@@ -82,6 +87,24 @@ def test_two_writers_in_one_process_never_share_a_segment(tmp_path):
     second.append(b'{"n": 1}')
 
     assert first.current != second.current and len(list(tmp_path.glob("*.jsonl"))) == 2
+
+
+def test_a_local_writer_killed_mid_stream_keeps_every_acknowledged_record_once(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "llm_platform_tests.storage.appending_writer", str(tmp_path)],
+                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        acknowledged = [int(process.stdout.readline()) for _ in range(KILLED_AFTER)]
+        os.kill(process.pid, signal.SIGKILL)
+        acknowledged += [int(line) for line in process.stdout.read().split()]
+    finally:
+        stop_process_group(process)
+
+    segments = read_segments(str(tmp_path))
+    records = [line for _, data in segments for line in data.decode().splitlines()]
+    parsed = [json.loads(line)["n"] for line in records[:-1]]
+    parsed += [json.loads(records[-1])["n"]] if records[-1].endswith("}") else []  # a torn last line may be the kill's
+    assert len(segments) > 1 and parsed == sorted(set(parsed))
+    assert set(acknowledged) <= set(parsed)
 
 
 def test_a_missing_folder_reads_as_no_segments(tmp_path):
