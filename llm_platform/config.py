@@ -276,6 +276,8 @@ class ServingSettings(_Strict):
     feedback_per_minute: int = Field(30, ge=1, description="POST /v1/feedback requests one caller (API key, or client address without one) may make per minute; more get 429.")
     request_timeout_seconds: float = Field(60.0, gt=0, description="A chat request's deadline: waiting for a generation slot plus generating; past it the token loop stops and the request gets 504.")
     stuck_grace_seconds: float = Field(30.0, ge=0, description="A generation slot held longer than request_timeout_seconds plus this makes /readyz answer 503.")
+    segment_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="A replica starts a new local feedback or query-log segment past this size.")
+    segment_max_seconds: float = Field(3600.0, gt=0, description="A replica starts a new local segment once its current one is this old; object-store homes write one object per record instead.")
     query_drift_threshold: float = Field(0.5, ge=0.0, le=2.0, description="Cosine distance between the questions' and the corpus's mean vectors.")
     query_drift_window: int = Field(500, ge=1, description="The most recent questions the drift check embeds.")
 

@@ -23,6 +23,7 @@ from llm_platform.identity import normalize_for_hash
 from llm_platform.model.feedback import feedback_folder
 from llm_platform.model.sft import SftPair, dedupe_pairs, pairs_from_chunks, split_of
 from llm_platform.model.sft_rules import INSTRUCTION_CHARS, QUALITY_RANGE, RESPONSE_CHARS, RuleReport, check_supplied
+from llm_platform.segment_log import read_segments
 
 SFT_SCHEMA = pa.schema(
     [
@@ -57,13 +58,12 @@ def read_jsonl_files(location: str | None, *, missing_ok: bool = False) -> list[
         if missing_ok:
             return []
         raise FileNotFoundError(f"{location}: configured SFT location does not exist")
-    paths = [path] if fs.isfile(path) else sorted(fs.glob(f"{path.rstrip('/')}/**/*.jsonl"))
-    return [(p, fs.cat_file(p)) for p in paths]
+    return [(path, fs.cat_file(path))] if fs.isfile(path) else read_segments(location)
 
 
 def feedback_files(location: str | None, home: str) -> list[tuple[str, bytes]]:
     """The configured feedback files (read-only inputs) and every segment the service wrote under the storage root."""
-    return read_jsonl_files(location) + read_jsonl_files(feedback_folder(home), missing_ok=True)
+    return read_jsonl_files(location) + read_segments(feedback_folder(home))
 
 
 def _rule_broken(pair: SftPair) -> str | None:

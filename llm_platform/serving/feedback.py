@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
-import fsspec
-
+from llm_platform.config import ServingSettings
 from llm_platform.model.feedback import feedback_folder, proposal_id
+from llm_platform.segment_log import SegmentWriter
 from llm_platform.serving.query_log import redact_record
 
 ANONYMOUS = "anonymous"
@@ -47,38 +44,15 @@ def feedback_record(*, answer: dict, rating: int, corrected_answer: str | None, 
     return record
 
 
-def segment_name() -> str:
-    """This replica's segment: host, process id and start time, so replicas sharing a home never write the same file."""
-    return f"{socket.gethostname()}-{os.getpid()}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-
-
 class FeedbackLog:
-    """Writes each record durably before returning: a fsynced line in a local segment, or one object per record on an object store."""
+    """Writes each rating durably before returning, in this replica's segments under `<home>/serving/feedback/`."""
 
-    def __init__(self, home: str) -> None:
-        self.folder, self.segment = feedback_folder(home), segment_name()
-        self.remote = "://" in home
-        self._lock, self._written = threading.Lock(), 0
-        if not self.remote:
-            Path(self.folder).mkdir(parents=True, exist_ok=True)
-
-    @property
-    def location(self) -> str:
-        return f"{self.folder}/{self.segment}" + ("/" if self.remote else ".jsonl")
+    def __init__(self, home: str, settings: ServingSettings | None = None) -> None:
+        rotation = settings or ServingSettings()
+        self.segments = SegmentWriter(feedback_folder(home), max_bytes=rotation.segment_max_bytes, max_seconds=rotation.segment_max_seconds)
 
     def append(self, record: dict) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        with self._lock:
-            self._written += 1
-            if self.remote:
-                # Object stores cannot append: one small object per acknowledged rating, read back by the same glob.
-                with fsspec.open(f"{self.location}{self._written:09d}.jsonl", "wb") as handle:
-                    handle.write(line)
-                return
-            with open(self.location, "ab") as handle:
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
+        self.segments.append(json.dumps(record, ensure_ascii=False).encode("utf-8"))
 
 
 class RateLimiter:

@@ -1,23 +1,19 @@
 """The query log: one redacted JSON line per answered question, read back by `serving_log`.
 
-Each process appends to its own file (host and pid in the name), so replicas
-sharing a volume never interleave lines; a line is flushed before the response
-leaves.
+Each replica writes its own segments (see `segment_log`), on a local disk or an
+object store, so replicas sharing a home never interleave lines; a record is
+durable before the response leaves.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import threading
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
-import fsspec
-
+from llm_platform.config import ServingSettings
 from llm_platform.documents.pii import redact_pii
+from llm_platform.segment_log import SegmentWriter, read_segments
 
 QUERY_LOG_DIR = "serving/query_log"
 REDACTED_FIELDS = ("question", "answer")
@@ -39,30 +35,21 @@ def redact_record(record: dict, fields: tuple[str, ...] = REDACTED_FIELDS) -> di
 
 
 class QueryLog:
-    """Appends redacted records to `<home>/serving/query_log/<host>-<pid>.jsonl`."""
+    """Appends redacted records, durably, to this replica's segments under `<home>/serving/query_log/`."""
 
-    def __init__(self, home: str) -> None:
-        if "://" in home:
-            raise ValueError(f"the query log needs a local storage root (a mounted volume); got {home}")
-        folder = Path(query_log_folder(home))
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{socket.gethostname()}-{os.getpid()}.jsonl"
-        self._lock = threading.Lock()
+    def __init__(self, home: str, settings: ServingSettings | None = None) -> None:
+        rotation = settings or ServingSettings()
+        self.segments = SegmentWriter(query_log_folder(home), max_bytes=rotation.segment_max_bytes, max_seconds=rotation.segment_max_seconds)
 
     def append(self, record: dict) -> None:
-        line = json.dumps({"logged_at": time.time(), **redact_record(record)}, ensure_ascii=False)
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        self.segments.append(json.dumps({"logged_at": time.time(), **redact_record(record)}, ensure_ascii=False).encode("utf-8"))
 
 
 def read_query_log(home: str) -> tuple[list[dict], list[str]]:
-    """Every logged record, oldest first, and a message per unreadable line (naming file and line)."""
-    fs, folder = fsspec.core.url_to_fs(query_log_folder(home))
-    if not fs.exists(folder):
-        return [], []
+    """Every logged record of every replica's segments, oldest first, and a message per unreadable line (naming file and line)."""
     records, problems = [], []
-    for path in sorted(fs.glob(f"{folder}/*.jsonl")):
-        for number, line in enumerate(fs.cat_file(path).decode("utf-8", errors="replace").splitlines(), 1):
+    for path, data in read_segments(query_log_folder(home)):
+        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
             if not line.strip():
                 continue
             try:

@@ -108,8 +108,8 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
     def embed(texts: list[str]):
         return configured_embedder(embedding).encode(texts)
 
-    chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home),
-                       feedback_log=FeedbackLog(home), feedback_limit=RateLimiter(settings.feedback_per_minute),
+    chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home, settings),
+                       feedback_log=FeedbackLog(home, settings), feedback_limit=RateLimiter(settings.feedback_per_minute),
                        metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars,
                        tuning=QueryTuning.from_config(config.index))
     app = create_app(chat, config, api_key=os.environ.get(settings.api_key_env) or None)

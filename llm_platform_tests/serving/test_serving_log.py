@@ -18,11 +18,12 @@ OFF_TOPIC = ["What is a good recipe for banana bread?", "How do I repot an orchi
              "How long should I boil an egg?", "What is the best beach in Portugal for surfing?", "How do I knit a scarf?"]
 
 
-def log_questions(home: str, questions: list[str]) -> None:
+def log_questions(home: str, questions: list[str]) -> QueryLog:
     log = QueryLog(home)
     for n, question in enumerate(questions):
         log.append({"id": f"chatcmpl-{n}", "question": question, "answer": "an answer", "citations": ["c1"], "cached": False,
                     "latency_ms": 12.5, "index_version": 3, "adapter_version": "1", "prompt_version": "p"})
+    return log
 
 
 def materialize(platform, config) -> dg.ExecuteInProcessResult:
@@ -77,9 +78,8 @@ def test_personal_data_never_reaches_the_log_or_the_dataset(platform):
 
 
 def test_a_torn_line_is_reported_and_the_rest_kept(platform):
-    log_questions(platform.home, ON_TOPIC[:2])
-    log = QueryLog(platform.home)
-    with open(log.path, "a", encoding="utf-8") as handle:
+    log = log_questions(platform.home, ON_TOPIC[:2])
+    with open(log.segments.current, "a", encoding="utf-8") as handle:  # as a writer killed mid-line leaves its segment
         handle.write('{"question": "cut sh')
 
     records, problems = read_query_log(platform.home)
