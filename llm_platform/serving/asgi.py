@@ -106,22 +106,31 @@ class CatchErrors:
                 await response(scope, receive, send)
 
 
-async def _set_on_disconnect(receive, cancel: threading.Event) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+async def _set_on_disconnect(receive, cancel: threading.Event, finished: threading.Event) -> None:
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except anyio.get_cancelled_exc_class():
+        # Cancelled before the work finished: the server is shutting down this request. A worker thread
+        # cannot be cancelled, so its token loop must stop itself, or it would hold the process open.
+        if not finished.is_set():
+            cancel.set()
+        raise
     cancel.set()
 
 
 async def run_until_disconnect(receive, cancel: threading.Event, work: Callable[[], T]) -> T:
-    """`work()` on a worker thread; `cancel` is set the moment the client disconnects while it runs."""
+    """`work()` on a worker thread; `cancel` is set the moment the client disconnects, or the server cancels the request, while it runs."""
     outcome: list = []
+    finished = threading.Event()
     async with anyio.create_task_group() as group:
-        group.start_soon(_set_on_disconnect, receive, cancel)
+        group.start_soon(_set_on_disconnect, receive, cancel, finished)
         try:
             outcome.append(await run_in_threadpool(work))
         except Exception as exc:  # noqa: BLE001  re-raised below, so the route's handlers see it and not an ExceptionGroup
             outcome.append(exc)
         finally:
+            finished.set()
             group.cancel_scope.cancel()
     if isinstance(outcome[0], Exception):
         raise outcome[0]
