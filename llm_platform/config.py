@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llm_platform.model.prompts import DEFAULT_TEMPLATE
 from llm_platform.pod_specs import DEFAULT_CPU_POD, DEFAULT_GPU_POD, MultiNodeTraining, PodSettings
+from llm_platform.readers import groups_of, source_readers
 
 CONFIG_ENV = "LLM_PLATFORM_CONFIG"
 HOME_ENV = "LLM_PLATFORM_HOME"
@@ -47,8 +48,11 @@ class SourceConfig(_Strict):
     glob: str = "**/*"
     jsonl_text_field: str = "text"
     jsonl_title_field: str | None = "title"
+    jsonl_readers_field: str | None = Field("readers", description="A record's own reader groups (replacing the source's); empty: records cannot declare any.")
     allow_mass_deletion: bool = False
     max_removed_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    readers: list[str] = Field(default_factory=list, description="Groups that may read the source's documents; none and not public: nobody may.")
+    public: bool = Field(False, description="Everyone may read the source's documents (except those that declare their own readers).")
 
     @field_validator("name")
     @classmethod
@@ -59,6 +63,16 @@ class SourceConfig(_Strict):
                 "(it becomes a Dagster partition key and a LanceDB filter value)"
             )
         return name
+
+    @field_validator("readers")
+    @classmethod
+    def _readers_are_group_names(cls, readers: list[str]) -> list[str]:
+        return groups_of(readers, "readers")
+
+    @property
+    def default_readers(self) -> list[str]:
+        """The readers of a document that declares none ([] means nobody: access fails closed)."""
+        return source_readers(self.readers, public=self.public)
 
 
 class CleaningConfig(_Strict):

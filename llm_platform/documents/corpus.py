@@ -4,7 +4,8 @@ A document whose raw `content_hash` matches the previous cleaned row, cleaned
 under the same `cleaning_version` (rendering, cleaning rules, PII detector), is
 not cleaned again; any change to those re-cleans it. Deduplication always runs over the whole source (on stored MinHash
 signatures, so it is cheap), because a new document can make an old one a
-duplicate. Documents stream through in batches bounded by bytes of text; only
+duplicate. Readers are not cleaning's business: every row, reused or not, takes
+its document's current readers from the raw row. Documents stream through in batches bounded by bytes of text; only
 ids, hashes and signatures are held for the whole source.
 """
 
@@ -41,6 +42,7 @@ CLEANED_SCHEMA = pa.schema(
         ("pii_counts", pa.string()),
         ("minhash", pa.list_(pa.uint64())),
         ("cleaning_version", pa.string()),
+        ("readers", pa.list_(pa.string())),
     ]
 )
 PREVIEW_ROWS = 5
@@ -120,8 +122,14 @@ def _clean_row(raw: dict, version: str) -> tuple[dict, tuple[str, str] | None]:
         "pii_counts": json.dumps(cleaned.pii_counts, sort_keys=True),
         "minhash": minhash_signature(cleaned.text).tolist() if cleaned.text.strip() else [],
         "cleaning_version": version,
+        "readers": _readers_of(raw),
     }
     return row, lost
+
+
+def _readers_of(raw: dict) -> list[str]:
+    # A raw row written before readers existed has none: fail closed.
+    return raw.get("readers") or []
 
 
 def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
@@ -201,7 +209,7 @@ def _cleaned_candidates(batch: list[dict], previous: PreviousRows | None, reusab
         result.inputs += 1
         lost = None
         if position is not None:
-            row = next(reused)
+            row = {**next(reused), "readers": _readers_of(raw)}
             result.reused += 1
         else:
             row, lost = _clean_row(raw, version)
