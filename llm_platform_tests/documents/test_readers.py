@@ -142,3 +142,12 @@ def test_a_readers_only_change_reaches_the_chunks_without_cleaning_or_chunking_a
     assert (cleaned_again.cleaned, chunks_again.documents_chunked) == (0, 0)
     assert [c["chunk_id"] for c in chunks_again.rows] == [c["chunk_id"] for c in chunks.rows]
     assert {tuple(c["readers"]) for c in chunks_again.rows} == {("legal",)} and {tuple(c["readers"]) for c in chunks.rows} == {("hr",)}
+
+
+def test_copies_with_different_readers_are_both_kept_so_each_group_keeps_its_document(tmp_path):
+    for name, readers in (("hr.md", "[hr]"), ("legal.md", "[legal]"), ("legal-copy.md", "[legal]")):
+        (tmp_path / name).write_text(f"---\nreaders: {readers}\n---\n# The for statement\n\n{topics['for']}", encoding="utf-8")
+    raw = read(tmp_path)
+    cleaned = clean_corpus(raw.rows, None, RULES)
+    assert sorted(tuple(r["readers"]) for r in cleaned.rows) == [("hr",), ("legal",)]
+    assert [d["kind"] for d in cleaned.duplicates] == ["exact_duplicate"]
