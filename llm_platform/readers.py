@@ -51,7 +51,3 @@ def source_readers(readers: Iterable[str], *, public: bool) -> list[str]:
 def effective_readers(declared: list[str] | None, default: list[str]) -> list[str]:
     """The document's own declaration when it has one (it replaces the source's), else the source's."""
     return list(declared) if declared is not None else list(default)
-
-
-def readable_by_nobody(readers: list[str] | None) -> bool:
-    return not readers
