@@ -89,7 +89,7 @@ def build_table(uri: str, texts: list[str], vectors: np.ndarray, settings: Index
             "chunk_id": [f"c{i}" for i in idx], "doc_id": [f"d{i % 5000}" for i in idx], "source": [source] * len(idx),
             "locator": [f"readme-{i}.md" for i in idx], "title": [None] * len(idx), "heading": [None] * len(idx),
             "position": pa.array([0] * len(idx), pa.int32()), "text": [texts[i] for i in idx], "text_hash": [f"h{i}" for i in idx],
-            "embedding_model": [DEFAULT_EMBEDDING_MODEL] * len(idx), "chunker_version": ["bench"] * len(idx),
+            "embedding_model": [DEFAULT_EMBEDDING_MODEL] * len(idx), "chunker_version": ["bench"] * len(idx), "readers": [["*"]] * len(idx),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors[idx].reshape(-1), pa.float32()), vectors.shape[1]),
         }, schema=index_schema(vectors.shape[1]))
         sync_source(table, source, rows, settings=settings)

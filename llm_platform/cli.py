@@ -33,6 +33,20 @@ def _check_search_args(args: argparse.Namespace, sources: list[str]) -> None:
         raise SearchInputError(f"--source {args.source!r} is not a configured source; configured: {', '.join(sources)}")
 
 
+def _search_caller(args: argparse.Namespace):
+    """Who the CLI searches as: the --as groups, else everyone (whoever runs it can open the table files anyway)."""
+    from llm_platform.index.access import ReaderGroups
+    from llm_platform.index.table import SearchInputError
+    from llm_platform.readers import ReadersError
+
+    if args.as_groups is None:
+        return ReaderGroups.everyone()
+    try:
+        return ReaderGroups.of(args.as_groups)
+    except ReadersError as exc:
+        raise SearchInputError(f"--as: {exc}") from None
+
+
 def run_search(args: argparse.Namespace) -> int:
     """Print the top hits for a question: rank, labelled scores, source, title, heading and a snippet."""
     from llm_platform.config import load_config
@@ -43,6 +57,7 @@ def run_search(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     _check_search_args(args, config.source_names)
+    caller = _search_caller(args)
     config, table = _table(args, served=not args.latest)
     vector = None
     if args.mode != "fts":
@@ -51,18 +66,24 @@ def run_search(args: argparse.Namespace) -> int:
         # The table's vector space, without torch: the exported graph of the same model.
         vector = query_embedder(config.embedding).encode([args.query])[0]
     try:
-        hits = search(table, args.query, vector, mode=args.mode, k=args.k, source=args.source, tuning=QueryTuning.from_config(config.index))
+        hits = search(table, args.query, vector, mode=args.mode, k=args.k, source=args.source, tuning=QueryTuning.from_config(config.index), readers=caller)
     except SearchInputError:
         raise
     except (RuntimeError, OSError, ValueError) as exc:  # LanceDB's errors: shown as one line naming the table
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise SearchInputError(f"{args.mode} search of {table.name} version {table.version} failed: {first}; see `llm-platform index status`") from None
-    print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}:")
+    print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}, as {_as_label(caller)}:")
     for rank, hit in enumerate(hits, 1):
         print(hit_line(rank, hit))
     if not hits:
         print("  (no results)")
     return 0
+
+
+def _as_label(caller) -> str:
+    if caller.unrestricted:
+        return "operator (every reader group; --as GROUP shows what a group sees)"
+    return caller.describe()
 
 
 def run_index_status(args: argparse.Namespace) -> int:
@@ -232,6 +253,10 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("-k", type=int, default=5)
     find.add_argument("--source", default=None, help="only this source's chunks")
     find.add_argument("--latest", action="store_true", help="search the latest table version, not the published tag")
+    find.add_argument(
+        "--as", dest="as_groups", action="append", default=None, metavar="GROUP",
+        help="search as a member of GROUP (repeatable): only its rows and public rows; without it, every row (an operator's view)",
+    )
     find.set_defaults(func=run_search)
     index = commands.add_parser("index", help="inspect, publish or roll back the served index").add_subparsers(dest="index_command", required=True)
     index.add_parser("status", help="latest version and where the served tag points").set_defaults(func=run_index_status)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llm_platform.model.prompts import DEFAULT_TEMPLATE
 from llm_platform.pod_specs import DEFAULT_CPU_POD, DEFAULT_GPU_POD, MultiNodeTraining, PodSettings
+from llm_platform.readers import groups_of, source_readers
 from llm_platform.shards import Shard, ShardKeyError, parse_partition_key, shards_of
 
 CONFIG_ENV = "LLM_PLATFORM_CONFIG"
@@ -48,9 +49,12 @@ class SourceConfig(_Strict):
     glob: str = "**/*"
     jsonl_text_field: str = "text"
     jsonl_title_field: str | None = "title"
+    jsonl_readers_field: str | None = Field("readers", description="A record's own reader groups (replacing the source's); empty: records cannot declare any.")
     allow_mass_deletion: bool = False
     max_removed_fraction: float = Field(0.5, ge=0.0, le=1.0)
     shards: int = Field(1, ge=1, le=1024, description="Partitions (steps, pods) the source is split into by doc_id hash; 1 keeps the source name as its key.")
+    readers: list[str] = Field(default_factory=list, description="Groups that may read the source's documents; none and not public: nobody may.")
+    public: bool = Field(False, description="Everyone may read the source's documents (except those that declare their own readers).")
 
     @field_validator("name")
     @classmethod
@@ -61,6 +65,16 @@ class SourceConfig(_Strict):
                 "(it becomes a Dagster partition key and a LanceDB filter value)"
             )
         return name
+
+    @field_validator("readers")
+    @classmethod
+    def _readers_are_group_names(cls, readers: list[str]) -> list[str]:
+        return groups_of(readers, "readers")
+
+    @property
+    def default_readers(self) -> list[str]:
+        """The readers of a document that declares none ([] means nobody: access fails closed)."""
+        return source_readers(self.readers, public=self.public)
 
 
 class CleaningConfig(_Strict):

@@ -35,9 +35,11 @@ CONFIG = """\
 sources:
   - name: docs
     location: corpus/docs
+    public: true
   - name: notes
     location: corpus/notes
     glob: "*.md"
+    public: true
 chunking:
   max_tokens: 128
   overlap: 16

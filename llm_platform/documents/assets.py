@@ -77,6 +77,21 @@ def source_not_empty_check(files: int, source: SourceConfig) -> dg.AssetCheckRes
     )
 
 
+def access_summary(source: SourceConfig, readable_by_nobody: int, documents: int) -> str:
+    """Who may read the source's documents, in words; says so plainly when some are served to nobody."""
+    if source.public:
+        readers = "everyone (public)"
+    else:
+        readers = f"groups {', '.join(source.readers)}" if source.readers else "nobody: the source has no readers"
+    summary = f"source {source.name!r}: documents that declare no readers are read by {readers}"
+    if readable_by_nobody:
+        summary += (
+            f"; {readable_by_nobody} of {documents} documents have no readers and are served to nobody "
+            f"(set readers or public: true for source {source.name!r}, or declare readers in the documents)"
+        )
+    return summary
+
+
 def listing_failure(config: PlatformConfig, source: SourceConfig, error: Exception) -> dg.Failure:
     """A failure naming the source, its config key and path: retrying cannot fix a missing folder or a bad glob."""
     index = config.source_names.index(source.name)
@@ -138,9 +153,15 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
         result, written = _write_raw_documents(config, source, shard, storage, checks, context.run.run_id)
         _write_quarantine(storage, "raw_documents", shard.key, result.quarantine, context.run.run_id)
         context.log.info(f"{shard.key}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
+        access = access_summary(source, result.readable_by_nobody, result.documents)
+        if result.readable_by_nobody:
+            context.log.warning(access)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
-            metadata={**_written_metadata(written), **_raw_metadata(result, time.perf_counter() - started)},
+            metadata={
+                **_written_metadata(written), **_raw_metadata(result, time.perf_counter() - started),
+                "readers": dg.MetadataValue.json(source.default_readers), "readable_by_nobody": result.readable_by_nobody, "access": access,
+            },
             check_results=_raw_checks(checks, result.documents, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate, source),
         )
 
@@ -155,6 +176,7 @@ def _write_raw_documents(config: PlatformConfig, source: SourceConfig, shard: Sh
             source.name, source.location, source.glob, PreviousRows.of_dataset(storage.datasets, "raw_documents", shard.key, sources.PREVIOUS_KEY_COLUMNS),
             previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
             text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
+            readers_field=source.jsonl_readers_field, default_readers=source.default_readers,
             max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
             max_removed_fraction=source.max_removed_fraction, batch_bytes=batching.BATCH_TEXT_BYTES, shard=shard,
         )

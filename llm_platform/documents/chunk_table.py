@@ -1,4 +1,8 @@
-"""Cleaned documents to chunk rows, reusing the chunks of unchanged documents, in batches bounded by bytes of text."""
+"""Cleaned documents to chunk rows, reusing the chunks of unchanged documents, in batches bounded by bytes of text.
+
+A reused chunk takes its document's current readers, so a readers-only change
+reaches the chunks (and the index) without re-chunking or re-embedding.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ CHUNK_SCHEMA = pa.schema(
         ("token_count", pa.int32()),
         ("doc_content_hash", pa.string()),
         ("chunker_version", pa.string()),
+        ("readers", pa.list_(pa.string())),
     ]
 )
 
@@ -79,9 +84,15 @@ def _chunk_rows(doc: dict, chunks: list[Chunk], version: str) -> list[dict]:
             "token_count": chunk.token_count,
             "doc_content_hash": doc["content_hash"],
             "chunker_version": version,
+            "readers": _readers_of(doc),
         }
         for chunk in chunks
     ]
+
+
+def _readers_of(doc: dict) -> list[str]:
+    # A cleaned row written before readers existed has none: fail closed.
+    return doc.get("readers") or []
 
 
 # What reuse needs from the previous chunks; their text stays on disk.
@@ -134,7 +145,7 @@ def chunk_batches(
             if doc["doc_id"] in new_chunks:
                 rows += _chunk_rows(doc, new_chunks[doc["doc_id"]], version)
             else:
-                rows += [next(reused_rows) for _ in earlier[(doc["doc_id"], doc["content_hash"])]]
+                rows += [{**next(reused_rows), "readers": _readers_of(doc)} for _ in earlier[(doc["doc_id"], doc["content_hash"])]]
         result.documents_chunked += len(fresh)
         result.documents_reused += len(batch) - len(fresh)
         out = pa.RecordBatch.from_pylist(rows, schema=CHUNK_SCHEMA)

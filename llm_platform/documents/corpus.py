@@ -4,7 +4,9 @@ A document whose raw `content_hash` matches the previous cleaned row, cleaned
 under the same `cleaning_version` (rendering, cleaning rules, PII detector), is
 not cleaned again; any change to those re-cleans it. Deduplication always runs over the whole source (on stored MinHash
 signatures, so it is cheap), because a new document can make an old one a
-duplicate. Documents stream through in batches bounded by bytes of text; only
+duplicate; it compares documents with the same readers only, so no group loses
+a document to a copy it may not read. Every row, reused or not, takes its
+document's current readers from the raw row. Documents stream through in batches bounded by bytes of text; only
 ids, hashes and signatures are held for the whole source.
 """
 
@@ -41,6 +43,7 @@ CLEANED_SCHEMA = pa.schema(
         ("pii_counts", pa.string()),
         ("minhash", pa.list_(pa.uint64())),
         ("cleaning_version", pa.string()),
+        ("readers", pa.list_(pa.string())),
     ]
 )
 PREVIEW_ROWS = 5
@@ -120,8 +123,14 @@ def _clean_row(raw: dict, version: str) -> tuple[dict, tuple[str, str] | None]:
         "pii_counts": json.dumps(cleaned.pii_counts, sort_keys=True),
         "minhash": minhash_signature(cleaned.text).tolist() if cleaned.text.strip() else [],
         "cleaning_version": version,
+        "readers": _readers_of(raw),
     }
     return row, lost
+
+
+def _readers_of(raw: dict) -> list[str]:
+    # A raw row written before readers existed has none: fail closed.
+    return raw.get("readers") or []
 
 
 def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
@@ -164,9 +173,20 @@ def cleaned_batches(
     with tempfile.TemporaryDirectory(prefix="cleaned-") as folder:
         path = f"{folder}/candidates.parquet"
         signatures = _write_candidates(raw_rows, previous, reusable, rules, result, path, batch_bytes)
-        duplicates = {d.doc_id: d for d in find_duplicates(signatures, threshold=rules.near_duplicate_threshold)}
+        duplicates = {d.doc_id: d for d in duplicates_within_readers(signatures, threshold=rules.near_duplicate_threshold)}
         del signatures
         yield from _without_duplicates(path, duplicates, result)
+
+
+Signature = tuple[tuple[str, ...], tuple[str, str, np.ndarray]]
+
+
+def duplicates_within_readers(signatures: list[Signature], *, threshold: float) -> list[Duplicate]:
+    """Duplicates among documents with the same readers only: dropping a copy other readers may read would take it from them."""
+    by_readers: dict[tuple[str, ...], list[tuple[str, str, np.ndarray]]] = {}
+    for readers, item in signatures:
+        by_readers.setdefault(readers, []).append(item)
+    return [duplicate for items in by_readers.values() for duplicate in find_duplicates(items, threshold=threshold)]
 
 
 def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, str], int]:
@@ -180,13 +200,13 @@ def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, st
 def _write_candidates(
     raw_rows: Iterable[dict], previous: PreviousRows | None, reusable: dict[tuple[str, str], int], rules: CleaningRules,
     result: CleanedCorpus, path: str, batch_bytes: int,
-) -> list[tuple[str, str, np.ndarray]]:
-    """Pass one: each batch cleaned (or reused), rule-checked and written to `path`; the candidates' signatures returned."""
-    signatures: list[tuple[str, str, np.ndarray]] = []
+) -> list[Signature]:
+    """Pass one: each batch cleaned (or reused), rule-checked and written to `path`; the candidates' readers and signatures returned."""
+    signatures: list[Signature] = []
     with pq.ParquetWriter(path, CLEANED_SCHEMA) as writer:
         for batch in row_batches(raw_rows, text_bytes=batch_bytes):
             candidates = _cleaned_candidates(batch, previous, reusable, rules, result)
-            signatures += [(r["doc_id"], r["content_hash"], np.asarray(r["minhash"], dtype=np.uint64)) for r in candidates]
+            signatures += [(tuple(r["readers"]), (r["doc_id"], r["content_hash"], np.asarray(r["minhash"], dtype=np.uint64))) for r in candidates]
             if candidates:
                 writer.write_batch(pa.RecordBatch.from_pylist(candidates, schema=CLEANED_SCHEMA))
     return signatures
@@ -201,7 +221,7 @@ def _cleaned_candidates(batch: list[dict], previous: PreviousRows | None, reusab
         result.inputs += 1
         lost = None
         if position is not None:
-            row = next(reused)
+            row = {**next(reused), "readers": _readers_of(raw)}
             result.reused += 1
         else:
             row, lost = _clean_row(raw, version)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from llm_platform.documents.chunking import find_headings
+from llm_platform.documents.declared_readers import front_matter_readers, record_readers
+from llm_platform.readers import ReadersError
 
 SUPPORTED_FORMATS = {
     ".txt": "txt",
@@ -31,11 +33,11 @@ SUPPORTED_FORMATS = {
 }
 REJECTION_KINDS = frozenset(
     {"unsupported", "unreadable", "binary", "encoding", "empty", "oversized", "malformed", "too_short",
-     "bad_name", "outside_source", "broken_link", "link_loop", "special_file"}
+     "bad_name", "outside_source", "broken_link", "link_loop", "special_file", "bad_readers"}
 )
 # Bump when extraction changes what a file becomes: files read under another
 # version are read again instead of carried over by size and modification time.
-EXTRACTOR_VERSION = "2"
+EXTRACTOR_VERSION = "3"
 # A JSONL line is `bytes`, or the byte count of a line over the limit that was not kept.
 JsonlLine = bytes | int
 
@@ -71,6 +73,7 @@ class ExtractedDocument:
     format: str
     text: str
     title: str | None
+    readers: tuple[str, ...] | None = None  # the document's own reader groups; None: its source's
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ def extract_documents(
     *,
     jsonl_text_field: str = "text",
     jsonl_title_field: str | None = "title",
+    jsonl_readers_field: str | None = None,
     max_bytes: int = 20_000_000,
 ) -> Extraction:
     """Return the documents in file `path` with contents `data`, and any rejections."""
@@ -104,7 +108,7 @@ def extract_documents(
         return _rejected(path, "unsupported", _unsupported_reason(path))
     if fmt == "jsonl" and jsonl_streamable(data):
         # The limit is per record: one oversized line is rejected alone.
-        return extract_jsonl(path, _split_lines(data, max_bytes), text_field=jsonl_text_field, title_field=jsonl_title_field, max_bytes=max_bytes)
+        return extract_jsonl(path, _split_lines(data, max_bytes), text_field=jsonl_text_field, title_field=jsonl_title_field, readers_field=jsonl_readers_field, max_bytes=max_bytes)
     if len(data) > max_bytes:
         reason = f"{len(data):,} bytes exceeds the limit of {max_bytes:,}; split the file or raise max_bytes"
         return _rejected(path, "oversized", f"{path}: {reason}")
@@ -118,7 +122,7 @@ def extract_documents(
         return _rejected(path, "encoding", _encoding_reason(path))
     if fmt == "jsonl":
         lines = _split_lines(text.encode("utf-8"), max_bytes)
-        return extract_jsonl(path, lines, text_field=jsonl_text_field, title_field=jsonl_title_field, max_bytes=max_bytes)
+        return extract_jsonl(path, lines, text_field=jsonl_text_field, title_field=jsonl_title_field, readers_field=jsonl_readers_field, max_bytes=max_bytes)
     return _single_document(path, fmt, text, _title_for(fmt, text))
 
 
@@ -180,10 +184,15 @@ def _binary_problem(data: bytes) -> str | None:
     return None
 
 
-def _single_document(locator: str, fmt: str, text: str, title: str | None) -> Extraction:
+def _single_document(locator: str, fmt: str, text: str, title: str | None, readers: list[str] | None = None) -> Extraction:
     if not text.strip():
         return _rejected(locator, "empty", f"{locator}: no text in the file (format {fmt}); add content or remove it")
-    return [ExtractedDocument(locator, fmt, text, title)], []
+    try:
+        if fmt == "md":
+            readers = front_matter_readers(text, locator)
+    except ReadersError as error:
+        return _rejected(locator, "bad_readers", f"{error}; the document is not indexed until its readers are valid")
+    return [ExtractedDocument(locator, fmt, text, title, None if readers is None else tuple(readers))], []
 
 
 def _title_for(fmt: str, text: str) -> str | None:
@@ -219,7 +228,9 @@ def _extract_pdf(path: str, data: bytes) -> Extraction:
     return [ExtractedDocument(path, "pdf", text, title or None)], []
 
 
-def extract_jsonl(path: str, lines: Iterable[JsonlLine], *, text_field: str, title_field: str | None, max_bytes: int) -> Extraction:
+def extract_jsonl(
+    path: str, lines: Iterable[JsonlLine], *, text_field: str, title_field: str | None, max_bytes: int, readers_field: str | None = None,
+) -> Extraction:
     """Return one document per JSONL line; each bad line (too long, undecodable, not JSON) is rejected alone."""
     documents: list[ExtractedDocument] = []
     rejections: list[Rejection] = []
@@ -235,7 +246,7 @@ def extract_jsonl(path: str, lines: Iterable[JsonlLine], *, text_field: str, tit
             continue
         if not text.strip():
             continue
-        found, rejected = _jsonl_line(locator, text, text_field, title_field)
+        found, rejected = _jsonl_line(locator, text, text_field, title_field, readers_field)
         documents += found
         rejections += rejected
     if not documents and not rejections:
@@ -257,7 +268,7 @@ def _decode_line(line: bytes, *, first: bool) -> str | None:
         return _decode_text(line)
 
 
-def _jsonl_line(locator: str, line: str, text_field: str, title_field: str | None) -> Extraction:
+def _jsonl_line(locator: str, line: str, text_field: str, title_field: str | None, readers_field: str | None) -> Extraction:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -270,4 +281,8 @@ def _jsonl_line(locator: str, line: str, text_field: str, title_field: str | Non
         )
         return _rejected(locator, "malformed", reason)
     title = record.get(title_field) if title_field else None
-    return _single_document(locator, "jsonl", record[text_field], title if isinstance(title, str) and title else None)
+    try:
+        readers = record_readers(record, readers_field, locator)
+    except ReadersError as error:
+        return _rejected(locator, "bad_readers", f"{error}; the record is not indexed until its readers are valid")
+    return _single_document(locator, "jsonl", record[text_field], title if isinstance(title, str) and title else None, readers)

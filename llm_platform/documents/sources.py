@@ -3,7 +3,10 @@
 A file whose size and modification time match the previous materialization is
 not read again: its rows are carried over. Everything else is read, hashed and
 extracted; the document-level diff (added, changed, removed, unchanged) is by
-`doc_id` and `content_hash`, so a touched-but-identical file counts as unchanged.
+`doc_id` and `content_hash`, so a touched-but-identical file counts as unchanged,
+and by `readers`, so a document whose readers alone changed counts as changed.
+A carried-over row's readers are worked out again from its own declaration and
+the source's current readers, so a config change reaches every document.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from llm_platform.documents.listing import SourceFile, list_source
 from llm_platform.documents.pii import redact_locator, redact_pii
 from llm_platform.documents.previous_rows import PreviousRows
 from llm_platform.identity import content_hash, doc_id_for
+from llm_platform.readers import effective_readers
 from llm_platform.shards import Shard
 
 RAW_SCHEMA = pa.schema(
@@ -38,6 +42,8 @@ RAW_SCHEMA = pa.schema(
         ("title", pa.string()),
         ("text", pa.large_string()),
         ("extractor_version", pa.string()),
+        ("declared_readers", pa.list_(pa.string())),
+        ("readers", pa.list_(pa.string())),
     ]
 )
 QUARANTINE_SCHEMA = pa.schema(
@@ -70,13 +76,14 @@ class RawDocuments:
     files_listed: int = 0
     files_read: int = 0
     bytes_read: int = 0
+    readable_by_nobody: int = 0
 
     @property
     def quarantine_by_kind(self) -> dict[str, int]:
         return dict(Counter(q["kind"] for q in self.quarantine))
 
 
-def _file_rows(source: str, file: SourceFile, file_hash: str, extracted) -> tuple[list[dict], list[Rejection]]:
+def _file_rows(source: str, file: SourceFile, file_hash: str, extracted, default_readers: list[str]) -> tuple[list[dict], list[Rejection]]:
     documents, rejections = extracted
     rows = [
         {
@@ -92,6 +99,8 @@ def _file_rows(source: str, file: SourceFile, file_hash: str, extracted) -> tupl
             "title": doc.title,
             "text": doc.text,
             "extractor_version": EXTRACTOR_VERSION,
+            "declared_readers": None if doc.readers is None else list(doc.readers),
+            "readers": effective_readers(None if doc.readers is None else list(doc.readers), default_readers),
         }
         for doc in documents
     ]
@@ -108,18 +117,20 @@ def _read_bytes(file: SourceFile) -> bytes:
         return handle.read()
 
 
-def _extract_file(file: SourceFile, result: RawDocuments, *, text_field: str, title_field: str | None, max_bytes: int):
+def _extract_file(file: SourceFile, result: RawDocuments, *, text_field: str, title_field: str | None, readers_field: str | None, max_bytes: int):
     """(file hash, extraction) of one file; JSONL is streamed line by line, so one huge line costs at most max_bytes."""
     digest = hashlib.sha256()
     if detect_format(file.locator) == "jsonl" and _streamable(file):
         lines = list(_jsonl_lines(file, max_bytes, digest))
         result.bytes_read += file.size
-        extracted = extract_jsonl(file.locator, lines, text_field=text_field, title_field=title_field, max_bytes=max_bytes)
+        extracted = extract_jsonl(file.locator, lines, text_field=text_field, title_field=title_field, readers_field=readers_field, max_bytes=max_bytes)
     else:
         data = _read_bytes(file)
         digest.update(data)
         result.bytes_read += len(data)
-        extracted = extract_documents(file.locator, data, jsonl_text_field=text_field, jsonl_title_field=title_field, max_bytes=max_bytes)
+        extracted = extract_documents(
+            file.locator, data, jsonl_text_field=text_field, jsonl_title_field=title_field, jsonl_readers_field=readers_field, max_bytes=max_bytes,
+        )
     return digest.hexdigest()[:32], extracted
 
 
@@ -144,7 +155,7 @@ def _jsonl_lines(file: SourceFile, max_bytes: int, digest) -> Iterator[JsonlLine
 
 
 # What reuse and the diff need from the previous version; its text stays on disk.
-PREVIOUS_KEY_COLUMNS = ("doc_id", "locator", "size", "modified", "extractor_version", "content_hash")
+PREVIOUS_KEY_COLUMNS = ("doc_id", "locator", "size", "modified", "extractor_version", "content_hash", "readers")
 
 
 def _previous_by_locator(previous: PreviousRows | None) -> dict[str, list[int]]:
@@ -192,7 +203,15 @@ def _set_aside(result: RawDocuments, shard: Shard, rejection: Rejection) -> None
         result.quarantine.append(_quarantine_row(shard.source, rejection))
 
 
-def _iter_rows(source: str, files: list[SourceFile], previous: PreviousRows | None, previous_quarantine: list[dict], result: RawDocuments, shard: Shard, **extract_args) -> Iterator[dict]:
+def _carried_over(rows: list[dict], default_readers: list[str]) -> list[dict]:
+    """Previous rows of an unchanged file, their readers worked out again under the source's current readers."""
+    return [{**row, "readers": effective_readers(row.get("declared_readers"), default_readers)} for row in rows]
+
+
+def _iter_rows(
+    source: str, files: list[SourceFile], previous: PreviousRows | None, previous_quarantine: list[dict], result: RawDocuments,
+    shard: Shard, default_readers: list[str], **extract_args,
+) -> Iterator[dict]:
     previous_files = _previous_by_locator(previous)
     keys = {name: previous.column(name) for name in PREVIOUS_KEY_COLUMNS} if previous is not None else {}
     for file in files:
@@ -205,7 +224,7 @@ def _iter_rows(source: str, files: list[SourceFile], previous: PreviousRows | No
             continue
         if earlier and previous is not None and _same_file(source, file, _key_row(keys, earlier[0])) and _unchanged(_key_row(keys, earlier[0]), file):
             result.quarantine.extend(q for q in previous_quarantine if _file_of(q["locator"]) == shown)
-            yield from previous.rows_at(earlier)
+            yield from _carried_over(previous.rows_at(earlier), default_readers)
             continue
         if detect_format(file.locator) is None:
             _set_aside(result, shard, Rejection(file.locator, "unsupported", f"{file.locator}: unsupported file type; supported: .txt .md .rst .html .htm .pdf .jsonl"))
@@ -216,7 +235,7 @@ def _iter_rows(source: str, files: list[SourceFile], previous: PreviousRows | No
             _set_aside(result, shard, Rejection(file.locator, "unreadable", f"{file.locator}: cannot be read: {exc}"))
             continue
         result.files_read += 1
-        rows, rejections = _file_rows(source, file, file_hash, extracted)
+        rows, rejections = _file_rows(source, file, file_hash, extracted, default_readers)
         for rejection in rejections:
             _set_aside(result, shard, rejection)
         yield from (row for row in rows if shard.owns(row["doc_id"]))
@@ -239,6 +258,8 @@ def source_batches(
     previous_quarantine: list[dict] | None = None,
     text_field: str = "text",
     title_field: str | None = "title",
+    readers_field: str | None = None,
+    default_readers: list[str] | None = None,
     max_bytes: int = 20_000_000,
     allow_mass_deletion: bool = False,
     max_removed_fraction: float = 0.5,
@@ -254,17 +275,21 @@ def source_batches(
     records of the last run: those of files carried over unread are kept, so a
     rejected line in an unchanged JSONL file stays visible. With a `shard`, only
     that shard's documents (and quarantine records) are read and kept; `files_listed`
-    still counts the whole listing.
+    still counts the whole listing. `default_readers` are the readers of a document
+    that declares none (none given: nobody).
     """
     files = list_source(location, glob)
     shard = shard or Shard(source)
     if shard.source != source:
         raise ValueError(f"shard {shard.key!r} is not a shard of source {source!r}")
     result = RawDocuments(rows=[], quarantine=[], files_listed=len(files))
-    rows = _iter_rows(source, files, previous, previous_quarantine or [], result, shard, text_field=text_field, title_field=title_field, max_bytes=max_bytes)
+    rows = _iter_rows(
+        source, files, previous, previous_quarantine or [], result, shard, default_readers or [],
+        text_field=text_field, title_field=title_field, readers_field=readers_field, max_bytes=max_bytes,
+    )
 
     def batches() -> Iterator[pa.RecordBatch]:
-        before = _previous_hashes(previous)
+        before = _previous_states(previous)
         for chunk in row_batches(_first_of_each(rows, result, before), text_bytes=batch_bytes):
             yield pa.RecordBatch.from_pylist(chunk, schema=RAW_SCHEMA)
         result.removed = sorted(set(before) - result.seen)
@@ -273,13 +298,14 @@ def source_batches(
     return result, batches()
 
 
-def _previous_hashes(previous: PreviousRows | None) -> dict[str, str]:
+def _previous_states(previous: PreviousRows | None) -> dict[str, tuple[str, list[str] | None]]:
+    """doc_id -> (content hash, readers) of the previous version."""
     if previous is None:
         return {}
-    return dict(zip(previous.column("doc_id"), previous.column("content_hash"), strict=True))
+    return dict(zip(previous.column("doc_id"), zip(previous.column("content_hash"), previous.column("readers"), strict=True), strict=True))
 
 
-def _first_of_each(rows: Iterator[dict], result: RawDocuments, before: dict[str, str]) -> Iterator[dict]:
+def _first_of_each(rows: Iterator[dict], result: RawDocuments, before: dict[str, tuple[str, list[str] | None]]) -> Iterator[dict]:
     """Rows with a doc_id not seen before in this run, counted into the diff and the preview as they pass."""
     for row in rows:
         doc_id = row["doc_id"]
@@ -287,11 +313,12 @@ def _first_of_each(rows: Iterator[dict], result: RawDocuments, before: dict[str,
             continue
         result.seen.add(doc_id)
         result.documents += 1
+        result.readable_by_nobody += not row["readers"]
         if len(result.preview) < PREVIEW_ROWS:
             result.preview.append(row)
         if doc_id not in before:
             result.added.append(doc_id)
-        elif before[doc_id] != row["content_hash"]:
+        elif before[doc_id] != (row["content_hash"], row["readers"]):
             result.changed.append(doc_id)
         else:
             result.unchanged.append(doc_id)

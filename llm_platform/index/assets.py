@@ -14,10 +14,11 @@ import dagster as dg
 import pyarrow as pa
 
 from llm_platform.config import IndexConfig, PlatformConfig
+from llm_platform.index.access import ReaderGroups
 from llm_platform.index.embedding import query_embedder
 from llm_platform.index.embedding_assets import EMBEDDINGS
 from llm_platform.index.publishing import PublishRefused, Score, publish_version, served_baseline
-from llm_platform.index.retrieval import RetrievalQuestion, RetrievalScore, questions_from_chunks, score_table
+from llm_platform.index.retrieval import RetrievalQuestion, RetrievalScore, questions_from_chunks, score_by_reader_group, score_table
 from llm_platform.index.table import QueryTuning, SourceSync, configured_table_name, index_schema, open_table, published_version, sync_source
 from llm_platform.metadata import markdown_table
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
@@ -59,7 +60,11 @@ def _index_rows(storage: StorageResource, source: str, model: str) -> pa.Table:
 def _all_chunks(storage: StorageResource, partitions: list[str]) -> list[dict]:
     rows: list[dict] = []
     for partition in partitions:
-        table = storage.datasets.read("chunks", partition, columns=["chunk_id", "doc_id", "title", "heading"])
+        schema = storage.datasets.schema("chunks", partition)
+        if schema is None:
+            continue
+        # Chunks written before access control have no readers: their questions count for no group.
+        table = storage.datasets.read("chunks", partition, columns=[c for c in ("chunk_id", "doc_id", "title", "heading", "readers") if c in schema.names])
         if table is not None:
             rows.extend(table.to_pylist())
     return rows
@@ -88,7 +93,7 @@ def _served_score(db, config, name: str, questions, embedder) -> tuple[str, floa
     version = published_version(table, config.index.published_tag)
     if version is not None:
         table.checkout(version)
-        return f"{name}@{version}", score_table(table, questions, embedder.encode, k=k, tuning=tuning).hit_rate
+        return f"{name}@{version}", score_table(table, questions, embedder.encode, k=k, tuning=tuning, readers=ReaderGroups.everyone()).hit_rate
     baseline = served_baseline(db, config.index.table, config.index.published_tag, name)
     if baseline is None:
         return None
@@ -101,7 +106,7 @@ def _served_score(db, config, name: str, questions, embedder) -> tuple[str, floa
             f"cannot score the served table {baseline.name}@{baseline.version}: its embedding model {baseline.model!r} does not load ({exc}); "
             "a new model's table is published only after beating the served one on the same questions"
         ) from None
-    return f"{baseline.name}@{baseline.version} ({baseline.model})", score_table(served, questions, encoder.encode, k=k, tuning=tuning).hit_rate
+    return f"{baseline.name}@{baseline.version} ({baseline.model})", score_table(served, questions, encoder.encode, k=k, tuning=tuning, readers=ReaderGroups.everyone()).hit_rate
 
 
 def _upkeep_check(upkeep) -> dg.AssetCheckResult:
@@ -161,7 +166,7 @@ def vector_index_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefini
 def _sync_metadata(name: str, sync: SourceSync, rows_total: int, uri: str) -> dict:
     return {
         "table": name, "lance_version": sync.version, "uri": uri,
-        "upserted": sync.inserted, "deleted": sync.deleted, "unchanged": sync.unchanged,
+        "upserted": sync.inserted, "deleted": sync.deleted, "unchanged": sync.unchanged, "readers_updated": sync.readers_updated,
         "rows_for_source": sync.rows_for_source, "rows_total": rows_total, "indexes": dg.MetadataValue.json(sync.indexes),
         "duplicates_removed": sync.duplicates_removed, "indexes_created": dg.MetadataValue.json(sync.upkeep.created),
         "compacted": sync.upkeep.compacted, "cleanup_window_hours": sync.upkeep.cleanup_window_hours, "versions_removed": sync.upkeep.versions_removed,
@@ -212,6 +217,7 @@ class _Evaluation:
     published_version: int | None
     served_hit_rate: float | None
     compared_with: str | None
+    by_group: dict[str, RetrievalScore]
 
 
 def _evaluate_latest(storage: StorageResource, config: PlatformConfig, name: str) -> _Evaluation:
@@ -221,11 +227,12 @@ def _evaluate_latest(storage: StorageResource, config: PlatformConfig, name: str
     questions = questions_from_chunks(_all_chunks(storage, config.partition_keys), limit=config.index.eval_questions)
     embedder = _embedder(config, config.embedding.model)
     k, tuning = config.index.retrieval_k, QueryTuning.from_config(config.index)
-    score = score_table(latest, questions, embedder.encode, k=k, tuning=tuning)
+    score = score_table(latest, questions, embedder.encode, k=k, tuning=tuning, readers=ReaderGroups.everyone())
+    by_group = score_by_reader_group(latest, questions, embedder.encode, k=k, tuning=tuning)
     baseline = _served_score(db, config, name, questions, embedder)
     served = published_version(latest, config.index.published_tag)
     served_hit_rate, compared_with = (baseline[1], baseline[0]) if baseline else (None, None)
-    return _Evaluation(score, questions, served, served_hit_rate, compared_with)
+    return _Evaluation(score, questions, served, served_hit_rate, compared_with, by_group)
 
 
 def _retrieval_record(name: str, evaluation: _Evaluation) -> dict:
@@ -242,7 +249,13 @@ def _retrieval_metadata(name: str, evaluation: _Evaluation) -> dict:
         "table": name, "evaluated_version": score.version, "published_version": evaluation.published_version, f"hit_rate_at_{k}": score.hit_rate,
         f"mrr_at_{k}": score.mrr, "questions": score.questions, "published_hit_rate": evaluation.served_hit_rate,
         "compared_with": evaluation.compared_with or "nothing served yet",
+        f"hit_rate_at_{k}_by_reader_group": dg.MetadataValue.json(reader_group_rates(evaluation.by_group)),
     }
+
+
+def reader_group_rates(by_group: dict[str, RetrievalScore]) -> dict[str, dict]:
+    """Per reader group (`*`: a caller in no group), its hit rate and how many questions it was asked."""
+    return {group: {"hit_rate": score.hit_rate, "questions": score.questions} for group, score in by_group.items()}
 
 
 def published_index_asset(op_tags: dict) -> dg.AssetsDefinition:

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from llm_platform.datasets import DatasetStore
+from llm_platform.index.access import ReaderGroups
 from llm_platform.index.table import publish, published_version, search, space_of
+from llm_platform.readers import EVERYONE
 
 PUBLICATIONS = "index_publications"
 _TAG_PREFIX = "published-v"
@@ -63,7 +65,7 @@ def open_version(db, name: str, version: int):
 
 def probe_answers(table) -> list[str]:
     """Problems found asking the checked-out version one vector, full-text and hybrid query (empty: none)."""
-    sample = table.search().select(["text", "vector"]).limit(1).to_list()
+    sample = table.search().select(["text", "vector", "readers"]).limit(1).to_list()
     if not sample:
         return [f"version {table.version} has no rows"]
     words = [w for w in re.findall(r"[A-Za-z]{4,}", sample[0]["text"])][:3] or ["the"]
@@ -71,13 +73,21 @@ def probe_answers(table) -> list[str]:
     problems = []
     for mode in ("vector", "fts", "hybrid"):
         try:
-            hits = search(table, query, vector, mode=mode, k=1)
+            hits = search(table, query, vector, mode=mode, k=1, readers=_caller_who_reads(sample[0]["readers"]))
         except Exception as exc:  # noqa: BLE001 - any failure means readers would fail the same way
             problems.append(f"{mode} search fails: {str(exc).splitlines()[0][:200]}")
             continue
         if not hits:
             problems.append(f"{mode} search for {query!r} finds nothing")
     return problems
+
+
+def _caller_who_reads(readers: list[str] | None) -> ReaderGroups:
+    """A caller who may read a row with `readers`, so the probe also runs the readers filter a service runs."""
+    groups = [g for g in readers or [] if g != EVERYONE]
+    if groups:
+        return ReaderGroups.of(groups)
+    return ReaderGroups.public_only() if readers else ReaderGroups.everyone()
 
 
 def verify_servable(db, name: str, version: int) -> None:

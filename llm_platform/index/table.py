@@ -11,6 +11,11 @@ source cannot duplicate a chunk (the merge re-checks its key when it retries a
 conflicting commit), and copies left by older code are removed by the next sync.
 Readers use a Lance tag (`production` by default) that moves only when the
 retrieval checks pass; rollback is moving the tag back.
+
+Each row carries the reader groups that may read it (`readers`, see
+llm_platform.readers); a sync updates the rows whose readers alone changed in place
+(same chunk, same vector), and every search is limited to the caller's rows inside
+the search (llm_platform.index.access).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pyarrow as pa
 
 from llm_platform.config import IndexConfig, PlatformConfig
 from llm_platform.index import SEARCH_MODES
+from llm_platform.index.access import PUBLIC_ONLY, ReaderGroups, readers_filter
 from llm_platform.index.embedding import VECTOR_SPACES, embedding_space, model_slug
 from llm_platform.index.upkeep import UpkeepReport, index_health, maintain, retry_on_conflict
 from llm_platform.shards import Shard
@@ -51,6 +57,8 @@ def index_schema(dimension: int) -> pa.Schema:
             ("embedding_model", pa.string()),
             ("chunker_version", pa.string()),
             ("vector", pa.list_(pa.float32(), dimension)),
+            # Last, where adding the column to a table written before access control puts it.
+            ("readers", pa.list_(pa.string())),
         ]
     )
 
@@ -131,11 +139,12 @@ class SourceSync:
     version: int
     indexes: list[str]
     duplicates_removed: int = 0
+    readers_updated: int = 0
     upkeep: UpkeepReport = field(default_factory=UpkeepReport)
 
 
 def _source_ids(table, source: str | Shard) -> pa.Table:
-    query = table.search().where(owned_filter(source)).with_row_id(True).select(["chunk_id"]).limit(None)
+    query = table.search().where(owned_filter(source)).with_row_id(True).select(["chunk_id", "readers"]).limit(None)
     return query.to_arrow()
 
 
@@ -154,10 +163,30 @@ def _duplicate_row_ids(found: pa.Table) -> list[int]:
     return extra
 
 
+def add_readers_column(table) -> bool:
+    """Give a table written before access control its `readers` column (empty: read by nobody until synced)."""
+    if "readers" in table.schema.names:
+        return False
+    table.add_columns(pa.field("readers", pa.list_(pa.string())))
+    return True
+
+
+def _readers_changed(found: pa.Table, rows: pa.Table) -> set[str]:
+    """Chunks already in the table whose readers differ from `rows`' (a readers-only change: no new vector)."""
+    before = dict(zip(found.column("chunk_id").to_pylist(), found.column("readers").to_pylist(), strict=True))
+    after = zip(rows.column("chunk_id").to_pylist(), rows.column("readers").to_pylist(), strict=True)
+    return {chunk_id for chunk_id, readers in after if chunk_id in before and before[chunk_id] != readers}
+
+
 def commit_source(table, source: str | Shard, rows: pa.Table) -> None:
-    """One commit: insert `rows` the table lacks, delete the source's (or shard's) rows that `rows` lacks."""
-    merge = table.merge_insert("chunk_id").when_not_matched_insert_all().when_not_matched_by_source_delete(owned_filter(source))
-    merge.execute(rows.cast(table.schema))
+    """One commit: insert `rows` the table lacks, update the readers of rows whose readers changed, delete the source's (or shard's) rows that `rows` lacks."""
+    merge = (
+        table.merge_insert("chunk_id")
+        .when_matched_update_all(where="target.readers IS NULL OR target.readers <> source.readers")
+        .when_not_matched_insert_all()
+        .when_not_matched_by_source_delete(owned_filter(source))
+    )
+    merge.execute(rows.select(table.schema.names).cast(table.schema))
 
 
 def remove_duplicates(table, row_ids: list[int]) -> None:
@@ -173,20 +202,21 @@ def sync_source(table, source: str | Shard, rows: pa.Table, *, settings: IndexCo
     source's other shards are neither read nor deleted.
     """
     attempts = settings.write_attempts
+    add_readers_column(table)
     found = _source_ids(table, source)
     existing = set(found.column("chunk_id").to_pylist())
     wanted = set(rows.column("chunk_id").to_pylist())
-    fresh, gone = wanted - existing, existing - wanted
-    if fresh or gone:
+    fresh, gone, regranted = wanted - existing, existing - wanted, _readers_changed(found, rows)
+    if fresh or gone or regranted:
         retry_on_conflict(lambda: commit_source(table, source, rows), attempts=attempts)
     duplicates = _duplicate_row_ids(_source_ids(table, source)) if (fresh or len(existing) < found.num_rows) else []
     if duplicates:
         retry_on_conflict(lambda: remove_duplicates(table, duplicates), attempts=attempts)
     upkeep = UpkeepReport()
-    if fresh or gone or duplicates or index_health(table, settings).needs_upkeep:
+    if fresh or gone or regranted or duplicates or index_health(table, settings).needs_upkeep:
         upkeep = maintain(table, settings)
     return SourceSync(
-        inserted=len(fresh), deleted=len(gone), unchanged=len(wanted & existing),
+        inserted=len(fresh), deleted=len(gone), unchanged=len(wanted & existing) - len(regranted), readers_updated=len(regranted),
         rows_for_source=table.count_rows(owned_filter(source).to_sql()), version=table.version,
         indexes=[i.name for i in table.list_indices()], duplicates_removed=len(duplicates), upkeep=upkeep,
     )
@@ -250,14 +280,27 @@ def _tuned(builder, tuning: QueryTuning):
     return builder.refine_factor(tuning.refine_factor) if tuning.refine_factor else builder
 
 
+def search_filter(source: str | None, where, readers: ReaderGroups):
+    """The one prefilter of a search: the caller's readable rows, and `source` or `where` if given."""
+    condition = source_filter(source) if source is not None else where
+    allowed = readers_filter(readers)
+    if allowed is None:
+        return condition
+    if condition is None:
+        return allowed
+    return f"({allowed}) AND ({condition if isinstance(condition, str) else condition.to_sql()})"
+
+
 def search(
     table, query: str, vector: np.ndarray | None, *, mode: str, k: int, source: str | None = None,
-    where=None, tuning: QueryTuning | None = None,
+    where=None, tuning: QueryTuning | None = None, readers: ReaderGroups = PUBLIC_ONLY,
 ) -> list[dict]:
-    """Top-k rows for `query` by vector, full-text or hybrid (reciprocal rank fusion).
+    """Top-k rows for `query` by vector, full-text or hybrid (reciprocal rank fusion), among the rows `readers` may read.
 
-    `source` limits results to one source; `where` takes a filter the caller built itself
-    (never pass text a person typed: use `source`).
+    `readers` defaults to public rows only, so a caller that forgets it fails closed;
+    `ReaderGroups.everyone()` is for evaluation and operators. `source` limits results
+    to one source; `where` takes a filter the caller built itself (never pass text a
+    person typed: use `source`).
     """
     check_search_input(query, vector, mode=mode, k=k)
     tuning = tuning or QueryTuning()
@@ -271,7 +314,7 @@ def search(
         # Cosine like the vector mode and the ANN index; "all" keeps each side's score beside the fused one.
         hybrid = table.search(query_type="hybrid").vector(vector).text(query).distance_type("cosine")
         builder = _tuned(hybrid.rerank(RRFReranker(return_score="all")), tuning)
-    condition = source_filter(source) if source is not None else where
+    condition = search_filter(source, where, readers)
     if condition is not None:
         builder = builder.where(condition, prefilter=True)
     # Lance warns unless the score column is selected; hybrid runs two sub-queries with
@@ -295,7 +338,7 @@ def _scores(hit: dict) -> dict[str, float | None]:
 
 
 def ranked_ids(
-    table, queries: Sequence[str], vectors: np.ndarray, *, k: int, field: str = "doc_id", tuning: QueryTuning | None = None,
+    table, queries: Sequence[str], vectors: np.ndarray, *, k: int, readers: ReaderGroups, field: str = "doc_id", tuning: QueryTuning | None = None,
 ) -> list[list[str]]:
-    """For each query, the `field` (doc_id or chunk_id) of the top-k vector hits, best first."""
-    return [[hit[field] for hit in search(table, q, v, mode="vector", k=k, tuning=tuning)] for q, v in zip(queries, vectors, strict=False)]
+    """For each query, the `field` (doc_id or chunk_id) of the top-k vector hits `readers` may read, best first."""
+    return [[hit[field] for hit in search(table, q, v, mode="vector", k=k, tuning=tuning, readers=readers)] for q, v in zip(queries, vectors, strict=False)]

@@ -118,3 +118,28 @@ def test_every_index_command_the_help_promises_exists(capsys):
         main(["index", "--help"])
     out = capsys.readouterr().out
     assert all(command in out for command in ("status", "publish", "rollback"))
+
+
+@pytest.fixture
+def hr_notes(home):
+    """The notes of `home` readable by group hr alone (in the latest version)."""
+    sync_source(home, "notes", rows("notes", ["class", "global"], ["hr"]), settings=SETTINGS)
+    return home
+
+
+def test_search_without_as_reads_every_row_and_says_so(hr_notes, capsys):
+    code, out, _ = run(capsys, "search", "statement", "--mode", "fts", "-k", "10", "--latest")
+    assert code == 0 and "notes:" in out and "as operator (every reader group" in out
+
+
+def test_search_as_a_group_reads_only_its_rows_and_public_ones(hr_notes, capsys):
+    code, out, _ = run(capsys, "search", "statement", "--mode", "fts", "-k", "10", "--latest", "--as", "eng")
+    assert code == 0 and "notes:" not in out and "docs:" in out and "as groups eng and public rows" in out
+    code, out, _ = run(capsys, "search", "statement", "--mode", "fts", "-k", "10", "--latest", "--as", "eng", "--as", "hr")
+    assert code == 0 and "notes:" in out
+
+
+@pytest.mark.parametrize("group", ["HR", "hr' OR true OR '"])
+def test_search_as_a_malformed_group_is_refused(home, capsys, group):
+    code, _, err = run(capsys, "search", "statement", "--mode", "fts", "--as", group)
+    assert code == 2 and "--as:" in err and "not a group name" in err and "Traceback" not in err

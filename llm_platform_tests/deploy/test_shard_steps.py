@@ -31,6 +31,7 @@ embedding:
 def index_job(tmp_path) -> dg.JobDefinition:
     from llm_platform.definitions import build_definitions
 
+    (tmp_path / "corpus").mkdir()
     (tmp_path / "platform.yaml").write_text(CONFIG, encoding="utf-8")
     config = load_config(tmp_path / "platform.yaml")
     return build_definitions(config, home=str(tmp_path / "home"), executor="k8s").resolve_job_def(INDEX_JOB)

@@ -30,8 +30,8 @@ def unit_vector(seed: str) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def rows(source: str, topic_names) -> pa.Table:
-    """One chunk per help topic: its first paragraphs as text, a vector derived from its id."""
+def rows(source: str, topic_names, readers: list[str] | None = None) -> pa.Table:
+    """One chunk per help topic: its first paragraphs as text, a vector derived from its id; public unless `readers` are given."""
     records = []
     for position, name in enumerate(topic_names):
         chunk_id = f"{source}-{name}"
@@ -39,7 +39,7 @@ def rows(source: str, topic_names) -> pa.Table:
             "chunk_id": chunk_id, "doc_id": f"doc-{source}-{name}", "source": source, "locator": f"{name}.md",
             "title": topics[name].split("\n", 1)[0], "heading": None, "position": position,
             "text": topics[name][:600], "text_hash": chunk_id, "embedding_model": "test", "chunker_version": "test",
-            "vector": unit_vector(chunk_id).tolist(),
+            "vector": unit_vector(chunk_id).tolist(), "readers": ["*"] if readers is None else readers,
         })
     return pa.Table.from_pylist(records, schema=index_schema(DIMENSION))
 

@@ -74,7 +74,7 @@ def served_home(tmp_path, torch_fp32) -> Path:
     vectors = torch_fp32.encode([topics[t][:1500] for t in TOPICS])
     records = [
         {"chunk_id": f"docs-{t}", "doc_id": f"doc-{t}", "source": "docs", "locator": f"{t}.md", "title": t, "heading": None, "position": 0,
-         "text": topics[t][:1500], "text_hash": t, "embedding_model": DEFAULT_EMBEDDING_MODEL, "chunker_version": "test", "vector": v.tolist()}
+         "text": topics[t][:1500], "text_hash": t, "embedding_model": DEFAULT_EMBEDDING_MODEL, "chunker_version": "test", "vector": v.tolist(), "readers": ["*"]}
         for t, v in zip(TOPICS, vectors, strict=True)
     ]
     db = connect(str(home / "lancedb"))

@@ -77,7 +77,7 @@ class Platform:
 
     def config(self, name: str = "config", **overrides: dict) -> PlatformConfig:
         """Write `<name>.yaml` (BASE_SETTINGS with `overrides`) next to the others and load it."""
-        mapping = merged({"sources": [{"name": SOURCE, "location": str(self.corpus), "glob": "*.md"}], **BASE_SETTINGS}, overrides)
+        mapping = merged({"sources": [{"name": SOURCE, "location": str(self.corpus), "glob": "*.md", "public": True}], **BASE_SETTINGS}, overrides)
         path = self.folder / f"{name}.yaml"
         path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
         return load_config(path)

@@ -71,6 +71,7 @@ def test_a_doc_id_that_is_not_a_hash_is_refused():
 
 def write_config(tmp_path: Path, shards: int) -> Path:
     path = tmp_path / "platform.yaml"
+    (tmp_path / "corpus").mkdir(exist_ok=True)
     path.write_text(f"sources:\n  - name: wiki\n    location: corpus\n    shards: {shards}\n  - name: faq\n    location: corpus\n", encoding="utf-8")
     return path
 
