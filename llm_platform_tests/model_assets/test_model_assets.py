@@ -12,7 +12,7 @@ import pytest
 
 import llm_platform.model.assets as training_assets
 import llm_platform.model.training as training_logic
-from llm_platform.config import PlatformConfig
+from llm_platform.config import DEMO_CONFIG, PlatformConfig, load_config
 from llm_platform.model.sft_assets import SFT_RULES
 from llm_platform.model.training import train_lora
 from llm_platform.resources.mlflow import PRODUCTION_ALIAS
@@ -27,6 +27,8 @@ UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template
 DIVERGING = {"training": {"learning_rate": 1.0}}
 UNTRAINED = {"training": {"learning_rate": 0.0005}, "gates": {"beat_base": {}}}
 LONGER = {"training": {"learning_rate": 0.05, "epochs": 4}}
+# An adapter whose LoRA weights barely leave their zero start answers exactly as the base model does.
+UNTRAINED_UNDER_DEMO_GATES = {"training": {"learning_rate": 1e-9}, "gates": load_config(DEMO_CONFIG).gates.model_dump()}
 STOP_AFTER = 3  # with checkpoint_every_steps 2, the last checkpoint before the stop is step 2
 
 
@@ -178,6 +180,17 @@ def test_beats_base_check_labels_the_base_models_score_base_not_production(train
     check = check_evaluations(trained.result, "model_eval")["perplexity_beats_base"]
     assert set(check.metadata) == {"candidate", "required_gain", "base"}
     assert check.metadata["base"].value == trained.platform.latest("model_eval")["base_perplexity"]
+
+
+def test_demo_gates_refuse_an_adapter_that_learned_nothing(platform):
+    config = platform.config("untrained", **UNTRAINED_UNDER_DEMO_GATES)
+
+    result = platform.train(config)
+
+    checks = check_evaluations(result, "model_eval")
+    assert not checks["rouge_l_beats_base"].passed and not checks["rag_rouge_l_beats_base"].passed
+    assert "production_model" not in materialized(result) and platform.mlflow(config).production() is None
+    assert platform.latest("model_eval")["verdict"].startswith("not promotable:")
 
 
 def test_interrupted_training_resumes_from_checkpoint_inside_asset(resumed):
