@@ -30,10 +30,20 @@ def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
         print("  adapter: training skipped (see the lora_adapter observation in the UI for why)")
     if evaluation:
         print("\nEvaluation (model_eval)\n" + str(evaluation.get("scores", "")))
+        print("\nGates (model_eval checks)\n" + str(evaluation.get("gates", "")))
     for check in training.get_asset_check_evaluations():
-        if not check.passed:
-            print(f"  gate failed: {check.check_name}: {check.description}")
-    print(f"  production: {production.get('registered_model', 'unchanged')} version {production.get('version', '-')} (MLflow {production.get('tracking_uri', '')})")
+        if not check.passed and check.asset_key.to_user_string() != "model_eval":  # model_eval's gates are in the table above
+            print(f"  check failed: {check.asset_key.to_user_string()} {check.check_name}: {check.description}")
+    print(_promotion_line(evaluation, production))
+
+
+def _promotion_line(evaluation: dict, production: dict) -> str:
+    """Whether the adapter was promoted and why: production_model's materialization and model_eval's verdict."""
+    verdict = f"model_eval verdict: {evaluation['verdict']}" if "verdict" in evaluation else "model_eval did not run, so nothing was judged"
+    if production:
+        return (f"  promoted: {production.get('registered_model')} version {production.get('version')} is now production "
+                f"(was {production.get('previous_version')}, MLflow {production.get('tracking_uri', '')}).\n  {verdict}")
+    return f"  production unchanged.\n  {verdict}"
 
 
 def run_demo(config_path: str | None = None) -> int:

@@ -35,6 +35,7 @@ from llm_platform.model.records import (
 )
 from llm_platform.model.registry import ADAPTER_ARTIFACT, registered_version
 from llm_platform.model.sft_assets import BASE_MODEL, PROMPT_TEMPLATE, SFT_DATASET, SFT_EVAL_SPLIT
+from llm_platform.model.verdict import NOT_APPLIED_WITHOUT_PRODUCTION, Verdict
 from llm_platform.resources.mlflow import MlflowResource
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
@@ -49,7 +50,7 @@ GPU_POOL = "gpu"
 TRAINING_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
 # MLflow servers and object stores fail transiently; a retried step resumes, it does not redo work.
 MLFLOW_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
-NO_PRODUCTION_YET = "no production model yet; nothing to regress from"
+GATES_ARTIFACT = "evaluation/gates.json"
 
 
 def configured_gate_checks(config: PlatformConfig) -> list[GateCheck]:
@@ -178,7 +179,7 @@ def _adapter_metadata(trained: _Trained, version: str, new: int, examples: int, 
 
 
 def _model_eval_check_specs(checks: Sequence[GateCheck]) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(check.name, asset=MODEL_EVAL, blocking=True) for check in checks]
+    return [dg.AssetCheckSpec(check.name, asset=MODEL_EVAL, blocking=True, description=check.description) for check in checks]
 
 
 def model_eval_asset(gpu_tags: dict, checks: Sequence[GateCheck], published_index: dg.AssetsDefinition) -> dg.AssetsDefinition:
@@ -198,13 +199,16 @@ def model_eval_asset(gpu_tags: dict, checks: Sequence[GateCheck], published_inde
         production_version = registered_version(mlflow, mlflow.registered_model)
         outcome = evaluate_models(config, adapter, template, pairs, table, mlflow=mlflow, production_version=production_version, log=context.log.info)
         gates = _gates(config, outcome.scores, outcome.scores.get("production"))
+        verdict = Verdict.of(gates, checks)
+        context.log.info(f"gates: {verdict.summary()}")
         with mlflow.run(run_name="", tags={"evaluated_by_dagster_run": context.run.run_id}, run_id=adapter["mlflow_run_id"]) as run:
             run.log_metrics({f"eval_{k}": v for k, v in outcome.scores["candidate"].items()})
+            _log_verdict(run, verdict)
         record = _eval_record(storage, adapter, outcome, len(pairs), table.name, index_version, production_version, gates)
         storage.write_record("model_eval", record, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(stable_hash(record["scores"], adapter["fingerprint"], str(index_version), template.version)),
-            metadata=_eval_metadata(record, outcome, pairs), check_results=_gate_check_results(gates, checks),
+            metadata={**_eval_metadata(record, outcome, pairs), **_verdict_metadata(verdict)}, check_results=_gate_check_results(gates, checks),
         )
 
     return model_eval
@@ -265,15 +269,29 @@ def _eval_metadata(record: dict, outcome: "EvalOutcome", pairs: list[tuple[str, 
             **{f"candidate_{k}": v for k, v in scores["candidate"].items()}, **{f"base_{k}": v for k, v in scores["base"].items()}}
 
 
+def _log_verdict(run, verdict: Verdict) -> None:
+    """The verdict on the adapter's MLflow run: pass/fail and the sentence as tags, every gate's row as evaluation/gates.json."""
+    # MLflow caps a tag value at 5000 characters; the JSON artifact holds the whole verdict.
+    run.set_tags({"gates_passed": str(verdict.passed).lower(), "gate_verdict": verdict.summary()[:5000]})
+    run.log_dict(verdict.as_json(), GATES_ARTIFACT)
+
+
+def _verdict_metadata(verdict: Verdict) -> dict:
+    rows = verdict.rows()
+    return {"verdict": verdict.summary(), "gates_passed": verdict.passed,
+            "gates": markdown_table(rows, ["gate", "result", "candidate", "bound", "compared_with", "detail"], limit=len(rows))}
+
+
 def _gate_check_results(gates: list[GateResult], checks: Sequence[GateCheck]) -> list[dg.AssetCheckResult]:
     """One result per declared check: Dagster fails a step that leaves a declared check without one."""
     by_check = {gate.check: _gate_check_result(gate) for gate in gates}
-    return [by_check.get(check) or dg.AssetCheckResult(check_name=check.name, passed=True, description=NO_PRODUCTION_YET) for check in checks]
+    return [by_check.get(check) or dg.AssetCheckResult(check_name=check.name, passed=True, description=NOT_APPLIED_WITHOUT_PRODUCTION) for check in checks]
 
 
 def _gate_check_result(gate: GateResult) -> dg.AssetCheckResult:
+    compared = {gate.compared_with: gate.baseline} if gate.compared_with else {}
     return dg.AssetCheckResult(check_name=gate.check.name, passed=gate.passed, description=gate.message,
-                               metadata={"value": gate.value, "bound": gate.minimum, "production": gate.baseline})
+                               metadata={"candidate": gate.value, gate.bound_label: gate.minimum, **compared})
 
 
 def production_model_asset(cpu_tags: dict) -> dg.AssetsDefinition:

@@ -50,6 +50,17 @@ class GateCheck:
         """The check name the UI shows: `<metric>_bound`, `<metric>_no_regression` or `<metric>_beats_base`."""
         return f"{self.metric}_{self.kind.value}"
 
+    @property
+    def description(self) -> str:
+        """What the check requires, naming the config field that sets its bound (the UI shows it beside the check)."""
+        lower = self.metric in LOWER_IS_BETTER
+        if self.kind is GateKind.BOUND:
+            return f"the candidate's {self.metric} is at {'most' if lower else 'least'} gates.minimums.{self.metric}"
+        how = " (relative)" if lower else ""
+        if self.kind is GateKind.NO_REGRESSION:
+            return f"the candidate's {self.metric} is no worse than production's by more than gates.max_regression{how}"
+        return f"the candidate's {self.metric} beats the base model's by at least gates.beat_base.{self.metric}{how}"
+
 
 def gate_checks(metrics: Iterable[str], beat_base: Iterable[str] = ()) -> list[GateCheck]:
     """The bound and no-regression checks of each gated metric, in metric order, then a beats-base check per `beat_base` metric."""
@@ -61,8 +72,11 @@ def gate_checks(metrics: Iterable[str], beat_base: Iterable[str] = ()) -> list[G
 class GateResult:
     """One gate's verdict, for the check it answers.
 
-    `minimum` is the configured bound (a maximum for lower-is-better metrics);
-    `delta` is value minus bound or minus baseline.
+    `value` is the candidate's score; `minimum` is what config set for this gate: the bound
+    (a maximum for lower-is-better metrics), the allowed regression, or the required gain
+    over the base; `baseline` is the score compared against (production's or the base
+    model's, see `compared_with`); `delta` is value minus bound, the change against
+    production, or the gain over the base.
     """
 
     check: GateCheck
@@ -80,6 +94,18 @@ class GateResult:
         if self.check.kind is GateKind.BOUND:
             return f"{metric}<=max" if metric in LOWER_IS_BETTER else f"{metric}>=min"
         return self.check.name
+
+    @property
+    def bound_label(self) -> str:
+        """What `minimum` is, as metadata and verdicts name it."""
+        if self.check.kind is GateKind.BOUND:
+            return "maximum" if self.check.metric in LOWER_IS_BETTER else "minimum"
+        return "allowed_regression" if self.check.kind is GateKind.NO_REGRESSION else "required_gain"
+
+    @property
+    def compared_with(self) -> str | None:
+        """Whose score `baseline` is: "production", "base", or None for a bound."""
+        return {GateKind.NO_REGRESSION: "production", GateKind.BEATS_BASE: "base"}.get(self.check.kind)
 
     def as_record(self) -> dict:
         """The verdict as model_eval stores it, keyed by the gate's label."""
@@ -109,10 +135,10 @@ def regression_gate(
     """Check that `value` is not worse than production's `baseline` beyond `max_regression`."""
     gate = GateCheck(metric, GateKind.NO_REGRESSION)
     if value is None or math.isnan(value):
-        return GateResult(gate, False, math.nan, None, baseline, None,
+        return GateResult(gate, False, math.nan, max_regression, baseline, None,
                           f"{metric} is missing from the candidate's scores; re-run model_eval")
     if baseline is None or math.isnan(baseline):
-        return GateResult(gate, True, value, None, None, None,
+        return GateResult(gate, True, value, max_regression, None, None,
                           f"production has no {metric} score; nothing to compare against")
     if metric in LOWER_IS_BETTER:
         return _relative_regression(metric, value, baseline, max_regression)
@@ -121,7 +147,7 @@ def regression_gate(
     how = f"{drop:.4g} below" if drop > 0 else f"{-drop:.4g} above"
     message = (f"{metric} {value:.4g} is {how} production {baseline:.4g} "
                f"(allowed drop {max_regression:.4g})")
-    return GateResult(gate, passed, value, None, baseline, value - baseline, message)
+    return GateResult(gate, passed, value, max_regression, baseline, value - baseline, message)
 
 
 def _relative_regression(metric: str, value: float, baseline: float, max_regression: float) -> GateResult:
@@ -130,7 +156,7 @@ def _relative_regression(metric: str, value: float, baseline: float, max_regress
     how = f"{change:.1%} above" if change > 0 else f"{-change:.1%} below"
     message = (f"{metric} {value:.4g} is {how} production {baseline:.4g} "
                f"(allowed increase {max_regression:.1%})")
-    return GateResult(GateCheck(metric, GateKind.NO_REGRESSION), passed, value, None, baseline, value - baseline, message)
+    return GateResult(GateCheck(metric, GateKind.NO_REGRESSION), passed, value, max_regression, baseline, value - baseline, message)
 
 
 def beat_base_gate(metric: str, value: float | None, base: float | None, *, margin: float) -> GateResult:

@@ -74,6 +74,10 @@ class TrackedRun:
             tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
         )
 
+    def log_dict(self, dictionary: dict, artifact_file: str) -> None:
+        """`dictionary` as a JSON (or YAML, by extension) artifact at `artifact_file` of the run."""
+        self._client.log_dict(self.run_id, dictionary, artifact_file)
+
     def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
         self._client.log_artifacts(self.run_id, local_dir, artifact_path)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -10,7 +12,7 @@ import pytest
 
 import llm_platform.model.assets as training_assets
 import llm_platform.model.training as training_logic
-from llm_platform.config import PlatformConfig
+from llm_platform.config import DEMO_CONFIG, PlatformConfig, load_config
 from llm_platform.model.sft_assets import SFT_RULES
 from llm_platform.model.training import train_lora
 from llm_platform.resources.mlflow import PRODUCTION_ALIAS
@@ -25,6 +27,8 @@ UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template
 DIVERGING = {"training": {"learning_rate": 1.0}}
 UNTRAINED = {"training": {"learning_rate": 0.0005}, "gates": {"beat_base": {}}}
 LONGER = {"training": {"learning_rate": 0.05, "epochs": 4}}
+# An adapter whose LoRA weights barely leave their zero start answers exactly as the base model does.
+UNTRAINED_UNDER_DEMO_GATES = {"training": {"learning_rate": 1e-9}, "gates": load_config(DEMO_CONFIG).gates.model_dump()}
 STOP_AFTER = 3  # with checkpoint_every_steps 2, the last checkpoint before the stop is step 2
 
 
@@ -105,7 +109,7 @@ def test_worse_adapter_is_not_promoted_and_production_unchanged(platform):
     result = platform.train(config, CANDIDATE)
 
     gate = check_evaluations(result, "model_eval")["perplexity_no_regression"]
-    value, production = gate.metadata["value"].value, gate.metadata["production"].value
+    value, production = gate.metadata["candidate"].value, gate.metadata["production"].value
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
     assert gate.description.startswith("perplexity") and f"{value / production - 1:.1%} above" in gate.description
     assert "model_eval" in result.get_failed_step_keys() and "production_model" not in materialized(result)
@@ -154,6 +158,39 @@ def test_model_eval_scores_the_recorded_upstream_adapter(trained):
     assert evaluation["mlflow_run_id"] == adapter["mlflow_run_id"]
     assert evaluation["scores"].startswith("| metric | base | candidate |")
     assert 0.0 <= evaluation["candidate_rouge_l"] <= 1.0 and evaluation["candidate_perplexity"] > 1.0
+
+
+def test_model_eval_states_the_verdict_and_every_gate_in_its_metadata(trained):
+    evaluation = trained.platform.latest("model_eval")
+    assert evaluation["gates_passed"] is True and evaluation["verdict"].startswith("promotable: all 3 gates applied passed")
+    assert evaluation["gates"].startswith("| gate | result | candidate | bound | compared_with | detail |")
+    assert "| perplexity_beats_base | pass |" in evaluation["gates"] and "| rouge_l_no_regression | not applied |" in evaluation["gates"]
+
+
+def test_model_eval_states_the_verdict_on_the_adapters_mlflow_run(trained):
+    run_id = trained.platform.latest("lora_adapter")["mlflow_run_id"]
+    client = trained.platform.mlflow(trained.config).client()
+    tags = client.get_run(run_id).data.tags
+    assert tags["gates_passed"] == "true" and tags["gate_verdict"] == trained.platform.latest("model_eval")["verdict"]
+    stored = json.loads(Path(client.download_artifacts(run_id, training_assets.GATES_ARTIFACT)).read_text())
+    assert stored["passed"] is True and [row["gate"] for row in stored["gates"]][:1] == ["perplexity_bound"]
+
+
+def test_beats_base_check_labels_the_base_models_score_base_not_production(trained):
+    check = check_evaluations(trained.result, "model_eval")["perplexity_beats_base"]
+    assert set(check.metadata) == {"candidate", "required_gain", "base"}
+    assert check.metadata["base"].value == trained.platform.latest("model_eval")["base_perplexity"]
+
+
+def test_demo_gates_refuse_an_adapter_that_learned_nothing(platform):
+    config = platform.config("untrained", **UNTRAINED_UNDER_DEMO_GATES)
+
+    result = platform.train(config)
+
+    checks = check_evaluations(result, "model_eval")
+    assert not checks["rouge_l_beats_base"].passed and not checks["perplexity_beats_base"].passed
+    assert "production_model" not in materialized(result) and platform.mlflow(config).production() is None
+    assert platform.latest("model_eval")["verdict"].startswith("not promotable:")
 
 
 def test_interrupted_training_resumes_from_checkpoint_inside_asset(resumed):
