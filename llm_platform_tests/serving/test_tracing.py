@@ -133,6 +133,18 @@ def test_a_dropped_stream_ends_its_generation_and_request_spans_as_errors(traced
     assert spans[REQUEST].status.status_code == StatusCode.ERROR
 
 
+def test_a_client_giving_up_on_a_whole_answer_ends_its_spans_as_errors(traced):
+    trace_id = "5a0c2b4e6d8f10325476980badcfe123"  # sent as traceparent: the client never sees a response header
+    with model_swapped(traced, Slow):
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{traced.url}/v1/chat/completions", json=chat_body(traced, "A long answer nobody waits for?", max_tokens=256), timeout=1,
+                       headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN_ID}-01"})
+        spans = spans_of(traced, trace_id, ended=(REQUEST, "generation"))
+
+    assert spans["generation"].status.status_code == StatusCode.ERROR and "client disconnected" in spans["generation"].status.description
+    assert spans[REQUEST].status.status_code == StatusCode.ERROR and spans[REQUEST].attributes["http.response.status_code"] == 499
+
+
 def test_a_refused_request_is_one_span_with_its_status(traced):
     response = httpx.post(f"{traced.url}/v1/chat/completions", json=chat_body(traced, "Too long?", max_tokens=100_000), timeout=60)
     spans = spans_of(traced, response.headers["x-trace-id"])
