@@ -294,6 +294,8 @@ class ServingSettings(_Strict):
     segment_max_seconds: float = Field(3600.0, gt=0, description="A replica starts a new local segment once its current one is this old; object-store homes write one object per record instead.")
     query_drift_threshold: float = Field(0.5, ge=0.0, le=2.0, description="Cosine distance between the questions' and the corpus's mean vectors.")
     query_drift_window: int = Field(500, ge=1, description="The most recent questions the drift check embeds.")
+    tracing: bool = Field(False, description="Export OpenTelemetry traces of requests (cache lookup, retrieval, prompt, generation) to where "
+                                             "the standard OTEL_* variables say (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER); off: a no-op tracer.")
 
 
 class PlatformConfig(_Strict):

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from llm_platform.config import PlatformConfig
-from llm_platform.serving.asgi import BodyLimit, CancellingStream, CatchErrors, Observe, error_response, run_until_disconnect
+from llm_platform.serving.asgi import CLIENT_GONE, BodyLimit, CancellingStream, CatchErrors, Observe, TraceRequests, error_response, run_until_disconnect
 from llm_platform.serving.feedback import caller_identity
 from llm_platform.serving.schemas import MAX_EMBEDDING_INPUTS, ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
 from llm_platform.serving.service import Answer, ChatService, NotReady, Params, TooManyRatings, UnknownAnswer
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llm_platform.serving")
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
-# Nginx's code for "client closed request": counted in metrics, read by nobody.
-CLIENT_GONE = 499
 
 
 class ApiError(Exception):
@@ -168,6 +166,8 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
     app.add_middleware(CatchErrors)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics, known_paths=known_paths)
+    if service.tracing.enabled:  # outermost, so a request's span covers every layer and its status
+        app.add_middleware(TraceRequests, tracer=service.tracing.tracer, paths=known_paths - OPEN_PATHS)
     return app
 
 

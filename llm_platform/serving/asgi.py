@@ -1,4 +1,4 @@
-"""ASGI pieces under the routes: body limit, request metrics, one log line and a JSON body per unhandled error, and cancelling on disconnect."""
+"""ASGI pieces under the routes: body limit, request metrics and traces, one log line and a JSON body per unhandled error, and cancelling on disconnect."""
 
 from __future__ import annotations
 
@@ -10,10 +10,18 @@ from typing import TypeVar
 
 import anyio
 from fastapi.responses import JSONResponse, StreamingResponse
+from opentelemetry import context, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.concurrency import run_in_threadpool
+
+from llm_platform.serving.tracing import end_failed, trace_id_of
 
 log = logging.getLogger("llm_platform.serving")
 T = TypeVar("T")
+# Nginx's code for "client closed request": counted in metrics, read by nobody.
+CLIENT_GONE = 499
+TRACE_ID_HEADER = "x-trace-id"
 
 
 def error_response(status: int, message: str, kind: str) -> JSONResponse:
@@ -75,6 +83,52 @@ class Observe:
             self.metrics.requests.labels(path, str(status)).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - began)
 
+
+
+class TraceRequests:
+    """One server span per request to `paths`, continuing the caller's `traceparent`; its trace id goes back in X-Trace-Id.
+
+    The span is the current one while the route runs, so the service's stage spans are its children.
+    """
+
+    def __init__(self, app, tracer: trace.Tracer, paths: set[str]) -> None:
+        self.app, self.tracer, self.paths, self.propagator = app, tracer, paths, TraceContextTextMapPropagator()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            return await self.app(scope, receive, send)
+        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        span = self.tracer.start_span(f"{scope['method']} {scope['path']}", context=self.propagator.extract(carrier), kind=SpanKind.SERVER,
+                                      attributes={"http.request.method": scope["method"], "url.path": scope["path"]})
+        trace_id, status, complete = (trace_id_of(span) or "").encode(), 500, False
+        token = context.attach(trace.set_span_in_context(span))
+
+        async def send_with_trace_id(message):
+            nonlocal status, complete
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), (TRACE_ID_HEADER.encode(), trace_id)]}
+            complete = complete or (message["type"] == "http.response.body" and not message.get("more_body", False))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace_id)
+        except BaseException as exc:  # cancelled included; re-raised
+            end_failed(span, exc)
+            raise
+        else:
+            _set_outcome(span, status, complete)
+            span.end()
+        finally:
+            context.detach(token)
+
+
+def _set_outcome(span: Span, status: int, complete: bool) -> None:
+    span.set_attribute("http.response.status_code", status)
+    if status == CLIENT_GONE or not complete:  # a stream Starlette stopped because its client left
+        span.set_status(Status(StatusCode.ERROR, "the client disconnected before the response was complete"))
+    elif status >= 500:
+        span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
 
 
 class CatchErrors:

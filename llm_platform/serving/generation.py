@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -64,16 +65,39 @@ def _stopping(control: Control):
     return StoppingCriteriaList([StopWhenControlled()])
 
 
-class GenerationRun:
-    """One `model.generate` on its own thread, holding one of `slots` from start to the end of its token loop."""
+class TokenClock:
+    """Between `generate` and its text streamer: counts the new tokens and stamps when the first came (epoch ns)."""
 
-    def __init__(self, model, tokenizer, prompt: str, *, sampling: Sampling, control: Control, slots: Slots) -> None:
+    def __init__(self, streamer) -> None:
+        self.streamer, self.new_tokens, self._prompt_seen = streamer, 0, False
+        self.first_token_ns: int | None = None
+
+    def put(self, value: torch.Tensor) -> None:
+        if self._prompt_seen:  # generate puts the prompt first
+            self.first_token_ns = self.first_token_ns or time.time_ns()
+            self.new_tokens += int(value.numel())
+        self._prompt_seen = True
+        self.streamer.put(value)
+
+    def end(self) -> None:
+        self.streamer.end()
+
+
+class GenerationRun:
+    """One `model.generate` on its own thread, holding one of `slots` from start to the end of its token loop.
+
+    `on_end(run)` is called on that thread once the loop ended, however it ended (the service ends its trace span there).
+    """
+
+    def __init__(self, model, tokenizer, prompt: str, *, sampling: Sampling, control: Control, slots: Slots,
+                 on_end: Callable[[GenerationRun], None] | None = None) -> None:
         from transformers import TextIteratorStreamer
 
-        self.model, self.tokenizer, self.control = model, tokenizer, control
+        self.model, self.tokenizer, self.control, self.on_end = model, tokenizer, control, on_end
         self.ids = encode(tokenizer, model, prompt, sampling.max_new_tokens)
         self.streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self.options = {"input_ids": self.ids, "attention_mask": torch.ones_like(self.ids), "streamer": self.streamer,
+        self.clock = TokenClock(self.streamer)
+        self.options = {"input_ids": self.ids, "attention_mask": torch.ones_like(self.ids), "streamer": self.clock,
                         "stopping_criteria": _stopping(control), **_options(tokenizer, sampling)}
         self.output: torch.Tensor | None = None
         self.error: str | None = None
@@ -87,6 +111,11 @@ class GenerationRun:
     def prompt_tokens(self) -> int:
         return int(self.ids.shape[1])
 
+    @property
+    def new_tokens(self) -> int:
+        """Tokens generated so far (all of them once the loop ended)."""
+        return int(self.output.shape[1] - self.ids.shape[1]) if self.output is not None else self.clock.new_tokens
+
     def _work(self) -> None:
         try:
             with torch.no_grad():
@@ -97,7 +126,11 @@ class GenerationRun:
             self.streamer.end()
         finally:
             self._slots.release(self._slot)
-            self.done.set()
+            try:
+                if self.on_end is not None:  # before `done`, so whoever waits for the answer finds the span ended
+                    self.on_end(self)
+            finally:
+                self.done.set()
 
     def pieces(self) -> Iterator[str]:
         """The answer's text as it is generated; raises GenerationFailed, GenerationTimedOut or ClientGone at the end."""

@@ -19,9 +19,11 @@ from llm_platform.serving.model_source import load_registered_adapter, registere
 from llm_platform.serving.query_log import QueryLog
 from llm_platform.serving.service import ChatService
 from llm_platform.serving.state import ServingState, Snapshot, Sources
+from llm_platform.serving.tracing import start_tracing
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
 MLFLOW_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
@@ -84,9 +86,14 @@ class Service:
     state: ServingState
     chat: ChatService
 
+    def stop(self) -> None:
+        """Stop following the pointers and send the spans not exported yet."""
+        self.state.stop()
+        self.chat.tracing.shutdown()
 
-def build_service(config: PlatformConfig, home: str, *, sources: Sources | None = None) -> Service:
-    """Everything `llm-platform serve` runs, not started yet."""
+
+def build_service(config: PlatformConfig, home: str, *, sources: Sources | None = None, span_exporter: SpanExporter | None = None) -> Service:
+    """Everything `llm-platform serve` runs, not started yet; with serving.tracing, spans go to `span_exporter` if given, else where $OTEL_* say."""
     from llm_platform.index.embedding import configured_embedder
     from llm_platform.serving.app import create_app
 
@@ -111,7 +118,7 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
     chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home, settings),
                        feedback_log=FeedbackLog(home, settings), feedback_limit=RateLimiter(settings.feedback_per_minute),
                        metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars,
-                       tuning=QueryTuning.from_config(config.index))
+                       tuning=QueryTuning.from_config(config.index), tracing=start_tracing(settings.tracing, exporter=span_exporter))
     app = create_app(chat, config, api_key=os.environ.get(settings.api_key_env) or None)
     return Service(app=app, state=state, chat=chat)
 
@@ -166,7 +173,7 @@ def serve(config: PlatformConfig, home: str, *, host: str, port: int, insecure_n
     try:
         _uvicorn_server(service.app, host=host, port=port, log_level="info").run()
     finally:
-        service.state.stop()
+        service.stop()
 
 
 @contextmanager
@@ -186,7 +193,7 @@ def running(service: Service, *, poll_seconds: float, host: str = "127.0.0.1", l
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        service.state.stop()
+        service.stop()
         sock.close()
 
 

@@ -16,6 +16,7 @@ from llm_platform.serving.model_source import format_prompt
 from llm_platform.serving.query_log import QueryLog
 from llm_platform.serving.slots import Control
 from llm_platform.serving.state import ServingState, Snapshot
+from llm_platform.serving.tracing import Tracing, current_trace_id, end_failed, generation_ender, set_answer_attributes, start_tracing
 
 log = logging.getLogger("llm_platform.serving")
 CITATION_FIELDS = ("source", "locator", "title", "heading", "chunk_id", "score")
@@ -63,10 +64,13 @@ class ChatService:
     """Retrieval-augmented answers with caching, logging and feedback, over `state`'s current snapshot."""
 
     def __init__(self, *, state: ServingState, embed: Callable[[list[str]], object], responses: Store, answers: Store, query_log: QueryLog,
-                 feedback_log: FeedbackLog, feedback_limit: RateLimiter, metrics: ServingMetrics, k: int, max_context_chars: int, tuning=None) -> None:
+                 feedback_log: FeedbackLog, feedback_limit: RateLimiter, metrics: ServingMetrics, k: int, max_context_chars: int, tuning=None,
+                 tracing: Tracing | None = None) -> None:
         self.state, self._embed, self.responses, self.answers = state, embed, responses, answers
         self.query_log, self.feedback_log, self.feedback_limit, self.metrics = query_log, feedback_log, feedback_limit, metrics
         self.k, self.max_context_chars, self.tuning = k, max_context_chars, tuning
+        self.tracing = tracing or start_tracing(False)
+        self.tracer = self.tracing.tracer
         self._embed_lock = threading.Lock()
 
     def snapshot(self, *, need_adapter: bool = True) -> Snapshot:
@@ -89,9 +93,11 @@ class ChatService:
         return search(snap.table, query, vector, mode=mode, k=k or self.k, source=source, tuning=self.tuning)
 
     def _retrieve(self, snap: Snapshot, question: str) -> list[dict]:
-        began = time.perf_counter()
-        hits = self.search(snap, question)
-        self.metrics.retrieval.observe(time.perf_counter() - began)
+        with self.tracer.start_as_current_span("retrieval", attributes={"llm_platform.retrieval.k": self.k}) as span:
+            began = time.perf_counter()
+            hits = self.search(snap, question)
+            self.metrics.retrieval.observe(time.perf_counter() - began)
+            span.set_attribute("llm_platform.retrieval.hits", len(hits))
         return hits
 
     def _contexts(self, hits: list[dict]) -> list[str]:
@@ -104,13 +110,16 @@ class ChatService:
         return contexts
 
     def _cached(self, key: str) -> dict | None:
-        try:
-            found = self.responses.get(key)
-        except Exception as exc:  # a cache outage costs latency, never an answer
-            log.warning("response cache read failed: %s", exc)
-            self.metrics.cache.labels("error").inc()
-            return None
-        self.metrics.cache.labels("hit" if found else "miss").inc()
+        with self.tracer.start_as_current_span("cache lookup") as span:
+            try:
+                found, outcome = self.responses.get(key), "miss"
+            except Exception as exc:  # a cache outage costs latency, never an answer
+                log.warning("response cache read failed: %s", exc)
+                span.record_exception(exc)
+                found, outcome = None, "error"
+            outcome = "hit" if found else outcome
+            self.metrics.cache.labels(outcome).inc()
+            span.set_attribute("llm_platform.cache.result", outcome)
         return found
 
     def _remember(self, key: str | None, answer: Answer) -> None:
@@ -126,7 +135,7 @@ class ChatService:
     def answer(self, question: str, params: Params, control: Control) -> Answer:
         """A whole answer, from the cache when these versions answered this question before."""
         snap = self.snapshot()
-        began = time.perf_counter()
+        began, trace_id = time.perf_counter(), current_trace_id()
         key = response_key(snap.versions(), question, params.__dict__) if params.temperature == 0 else None
         hit = self._cached(key) if key else None
         if hit is not None:
@@ -137,44 +146,58 @@ class ChatService:
             result = self._generation(snap, question, hits, params, control).result()
             self.metrics.generation.observe(time.perf_counter() - gen_began)
             answer = Answer(new_answer_id(), question, result.text, citations(hits), snap.versions(), result.prompt_tokens, result.completion_tokens, cached=False)
-        self._finish(answer, key if hit is None else None, began)
+        set_answer_attributes(answer.id, answer.cached, answer.versions)
+        self._finish(answer, key if hit is None else None, began, trace_id)
         return answer
 
     def stream(self, question: str, params: Params, control: Control) -> tuple[Answer, Iterator[str]]:
         """The answer's header (id, citations, versions) now, and its text piece by piece; generation has started (and holds a slot)."""
         snap = self.snapshot()
-        began = time.perf_counter()
+        began, trace_id = time.perf_counter(), current_trace_id()
         hits = self._retrieve(snap, question)
         gen_began = time.perf_counter()
         run = self._generation(snap, question, hits, params, control)
         answer = Answer(new_answer_id(), question, "", citations(hits), snap.versions(), run.prompt_tokens, 0, cached=False)
+        set_answer_attributes(answer.id, answer.cached, answer.versions)
 
         def pieces() -> Iterator[str]:
             yield from run.pieces()
             result = run.result()
             self.metrics.generation.observe(time.perf_counter() - gen_began)
             answer.answer, answer.completion_tokens = result.text, result.completion_tokens
-            self._finish(answer, None, began)
+            self._finish(answer, None, began, trace_id)
 
         return answer, pieces()
 
     def _generation(self, snap: Snapshot, question: str, hits: list[dict], params: Params, control: Control):
         from llm_platform.serving.generation import GenerationRun, Sampling
 
-        prompt = format_prompt(snap.adapter.prompt_template, question, contexts=self._contexts(hits), tokenizer=snap.adapter.tokenizer)
+        with self.tracer.start_as_current_span("prompt") as span:
+            contexts = self._contexts(hits)
+            prompt = format_prompt(snap.adapter.prompt_template, question, contexts=contexts, tokenizer=snap.adapter.tokenizer)
+            span.set_attributes({"llm_platform.prompt.contexts": len(contexts), "llm_platform.prompt.chars": len(prompt)})
         sampling = Sampling(max_new_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p)
-        return GenerationRun(snap.adapter.model, snap.adapter.tokenizer, prompt, sampling=sampling, control=control, slots=snap.slots)
+        # Ended by the run when its token loop ends (in a stream, after this returns); includes the wait for a slot.
+        started_ns = time.time_ns()
+        span = self.tracer.start_span("generation", start_time=started_ns, attributes=_requested(params))
+        try:
+            return GenerationRun(snap.adapter.model, snap.adapter.tokenizer, prompt, sampling=sampling, control=control, slots=snap.slots,
+                                 on_end=generation_ender(span, started_ns))
+        except Exception as exc:  # no slot came free, or the prompt could not be encoded: the loop never started
+            end_failed(span, exc)
+            raise
 
     def stuck_seconds(self) -> float:
         """How long the current snapshot's oldest generation slot has been held (the readiness watchdog reads it)."""
         return self.state.current.slots.longest_held_seconds()
 
-    def _finish(self, answer: Answer, key: str | None, began: float) -> None:
+    def _finish(self, answer: Answer, key: str | None, began: float, trace_id: str | None) -> None:
         self._remember(key, answer)
         self.metrics.tokens.labels("in").inc(answer.prompt_tokens)
         self.metrics.tokens.labels("out").inc(answer.completion_tokens)
         self.query_log.append({**answer.record(), "citations": [c["chunk_id"] for c in answer.citations], "cached": answer.cached,
-                               "latency_ms": round((time.perf_counter() - began) * 1000, 3), **answer.versions})
+                               "latency_ms": round((time.perf_counter() - began) * 1000, 3), **answer.versions,
+                               **({"trace_id": trace_id} if trace_id else {})})
 
     def rate(self, answer_id: str, rating: int, corrected_answer: str | None, *, caller: str = ANONYMOUS, client: str = "") -> dict:
         """Write `caller`'s rating of an issued answer durably; a correction is kept as a proposal for review."""
@@ -188,6 +211,11 @@ class ChatService:
         record = feedback_record(answer=answer, rating=rating, corrected_answer=corrected_answer, caller=caller)
         self.feedback_log.append(record)
         return record
+
+
+def _requested(params: Params) -> dict:
+    asked = {"gen_ai.request.max_tokens": params.max_tokens, "gen_ai.request.temperature": params.temperature, "gen_ai.request.top_p": params.top_p}
+    return {name: value for name, value in asked.items() if value is not None}
 
 
 def citations(hits: list[dict]) -> list[dict]:

@@ -60,6 +60,17 @@ def test_serve_with_an_unreachable_redis_says_what_to_fix(user_env):
     assert "cannot reach the Redis cache" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_serve_with_tracing_and_an_unknown_exporter_says_what_to_set(promoted, tmp_path):
+    platform = platform_of(promoted, tmp_path)
+    config = serving_config(platform, serving={"tracing": True})
+    env = {**os.environ, "LLM_PLATFORM_HOME": platform.home, "LLM_PLATFORM_CONFIG": config.config_path, "OTEL_TRACES_EXPORTER": "jaeger"}
+
+    done = subprocess.run([sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 2
+    assert "$OTEL_TRACES_EXPORTER names jaeger" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_fetch_adapter_writes_what_vllm_serves(user_env, tmp_path):
     _, _, env = user_env
     dest = tmp_path / "models"
