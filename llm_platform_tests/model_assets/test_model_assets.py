@@ -188,7 +188,7 @@ def test_demo_gates_refuse_an_adapter_that_learned_nothing(platform):
     result = platform.train(config)
 
     checks = check_evaluations(result, "model_eval")
-    assert not checks["rouge_l_beats_base"].passed and not checks["perplexity_beats_base"].passed
+    assert not checks["perplexity_beats_base"].passed
     assert "production_model" not in materialized(result) and platform.mlflow(config).production() is None
     assert platform.latest("model_eval")["verdict"].startswith("not promotable:")
 
