@@ -110,13 +110,13 @@ def test_a_correction_is_recorded_as_a_proposal_with_the_callers_rating_and_key_
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "serving.example.com"])
 def test_an_open_address_without_a_key_is_refused(host):
     with pytest.raises(ValueError, match="--insecure-no-auth"):
-        check_exposure(host, api_key=None, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=False)
+        check_exposure(host, has_key=False, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=False)
 
 
-@pytest.mark.parametrize("host, key, insecure", [("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False),
-                                                 ("0.0.0.0", "a-key", False), ("0.0.0.0", None, True)])
+@pytest.mark.parametrize("host, key, insecure", [("127.0.0.1", False, False), ("localhost", False, False), ("::1", False, False),
+                                                 ("0.0.0.0", True, False), ("0.0.0.0", False, True)])
 def test_loopback_a_key_or_an_explicit_flag_may_serve(host, key, insecure):
-    check_exposure(host, api_key=key, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=insecure)
+    check_exposure(host, has_key=key, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=insecure)
 
 
 def test_serve_command_refuses_an_open_address_without_a_key(tmp_path):
