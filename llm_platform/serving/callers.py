@@ -77,10 +77,6 @@ class CallerDirectory:
         self._keys = [(key.encode(), readers) for key, readers in keys.items()]
         self.settings = settings
 
-    @property
-    def needs_key(self) -> bool:
-        return bool(self._keys)
-
     def resolve(self, given_key: str, groups_header: str | None) -> Caller:
         identity, readers = ANONYMOUS, ReaderGroups.public_only()
         if self._keys:
