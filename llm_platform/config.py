@@ -275,7 +275,11 @@ class DriftSettings(_Strict):
 class ServingSettings(_Strict):
     host: str = Field("127.0.0.1", description="Bind address of `llm-platform serve`; 0.0.0.0 only inside a container.")
     port: int = Field(8000, ge=1, le=65535)
-    api_key_env: str = Field("LLM_PLATFORM_API_KEY", description="Environment variable holding the API key; unset or empty: no key required.")
+    api_key_env: str = Field("LLM_PLATFORM_API_KEY", description="Environment variable holding the API key; unset or empty (and no api_keys_env): no key required.")
+    api_key_groups: list[str] = Field(default_factory=list, description="Reader groups of a caller with the api_key_env key; none: public rows only.")
+    api_keys_env: str = Field("LLM_PLATFORM_API_KEYS", description='Environment variable holding several keys and their groups as JSON: {"<key>": ["hr"], ...}.')
+    groups_header: str = Field("X-Auth-Request-Groups", description="Header an auth proxy sets to the caller's comma-separated groups; read only when trust_groups_header is on.")
+    trust_groups_header: bool = Field(False, description="Take the caller's groups from groups_header (replacing a key's groups); only behind a proxy that sets it.")
     cache_backend: str = Field("memory", pattern="^(memory|redis)$")
     redis_url: str | None = Field(None, description="redis://host:6379/0 when cache_backend is redis; prefer LLM_PLATFORM_REDIS_URL.")
     cache_max_entries: int = Field(10_000, ge=1)
@@ -296,6 +300,11 @@ class ServingSettings(_Strict):
     query_drift_window: int = Field(500, ge=1, description="The most recent questions the drift check embeds.")
     tracing: bool = Field(False, description="Export OpenTelemetry traces of requests (cache lookup, retrieval, prompt, generation) to where "
                                              "the standard OTEL_* variables say (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER); off: a no-op tracer.")
+
+    @field_validator("api_key_groups")
+    @classmethod
+    def _key_groups_are_group_names(cls, groups: list[str]) -> list[str]:
+        return groups_of(groups, "api_key_groups")
 
 
 class PlatformConfig(_Strict):

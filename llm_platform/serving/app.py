@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import logging
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from llm_platform.config import PlatformConfig
 from llm_platform.serving.asgi import CLIENT_GONE, BodyLimit, CancellingStream, CatchErrors, Observe, TraceRequests, error_response, run_until_disconnect
-from llm_platform.serving.feedback import caller_identity
+from llm_platform.serving.callers import Caller, CallerDirectory, CallerError
 from llm_platform.serving.schemas import MAX_EMBEDDING_INPUTS, ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
 from llm_platform.serving.service import Answer, ChatService, NotReady, Params, TooManyRatings, UnknownAnswer
 from llm_platform.serving.slots import ClientGone, Control, GenerationFailed, GenerationTimedOut, SlotsBusy
@@ -36,6 +35,20 @@ class ApiError(Exception):
         self.status, self.message, self.kind = status, message, kind
 
 
+def require_key(request: Request) -> Caller:
+    """The caller and its reader groups, resolved once per request (FastAPI caches a dependency within a request)."""
+    callers: CallerDirectory = request.app.state.callers
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or request.headers.get("x-api-key", "")
+    try:
+        return callers.resolve(given, request.headers.get(callers.settings.groups_header))
+    except CallerError as exc:
+        raise ApiError(exc.status, str(exc), "authentication_error" if exc.status == 401 else "invalid_request_error") from None
+
+
+# The caller of a route: its key checked, its groups resolved.
+CallerOf = Annotated[Caller, Depends(require_key)]
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for item in exc.errors():
@@ -44,7 +57,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | None) -> FastAPI:
+def create_app(service: ChatService, config: PlatformConfig, *, callers: CallerDirectory) -> FastAPI:
     """The FastAPI application; `service.state` must be started by the caller (see server.py)."""
     # The schema and its browsable page are served by guarded routes below, so they need the key like /v1 does.
     app = FastAPI(title="llm_platform", description="Retrieval-augmented answers from the published index and the production adapter.",
@@ -70,13 +83,7 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
 
     known_paths: set[str] = set()  # filled once the routes exist; other paths count as "other"
 
-    def require_key(request: Request) -> None:
-        if not api_key:
-            return
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or request.headers.get("x-api-key", "")
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            raise ApiError(401, f"missing or wrong API key: send 'Authorization: Bearer <key>' (the key is in ${settings.api_key_env})", "authentication_error")
-
+    app.state.callers = callers
     guarded = [Depends(require_key)]
 
     @app.get("/healthz")
@@ -111,7 +118,7 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
         return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", dependencies=guarded)
-    async def chat(body: ChatRequest, request: Request):
+    async def chat(body: ChatRequest, request: Request, caller: CallerOf):
         _expect_model(body.model, config.mlflow.registered_model)
         question = _question(body, settings.max_question_chars)
         wanted = body.max_completion_tokens or body.max_tokens or settings.default_max_tokens
@@ -120,10 +127,10 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
         params = Params(max_tokens=wanted, temperature=body.temperature, top_p=body.top_p)
         control = Control.within(settings.request_timeout_seconds)
         if body.stream:
-            header, pieces = await run_until_disconnect(request.receive, control.cancel, lambda: service.stream(question, params, control))
+            header, pieces = await run_until_disconnect(request.receive, control.cancel, lambda: service.stream(question, params, control, caller=caller))
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return CancellingStream(_sse(header, pieces, body.model, include_usage), control.cancel, media_type="text/event-stream")
-        answer = await run_until_disconnect(request.receive, control.cancel, lambda: service.answer(question, params, control))
+        answer = await run_until_disconnect(request.receive, control.cancel, lambda: service.answer(question, params, control, caller=caller))
         return _completion(answer, body.model)
 
     @app.post("/v1/embeddings", dependencies=guarded)
@@ -140,7 +147,7 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
                 "data": [{"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)} for i, v in enumerate(vectors)]}
 
     @app.post("/v1/search", dependencies=guarded)
-    def search(body: SearchRequest):
+    def search(body: SearchRequest, caller: CallerOf):
         if len(body.query) > settings.max_question_chars:
             raise ApiError(400, f"query is {len(body.query)} characters; the limit is {settings.max_question_chars} (serving.max_question_chars)")
         if body.source is not None and body.source not in config.source_names:
@@ -149,15 +156,15 @@ def create_app(service: ChatService, config: PlatformConfig, *, api_key: str | N
 
         snap = service.snapshot(need_adapter=False)
         try:
-            hits = service.search(snap, body.query, mode=body.mode, k=body.k, source=body.source)
+            hits = service.search(snap, body.query, mode=body.mode, k=body.k, source=body.source, readers=caller.readers)
         except SearchInputError as exc:
             raise ApiError(400, f"query: {exc}") from None
         return {"object": "list", "index_version": snap.index_version, "mode": body.mode, "data": hits}
 
     @app.post("/v1/feedback", dependencies=guarded)
-    def feedback(body: FeedbackRequest, request: Request):
+    def feedback(body: FeedbackRequest, request: Request, caller: CallerOf):
         client = request.client.host if request.client else "unknown"
-        record = service.rate(body.answer_id, body.rating, body.corrected_answer, caller=caller_identity(api_key), client=client)
+        record = service.rate(body.answer_id, body.rating, body.corrected_answer, caller=caller, client=client)
         proposal = {"proposal_id": record["proposal_id"], "correction": "pending review"} if "proposal_id" in record else {}
         return {"status": "recorded", "answer_id": body.answer_id, "rating": record["rating"], **proposal}
 

@@ -1,7 +1,8 @@
 """Key-value stores for cached responses and issued answers: in-process, or Redis for several replicas.
 
-A response's key holds every version that produced it (index, adapter, prompt),
-so a swap changes the key space and a stale answer is never served.
+A response's key holds every version that produced it (index, adapter, prompt)
+and the group set of the caller it was retrieved for, so a swap changes the key
+space, a stale answer is never served, and no group is served another's answer.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from llm_platform.identity import stable_hash
@@ -30,9 +31,13 @@ def normalise_question(question: str) -> str:
     return _SPACE.sub(" ", question).strip().casefold()
 
 
-def response_key(versions: Mapping[str, object], question: str, params: Mapping[str, object]) -> str:
-    """The cache key of an answer: versions, normalised question and generation parameters."""
-    return stable_hash(json.dumps(dict(versions), sort_keys=True, default=str), normalise_question(question), json.dumps(dict(params), sort_keys=True))
+def response_key(versions: Mapping[str, object], question: str, params: Mapping[str, object], reader_groups: Iterable[str]) -> str:
+    """The cache key of an answer: versions, normalised question, generation parameters and the caller's group set.
+
+    Two group sets retrieve different chunks, so they never share an answer.
+    """
+    return stable_hash(json.dumps(dict(versions), sort_keys=True, default=str), normalise_question(question), json.dumps(dict(params), sort_keys=True),
+                       json.dumps(sorted(set(reader_groups))))
 
 
 class MemoryStore:

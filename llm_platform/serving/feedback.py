@@ -35,7 +35,7 @@ def caller_identity(api_key: str | None) -> str:
 def feedback_record(*, answer: dict, rating: int, corrected_answer: str | None, caller: str) -> dict:
     """The redacted line to write for `caller`'s rating of the issued `answer` (its id, question, text, versions)."""
     record = {"answer_id": answer["id"], "question": answer["question"], "answer": answer["answer"], "rating": rating,
-              "caller": caller, "versions": answer["versions"], "rated_at": time.time()}
+              "caller": caller, "reader_groups": answer.get("reader_groups", []), "versions": answer["versions"], "rated_at": time.time()}
     if corrected_answer and corrected_answer.strip():
         record["corrected_answer"] = corrected_answer.strip()
     record = redact_record(record, fields=REDACTED_FIELDS)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from llm_platform.config import PlatformConfig
 from llm_platform.serving.cache import build_store
+from llm_platform.serving.callers import CallerDirectory, configured_keys
 from llm_platform.serving.feedback import FeedbackLog, RateLimiter
 from llm_platform.serving.metrics import ServingMetrics
 from llm_platform.serving.model_source import load_registered_adapter, registered_version
@@ -119,7 +120,7 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
                        feedback_log=FeedbackLog(home, settings), feedback_limit=RateLimiter(settings.feedback_per_minute),
                        metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars,
                        tuning=QueryTuning.from_config(config.index), tracing=start_tracing(settings.tracing, exporter=span_exporter))
-    app = create_app(chat, config, api_key=os.environ.get(settings.api_key_env) or None)
+    app = create_app(chat, config, callers=CallerDirectory(configured_keys(settings, os.environ), settings))
     return Service(app=app, state=state, chat=chat)
 
 
@@ -143,9 +144,19 @@ def _uvicorn_server(app, *, host: str, port: int, log_level: str):
     return uvicorn.Server(config)
 
 
-def check_exposure(host: str, *, api_key: str | None, key_env: str, insecure_no_auth: bool) -> None:
-    """Refuse to answer anyone but this machine without an API key, unless told so explicitly."""
-    if api_key or insecure_no_auth or _is_loopback(host):
+def check_exposure(host: str, *, has_key: bool, key_env: str, insecure_no_auth: bool, trusts_groups_header: str | None = None) -> None:
+    """Refuse to answer anyone but this machine without an API key, unless told so explicitly.
+
+    `trusts_groups_header` (the header's name, when serving.trust_groups_header is on) needs a key
+    even with --insecure-no-auth: anyone who reaches the port could name any group in it.
+    """
+    if has_key or _is_loopback(host):
+        return
+    if trusts_groups_header:
+        raise ValueError(f"refusing to serve on {host} with serving.trust_groups_header on and no API key: anyone who can reach it could send "
+                         f"{trusts_groups_header} naming any group and read its documents; set ${key_env} (or the keys variable) to a secret "
+                         "only the auth proxy sends, or bind 127.0.0.1 (--host) behind a proxy on the same host")
+    if insecure_no_auth:
         return
     raise ValueError(f"refusing to serve on {host} without an API key: anyone who can reach it could read answers and write feedback; "
                      f"set ${key_env} to a secret, bind 127.0.0.1 (--host), or pass --insecure-no-auth if the network in front is trusted")
@@ -164,8 +175,10 @@ def _is_loopback(host: str) -> bool:
 
 def serve(config: PlatformConfig, home: str, *, host: str, port: int, insecure_no_auth: bool = False) -> None:
     """Run until interrupted: the watcher loads and follows the production pointers while uvicorn answers."""
-    key_env = config.serving.api_key_env
-    check_exposure(host, api_key=os.environ.get(key_env) or None, key_env=key_env, insecure_no_auth=insecure_no_auth)
+    settings = config.serving
+    keys = configured_keys(settings, os.environ)
+    check_exposure(host, has_key=bool(keys), key_env=f"{settings.api_keys_env} or ${settings.api_key_env}",
+                   insecure_no_auth=insecure_no_auth, trusts_groups_header=settings.groups_header if settings.trust_groups_header else None)
     print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
     quiet_service_libraries()
     service = build_service(config, home)

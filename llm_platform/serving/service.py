@@ -7,9 +7,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from llm_platform.index.access import ReaderGroups
 from llm_platform.serving.cache import Store, response_key
+from llm_platform.serving.callers import Caller
 from llm_platform.serving.feedback import ANONYMOUS, FeedbackLog, RateLimiter, feedback_record
 from llm_platform.serving.metrics import ServingMetrics
 from llm_platform.serving.model_source import format_prompt
@@ -27,7 +29,7 @@ class NotReady(RuntimeError):
 
 
 class UnknownAnswer(LookupError):
-    """Feedback names an answer id this service never issued, or one that expired (HTTP 404)."""
+    """Feedback names an answer id this service never issued, one that expired, or one issued to another group set (HTTP 404)."""
 
 
 class TooManyRatings(RuntimeError):
@@ -51,9 +53,11 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     cached: bool
+    reader_groups: list[str] = field(default_factory=list)  # the group set of the caller it was issued to
 
     def record(self) -> dict:
-        return {"id": self.id, "question": self.question, "answer": self.answer, "citations": self.citations, "versions": self.versions}
+        return {"id": self.id, "question": self.question, "answer": self.answer, "citations": self.citations, "versions": self.versions,
+                "reader_groups": self.reader_groups}
 
 
 def new_answer_id() -> str:
@@ -85,17 +89,19 @@ class ChatService:
         with self._embed_lock:
             return self._embed(texts)
 
-    def search(self, snap: Snapshot, query: str, *, mode: str = "vector", k: int | None = None, source: str | None = None) -> list[dict]:
+    def search(self, snap: Snapshot, query: str, *, readers: ReaderGroups, mode: str = "vector", k: int | None = None,
+               source: str | None = None) -> list[dict]:
+        """Top-k among the rows `readers` may read (filtered inside the search); `readers` has no default so no route forgets it."""
         from llm_platform.index.table import search
 
         vector = self.embed([query])[0] if mode != "fts" else None
         # The source is a value, never pasted into a filter string: search() validates it and builds the filter.
-        return search(snap.table, query, vector, mode=mode, k=k or self.k, source=source, tuning=self.tuning)
+        return search(snap.table, query, vector, mode=mode, k=k or self.k, source=source, tuning=self.tuning, readers=readers)
 
-    def _retrieve(self, snap: Snapshot, question: str) -> list[dict]:
+    def _retrieve(self, snap: Snapshot, question: str, caller: Caller) -> list[dict]:
         with self.tracer.start_as_current_span("retrieval", attributes={"llm_platform.retrieval.k": self.k}) as span:
             began = time.perf_counter()
-            hits = self.search(snap, question)
+            hits = self.search(snap, question, readers=caller.readers)
             self.metrics.retrieval.observe(time.perf_counter() - began)
             span.set_attribute("llm_platform.retrieval.hits", len(hits))
         return hits
@@ -132,32 +138,34 @@ class ChatService:
             log.warning("cache write failed: %s", exc)
             self.metrics.cache.labels("error").inc()
 
-    def answer(self, question: str, params: Params, control: Control) -> Answer:
-        """A whole answer, from the cache when these versions answered this question before."""
+    def answer(self, question: str, params: Params, control: Control, *, caller: Caller) -> Answer:
+        """A whole answer, from the cache when these versions answered this question before for the same group set."""
         snap = self.snapshot()
         began, trace_id = time.perf_counter(), current_trace_id()
-        key = response_key(snap.versions(), question, params.__dict__) if params.temperature == 0 else None
+        key = response_key(snap.versions(), question, params.__dict__, caller.group_set) if params.temperature == 0 else None
         hit = self._cached(key) if key else None
         if hit is not None:
-            answer = Answer(new_answer_id(), question, hit["answer"], hit["citations"], snap.versions(), hit["prompt_tokens"], hit["completion_tokens"], cached=True)
+            answer = Answer(new_answer_id(), question, hit["answer"], hit["citations"], snap.versions(), hit["prompt_tokens"], hit["completion_tokens"],
+                            cached=True, reader_groups=caller.group_set)
         else:
-            hits = self._retrieve(snap, question)
+            hits = self._retrieve(snap, question, caller)
             gen_began = time.perf_counter()
             result = self._generation(snap, question, hits, params, control).result()
             self.metrics.generation.observe(time.perf_counter() - gen_began)
-            answer = Answer(new_answer_id(), question, result.text, citations(hits), snap.versions(), result.prompt_tokens, result.completion_tokens, cached=False)
+            answer = Answer(new_answer_id(), question, result.text, citations(hits), snap.versions(), result.prompt_tokens, result.completion_tokens,
+                            cached=False, reader_groups=caller.group_set)
         set_answer_attributes(answer.id, answer.cached, answer.versions)
         self._finish(answer, key if hit is None else None, began, trace_id)
         return answer
 
-    def stream(self, question: str, params: Params, control: Control) -> tuple[Answer, Iterator[str]]:
+    def stream(self, question: str, params: Params, control: Control, *, caller: Caller) -> tuple[Answer, Iterator[str]]:
         """The answer's header (id, citations, versions) now, and its text piece by piece; generation has started (and holds a slot)."""
         snap = self.snapshot()
         began, trace_id = time.perf_counter(), current_trace_id()
-        hits = self._retrieve(snap, question)
+        hits = self._retrieve(snap, question, caller)
         gen_began = time.perf_counter()
         run = self._generation(snap, question, hits, params, control)
-        answer = Answer(new_answer_id(), question, "", citations(hits), snap.versions(), run.prompt_tokens, 0, cached=False)
+        answer = Answer(new_answer_id(), question, "", citations(hits), snap.versions(), run.prompt_tokens, 0, cached=False, reader_groups=caller.group_set)
         set_answer_attributes(answer.id, answer.cached, answer.versions)
 
         def pieces() -> Iterator[str]:
@@ -199,16 +207,18 @@ class ChatService:
                                "latency_ms": round((time.perf_counter() - began) * 1000, 3), **answer.versions,
                                **({"trace_id": trace_id} if trace_id else {})})
 
-    def rate(self, answer_id: str, rating: int, corrected_answer: str | None, *, caller: str = ANONYMOUS, client: str = "") -> dict:
-        """Write `caller`'s rating of an issued answer durably; a correction is kept as a proposal for review."""
-        limited = caller if caller != ANONYMOUS else f"{ANONYMOUS}@{client}"
+    def rate(self, answer_id: str, rating: int, corrected_answer: str | None, *, caller: Caller, client: str = "") -> dict:
+        """Write `caller`'s rating of an answer issued to its group set, durably; a correction is kept as a proposal for review."""
+        limited = caller.identity if caller.identity != ANONYMOUS else f"{ANONYMOUS}@{client}"
         if not self.feedback_limit.allow(limited):
             raise TooManyRatings(f"more than {self.feedback_limit.per_minute} feedback requests in a minute from {limited} "
                                  "(serving.feedback_per_minute); wait a minute and send again")
         answer = self.answers.get(answer_id)
-        if answer is None:
-            raise UnknownAnswer(f"no answer with id {answer_id!r}: use the id of a chat completion this service returned (ids expire with the cache)")
-        record = feedback_record(answer=answer, rating=rating, corrected_answer=corrected_answer, caller=caller)
+        # Another group set's answer reads as unknown, so an id never tells a caller that answer exists; an answer
+        # stored before group sets were recorded was retrieved as public-only, which is what the default says.
+        if answer is None or answer.get("reader_groups", []) != caller.group_set:
+            raise UnknownAnswer(f"no answer with id {answer_id!r}: use the id of a chat completion this service returned to you (ids expire with the cache)")
+        record = feedback_record(answer=answer, rating=rating, corrected_answer=corrected_answer, caller=caller.identity)
         self.feedback_log.append(record)
         return record
 

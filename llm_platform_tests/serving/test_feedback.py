@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from llm_platform.config import DEMO_CONFIG, load_config
 from llm_platform.model.feedback import FEEDBACK_DIR
 from llm_platform.serving.server import build_service, check_exposure
+from llm_platform.serving.service import Answer, new_answer_id
 from llm_platform_tests.serving.conftest import IDLE, issued
 
 DEMO = DEMO_CONFIG.parent
@@ -110,13 +111,13 @@ def test_a_correction_is_recorded_as_a_proposal_with_the_callers_rating_and_key_
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "serving.example.com"])
 def test_an_open_address_without_a_key_is_refused(host):
     with pytest.raises(ValueError, match="--insecure-no-auth"):
-        check_exposure(host, api_key=None, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=False)
+        check_exposure(host, has_key=False, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=False)
 
 
-@pytest.mark.parametrize("host, key, insecure", [("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False),
-                                                 ("0.0.0.0", "a-key", False), ("0.0.0.0", None, True)])
+@pytest.mark.parametrize("host, key, insecure", [("127.0.0.1", False, False), ("localhost", False, False), ("::1", False, False),
+                                                 ("0.0.0.0", True, False), ("0.0.0.0", False, True)])
 def test_loopback_a_key_or_an_explicit_flag_may_serve(host, key, insecure):
-    check_exposure(host, api_key=key, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=insecure)
+    check_exposure(host, has_key=key, key_env="LLM_PLATFORM_API_KEY", insecure_no_auth=insecure)
 
 
 def test_serve_command_refuses_an_open_address_without_a_key(tmp_path):
@@ -126,3 +127,31 @@ def test_serve_command_refuses_an_open_address_without_a_key(tmp_path):
 
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1].startswith("error: refusing to serve on 0.0.0.0 without an API key") and "Traceback" not in done.stderr
+
+
+def keyed_service(tmp_path, home, monkeypatch):
+    config = demo_config(tmp_path)
+    monkeypatch.setenv(config.serving.api_keys_env, json.dumps({"hr-key": ["hr"], "plain-key": []}))
+    return build_service(config, str(home), sources=IDLE)
+
+
+def test_a_rating_records_the_group_set_its_answer_was_issued_to(tmp_path, home, monkeypatch):
+    service = keyed_service(tmp_path, home, monkeypatch)
+    answer = Answer(new_answer_id(), "What are the salary bands?", "Band four pays 80,000.", [], {"adapter_version": "1"}, 3, 9, cached=False, reader_groups=["hr"])
+    service.chat.answers.put(answer.id, answer.record())
+
+    response = TestClient(service.app).post("/v1/feedback", headers={"authorization": "Bearer hr-key"}, json={"answer_id": answer.id, "rating": 4})
+
+    assert response.status_code == 200, response.text
+    assert [record["reader_groups"] for record in served_records(home)] == [["hr"]]
+
+
+def test_an_answer_stored_without_a_group_set_counts_as_public_only(tmp_path, home, monkeypatch):
+    service = keyed_service(tmp_path, home, monkeypatch)
+    answer_id = issued(service)
+    record = service.chat.answers.get(answer_id)
+    service.chat.answers.put(answer_id, {name: value for name, value in record.items() if name != "reader_groups"})
+    client = TestClient(service.app)
+
+    assert client.post("/v1/feedback", headers={"authorization": "Bearer hr-key"}, json={"answer_id": answer_id, "rating": 4}).status_code == 404
+    assert client.post("/v1/feedback", headers={"authorization": "Bearer plain-key"}, json={"answer_id": answer_id, "rating": 4}).status_code == 200
