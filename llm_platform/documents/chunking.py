@@ -86,6 +86,18 @@ def find_headings(text: str, fmt: str) -> list[Heading]:
     return headings
 
 
+@dataclass(frozen=True)
+class ChunkerSettings:
+    """What a Chunker is built from; a picklable factory, so each worker process builds its own."""
+
+    model_path: str
+    max_tokens: int
+    overlap: int
+
+    def __call__(self) -> Chunker:
+        return Chunker(load_tokenizer(self.model_path), max_tokens=self.max_tokens, overlap=self.overlap)
+
+
 class Chunker:
     """Token-bounded splitter, built once and reused for many documents."""
 
