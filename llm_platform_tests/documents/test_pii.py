@@ -356,3 +356,14 @@ def test_quarantine_records_name_the_file_redacted(tmp_path):
     (tmp_path / "call +44 7911 123456.md").write_bytes(b"")
     (record,) = _read(tmp_path).quarantine
     assert record["locator"] == "call [REDACTED_PHONE].md" and "7911" not in record["reason"]
+
+
+def test_a_number_with_a_full_width_plus_sign_is_an_international_phone_number():
+    assert find_pii("Reach the desk on \uff0b44 7700 900123 today.") == [("phone", "\uff0b44 7700 900123")]
+
+
+def test_the_same_digits_are_a_phone_number_only_where_a_phone_word_precedes_them():
+    # The matcher's answer for a stretch of digits is remembered; the phone-word rule still reads each text.
+    assert find_pii("Our phone number is 4155550134.") == [("phone", "4155550134")]
+    assert find_pii("The counter value is 4155550134.") == []
+    assert find_pii("Our phone number is 4155550134.") == [("phone", "4155550134")]
