@@ -20,7 +20,9 @@ def platform_with_workers(new_platform, workers: int):
     from llm_platform.definitions import build_definitions
 
     platform = new_platform(f"workers_{workers}")
-    platform.config_path.write_text(platform.config_path.read_text(encoding="utf-8") + f"documents:\n  workers: {workers}\n", encoding="utf-8")
+    config_text = platform.config_path.read_text(encoding="utf-8")
+    assert "documents:\n  workers: 1\n" in config_text
+    platform.config_path.write_text(config_text.replace("documents:\n  workers: 1\n", f"documents:\n  workers: {workers}\n"), encoding="utf-8")
     config = load_config(platform.config_path)
     return dataclasses.replace(platform, config=config, defs=build_definitions(config, home=str(platform.home), executor="in_process"))
 
