@@ -367,3 +367,9 @@ def test_the_same_digits_are_a_phone_number_only_where_a_phone_word_precedes_the
     assert find_pii("Our phone number is 4155550134.") == [("phone", "4155550134")]
     assert find_pii("The counter value is 4155550134.") == []
     assert find_pii("Our phone number is 4155550134.") == [("phone", "4155550134")]
+
+
+def test_text_found_clean_by_redaction_is_clean_to_find_pii_and_other_text_is_still_read():
+    cleaned, _ = redact_pii("Write to carol.white@example.net about it.")
+    assert find_pii(cleaned) == []
+    assert find_pii(cleaned + " Or to dave@example.org.") == [("email", "dave@example.org")]
