@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from llm_platform.documents import pii
 from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
 from llm_platform.documents.cleaning import RECORD_FORMATS, clean_document, cleaning_version
 from llm_platform.documents.dedup import Duplicate, find_duplicates, minhash_signature
@@ -104,8 +105,10 @@ def _set_aside(row: dict, kind: str, reason: str) -> dict:
     return {"source": row["source"], "stage": "cleaned_corpus", "locator": row["locator"], "kind": kind, "reason": reason}
 
 
-def _clean_row(job: tuple[dict, str]) -> tuple[dict, tuple[str, str] | None]:
-    """The cleaned row of (raw row, cleaning version), and the violation when rendering lost text (such a row is never reused: it is not kept)."""
+def _clean_row(job: tuple[dict, str]) -> tuple[dict, tuple[str, str] | None, list[bytes]]:
+    """The cleaned row of (raw row, cleaning version), the violation when rendering lost text (such a row is never
+    reused: it is not kept), and the digests of its text and title the redactor found clean (see `pii.clean_digests`).
+    """
     raw, version = job
     cleaned = clean_document(raw["text"], fmt=raw["format"], title=raw["title"])
     lost = None if cleaned.lost_in_rendering is None else ("lost_in_rendering", f"{raw['locator']}: {cleaned.lost_in_rendering}")
@@ -123,7 +126,7 @@ def _clean_row(job: tuple[dict, str]) -> tuple[dict, tuple[str, str] | None]:
         "minhash": minhash_signature(cleaned.text).tolist() if cleaned.text.strip() else [],
         "cleaning_version": version,
     }
-    return row, lost
+    return row, lost, pii.clean_digests([row["text"], row["title"] or ""])
 
 
 def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
@@ -213,7 +216,9 @@ def _cleaned_candidates(
             row = next(reused)
             result.reused += 1
         else:
-            row, lost = next(cleaned)
+            row, lost, found_clean = next(cleaned)
+            # Cleaned in a worker process: no_pii_left, here, need not run the redactor on these texts again.
+            pii.remember_clean_digests(found_clean)
             result.cleaned += 1
         result.pii_counts.update(json.loads(row["pii_counts"]))
         violation = lost or _rule_violation(row, rules)

@@ -237,8 +237,19 @@ def _digest(text: str) -> bytes:
 
 
 def _remember_clean(text: str) -> None:
-    _FOUND_CLEAN[_digest(text)] = None
-    if len(_FOUND_CLEAN) > _MAX_FOUND_CLEAN:
+    remember_clean_digests([_digest(text)])
+
+
+def clean_digests(texts: Iterable[str]) -> list[bytes]:
+    """The digests of those `texts` a redaction round in this process found clean, to hand to another process."""
+    return [digest for digest in map(_digest, texts) if digest in _FOUND_CLEAN]
+
+
+def remember_clean_digests(digests: Iterable[bytes]) -> None:
+    """Take texts found clean elsewhere (a worker process's `clean_digests`) as found clean here."""
+    for digest in digests:
+        _FOUND_CLEAN[digest] = None
+    while len(_FOUND_CLEAN) > _MAX_FOUND_CLEAN:
         del _FOUND_CLEAN[next(iter(_FOUND_CLEAN))]
 
 

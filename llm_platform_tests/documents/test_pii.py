@@ -373,3 +373,15 @@ def test_text_found_clean_by_redaction_is_clean_to_find_pii_and_other_text_is_st
     cleaned, _ = redact_pii("Write to carol.white@example.net about it.")
     assert find_pii(cleaned) == []
     assert find_pii(cleaned + " Or to dave@example.org.") == [("email", "dave@example.org")]
+
+
+def test_only_texts_found_clean_are_handed_on_and_the_receiving_process_takes_them(monkeypatch):
+    from llm_platform.documents import pii
+
+    cleaned, _ = redact_pii("Call 4155550134 or write to carol.white@example.net.")
+    handed_on = pii.clean_digests([cleaned, "a text no redaction round has read"])
+    assert len(handed_on) == 1
+    monkeypatch.setattr(pii, "_FOUND_CLEAN", {})  # the step's own process, which cleaned nothing
+    assert pii.clean_digests([cleaned]) == []
+    pii.remember_clean_digests(handed_on)
+    assert pii.clean_digests([cleaned]) == handed_on and find_pii(cleaned) == []
