@@ -21,6 +21,9 @@ ONNX export happens before its cold run, like the model load, and is timed apart
 use (STEP_LIBRARIES: a fresh process's cost, which benchmarks/startup.py measures). CPU seconds are
 printed beside wall seconds because other work on a small machine moves wall time, and
 the short unchanged and 1%-changed runs are repeated (--repeats) and their median taken.
+The first line says which int8 instructions the CPU has (VNNI, AMX, from
+/proc/cpuinfo): without them int8 ONNX is rarely faster than fp32, which is why
+it stays opt-in (embedding.backend: onnx).
 """
 
 from __future__ import annotations
@@ -232,6 +235,22 @@ def _median_run(label: str, runs: list[tuple[dict, float]]) -> dict:
     return run
 
 
+# CPU flags of the instructions that make int8 matrix products faster than fp32 ones.
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16")
+
+
+def int8_support(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """A line saying which int8 instructions this CPU has, so a reader knows whether the int8 backend can pay off here."""
+    try:
+        flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), []))
+    except OSError:
+        return f"CPU int8 instructions: unknown ({cpuinfo} unreadable)"
+    found = [flag for flag in INT8_FLAGS if flag in flags]
+    if any(flag in found for flag in ("avx512_vnni", "avx_vnni", "amx_int8")):
+        return f"CPU int8 instructions: {', '.join(found)}: int8 ONNX (embedding.backend: onnx) can be faster than fp32 here"
+    return "CPU int8 instructions: none of VNNI/AMX: int8 ONNX runs on plain AVX2/AVX-512 here and is rarely faster than fp32; keep embedding.backend: torch"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, help="folder of documents (default: pydoc help topics)")
@@ -256,6 +275,7 @@ def main() -> int:
         write_topic_corpus(corpus)
     for backend in backends:
         write_config(Path(configs[backend]), corpus, args.max_tokens, args.overlap, backend)
+    print(int8_support())
     files = sum(1 for p in corpus.rglob("*") if p.is_file())
     print(f"corpus: {files} files, {sum(p.stat().st_size for p in corpus.rglob('*') if p.is_file()) / 1e6:.2f} MB "
           f"({args.corpus or 'pydoc_data.topics'}); chunking {args.max_tokens}/{args.overlap} tokens; work folder {work}")

@@ -88,6 +88,13 @@ class CleaningConfig(_Strict):
     max_document_chars: int = Field(5_000_000, ge=1, description="A longer document is quarantined alone as too_long.")
 
 
+class DocumentsConfig(_Strict):
+    workers: int | None = Field(
+        None, ge=1,
+        description="Processes that clean and chunk a source's documents; unset: the pod's CPU limit (cgroup cpu.max), else the machine's CPUs.",
+    )
+
+
 class ChunkingConfig(_Strict):
     max_tokens: int = Field(250, ge=16, le=8192)
     overlap: int = Field(32, ge=0)
@@ -310,6 +317,7 @@ class ServingSettings(_Strict):
 class PlatformConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     cleaning: CleaningConfig = CleaningConfig()
+    documents: DocumentsConfig = DocumentsConfig()
     chunking: ChunkingConfig = ChunkingConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     index: IndexConfig = IndexConfig()

@@ -46,6 +46,9 @@ chunking:
 index:
   min_retrieval_hit_rate: 0.5
   max_retrieval_regression: 0.2
+# One process, so a test's monkeypatch reaches cleaning and chunking (test_document_workers sets more).
+documents:
+  workers: 1
 """
 
 

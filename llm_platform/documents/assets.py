@@ -15,7 +15,7 @@ from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
 from llm_platform.documents import batching, chunk_table, corpus, sources
 from llm_platform.documents.batching import observed, rows_of
 from llm_platform.documents.chunk_table import CHUNK_SCHEMA, ChunkedCorpus, chunk_batches, chunker_version
-from llm_platform.documents.chunking import Chunker, load_tokenizer
+from llm_platform.documents.chunking import ChunkerSettings
 from llm_platform.documents.cleaning import cleaning_version
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleanedCorpus, CleaningRules, cleaned_batches
 from llm_platform.documents.extraction import EXTRACTOR_VERSION
@@ -24,6 +24,7 @@ from llm_platform.documents.pii import redacted_rows
 from llm_platform.documents.previous_rows import PreviousRows
 from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, RawDocuments, SuspiciousListingError, source_batches
 from llm_platform.documents.stage_checks import ChunkRowChecks, CleanedRowChecks, RawRowChecks
+from llm_platform.documents.worker_pool import worker_count
 from llm_platform.metadata import check_result, counts, markdown_table, rate_check
 from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
@@ -226,17 +227,21 @@ def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.
         started = time.perf_counter()
         upstream = _upstream(storage, "raw_documents", key)
         rules = cleaning_rules(config.cleaning)
+        workers = worker_count(config.documents.workers)
         result = CleanedCorpus(rows=[], quarantine=[])
         checks = CleanedRowChecks(rules, config.cleaning.min_quality)
         previous = PreviousRows.of_dataset(storage.datasets, "cleaned_corpus", key, corpus.PREVIOUS_KEY_COLUMNS)
-        batches = cleaned_batches(_upstream_rows(storage, "raw_documents", key, upstream), previous, rules, result, batch_bytes=batching.BATCH_TEXT_BYTES)
+        batches = cleaned_batches(
+            _upstream_rows(storage, "raw_documents", key, upstream), previous, rules, result,
+            batch_bytes=batching.BATCH_TEXT_BYTES, workers=workers,
+        )
         written = storage.datasets.write("cleaned_corpus", key, observed(batches, checks.observe), CLEANED_SCHEMA, context.run.run_id)
         _write_quarantine(storage, "cleaned_corpus", key, result.quarantine, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
                 **_written_metadata(written), "upstream_raw_documents_version": upstream,
-                **_cleaned_metadata(result), "seconds": time.perf_counter() - started,
+                **_cleaned_metadata(result), "seconds": time.perf_counter() - started, "workers": workers,
             },
             check_results=_cleaned_checks(result, checks, config.cleaning),
         )
@@ -300,20 +305,22 @@ def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDe
         upstream = _upstream(storage, "cleaned_corpus", key)
         model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
         version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
-
-        def chunker() -> Chunker:
-            return Chunker(load_tokenizer(model_dir), max_tokens=config.chunking.max_tokens, overlap=config.chunking.overlap)
+        chunker = ChunkerSettings(model_dir, config.chunking.max_tokens, config.chunking.overlap)
+        workers = worker_count(config.documents.workers)
 
         result = ChunkedCorpus(rows=[])
         checks = ChunkRowChecks(config.chunking.max_tokens)
         previous = PreviousRows.of_dataset(storage.datasets, "chunks", key, chunk_table.PREVIOUS_KEY_COLUMNS)
-        batches = chunk_batches(_upstream_rows(storage, "cleaned_corpus", key, upstream), previous, chunker, result, version=version, batch_bytes=batching.BATCH_TEXT_BYTES)
+        batches = chunk_batches(
+            _upstream_rows(storage, "cleaned_corpus", key, upstream), previous, chunker, result,
+            version=version, batch_bytes=batching.BATCH_TEXT_BYTES, workers=workers,
+        )
         written = storage.datasets.write("chunks", key, observed(batches, checks.observe), CHUNK_SCHEMA, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
                 **_written_metadata(written), "upstream_cleaned_corpus_version": upstream,
-                **_chunk_metadata(result, version, config.chunking), "seconds": time.perf_counter() - started,
+                **_chunk_metadata(result, version, config.chunking), "seconds": time.perf_counter() - started, "workers": workers,
             },
             check_results=_chunk_checks(checks),
         )

@@ -6,15 +6,17 @@ reaches the chunks (and the index) without re-chunking or re-embedding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
-from llm_platform.documents.chunking import CHUNKER_VERSION, Chunk
+from llm_platform.documents.chunking import CHUNKER_VERSION, Chunk, Chunker
 from llm_platform.documents.previous_rows import PreviousRows
+from llm_platform.documents.worker_pool import WorkerPool
 from llm_platform.identity import chunk_id_for, text_hash
 
 PREVIEW_ROWS = 5
@@ -111,32 +113,42 @@ def _previous_by_doc(previous: PreviousRows | None, version: str) -> dict[tuple[
     return {key: [row for _, row in sorted(chunks)] for key, chunks in grouped.items()}
 
 
-def chunk_corpus(documents: Iterable[dict], previous: pa.Table | None, chunker_factory, *, version: str = CHUNKER_VERSION, batch_bytes: int = BATCH_TEXT_BYTES) -> ChunkedCorpus:
+def chunk_corpus(
+    documents: Iterable[dict], previous: pa.Table | None, chunker_factory: Callable[[], Chunker], *,
+    version: str = CHUNKER_VERSION, batch_bytes: int = BATCH_TEXT_BYTES, workers: int = 1,
+) -> ChunkedCorpus:
     """Every chunk row in memory: `chunk_batches` collected, for tests and small sources."""
     result = ChunkedCorpus(rows=[])
     earlier = PreviousRows.of_table(previous, PREVIOUS_KEY_COLUMNS) if previous is not None else None
-    result.rows = list(rows_of(chunk_batches(documents, earlier, chunker_factory, result, version=version, batch_bytes=batch_bytes)))
+    result.rows = list(rows_of(chunk_batches(documents, earlier, chunker_factory, result, version=version, batch_bytes=batch_bytes, workers=workers)))
     return result
 
 
 def chunk_batches(
-    documents: Iterable[dict], previous: PreviousRows | None, chunker_factory, result: ChunkedCorpus, *,
-    version: str = CHUNKER_VERSION, batch_bytes: int = BATCH_TEXT_BYTES,
+    documents: Iterable[dict], previous: PreviousRows | None, chunker_factory: Callable[[], Chunker], result: ChunkedCorpus, *,
+    version: str = CHUNKER_VERSION, batch_bytes: int = BATCH_TEXT_BYTES, workers: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     """Chunk every document whose cleaned text (or `version`) changed, a batch of at most `batch_bytes` of text at a time.
 
-    `chunker_factory` is called at most once, and only if a document needs chunking;
-    unchanged documents' chunks are read back from `previous`. `result` is filled
-    as the batches are consumed.
+    `chunker_factory` is called once per process that chunks, and only if a
+    document needs chunking; unchanged documents' chunks are read back from
+    `previous`. With `workers` > 1 each batch's documents are split among that
+    many processes, in order (the factory must then be picklable, e.g.
+    `chunking.ChunkerSettings`); the chunks are the same for any number of
+    workers. `result` is filled as the batches are consumed.
     """
+    with WorkerPool(workers) as pool:
+        yield from _chunk_batches(documents, previous, chunker_factory, result, version, batch_bytes, pool)
+
+
+def _chunk_batches(
+    documents: Iterable[dict], previous: PreviousRows | None, chunker_factory: Callable[[], Chunker], result: ChunkedCorpus,
+    version: str, batch_bytes: int, pool: WorkerPool,
+) -> Iterator[pa.RecordBatch]:
     earlier = _previous_by_doc(previous, version)
-    chunker = None
     for batch in row_batches(documents, text_bytes=batch_bytes):
         fresh = [doc for doc in batch if (doc["doc_id"], doc["content_hash"]) not in earlier]
-        chunked: list[list[Chunk]] = []
-        if fresh:
-            chunker = chunker or chunker_factory()
-            chunked = chunker.chunk_all([(doc["text"], doc["format"]) for doc in fresh])
+        chunked = _chunked(chunker_factory, [(doc["text"], doc["format"]) for doc in fresh], pool) if fresh else []
         new_chunks = {doc["doc_id"]: chunks for doc, chunks in zip(fresh, chunked, strict=True)}
         reused = [row for doc in batch if doc["doc_id"] not in new_chunks for row in earlier[(doc["doc_id"], doc["content_hash"])]]
         reused_rows = iter(previous.rows_at(reused)) if previous is not None else iter(())
@@ -151,3 +163,35 @@ def chunk_batches(
         out = pa.RecordBatch.from_pylist(rows, schema=CHUNK_SCHEMA)
         result.observe(out)
         yield out
+
+
+def _chunked(chunker_factory: Callable[[], Chunker], documents: list[tuple[str, str]], pool: WorkerPool) -> list[list[Chunk]]:
+    """The chunks of each (text, format) document, split among the pool's workers in contiguous, text-balanced groups."""
+    groups = _balanced_groups(documents, pool.workers)
+    return [chunks for found in pool.map(_chunk_group, [(chunker_factory, group) for group in groups]) for chunks in found]
+
+
+def _balanced_groups(documents: list[tuple[str, str]], count: int) -> list[list[tuple[str, str]]]:
+    if count == 1:
+        return [documents]
+    share = sum(len(text) for text, _ in documents) / count
+    groups: list[list[tuple[str, str]]] = [[]]
+    size = 0
+    for document in documents:
+        if size >= share and len(groups) < count:
+            groups.append([])
+            size = 0
+        groups[-1].append(document)
+        size += len(document[0])
+    return groups
+
+
+def _chunk_group(job: tuple[Callable[[], Chunker], Sequence[tuple[str, str]]]) -> list[list[Chunk]]:
+    chunker_factory, documents = job
+    return _chunker(chunker_factory).chunk_all(documents)
+
+
+@functools.lru_cache(maxsize=1)
+def _chunker(chunker_factory: Callable[[], Chunker]) -> Chunker:
+    # One chunker per process for the factory in use: loading the tokenizer and building the splitters is the costly part.
+    return chunker_factory()

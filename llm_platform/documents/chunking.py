@@ -28,6 +28,11 @@ _FENCE = re.compile(r" {0,3}(```|~~~)")
 _ADORNMENT = re.compile(r"([!-/:-@\[-`{-~])\1{2,}[ \t]*")
 _MAX_TITLE_CHARS = 80
 _MAX_PLAIN_TITLE_WORDS = 8
+# Whitespace where BERT's pre-tokenizer always splits (a subset is enough: each split must be a token boundary).
+_WORD_BREAK = re.compile(r"[ \t\n\r]+")
+_SPLIT_BUT_JOINED = "\x0b\x0c\x1c\x1d\x1e\x1f\x85"
+# Distinct words remembered across batches; past this the memory is dropped with the batch's counts.
+_MAX_REMEMBERED_WORDS = 500_000
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,18 @@ def find_headings(text: str, fmt: str) -> list[Heading]:
     return headings
 
 
+@dataclass(frozen=True)
+class ChunkerSettings:
+    """What a Chunker is built from; a picklable factory, so each worker process builds its own."""
+
+    model_path: str
+    max_tokens: int
+    overlap: int
+
+    def __call__(self) -> Chunker:
+        return Chunker(load_tokenizer(self.model_path), max_tokens=self.max_tokens, overlap=self.overlap)
+
+
 class Chunker:
     """Token-bounded splitter, built once and reused for many documents."""
 
@@ -126,18 +143,23 @@ class TokenCounter:
 
     The splitter sizes the same candidate text many times while it searches for
     boundaries; remembering counts makes that search cheaper than the splitter's own
-    tokenizer binding, and leaves the final chunks' counts ready to take.
+    tokenizer binding, and leaves the final chunks' counts ready to take. It also
+    sizes ever longer spans of one document (about ten times the text in all), so
+    where whitespace always ends a token (`words_add_up`) a text's count is the sum
+    of its words' counts, each word tokenized once.
     """
 
     def __init__(self, tokenizer: tokenizers.Tokenizer) -> None:
         self._tokenizer = tokenizer
         self._counts: dict[str, int] = {}
+        self._word_counts: dict[str, int] = {}
+        self._by_words = words_add_up(tokenizer)
         self.counted_after_split = 0
 
     def __call__(self, text: str) -> int:
         count = self._counts.get(text)
         if count is None:
-            count = self._counts[text] = len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+            count = self._counts[text] = self._count_words(text) if self._by_words else self._encoded_length(text)
         return count
 
     def take(self, texts: Sequence[str]) -> list[int]:
@@ -149,7 +171,51 @@ class TokenCounter:
             self._counts[text] = len(encoding.ids)
         counts = [self._counts[text] for text in texts]
         self._counts = {}
+        if len(self._word_counts) > _MAX_REMEMBERED_WORDS:
+            self._word_counts = {}
         return counts
+
+    def _encoded_length(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _count_words(self, text: str) -> int:
+        words = _words(text)
+        counts = self._word_counts
+        try:
+            return sum(map(counts.__getitem__, words))
+        except KeyError:
+            new = [word for word in set(words) if word not in counts]
+            for word, encoding in zip(new, self._tokenizer.encode_batch(new, add_special_tokens=False), strict=True):
+                counts[word] = len(encoding.ids)
+            return sum(map(counts.__getitem__, words))
+
+
+def words_add_up(tokenizer: tokenizers.Tokenizer) -> bool:
+    """Whether a text's token count is the sum of its whitespace-separated words' counts.
+
+    True for WordPiece behind BERT's normalizer and pre-tokenizer (MiniLM and
+    most sentence-transformers): the normalizer maps whitespace to spaces, the
+    pre-tokenizer always splits there, and WordPiece reads each piece alone.
+    Byte-level BPE and SentencePiece fold the space into the next token, so
+    they are counted whole.
+    """
+    from tokenizers import models, normalizers, pre_tokenizers
+
+    added = tokenizer.get_added_tokens_decoder().values()
+    return (
+        isinstance(tokenizer.model, models.WordPiece)
+        and isinstance(tokenizer.pre_tokenizer, pre_tokenizers.BertPreTokenizer)
+        and (tokenizer.normalizer is None or isinstance(tokenizer.normalizer, normalizers.BertNormalizer))
+        and not any(_WORD_BREAK.search(token.content) for token in added)
+    )
+
+
+def _words(text: str) -> list[str]:
+    # str.split() also splits at a few control characters (\x0b, \x1c, \x85, ...)
+    # that BERT's normalizer deletes, joining the letters around them.
+    if any(char in text for char in _SPLIT_BUT_JOINED):
+        return _WORD_BREAK.split(text)
+    return text.split()
 
 
 def _labelled(text: str, fmt: str, pieces: list[tuple[int, str]], token_counts: Iterator[int]) -> list[Chunk]:

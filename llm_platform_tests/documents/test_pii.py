@@ -356,3 +356,32 @@ def test_quarantine_records_name_the_file_redacted(tmp_path):
     (tmp_path / "call +44 7911 123456.md").write_bytes(b"")
     (record,) = _read(tmp_path).quarantine
     assert record["locator"] == "call [REDACTED_PHONE].md" and "7911" not in record["reason"]
+
+
+def test_a_number_with_a_full_width_plus_sign_is_an_international_phone_number():
+    assert find_pii("Reach the desk on \uff0b44 7700 900123 today.") == [("phone", "\uff0b44 7700 900123")]
+
+
+def test_the_same_digits_are_a_phone_number_only_where_a_phone_word_precedes_them():
+    # The matcher's answer for a stretch of digits is remembered; the phone-word rule still reads each text.
+    assert find_pii("Our phone number is 4155550134.") == [("phone", "4155550134")]
+    assert find_pii("The counter value is 4155550134.") == []
+    assert find_pii("Our phone number is 4155550134.") == [("phone", "4155550134")]
+
+
+def test_text_found_clean_by_redaction_is_clean_to_find_pii_and_other_text_is_still_read():
+    cleaned, _ = redact_pii("Write to carol.white@example.net about it.")
+    assert find_pii(cleaned) == []
+    assert find_pii(cleaned + " Or to dave@example.org.") == [("email", "dave@example.org")]
+
+
+def test_only_texts_found_clean_are_handed_on_and_the_receiving_process_takes_them(monkeypatch):
+    from llm_platform.documents import pii
+
+    cleaned, _ = redact_pii("Call 4155550134 or write to carol.white@example.net.")
+    handed_on = pii.clean_digests([cleaned, "a text no redaction round has read"])
+    assert len(handed_on) == 1
+    monkeypatch.setattr(pii, "_FOUND_CLEAN", {})  # the step's own process, which cleaned nothing
+    assert pii.clean_digests([cleaned]) == []
+    pii.remember_clean_digests(handed_on)
+    assert pii.clean_digests([cleaned]) == handed_on and find_pii(cleaned) == []

@@ -162,3 +162,10 @@ def test_dunder_identifiers_in_markdown_prose_keep_their_underscores():
 
 def test_markdown_emphasis_around_words_still_renders_as_plain_text():
     assert markdown_to_text("This is **important**, __very much__ so, and _not_ optional.") == "This is important, very much so, and not optional."
+
+
+@pytest.mark.parametrize("language", ["python", "no-such-language"])
+def test_rst_code_blocks_keep_their_code_verbatim_whatever_the_language(language):
+    code = "def area(r):\n\n    return 3.14 * r ** 2  # circle\n"
+    text = f"Compute it:\n\n.. code:: {language}\n\n" + "".join(f"   {line}\n" if line else "\n" for line in code.splitlines())
+    assert rst_to_text(text) == "Compute it:\n\n    def area(r):\n\n        return 3.14 * r ** 2  # circle"

@@ -152,3 +152,7 @@ def test_a_running_code_location_reads_a_config_whose_folder_went_missing(tmp_pa
     path = write(tmp_path, VALID)
     (tmp_path / "corpus").rmdir()
     assert config_at(path).source_names == ["docs"]
+
+
+def test_zero_document_workers_are_rejected_naming_the_field(tmp_path):
+    assert "- documents.workers: Input should be greater than or equal to 1" in load_error(tmp_path, VALID + "documents:\n  workers: 0\n")

@@ -17,7 +17,8 @@ from llm_platform.documents.pii_audit import audit_pii
 from llm_platform_tests.pii_variants import REPORTED_VARIANTS
 
 CLEANING = ["raw_documents", "cleaned_corpus"]
-CONFIG = "sources:\n  - name: leaks\n    location: corpus\n"
+# One worker: the redactor switched off below must be the one that cleans.
+CONFIG = "sources:\n  - name: leaks\n    location: corpus\ndocuments:\n  workers: 1\n"
 FILLER_TOPICS = ["for", "while", "if", "with", "raise", "assert", "return", "del", "lambda", "global", "nonlocal", "class"]
 
 
