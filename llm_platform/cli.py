@@ -164,7 +164,7 @@ def run_dagster(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from llm_platform.config import CONFIG_ENV, load_config
-    from llm_platform.library_warnings import python_warnings_for_dagster
+    from llm_platform.library_warnings import python_warnings_for_dagster, quiet_progress_bars
     from llm_platform.local_instance import DAGSTER_HOME_ENV, config_drift_warning, default_dagster_home, latest_config_hash, prepare_dagster_home
 
     dagster_home = prepare_dagster_home(default_dagster_home())
@@ -175,6 +175,7 @@ def run_dagster(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr)
     os.environ["PYTHONWARNINGS"] = python_warnings_for_dagster(os.environ.get("PYTHONWARNINGS"))
+    quiet_progress_bars()
     # A shell starts a background job (`make ui &`) with SIGINT ignored, and `dagster dev` makes SIGTERM do
     # whatever SIGINT does: it ignored SIGTERM too. With SIGINT at its default, SIGTERM stops it gracefully.
     signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -1,7 +1,10 @@
-"""Warnings one library raises about another's calls, which no change of ours can remove: filtered by exact message."""
+"""Library noise no change of ours can remove: warnings one library raises about another's calls (filtered by exact
+message), and download and load progress bars in output that is not a terminal session's.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 
@@ -12,6 +15,20 @@ PEFT_CHECKPOINTING_PROPERTY = "`is_gradient_checkpointing` is deprecated"
 # `dagster asset materialize`, `job execute`, `dev` and `definitions validate` warn on every call that `dg`
 # supersedes them; `dg` (dagster-dg-cli) is not one of our dependencies, and these commands remain supported in 1.13.
 DAGSTER_SUPERSEDED_COMMANDS = ("asset_materialize_command", "job_execute_command", "dev_command", "definitions_validate_command")
+
+
+# transformers 5 draws a "Loading weights" bar on every model load (through huggingface_hub's switch), and MLflow
+# one per artifact download: the demo printed dozens, the service one per adapter swap.
+PROGRESS_BAR_SWITCHES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def quiet_progress_bars() -> None:
+    """Turn the libraries' progress bars off in this process and those it starts, unless the operator chose otherwise.
+
+    Call it before transformers or huggingface_hub is imported: they read the switch at import.
+    """
+    for name, value in PROGRESS_BAR_SWITCHES.items():
+        os.environ.setdefault(name, value)
 
 
 def ignore_third_party_deprecations() -> None:

@@ -16,7 +16,7 @@ from llm_platform.automation.local_runs import materialization as _materializati
 from llm_platform.automation.local_runs import run_job as _run
 from llm_platform.config import CONFIG_ENV, DEMO_CONFIG, PlatformConfig, load_config, platform_home
 from llm_platform.definitions import build_definitions
-from llm_platform.library_warnings import ignore_third_party_deprecations
+from llm_platform.library_warnings import ignore_third_party_deprecations, quiet_progress_bars
 from llm_platform.tiny_model_notice import tiny_model_notice
 
 
@@ -48,6 +48,7 @@ def _promotion_line(evaluation: dict, production: dict) -> str:
 
 def run_demo(config_path: str | None = None) -> int:
     """Materialize every source through the index, publish it, and print a summary."""
+    quiet_progress_bars()
     ignore_third_party_deprecations()
     config = load_config(config_path)
     home = platform_home()

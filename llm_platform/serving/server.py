@@ -27,14 +27,14 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
 REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
-MLFLOW_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
 
 
 def quiet_service_libraries() -> None:
-    """The service's log is requests and version swaps: no MLflow download bars (unless the operator set them) or peft deprecations."""
-    from llm_platform.library_warnings import ignore_third_party_deprecations
+    """The service's log is requests and version swaps: no download or load bars (unless the operator set them) or peft deprecations."""
+    from llm_platform.library_warnings import ignore_third_party_deprecations, quiet_progress_bars
 
-    os.environ.setdefault(MLFLOW_PROGRESS_ENV, "false")
+    quiet_progress_bars()
     ignore_third_party_deprecations()
 
 

@@ -236,4 +236,4 @@ def test_cli_rollback_to_an_unknown_version_fails_naming_it(cli_env, capsys):
 def test_cli_search_prints_source_title_and_score(cli_env, capsys):
     assert main(["search", "anonymous function expressions", "-k", "3"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^ 1\. \[-?\d+\.\d{3}\] docs: Lambdas\b", out, re.MULTILINE), out
+    assert re.search(r"^ 1\. \[fused \d\.\d{3} \| similarity (-?\d\.\d{3}|-) \| keyword \(BM25\) (\d+\.\d{2}|-)\] docs: Lambdas\b", out, re.MULTILINE), out

@@ -16,7 +16,9 @@ import pytest
 
 from llm_platform.config import CONFIG_ENV, DEMO_CONFIG, HOME_ENV, load_config
 from llm_platform.library_warnings import ignore_third_party_deprecations
-from llm_platform.serving.server import MLFLOW_PROGRESS_ENV, quiet_service_libraries
+from llm_platform.serving.server import quiet_service_libraries
+
+MLFLOW_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 from llm_platform.tiny_model_notice import tiny_model_notice
 from llm_platform_tests.processes import free_port, stop_process_group
 
@@ -99,3 +101,19 @@ def test_serve_with_the_tiny_model_says_so_in_its_first_line(tmp_path):
         finally:
             stop_process_group(process)
     assert log.read_text().splitlines()[0].startswith("llm_platform: the base model is the tiny demo LM")
+
+
+def _loading_bar_enabled(*, quieted: bool) -> bool:
+    import subprocess
+    import sys
+
+    code = ("from llm_platform.library_warnings import quiet_progress_bars; quiet_progress_bars(); " if quieted else "") + \
+        "from transformers.utils import logging; print(logging.is_progress_bar_enabled())"
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip() == "True"
+
+
+def test_quieted_processes_draw_no_model_loading_bars():
+    # transformers draws "Loading weights" on every load unless the huggingface_hub switch is set first.
+    assert _loading_bar_enabled(quieted=False)
+    assert not _loading_bar_enabled(quieted=True)
