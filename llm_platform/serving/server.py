@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
 
 
-
 def quiet_service_libraries() -> None:
     """The service's log is requests and version swaps: no download or load bars (unless the operator set them) or peft deprecations."""
     from llm_platform.library_warnings import ignore_third_party_deprecations, quiet_progress_bars
