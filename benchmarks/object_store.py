@@ -27,6 +27,7 @@ import dagster as dg
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB
 from llm_platform.config import load_config
 from llm_platform.definitions import build_definitions
+from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.embedding import load_embedder
 from llm_platform.index.table import connect, open_published, search, table_name
 from llm_platform.storage_files import ENDPOINT_ENV
@@ -53,7 +54,7 @@ def measure(config_path: Path, home: str) -> dict[str, float]:
     timings = []
     for _ in range(REPEATS):
         started = time.perf_counter()
-        table = open_published(connect(f"{home}/lancedb"), table_name(config.index.table, config.embedding.model), config.index.published_tag)
+        table = open_published(connect(lancedb_uri(home)), table_name(config.index.table, config.embedding.model), config.index.published_tag)
         search(table, "iterate over a sequence", embedder.encode(["iterate over a sequence"])[0], mode="hybrid", k=5)
         timings.append(time.perf_counter() - started)
     figures["open served table + hybrid query, median (s)"] = statistics.median(timings)

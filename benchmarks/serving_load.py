@@ -115,9 +115,10 @@ class Phase:
 
 def hot_swap(service, config, home: str, stop: threading.Event) -> None:
     """Move the index tag to the previous version and back, and register the production adapter again as a new version."""
+    from llm_platform.home_layout import lancedb_uri
     from llm_platform.index.table import connect, open_table, publish, table_name
 
-    table = open_table(connect(f"{home}/lancedb"), table_name(config.index.table, config.embedding.model))
+    table = open_table(connect(lancedb_uri(home)), table_name(config.index.table, config.embedding.model))
     served = service.state.current.index_version
     mlflow = mlflow_resource(config, home)
     production = mlflow.production()

@@ -22,9 +22,9 @@ from typing import Any
 import dagster as dg
 
 from llm_platform.config import platform_home
+from llm_platform.home_layout import MLFLOW, PRODUCTION_ALIAS, under
 from llm_platform.resources.redaction import redact_text, redact_uri
 
-PRODUCTION_ALIAS = "production"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
@@ -131,7 +131,7 @@ class MlflowResource(dg.ConfigurableResource):
                 f"the storage home {redact_uri(self.home or platform_home())} is an object store, which cannot hold MLflow's "
                 f"SQLite database: set mlflow.tracking_uri in the config or {TRACKING_URI_ENV} (e.g. http://mlflow:5000)"
             )
-        folder = Path(self.home or platform_home()) / "mlflow"
+        folder = Path(self.home or platform_home()) / MLFLOW
         folder.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{folder / 'mlflow.db'}"
 
@@ -149,8 +149,8 @@ class MlflowResource(dg.ConfigurableResource):
             return None
         home = self.home or platform_home()
         if "://" in home:  # a local tracking store with artifacts next to the data, in the bucket
-            return f"{home.rstrip('/')}/mlflow/artifacts"
-        return (Path(home) / "mlflow" / "artifacts").as_uri()
+            return under(home, f"{MLFLOW}/artifacts")
+        return (Path(home) / MLFLOW / "artifacts").as_uri()
 
     def client(self):
         """An `MlflowClient` for this store (tracking and registry); errors never show credentials."""

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from llm_platform.config import load_config, platform_home
-from llm_platform.serving.model_source import PRODUCTION_ALIAS
+from llm_platform.home_layout import PRODUCTION_ALIAS
 
 ADAPTER_ARTIFACT = "adapter"  # llm_platform.model.assets.ADAPTER_ARTIFACT, which imports dagster
 

@@ -45,10 +45,11 @@ def mlflow_resource(config: PlatformConfig, home: str):
 
 def index_sources(config: PlatformConfig, home: str):
     """(published version reader, opener of a version) for the chunk table under `home`."""
+    from llm_platform.home_layout import lancedb_uri
     from llm_platform.index.table import configured_table_name, connect, open_table, published_version
 
     name = configured_table_name(config)
-    uri = f"{home.rstrip('/')}/lancedb"
+    uri = lancedb_uri(home)
 
     def version() -> int | None:
         db = connect(uri)

@@ -10,7 +10,8 @@ import mlflow
 import pytest
 from dagster._serdes import serialize_value
 
-from llm_platform.resources.mlflow import PRODUCTION_ALIAS, TRACKING_URI_ENV, MlflowResource, mlflow_resource
+from llm_platform.home_layout import PRODUCTION_ALIAS
+from llm_platform.resources.mlflow import TRACKING_URI_ENV, MlflowResource, mlflow_resource
 from llm_platform_tests.mlflow_server import running_mlflow_server
 from llm_platform_tests.model_assets.conftest import Platform, materialized
 

@@ -14,6 +14,7 @@ from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.automation.sensors import SOURCE_SENSOR
 from llm_platform.config import CONFIG_ENV, HOME_ENV
 from llm_platform.definitions import EXECUTOR_ENV
+from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.metadata import check_result, frame, rate_check
 from llm_platform.rules import no_pii_left, tokens_at_most, validate_rule
@@ -102,7 +103,7 @@ def test_embeddings_metadata_counts_computed_and_reused(indexed):
 
 def test_vector_index_metadata_records_the_lance_version_it_wrote(indexed):
     platform, runs = indexed
-    table = open_table(connect(f"{platform.home}/lancedb"), table_name(platform.config.index.table, platform.config.embedding.model))
+    table = open_table(connect(lancedb_uri(platform.home)), table_name(platform.config.index.table, platform.config.embedding.model))
     versions = {v["version"] for v in table.list_versions()}
     meta = materialization(runs["notes"], "vector_index")
     assert meta["lance_version"] in versions and meta["rows_for_source"] == materialization(runs["notes"], "chunks")["chunks"]

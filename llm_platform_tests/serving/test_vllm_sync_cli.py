@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llm_platform.serving.model_source import PRODUCTION_ALIAS
+from llm_platform.home_layout import PRODUCTION_ALIAS
 from llm_platform.serving.server import mlflow_resource
 from llm_platform.serving.vllm_sync import STATUS_FILE
 from llm_platform_tests.serving.fake_vllm import FakeVllm, running_fake_vllm
