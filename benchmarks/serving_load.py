@@ -39,7 +39,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llm_platform.config import load_config
-from llm_platform.serving.server import build_service, mlflow_resource, running, wait_ready
+from llm_platform.resources.mlflow import mlflow_resource
+from llm_platform.serving.server import build_service, running, wait_ready
 
 TOPICS = ["for loops", "while loops", "the with statement", "context managers", "dictionaries", "exceptions", "augmented assignment",
           "boolean operations", "class definitions", "try statements", "raising exceptions", "dict comprehension"]
@@ -120,7 +121,7 @@ def hot_swap(service, config, home: str, stop: threading.Event) -> None:
 
     table = open_table(connect(lancedb_uri(home)), table_name(config.index.table, config.embedding.model))
     served = service.state.current.index_version
-    mlflow = mlflow_resource(config, home)
+    mlflow = mlflow_resource(config.mlflow, home, in_dagster=False)
     production = mlflow.production()
     time.sleep(0.5)
     publish(table, config.index.published_tag, served - 1)

@@ -63,7 +63,7 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
         resources={
             "platform": PlatformConfigResource(path=config.config_path),
             "storage": StorageResource(home=home),
-            "mlflow": mlflow_resource(config.mlflow.tracking_uri, home=home, experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model),
+            "mlflow": mlflow_resource(config.mlflow, home, in_dagster=True),
         },
         executor=platform_executor(executor or os.environ.get(EXECUTOR_ENV, "multiprocess")),
     )

@@ -11,7 +11,7 @@ from pydantic import PrivateAttr
 from llm_platform.config import PlatformConfig, config_at, platform_home
 from llm_platform.datasets import DatasetStore
 from llm_platform.home_layout import MODELS, lancedb_uri, under
-from llm_platform.index.table import connect
+from llm_platform.lance_database import connect
 from llm_platform.shards import Shard, ShardKeyError
 from llm_platform.storage_files import read_listings_fresh  # noqa: F401 — importing it turns S3 listing caches off
 
