@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from llm_platform.home_layout import FEEDBACK, MODELS, SFT_APPROVALS, lancedb_uri, under
-from llm_platform.model.feedback import approvals_location, feedback_folder
+from llm_platform.home_layout import MODELS, lancedb_uri, under
 from llm_platform.resources.platform import StorageResource
 
 
@@ -18,13 +17,3 @@ def test_lancedb_lives_under_the_home_on_a_url_too():
 def test_the_storage_resource_finds_lancedb_and_models_where_the_layout_says():
     storage = StorageResource(home="/data/home/")
     assert (storage.lancedb_uri, storage.models_dir) == (lancedb_uri("/data/home"), under("/data/home", MODELS))
-
-
-# llm_platform/model/feedback.py still spells these two itself (another branch edits that package);
-# these keep the spellings equal until it imports them from home_layout.
-def test_feedback_is_read_from_the_folder_the_layout_names():
-    assert feedback_folder("/data/home") == under("/data/home", FEEDBACK)
-
-
-def test_approvals_default_to_the_file_the_layout_names():
-    assert approvals_location(None, "/data/home") == under("/data/home", SFT_APPROVALS)
