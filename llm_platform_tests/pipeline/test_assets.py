@@ -14,10 +14,11 @@ from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.automation.sensors import SOURCE_SENSOR
 from llm_platform.config import CONFIG_ENV, HOME_ENV
 from llm_platform.definitions import EXECUTOR_ENV
+from llm_platform.documents.pii_rule import no_pii_left
 from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.metadata import check_result, frame, rate_check
-from llm_platform.rules import no_pii_left, tokens_at_most, validate_rule
+from llm_platform.rules import tokens_at_most, validate_rule
 from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, materialization
 
 INDEX_ASSETS = ["retrieval_eval", "published_index"]
