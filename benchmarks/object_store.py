@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dagster as dg
 
+from benchmarks.help_topics import TWO_SOURCE_CONFIG, write_two_source_corpus
+from benchmarks.local_s3 import CREDENTIALS, running_s3_server
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB
 from llm_platform.config import load_config
 from llm_platform.definitions import build_definitions
@@ -31,8 +33,6 @@ from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.embedding import load_embedder
 from llm_platform.index.table import connect, open_published, search, table_name
 from llm_platform.storage_files import ENDPOINT_ENV
-from llm_platform_tests.conftest import CONFIG, _write_corpus
-from llm_platform_tests.storage.s3_server import CREDENTIALS, running_s3_server
 
 REPEATS = 3
 
@@ -64,8 +64,8 @@ def measure(config_path: Path, home: str) -> dict[str, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        _write_corpus(root / "corpus")
-        (root / "platform.yaml").write_text(CONFIG, encoding="utf-8")
+        write_two_source_corpus(root / "corpus")
+        (root / "platform.yaml").write_text(TWO_SOURCE_CONFIG, encoding="utf-8")
         load_embedder(load_config(root / "platform.yaml").embedding.model).encode(["warm-up"])
         (root / "warm-up").mkdir()
         measure(root / "platform.yaml", str(root / "warm-up"))  # first-run costs (tokenizer, Dagster, Lance) out of both columns

@@ -30,6 +30,17 @@ def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) 
     return [f"{base}.{alias.name}" for alias in node.names] + [base]
 
 
+def absolute_imports(path: Path) -> set[str]:
+    """The dotted names a file imports by absolute name, anywhere in its body."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
 def _resolved(name: str, modules: Iterable[str]) -> str | None:
     known = set(modules)
     while name and name not in known:

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 import llm_platform
-from llm_platform_tests.layout.import_graph import Graph, back_arrows, circles, import_graph, module_names, without
+from llm_platform_tests.layout.import_graph import Graph, absolute_imports, back_arrows, circles, import_graph, module_names, without
 
 PACKAGE = Path(llm_platform.__file__).parent
+BENCHMARKS = PACKAGE.parent / "benchmarks"
+TESTS = "llm_platform_tests"
 
 # (layer, the modules in it: a name covers the module and everything below it)
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -78,6 +80,21 @@ def test_each_known_circle_edge_still_exists_so_the_list_only_shrinks(edge):
 
 def test_the_known_circle_edges_are_what_keeps_model_circular():
     assert circles(GRAPH) != [], "llm_platform/model/ has no circle left: empty KNOWN_MODEL_CIRCLE_EDGES"
+
+
+def imports_of_tests(folder: Path) -> dict[str, list[str]]:
+    """Each script in `folder` that imports the test package, and what it imports from it."""
+    found = {path.name: sorted(name for name in absolute_imports(path) if name.split(".")[0] == TESTS) for path in sorted(folder.glob("*.py"))}
+    return {name: names for name, names in found.items() if names}
+
+
+def test_benchmarks_never_import_the_tests():
+    assert imports_of_tests(BENCHMARKS) == {}
+
+
+def test_a_benchmark_importing_a_test_fixture_is_named(tmp_path: Path):
+    (tmp_path / "bench.py").write_text("def main():\n    from llm_platform_tests.conftest import CONFIG\n", encoding="utf-8")
+    assert imports_of_tests(tmp_path) == {"bench.py": ["llm_platform_tests.conftest"]}
 
 
 SYNTHETIC_LAYERS = (("floor", ("pkg.base",)), ("domain", ("pkg.domain",)))
