@@ -104,7 +104,7 @@ def test_embeddings_metadata_counts_computed_and_reused(indexed):
 
 def test_vector_index_metadata_records_the_lance_version_it_wrote(indexed):
     platform, runs = indexed
-    table = open_table(connect(lancedb_uri(platform.home)), table_name(platform.config.index.table, platform.config.embedding.model))
+    table = open_table(connect(lancedb_uri(str(platform.home))), table_name(platform.config.index.table, platform.config.embedding.model))
     versions = {v["version"] for v in table.list_versions()}
     meta = materialization(runs["notes"], "vector_index")
     assert meta["lance_version"] in versions and meta["rows_for_source"] == materialization(runs["notes"], "chunks")["chunks"]

@@ -44,7 +44,7 @@ class History:
 
     def table(self):
         config = self.platform.config
-        return open_table(connect(lancedb_uri(self.platform.home)), table_name(config.index.table, config.embedding.model))
+        return open_table(connect(lancedb_uri(str(self.platform.home))), table_name(config.index.table, config.embedding.model))
 
     def index_docs(self, label: str) -> None:
         if label != "first":
@@ -214,7 +214,7 @@ def cli_env(history, monkeypatch):
 
 def served(history):
     config = history.platform.config
-    return open_published(connect(lancedb_uri(history.platform.home)), table_name(config.index.table, config.embedding.model), config.index.published_tag)
+    return open_published(connect(lancedb_uri(str(history.platform.home))), table_name(config.index.table, config.embedding.model), config.index.published_tag)
 
 
 def test_cli_rollback_moves_the_served_tag_back_and_forward(cli_env, capsys):

@@ -114,7 +114,7 @@ def test_no_probe_is_stored_in_a_dataset(probed, dataset):
 
 def test_no_probe_is_stored_in_the_vector_index(probed):
     config, home, _, _ = probed
-    table = open_table(connect(lancedb_uri(home)), table_name(config.index.table, config.embedding.model))
+    table = open_table(connect(lancedb_uri(str(home))), table_name(config.index.table, config.embedding.model))
     rows = table.to_arrow().drop_columns(["vector"]).to_pylist()
     assert rows and _leaks(json.dumps(rows, default=str)) == []
 
