@@ -11,6 +11,7 @@ PRODUCTION_ALIAS = "production"
 
 LANCEDB = "lancedb"
 DATASETS = "datasets"
+EMBEDDING_CACHE = "embedding_cache"
 MLFLOW = "mlflow"
 MODELS = "models"
 FEEDBACK = "serving/feedback"
