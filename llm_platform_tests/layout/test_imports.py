@@ -18,7 +18,7 @@ PACKAGE = Path(llm_platform.__file__).parent
 BENCHMARKS = PACKAGE.parent / "benchmarks"
 TESTS = "llm_platform_tests"
 
-# (layer, the modules in it: a name covers the module and everything below it)
+# (layer, the modules in it): a package name covers everything below it; the root package only itself
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("floor", (
         "llm_platform", "llm_platform.config", "llm_platform.datasets", "llm_platform.home_layout", "llm_platform.identity", "llm_platform.lance_database",
@@ -45,7 +45,7 @@ KNOWN_MODEL_CIRCLE_EDGES: frozenset[tuple[str, str]] = frozenset({
 
 def layer_of(module: str, layers: tuple[tuple[str, tuple[str, ...]], ...] = LAYERS) -> int:
     """The rank of the layer that holds `module` (its longest matching name wins)."""
-    matches = [(len(name), rank) for rank, (_, names) in enumerate(layers) for name in names if module == name or module.startswith(f"{name}.")]
+    matches = [(len(name), rank) for rank, (_, names) in enumerate(layers) for name in names if module == name or ("." in name and module.startswith(f"{name}."))]
     if not matches:
         raise LookupError(f"{module} is in no layer: add it to LAYERS in {__file__}")
     return max(matches)[1]
@@ -117,6 +117,11 @@ def test_an_import_into_a_higher_layer_is_reported_and_one_into_a_lower_is_not()
 
 def test_an_allowed_edge_no_longer_closes_its_circle():
     assert circles(without(SYNTHETIC, {("pkg.domain.c", "pkg.domain.a")})) == []
+
+
+def test_a_new_top_level_module_is_in_no_layer_until_placed():
+    with pytest.raises(LookupError, match="llm_platform.brand_new is in no layer"):
+        layer_of("llm_platform.brand_new")
 
 
 def test_a_module_in_no_layer_is_named():
