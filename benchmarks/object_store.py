@@ -24,14 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dagster as dg
 
+from benchmarks.help_topics import TWO_SOURCE_CONFIG, write_two_source_corpus
+from benchmarks.local_s3 import CREDENTIALS, running_s3_server
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB
 from llm_platform.config import load_config
 from llm_platform.definitions import build_definitions
+from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.embedding import load_embedder
 from llm_platform.index.table import connect, open_published, search, table_name
 from llm_platform.storage_files import ENDPOINT_ENV
-from llm_platform_tests.conftest import CONFIG, _write_corpus
-from llm_platform_tests.storage.s3_server import CREDENTIALS, running_s3_server
 
 REPEATS = 3
 
@@ -53,7 +54,7 @@ def measure(config_path: Path, home: str) -> dict[str, float]:
     timings = []
     for _ in range(REPEATS):
         started = time.perf_counter()
-        table = open_published(connect(f"{home}/lancedb"), table_name(config.index.table, config.embedding.model), config.index.published_tag)
+        table = open_published(connect(lancedb_uri(home)), table_name(config.index.table, config.embedding.model), config.index.published_tag)
         search(table, "iterate over a sequence", embedder.encode(["iterate over a sequence"])[0], mode="hybrid", k=5)
         timings.append(time.perf_counter() - started)
     figures["open served table + hybrid query, median (s)"] = statistics.median(timings)
@@ -63,8 +64,8 @@ def measure(config_path: Path, home: str) -> dict[str, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        _write_corpus(root / "corpus")
-        (root / "platform.yaml").write_text(CONFIG, encoding="utf-8")
+        write_two_source_corpus(root / "corpus")
+        (root / "platform.yaml").write_text(TWO_SOURCE_CONFIG, encoding="utf-8")
         load_embedder(load_config(root / "platform.yaml").embedding.model).encode(["warm-up"])
         (root / "warm-up").mkdir()
         measure(root / "platform.yaml", str(root / "warm-up"))  # first-run costs (tokenizer, Dagster, Lance) out of both columns

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.local_s3 import CREDENTIALS, running_s3_server
 from llm_platform.segment_log import SegmentWriter, read_segments
 from llm_platform.storage_files import ENDPOINT_ENV
-from llm_platform_tests.storage.s3_server import CREDENTIALS, running_s3_server
 
 REPLICAS = 3
 RECORD = {"answer_id": "chatcmpl-0", "question": "How does the with statement use a context manager?", "answer": "x" * 200,

@@ -1,6 +1,6 @@
 """Load on the answer service over loopback: throughput, p50/p95/p99 latency and errors, cold vs cached vs during a hot swap.
 
-    .venv/bin/python benchmarks/serving_load.py --build-tiny              # the test suite's tiny platform, built in a temp folder
+    .venv/bin/python benchmarks/serving_load.py --build-tiny              # a tiny platform (Python help topics), built in a temp folder
     .venv/bin/python benchmarks/serving_load.py --home .llm_platform      # after `make demo` (demo config)
     .venv/bin/python benchmarks/serving_load.py --build-tiny --chaos 60 --clients 20   # the abuse mode below
 
@@ -39,7 +39,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llm_platform.config import load_config
-from llm_platform.serving.server import build_service, mlflow_resource, running, wait_ready
+from llm_platform.resources.mlflow import mlflow_resource
+from llm_platform.serving.server import build_service, running, wait_ready
 
 TOPICS = ["for loops", "while loops", "the with statement", "context managers", "dictionaries", "exceptions", "augmented assignment",
           "boolean operations", "class definitions", "try statements", "raising exceptions", "dict comprehension"]
@@ -50,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", help="storage root with a published index and a production adapter")
     parser.add_argument("--config", help="platform YAML (default: $LLM_PLATFORM_CONFIG or the demo)")
-    parser.add_argument("--build-tiny", action="store_true", help="build the tests' tiny platform in a temp folder first")
+    parser.add_argument("--build-tiny", action="store_true", help="build the tiny platform in a temp folder first")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--questions", type=int, default=24, help="distinct questions in the cold phase")
     parser.add_argument("--cached-rounds", type=int, default=10, help="times each question is asked again in the cached phase")
@@ -60,17 +61,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_tiny(folder: Path):
-    """Index, publish, train and promote the tests' tiny platform (Python help topics) under `folder`."""
+    """Index, publish, train and promote the tiny platform (Python help topics) under `folder`."""
     import dagster as dg
 
+    from benchmarks.help_topics import TINY_SOURCE, write_tiny_platform_config
     from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
-    from llm_platform_tests.model_assets.conftest import Platform, write_corpus
+    from llm_platform.definitions import build_definitions
 
-    platform = Platform(folder, write_corpus(folder / "corpus"), str(folder / "home"), dg.DagsterInstance.ephemeral())
-    config = platform.config("bench")
-    for job, partition in ((INDEX_JOB, "topics"), (PUBLISH_INDEX_JOB, None), (TRAINING_JOB, None)):
-        assert platform.run(job, config, partition=partition).success, f"{job} failed"
-    return config, platform.home
+    config = load_config(write_tiny_platform_config(folder))
+    home, instance = str(folder / "home"), dg.DagsterInstance.ephemeral()
+    definitions = build_definitions(config, home=home, executor="in_process")
+    for job, partition in ((INDEX_JOB, TINY_SOURCE), (PUBLISH_INDEX_JOB, None), (TRAINING_JOB, None)):
+        result = definitions.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
+        assert result.success, f"{job} failed"
+    return config, home
 
 
 def questions(count: int) -> list[str]:
@@ -115,11 +119,12 @@ class Phase:
 
 def hot_swap(service, config, home: str, stop: threading.Event) -> None:
     """Move the index tag to the previous version and back, and register the production adapter again as a new version."""
+    from llm_platform.home_layout import lancedb_uri
     from llm_platform.index.table import connect, open_table, publish, table_name
 
-    table = open_table(connect(f"{home}/lancedb"), table_name(config.index.table, config.embedding.model))
+    table = open_table(connect(lancedb_uri(home)), table_name(config.index.table, config.embedding.model))
     served = service.state.current.index_version
-    mlflow = mlflow_resource(config, home)
+    mlflow = mlflow_resource(config.mlflow, home, in_dagster=False)
     production = mlflow.production()
     time.sleep(0.5)
     publish(table, config.index.published_tag, served - 1)

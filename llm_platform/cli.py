@@ -13,10 +13,11 @@ from llm_platform.index import SEARCH_MODES
 
 def _table(args: argparse.Namespace, *, served: bool):
     from llm_platform.config import load_config, platform_home
+    from llm_platform.home_layout import lancedb_uri
     from llm_platform.index.table import configured_table_name, connect, open_published, open_table
 
     config = load_config(args.config)
-    db = connect(f"{platform_home()}/lancedb")
+    db = connect(lancedb_uri(platform_home()))
     name = configured_table_name(config)
     if served:
         return config, open_published(db, name, config.index.published_tag)
@@ -115,11 +116,12 @@ def run_index_rollback(args: argparse.Namespace) -> int:
     """Move the served tag back to a version published before (any version only with --force)."""
     from llm_platform.config import platform_home
     from llm_platform.datasets import DatasetStore
+    from llm_platform.home_layout import lancedb_uri
     from llm_platform.index.publishing import rollback
     from llm_platform.index.table import connect
 
     config, table = _table(args, served=False)
-    db = connect(f"{platform_home()}/lancedb")
+    db = connect(lancedb_uri(platform_home()))
     previous = rollback(db, DatasetStore(platform_home()), table.name, tag=config.index.published_tag, version=args.version, force=args.force)
     print(f"{config.index.published_tag!r} of {table.name}: {previous} -> {args.version}")
     return 0

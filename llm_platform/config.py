@@ -18,7 +18,6 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llm_platform.model.prompts import DEFAULT_TEMPLATE
 from llm_platform.pod_specs import DEFAULT_CPU_POD, DEFAULT_GPU_POD, MultiNodeTraining, PodSettings
 from llm_platform.readers import groups_of, source_readers
 from llm_platform.shards import Shard, ShardKeyError, parse_partition_key, shards_of
@@ -28,6 +27,8 @@ HOME_ENV = "LLM_PLATFORM_HOME"
 DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
 DEFAULT_HOME = ".llm_platform"
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The prompt for a base model whose tokenizer has no chat template (prompts.template).
+DEFAULT_PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 # Scores that depend on the model; index hit rate and MRR belong to retrieval_eval, not here.
 MODEL_METRICS = ("perplexity", "rouge_l", "bleu", "rag_rouge_l", "rag_bleu")
 SFT_RULE_NAMES = ("instruction_and_response_present", "instruction_length_10_4096", "response_length_5_8192", "quality_0_6_to_1", "no_exact_duplicates", "no_pii")
@@ -197,7 +198,7 @@ class BaseModelSettings(_Strict):
 
 
 class PromptSettings(_Strict):
-    template: str = Field(DEFAULT_TEMPLATE, description="Used when the base model's tokenizer has no chat template; must contain {instruction}.")
+    template: str = Field(DEFAULT_PROMPT_TEMPLATE, description="Used when the base model's tokenizer has no chat template; must contain {instruction}.")
     template_file: str | None = Field(None, description="A file holding the template (relative to the config file); overrides `template`.")
     use_chat_template: bool = Field(True, description="Prefer the base model's own chat template where its tokenizer has one.")
 

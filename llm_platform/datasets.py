@@ -23,6 +23,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from llm_platform.home_layout import DATASETS
+
 _POINTER = "CURRENT"
 _KEEP_VERSIONS = 3
 _HASH_CHARS = 16
@@ -46,7 +48,7 @@ class DatasetStore:
         self._fs, self._root_path = fsspec.core.url_to_fs(self.root)
 
     def _folder(self, name: str, partition: str | None) -> str:
-        parts = [self._root_path, "datasets", name] + ([partition] if partition else [])
+        parts = [self._root_path, DATASETS, name] + ([partition] if partition else [])
         return "/".join(parts)
 
     def current_version(self, name: str, partition: str | None = None) -> str | None:

@@ -7,10 +7,10 @@ import os
 
 import dagster as dg
 
-from llm_platform.automation.alerting import build_failure_sensor
 from llm_platform.automation.conditions import build_automation_sensor
 from llm_platform.automation.executors import platform_executor
-from llm_platform.automation.freshness_alerts import build_freshness_sensor
+from llm_platform.automation.failure_sensor import build_failure_sensor
+from llm_platform.automation.freshness_sensor import build_freshness_sensor
 from llm_platform.automation.jobs import build_jobs
 from llm_platform.automation.policies import PolicyTargets, apply_policies, platform_policies
 from llm_platform.automation.sensors import build_source_sensor
@@ -63,7 +63,7 @@ def build_definitions(config: PlatformConfig, *, home: str = "", executor: str |
         resources={
             "platform": PlatformConfigResource(path=config.config_path),
             "storage": StorageResource(home=home),
-            "mlflow": mlflow_resource(config.mlflow.tracking_uri, home=home, experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model),
+            "mlflow": mlflow_resource(config.mlflow, home, in_dagster=True),
         },
         executor=platform_executor(executor or os.environ.get(EXECUTOR_ENV, "multiprocess")),
     )

@@ -1,15 +1,19 @@
-"""The data rules, as pandera schemas: one schema per rule, so a failure names its rule."""
+"""The data rules, as pandera schemas: one schema per rule, so a failure names its rule.
+
+A failing rule keeps a few examples for the event log. A rule over data that may
+hold personal data says how its examples are shown (`masked_examples`), so the
+domain that owns the detectors masks them; other examples are only clipped.
+"""
 
 from __future__ import annotations
 
+import copy
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from llm_platform.documents.pii import find_pii, redact_pii
-from llm_platform.documents.pii_audit import audit_pii, mask_audit_hits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,6 +22,10 @@ if TYPE_CHECKING:
 _EXAMPLES = 5
 _EXAMPLE_CHARS = 120
 _EXAMPLE_SCAN_CHARS = 2_000
+# Where a schema keeps how its failure examples are shown (see masked_examples).
+_SHOWN_BY = "llm_platform.rules.shown_by"
+
+ShowExample = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -55,19 +63,6 @@ def values_within(column: str, minimum: float, maximum: float) -> pa.DataFrameSc
     return pa.DataFrameSchema({column: pa.Column(float, pa.Check.in_range(minimum, maximum), nullable=False)}, name=f"{column}_range")
 
 
-def pii_left(text: str) -> bool:
-    """Whether `text` holds PII by either opinion: the redactor's detectors, or the broader independent audit."""
-    return bool(find_pii(text) or audit_pii(text))
-
-
-def no_pii_left(*columns: str) -> pa.DataFrameSchema:
-    """No value in `columns` (default: text) holds anything the redactor or the independent audit finds; nulls pass."""
-    import pandera.pandas as pa
-
-    check = pa.Check(lambda s: s.map(lambda text: text is None or not pii_left(text)), name="no PII pattern")
-    return pa.DataFrameSchema({column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_pii")
-
-
 def tokens_at_most(maximum: int) -> pa.DataFrameSchema:
     import pandera.pandas as pa
 
@@ -98,10 +93,16 @@ def vectors_unit_norm(tolerance: float = 1e-3) -> pa.DataFrameSchema:
     return pa.DataFrameSchema({"vector": pa.Column(object, check)}, name="vector_unit_norm")
 
 
-def _shown(value: object) -> str:
-    # Examples land in the event log, which must never hold what cleaning
-    # redacts, nor what the audit found that the redactor missed.
-    return mask_audit_hits(redact_pii(str(value)[:_EXAMPLE_SCAN_CHARS])[0])[:_EXAMPLE_CHARS]
+def masked_examples(schema: pa.DataFrameSchema, shown: ShowExample) -> pa.DataFrameSchema:
+    """`schema`, whose failure examples pass through `shown` (a mask of personal data, say) before an outcome holds them."""
+    masked = copy.copy(schema)
+    masked.metadata = {**(schema.metadata or {}), _SHOWN_BY: shown}
+    return masked
+
+
+def _shown(schema: pa.DataFrameSchema, value: object) -> str:
+    shown: ShowExample = (schema.metadata or {}).get(_SHOWN_BY, str)
+    return shown(str(value)[:_EXAMPLE_SCAN_CHARS])[:_EXAMPLE_CHARS]
 
 
 def validate_rule(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> RuleOutcome:
@@ -114,7 +115,7 @@ def validate_rule(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> RuleOutcom
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-        examples = [_shown(v) for v in cases["failure_case"].head(_EXAMPLES).tolist()]
+        examples = [_shown(schema, v) for v in cases["failure_case"].head(_EXAMPLES).tolist()]
         return RuleOutcome(schema.name or "rule", False, len(cases), examples)
     return RuleOutcome(schema.name or "rule", True, 0, [])
 
@@ -141,9 +142,9 @@ class RuleTally:
 class UniqueTally:
     """`ids_unique_and_present(column)` over all batches: within each batch by the rule, across batches by 8-byte hashes of the ids seen."""
 
-    def __init__(self, column: str) -> None:
+    def __init__(self, column: str, shown: ShowExample = str) -> None:
         self.column = column
-        self._rule = RuleTally(ids_unique_and_present(column))
+        self._rule = RuleTally(masked_examples(ids_unique_and_present(column), shown))
         self._seen = np.zeros(0, dtype=np.uint64)
         self._repeats = RuleOutcome(self._rule.outcome.rule, True, 0, [])
 
@@ -155,7 +156,7 @@ class UniqueTally:
             at = np.minimum(np.searchsorted(self._seen, hashes), len(self._seen) - 1)
             repeated = [value for value, hit in zip(present, self._seen[at] == hashes, strict=True) if hit]
             if repeated:
-                found = RuleOutcome(self._repeats.rule, False, len(repeated), [_shown(v) for v in repeated[:_EXAMPLES]])
+                found = RuleOutcome(self._repeats.rule, False, len(repeated), [_shown(self._rule.schema, v) for v in repeated[:_EXAMPLES]])
                 self._repeats = merge_outcomes(self._repeats.rule, [self._repeats, found])
         self._seen = np.union1d(self._seen, hashes)
 

@@ -292,6 +292,20 @@ def _chunk_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheckSp
     ]
 
 
+def _write_chunks(config: PlatformConfig, storage: StorageResource, key: str, upstream: str, result: ChunkedCorpus, checks: ChunkRowChecks, run_id: str):
+    """Chunk the partition's cleaned corpus into a new chunks version; (written, chunker version, workers)."""
+    model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
+    version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
+    chunker = ChunkerSettings(model_dir, config.chunking.max_tokens, config.chunking.overlap)
+    workers = worker_count(config.documents.workers)
+    previous = PreviousRows.of_dataset(storage.datasets, "chunks", key, chunk_table.PREVIOUS_KEY_COLUMNS)
+    batches = chunk_batches(
+        _upstream_rows(storage, "cleaned_corpus", key, upstream), previous, chunker, result,
+        version=version, batch_bytes=batching.BATCH_TEXT_BYTES, workers=workers,
+    )
+    return storage.datasets.write("chunks", key, observed(batches, checks.observe), CHUNK_SCHEMA, run_id), version, workers
+
+
 def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDefinition:
     @dg.asset(
         key=CHUNKS, partitions_def=sources, group_name=GROUP, kinds=KINDS, deps=[CLEANED_CORPUS], op_tags=op_tags,
@@ -303,19 +317,8 @@ def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDe
         key = context.partition_key
         started = time.perf_counter()
         upstream = _upstream(storage, "cleaned_corpus", key)
-        model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
-        version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
-        chunker = ChunkerSettings(model_dir, config.chunking.max_tokens, config.chunking.overlap)
-        workers = worker_count(config.documents.workers)
-
-        result = ChunkedCorpus(rows=[])
-        checks = ChunkRowChecks(config.chunking.max_tokens)
-        previous = PreviousRows.of_dataset(storage.datasets, "chunks", key, chunk_table.PREVIOUS_KEY_COLUMNS)
-        batches = chunk_batches(
-            _upstream_rows(storage, "cleaned_corpus", key, upstream), previous, chunker, result,
-            version=version, batch_bytes=batching.BATCH_TEXT_BYTES, workers=workers,
-        )
-        written = storage.datasets.write("chunks", key, observed(batches, checks.observe), CHUNK_SCHEMA, context.run.run_id)
+        result, checks = ChunkedCorpus(rows=[]), ChunkRowChecks(config.chunking.max_tokens)
+        written, version, workers = _write_chunks(config, storage, key, upstream, result, checks, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={

@@ -1,4 +1,4 @@
-"""The data rules of each document stage, tallied batch by batch as the stage writes.
+"""The data rules of each document stage, tallied batch by batch as the stage writes, their examples shown without PII.
 
 Every rule sees every row: each batch is validated as it passes on its way to
 storage and the outcomes are merged (failures summed, a few examples kept), so a
@@ -14,7 +14,8 @@ import pyarrow as pa
 
 from llm_platform.documents.cleaning import RECORD_FORMATS
 from llm_platform.documents.corpus import CleaningRules
-from llm_platform.rules import RuleOutcome, RuleTally, UniqueTally, merge_outcomes, no_pii_left, quality_at_least, text_length_within, tokens_at_most, validate_rule
+from llm_platform.documents.pii_rule import no_pii_left, shown_without_pii, without_pii_in_examples
+from llm_platform.rules import RuleOutcome, RuleTally, UniqueTally, merge_outcomes, quality_at_least, text_length_within, tokens_at_most, validate_rule
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +38,8 @@ def text_length_outcome(rows: list[dict], rules: CleaningRules) -> RuleOutcome:
     records = [r for r in rows if r["format"] in RECORD_FORMATS]
     pages = [r for r in rows if r["format"] not in RECORD_FORMATS]
     outcomes = [
-        validate_rule(text_length_within(rules.min_record_chars, rules.max_chars), frame(records, ["text"])),
-        validate_rule(text_length_within(rules.min_chars, rules.max_chars), frame(pages, ["text"])),
+        validate_rule(without_pii_in_examples(text_length_within(rules.min_record_chars, rules.max_chars)), frame(records, ["text"])),
+        validate_rule(without_pii_in_examples(text_length_within(rules.min_chars, rules.max_chars)), frame(pages, ["text"])),
     ]
     return merge_outcomes(outcomes[1].rule, outcomes)
 
@@ -47,8 +48,8 @@ class RawRowChecks:
     """raw_documents: ids unique and present, text not empty."""
 
     def __init__(self) -> None:
-        self.ids = UniqueTally("doc_id")
-        self.text = RuleTally(text_length_within(1, 10**9))
+        self.ids = UniqueTally("doc_id", shown_without_pii)
+        self.text = RuleTally(without_pii_in_examples(text_length_within(1, 10**9)))
 
     def observe(self, batch: pa.RecordBatch | pa.Table) -> None:
         self.ids.add(_frame(batch, ["doc_id"]))
@@ -60,8 +61,8 @@ class CleanedRowChecks:
 
     def __init__(self, rules: CleaningRules, min_quality: float) -> None:
         self.rules = rules
-        self.ids = UniqueTally("doc_id")
-        self.quality = RuleTally(quality_at_least(min_quality))
+        self.ids = UniqueTally("doc_id", shown_without_pii)
+        self.quality = RuleTally(without_pii_in_examples(quality_at_least(min_quality)))
         self.no_pii = RuleTally(no_pii_left("text", "title", "locator"))
         self._lengths: list[RuleOutcome] = []
 
@@ -81,9 +82,9 @@ class ChunkRowChecks:
     """chunks: ids unique and present, text not empty, token counts within the budget."""
 
     def __init__(self, max_tokens: int) -> None:
-        self.ids = UniqueTally("chunk_id")
-        self.text = RuleTally(text_length_within(1, 10**7))
-        self.tokens = RuleTally(tokens_at_most(max_tokens))
+        self.ids = UniqueTally("chunk_id", shown_without_pii)
+        self.text = RuleTally(without_pii_in_examples(text_length_within(1, 10**7)))
+        self.tokens = RuleTally(without_pii_in_examples(tokens_at_most(max_tokens)))
 
     def observe(self, batch: pa.RecordBatch | pa.Table) -> None:
         self.ids.add(_frame(batch, ["chunk_id"]))

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from llm_platform.home_layout import EMBEDDING_CACHE
+
 UNFINISHED_SUFFIX = ".tmp"
 # Older than this, an unfinished part cannot belong to a live writer: one part is
 # written in well under a minute.
@@ -43,7 +45,7 @@ class EmbeddingCache:
     def __init__(self, root: str, model_id: str, *, variant: str = "", stale_after_seconds: float = STALE_PART_SECONDS) -> None:
         self.model_id = model_id
         self._fs, base = fsspec.core.url_to_fs(root.rstrip("/"))
-        self._folder = f"{base}/embedding_cache/{model_slug(model_id)}{'__' + variant if variant else ''}"
+        self._folder = f"{base}/{EMBEDDING_CACHE}/{model_slug(model_id)}{'__' + variant if variant else ''}"
         self._stale_after = stale_after_seconds
 
     @property

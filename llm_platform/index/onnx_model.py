@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from llm_platform.index.embedding import Runtime, unit_rows
 from llm_platform.index.embedding_cache import STALE_PART_SECONDS, model_slug
+from llm_platform.index.embedding_runtime import Runtime, unit_rows
 from llm_platform.model_paths import resolve_sentence_transformer
 
 EXPORT_VERSION = "2"  # bump when the export recipe changes; part of the cache folder name

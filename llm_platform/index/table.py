@@ -33,6 +33,7 @@ from llm_platform.index import SEARCH_MODES
 from llm_platform.index.access import PUBLIC_ONLY, ReaderGroups, readers_filter
 from llm_platform.index.embedding import VECTOR_SPACES, embedding_space, model_slug
 from llm_platform.index.upkeep import UpkeepReport, index_health, maintain, retry_on_conflict
+from llm_platform.lance_database import connect  # noqa: F401  (the index's callers open the database through here)
 from llm_platform.shards import Shard
 
 if TYPE_CHECKING:
@@ -80,15 +81,6 @@ def space_of(name: str) -> str:
 def configured_table_name(config: PlatformConfig) -> str:
     """The table the configured model and backend write and serve."""
     return table_name(config.index.table, config.embedding.model, embedding_space(config.embedding))
-
-
-def connect(uri: str) -> lancedb.DBConnection:
-    """Open the LanceDB database at `uri` (a folder or object-store URL)."""
-    import lancedb
-
-    from llm_platform.storage_files import lance_storage_options
-
-    return lancedb.connect(uri, storage_options=lance_storage_options(uri) or None)
 
 
 def open_table(db: lancedb.DBConnection, name: str, dimension: int | None = None):

@@ -21,10 +21,10 @@ from typing import Any
 
 import dagster as dg
 
-from llm_platform.config import platform_home
+from llm_platform.config import MlflowSettings, platform_home
+from llm_platform.home_layout import MLFLOW, PRODUCTION_ALIAS, under
 from llm_platform.resources.redaction import redact_text, redact_uri
 
-PRODUCTION_ALIAS = "production"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
@@ -109,6 +109,18 @@ def _redacting(call: Callable[..., Any], uri: str) -> Callable[..., Any]:
     return wrapped
 
 
+def version_by_alias(client: Any, registered_model: str, alias: str) -> Any:
+    """The model version `alias` points at; None when the registered model or the alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(registered_model, alias)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or "not found" in str(exc).lower():
+            return None
+        raise
+
+
 def _is_missing(exc: Exception) -> bool:
     return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "not found" in str(exc).lower()
 
@@ -135,7 +147,7 @@ class MlflowResource(dg.ConfigurableResource):
                 f"the storage home {redact_uri(self.home or platform_home())} is an object store, which cannot hold MLflow's "
                 f"SQLite database: set mlflow.tracking_uri in the config or {TRACKING_URI_ENV} (e.g. http://mlflow:5000)"
             )
-        folder = Path(self.home or platform_home()) / "mlflow"
+        folder = Path(self.home or platform_home()) / MLFLOW
         folder.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{folder / 'mlflow.db'}"
 
@@ -153,8 +165,8 @@ class MlflowResource(dg.ConfigurableResource):
             return None
         home = self.home or platform_home()
         if "://" in home:  # a local tracking store with artifacts next to the data, in the bucket
-            return f"{home.rstrip('/')}/mlflow/artifacts"
-        return (Path(home) / "mlflow" / "artifacts").as_uri()
+            return under(home, f"{MLFLOW}/artifacts")
+        return (Path(home) / MLFLOW / "artifacts").as_uri()
 
     def client(self):
         """An `MlflowClient` for this store (tracking and registry); errors never show credentials."""
@@ -196,8 +208,6 @@ class MlflowResource(dg.ConfigurableResource):
 
     def production(self) -> dict | None:
         """The registered version under the `production` alias: version, run id and tags; None if none."""
-        from llm_platform.model.registry import version_by_alias
-
         version = version_by_alias(self.client(), self.registered_model, PRODUCTION_ALIAS)
         if version is None:
             return None
@@ -217,11 +227,15 @@ class MlflowResource(dg.ConfigurableResource):
         return version.version
 
 
-def mlflow_resource(tracking_uri: str | None, *, home: str, experiment: str, registered_model: str) -> MlflowResource:
-    """The resource for a config: its URI, else `dg.EnvVar(MLFLOW_TRACKING_URI)` when that is set, else the local store.
+def mlflow_resource(settings: MlflowSettings, home: str, *, in_dagster: bool) -> MlflowResource:
+    """The resource for the config's MLflow settings: their URI, else $MLFLOW_TRACKING_URI, else the SQLite store under `home`.
 
-    Through `dg.EnvVar` the URI (which may hold a password) is read in each process
-    and shown by name, never by value, in the UI and the run's config.
+    In Dagster's definitions (`in_dagster`) the environment's URI is a `dg.EnvVar`:
+    Dagster reads it in each process and shows it by name, never by value (it may hold
+    a password), in the UI and the run's config. Outside Dagster (the service, its
+    sidecars) an unresolved `dg.EnvVar` cannot be read, so the URI stays empty and the
+    resource reads the environment when it connects: the same store either way.
     """
-    uri: Any = tracking_uri or (dg.EnvVar(TRACKING_URI_ENV) if os.environ.get(TRACKING_URI_ENV) else "")
-    return MlflowResource(tracking_uri=uri, home=home, experiment=experiment, registered_model=registered_model)
+    from_environment = in_dagster and not settings.tracking_uri and os.environ.get(TRACKING_URI_ENV)
+    uri: Any = dg.EnvVar(TRACKING_URI_ENV) if from_environment else settings.tracking_uri or ""
+    return MlflowResource(tracking_uri=uri, home=home, experiment=settings.experiment, registered_model=settings.registered_model)

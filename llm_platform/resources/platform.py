@@ -10,7 +10,8 @@ from pydantic import PrivateAttr
 
 from llm_platform.config import PlatformConfig, config_at, platform_home
 from llm_platform.datasets import DatasetStore
-from llm_platform.index.table import connect
+from llm_platform.home_layout import MODELS, lancedb_uri, under
+from llm_platform.lance_database import connect
 from llm_platform.shards import Shard, ShardKeyError
 from llm_platform.storage_files import read_listings_fresh  # noqa: F401 — importing it turns S3 listing caches off
 
@@ -94,11 +95,11 @@ class StorageResource(dg.ConfigurableResource):
 
     @property
     def lancedb_uri(self) -> str:
-        return f"{self.root}/lancedb"
+        return lancedb_uri(self.root)
 
     @property
     def models_dir(self) -> str:
-        return f"{self.root}/models"
+        return under(self.root, MODELS)
 
     def read_record(self, name: str) -> dict:
         """The one-row record an unpartitioned asset wrote (its current version)."""

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from llm_platform.config import load_config, platform_home
-from llm_platform.serving.model_source import PRODUCTION_ALIAS
+from llm_platform.home_layout import PRODUCTION_ALIAS
 
 ADAPTER_ARTIFACT = "adapter"  # llm_platform.model.assets.ADAPTER_ARTIFACT, which imports dagster
 
@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", required=True, help="folder to write adapter/, base/ and version.json into")
     parser.add_argument("--config", default=None)
     args = parser.parse_args(argv)
-    from llm_platform.serving.server import mlflow_resource
+    from llm_platform.resources.mlflow import mlflow_resource
 
     config = load_config(args.config, check_folders=False)  # reads only MLflow settings; the pod mounts no source folder
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
-    info = fetch_production_adapter(mlflow_resource(config, platform_home()).client(), config.mlflow.registered_model, dest)
+    info = fetch_production_adapter(mlflow_resource(config.mlflow, platform_home(), in_dagster=False).client(), config.mlflow.registered_model, dest)
     print(json.dumps(info))
     return 0
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 
+from llm_platform.home_layout import PRODUCTION_ALIAS
 from llm_platform.model.prompts import PromptTemplate, format_prompt  # noqa: F401  (the service's prompt function)
 
-PRODUCTION_ALIAS = "production"
 # transformers builds models under a process-wide meta-device context: two loads in two threads corrupt each other.
 _LOAD_LOCK = threading.Lock()
 

@@ -13,14 +13,14 @@ from collections.abc import Iterable
 
 from llm_platform.config import ServingSettings
 from llm_platform.documents.pii import redact_pii
+from llm_platform.home_layout import QUERY_LOG, under
 from llm_platform.segment_log import SegmentWriter, read_segments
 
-QUERY_LOG_DIR = "serving/query_log"
 REDACTED_FIELDS = ("question", "answer")
 
 
 def query_log_folder(home: str) -> str:
-    return f"{home.rstrip('/')}/{QUERY_LOG_DIR}"
+    return under(home, QUERY_LOG)
 
 
 def redact_record(record: dict, fields: tuple[str, ...] = REDACTED_FIELDS) -> dict:

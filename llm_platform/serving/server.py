@@ -37,20 +37,13 @@ def quiet_service_libraries() -> None:
     ignore_third_party_deprecations()
 
 
-def mlflow_resource(config: PlatformConfig, home: str):
-    from llm_platform.resources.mlflow import MlflowResource
-
-    # Resolved exactly as definitions.py does, so the service reads the registry the assets write.
-    # Not $MLFLOW_TRACKING_URI: mlflow.set_tracking_uri() rewrites it for the whole process.
-    return MlflowResource(home=home, tracking_uri=config.mlflow.tracking_uri or "", experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model)
-
-
 def index_sources(config: PlatformConfig, home: str):
     """(published version reader, opener of a version) for the chunk table under `home`."""
+    from llm_platform.home_layout import lancedb_uri
     from llm_platform.index.table import configured_table_name, connect, open_table, published_version
 
     name = configured_table_name(config)
-    uri = f"{home.rstrip('/')}/lancedb"
+    uri = lancedb_uri(home)
 
     def version() -> int | None:
         db = connect(uri)
@@ -67,7 +60,10 @@ def index_sources(config: PlatformConfig, home: str):
 
 
 def build_sources(config: PlatformConfig, home: str) -> Sources:
-    mlflow = mlflow_resource(config, home)
+    from llm_platform.resources.mlflow import mlflow_resource
+
+    # The store definitions.py's resource resolves, so the service reads the registry the assets write.
+    mlflow = mlflow_resource(config.mlflow, home, in_dagster=False)
     index_version, open_index = index_sources(config, home)
     device = config.training.device
     return Sources(

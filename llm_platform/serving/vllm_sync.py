@@ -249,12 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         return probe(dest, args.max_age_seconds)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from llm_platform.config import load_config, platform_home
-    from llm_platform.serving.server import mlflow_resource
+    from llm_platform.resources.mlflow import mlflow_resource
 
     config = load_config(args.config)
     settings = SyncSettings(args.vllm_url, dest, config.mlflow.registered_model, args.served_name, args.poll_seconds)
     vllm = VllmClient(settings.vllm_url, api_key=os.environ.get("VLLM_API_KEY") or None)
-    sync = AdapterSync(settings, mlflow_resource(config, platform_home()).client(), vllm)
+    sync = AdapterSync(settings, mlflow_resource(config.mlflow, platform_home(), in_dagster=False).client(), vllm)
     if args.once:
         sync.poll_once()
         return 1 if sync.status.last_error else 0

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import dagster as dg
 import pytest
 
-from llm_platform.automation.alerting import FAILURE_SENSOR, WEBHOOK_ENV, build_failure_sensor
-from llm_platform.automation.alerts import failure_message, post_webhook
+from llm_platform.automation.failure_sensor import FAILURE_SENSOR, build_failure_sensor, failure_message
 from llm_platform.automation.jobs import INDEX_JOB
+from llm_platform.automation.webhook import WEBHOOK_ENV, post_webhook
 from llm_platform_tests.automation.conftest import Webhook
 
 RUN_ID = "0123456789abcdef-run"

@@ -7,9 +7,9 @@ import time
 import dagster as dg
 import pytest
 
-from llm_platform.automation.alerting import WEBHOOK_ENV
-from llm_platform.automation.freshness_alerts import FRESHNESS_SENSOR, build_freshness_sensor
 from llm_platform.automation.freshness_breaches import Breach, breach_message, find_breaches, unannounced
+from llm_platform.automation.freshness_sensor import FRESHNESS_SENSOR, build_freshness_sensor
+from llm_platform.automation.webhook import WEBHOOK_ENV
 from llm_platform_tests.automation.conftest import Webhook
 
 DAY = 24 * 3600.0

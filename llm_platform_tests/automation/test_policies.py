@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 from dagster_k8s import k8s_job_executor
 
-from llm_platform.automation.alerting import FAILURE_SENSOR
 from llm_platform.automation.conditions import AUTOMATION_SENSOR, follow_upstream, index_freshness, publish_when_checks_pass
+from llm_platform.automation.failure_sensor import FAILURE_SENSOR
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
 from llm_platform.automation.policies import AssetPolicy, apply_policies
 from llm_platform.automation.sensors import SOURCE_SENSOR

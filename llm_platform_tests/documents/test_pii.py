@@ -8,9 +8,10 @@ import pytest
 
 import llm_platform
 from llm_platform.documents.pii import DETECTOR_VERSION, PII_KINDS, find_pii, redact_locator, redact_pii, redacted_rows
+from llm_platform.documents.pii_rule import no_pii_left
 from llm_platform.documents.sources import RAW_SCHEMA, read_source
 from llm_platform.identity import doc_id_for
-from llm_platform.rules import no_pii_left, validate_rule
+from llm_platform.rules import validate_rule
 
 DEMO_CORPUS = Path(llm_platform.__file__).parent / "demo" / "corpus"
 CONTACTS_PAGE = DEMO_CORPUS / "handbook" / "oncall-contacts.md"

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 import llm_platform
-import llm_platform.rules
+import llm_platform.documents.pii_rule
 from llm_platform.documents.pii import redact_pii
 from llm_platform.documents.pii_audit import audit_pii, mask_audit_hits
-from llm_platform.rules import no_pii_left, validate_rule
+from llm_platform.documents.pii_rule import no_pii_left
+from llm_platform.rules import validate_rule
 from llm_platform_tests.pii_variants import CREDENTIAL_SYNTAXES, REPORTED_VARIANTS
 
 DEMO_CORPUS = Path(llm_platform.__file__).parent / "demo" / "corpus"
@@ -30,7 +31,7 @@ EVERY_PROBE = [text for _, text, _ in REPORTED_VARIANTS] + [text for text, _ in 
 @pytest.fixture
 def redactor_switched_off(monkeypatch):
     """`no_pii_left` with the redactor's detectors finding nothing: only the audit is left to fail it."""
-    monkeypatch.setattr(llm_platform.rules, "find_pii", lambda text: [])
+    monkeypatch.setattr(llm_platform.documents.pii_rule, "find_pii", lambda text: [])
 
 
 @pytest.mark.parametrize("probe", EVERY_PROBE)

@@ -10,7 +10,9 @@ import mlflow
 import pytest
 from dagster._serdes import serialize_value
 
-from llm_platform.resources.mlflow import PRODUCTION_ALIAS, TRACKING_URI_ENV, MlflowResource, mlflow_resource
+from llm_platform.config import MlflowSettings
+from llm_platform.home_layout import PRODUCTION_ALIAS
+from llm_platform.resources.mlflow import TRACKING_URI_ENV, MlflowResource, mlflow_resource
 from llm_platform_tests.mlflow_server import running_mlflow_server
 from llm_platform_tests.model_assets.conftest import Platform, materialized
 
@@ -59,7 +61,7 @@ def test_training_lands_runs_metrics_artifacts_model_and_alias_on_the_server(pla
 
 def test_tracking_uri_comes_from_the_environment_when_config_has_none(mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TRACKING_URI_ENV, mlflow_server)
-    resource = mlflow_resource(None, home=str(tmp_path), experiment="from_env", registered_model="unused")
+    resource = mlflow_resource(MlflowSettings(experiment="from_env", registered_model="unused"), str(tmp_path), in_dagster=True)
     assert isinstance(resource.tracking_uri, dg.EnvVar)
 
     @dg.asset
@@ -84,8 +86,21 @@ def test_config_uri_wins_over_the_environment(tmp_path: Path, monkeypatch: pytes
 
 def test_without_config_or_environment_the_store_is_sqlite_under_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
-    resource = mlflow_resource(None, home=str(tmp_path), experiment="local", registered_model="unused")
+    resource = mlflow_resource(MlflowSettings(experiment="local", registered_model="unused"), str(tmp_path), in_dagster=True)
     assert resource.uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+
+
+def test_outside_dagster_the_environment_uri_is_read_when_connecting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The service builds its resource outside Dagster, where an unresolved dg.EnvVar cannot be read.
+    chosen = f"sqlite:///{tmp_path / 'from_env.db'}"
+    monkeypatch.setenv(TRACKING_URI_ENV, chosen)
+    resource = mlflow_resource(MlflowSettings(), str(tmp_path), in_dagster=False)
+    assert (resource.tracking_uri, resource.uri) == ("", chosen)
+
+
+def test_production_is_none_before_any_adapter_was_promoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
+    assert mlflow_resource(MlflowSettings(), str(tmp_path), in_dagster=False).production() is None
 
 
 def test_a_failed_block_marks_the_run_failed(mlflow_server: str) -> None:

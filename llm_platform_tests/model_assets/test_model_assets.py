@@ -13,9 +13,9 @@ import pytest
 import llm_platform.model.assets as training_assets
 import llm_platform.model.training as training_logic
 from llm_platform.config import DEMO_CONFIG, PlatformConfig, load_config
+from llm_platform.home_layout import PRODUCTION_ALIAS
 from llm_platform.model.sft_assets import SFT_RULES
 from llm_platform.model.training import train_lora
-from llm_platform.resources.mlflow import PRODUCTION_ALIAS
 from llm_platform_tests.model_assets.conftest import Platform, check_evaluations, materialized, platform_copy
 
 CANDIDATE = ["lora_adapter", "model_eval", "production_model"]

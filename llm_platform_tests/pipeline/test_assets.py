@@ -14,9 +14,11 @@ from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.automation.sensors import SOURCE_SENSOR
 from llm_platform.config import CONFIG_ENV, HOME_ENV
 from llm_platform.definitions import EXECUTOR_ENV
+from llm_platform.documents.pii_rule import no_pii_left
+from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.metadata import check_result, frame, rate_check
-from llm_platform.rules import no_pii_left, tokens_at_most, validate_rule
+from llm_platform.rules import tokens_at_most, validate_rule
 from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, materialization
 
 INDEX_ASSETS = ["retrieval_eval", "published_index"]
@@ -102,7 +104,7 @@ def test_embeddings_metadata_counts_computed_and_reused(indexed):
 
 def test_vector_index_metadata_records_the_lance_version_it_wrote(indexed):
     platform, runs = indexed
-    table = open_table(connect(f"{platform.home}/lancedb"), table_name(platform.config.index.table, platform.config.embedding.model))
+    table = open_table(connect(lancedb_uri(str(platform.home))), table_name(platform.config.index.table, platform.config.embedding.model))
     versions = {v["version"] for v in table.list_versions()}
     meta = materialization(runs["notes"], "vector_index")
     assert meta["lance_version"] in versions and meta["rows_for_source"] == materialization(runs["notes"], "chunks")["chunks"]

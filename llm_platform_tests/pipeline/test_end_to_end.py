@@ -18,6 +18,7 @@ from llm_platform.automation.jobs import PUBLISH_INDEX_JOB
 from llm_platform.cli import main
 from llm_platform.config import CONFIG_ENV, HOME_ENV
 from llm_platform.datasets import DatasetStore
+from llm_platform.home_layout import lancedb_uri
 from llm_platform.identity import doc_id_for
 from llm_platform.index.embedding import load_embedder
 from llm_platform.index.table import connect, open_published, open_table, published_version, search, table_name
@@ -43,7 +44,7 @@ class History:
 
     def table(self):
         config = self.platform.config
-        return open_table(connect(f"{self.platform.home}/lancedb"), table_name(config.index.table, config.embedding.model))
+        return open_table(connect(lancedb_uri(str(self.platform.home))), table_name(config.index.table, config.embedding.model))
 
     def index_docs(self, label: str) -> None:
         if label != "first":
@@ -213,7 +214,7 @@ def cli_env(history, monkeypatch):
 
 def served(history):
     config = history.platform.config
-    return open_published(connect(f"{history.platform.home}/lancedb"), table_name(config.index.table, config.embedding.model), config.index.published_tag)
+    return open_published(connect(lancedb_uri(str(history.platform.home))), table_name(config.index.table, config.embedding.model), config.index.published_tag)
 
 
 def test_cli_rollback_moves_the_served_tag_back_and_forward(cli_env, capsys):

@@ -18,6 +18,7 @@ import pytest
 from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.config import load_config
 from llm_platform.datasets import DatasetStore
+from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform_tests.conftest import materialization
 from llm_platform_tests.pii_variants import CREDENTIAL_SYNTAXES, REPORTED_VARIANTS
@@ -113,7 +114,7 @@ def test_no_probe_is_stored_in_a_dataset(probed, dataset):
 
 def test_no_probe_is_stored_in_the_vector_index(probed):
     config, home, _, _ = probed
-    table = open_table(connect(f"{home}/lancedb"), table_name(config.index.table, config.embedding.model))
+    table = open_table(connect(lancedb_uri(str(home))), table_name(config.index.table, config.embedding.model))
     rows = table.to_arrow().drop_columns(["vector"]).to_pylist()
     assert rows and _leaks(json.dumps(rows, default=str)) == []
 

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 import llm_platform.documents.cleaning
-import llm_platform.rules
+import llm_platform.documents.pii_rule
 from llm_platform.config import DEMO_CONFIG, load_config
 from llm_platform.datasets import DatasetStore
 from llm_platform.documents.assets import CLEAN_NO_PII
@@ -47,7 +47,7 @@ def test_demo_corpus_passes_the_check_and_the_audit_finds_nothing_in_it(tmp_path
 
 def test_check_fails_on_every_leak_when_the_redactor_is_switched_off(tmp_path, monkeypatch):
     monkeypatch.setattr(llm_platform.documents.cleaning, "redact_pii", lambda text: (text, {}))
-    monkeypatch.setattr(llm_platform.rules, "find_pii", lambda text: [])
+    monkeypatch.setattr(llm_platform.documents.pii_rule, "find_pii", lambda text: [])
     (tmp_path / "corpus").mkdir()
     # A different help topic around each leak, so no document is a near-duplicate of another.
     for (_, text, _), topic in zip(REPORTED_VARIANTS, FILLER_TOPICS, strict=False):

@@ -73,3 +73,22 @@ def test_chunk_token_check_fails_on_a_later_batch():
     checks.observe(pa.Table.from_pylist([{"chunk_id": "a", "text": "x", "token_count": 5}], schema=pa.schema([("chunk_id", pa.string()), ("text", pa.string()), ("token_count", pa.int32())])))
     checks.observe(pa.Table.from_pylist([{"chunk_id": "b", "text": "y", "token_count": 11}], schema=pa.schema([("chunk_id", pa.string()), ("text", pa.string()), ("token_count", pa.int32())])))
     assert not checks.tokens.outcome.passed and checks.text.outcome.passed and checks.ids.outcome.passed
+
+
+def test_a_generic_rule_shows_its_examples_as_they_are():
+    tally = RuleTally(text_length_within(100, 200))
+    tally.add(frame([{"text": "mail alice@example.com"}], ["text"]))
+    assert tally.outcome.examples == ["mail alice@example.com"]
+
+
+def test_a_rule_with_masked_examples_shows_every_example_through_its_mask():
+    tally = UniqueTally("doc_id", shown=str.upper)
+    tally.add(ids("a", "b"))
+    tally.add(ids("a"))
+    assert tally.outcome.examples == ["A"]
+
+
+def test_document_length_failures_never_show_the_pii_in_the_text():
+    checks = CleanedRowChecks(RULES, min_quality=0.5)
+    checks.observe(pa.Table.from_pylist([_cleaned("a", "bo@ex.com")]))
+    assert checks.length.failures == 1 and checks.length.examples == ["[REDACTED_EMAIL]"]

@@ -14,6 +14,7 @@ import yaml
 from llm_platform.automation.jobs import DOCUMENT_ASSETS, INDEX_JOB
 from llm_platform.automation.sensors import SOURCE_SENSOR
 from llm_platform.config import load_config
+from llm_platform.home_layout import lancedb_uri
 from llm_platform.identity import doc_id_for
 from llm_platform.index import embedding_assets
 from llm_platform.index.embedding import query_embedder
@@ -62,7 +63,7 @@ class ShardedPlatform:
         return {key: self.materialize(DOCUMENT_ASSETS, key) for key in self.config.partition_keys}
 
     def table(self):
-        return open_table(connect(str(self.root / "home" / "lancedb")), configured_table_name(self.config))
+        return open_table(connect(lancedb_uri(str(self.root / "home"))), configured_table_name(self.config))
 
     def rows(self) -> list[tuple]:
         found = self.table().search().select(["chunk_id", "doc_id", "source", "locator", "position", "text"]).limit(None).to_list()
@@ -164,7 +165,7 @@ def test_a_failed_shard_leaves_its_rows_the_other_shards_and_the_served_index_in
     failing, growing, untouched = Shard(SOURCE, 1, 3), Shard(SOURCE, 0, 3), Shard(SOURCE, 2, 3)
     table = platform.table()
     failing_rows, untouched_rows = source_chunk_ids(table, failing), source_chunk_ids(table, untouched)
-    served_before = platform.answers(open_published(connect(str(platform.root / "home" / "lancedb")), table.name, "production"))
+    served_before = platform.answers(open_published(connect(lancedb_uri(str(platform.root / "home"))), table.name, "production"))
     for name in owned_files(failing):  # shard 1 loses every file: its mass-deletion guard refuses
         (platform.root / SOURCE / name).unlink()
     new_file = next(f"page{n}.md" for n in range(1000) if growing.owns(doc_id_for(SOURCE, f"page{n}.md")))
@@ -176,7 +177,7 @@ def test_a_failed_shard_leaves_its_rows_the_other_shards_and_the_served_index_in
     assert source_chunk_ids(table, failing) == failing_rows
     assert source_chunk_ids(table, untouched) == untouched_rows
     assert doc_id_for(SOURCE, new_file) in {row[1] for row in platform.rows()}
-    served = open_published(connect(str(platform.root / "home" / "lancedb")), table.name, "production")
+    served = open_published(connect(lancedb_uri(str(platform.root / "home"))), table.name, "production")
     assert platform.answers(served) == served_before
 
 

@@ -15,7 +15,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from llm_platform.config import DEMO_CONFIG, load_config
-from llm_platform.model.feedback import FEEDBACK_DIR
+from llm_platform.home_layout import FEEDBACK
 from llm_platform.serving.server import build_service, check_exposure
 from llm_platform.serving.service import Answer, new_answer_id
 from llm_platform_tests.serving.conftest import IDLE, issued
@@ -35,7 +35,7 @@ def demo_config(tmp_path: Path, **serving):
 
 
 def served_records(home: Path) -> list[dict]:
-    return [json.loads(line) for path in sorted((home / FEEDBACK_DIR).glob("*.jsonl")) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for path in sorted((home / FEEDBACK).glob("*.jsonl")) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -65,7 +65,7 @@ def test_a_replica_appends_to_its_own_segment_named_for_host_pid_and_start(tmp_p
     for rating in (5, 3):
         client.post("/v1/feedback", json={"answer_id": issued(service), "rating": rating})
 
-    [segment] = (home / FEEDBACK_DIR).glob("*.jsonl")
+    [segment] = (home / FEEDBACK).glob("*.jsonl")
     assert segment.name.startswith(f"{socket.gethostname()}-{os.getpid()}-")
     assert [r["rating"] for r in served_records(home)] == [5, 3]
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llm_platform.serving.model_source import PRODUCTION_ALIAS
-from llm_platform.serving.server import mlflow_resource
+from llm_platform.home_layout import PRODUCTION_ALIAS
+from llm_platform.resources.mlflow import mlflow_resource
 from llm_platform.serving.vllm_sync import STATUS_FILE
 from llm_platform_tests.serving.fake_vllm import FakeVllm, running_fake_vllm
 from llm_platform_tests.serving.test_cli_serve import user_env  # noqa: F401 (fixture)
@@ -19,7 +19,7 @@ def _run(module: str, *args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 def _promote_a_new_version_of_the_same_run(config, home: str) -> str:
-    client = mlflow_resource(config, home).client()
+    client = mlflow_resource(config.mlflow, home, in_dagster=False).client()
     name = config.mlflow.registered_model
     current = client.get_model_version_by_alias(name, PRODUCTION_ALIAS)
     version = client.create_model_version(name, current.source, run_id=current.run_id, tags=dict(current.tags))

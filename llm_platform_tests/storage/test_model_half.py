@@ -17,7 +17,8 @@ import mlflow
 import pytest
 
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB
-from llm_platform.resources.mlflow import PRODUCTION_ALIAS, TRACKING_URI_ENV
+from llm_platform.home_layout import PRODUCTION_ALIAS
+from llm_platform.resources.mlflow import TRACKING_URI_ENV
 from llm_platform.storage_files import CACHE_ENV, ENDPOINT_ENV, MARKER
 from llm_platform_tests.mlflow_server import running_mlflow_server
 from llm_platform_tests.model_assets.conftest import SOURCE, Platform, materialized, write_corpus

@@ -1,13 +1,20 @@
-"""A run-failure sensor: logs every failed run and posts it to a webhook when one is set."""
+"""The run-failure sensor: logs every failed run and posts a short message about it to the webhook when one is set."""
 
 import os
 
 import dagster as dg
 
-from llm_platform.automation.alerts import failure_message, post_webhook
+from llm_platform.automation.webhook import WEBHOOK_ENV, post_webhook
 
 FAILURE_SENSOR = "run_failure_alerts"
-WEBHOOK_ENV = "LLM_PLATFORM_WEBHOOK_URL"
+_MAX_ERROR_CHARS = 400
+
+
+def failure_message(job: str, run_id: str, error: str | None, ui_url: str | None = None) -> str:
+    """One paragraph a person can act on: which job, which run, the first part of the error."""
+    first = (error or "no error message").strip().splitlines()[0][:_MAX_ERROR_CHARS]
+    link = f" {ui_url.rstrip('/')}/runs/{run_id}" if ui_url else ""
+    return f"llm_platform: run {run_id[:8]} of {job} failed: {first}{link}"
 
 
 def build_failure_sensor(webhook_url: str | None, ui_url: str | None) -> dg.SensorDefinition:

@@ -1,4 +1,4 @@
-"""A sensor that posts freshness breaches to the run-failure webhook, once per breach."""
+"""The freshness sensor: posts each freshness breach (see `freshness_breaches`) to the webhook, once per breach."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from collections.abc import Callable, Sequence
 import dagster as dg
 from dagster._core.definitions.freshness import TimeWindowFreshnessPolicy
 
-from llm_platform.automation.alerting import WEBHOOK_ENV
-from llm_platform.automation.alerts import post_webhook
 from llm_platform.automation.freshness_breaches import UNPARTITIONED, breach_message, find_breaches, unannounced
+from llm_platform.automation.webhook import WEBHOOK_ENV, post_webhook
 
 FRESHNESS_SENSOR = "freshness_alerts"
 

@@ -1,0 +1,40 @@
+"""The no-PII rule, and the mask every document rule's failure examples pass through.
+
+Both ask two opinions: the redactor's detectors (`pii`) and the broader, independent
+audit (`pii_audit`), which shares no rule with them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llm_platform.documents.pii import find_pii, redact_pii
+from llm_platform.documents.pii_audit import audit_pii, mask_audit_hits
+from llm_platform.rules import masked_examples
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+
+def pii_left(text: str) -> bool:
+    """Whether `text` holds PII by either opinion: the redactor's detectors, or the broader independent audit."""
+    return bool(find_pii(text) or audit_pii(text))
+
+
+def shown_without_pii(text: str) -> str:
+    # Examples land in the event log, which must never hold what cleaning
+    # redacts, nor what the audit found that the redactor missed.
+    return mask_audit_hits(redact_pii(text)[0])
+
+
+def without_pii_in_examples(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """`schema`, its failure examples shown with every PII finding of either opinion masked."""
+    return masked_examples(schema, shown_without_pii)
+
+
+def no_pii_left(*columns: str) -> pa.DataFrameSchema:
+    """No value in `columns` (default: text) holds anything the redactor or the independent audit finds; nulls pass."""
+    import pandera.pandas as pa
+
+    check = pa.Check(lambda s: s.map(lambda text: text is None or not pii_left(text)), name="no PII pattern")
+    return without_pii_in_examples(pa.DataFrameSchema({column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_pii"))
