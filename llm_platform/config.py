@@ -113,7 +113,7 @@ class EmbeddingConfig(_Strict):
     device: str = "cpu"
     allow_download: bool = False
     backend: Literal["torch", "onnx"] = Field("torch", description="torch: fp32 on CPU, fp16 on a GPU. onnx: int8 ONNX Runtime on CPU, exported offline on first use.")
-    onnx_cache_dir: str | None = Field(None, description="Local folder for the exported ONNX model; empty: under a local storage root, else ~/.cache/llm_platform/onnx.")
+    onnx_cache_dir: str | None = Field(None, description="Local folder for the exported ONNX graphs; empty: $LLM_PLATFORM_ONNX_CACHE, else $XDG_CACHE_HOME or ~/.cache, under llm_platform/onnx.")
     pod: Literal["cpu", "gpu"] | PodSettings = Field("cpu", description="The embeddings step's pod: cpu_pod, gpu_pod, or its own settings.")
 
     @model_validator(mode="after")
