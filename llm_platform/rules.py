@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llm_platform.documents.pii import find_pii, redact_pii
-from llm_platform.documents.pii_audit import audit_pii, mask_audit_hits
+from llm_platform.documents.pii_audit import audit_pii, audit_random_tokens, mask_audit_hits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,6 +66,14 @@ def no_pii_left(*columns: str) -> pa.DataFrameSchema:
 
     check = pa.Check(lambda s: s.map(lambda text: text is None or not pii_left(text)), name="no PII pattern")
     return pa.DataFrameSchema({column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_pii")
+
+
+def no_random_tokens_left(*columns: str) -> pa.DataFrameSchema:
+    """No value in `columns` (default: text) holds a run the audit reads as a generated key with nothing naming it one; nulls pass."""
+    import pandera.pandas as pa
+
+    check = pa.Check(lambda s: s.map(lambda text: text is None or not audit_random_tokens(text)), name="no random token")
+    return pa.DataFrameSchema({column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_random_tokens")
 
 
 def tokens_at_most(maximum: int) -> pa.DataFrameSchema:
