@@ -16,7 +16,8 @@ import re
 from collections import Counter
 
 _PASSWORD_KEY = re.compile(r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd)(?![a-z])")
-_SECRET_WORD = re.compile(r"(?i)pass|pwd|secret|token|key|auth|credential")
+# Words that name a secret, read as whole pieces of a value ("not-a-real-secret", "YourPassword"; not "monkey").
+_SECRET_WORDS = {"pass", "password", "passwd", "passphrase", "pwd", "secret", "token", "key", "apikey", "auth", "credential", "credentials"}
 # Program text and references, never the secret itself: a call, subscript or
 # literal (`os.environ[`, `input(`, `{Sylvain`), an attribute (`self.token`),
 # a constant or environment variable name (`AWS_SECRET_ACCESS_KEY`).
@@ -56,4 +57,4 @@ def is_secret_value(key: str, value: str) -> bool:
     if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
         return True
     # Under a password key a plain word is the password ("sunshine"), unless it names one ("client_password").
-    return bool(_PASSWORD_KEY.search(key)) and not _SECRET_WORD.search(value)
+    return bool(_PASSWORD_KEY.search(key)) and not _SECRET_WORDS & {piece.lower() for piece in _PIECE.findall(value)}

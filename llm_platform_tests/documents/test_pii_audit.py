@@ -117,13 +117,14 @@ def test_audit_finds_nothing_in_real_readmes_once_cleaned(snippet):
         'api_key="<your-api-key>"', "api_key: your-api-key", 'password = "xxxxxxxx"', "token = '...'",
         "aws_access_key_id=AWS_ACCESS_KEY_ID", "resource_owner_secret='resource_owner_secret'", "auth_type='azure-cli'",
         "author = {Sylvain Gugger}", "tokenizer = Tokenizer.from_pretrained('bert-base-cased')", "OAuth2\n======",
+        "password = not-a-real-secret", "password: YourPassword",
     ],
 )
 def test_audit_reads_code_references_and_examples_under_a_secret_key_as_no_secret(text):
     assert audit_pii(f"For example:\n{text}\nas the README shows.") == []
 
 
-@pytest.mark.parametrize("text", ["auth_token: Zx81kq0pLm", "client_secret = 7f3kQ9w2", "my_passwd: sunshine", "api_key = 'abc-123-def'"])
+@pytest.mark.parametrize("text", ["auth_token: Zx81kq0pLm", "client_secret = 7f3kQ9w2", "my_passwd: sunshine", "db_password: monkeybusiness", "api_key = 'abc-123-def'"])
 def test_audit_flags_a_secret_shaped_value_under_a_secret_key(text):
     assert [kind for kind, _ in audit_pii(f"Settings: {text} for production.")] == ["credential"]
 
