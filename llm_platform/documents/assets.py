@@ -44,6 +44,7 @@ CLEAN_IDS_UNIQUE = "doc_ids_unique"
 CLEAN_TEXT_LENGTH = "text_length_within_bounds"
 CLEAN_QUALITY = "quality_above_minimum"
 CLEAN_NO_PII = "no_pii_left"
+CLEAN_NO_RANDOM_TOKENS = "no_random_tokens_left"
 CLEAN_DUPLICATE_RATE = "duplicate_rate"
 CLEAN_QUARANTINE_RATE = "quarantine_rate"
 CHUNK_IDS_UNIQUE = "chunk_ids_unique"
@@ -210,6 +211,7 @@ def _cleaned_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheck
         _check_spec(CLEAN_TEXT_LENGTH, CLEANED_CORPUS, sources, blocking=True, description="text length within cleaning.min_chars and the maximum"),
         _check_spec(CLEAN_QUALITY, CLEANED_CORPUS, sources, blocking=True, description="quality score at least cleaning.min_quality"),
         _check_spec(CLEAN_NO_PII, CLEANED_CORPUS, sources, blocking=True, description="no PII or secret left in text, title or locator (neither the redaction detectors nor the independent audit find any)"),
+        _check_spec(CLEAN_NO_RANDOM_TOKENS, CLEANED_CORPUS, sources, description="no unnamed run of letters and digits that reads as a generated key in text, title or locator (a warning: links and ids look the same)"),
         _check_spec(CLEAN_DUPLICATE_RATE, CLEANED_CORPUS, sources, description="share of duplicates under cleaning.max_duplicate_rate"),
         _check_spec(CLEAN_QUARANTINE_RATE, CLEANED_CORPUS, sources, description="share set aside under cleaning.max_quarantine_rate"),
     ]
@@ -267,6 +269,7 @@ def _cleaned_checks(result: CleanedCorpus, checks: CleanedRowChecks, cleaning: C
         check_result(CLEAN_TEXT_LENGTH, checks.length),
         check_result(CLEAN_QUALITY, checks.quality.outcome),
         check_result(CLEAN_NO_PII, checks.no_pii.outcome),
+        check_result(CLEAN_NO_RANDOM_TOKENS, checks.random_tokens.outcome, severity=dg.AssetCheckSeverity.WARN),
         rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), result.inputs, cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
         rate_check(CLEAN_QUARANTINE_RATE, len(result.rejected), result.inputs, cleaning.max_quarantine_rate, what="documents set aside"),
     ]

@@ -3,18 +3,24 @@
 `no_pii_left` must not pass just because the redactor missed something: with
 the same detectors, a miss of one is a pass of the other. These scans are
 deliberately wider and simpler than the redactor's rules (no issuer prefixes,
-no grouping rules, no placeholder or code exceptions beyond the obvious), so a
-new variant of a number or a credential trips the check even when the
-redactor lets it through. They are not used to redact: on arbitrary text they
-would flag too much; on cleaned text they should find nothing.
+no grouping rules, no phone-number data), and judge a value by its shape
+rather than by the redactor's lists of placeholders and code patterns
+(`pii_audit_values`), so a new variant of a number or a credential trips the
+check even when the redactor lets it through. They are not used to redact: on
+arbitrary text they would flag too much; on cleaned text, real documentation
+included, they should find nothing.
+
+A run of letters and digits that only looks generated, with no key name or
+provider prefix to say it is a key, is reported apart (`audit_random_tokens`):
+invite links and ids in base62 look the same, so it warns rather than blocks.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+
+from llm_platform.documents.pii_audit_values import is_mixed, is_random, is_secret_value
 
 _REDACTED = re.compile(r"\[REDACTED_[A-Z_]+\]")
 # What a placeholder is blanked to: no scan reads it as a digit, a separator or part of a value.
@@ -26,28 +32,39 @@ _SSN_LIKE = re.compile(r"(?<!\d)\d{3}[^\w\n]\d{2}[^\w\n]\d{4}(?!\d)")
 _SSN_NAMED = re.compile(r"(?i)(?:ssn|social security)\D{0,20}(\d{9})(?!\d)")
 _IBAN_START = re.compile(r"(?i)(?<![a-z0-9])[a-z]{2}\d{2}")
 _IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9]){0,40}")
-_ADDRESS = re.compile(r"(?<![^\s@<>()\[\]{}\"',;:\x00])[^\s@<>()\[\]{}\"',;:\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}")
+# No "/" in the local part: "tiktok.com/@scikit.learn" is a profile link, not an address.
+_ADDRESS = re.compile(r"(?<![^\s@<>()\[\]{}\"',;:/\x00])[^\s@<>()\[\]{}\"',;:/\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}")
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
+# Key and value on one line: a heading underlined with "=" is not an assignment.
 _SECRET_KEY = re.compile(
-    r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api.?key|access.?key|private.?key|auth|credential)[\w.-]{0,40}"
-    r"[\"'*`]{0,3}\]?\s*(?:=>|:=|=|:)[*_]{0,2}[ \t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)([^\s\"'`&;,\x00]+)"
+    r"(?i)(?P<key>(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api.?key|access.?key|private.?key|auth|credential)[\w.-]{0,40})"
+    r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ \t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
 )
-_AUTH_HEADER = re.compile(r"(?i)authorization\W{1,4}\w+[ \t]+([^\s\"'\x00]{6,})")
+_AUTH_HEADER = re.compile(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?\w+[ \t]+([^\s\"'\x00]{6,})")
 _URL_USERINFO = re.compile(r"://[^\s/@:]*:([^\s/@\x00]+)@")
 _PRIVATE_KEY = re.compile(r"BEGIN[A-Z ]*PRIVATE KEY")
-# Backslashes too: Markdown escapes underscores (`ghp\_...`).
-_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=\\]{20,}")
+# A provider's prefix ("ghp_", "sk_live_", "hf_"; "ghp\_" as Markdown escapes it) and a random body.
+_PREFIXED_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,8}(?:\\?_[A-Za-z]{2,8})?\\?[_-]([A-Za-z0-9]{20,})(?![A-Za-z0-9])")
+# A webhook URL is its own credential: whoever has it can post.
+_WEBHOOK_URL = re.compile(r"(?i)https?://[^\s/]{0,100}hook[^\s]{0,300}/([A-Za-z0-9]{16,})(?![A-Za-z0-9])")
+# Without a key name or a prefix, only unbroken runs of letters and digits.
+_BARE_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{20,}(?![A-Za-z0-9])")
+_HEX = re.compile(r"[0-9a-f]+|[0-9A-F]+")
 _AWS_KEY_ID = re.compile(r"A[KS]IA[0-9A-Z]{16}")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+[1-9](?:[ .\-/()]{0,2}\d){7,14}")
+# North American numbers (+1, or a bracketed area code, which never starts with 0 or 1) have ten digits.
+_NORTH_AMERICAN = re.compile(r"\+1|\([2-9]\d\d\)")
+_NORTH_AMERICAN_DIGITS = 10
 # National numbers: a whole run of two to five groups of digits, 9 to 13
 # digits in all (a run that goes on is a table of figures); or any digits
 # after a phone word.
 _GROUPED_NUMBER = re.compile(r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d)")
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
-_AFTER_PHONE_WORD = re.compile(r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)\w*\W{1,20}(\+?\d[\d ()./-]{6,}\d)")
-_MIN_TOKEN_ENTROPY = 3.5
-_MIN_CREDENTIAL_CHARS = 6
+# The word or its plural ("dialect", "callback" are neither), then the number on the same line.
+_AFTER_PHONE_WORD = re.compile(
+    r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
+)
 _MAX_CARD_RUN_GROUPS = 8
 
 Span = tuple[int, int]
@@ -73,7 +90,8 @@ def _cards(text: str) -> Iterator[Span]:
                 digits += text[group_start:end]
                 if len(digits) > 19:
                     break
-                if len(digits) >= 13 and _luhn_valid(digits):
+                # No card number starts with 0 (an all-zero UUID passes Luhn).
+                if len(digits) >= 13 and digits[0] != "0" and _luhn_valid(digits):
                     yield start, end
 
 
@@ -99,13 +117,13 @@ def _ibans(text: str) -> Iterator[Span]:
             yield start.start(), end
 
 
-def _entropy(text: str) -> float:
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in Counter(text).values())
+def _is_secret_token(match: re.Match[str]) -> bool:
+    return is_random(match.group()) and not _HEX.fullmatch(match.group())
 
 
-def _is_random_token(token: str) -> bool:
-    mixed = any(c.isupper() for c in token) and any(c.islower() for c in token) and sum(c.isdigit() for c in token) >= 2
-    return mixed and _entropy(token) >= _MIN_TOKEN_ENTROPY
+def _is_international_phone(match: re.Match[str]) -> bool:
+    digits = sum(c.isdigit() for c in match.group())
+    return digits == _NORTH_AMERICAN_DIGITS + 1 if match.group().startswith("+1") else True
 
 
 def _is_national_phone(match: re.Match[str]) -> bool:
@@ -115,7 +133,13 @@ def _is_national_phone(match: re.Match[str]) -> bool:
     number = match.group()
     groups = [len(group) for group in re.findall(r"\d+", number)]
     shaped = number.startswith(("0", "(")) or groups in ([3, 3, 4], [5, 5])
+    if _NORTH_AMERICAN.match(number) and sum(groups) != _NORTH_AMERICAN_DIGITS:
+        return False
     return shaped and 9 <= sum(groups) <= 13 and not _DATE.search(number)
+
+
+def _is_dialled_number(match: re.Match[str]) -> bool:
+    return not _DATE.search(match.group(1))
 
 
 def _is_ipv4(address: str) -> bool:
@@ -126,30 +150,42 @@ def _found(pattern: re.Pattern[str], valid: Callable[[re.Match[str]], bool] = la
     return lambda text: (match.span() for match in pattern.finditer(text) if valid(match))
 
 
+def _found_group(pattern: re.Pattern[str], group: str | int, valid: Callable[[re.Match[str]], bool]) -> Callable[[str], Iterator[Span]]:
+    return lambda text: (match.span(group) for match in pattern.finditer(text) if valid(match))
+
+
 _SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("credit_card", _cards),
     ("ssn", _ssns),
     ("iban", _ibans),
     ("email", _found(_ADDRESS)),
     ("email", _found(_OBFUSCATED_AT)),
-    ("credential", _found(_SECRET_KEY, lambda m: len(m.group(1)) >= _MIN_CREDENTIAL_CHARS)),
-    ("credential", _found(_AUTH_HEADER)),
+    ("credential", _found_group(_SECRET_KEY, "value", lambda m: is_secret_value(m.group("key"), m.group("value")))),
+    ("credential", _found(_AUTH_HEADER, lambda m: not m.group(1).rstrip(".,;:)").isalpha())),
     ("password", _found(_URL_USERINFO)),
     ("private_key", _found(_PRIVATE_KEY)),
-    ("api_key", _found(_TOKEN, lambda m: _is_random_token(m.group()))),
+    ("api_key", _found(_PREFIXED_TOKEN, lambda m: is_mixed(m.group()))),
+    ("api_key", _found_group(_WEBHOOK_URL, 1, lambda m: is_random(m.group(1)))),
     ("api_key", _found(_AWS_KEY_ID)),
     ("ip_address", _found(_IPV4, lambda m: _is_ipv4(m.group()))),
-    ("phone", _found(_INTERNATIONAL_PHONE)),
+    ("phone", _found(_INTERNATIONAL_PHONE, _is_international_phone)),
     ("phone", _found(_GROUPED_NUMBER, _is_national_phone)),
-    ("phone", _found(_AFTER_PHONE_WORD)),
+    ("phone", _found(_AFTER_PHONE_WORD, _is_dialled_number)),
 )
+# Less certain: a generated-looking run with no key name or prefix to say it is
+# a key (ids in links, hashes in base62). Reported, not blocking.
+_TOKEN_SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (("random_token", _found(_BARE_TOKEN, _is_secret_token)),)
+
+
+def _spans(text: str, scans: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...]) -> list[tuple[int, int, str]]:
+    # Blanked to the same length, so spans stay those of `text`.
+    scanned = _REDACTED.sub(lambda m: _BLANK * len(m.group()), text)
+    return sorted((start, end, kind) for kind, scan in scans for start, end in scan(scanned))
 
 
 def audit_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of each thing in `text` that looks like personal data or a secret and is not redacted."""
-    # Blanked to the same length, so spans stay those of `text`.
-    scanned = _REDACTED.sub(lambda m: _BLANK * len(m.group()), text)
-    return sorted((start, end, kind) for kind, scan in _SCANS for start, end in scan(scanned))
+    return _spans(text, _SCANS)
 
 
 def audit_pii(text: str) -> list[tuple[str, str]]:
@@ -157,10 +193,20 @@ def audit_pii(text: str) -> list[tuple[str, str]]:
     return [(kind, text[start:end]) for start, end, kind in audit_spans(text)]
 
 
+def random_token_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, "random_token") of each run of letters and digits in `text` that reads as a generated key, with nothing naming it one."""
+    return _spans(text, _TOKEN_SCANS)
+
+
+def audit_random_tokens(text: str) -> list[tuple[str, str]]:
+    """("random_token", matched text) for each run of letters and digits in `text` that reads as a generated key, with nothing naming it one."""
+    return [(kind, text[start:end]) for start, end, kind in random_token_spans(text)]
+
+
 def mask_audit_hits(text: str) -> str:
     """`text` with every audit hit replaced by "[FLAGGED_<KIND>]", so a failing check can show where without showing what."""
     pieces, cursor = [], 0
-    for start, end, kind in audit_spans(text):
+    for start, end, kind in sorted(_spans(text, _SCANS + _TOKEN_SCANS)):
         if start < cursor:
             cursor = max(cursor, end)
             continue

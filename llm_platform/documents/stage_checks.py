@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from llm_platform.documents.cleaning import RECORD_FORMATS
 from llm_platform.documents.corpus import CleaningRules
-from llm_platform.documents.pii_rule import no_pii_left, shown_without_pii, without_pii_in_examples
+from llm_platform.documents.pii_rule import no_pii_left, no_random_tokens_left, shown_without_pii, without_pii_in_examples
 from llm_platform.rules import RuleOutcome, RuleTally, UniqueTally, merge_outcomes, quality_at_least, text_length_within, tokens_at_most, validate_rule
 
 if TYPE_CHECKING:
@@ -57,19 +57,21 @@ class RawRowChecks:
 
 
 class CleanedRowChecks:
-    """cleaned_corpus: ids, length per record kind, quality, no PII left."""
+    """cleaned_corpus: ids, length per record kind, quality, no PII left, no random token left (a warning)."""
 
     def __init__(self, rules: CleaningRules, min_quality: float) -> None:
         self.rules = rules
         self.ids = UniqueTally("doc_id", shown_without_pii)
         self.quality = RuleTally(without_pii_in_examples(quality_at_least(min_quality)))
         self.no_pii = RuleTally(no_pii_left("text", "title", "locator"))
+        self.random_tokens = RuleTally(no_random_tokens_left("text", "title", "locator"))
         self._lengths: list[RuleOutcome] = []
 
     def observe(self, batch: pa.RecordBatch | pa.Table) -> None:
         self.ids.add(_frame(batch, ["doc_id"]))
         self.quality.add(_frame(batch, ["quality"]))
         self.no_pii.add(_frame(batch, ["text", "title", "locator"]))
+        self.random_tokens.add(_frame(batch, ["text", "title", "locator"]))
         outcome = text_length_outcome(batch.select(["format", "text"]).to_pylist(), self.rules)
         self._lengths = [merge_outcomes(outcome.rule, [*self._lengths, outcome])]
 

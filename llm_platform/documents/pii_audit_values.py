@@ -1,0 +1,60 @@
+"""What a secret looks like, by its own shape: the audit's test of a value under a key name and of a bare token.
+
+The redactor decides by exceptions (placeholder words, code patterns); the
+audit decides by shape, so the two fail differently. A value given under a
+secret key name is a secret when it mixes letters and digits (as generated
+keys and most passwords do), or, under a password key, when it is any word
+that is not a reference to one. A bare token is a secret when its pieces are
+too short to be words: identifiers (`Base64HighEntropyString`) and paths
+split into words, random keys into fragments of one or two characters.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+_PASSWORD_KEY = re.compile(r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd)(?![a-z])")
+# Words that name a secret, read as whole pieces of a value ("not-a-real-secret", "YourPassword"; not "monkey").
+_SECRET_WORDS = {"pass", "password", "passwd", "passphrase", "pwd", "secret", "token", "key", "apikey", "auth", "credential", "credentials"}
+# Program text and references, never the secret itself: a call, subscript or
+# literal (`os.environ[`, `input(`, `{Sylvain`), an attribute (`self.token`),
+# a constant or environment variable name (`AWS_SECRET_ACCESS_KEY`).
+_REFERENCE = re.compile(r".*[()\[\]{}<>$%].*|[A-Za-z_]+(?:\.[A-Za-z_]\w*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+# A placeholder written as one: "xxxxxx", "******", "...", "your-api-key", "example-token".
+_PLACEHOLDER = re.compile(r"(?i)(.)\1*|.*\.\.\..*|(?:your|my|example|sample|dummy|fake)(?:[^a-z].*)?")
+_TYPE_NAMES = {"str", "string", "bytes", "int", "bool", "none", "null", "optional", "secretstr", "any", "object", "true", "false"}
+_TRAILING = ".,:;!?)]}>"
+_MIN_VALUE_CHARS = 6
+# Pieces of a token: a capitalized or lower-case word, an upper-case run, a digit run.
+_PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_MIN_WORD_PIECE_CHARS = 3.0
+_MIN_TOKEN_ENTROPY = 3.5
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy of `text` in bits per character."""
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in Counter(text).values())
+
+
+def is_mixed(token: str) -> bool:
+    """Whether `token` mixes letters and digits with high entropy: enough where a provider's prefix already says "key"."""
+    return any(c.isalpha() for c in token) and sum(c.isdigit() for c in token) >= 2 and entropy(token) >= _MIN_TOKEN_ENTROPY
+
+
+def is_random(token: str) -> bool:
+    """Whether `token` (letters and digits) reads as generated: mixed, and in pieces too short to be words."""
+    pieces = _PIECE.findall(token)
+    return is_mixed(token) and len(token) / len(pieces) < _MIN_WORD_PIECE_CHARS
+
+
+def is_secret_value(key: str, value: str) -> bool:
+    """Whether `value`, given under the key name `key`, has the shape of a secret rather than of a reference or an example."""
+    value = value.rstrip(_TRAILING)
+    if len(value) < _MIN_VALUE_CHARS or value.lower() in _TYPE_NAMES or _REFERENCE.fullmatch(value) or _PLACEHOLDER.fullmatch(value):
+        return False
+    if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+        return True
+    # Under a password key a plain word is the password ("sunshine"), unless it names one ("client_password").
+    return bool(_PASSWORD_KEY.search(key)) and not _SECRET_WORDS & {piece.lower() for piece in _PIECE.findall(value)}
