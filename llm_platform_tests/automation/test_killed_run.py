@@ -213,7 +213,8 @@ def waiting_run(workspace: Workspace, request: pytest.FixtureRequest) -> Iterato
         with workspace.instance() as instance:
             [holder_run] = instance.get_runs()
         waiter = workspace.cli_materialize("waiter.log", executor=getattr(request, "param", "multiprocess"))
-        _wait_for(lambda: "blocked by limit" in workspace.log("waiter.log") or waiter.poll() is not None, "the waiting run to block", workspace, ("waiter.log",))
+        # Dagster's own "blocked by limit" line is DEBUG, which the local instance does not print; ours is a warning.
+        _wait_for(lambda: "pool slot held by live run" in workspace.log("waiter.log") or waiter.poll() is not None, "the waiting run to block", workspace, ("waiter.log",))
         assert waiter.poll() is None, workspace.log("waiter.log")
         yield WaitingRun(holder, holder_run.run_id, waiter)
     finally:
