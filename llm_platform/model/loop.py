@@ -22,8 +22,8 @@ from transformers import get_linear_schedule_with_warmup
 
 from llm_platform.model import checkpoints, prompts
 from llm_platform.model.base_model import load_base_model
-from llm_platform.model.batching import collate, epoch_batches, label_tokens, micro_batches, rank_micro_batches
-from llm_platform.model.training import ADAPTER_DIR, CHECKPOINTS_DIR, LoraTrainingConfig, TrainingInterrupted, TrainingRequest, TrainResult, _fingerprint, encode_example, pad_id_of
+from llm_platform.model.batching import collate, encode_example, epoch_batches, label_tokens, micro_batches, pad_id_of, rank_micro_batches
+from llm_platform.model.training_request import ADAPTER_DIR, CHECKPOINTS_DIR, LoraTrainingConfig, TrainingInterrupted, TrainingRequest, TrainResult, fingerprint
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def run_training(request: TrainingRequest, on_step: Callable[[int, float], None]
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, total_steps // 10), total_steps)
     root = os.path.join(request.output_dir, CHECKPOINTS_DIR)
     # The checkpoint holds one RNG state per process, so it resumes only with as many processes.
-    fingerprint_ = _fingerprint(request) + f"-{world.size}"
+    fingerprint_ = fingerprint(request) + f"-{world.size}"
     start, state = _resume(root, model, optimizer, scheduler, fingerprint_, world)
     if world.rank > 0 and start == 0:
         # Same LoRA initialization everywhere (DDP broadcasts rank 0's anyway), other dropout masks per process.

@@ -58,6 +58,9 @@ def make_template(kind: str, text: str) -> PromptTemplate:
     return PromptTemplate(kind, text, template_version(kind, text))
 
 
+DEFAULT_PROMPT = make_template(CONFIGURED, DEFAULT_TEMPLATE)
+
+
 def template_for(tokenizer, configured: str = DEFAULT_TEMPLATE, *, use_chat_template: bool = True) -> PromptTemplate:
     """The base model's chat template where its tokenizer has one (and it is wanted), else `configured`."""
     chat = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None

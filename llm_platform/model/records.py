@@ -20,7 +20,7 @@ from llm_platform.model.registry import TINY_LOCAL
 if TYPE_CHECKING:
     from llm_platform.config import PlatformConfig
     from llm_platform.model.base_model import BaseModelInfo
-    from llm_platform.model.training import LoraTrainingConfig, TrainingRequest, TrainResult
+    from llm_platform.model.training_request import LoraTrainingConfig, TrainingRequest, TrainResult
 
 # Single-step losses are noisy; first/final loss in metadata are means over this many steps.
 LOSS_WINDOW = 10
@@ -31,7 +31,7 @@ def mean(values: list[float]) -> float:
 
 
 def training_config(config: PlatformConfig) -> LoraTrainingConfig:
-    from llm_platform.model.training import LoraTrainingConfig
+    from llm_platform.model.training_request import LoraTrainingConfig
 
     settings = config.training.model_dump(exclude={"min_new_examples", "multi_node"})
     return LoraTrainingConfig(**{**settings, "target_modules": tuple(settings["target_modules"])})
@@ -80,7 +80,7 @@ def plan_adapter(config: PlatformConfig, rows: list[dict], base: dict, template:
 
 def training_request(plan: AdapterPlan) -> TrainingRequest:
     """The training `plan` describes, its base model and output folder as storage locations."""
-    from llm_platform.model.training import TrainingRequest
+    from llm_platform.model.training_request import TrainingRequest
 
     return TrainingRequest(base_model_dir=base_source(plan.base), examples=plan.examples, config=plan.training, output_dir=plan.output_dir,
                            prompt_template=plan.template, base_revision=plan.base.get("commit"))

@@ -10,7 +10,8 @@ import torch
 
 from llm_platform.model.base_model import BaseModelInfo, TinyModelConfig, build_local_base_model
 from llm_platform.model.sft import read_curated_pairs
-from llm_platform.model.training import LoraTrainingConfig, TrainingRequest, TrainResult, train_lora
+from llm_platform.model.training import train_lora
+from llm_platform.model.training_request import LoraTrainingConfig, TrainingRequest, TrainResult
 
 # Tiny matrices gain nothing from intra-op threads, and on a shared 2-core machine
 # the thread pool's spin-waits made these tests 4-5x slower.

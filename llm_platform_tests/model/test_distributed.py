@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from llm_platform.model.training import TrainingInterrupted, TrainingRequest, load_adapter, train_lora
+from llm_platform.model.training import load_adapter, train_lora
+from llm_platform.model.training_request import TrainingInterrupted, TrainingRequest
 from llm_platform_tests.model.conftest import LORA
 
 # Two processes sum the same token losses in another order (and gloo all-reduces in

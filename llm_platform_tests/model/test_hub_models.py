@@ -9,7 +9,8 @@ import pytest
 from llm_platform.model import base_model
 from llm_platform.model.base_model import describe_configured_model, load_base_model, resolve_base_model, weight_files
 from llm_platform.model.prompts import CHAT_TEMPLATE, CONFIGURED, encode_prompt, format_prompt, template_for
-from llm_platform.model.training import LoraTrainingConfig, TrainingRequest, load_adapter, train_lora
+from llm_platform.model.training import load_adapter, train_lora
+from llm_platform.model.training_request import LoraTrainingConfig, TrainingRequest
 from llm_platform.model_paths import ModelNotAvailableError
 from llm_platform_tests.model.conftest import COMMITS, LLAMA_ID, QWEN_ID
 

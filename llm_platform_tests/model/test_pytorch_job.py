@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from llm_platform.model.pytorch_job import CONTAINER, PyTorchJobFailed, job_name, pytorch_job_manifest, submit, train_on_pytorch_job, wait
-from llm_platform.model.training import LoraTrainingConfig, TrainingRequest
+from llm_platform.model.training_request import LoraTrainingConfig, TrainingRequest
 from llm_platform.pod_specs import DEFAULT_GPU_POD, GPU_RESOURCE, MultiNodeTraining
 from llm_platform_tests.deploy.conftest import K8S_VERSION, NAMESPACE
 from llm_platform_tests.model.fake_kubernetes import FakeKubernetes, play_operator

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from llm_platform.model.base_model import load_base_model
-from llm_platform.model.training import LoraTrainingConfig, TrainingInterrupted, TrainingRequest, collate, encode_example, encode_prompt, load_adapter, pad_id_of, train_lora
+from llm_platform.model.batching import collate, encode_example, pad_id_of
+from llm_platform.model.training import encode_prompt, load_adapter, train_lora
+from llm_platform.model.training_request import LoraTrainingConfig, TrainingInterrupted, TrainingRequest
 from llm_platform_tests.model.conftest import LORA
 
 
