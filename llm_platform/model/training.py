@@ -13,20 +13,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from llm_platform.model import prompts
 from llm_platform.model.base_model import load_base_model
-from llm_platform.model.prompts import DEFAULT_PROMPT, PromptTemplate
 from llm_platform.model.training_request import TrainingRequest, TrainResult
-
-
-def format_prompt(instruction: str, template: PromptTemplate = DEFAULT_PROMPT, *, tokenizer=None) -> str:
-    """Return the prompt for `instruction` through the one prompt function (llm_platform.model.prompts)."""
-    return prompts.format_prompt(template, instruction, tokenizer=tokenizer)
-
-
-def encode_prompt(tokenizer, instruction: str, template: PromptTemplate = DEFAULT_PROMPT) -> list[int]:
-    """Return the token ids of the prompt for `instruction`, with BOS when the template needs it."""
-    return prompts.encode_prompt(template, tokenizer, instruction)
 
 
 def train_lora(request: TrainingRequest, on_step: Callable[[int, float], None] | None = None) -> TrainResult:

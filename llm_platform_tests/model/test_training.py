@@ -10,7 +10,8 @@ import torch
 
 from llm_platform.model.base_model import load_base_model
 from llm_platform.model.batching import collate, encode_example, pad_id_of
-from llm_platform.model.training import encode_prompt, load_adapter, train_lora
+from llm_platform.model.prompts import DEFAULT_PROMPT, encode_prompt
+from llm_platform.model.training import load_adapter, train_lora
 from llm_platform.model.training_request import LoraTrainingConfig, TrainingInterrupted, TrainingRequest
 from llm_platform_tests.model.conftest import LORA
 
@@ -40,7 +41,7 @@ def test_result_reports_cpu_fp32_and_throughput(tuned):
 
 def test_only_response_tokens_carry_loss(tiny_base):
     _, tokenizer = load_base_model(tiny_base.path)
-    prompt = encode_prompt(tokenizer, "What is a set?")
+    prompt = encode_prompt(DEFAULT_PROMPT, tokenizer, "What is a set?")
     ids, labels = encode_example(tokenizer, "What is a set?", "Unique items.", max_length=128)
     assert ids[: len(prompt)] == prompt and labels[: len(prompt)] == [-100] * len(prompt)
     assert labels[len(prompt) :] == ids[len(prompt) :] and ids[-1] == tokenizer.eos_token_id
@@ -49,7 +50,7 @@ def test_only_response_tokens_carry_loss(tiny_base):
 def test_long_prompts_keep_bos_the_response_marker_and_room_for_the_answer(tiny_base):
     _, tokenizer = load_base_model(tiny_base.path)
     instruction = "Explain " + "the list type " * 50
-    prompt = encode_prompt(tokenizer, instruction)
+    prompt = encode_prompt(DEFAULT_PROMPT, tokenizer, instruction)
     ids, labels = encode_example(tokenizer, instruction, "Lists are mutable.", max_length=64)
     answer = tokenizer("Lists are mutable.", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     assert len(prompt) > 64 and len(ids) <= 64 and ids[0] == tokenizer.bos_token_id
