@@ -103,10 +103,10 @@ def peak_memory_mib(device: str) -> float:
 
 def lora_config(args):
     """The LoRA settings both sides use."""
-    from llm_platform.model.training_request import LoraTrainingConfig
+    from llm_platform.config import TrainingSettings
 
-    return LoraTrainingConfig(rank=args.rank, alpha=2 * args.rank, dropout=0.05, epochs=1, batch_size=args.batch_size,
-                              max_length=args.max_length, checkpoint_every_steps=args.steps + 1, device=args.device)
+    return TrainingSettings(rank=args.rank, alpha=2 * args.rank, dropout=0.05, epochs=1, batch_size=args.batch_size,
+                            max_length=args.max_length, checkpoint_every_steps=args.steps + 1, device=args.device)
 
 
 def run_lora_adapter(args, examples, work: str) -> dict:

@@ -140,12 +140,13 @@ def _tiny_model_corpus(config: PlatformConfig, storage: StorageResource) -> list
 
 def _resolved_base_model(config: PlatformConfig, storage: StorageResource, texts: list[str], run_id: str):
     """The base model's BaseModelInfo; the tiny LM is built into a run's folder under the storage root."""
-    from llm_platform.model.base_model import TinyModelConfig, resolve_base_model
+    from llm_platform.model.base_model import resolve_base_model
     from llm_platform.model_paths import ModelNotAvailableError
     from llm_platform.storage_files import RemoteFolder
 
     settings = config.base_model
-    tiny = None if settings.tiny is None else TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
+    # The tiny LM must take the longest example training feeds it.
+    tiny = None if settings.tiny is None else settings.tiny.model_copy(update={"max_positions": max(settings.tiny.max_positions, config.training.max_length)})
     folder = RemoteFolder(f"{storage.models_dir}/base/{run_id}")
     try:
         info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=folder.local, corpus_texts=texts,
