@@ -31,7 +31,9 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 # Scores that depend on the model; index hit rate and MRR belong to retrieval_eval, not here.
 MODEL_METRICS = ("perplexity", "rouge_l", "bleu", "rag_rouge_l", "rag_bleu")
-SFT_RULE_NAMES = ("instruction_and_response_present", "instruction_length_10_4096", "response_length_5_8192", "quality_0_6_to_1", "no_exact_duplicates", "no_pii")
+# The SFT rules by name (the names of sft_dataset's checks and the keys of sft.max_violation_share);
+# their limits live beside them in model/sft_rules.py.
+SFT_RULE_NAMES = ("instruction_and_response_present", "instruction_length", "response_length", "quality_range", "no_exact_duplicates", "no_pii")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _EMBEDDING_DEVICE = re.compile(r"^(cpu|auto|cuda(:[0-9]+)?)$")
 

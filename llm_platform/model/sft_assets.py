@@ -13,7 +13,7 @@ from llm_platform.config import SFT_RULE_NAMES, PlatformConfig
 from llm_platform.metadata import markdown_table
 from llm_platform.model.feedback import approvals_location, read_approvals
 from llm_platform.model.sft_build import SFT_SCHEMA, SftBuild, build_sft, feedback_files, read_jsonl_files
-from llm_platform.model.sft_rules import RuleReport
+from llm_platform.model.sft_rules import RULE_DESCRIPTIONS, RuleReport
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
 SFT_DATASET = dg.AssetKey("sft_dataset")
@@ -21,13 +21,13 @@ SFT_EVAL_SPLIT = dg.AssetKey("sft_eval_split")
 BASE_MODEL = dg.AssetKey("base_model")
 PROMPT_TEMPLATE = dg.AssetKey("prompt_template")
 GROUP = "model"
-SFT_RULES = SFT_RULE_NAMES
 QUARANTINE_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("origin", pa.string()), ("rule", pa.string()), ("reason", pa.string())])
 
 
 def _sft_check_specs() -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(rule, asset=SFT_DATASET, blocking=True, description=f"share of supplied curated/feedback records breaking {rule} is within sft.max_violation_share")
-            for rule in SFT_RULES]
+    return [dg.AssetCheckSpec(rule, asset=SFT_DATASET, blocking=True,
+                              description=f"share of supplied curated/feedback records breaking {rule} ({RULE_DESCRIPTIONS[rule]}) is within sft.max_violation_share")
+            for rule in SFT_RULE_NAMES]
 
 
 def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
@@ -96,7 +96,7 @@ def _split_result(storage: StorageResource, name: str, rows: list[dict], common:
 def _rule_checks(report: RuleReport, limits: dict[str, float]) -> list[dg.AssetCheckResult]:
     """One result per rule: fails when the rule's share of supplied records exceeds its limit."""
     results = []
-    for rule in SFT_RULES:
+    for rule in SFT_RULE_NAMES:
         broken = [v for v in report.violations if v.rule == rule]
         share, limit = report.share(rule), limits[rule]
         description = (f"{report.count(rule)} of {report.supplied} supplied records ({share:.1%}) break {rule}; limit {limit:.1%}"

@@ -33,7 +33,7 @@ def test_index_metrics_are_not_model_gates(tmp_path):
 
 def test_sft_rule_limits_name_known_rules_and_keep_the_others(tmp_path):
     limits = _load(tmp_path, sft={"max_violation_share": {"no_pii": 0.0}}).sft.max_violation_share
-    assert limits["no_pii"] == 0.0 and limits["instruction_length_10_4096"] == 0.05
+    assert limits["no_pii"] == 0.0 and limits["instruction_length"] == 0.05
     with pytest.raises(ConfigError, match="unknown SFT rule"):
         _load(tmp_path, sft={"max_violation_share": {"no_typos": 0.1}})
 
