@@ -103,15 +103,16 @@ def peak_memory_mib(device: str) -> float:
 
 def lora_config(args):
     """The LoRA settings both sides use."""
-    from llm_platform.model.training import LoraTrainingConfig
+    from llm_platform.config import TrainingSettings
 
-    return LoraTrainingConfig(rank=args.rank, alpha=2 * args.rank, dropout=0.05, epochs=1, batch_size=args.batch_size,
-                              max_length=args.max_length, checkpoint_every_steps=args.steps + 1, device=args.device)
+    return TrainingSettings(rank=args.rank, alpha=2 * args.rank, dropout=0.05, epochs=1, batch_size=args.batch_size,
+                            max_length=args.max_length, checkpoint_every_steps=args.steps + 1, device=args.device)
 
 
 def run_lora_adapter(args, examples, work: str) -> dict:
     """lora_adapter's loop, exactly as the asset calls it."""
-    from llm_platform.model.training import TrainingRequest, train_lora
+    from llm_platform.model.training import train_lora
+    from llm_platform.model.training_request import TrainingRequest
 
     result = train_lora(TrainingRequest(base_model_dir=args.model, examples=examples, config=lora_config(args), output_dir=work))
     return {"tokens": result.tokens_seen, "seconds": result.seconds, "padding_share": result.padding_share,
@@ -124,7 +125,7 @@ def run_trainer(args, examples, work: str) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from llm_platform.model.training import encode_example
+    from llm_platform.model.batching import encode_example
 
     config = lora_config(args)
     tokenizer = AutoTokenizer.from_pretrained(args.model)

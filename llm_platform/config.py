@@ -31,7 +31,9 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 # Scores that depend on the model; index hit rate and MRR belong to retrieval_eval, not here.
 MODEL_METRICS = ("perplexity", "rouge_l", "bleu", "rag_rouge_l", "rag_bleu")
-SFT_RULE_NAMES = ("instruction_and_response_present", "instruction_length_10_4096", "response_length_5_8192", "quality_0_6_to_1", "no_exact_duplicates", "no_pii")
+# The SFT rules by name (the names of sft_dataset's checks and the keys of sft.max_violation_share);
+# their limits live beside them in model/sft_rules.py.
+SFT_RULE_NAMES = ("instruction_and_response_present", "instruction_length", "response_length", "quality_range", "no_exact_duplicates", "no_pii")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _EMBEDDING_DEVICE = re.compile(r"^(cpu|auto|cuda(:[0-9]+)?)$")
 
@@ -175,13 +177,27 @@ class SftConfig(_Strict):
         return {**{rule: 0.05 for rule in SFT_RULE_NAMES}, **limits}
 
 
+# 256 byte tokens and 3 special tokens, plus at least one learned merge.
+TINY_MIN_VOCAB = 260
+
+
 class TinyModelSettings(_Strict):
-    vocab_size: int = Field(2048, ge=300)
-    hidden_size: int = Field(64, ge=8)
-    num_layers: int = Field(2, ge=1)
-    num_heads: int = Field(4, ge=1)
-    pretrain_steps: int = Field(200, ge=0)
-    pretrain_lr: float = Field(3e-3, gt=0.0)
+    """Shape and pre-training budget of the tiny causal LM built locally on the corpus (`base_model.tiny`)."""
+
+    vocab_size: int = Field(2048, ge=TINY_MIN_VOCAB, description="Tokens of the byte-level BPE tokenizer trained on the corpus.")
+    hidden_size: int = Field(64, ge=8, description="Width of every layer; a multiple of num_heads.")
+    num_layers: int = Field(2, ge=1, description="Decoder layers.")
+    num_heads: int = Field(4, ge=1, description="Attention heads per layer (as many key/value heads).")
+    max_positions: int = Field(512, ge=1, description="Longest sequence the model takes; raised to training.max_length when that is longer.")
+    pretrain_steps: int = Field(200, ge=0, description="Language-model pre-training steps on the corpus (0: random weights).")
+    pretrain_lr: float = Field(3e-3, gt=0.0, description="Pre-training learning rate.")
+    seed: int = Field(0, description="Seed of the initial weights and the pre-training batches.")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TinyModelSettings:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
+        return self
 
 
 class BaseModelSettings(_Strict):
@@ -211,18 +227,20 @@ class PromptSettings(_Strict):
 
 
 class TrainingSettings(_Strict):
-    rank: int = Field(8, ge=1)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
-    learning_rate: float = Field(2e-3, gt=0.0)
-    epochs: int = Field(2, ge=1)
-    batch_size: int = Field(8, ge=1)
-    max_length: int = Field(256, ge=8)
-    checkpoint_every_steps: int = Field(10, ge=1)
-    device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
+    """One LoRA fine-tune (`training`): what `train_lora` runs, and when and where lora_adapter runs it."""
+
+    rank: int = Field(8, ge=1, description="LoRA rank r of each adapted matrix.")
+    alpha: int = Field(16, ge=1, description="LoRA scaling numerator: updates are scaled by alpha / rank.")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1, description="Names of the linear modules that get adapters.")
+    learning_rate: float = Field(2e-3, gt=0.0, description="Peak AdamW learning rate (linear warm-up over a tenth of the steps, then linear decay).")
+    epochs: int = Field(2, ge=1, description="Passes over the training pairs.")
+    batch_size: int = Field(8, ge=1, description="Examples in one optimizer step, however it is split over micro-batches and processes.")
+    max_length: int = Field(256, ge=8, description="Tokens per example, prompt and answer; a long prompt keeps its start and end.")
+    checkpoint_every_steps: int = Field(10, ge=1, description="Steps between resumable checkpoints.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA (bf16 where supported) when visible, else CPU fp32.")
     min_new_examples: int = Field(1000, ge=0, description="Skip training until this many new training pairs arrived.")
-    seed: int = 0
+    seed: int = Field(0, description="Seed of the LoRA initialization, dropout and the data order.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per process in one optimizer step of batch_size examples.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, about a third more compute.")
     group_by_length: bool = Field(True, description="Batch examples of like lengths together, so little of each batch is padding.")

@@ -41,7 +41,7 @@ from llm_platform.resources.platform import PlatformConfigResource, StorageResou
 
 if TYPE_CHECKING:
     from llm_platform.model.evaluation_run import EvalOutcome
-    from llm_platform.model.training import TrainingRequest, TrainResult
+    from llm_platform.model.training_request import TrainingRequest, TrainResult
 
 LORA_ADAPTER = dg.AssetKey("lora_adapter")
 MODEL_EVAL = dg.AssetKey("model_eval")

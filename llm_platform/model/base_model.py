@@ -26,45 +26,12 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 
+from llm_platform.config import TinyModelSettings
 from llm_platform.model_paths import ModelNotAvailableError
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 INFO_FILE = "base_model.json"
-_BYTE_ALPHABET = 256
 _HASH_BLOCK = 1 << 20
-
-
-@dataclass(frozen=True)
-class TinyModelConfig:
-    """Shape and pre-training budget of the locally built tiny causal LM."""
-
-    vocab_size: int = 2048
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    max_positions: int = 512
-    pretrain_steps: int = 200
-    pretrain_lr: float = 3e-3
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.vocab_size <= _BYTE_ALPHABET + 3:
-            raise ValueError(
-                f"TinyModelConfig.vocab_size must exceed {_BYTE_ALPHABET + 3} "
-                f"(256 bytes + 3 special tokens), got {self.vocab_size}"
-            )
-        for field in ("hidden_size", "num_layers", "num_heads", "max_positions"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"TinyModelConfig.{field} must be >= 1, got {getattr(self, field)}")
-        if self.hidden_size % self.num_heads:
-            raise ValueError(
-                f"TinyModelConfig.hidden_size ({self.hidden_size}) must be divisible by "
-                f"num_heads ({self.num_heads})"
-            )
-        if self.pretrain_steps < 0:
-            raise ValueError(f"TinyModelConfig.pretrain_steps must be >= 0, got {self.pretrain_steps}")
-        if self.pretrain_lr <= 0:
-            raise ValueError(f"TinyModelConfig.pretrain_lr must be > 0, got {self.pretrain_lr}")
 
 
 @dataclass(frozen=True)
@@ -99,7 +66,7 @@ def train_corpus_tokenizer(texts: Iterable[str], *, vocab_size: int) -> PreTrain
     )
 
 
-def build_tiny_causal_lm(tokenizer, config: TinyModelConfig) -> PreTrainedModel:
+def build_tiny_causal_lm(tokenizer, config: TinyModelSettings) -> PreTrainedModel:
     """Return a freshly initialised (seeded) tiny `LlamaForCausalLM` for `tokenizer`."""
     llama_config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -195,7 +162,7 @@ def count_parameters(folder: str) -> int:
 
 
 def build_local_base_model(
-    texts: Sequence[str], config: TinyModelConfig, output_dir: str
+    texts: Sequence[str], config: TinyModelSettings, output_dir: str
 ) -> BaseModelInfo:
     """Train a tokenizer and a tiny model on `texts`, pre-train it, save both to `output_dir`."""
     tokenizer = train_corpus_tokenizer(texts, vocab_size=config.vocab_size)
@@ -303,7 +270,7 @@ def resolve_base_model(
     revision: str | None,
     output_dir: str,
     corpus_texts: Sequence[str],
-    tiny_config: TinyModelConfig | None,
+    tiny_config: TinyModelSettings | None,
     allow_download: bool,
 ) -> BaseModelInfo:
     """The configured model (exact revision) or, when `tiny_config` is the explicit choice, the tiny local one.

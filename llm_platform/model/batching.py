@@ -1,4 +1,4 @@
-"""Which examples each optimizer step, micro-batch and process trains on, and how they are padded.
+"""How an (instruction, response) pair becomes a token row, which rows each optimizer step, micro-batch and process trains on, and how they are padded.
 
 Batches are length-grouped, not packed. Packing several examples into one row
 is only correct when attention is kept inside each example, which transformers
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+
+from llm_platform.model.prompts import DEFAULT_PROMPT, PromptTemplate, encode_prompt
 
 IGNORE = -100
 # Examples are sorted by length within windows of this many batches (the multiplier
@@ -76,3 +78,22 @@ def collate(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict:
         batch["attention_mask"].append([1] * len(ids) + [0] * gap)
         batch["labels"].append(labels + [IGNORE] * gap)
     return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}
+
+
+def encode_example(
+    tokenizer, instruction: str, response: str, *, max_length: int, template: PromptTemplate = DEFAULT_PROMPT
+) -> tuple[list[int], list[int]]:
+    """Return (input_ids, labels) with prompt positions masked to -100 in labels."""
+    prompt = encode_prompt(template, tokenizer, instruction)
+    budget = max_length - max_length // 4
+    if len(prompt) > budget:
+        # Keep the first token (BOS) and the end (the response marker); a quarter stays for the answer.
+        prompt = prompt[:1] + prompt[-(budget - 1):]
+    answer = tokenizer(response.strip(), add_special_tokens=False)["input_ids"]
+    answer = ([*answer, tokenizer.eos_token_id])[: max_length - len(prompt)]
+    return prompt + answer, [IGNORE] * len(prompt) + answer
+
+
+def pad_id_of(tokenizer) -> int:
+    """Return the padding id, falling back to EOS for models that define no pad token."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

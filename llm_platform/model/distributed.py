@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from llm_platform.model.training import TrainingInterrupted, TrainingRequest, TrainResult
+from llm_platform.model.training_request import TrainingInterrupted, TrainingRequest, TrainResult
 
 RUN_DIR, JOB_FILE, RESULT_FILE, PROGRESS_FILE, LOG_FILE = "distributed", "job.json", "result.json", "progress.jsonl", "torchrun.log"
 LOG_TAIL_LINES = 30

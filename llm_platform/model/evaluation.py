@@ -15,8 +15,8 @@ import sacrebleu
 import torch
 from rouge_score import rouge_scorer
 
-from llm_platform.model.prompts import PromptTemplate, encode_prompt
-from llm_platform.model.training import DEFAULT_PROMPT, collate, encode_example, pad_id_of
+from llm_platform.model.batching import collate, encode_example, pad_id_of
+from llm_platform.model.prompts import DEFAULT_PROMPT, PromptTemplate, encode_prompt
 
 _EVAL_BATCH = 8
 

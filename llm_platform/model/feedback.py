@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import fsspec
 
+from llm_platform.home_layout import FEEDBACK, SFT_APPROVALS, under
 from llm_platform.identity import normalize_for_hash, stable_hash
 from llm_platform.model.sft import jsonl_records
 
-FEEDBACK_DIR = "serving/feedback"
-DEFAULT_APPROVALS = "sft/approved_corrections.jsonl"
 # An approved correction trains as a top-rated pair: a reviewer vouched for its text.
 APPROVED_RATING = 5
 BAD_APPROVAL = 'expected {"proposal_id": "prop-..."} (as `llm-platform feedback approve` writes it)'
@@ -28,12 +27,12 @@ BAD_APPROVAL = 'expected {"proposal_id": "prop-..."} (as `llm-platform feedback 
 
 def feedback_folder(home: str) -> str:
     """Where the service's per-replica feedback segments live under the storage root."""
-    return f"{home.rstrip('/')}/{FEEDBACK_DIR}"
+    return under(home, FEEDBACK)
 
 
 def approvals_location(configured: str | None, home: str) -> str:
     """`sft.approved_corrections`, else the default file under the storage root."""
-    return configured or f"{home.rstrip('/')}/{DEFAULT_APPROVALS}"
+    return configured or under(home, SFT_APPROVALS)
 
 
 def proposal_id(answer_id: str, corrected_answer: str) -> str:

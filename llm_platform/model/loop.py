@@ -20,10 +20,11 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import get_linear_schedule_with_warmup
 
+from llm_platform.config import TrainingSettings
 from llm_platform.model import checkpoints, prompts
 from llm_platform.model.base_model import load_base_model
-from llm_platform.model.batching import collate, epoch_batches, label_tokens, micro_batches, rank_micro_batches
-from llm_platform.model.training import ADAPTER_DIR, CHECKPOINTS_DIR, LoraTrainingConfig, TrainingInterrupted, TrainingRequest, TrainResult, _fingerprint, encode_example, pad_id_of
+from llm_platform.model.batching import collate, encode_example, epoch_batches, label_tokens, micro_batches, pad_id_of, rank_micro_batches
+from llm_platform.model.training_request import ADAPTER_DIR, CHECKPOINTS_DIR, TrainingInterrupted, TrainingRequest, TrainResult, fingerprint
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def select_device(device: str, local_rank: int = 0) -> tuple[torch.device, torch
     """Return (device, dtype): CUDA with bf16 where available and asked for, else CPU fp32."""
     cuda = torch.cuda.is_available()
     if device == "cuda" and not cuda:
-        raise ValueError("LoraTrainingConfig.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+        raise ValueError("training.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
     if device == "cpu" or not cuda:
         return torch.device("cpu"), torch.float32
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
@@ -56,7 +57,7 @@ def select_device(device: str, local_rank: int = 0) -> tuple[torch.device, torch
     return torch.device("cuda", local_rank), dtype
 
 
-def _lora_model(base_model_dir: str, config: LoraTrainingConfig, device, dtype, revision: str | None = None):
+def _lora_model(base_model_dir: str, config: TrainingSettings, device, dtype, revision: str | None = None):
     base, tokenizer = load_base_model(base_model_dir, revision=revision, torch_dtype=dtype)
     if device.type == "cuda" and base.config._attn_implementation != "sdpa":
         # Fused scaled-dot-product attention; eager attention materializes the full score matrix.
@@ -73,7 +74,7 @@ def _lora_model(base_model_dir: str, config: LoraTrainingConfig, device, dtype, 
 class StepPlanner:
     """Which rows this process trains on at each optimizer step: a pure function of config and step."""
 
-    def __init__(self, rows: Sequence[tuple[list[int], list[int]]], config: LoraTrainingConfig, world: World):
+    def __init__(self, rows: Sequence[tuple[list[int], list[int]]], config: TrainingSettings, world: World):
         self.rows, self.config, self.world = rows, config, world
         self.lengths = [len(ids) for ids, _ in rows]
         self.steps_per_epoch = math.ceil(len(rows) / config.batch_size)
@@ -220,7 +221,7 @@ def run_training(request: TrainingRequest, on_step: Callable[[int, float], None]
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, total_steps // 10), total_steps)
     root = os.path.join(request.output_dir, CHECKPOINTS_DIR)
     # The checkpoint holds one RNG state per process, so it resumes only with as many processes.
-    fingerprint_ = _fingerprint(request) + f"-{world.size}"
+    fingerprint_ = fingerprint(request) + f"-{world.size}"
     start, state = _resume(root, model, optimizer, scheduler, fingerprint_, world)
     if world.rank > 0 and start == 0:
         # Same LoRA initialization everywhere (DDP broadcasts rank 0's anyway), other dropout masks per process.

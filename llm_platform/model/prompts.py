@@ -18,9 +18,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from llm_platform.config import DEFAULT_PROMPT_TEMPLATE
+
 CHAT_TEMPLATE, CONFIGURED = "chat_template", "configured"
 KINDS = (CHAT_TEMPLATE, CONFIGURED)
-DEFAULT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 PLACEHOLDER = "{instruction}"
 TEMPLATE_FILE = "prompt_template.json"
 
@@ -58,7 +59,10 @@ def make_template(kind: str, text: str) -> PromptTemplate:
     return PromptTemplate(kind, text, template_version(kind, text))
 
 
-def template_for(tokenizer, configured: str = DEFAULT_TEMPLATE, *, use_chat_template: bool = True) -> PromptTemplate:
+DEFAULT_PROMPT = make_template(CONFIGURED, DEFAULT_PROMPT_TEMPLATE)
+
+
+def template_for(tokenizer, configured: str = DEFAULT_PROMPT_TEMPLATE, *, use_chat_template: bool = True) -> PromptTemplate:
     """The base model's chat template where its tokenizer has one (and it is wanted), else `configured`."""
     chat = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
     if use_chat_template and isinstance(chat, str) and chat.strip():

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llm_platform.model import distributed
-from llm_platform.model.training import TrainingRequest, TrainResult
+from llm_platform.model.training_request import TrainingRequest, TrainResult
 from llm_platform.pod_specs import MultiNodeTraining, PodSettings, container_resources
 
 GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob"

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 from llm_platform.identity import stable_hash
 from llm_platform.model.prompts import PromptTemplate
 from llm_platform.model.registry import TINY_LOCAL
+from llm_platform.model.training_request import training_record
 
 if TYPE_CHECKING:
-    from llm_platform.config import PlatformConfig
+    from llm_platform.config import PlatformConfig, TrainingSettings
     from llm_platform.model.base_model import BaseModelInfo
-    from llm_platform.model.training import LoraTrainingConfig, TrainingRequest, TrainResult
+    from llm_platform.model.training_request import TrainingRequest, TrainResult
 
 # Single-step losses are noisy; first/final loss in metadata are means over this many steps.
 LOSS_WINDOW = 10
@@ -28,13 +29,6 @@ LOSS_WINDOW = 10
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values)
-
-
-def training_config(config: PlatformConfig) -> LoraTrainingConfig:
-    from llm_platform.model.training import LoraTrainingConfig
-
-    settings = config.training.model_dump(exclude={"min_new_examples", "multi_node"})
-    return LoraTrainingConfig(**{**settings, "target_modules": tuple(settings["target_modules"])})
 
 
 def template_of(record: dict) -> PromptTemplate:
@@ -59,7 +53,7 @@ def base_info(record: dict) -> BaseModelInfo:
 class AdapterPlan:
     """One training of lora_adapter: its inputs, and the fingerprint that names its folder and its resumable checkpoints."""
 
-    training: LoraTrainingConfig
+    training: TrainingSettings
     examples: list[tuple[str, str]]
     base: dict
     template: PromptTemplate
@@ -70,8 +64,8 @@ class AdapterPlan:
 
 def plan_adapter(config: PlatformConfig, rows: list[dict], base: dict, template: PromptTemplate, *, sft_version: str | None, models_dir: str) -> AdapterPlan:
     """The training of `rows` (sft_dataset) over `base` with `template`, in a folder named by everything that shapes the adapter."""
-    training = training_config(config)
-    fingerprint = stable_hash(sft_version or "", base["weights_hash"], template.version, json.dumps(training.__dict__, sort_keys=True, default=str))
+    training = config.training
+    fingerprint = stable_hash(sft_version or "", base["weights_hash"], template.version, json.dumps(training_record(training), sort_keys=True, default=str))
     return AdapterPlan(
         training=training, examples=[(r["instruction"], r["response"]) for r in rows], base=base, template=template,
         sft_version=sft_version, fingerprint=fingerprint, output_dir=f"{models_dir}/adapters/{fingerprint[:16]}",
@@ -80,7 +74,7 @@ def plan_adapter(config: PlatformConfig, rows: list[dict], base: dict, template:
 
 def training_request(plan: AdapterPlan) -> TrainingRequest:
     """The training `plan` describes, its base model and output folder as storage locations."""
-    from llm_platform.model.training import TrainingRequest
+    from llm_platform.model.training_request import TrainingRequest
 
     return TrainingRequest(base_model_dir=base_source(plan.base), examples=plan.examples, config=plan.training, output_dir=plan.output_dir,
                            prompt_template=plan.template, base_revision=plan.base.get("commit"))
@@ -96,7 +90,7 @@ def lineage_tags(plan: AdapterPlan, dagster_run_id: str) -> dict[str, str]:
 
 def training_params(plan: AdapterPlan, new_pairs: int) -> dict[str, Any]:
     training = plan.training
-    return {**training.__dict__, "target_modules": ",".join(training.target_modules), "train_pairs": len(plan.examples), "new_pairs": new_pairs}
+    return {**training_record(training), "target_modules": ",".join(training.target_modules), "train_pairs": len(plan.examples), "new_pairs": new_pairs}
 
 
 def step_logger(plan: AdapterPlan, log_metric: Callable[..., None], log: Callable[[str], None]) -> Callable[[int, float], None]:

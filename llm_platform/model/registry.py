@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from llm_platform.home_layout import PRODUCTION_ALIAS
 from llm_platform.model.prompts import PromptTemplate, read_template
 
 ADAPTER_ARTIFACT = "adapter"
@@ -47,26 +48,18 @@ def _client(client_or_resource):
     return client_or_resource.client() if hasattr(client_or_resource, "client") and callable(client_or_resource.client) else client_or_resource
 
 
-def version_by_alias(client, registered_model: str, alias: str):
-    """The model version `alias` points at; None when the registered model or the alias does not exist."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(registered_model, alias)
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or "not found" in str(exc).lower():
-            return None
-        raise
-
-
-def registered_version(client_or_resource, registered_model: str, alias: str = "production") -> str | None:
+def registered_version(client_or_resource, registered_model: str, alias: str = PRODUCTION_ALIAS) -> str | None:
     """The version number `alias` points at, or None when the model or alias does not exist (one registry call)."""
+    from llm_platform.resources.mlflow import version_by_alias
+
     version = version_by_alias(_client(client_or_resource), registered_model, alias)
     return None if version is None else str(version.version)
 
 
-def download_registered_adapter(client_or_resource, registered_model: str, *, alias: str = "production", cache_dir: str | None = None) -> tuple[Any, str]:
+def download_registered_adapter(client_or_resource, registered_model: str, *, alias: str = PRODUCTION_ALIAS, cache_dir: str | None = None) -> tuple[Any, str]:
     """(model version, local folder) of the alias's adapter artifacts, downloaded once per source run."""
+    from llm_platform.resources.mlflow import version_by_alias
+
     client = _client(client_or_resource)
     version = version_by_alias(client, registered_model, alias)
     if version is None:
@@ -87,7 +80,7 @@ def download_registered_adapter(client_or_resource, registered_model: str, *, al
 
 
 def load_registered_adapter(
-    client_or_resource, registered_model: str, *, alias: str = "production", device: str = "auto", cache_dir: str | None = None
+    client_or_resource, registered_model: str, *, alias: str = PRODUCTION_ALIAS, device: str = "auto", cache_dir: str | None = None
 ) -> RegisteredAdapter:
     """The alias's adapter on its base model (exact commit), on `device`, in eval mode."""
     from llm_platform.model.loop import select_device

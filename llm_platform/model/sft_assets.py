@@ -13,7 +13,7 @@ from llm_platform.config import SFT_RULE_NAMES, PlatformConfig
 from llm_platform.metadata import markdown_table
 from llm_platform.model.feedback import approvals_location, read_approvals
 from llm_platform.model.sft_build import SFT_SCHEMA, SftBuild, build_sft, feedback_files, read_jsonl_files
-from llm_platform.model.sft_rules import RuleReport
+from llm_platform.model.sft_rules import RULE_DESCRIPTIONS, RuleReport
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
 SFT_DATASET = dg.AssetKey("sft_dataset")
@@ -21,13 +21,13 @@ SFT_EVAL_SPLIT = dg.AssetKey("sft_eval_split")
 BASE_MODEL = dg.AssetKey("base_model")
 PROMPT_TEMPLATE = dg.AssetKey("prompt_template")
 GROUP = "model"
-SFT_RULES = SFT_RULE_NAMES
 QUARANTINE_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("origin", pa.string()), ("rule", pa.string()), ("reason", pa.string())])
 
 
 def _sft_check_specs() -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(rule, asset=SFT_DATASET, blocking=True, description=f"share of supplied curated/feedback records breaking {rule} is within sft.max_violation_share")
-            for rule in SFT_RULES]
+    return [dg.AssetCheckSpec(rule, asset=SFT_DATASET, blocking=True,
+                              description=f"share of supplied curated/feedback records breaking {rule} ({RULE_DESCRIPTIONS[rule]}) is within sft.max_violation_share")
+            for rule in SFT_RULE_NAMES]
 
 
 def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefinition:
@@ -96,7 +96,7 @@ def _split_result(storage: StorageResource, name: str, rows: list[dict], common:
 def _rule_checks(report: RuleReport, limits: dict[str, float]) -> list[dg.AssetCheckResult]:
     """One result per rule: fails when the rule's share of supplied records exceeds its limit."""
     results = []
-    for rule in SFT_RULES:
+    for rule in SFT_RULE_NAMES:
         broken = [v for v in report.violations if v.rule == rule]
         share, limit = report.share(rule), limits[rule]
         description = (f"{report.count(rule)} of {report.supplied} supplied records ({share:.1%}) break {rule}; limit {limit:.1%}"
@@ -140,12 +140,13 @@ def _tiny_model_corpus(config: PlatformConfig, storage: StorageResource) -> list
 
 def _resolved_base_model(config: PlatformConfig, storage: StorageResource, texts: list[str], run_id: str):
     """The base model's BaseModelInfo; the tiny LM is built into a run's folder under the storage root."""
-    from llm_platform.model.base_model import TinyModelConfig, resolve_base_model
+    from llm_platform.model.base_model import resolve_base_model
     from llm_platform.model_paths import ModelNotAvailableError
     from llm_platform.storage_files import RemoteFolder
 
     settings = config.base_model
-    tiny = None if settings.tiny is None else TinyModelConfig(**settings.tiny.model_dump(), max_positions=max(512, config.training.max_length))
+    # The tiny LM must take the longest example training feeds it.
+    tiny = None if settings.tiny is None else settings.tiny.model_copy(update={"max_positions": max(settings.tiny.max_positions, config.training.max_length)})
     folder = RemoteFolder(f"{storage.models_dir}/base/{run_id}")
     try:
         info = resolve_base_model(settings.name_or_path, revision=settings.revision, output_dir=folder.local, corpus_texts=texts,

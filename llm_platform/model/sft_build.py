@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 import fsspec
 import pyarrow as pa
 
-from llm_platform.documents.pii import find_pii
 from llm_platform.identity import normalize_for_hash
 from llm_platform.model.feedback import feedback_folder
 from llm_platform.model.sft import SftPair, dedupe_pairs, pairs_from_chunks, split_of
-from llm_platform.model.sft_rules import INSTRUCTION_CHARS, QUALITY_RANGE, RESPONSE_CHARS, RuleReport, check_supplied
+from llm_platform.model.sft_rules import RuleReport, broken_rules, check_supplied
 from llm_platform.segment_log import read_segments
 
 SFT_SCHEMA = pa.schema(
@@ -66,19 +65,6 @@ def feedback_files(location: str | None, home: str) -> list[tuple[str, bytes]]:
     return read_jsonl_files(location) + read_segments(feedback_folder(home))
 
 
-def _rule_broken(pair: SftPair) -> str | None:
-    if not INSTRUCTION_CHARS[0] <= len(pair.instruction) <= INSTRUCTION_CHARS[1]:
-        return f"instruction length {len(pair.instruction)} outside {INSTRUCTION_CHARS[0]}..{INSTRUCTION_CHARS[1]}"
-    if not RESPONSE_CHARS[0] <= len(pair.response) <= RESPONSE_CHARS[1]:
-        return f"response length {len(pair.response)} outside {RESPONSE_CHARS[0]}..{RESPONSE_CHARS[1]}"
-    if not QUALITY_RANGE[0] <= pair.quality <= QUALITY_RANGE[1]:
-        return f"quality {pair.quality:.2f} outside {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}"
-    hits = find_pii(pair.instruction) + find_pii(pair.response)
-    if hits:
-        return f"contains PII ({', '.join(sorted({kind for kind, _ in hits}))})"
-    return None
-
-
 def _row(pair: SftPair, split: str) -> dict:
     return {
         "pair_hash": pair.hash, "instruction": pair.instruction, "response": pair.response,
@@ -117,9 +103,10 @@ def _deduped(result: SftBuild, pairs: list[SftPair]) -> list[SftPair]:
 
 
 def _place(result: SftBuild, pair: SftPair, split: str) -> None:
-    problem = _rule_broken(pair)
-    if problem:
-        result.set_aside.append(f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problem}")
+    broken = broken_rules(pair.instruction, pair.response, pair.quality, pair.origin)
+    if broken:
+        problems = "; ".join(f"{rule}: {reason}" for rule, reason in broken)
+        result.set_aside.append(f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problems}")
         return
     (result.train if split == "train" else result.eval).append(_row(pair, split))
     result.by_origin[pair.origin] += 1

@@ -20,6 +20,14 @@ FIELDS_PRESENT, INSTRUCTION_LENGTH, RESPONSE_LENGTH, QUALITY_RANGE_RULE, NO_DUPL
 INSTRUCTION_CHARS = (10, 4096)
 RESPONSE_CHARS = (5, 8192)
 QUALITY_RANGE = (0.6, 1.0)
+RULE_DESCRIPTIONS = {
+    FIELDS_PRESENT: "a non-empty instruction and response (question and answer for feedback)",
+    INSTRUCTION_LENGTH: f"instruction of {INSTRUCTION_CHARS[0]} to {INSTRUCTION_CHARS[1]} characters",
+    RESPONSE_LENGTH: f"response of {RESPONSE_CHARS[0]} to {RESPONSE_CHARS[1]} characters",
+    QUALITY_RANGE_RULE: f"quality from {QUALITY_RANGE[0]} to {QUALITY_RANGE[1]}",
+    NO_DUPLICATES: "no pair supplied twice",
+    NO_PII: "no personal data (emails, phone numbers, ...) in instruction or response",
+}
 # Field names per origin: (instruction, response).
 _FIELDS = {"curated": ("instruction", "response"), "feedback": ("question", "answer")}
 
@@ -71,7 +79,11 @@ def _quality(record: dict, origin: str) -> tuple[float | None, str | None]:
 
 
 def broken_rules(instruction: str | None, response: str | None, quality: float | None, origin: str) -> list[tuple[str, str]]:
-    """(rule, reason) for each rule a record breaks; missing fields break only the fields rule."""
+    """(rule, reason) for each rule a record breaks; missing fields break only the fields rule.
+
+    The quality rule is judged only when `quality` is given: a supplied feedback
+    record's rating is judged by sft.min_feedback_rating instead.
+    """
     ask, answer = _FIELDS.get(origin, ("instruction", "response"))
     if instruction is None or response is None:
         missing = [name for name, value in ((ask, instruction), (answer, response)) if value is None]
@@ -81,7 +93,7 @@ def broken_rules(instruction: str | None, response: str | None, quality: float |
         broken.append((INSTRUCTION_LENGTH, f'"{ask}" has {len(instruction)} characters, outside {INSTRUCTION_CHARS[0]}..{INSTRUCTION_CHARS[1]}'))
     if not RESPONSE_CHARS[0] <= len(response) <= RESPONSE_CHARS[1]:
         broken.append((RESPONSE_LENGTH, f'"{answer}" has {len(response)} characters, outside {RESPONSE_CHARS[0]}..{RESPONSE_CHARS[1]}'))
-    if origin == "curated" and quality is not None and not QUALITY_RANGE[0] <= quality <= QUALITY_RANGE[1]:
+    if quality is not None and not QUALITY_RANGE[0] <= quality <= QUALITY_RANGE[1]:
         broken.append((QUALITY_RANGE_RULE, f"quality {quality:g} outside {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}"))
     kinds = sorted({kind for kind, _ in find_pii(instruction) + find_pii(response)})
     if kinds:
@@ -122,7 +134,7 @@ def _checked_pair(report: RuleReport, seen: dict[str, str], origin: str, path: s
         return None
     instruction, response = _text(record, ask), _text(record, answer)
     quality, quality_problem = _quality(record, origin)
-    broken = broken_rules(instruction, response, quality, origin)
+    broken = broken_rules(instruction, response, quality if origin == "curated" else None, origin)
     if quality_problem:
         broken.append((FIELDS_PRESENT if origin == "feedback" else QUALITY_RANGE_RULE, quality_problem))
     if broken:

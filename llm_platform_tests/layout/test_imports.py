@@ -34,15 +34,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("top", ("llm_platform.automation", "llm_platform.cli", "llm_platform.definitions", "llm_platform.demo", "llm_platform.local_instance")),
 )
 
-# Known circles inside llm_platform/model/, kept while another branch edits that package.
-# TO BE REMOVED: the lead breaks these after merging (issue 19) and deletes each edge here;
-# any circle or back-arrow not listed still fails.
-KNOWN_MODEL_CIRCLE_EDGES: frozenset[tuple[str, str]] = frozenset({
-    ("llm_platform.model.training", "llm_platform.model.loop"),
-    ("llm_platform.model.training", "llm_platform.model.distributed"),
-})
-
-
 def layer_of(module: str, layers: tuple[tuple[str, tuple[str, ...]], ...] = LAYERS) -> int:
     """The rank of the layer that holds `module` (its longest matching name wins)."""
     matches = [(len(name), rank) for rank, (_, names) in enumerate(layers) for name in names if module == name or ("." in name and module.startswith(f"{name}."))]
@@ -69,17 +60,7 @@ def test_no_module_imports_a_higher_layer():
 
 
 def test_no_modules_import_each_other_in_a_loop():
-    assert circles(without(GRAPH, KNOWN_MODEL_CIRCLE_EDGES)) == []
-
-
-@pytest.mark.parametrize("edge", sorted(KNOWN_MODEL_CIRCLE_EDGES))
-def test_each_known_circle_edge_still_exists_so_the_list_only_shrinks(edge):
-    module, target = edge
-    assert target in GRAPH[module], f"{module} no longer imports {target}: delete it from KNOWN_MODEL_CIRCLE_EDGES"
-
-
-def test_the_known_circle_edges_are_what_keeps_model_circular():
-    assert circles(GRAPH) != [], "llm_platform/model/ has no circle left: empty KNOWN_MODEL_CIRCLE_EDGES"
+    assert circles(GRAPH) == []
 
 
 def imports_of_tests(folder: Path) -> dict[str, list[str]]:

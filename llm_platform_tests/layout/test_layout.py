@@ -60,3 +60,24 @@ def test_the_code_location_starts_no_thread_so_step_workers_can_fork_from_it():
 
 def test_the_thread_guard_sees_a_library_that_starts_one():
     assert len(_threads_after_import("lancedb")) > 1, "lancedb starts its event loop on import; the guard above must be able to see that"
+
+
+def modules_defining(root: Path, function: str) -> list[str]:
+    """The files under `root` (relative paths) that define a top-level function named `function`."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.FunctionDef) and node.name == function for node in tree.body):
+            found.append(path.relative_to(root).as_posix())
+    return found
+
+
+@pytest.mark.parametrize("function", ["format_prompt", "encode_prompt"])
+def test_one_prompt_function_formats_every_prompt(function):
+    assert modules_defining(PACKAGE, function) == ["model/prompts.py"]
+
+
+def test_a_second_prompt_function_is_found(tmp_path: Path):
+    (tmp_path / "prompts.py").write_text("def format_prompt(template, instruction):\n    return ''\n", encoding="utf-8")
+    (tmp_path / "training.py").write_text("def format_prompt(instruction, template):\n    return ''\n", encoding="utf-8")
+    assert modules_defining(tmp_path, "format_prompt") == ["prompts.py", "training.py"]

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from llm_platform.model.base_model import BaseModelInfo, TinyModelConfig, build_local_base_model
+from llm_platform.config import TinyModelSettings, TrainingSettings
+from llm_platform.model.base_model import BaseModelInfo, build_local_base_model
 from llm_platform.model.sft import read_curated_pairs
-from llm_platform.model.training import LoraTrainingConfig, TrainingRequest, TrainResult, train_lora
+from llm_platform.model.training import train_lora
+from llm_platform.model.training_request import TrainingRequest, TrainResult
 
 # Tiny matrices gain nothing from intra-op threads, and on a shared 2-core machine
 # the thread pool's spin-waits made these tests 4-5x slower.
@@ -18,15 +20,20 @@ torch.set_num_threads(1)
 
 DEMO_SFT = Path(__file__).resolve().parents[2] / "llm_platform" / "demo" / "sft"
 # Enough pre-training that the embeddings carry signal; below that, LoRA cannot move the logits.
-TINY = TinyModelConfig(
+TINY = TinyModelSettings(
     vocab_size=512, hidden_size=32, num_layers=2, num_heads=4, max_positions=256,
     pretrain_steps=100, pretrain_lr=1e-2,
 )
 # dropout 0 makes the train-mode loss training logs equal an eval-mode forward pass.
-LORA = LoraTrainingConfig(
+LORA = TrainingSettings(
     rank=8, alpha=16, dropout=0.0, learning_rate=3e-2, epochs=3, batch_size=8, max_length=128,
     checkpoint_every_steps=4,
 )
+
+
+def lora(**changes) -> TrainingSettings:
+    """LORA with `changes`, validated like a config file's training section."""
+    return TrainingSettings.model_validate({**LORA.model_dump(), **changes})
 
 
 @pytest.fixture(scope="session")

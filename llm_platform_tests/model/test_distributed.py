@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from llm_platform.model.training import TrainingInterrupted, TrainingRequest, load_adapter, train_lora
-from llm_platform_tests.model.conftest import LORA
+from llm_platform.model.training import load_adapter, train_lora
+from llm_platform.model.training_request import TrainingInterrupted, TrainingRequest
+from llm_platform_tests.model.conftest import LORA, lora
 
 # Two processes sum the same token losses in another order (and gloo all-reduces in
 # float32), so losses agree with one process to float rounding, far inside this bound.
@@ -20,7 +21,7 @@ def two_processes(tiny_base, curated_examples, tmp_path_factory):
     steps: list[tuple[int, float]] = []
     output = tmp_path_factory.mktemp("ddp")
     request = TrainingRequest(base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(output),
-                              config=dataclasses.replace(LORA, num_processes=2, device="cpu"))
+                              config=lora(num_processes=2, device="cpu"))
     result = train_lora(request, on_step=lambda step, loss: steps.append((step, loss)))
     return result, steps
 
@@ -45,7 +46,7 @@ def test_rank_zero_saves_an_adapter_that_loads(two_processes, tiny_base):
 
 
 def test_an_interrupted_distributed_run_resumes_exactly(lora_request, two_processes, tmp_path):
-    request = dataclasses.replace(lora_request, config=dataclasses.replace(LORA, num_processes=2, device="cpu"))
+    request = dataclasses.replace(lora_request, config=lora(num_processes=2, device="cpu"))
     with pytest.raises(TrainingInterrupted, match="step-8") as stopped:
         train_lora(dataclasses.replace(request, stop_after_steps=10))
     assert stopped.value.step == 10 and os.path.isdir(tmp_path / "checkpoints" / "step-8")
@@ -56,6 +57,6 @@ def test_an_interrupted_distributed_run_resumes_exactly(lora_request, two_proces
 
 def test_a_checkpoint_of_one_process_is_refused_by_two_and_the_log_says_why(lora_request):
     with pytest.raises(TrainingInterrupted):
-        train_lora(dataclasses.replace(lora_request, config=dataclasses.replace(LORA, num_processes=1), stop_after_steps=4))
+        train_lora(dataclasses.replace(lora_request, config=lora(num_processes=1), stop_after_steps=4))
     with pytest.raises(RuntimeError, match="torchrun with 2 processes failed .*torchrun.log; rank-[01]: ValueError: Checkpoint .* number of processes"):
-        train_lora(dataclasses.replace(lora_request, config=dataclasses.replace(LORA, num_processes=2, device="cpu")))
+        train_lora(dataclasses.replace(lora_request, config=lora(num_processes=2, device="cpu")))

@@ -9,8 +9,9 @@ import torch
 
 from llm_platform.index.retrieval import retrieval_metrics
 from llm_platform.model.base_model import load_base_model
+from llm_platform.model.batching import collate, encode_example, pad_id_of
 from llm_platform.model.evaluation import bleu, generate_answers, perplexity, rouge_l
-from llm_platform.model.training import collate, encode_example, load_adapter, pad_id_of
+from llm_platform.model.training import load_adapter
 
 
 @pytest.fixture(scope="module")

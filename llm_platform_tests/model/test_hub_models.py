@@ -6,10 +6,12 @@ import hashlib
 
 import pytest
 
+from llm_platform.config import TrainingSettings
 from llm_platform.model import base_model
 from llm_platform.model.base_model import describe_configured_model, load_base_model, resolve_base_model, weight_files
 from llm_platform.model.prompts import CHAT_TEMPLATE, CONFIGURED, encode_prompt, format_prompt, template_for
-from llm_platform.model.training import LoraTrainingConfig, TrainingRequest, load_adapter, train_lora
+from llm_platform.model.training import load_adapter, train_lora
+from llm_platform.model.training_request import TrainingRequest
 from llm_platform.model_paths import ModelNotAvailableError
 from llm_platform_tests.model.conftest import COMMITS, LLAMA_ID, QWEN_ID
 
@@ -78,7 +80,7 @@ def test_chat_template_of_the_tokenizer_becomes_the_prompt_format(hub_env):
 def test_lora_trains_on_a_cached_qwen2_at_its_commit_with_its_chat_template(hub_env, tmp_path, curated_examples):
     _, tokenizer = load_base_model(QWEN_ID, revision="v1")
     template = template_for(tokenizer)
-    config = LoraTrainingConfig(rank=4, alpha=8, dropout=0.0, epochs=1, batch_size=8, max_length=96, checkpoint_every_steps=100, device="cpu")
+    config = TrainingSettings(rank=4, alpha=8, dropout=0.0, epochs=1, batch_size=8, max_length=96, checkpoint_every_steps=100, device="cpu")
     result = train_lora(TrainingRequest(base_model_dir=QWEN_ID, base_revision=COMMITS["v1"], examples=curated_examples[:16], config=config,
                                         output_dir=str(tmp_path), prompt_template=template))
     model, _ = load_adapter(QWEN_ID, result.adapter_dir, revision=COMMITS["v1"])

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from llm_platform.model.prompts import CONFIGURED, DEFAULT_TEMPLATE, PromptTemplate, encode_prompt, format_prompt, make_template, read_template, template_for, write_template
+from llm_platform.config import DEFAULT_PROMPT_TEMPLATE
+from llm_platform.model.prompts import CONFIGURED, PromptTemplate, encode_prompt, format_prompt, make_template, read_template, template_for, write_template
 
 
 def test_version_follows_the_text():
-    first, same = make_template(CONFIGURED, DEFAULT_TEMPLATE), make_template(CONFIGURED, DEFAULT_TEMPLATE)
+    first, same = make_template(CONFIGURED, DEFAULT_PROMPT_TEMPLATE), make_template(CONFIGURED, DEFAULT_PROMPT_TEMPLATE)
     changed = make_template(CONFIGURED, "Q: {instruction}\nA: ")
     assert first.version == same.version != changed.version and len(first.version) == 12
 
 
 def test_a_template_whose_version_does_not_match_its_text_is_rejected():
-    real = make_template(CONFIGURED, DEFAULT_TEMPLATE)
+    real = make_template(CONFIGURED, DEFAULT_PROMPT_TEMPLATE)
     with pytest.raises(ValueError, match="does not match"):
         PromptTemplate(CONFIGURED, "Q: {instruction}\nA: ", real.version)
 

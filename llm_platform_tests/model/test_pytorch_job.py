@@ -9,7 +9,6 @@ variables the operator sets.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from llm_platform.config import TrainingSettings
 from llm_platform.model.pytorch_job import CONTAINER, PyTorchJobFailed, job_name, pytorch_job_manifest, submit, train_on_pytorch_job, wait
-from llm_platform.model.training import LoraTrainingConfig, TrainingRequest
+from llm_platform.model.training_request import TrainingRequest
 from llm_platform.pod_specs import DEFAULT_GPU_POD, GPU_RESOURCE, MultiNodeTraining
 from llm_platform_tests.deploy.conftest import K8S_VERSION, NAMESPACE
 from llm_platform_tests.model.fake_kubernetes import FakeKubernetes, play_operator
@@ -75,7 +75,7 @@ def test_multi_node_settings_name_the_field_they_reject():
 def test_a_job_that_succeeded_without_writing_a_result_says_where_to_look(curated_examples, tmp_path):
     multi_node = MULTI_NODE.model_copy(update={"storage_mount_path": str(tmp_path)})
     with pytest.raises(RuntimeError, match="wrote no result to .*result.json"):
-        train_on_pytorch_job(TrainingRequest(base_model_dir="unused", examples=curated_examples, config=LoraTrainingConfig(),
+        train_on_pytorch_job(TrainingRequest(base_model_dir="unused", examples=curated_examples, config=TrainingSettings(),
                                              output_dir=str(tmp_path / "adapter")), name="lora-0", multi_node=multi_node,
                              pod=DEFAULT_GPU_POD, api=FakeKubernetes(runner=lambda body: "Succeeded"), poll_seconds=0)
 
@@ -127,12 +127,12 @@ def test_a_job_that_never_ends_fails_after_the_timeout():
 
 
 def test_training_across_two_nodes_matches_one_process(tiny_base, curated_examples, tuned, tmp_path):
-    from llm_platform_tests.model.conftest import LORA
+    from llm_platform_tests.model.conftest import lora
 
     multi_node = MULTI_NODE.model_copy(update={"num_nodes": 2, "storage_mount_path": str(tmp_path)})
     steps: list[int] = []
     request = TrainingRequest(base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(tmp_path / "adapter"),
-                              config=dataclasses.replace(LORA, num_processes=1, device="cpu"))
+                              config=lora(num_processes=1, device="cpu"))
     result = train_on_pytorch_job(
         request, name=job_name("0123456789abcdef0"), multi_node=multi_node, pod=DEFAULT_GPU_POD,
         api=FakeKubernetes(runner=play_operator), on_step=lambda step, loss: steps.append(step), poll_seconds=0,

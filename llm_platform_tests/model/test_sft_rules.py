@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from llm_platform.config import SFT_RULE_NAMES
 from llm_platform.model.sft_build import build_sft
-from llm_platform.model.sft_rules import FIELDS_PRESENT, INSTRUCTION_LENGTH, NO_DUPLICATES, NO_PII, QUALITY_RANGE_RULE, RESPONSE_LENGTH, check_supplied
+from llm_platform.model.sft_rules import FIELDS_PRESENT, INSTRUCTION_CHARS, INSTRUCTION_LENGTH, NO_DUPLICATES, NO_PII, QUALITY_RANGE_RULE, RESPONSE_LENGTH, RULE_DESCRIPTIONS, check_supplied
 
 GOOD = {"instruction": "What does the with statement do?", "response": "It wraps a block in a context manager."}
 
@@ -52,3 +53,17 @@ def test_build_reports_supplied_violations_before_filtering():
     built = build_sft([], [("curated/bad.jsonl", _broken_file())], [], eval_fraction=0.2, min_feedback_rating=4, max_corpus_pairs=0)
     assert built.report.count(NO_PII) == 1 and len(built.train) + len(built.eval) == 1
     assert any(m.startswith("curated/bad.jsonl:5: no_pii") for m in built.set_aside)
+
+
+def test_rule_names_carry_no_limits_and_every_rule_describes_its_own():
+    assert [rule for rule in SFT_RULE_NAMES if any(ch.isdigit() for ch in rule)] == []
+    assert list(RULE_DESCRIPTIONS) == list(SFT_RULE_NAMES)
+    assert f"{INSTRUCTION_CHARS[0]} to {INSTRUCTION_CHARS[1]}" in RULE_DESCRIPTIONS[INSTRUCTION_LENGTH]
+
+
+def test_a_placed_pair_of_any_origin_below_the_quality_range_is_set_aside():
+    # Rated 2 passes a minimum rating of 1, but its quality (2 / 5) is below the quality rule's range.
+    data = _jsonl({"question": "What is a generator?", "answer": "A lazy iterator.", "rating": 2})
+    built = build_sft([], [], [("fb.jsonl", data)], eval_fraction=0.2, min_feedback_rating=1, max_corpus_pairs=0)
+    assert built.train == [] and built.report.violations == []
+    assert [m for m in built.set_aside if "quality_range: quality 0.4 outside 0.6..1.0" in m] != []

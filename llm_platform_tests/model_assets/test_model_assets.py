@@ -12,9 +12,8 @@ import pytest
 
 import llm_platform.model.assets as training_assets
 import llm_platform.model.training as training_logic
-from llm_platform.config import DEMO_CONFIG, PlatformConfig, load_config
+from llm_platform.config import DEMO_CONFIG, SFT_RULE_NAMES, PlatformConfig, load_config
 from llm_platform.home_layout import PRODUCTION_ALIAS
-from llm_platform.model.sft_assets import SFT_RULES
 from llm_platform.model.training import train_lora
 from llm_platform_tests.model_assets.conftest import Platform, check_evaluations, materialized, platform_copy
 
@@ -149,7 +148,7 @@ def test_eval_split_never_in_training_data(trained):
     held_out = pq.read_table(trained.platform.latest("sft_eval_split")["path"]).column("pair_hash").to_pylist()
     assert train and held_out and not set(train) & set(held_out)
     checks = check_evaluations(trained.result, "sft_dataset")
-    assert set(checks) == set(SFT_RULES) and all(c.passed for c in checks.values()), checks
+    assert set(checks) == set(SFT_RULE_NAMES) and all(c.passed for c in checks.values()), checks
 
 
 def test_model_eval_scores_the_recorded_upstream_adapter(trained):

@@ -130,7 +130,7 @@ def test_broken_curated_file_fails_the_rule_it_breaks_naming_file_and_line(platf
     result = platform.train(config, ["sft_dataset", "sft_eval_split"])
 
     checks = check_evaluations(result, "sft_dataset")
-    assert not checks["no_pii"].passed and checks["instruction_length_10_4096"].passed
+    assert not checks["no_pii"].passed and checks["instruction_length"].passed
     assert f"{broken}:1: no_pii" in checks["no_pii"].description and "4 of 4 supplied records (100.0%)" in checks["no_pii"].description
 
 
