@@ -25,10 +25,6 @@ from llm_platform.serving.query_log import read_query_log
 from llm_platform_tests.model_assets.conftest import Platform
 from llm_platform_tests.processes import free_port, stop_process_group
 from llm_platform_tests.serving.conftest import QUESTION, serving_config
-from llm_platform_tests.storage import conftest as storage
-
-# The moto server and a fresh bucket, as in the storage tests.
-s3_endpoint, s3_env, bucket = storage.s3_endpoint, storage.s3_env, storage.bucket
 
 ANSWERS_PER_REPLICA = 12  # one generation, then cache hits: each a new answer id
 KILL_AFTER = 4  # acknowledged ratings of the victim before it is killed
