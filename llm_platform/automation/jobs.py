@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import dagster as dg
 
-DOCUMENT_ASSETS = ["raw_documents", "cleaned_corpus", "chunks", "embeddings", "vector_index"]
+from llm_platform.documents.assets import CHUNKS, CLEANED_CORPUS, RAW_DOCUMENTS
+from llm_platform.index.assets import PUBLISHED_INDEX, RETRIEVAL_EVAL, VECTOR_INDEX
+from llm_platform.index.embedding_assets import EMBEDDINGS
+from llm_platform.model.assets import LORA_ADAPTER, MODEL_EVAL, PRODUCTION_MODEL
+from llm_platform.model.sft_assets import BASE_MODEL, PROMPT_TEMPLATE, SFT_DATASET, SFT_EVAL_SPLIT
+
+DOCUMENT_ASSETS = (RAW_DOCUMENTS, CLEANED_CORPUS, CHUNKS, EMBEDDINGS, VECTOR_INDEX)
+PUBLISH_ASSETS = (RETRIEVAL_EVAL, PUBLISHED_INDEX)
 INDEX_JOB = "index_job"
 PUBLISH_INDEX_JOB = "publish_index_job"
 TRAINING_JOB = "training_job"
-MODEL_ASSETS = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template", "lora_adapter", "model_eval", "production_model"]
+MODEL_ASSETS = (SFT_DATASET, SFT_EVAL_SPLIT, BASE_MODEL, PROMPT_TEMPLATE, LORA_ADAPTER, MODEL_EVAL, PRODUCTION_MODEL)
 
 
 def build_jobs(tags: dict[str, str] | None = None) -> list[dg.UnresolvedAssetJobDefinition]:
@@ -22,7 +29,7 @@ def build_jobs(tags: dict[str, str] | None = None) -> list[dg.UnresolvedAssetJob
     publish_job = dg.define_asset_job(
         PUBLISH_INDEX_JOB,
         tags=tags,
-        selection=dg.AssetSelection.assets("retrieval_eval", "published_index"),
+        selection=dg.AssetSelection.assets(*PUBLISH_ASSETS),
         description="Score the latest table version and move the served tag to it if the retrieval checks pass.",
     )
     training_job = dg.define_asset_job(

@@ -12,17 +12,19 @@ import numpy as np
 import pyarrow as pa
 
 from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
+from llm_platform.datasets import Dataset
 from llm_platform.documents import batching, chunk_table, corpus, sources
 from llm_platform.documents.batching import observed, rows_of
-from llm_platform.documents.chunk_table import CHUNK_SCHEMA, ChunkedCorpus, chunk_batches, chunker_version
+from llm_platform.documents.chunk_table import ChunkedCorpus, chunk_batches, chunker_version
 from llm_platform.documents.chunking import ChunkerSettings
 from llm_platform.documents.cleaning import cleaning_version
-from llm_platform.documents.corpus import CLEANED_SCHEMA, CleanedCorpus, CleaningRules, cleaned_batches
+from llm_platform.documents.corpus import CleanedCorpus, CleaningRules, cleaned_batches
+from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, CLEANED_QUARANTINE_DATA, RAW_DOCUMENTS_DATA, RAW_QUARANTINE_DATA
 from llm_platform.documents.extraction import EXTRACTOR_VERSION
 from llm_platform.documents.listing import GlobOutsideSourceError
 from llm_platform.documents.pii import redacted_rows
 from llm_platform.documents.previous_rows import PreviousRows
-from llm_platform.documents.sources import QUARANTINE_SCHEMA, RAW_SCHEMA, RawDocuments, SuspiciousListingError, source_batches
+from llm_platform.documents.sources import RawDocuments, SuspiciousListingError, source_batches
 from llm_platform.documents.stage_checks import ChunkRowChecks, CleanedRowChecks, RawRowChecks
 from llm_platform.documents.worker_pool import worker_count
 from llm_platform.metadata import check_result, counts, markdown_table, rate_check
@@ -30,9 +32,9 @@ from llm_platform.model_paths import resolve_sentence_transformer
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 from llm_platform.shards import Shard
 
-RAW_DOCUMENTS = dg.AssetKey("raw_documents")
-CLEANED_CORPUS = dg.AssetKey("cleaned_corpus")
-CHUNKS = dg.AssetKey("chunks")
+RAW_DOCUMENTS = dg.AssetKey(RAW_DOCUMENTS_DATA.name)
+CLEANED_CORPUS = dg.AssetKey(CLEANED_CORPUS_DATA.name)
+CHUNKS = dg.AssetKey(CHUNKS_DATA.name)
 GROUP = "documents"
 KINDS = {"python", "parquet"}
 
@@ -52,9 +54,9 @@ CHUNK_TEXT_NOT_EMPTY = "text_not_empty"
 CHUNK_TOKENS_WITHIN_LIMIT = "token_count_within_limit"
 
 
-def _write_quarantine(storage: StorageResource, stage: str, source: str, rows: list[dict], run_id: str) -> None:
-    table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
-    storage.datasets.write(f"quarantine_{stage}", source, [table], QUARANTINE_SCHEMA, run_id)
+def _write_quarantine(storage: StorageResource, quarantine: Dataset, source: str, rows: list[dict], run_id: str) -> None:
+    table = pa.Table.from_pylist(rows, schema=quarantine.schema)
+    storage.datasets.write(quarantine, source, [table], run_id=run_id)
 
 
 def _raw_checks(checks: RawRowChecks, documents: int, quarantined: int, files: int, max_rate: float, source: SourceConfig) -> list[dg.AssetCheckResult]:
@@ -153,7 +155,7 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
         started = time.perf_counter()
         checks = RawRowChecks()
         result, written = _write_raw_documents(config, source, shard, storage, checks, context.run.run_id)
-        _write_quarantine(storage, "raw_documents", shard.key, result.quarantine, context.run.run_id)
+        _write_quarantine(storage, RAW_QUARANTINE_DATA, shard.key, result.quarantine, context.run.run_id)
         context.log.info(f"{shard.key}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
         access = access_summary(source, result.readable_by_nobody, result.documents)
         if result.readable_by_nobody:
@@ -172,17 +174,17 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
 
 def _write_raw_documents(config: PlatformConfig, source: SourceConfig, shard: Shard, storage: StorageResource, checks: RawRowChecks, run_id: str):
     """Read the shard's documents of the source batch by batch straight into a new raw_documents version; (result, written)."""
-    previous_quarantine = storage.datasets.read("quarantine_raw_documents", shard.key)
+    previous_quarantine = storage.datasets.read(RAW_QUARANTINE_DATA, shard.key)
     try:
         result, batches = source_batches(
-            source.name, source.location, source.glob, PreviousRows.of_dataset(storage.datasets, "raw_documents", shard.key, sources.PREVIOUS_KEY_COLUMNS),
+            source.name, source.location, source.glob, PreviousRows.of_dataset(storage.datasets, RAW_DOCUMENTS_DATA, shard.key, sources.PREVIOUS_KEY_COLUMNS),
             previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
             text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
             readers_field=source.jsonl_readers_field, default_readers=source.default_readers,
             max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
             max_removed_fraction=source.max_removed_fraction, batch_bytes=batching.BATCH_TEXT_BYTES, shard=shard,
         )
-        return result, storage.datasets.write("raw_documents", shard.key, observed(batches, checks.observe), RAW_SCHEMA, run_id)
+        return result, storage.datasets.write(RAW_DOCUMENTS_DATA, shard.key, observed(batches, checks.observe), run_id=run_id)
     except SuspiciousListingError as exc:
         # Retrying cannot fix a refused mass deletion; say so at once.
         raise dg.Failure(str(exc), allow_retries=False) from exc
@@ -227,18 +229,18 @@ def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.
         config = platform.config
         key = context.partition_key
         started = time.perf_counter()
-        upstream = _upstream(storage, "raw_documents", key)
+        upstream = _upstream(storage, RAW_DOCUMENTS_DATA, key)
         rules = cleaning_rules(config.cleaning)
         workers = worker_count(config.documents.workers)
         result = CleanedCorpus(rows=[], quarantine=[])
         checks = CleanedRowChecks(rules, config.cleaning.min_quality)
-        previous = PreviousRows.of_dataset(storage.datasets, "cleaned_corpus", key, corpus.PREVIOUS_KEY_COLUMNS)
+        previous = PreviousRows.of_dataset(storage.datasets, CLEANED_CORPUS_DATA, key, corpus.PREVIOUS_KEY_COLUMNS)
         batches = cleaned_batches(
-            _upstream_rows(storage, "raw_documents", key, upstream), previous, rules, result,
+            _upstream_rows(storage, RAW_DOCUMENTS_DATA, key, upstream), previous, rules, result,
             batch_bytes=batching.BATCH_TEXT_BYTES, workers=workers,
         )
-        written = storage.datasets.write("cleaned_corpus", key, observed(batches, checks.observe), CLEANED_SCHEMA, context.run.run_id)
-        _write_quarantine(storage, "cleaned_corpus", key, result.quarantine, context.run.run_id)
+        written = storage.datasets.write(CLEANED_CORPUS_DATA, key, observed(batches, checks.observe), run_id=context.run.run_id)
+        _write_quarantine(storage, CLEANED_QUARANTINE_DATA, key, result.quarantine, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
@@ -251,16 +253,16 @@ def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.
     return cleaned_corpus
 
 
-def _upstream(storage: StorageResource, name: str, key: str) -> str:
+def _upstream(storage: StorageResource, dataset: Dataset, key: str) -> str:
     """The upstream version this run reads, pinned so every batch comes from the same file."""
-    version = storage.datasets.current_version(name, key)
+    version = storage.datasets.current_version(dataset, key)
     if version is None:
-        raise dg.Failure(f"{name} for source {key!r} has not been materialized; materialize it first")
+        raise dg.Failure(f"{dataset.name} for source {key!r} has not been materialized; materialize it first")
     return version
 
 
-def _upstream_rows(storage: StorageResource, name: str, key: str, version: str):
-    return rows_of(storage.datasets.iter_batches(name, key, version=version, batch_rows=batching.READ_ROWS))
+def _upstream_rows(storage: StorageResource, dataset: Dataset, key: str, version: str):
+    return rows_of(storage.datasets.iter_batches(dataset, key, version=version, batch_rows=batching.READ_ROWS))
 
 
 def _cleaned_checks(result: CleanedCorpus, checks: CleanedRowChecks, cleaning: CleaningConfig) -> list[dg.AssetCheckResult]:
@@ -301,12 +303,12 @@ def _write_chunks(config: PlatformConfig, storage: StorageResource, key: str, up
     version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
     chunker = ChunkerSettings(model_dir, config.chunking.max_tokens, config.chunking.overlap)
     workers = worker_count(config.documents.workers)
-    previous = PreviousRows.of_dataset(storage.datasets, "chunks", key, chunk_table.PREVIOUS_KEY_COLUMNS)
+    previous = PreviousRows.of_dataset(storage.datasets, CHUNKS_DATA, key, chunk_table.PREVIOUS_KEY_COLUMNS)
     batches = chunk_batches(
-        _upstream_rows(storage, "cleaned_corpus", key, upstream), previous, chunker, result,
+        _upstream_rows(storage, CLEANED_CORPUS_DATA, key, upstream), previous, chunker, result,
         version=version, batch_bytes=batching.BATCH_TEXT_BYTES, workers=workers,
     )
-    return storage.datasets.write("chunks", key, observed(batches, checks.observe), CHUNK_SCHEMA, run_id), version, workers
+    return storage.datasets.write(CHUNKS_DATA, key, observed(batches, checks.observe), run_id=run_id), version, workers
 
 
 def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDefinition:
@@ -319,7 +321,7 @@ def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDe
         config = platform.config
         key = context.partition_key
         started = time.perf_counter()
-        upstream = _upstream(storage, "cleaned_corpus", key)
+        upstream = _upstream(storage, CLEANED_CORPUS_DATA, key)
         result, checks = ChunkedCorpus(rows=[]), ChunkRowChecks(config.chunking.max_tokens)
         written, version, workers = _write_chunks(config, storage, key, upstream, result, checks, context.run.run_id)
         return dg.MaterializeResult(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 
-from llm_platform.datasets import DatasetStore
+from llm_platform.datasets import Dataset, DatasetStore
 from llm_platform.documents.batching import READ_ROWS
 
 
@@ -34,15 +34,15 @@ class PreviousRows:
         return cls(table.select(present), lambda: iter(table.to_batches(max_chunksize=READ_ROWS)))
 
     @classmethod
-    def of_dataset(cls, store: DatasetStore, name: str, partition: str, key_columns: Sequence[str]) -> PreviousRows | None:
-        """The current version of `name`/`partition`, pinned, or None if nothing was written yet."""
-        version = store.current_version(name, partition)
+    def of_dataset(cls, store: DatasetStore, dataset: Dataset, partition: str, key_columns: Sequence[str]) -> PreviousRows | None:
+        """The current version of `dataset`/`partition`, pinned, or None if nothing was written yet."""
+        version = store.current_version(dataset, partition)
         if version is None:
             return None
-        schema = store.schema(name, partition, version=version)
+        schema = store.schema(dataset, partition, version=version)
         present = [c for c in key_columns if schema is not None and c in schema.names]
-        keys = store.read(name, partition, columns=present, version=version)
-        return cls(keys, lambda: store.iter_batches(name, partition, version=version, batch_rows=READ_ROWS))
+        keys = store.read(dataset, partition, columns=present, version=version)
+        return cls(keys, lambda: store.iter_batches(dataset, partition, version=version, batch_rows=READ_ROWS))
 
     @property
     def num_rows(self) -> int:

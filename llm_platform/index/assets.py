@@ -14,37 +14,31 @@ import dagster as dg
 import pyarrow as pa
 
 from llm_platform.config import IndexConfig, PlatformConfig
+from llm_platform.documents.datasets import CHUNKS_DATA
 from llm_platform.index.access import ReaderGroups
+from llm_platform.index.datasets import EMBEDDINGS_DATA, RETRIEVAL_EVAL_DATA, RETRIEVAL_EVAL_SCHEMA
 from llm_platform.index.embedding import query_embedder
 from llm_platform.index.embedding_assets import EMBEDDINGS
 from llm_platform.index.publishing import PublishRefused, Score, publish_version, served_baseline
 from llm_platform.index.retrieval import RetrievalQuestion, RetrievalScore, questions_from_chunks, score_by_reader_group, score_table
+from llm_platform.index.retrieval_gates import RETRIEVAL_HIT_RATE_MINIMUM, RETRIEVAL_NO_REGRESSION, retrieval_gates
 from llm_platform.index.table import QueryTuning, SourceSync, configured_table_name, index_schema, open_table, published_version, sync_source
 from llm_platform.metadata import markdown_table
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
 VECTOR_INDEX = dg.AssetKey("vector_index")
-RETRIEVAL_EVAL = dg.AssetKey("retrieval_eval")
+RETRIEVAL_EVAL = dg.AssetKey(RETRIEVAL_EVAL_DATA.name)
 PUBLISHED_INDEX = dg.AssetKey("published_index")
 GROUP = "index"
 
 INDEX_ROWS_MATCH_CHUNKS = "row_count_matches_chunks"
 INDEX_UPKEEP = "index_upkeep_succeeded"
-RETRIEVAL_HIT_RATE_MINIMUM = "hit_rate_above_minimum"
-RETRIEVAL_NO_REGRESSION = "hit_rate_not_regressed"
 LANCEDB_POOL = "lancedb_writes"
-_EVAL_SCHEMA = pa.schema(
-    [
-        ("table", pa.string()), ("version", pa.int64()), ("hit_rate", pa.float64()), ("mrr", pa.float64()),
-        ("k", pa.int64()), ("questions", pa.int64()), ("published_version", pa.int64()), ("published_hit_rate", pa.float64()),
-        ("compared_with", pa.string()),
-    ]
-)
 
 
 def _index_rows(storage: StorageResource, source: str, model: str) -> pa.Table:
-    chunks = storage.datasets.read("chunks", source)
-    vectors = storage.datasets.read("embeddings", source, columns=["chunk_id", "vector"])
+    chunks = storage.datasets.read(CHUNKS_DATA, source)
+    vectors = storage.datasets.read(EMBEDDINGS_DATA, source, columns=["chunk_id", "vector"])
     if chunks is None or vectors is None:
         raise dg.Failure(f"chunks and embeddings for source {source!r} must be materialized before vector_index")
     if chunks.column("chunk_id").to_pylist() != vectors.column("chunk_id").to_pylist():
@@ -60,25 +54,14 @@ def _index_rows(storage: StorageResource, source: str, model: str) -> pa.Table:
 def _all_chunks(storage: StorageResource, partitions: list[str]) -> list[dict]:
     rows: list[dict] = []
     for partition in partitions:
-        schema = storage.datasets.schema("chunks", partition)
+        schema = storage.datasets.schema(CHUNKS_DATA, partition)
         if schema is None:
             continue
         # Chunks written before access control have no readers: their questions count for no group.
-        table = storage.datasets.read("chunks", partition, columns=[c for c in ("chunk_id", "doc_id", "title", "heading", "readers") if c in schema.names])
+        table = storage.datasets.read(CHUNKS_DATA, partition, columns=[c for c in ("chunk_id", "doc_id", "title", "heading", "readers") if c in schema.names])
         if table is not None:
             rows.extend(table.to_pylist())
     return rows
-
-
-def retrieval_gate(hit_rate: float, published_hit_rate: float | None, *, minimum: float, margin: float) -> list[tuple[str, bool, str]]:
-    """(check name, passed, explanation) for the two retrieval gates."""
-    gates = [(RETRIEVAL_HIT_RATE_MINIMUM, hit_rate >= minimum, f"hit rate {hit_rate:.3f}; minimum {minimum:.3f}")]
-    if published_hit_rate is None:
-        gates.append((RETRIEVAL_NO_REGRESSION, True, "nothing published yet"))
-    else:
-        drop = published_hit_rate - hit_rate
-        gates.append((RETRIEVAL_NO_REGRESSION, drop <= margin, f"hit rate {hit_rate:.3f} vs published {published_hit_rate:.3f} (drop {drop:+.3f}, allowed {margin:.3f})"))
-    return gates
 
 
 def _embedder(config, model: str, space: str | None = None):
@@ -153,8 +136,8 @@ def vector_index_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefini
             data_version=dg.DataVersion(f"{name}@{sync.version}"),
             metadata={
                 **_sync_metadata(name, sync, table.count_rows(), storage.lancedb_uri),
-                "upstream_chunks_version": storage.datasets.current_version("chunks", key),
-                "upstream_embeddings_version": storage.datasets.current_version("embeddings", key),
+                "upstream_chunks_version": storage.datasets.current_version(CHUNKS_DATA, key),
+                "upstream_embeddings_version": storage.datasets.current_version(EMBEDDINGS_DATA, key),
                 "seconds": time.perf_counter() - started,
             },
             check_results=[_rows_match_check(sync.rows_for_source, rows.num_rows, key), _upkeep_check(sync.upkeep)],
@@ -198,13 +181,13 @@ def retrieval_eval_asset(op_tags: dict) -> dg.AssetsDefinition:
         name = configured_table_name(config)
         evaluation = _evaluate_latest(storage, config, name)
         record = _retrieval_record(name, evaluation)
-        written = storage.datasets.write("retrieval_eval", None, [pa.Table.from_pylist([record], schema=_EVAL_SCHEMA)], _EVAL_SCHEMA, context.run.run_id)
-        gates = retrieval_gate(evaluation.score.hit_rate, evaluation.served_hit_rate, minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
+        written = storage.datasets.write(RETRIEVAL_EVAL_DATA, None, [pa.Table.from_pylist([record], schema=RETRIEVAL_EVAL_SCHEMA)], run_id=context.run.run_id)
+        gates = retrieval_gates(evaluation.score.hit_rate, evaluation.served_hit_rate, minimum=config.index.min_retrieval_hit_rate, margin=config.index.max_retrieval_regression)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{name}@{evaluation.score.version}"),
             metadata={**_retrieval_metadata(name, evaluation), "dataset_version": written.version,
                       "questions_preview": markdown_table([q.__dict__ for q in evaluation.questions], ["question", "doc_id"])},
-            check_results=[dg.AssetCheckResult(check_name=n, passed=p, description=d) for n, p, d in gates],
+            check_results=[dg.AssetCheckResult(check_name=g.check, passed=g.passed, description=g.description) for g in gates],
         )
 
     return retrieval_eval
@@ -265,7 +248,7 @@ def published_index_asset(op_tags: dict) -> dg.AssetsDefinition:
     def published_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """The table version readers are served: the `production` tag moved to the version retrieval_eval passed, once it answers every kind of query."""
         config = platform.config
-        record = storage.read_record("retrieval_eval")
+        record = storage.read_record(RETRIEVAL_EVAL_DATA)
         _refuse_failed_gates(record, config.index)
         previous = _publish(storage, record, config.index, context.run.run_id)
         context.log.info(f"tag {config.index.published_tag!r} of {record['table']}: {previous} -> {record['version']}")
@@ -283,8 +266,8 @@ def published_index_asset(op_tags: dict) -> dg.AssetsDefinition:
 
 
 def _refuse_failed_gates(record: dict, settings: IndexConfig) -> None:
-    gates = retrieval_gate(record["hit_rate"], record["published_hit_rate"], minimum=settings.min_retrieval_hit_rate, margin=settings.max_retrieval_regression)
-    failed = [d for _, passed, d in gates if not passed]
+    gates = retrieval_gates(record["hit_rate"], record["published_hit_rate"], minimum=settings.min_retrieval_hit_rate, margin=settings.max_retrieval_regression)
+    failed = [g.description for g in gates if not g.passed]
     if failed:
         raise dg.Failure(f"not publishing version {record['version']} of {record['table']}: " + "; ".join(failed))
 

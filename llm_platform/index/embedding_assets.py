@@ -13,13 +13,15 @@ import numpy as np
 import pyarrow as pa
 
 from llm_platform.config import DriftSettings, EmbeddingConfig
+from llm_platform.documents.datasets import CHUNKS_DATA
+from llm_platform.index.datasets import EMBEDDINGS_DATA
 from llm_platform.index.drift import measure_drift
 from llm_platform.index.embedding import EmbeddingRun, Runtime, configured_cache, configured_embedder, embed_texts, resolve_runtime
 from llm_platform.metadata import check_result, frame
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 from llm_platform.rules import validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
 
-EMBEDDINGS = dg.AssetKey("embeddings")
+EMBEDDINGS = dg.AssetKey(EMBEDDINGS_DATA.name)
 
 EMBEDDING_DIMENSION = "vector_dimension"
 EMBEDDING_FINITE = "no_nan_values"
@@ -75,19 +77,19 @@ def embeddings_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefiniti
         """One unit-norm vector per chunk; text already embedded by this model is never embedded again."""
         settings = platform.config.embedding
         key = context.partition_key
-        previous = storage.datasets.read("embeddings", key)
-        chunk_table = storage.datasets.read("chunks", key, columns=["chunk_id", "text", "text_hash", "token_count"])
+        previous = storage.datasets.read(EMBEDDINGS_DATA, key)
+        chunk_table = storage.datasets.read(CHUNKS_DATA, key, columns=["chunk_id", "text", "text_hash", "token_count"])
         if chunk_table is None:
             raise dg.Failure(f"chunks for source {key!r} have not been materialized; materialize them first")
         embedded = _embed_chunks(chunk_table, settings, storage.root)
         table = _embeddings_table(chunk_table, settings.model, embedded)
-        written = storage.datasets.write("embeddings", key, [table], table.schema, context.run.run_id)
+        written = storage.datasets.write(EMBEDDINGS_DATA, key, [table], table.schema, context.run.run_id)
         context.log.info(f"{key}: {embedded.run.computed} chunks embedded, {embedded.run.reused} reused from the cache in {embedded.seconds:.1f}s")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
                 "dataset_version": written.version, "path": written.path, "bytes": written.bytes,
-                "upstream_chunks_version": storage.datasets.current_version("chunks", key), **_embedding_metadata(settings.model, chunk_table.num_rows, embedded),
+                "upstream_chunks_version": storage.datasets.current_version(CHUNKS_DATA, key), **_embedding_metadata(settings.model, chunk_table.num_rows, embedded),
             },
             check_results=_embedding_checks(embedded, previous, np.asarray(chunk_table.column("token_count").to_pylist()), platform.config.drift),
         )

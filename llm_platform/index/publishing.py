@@ -18,18 +18,11 @@ import pyarrow as pa
 
 from llm_platform.datasets import DatasetStore
 from llm_platform.index.access import ReaderGroups
+from llm_platform.index.datasets import PUBLICATION_SCHEMA, PUBLICATIONS_DATA
 from llm_platform.index.table import publish, published_version, search, space_of
 from llm_platform.readers import EVERYONE
 
-PUBLICATIONS = "index_publications"
 _TAG_PREFIX = "published-v"
-PUBLICATION_SCHEMA = pa.schema(
-    [
-        ("table", pa.string()), ("version", pa.int64()), ("action", pa.string()), ("at", pa.string()),
-        ("hit_rate", pa.float64()), ("mrr", pa.float64()), ("k", pa.int64()), ("questions", pa.int64()),
-        ("previous_version", pa.int64()), ("compared_with", pa.string()), ("run_id", pa.string()),
-    ]
-)
 
 
 class PublishRefused(ValueError):
@@ -42,7 +35,7 @@ def publication_tag(version: int) -> str:
 
 def read_publications(store: DatasetStore, table_name: str) -> list[dict]:
     """Every publish and rollback of `table_name`, oldest first."""
-    found = store.read(PUBLICATIONS, table_name)
+    found = store.read(PUBLICATIONS_DATA, table_name)
     return found.to_pylist() if found is not None else []
 
 
@@ -53,7 +46,7 @@ def published_scores(store: DatasetStore, table_name: str) -> dict[int, dict]:
 
 def _append(store: DatasetStore, table_name: str, row: dict, run_id: str) -> None:
     rows = [*read_publications(store, table_name), row]
-    store.write(PUBLICATIONS, table_name, [pa.Table.from_pylist(rows, schema=PUBLICATION_SCHEMA)], PUBLICATION_SCHEMA, run_id)
+    store.write(PUBLICATIONS_DATA, table_name, [pa.Table.from_pylist(rows, schema=PUBLICATION_SCHEMA)], run_id=run_id)
 
 
 def open_version(db, name: str, version: int):

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from llm_platform.config import IndexConfig, PlatformConfig
+from llm_platform.documents.chunk_table import CHUNK_SCHEMA
 from llm_platform.index import SEARCH_MODES
 from llm_platform.index.access import PUBLIC_ONLY, ReaderGroups, readers_filter
 from llm_platform.index.embedding import VECTOR_SPACES, embedding_space, model_slug
@@ -39,29 +40,22 @@ from llm_platform.shards import Shard
 if TYPE_CHECKING:
     import lancedb
 
+# Chunk columns that serve only re-chunking (token limits, unchanged documents); search never reads them.
+_CHUNK_ONLY_COLUMNS = ("token_count", "doc_content_hash")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def index_schema(dimension: int) -> pa.Schema:
-    """Columns of the chunk table for vectors of `dimension`."""
-    return pa.schema(
-        [
-            ("chunk_id", pa.string()),
-            ("doc_id", pa.string()),
-            ("source", pa.string()),
-            ("locator", pa.string()),
-            ("title", pa.string()),
-            ("heading", pa.string()),
-            ("position", pa.int32()),
-            ("text", pa.large_string()),
-            ("text_hash", pa.string()),
-            ("embedding_model", pa.string()),
-            ("chunker_version", pa.string()),
-            ("vector", pa.list_(pa.float32(), dimension)),
-            # Last, where adding the column to a table written before access control puts it.
-            ("readers", pa.list_(pa.string())),
-        ]
-    )
+    """Columns of the index table for vectors of `dimension`: the chunk rows' (CHUNK_SCHEMA) with the embedding model and the vector.
+
+    The order is that of tables already written, so a table opened from disk and new rows agree.
+    """
+    schema = CHUNK_SCHEMA
+    for name in _CHUNK_ONLY_COLUMNS:
+        schema = schema.remove(schema.get_field_index(name))
+    schema = schema.insert(schema.get_field_index("chunker_version"), pa.field("embedding_model", pa.string()))
+    # Before readers: readers is last, where adding it to a table written before access control puts it.
+    return schema.insert(schema.get_field_index("readers"), pa.field("vector", pa.list_(pa.float32(), dimension)))
 
 
 def table_name(base: str, model_id: str, space: str = "") -> str:

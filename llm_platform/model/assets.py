@@ -17,6 +17,7 @@ from llm_platform.config import PlatformConfig
 from llm_platform.identity import stable_hash
 from llm_platform.index.table import configured_table_name, open_published, published_version
 from llm_platform.metadata import markdown_table
+from llm_platform.model.datasets import BASE_MODEL_DATA, LORA_ADAPTER_DATA, LORA_ADAPTER_PAIRS_DATA, MODEL_EVAL_DATA, PRODUCTION_MODEL_DATA, PROMPT_TEMPLATE_DATA, SFT_DATASET_DATA, SFT_EVAL_SPLIT_DATA
 from llm_platform.model.gates import GateCheck, GateResult, evaluate_gates, gate_checks
 from llm_platform.model.prompts import PromptTemplate
 from llm_platform.model.records import (
@@ -43,8 +44,9 @@ if TYPE_CHECKING:
     from llm_platform.model.evaluation_run import EvalOutcome
     from llm_platform.model.training_request import TrainingRequest, TrainResult
 
-LORA_ADAPTER = dg.AssetKey("lora_adapter")
-MODEL_EVAL = dg.AssetKey("model_eval")
+LORA_ADAPTER = dg.AssetKey(LORA_ADAPTER_DATA.name)
+MODEL_EVAL = dg.AssetKey(MODEL_EVAL_DATA.name)
+PRODUCTION_MODEL = dg.AssetKey(PRODUCTION_MODEL_DATA.name)
 GROUP = "model"
 GPU_POOL = "gpu"
 TRAINING_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
@@ -75,11 +77,11 @@ def lora_adapter_asset(gpu_tags: dict) -> dg.AssetsDefinition:
         if changed:
             context.log.info(f"training although only {new} pairs are new: {changed}")
         plan = plan_adapter(config, inputs.pairs.to_pylist(), inputs.base, inputs.template,
-                            sft_version=storage.datasets.current_version("sft_dataset", None), models_dir=storage.models_dir)
+                            sft_version=storage.datasets.current_version(SFT_DATASET_DATA, None), models_dir=storage.models_dir)
         trained = _train_in_mlflow_run(context, config, mlflow, plan, new)
-        version = storage.write_record("lora_adapter", trained.record, context.run.run_id)
+        version = storage.write_record(LORA_ADAPTER_DATA, trained.record, context.run.run_id)
         pairs = pa.table({"pair_hash": sorted(inputs.pair_hashes)})
-        storage.datasets.write("lora_adapter_pairs", None, [pairs], pairs.schema, context.run.run_id)
+        storage.datasets.write(LORA_ADAPTER_PAIRS_DATA, None, [pairs], pairs.schema, context.run.run_id)
         yield dg.MaterializeResult(data_version=dg.DataVersion(plan.fingerprint), metadata=_adapter_metadata(trained, version, new, len(plan.examples), mlflow.uri))
 
     return lora_adapter
@@ -100,9 +102,9 @@ class _Trained:
 
 
 def _training_inputs(storage: StorageResource) -> _TrainingInputs:
-    train = storage.datasets.read("sft_dataset", None)
-    base = storage.read_record("base_model")
-    template = template_of(storage.read_record("prompt_template"))
+    train = storage.datasets.read(SFT_DATASET_DATA, None)
+    base = storage.read_record(BASE_MODEL_DATA)
+    template = template_of(storage.read_record(PROMPT_TEMPLATE_DATA))
     if train is None:
         raise dg.Failure("sft_dataset has not been materialized; materialize it first")
     return _TrainingInputs(train, set(train.column("pair_hash").to_pylist()), base, template)
@@ -110,13 +112,13 @@ def _training_inputs(storage: StorageResource) -> _TrainingInputs:
 
 def _new_pairs(storage: StorageResource, hashes: set[str]) -> int:
     """How many training pairs the last adapter was not trained on."""
-    earlier = storage.datasets.read("lora_adapter_pairs", None)
+    earlier = storage.datasets.read(LORA_ADAPTER_PAIRS_DATA, None)
     return len(hashes - set(earlier.column("pair_hash").to_pylist() if earlier is not None else []))
 
 
 def _changed_since_last_adapter(storage: StorageResource, base: dict, template: PromptTemplate) -> str | None:
     """Why the last adapter is stale whatever the data: another base model or prompt template; None if neither."""
-    last = storage.datasets.read("lora_adapter", None)
+    last = storage.datasets.read(LORA_ADAPTER_DATA, None)
     if last is None or last.num_rows == 0:
         return None
     row = last.to_pylist()[0]
@@ -192,7 +194,7 @@ def model_eval_asset(gpu_tags: dict, checks: Sequence[GateCheck], published_inde
         from llm_platform.model.evaluation_run import evaluate_models
 
         config = platform.config
-        adapter = storage.read_record("lora_adapter")
+        adapter = storage.read_record(LORA_ADAPTER_DATA)
         template = _adapter_template(adapter, storage)
         pairs = _eval_pairs(storage, config.evaluation.max_examples)
         table, index_version = _served_index(config, storage)
@@ -205,7 +207,7 @@ def model_eval_asset(gpu_tags: dict, checks: Sequence[GateCheck], published_inde
             run.log_metrics({f"eval_{k}": v for k, v in outcome.scores["candidate"].items()})
             _log_verdict(run, verdict)
         record = _eval_record(storage, adapter, outcome, len(pairs), table.name, index_version, production_version, gates)
-        storage.write_record("model_eval", record, context.run.run_id)
+        storage.write_record(MODEL_EVAL_DATA, record, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(stable_hash(record["scores"], adapter["fingerprint"], str(index_version), template.version)),
             metadata={**_eval_metadata(record, outcome, pairs), **_verdict_metadata(verdict)}, check_results=_gate_check_results(gates, checks),
@@ -217,14 +219,14 @@ def model_eval_asset(gpu_tags: dict, checks: Sequence[GateCheck], published_inde
 def _adapter_template(adapter: dict, storage: StorageResource) -> PromptTemplate:
     """The template the adapter was trained with, refused if prompt_template has moved on since."""
     template = template_of({"kind": adapter["prompt_kind"], "text": adapter["prompt_text"], "version": adapter["prompt_template_version"]})
-    current = storage.read_record("prompt_template")["version"]
+    current = storage.read_record(PROMPT_TEMPLATE_DATA)["version"]
     if current != template.version:
         raise dg.Failure(f"prompt_template is now {current} but lora_adapter was trained with {template.version}; re-materialize lora_adapter", allow_retries=False)
     return template
 
 
 def _eval_pairs(storage: StorageResource, max_examples: int) -> list[tuple[str, str]]:
-    eval_rows = (storage.datasets.read("sft_eval_split", None) or pa.table({})).to_pylist()[:max_examples]
+    eval_rows = (storage.datasets.read(SFT_EVAL_SPLIT_DATA, None) or pa.table({})).to_pylist()[:max_examples]
     if not eval_rows:
         raise dg.Failure("sft_eval_split is empty: add curated pairs or lower sft.eval_fraction's hash threshold", allow_retries=False)
     return [(r["instruction"], r["response"]) for r in eval_rows]
@@ -248,9 +250,9 @@ def _eval_record(storage: StorageResource, adapter: dict, outcome: "EvalOutcome"
                  gates: list[GateResult]) -> dict:
     from llm_platform.model.provenance import code_version
 
-    return {"adapter_record": storage.datasets.current_version("lora_adapter", None), "adapter_fingerprint": adapter["fingerprint"],
+    return {"adapter_record": storage.datasets.current_version(LORA_ADAPTER_DATA, None), "adapter_fingerprint": adapter["fingerprint"],
             "mlflow_run_id": adapter["mlflow_run_id"], "adapter_dir": adapter["adapter_dir"], "scores": json.dumps(outcome.scores),
-            "eval_split_version": storage.datasets.current_version("sft_eval_split", None), "eval_examples": examples,
+            "eval_split_version": storage.datasets.current_version(SFT_EVAL_SPLIT_DATA, None), "eval_examples": examples,
             "index_table": index_table, "index_version": index_version, "prompt_template_version": adapter["prompt_template_version"], "device": outcome.device,
             "production_version": production_version, "gates": json.dumps([g.as_record() for g in gates]), **code_version()}
 
@@ -299,14 +301,14 @@ def production_model_asset(cpu_tags: dict) -> dg.AssetsDefinition:
     def production_model(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource, mlflow: MlflowResource) -> dg.MaterializeResult:
         """The MLflow registered version under the `production` alias, moved only when every gate passed."""
         config = platform.config
-        evaluated = storage.read_record("model_eval")
-        adapter = storage.read_record("lora_adapter")
+        evaluated = storage.read_record(MODEL_EVAL_DATA)
+        adapter = storage.read_record(LORA_ADAPTER_DATA)
         scores = json.loads(evaluated["scores"])
         current = registered_version(mlflow, mlflow.registered_model)
         _refuse_unless_gates_pass(config, scores, evaluated, current)
         tags = promotion_tags(adapter, evaluated, scores, context.run.run_id)
         version = mlflow.promote(run_id=evaluated["mlflow_run_id"], artifact_path=ADAPTER_ARTIFACT, tags=tags)
-        storage.write_record("production_model", {"registered_version": str(version), **tags}, context.run.run_id)
+        storage.write_record(PRODUCTION_MODEL_DATA, {"registered_version": str(version), **tags}, context.run.run_id)
         context.log.info(f"{mlflow.registered_model} version {version} is now 'production' (was {current or 'none'})")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{mlflow.registered_model}/{version}"),

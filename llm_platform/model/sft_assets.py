@@ -10,18 +10,20 @@ import dagster as dg
 import pyarrow as pa
 
 from llm_platform.config import SFT_RULE_NAMES, PlatformConfig
+from llm_platform.datasets import Dataset
+from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA
 from llm_platform.metadata import markdown_table
+from llm_platform.model.datasets import BASE_MODEL_DATA, PROMPT_TEMPLATE_DATA, SFT_DATASET_DATA, SFT_EVAL_SPLIT_DATA, SFT_QUARANTINE_DATA, SFT_QUARANTINE_SCHEMA
 from llm_platform.model.feedback import approvals_location, read_approvals
 from llm_platform.model.sft_build import SFT_SCHEMA, SftBuild, build_sft, feedback_files, read_jsonl_files
 from llm_platform.model.sft_rules import RULE_DESCRIPTIONS, RuleReport
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
-SFT_DATASET = dg.AssetKey("sft_dataset")
-SFT_EVAL_SPLIT = dg.AssetKey("sft_eval_split")
-BASE_MODEL = dg.AssetKey("base_model")
-PROMPT_TEMPLATE = dg.AssetKey("prompt_template")
+SFT_DATASET = dg.AssetKey(SFT_DATASET_DATA.name)
+SFT_EVAL_SPLIT = dg.AssetKey(SFT_EVAL_SPLIT_DATA.name)
+BASE_MODEL = dg.AssetKey(BASE_MODEL_DATA.name)
+PROMPT_TEMPLATE = dg.AssetKey(PROMPT_TEMPLATE_DATA.name)
 GROUP = "model"
-QUARANTINE_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("origin", pa.string()), ("rule", pa.string()), ("reason", pa.string())])
 
 
 def _sft_check_specs() -> list[dg.AssetCheckSpec]:
@@ -57,10 +59,10 @@ def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefi
         for message in built.set_aside[:20]:
             context.log.warning(f"set aside: {message}")
         violations = [v.__dict__ for v in built.report.violations]
-        storage.datasets.write("sft_quarantine", None, [pa.Table.from_pylist(violations, schema=QUARANTINE_SCHEMA)], QUARANTINE_SCHEMA, context.run.run_id)
+        storage.datasets.write(SFT_QUARANTINE_DATA, None, [pa.Table.from_pylist(violations, schema=SFT_QUARANTINE_SCHEMA)], run_id=context.run.run_id)
         common = {**_sft_metadata(built, violations), **versions}
-        for name, rows in (("sft_dataset", built.train), ("sft_eval_split", built.eval)):
-            yield _split_result(storage, name, rows, common, context.run.run_id)
+        for key, dataset, rows in ((SFT_DATASET, SFT_DATASET_DATA, built.train), (SFT_EVAL_SPLIT, SFT_EVAL_SPLIT_DATA, built.eval)):
+            yield _split_result(storage, key, dataset, rows, common, context.run.run_id)
         yield from _rule_checks(built.report, config.sft.max_violation_share)
 
     return sft_pairs
@@ -71,8 +73,8 @@ def _chunk_rows(storage: StorageResource, partitions: list[str]) -> tuple[list[t
     chunk_rows = []
     versions = {}
     for partition in partitions:
-        table = storage.datasets.read("chunks", partition, columns=["chunk_id", "title", "heading", "text"])
-        versions[f"upstream_chunks_{partition}"] = storage.datasets.current_version("chunks", partition)
+        table = storage.datasets.read(CHUNKS_DATA, partition, columns=["chunk_id", "title", "heading", "text"])
+        versions[f"upstream_chunks_{partition}"] = storage.datasets.current_version(CHUNKS_DATA, partition)
         if table is not None:
             chunk_rows += [(r["chunk_id"], r["title"], r["heading"], r["text"]) for r in table.to_pylist()]
     return chunk_rows, versions
@@ -84,10 +86,10 @@ def _sft_metadata(built: SftBuild, violations: list[dict]) -> dict:
             "set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin))}
 
 
-def _split_result(storage: StorageResource, name: str, rows: list[dict], common: dict, run_id: str) -> dg.MaterializeResult:
-    written = storage.datasets.write(name, None, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], SFT_SCHEMA, run_id)
+def _split_result(storage: StorageResource, key: dg.AssetKey, dataset: Dataset, rows: list[dict], common: dict, run_id: str) -> dg.MaterializeResult:
+    written = storage.datasets.write(dataset, None, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], run_id=run_id)
     return dg.MaterializeResult(
-        asset_key=name, data_version=dg.DataVersion(written.version),
+        asset_key=key, data_version=dg.DataVersion(written.version),
         metadata={"dataset_version": written.version, "path": written.path, "pairs": len(rows), **common,
                   "preview": markdown_table(rows, ["origin", "quality", "instruction", "response"])},
     )
@@ -117,7 +119,7 @@ def base_model_asset(cleaned_corpus: dg.AssetsDefinition, op_tags: dict) -> dg.A
         texts = _tiny_model_corpus(config, storage)
         info = _resolved_base_model(config, storage, texts, context.run.run_id)
         record = {**info.__dict__, "weight_files": ",".join(info.weight_files)}
-        storage.write_record("base_model", record, context.run.run_id)
+        storage.write_record(BASE_MODEL_DATA, record, context.run.run_id)
         context.log.info(f"base model: {info.kind} {info.name} ({info.num_parameters:,} parameters) — {info.note}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(info.weights_hash),
@@ -133,7 +135,7 @@ def _tiny_model_corpus(config: PlatformConfig, storage: StorageResource) -> list
     texts: list[str] = []
     if config.base_model.tiny is not None:
         for partition in config.partition_keys:
-            table = storage.datasets.read("cleaned_corpus", partition, columns=["text"])
+            table = storage.datasets.read(CLEANED_CORPUS_DATA, partition, columns=["text"])
             texts += table.column("text").to_pylist() if table is not None else []
     return texts
 
@@ -164,10 +166,10 @@ def prompt_template_asset(op_tags: dict) -> dg.AssetsDefinition:
     def prompt_template(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
         """The prompt format every model is trained, evaluated and served with: the base model's chat template, else the configured one."""
         config = platform.config
-        base = storage.read_record("base_model")
+        base = storage.read_record(BASE_MODEL_DATA)
         template, origin = _chosen_template(config, base)
         record = {"kind": template.kind, "text": template.text, "version": template.version, "origin": origin}
-        storage.write_record("prompt_template", record, context.run.run_id)
+        storage.write_record(PROMPT_TEMPLATE_DATA, record, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(template.version),
             metadata={"version": template.version, "kind": template.kind, "origin": origin, "base_model": base["name"],

@@ -9,7 +9,7 @@ import pyarrow as pa
 from pydantic import PrivateAttr
 
 from llm_platform.config import PlatformConfig, config_at, platform_home
-from llm_platform.datasets import DatasetStore
+from llm_platform.datasets import Dataset, DatasetStore
 from llm_platform.home_layout import MODELS, lancedb_uri, under
 from llm_platform.lance_database import connect
 from llm_platform.shards import Shard, ShardKeyError
@@ -101,17 +101,17 @@ class StorageResource(dg.ConfigurableResource):
     def models_dir(self) -> str:
         return under(self.root, MODELS)
 
-    def read_record(self, name: str) -> dict:
+    def read_record(self, dataset: Dataset) -> dict:
         """The one-row record an unpartitioned asset wrote (its current version)."""
-        table = self.datasets.read(name, None)
+        table = self.datasets.read(dataset, None)
         if table is None or table.num_rows == 0:
-            raise dg.Failure(f"{name} has not been materialized; materialize it first")
+            raise dg.Failure(f"{dataset.name} has not been materialized; materialize it first")
         return table.to_pylist()[0]
 
-    def write_record(self, name: str, row: dict, run_id: str) -> str:
+    def write_record(self, dataset: Dataset, row: dict, run_id: str) -> str:
         """Write a one-row record for an unpartitioned asset; returns its version."""
         table = pa.Table.from_pylist([row])
-        return self.datasets.write(name, None, [table], table.schema, run_id).version
+        return self.datasets.write(dataset, None, [table], table.schema, run_id).version
 
     def lancedb(self):
         return connect(self.lancedb_uri)

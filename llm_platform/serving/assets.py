@@ -2,11 +2,14 @@
 
 import dagster as dg
 
+from llm_platform.index.assets import PUBLISHED_INDEX
 from llm_platform.metadata import markdown_table
+from llm_platform.model.assets import PRODUCTION_MODEL
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
+from llm_platform.serving.datasets import SERVING_LOG_DATA
 
 QUERY_DRIFT = "query_drift"
-SERVING_LOG = "serving_log"
+SERVING_LOG = dg.AssetKey(SERVING_LOG_DATA.name)
 
 
 def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.AssetCheckResult:
@@ -31,17 +34,17 @@ def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.A
     )
 
 
-@dg.asset(group_name="serving", kinds={"parquet"}, deps=["published_index", "production_model"],
+@dg.asset(group_name="serving", kinds={"parquet"}, deps=[PUBLISHED_INDEX, PRODUCTION_MODEL],
           check_specs=[dg.AssetCheckSpec(QUERY_DRIFT, asset=SERVING_LOG, description="questions' embedding centroid stays near the corpus's")])
 def serving_log(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
     """Every answered question (PII redacted), its answer, citations, latency and versions, from the service's log files."""
-    from llm_platform.serving.query_drift import LOG_SCHEMA, log_table
+    from llm_platform.serving.query_drift import log_table
     from llm_platform.serving.query_log import query_log_folder, questions, read_query_log
 
     records, problems = read_query_log(storage.root)
     for problem in problems[:20]:
         context.log.warning(f"query log: {problem}")
-    written = storage.datasets.write(SERVING_LOG, None, [log_table(records)], LOG_SCHEMA, context.run.run_id)
+    written = storage.datasets.write(SERVING_LOG_DATA, None, [log_table(records)], run_id=context.run.run_id)
     latencies = sorted(r["latency_ms"] for r in records if isinstance(r.get("latency_ms"), int | float))
     by_adapter: dict[str, int] = {}
     for record in records:

@@ -27,6 +27,7 @@ from llm_platform.automation.jobs import DOCUMENT_ASSETS, INDEX_JOB
 from llm_platform.config import DEFAULT_EMBEDDING_MODEL
 from llm_platform.datasets import DatasetStore
 from llm_platform.definitions import EXECUTOR_ENV
+from llm_platform.documents.datasets import CHUNKS_DATA
 from llm_platform.index.embedding import model_slug
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.local_instance import INSTANCE_CONFIG
@@ -86,7 +87,7 @@ class Project:
         return open_table(connect(str(self.home / "lancedb")), table_name("chunks", model))
 
     def chunk_count(self, source: str) -> int:
-        return DatasetStore(str(self.home)).read("chunks", source, columns=["chunk_id"]).num_rows
+        return DatasetStore(str(self.home)).read(CHUNKS_DATA, source, columns=["chunk_id"]).num_rows
 
 
 def _write_config(path: Path, **overrides: Any) -> Path:
@@ -122,7 +123,7 @@ def _table_state(project: Project, model: str = DEFAULT_EMBEDDING_MODEL) -> Tabl
 @pytest.fixture(scope="module")
 def one_source_rerun(project: Project) -> TableState:
     """`dagster asset materialize` of the document assets for one source; the table right afterwards."""
-    project.dagster("asset", "materialize", "-m", "llm_platform.definitions", "--select", ",".join(DOCUMENT_ASSETS), "--partition", "statements")
+    project.dagster("asset", "materialize", "-m", "llm_platform.definitions", "--select", ",".join(key.to_user_string() for key in DOCUMENT_ASSETS), "--partition", "statements")
     return _table_state(project)
 
 

@@ -8,6 +8,7 @@ import pytest
 from llm_platform.cli import main
 from llm_platform.config import CONFIG_ENV, DEFAULT_EMBEDDING_MODEL, HOME_ENV
 from llm_platform.datasets import DatasetStore
+from llm_platform.index.datasets import RETRIEVAL_EVAL_DATA
 from llm_platform.index.publishing import Score, publish_version
 from llm_platform.index.table import SearchInputError, connect, open_table, search, sync_source, table_name
 from llm_platform_tests.index.tables import DIMENSION, SETTINGS, TAG, rows
@@ -90,7 +91,7 @@ def test_forced_rollback_to_an_empty_version_is_still_refused(home, capsys):
 def test_status_shows_an_evaluated_version_that_was_not_published(home, capsys, tmp_path):
     record = {"table": NAME, "version": 2, "hit_rate": 0.25, "mrr": 0.1, "k": 5, "questions": 12,
               "published_version": None, "published_hit_rate": None, "compared_with": None}
-    DatasetStore(str(tmp_path / "home")).write("retrieval_eval", None, [pa.Table.from_pylist([record])], pa.Table.from_pylist([record]).schema)
+    DatasetStore(str(tmp_path / "home")).write(RETRIEVAL_EVAL_DATA, None, [pa.Table.from_pylist([record])], pa.Table.from_pylist([record]).schema)
     code, out, _ = run(capsys, "index", "status")
     assert code == 0 and "version    2  evaluated, not published  hit_rate@5 0.250" in out
 

@@ -57,7 +57,7 @@ def test_a_backfill_of_the_index_job_has_one_partition_per_shard(index_job):
 @pytest.mark.parametrize("key", SHARD_KEYS)
 def test_each_shard_run_executes_every_document_step(index_job, key):
     plan = create_execution_plan(index_job, tags={"dagster/partition": key})
-    assert sorted(step.key for step in plan.steps) == sorted(DOCUMENT_ASSETS)
+    assert sorted(step.key for step in plan.steps) == sorted(key.to_user_string() for key in DOCUMENT_ASSETS)
 
 
 def test_a_shards_embedding_step_is_a_gpu_job_and_its_other_steps_cpu_jobs(index_job, k8s_run_launcher):

@@ -7,11 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from llm_platform.automation.jobs import DOCUMENT_ASSETS
+from llm_platform.automation.jobs import DOCUMENT_ASSETS, PUBLISH_ASSETS
 from llm_platform.index.assets import INDEX_UPKEEP, RETRIEVAL_NO_REGRESSION
 from llm_platform.index.table import connect, open_table, table_name
-
-INDEX_ASSETS = ["retrieval_eval", "published_index"]
 
 
 def materialize(platform, selection, partition=None) -> dg.ExecuteInProcessResult:
@@ -32,7 +30,7 @@ def data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
 def published(new_platform):
     platform = new_platform("index_assets")
     runs = [materialize(platform, DOCUMENT_ASSETS, source) for source in ("docs", "notes")]
-    runs.append(materialize(platform, INDEX_ASSETS))
+    runs.append(materialize(platform, PUBLISH_ASSETS))
     assert all(run.success for run in runs)
     return platform, runs
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from llm_platform.cli import main
 from llm_platform.datasets import DatasetStore
+from llm_platform.model.datasets import SFT_DATASET_DATA, SFT_EVAL_SPLIT_DATA
 from llm_platform.serving.server import build_service
 from llm_platform_tests.model_assets.conftest import materialized
 from llm_platform_tests.serving.conftest import IDLE, issued
@@ -26,7 +27,7 @@ def sft_rows(platform, config) -> dict[str, list[dict]]:
     result = platform.train(config, SFT)
     assert result.success and materialized(result) == set(SFT), "sft_dataset's checks must pass for the comparison to mean anything"
     store = DatasetStore(platform.home)
-    return {name: sorted(store.read(name).to_pylist(), key=lambda r: r["pair_hash"]) for name in SFT}
+    return {dataset.name: sorted(store.read(dataset, None).to_pylist(), key=lambda r: r["pair_hash"]) for dataset in (SFT_DATASET_DATA, SFT_EVAL_SPLIT_DATA)}
 
 
 @pytest.fixture

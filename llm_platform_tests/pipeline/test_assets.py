@@ -10,7 +10,7 @@ import sys
 import dagster as dg
 import pytest
 
-from llm_platform.automation.jobs import DOCUMENT_ASSETS
+from llm_platform.automation.jobs import DOCUMENT_ASSETS, PUBLISH_ASSETS
 from llm_platform.automation.sensors import SOURCE_SENSOR
 from llm_platform.config import CONFIG_ENV, HOME_ENV
 from llm_platform.definitions import EXECUTOR_ENV
@@ -21,7 +21,9 @@ from llm_platform.metadata import check_result, frame, rate_check
 from llm_platform.rules import tokens_at_most, validate_rule
 from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, materialization
 
-INDEX_ASSETS = ["retrieval_eval", "published_index"]
+# Names as the CLI and events print them.
+DOCUMENT_NAMES = [key.to_user_string() for key in DOCUMENT_ASSETS]
+INDEX_NAMES = [key.to_user_string() for key in PUBLISH_ASSETS]
 GOOD_DOCS = len(DOCS_MARKDOWN) + len(DOCS_TEXT) + len(DOCS_HTML)
 
 
@@ -41,20 +43,20 @@ def indexed(new_platform):
     """Both sources materialized through vector_index, then the index evaluated and published."""
     platform = new_platform("assets")
     runs = {source: materialize(platform, DOCUMENT_ASSETS, source) for source in ("docs", "notes")}
-    runs["publish"] = materialize(platform, INDEX_ASSETS)
+    runs["publish"] = materialize(platform, PUBLISH_ASSETS)
     return platform, runs
 
 
 def test_every_document_asset_materializes_for_a_source_partition(indexed):
     _, runs = indexed
     events = runs["docs"].get_asset_materialization_events()
-    assert sorted(e.asset_key.to_user_string() for e in events) == sorted(DOCUMENT_ASSETS)
+    assert sorted(e.asset_key.to_user_string() for e in events) == sorted(DOCUMENT_NAMES)
     assert {e.partition for e in events} == {"docs"}
 
 
 def test_retrieval_eval_and_published_index_materialize_over_the_whole_table(indexed):
     _, runs = indexed
-    assert sorted(e.asset_key.to_user_string() for e in runs["publish"].get_asset_materialization_events()) == sorted(INDEX_ASSETS)
+    assert sorted(e.asset_key.to_user_string() for e in runs["publish"].get_asset_materialization_events()) == sorted(INDEX_NAMES)
 
 
 def test_all_checks_pass_on_good_data(indexed):
@@ -67,7 +69,7 @@ def test_every_declared_check_is_evaluated(indexed):
     platform, runs = indexed
     declared = {(key.asset_key.to_user_string(), key.name) for key in platform.defs.resolve_asset_graph().asset_check_keys}
     evaluated = set(checks(runs["docs"])) | set(checks(runs["publish"]))
-    assert {key for key in declared if key[0] in DOCUMENT_ASSETS + INDEX_ASSETS} <= evaluated
+    assert {key for key in declared if key[0] in DOCUMENT_NAMES + INDEX_NAMES} <= evaluated
 
 
 def test_raw_documents_metadata_counts_the_diff(indexed):
@@ -197,7 +199,7 @@ def dagster_cli(platform, tmp_path, *args: str) -> subprocess.CompletedProcess:
 def test_dagster_asset_list_shows_the_document_assets(new_platform, tmp_path):
     done = dagster_cli(new_platform("cli_list"), tmp_path, "asset", "list")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert set(DOCUMENT_ASSETS + INDEX_ASSETS) <= set(done.stdout.split())
+    assert set(DOCUMENT_NAMES + INDEX_NAMES) <= set(done.stdout.split())
 
 
 def test_dagster_asset_materialize_runs_one_source_partition(new_platform, tmp_path):

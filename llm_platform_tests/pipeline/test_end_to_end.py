@@ -18,6 +18,7 @@ from llm_platform.automation.jobs import PUBLISH_INDEX_JOB
 from llm_platform.cli import main
 from llm_platform.config import CONFIG_ENV, HOME_ENV
 from llm_platform.datasets import DatasetStore
+from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_QUARANTINE_DATA, RAW_QUARANTINE_DATA
 from llm_platform.home_layout import lancedb_uri
 from llm_platform.identity import doc_id_for
 from llm_platform.index.embedding import load_embedder
@@ -53,7 +54,7 @@ class History:
         assert result.success, f"index_job for {SOURCE} failed in step {label}"
         self.runs[label] = result
         self.rows[label] = self.table().search().where(f"source = '{SOURCE}'").limit(None).to_arrow().sort_by("chunk_id")
-        self.chunks[label] = DatasetStore(str(self.platform.home)).read("chunks", SOURCE)
+        self.chunks[label] = DatasetStore(str(self.platform.home)).read(CHUNKS_DATA, SOURCE)
 
     def publish(self, label: str) -> None:
         result = self.platform.run(PUBLISH_INDEX_JOB)
@@ -173,7 +174,7 @@ def test_removing_a_document_leaves_the_others_rows(history):
 
 def test_bad_files_are_quarantined_with_reasons_naming_them(history):
     store = DatasetStore(str(history.platform.home))
-    records = store.read("quarantine_raw_documents", SOURCE).to_pylist() + store.read("quarantine_cleaned_corpus", SOURCE).to_pylist()
+    records = store.read(RAW_QUARANTINE_DATA, SOURCE).to_pylist() + store.read(CLEANED_QUARANTINE_DATA, SOURCE).to_pylist()
     assert {r["locator"]: (r["stage"], r["kind"]) for r in records} == BAD_FILES
     assert all(r["reason"].startswith(f"{r['locator']}: ") for r in records)
 

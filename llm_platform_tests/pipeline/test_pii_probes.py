@@ -18,6 +18,7 @@ import pytest
 from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.config import load_config
 from llm_platform.datasets import DatasetStore
+from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, CLEANED_QUARANTINE_DATA
 from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform_tests.conftest import materialization
@@ -100,11 +101,11 @@ def _leaks(text: str) -> list[str]:
 
 def test_every_probe_document_reaches_the_cleaned_corpus(probed):
     _, home, _, _ = probed
-    rows = DatasetStore(str(home)).read("cleaned_corpus", "probes").to_pylist()
+    rows = DatasetStore(str(home)).read(CLEANED_CORPUS_DATA, "probes").to_pylist()
     assert sorted(row["format"] for row in rows) == sorted(FILE_STEMS)
 
 
-@pytest.mark.parametrize("dataset", ["cleaned_corpus", "chunks", "quarantine_cleaned_corpus"])
+@pytest.mark.parametrize("dataset", [CLEANED_CORPUS_DATA, CHUNKS_DATA, CLEANED_QUARANTINE_DATA], ids=lambda dataset: dataset.name)
 def test_no_probe_is_stored_in_a_dataset(probed, dataset):
     _, home, _, _ = probed
     table = DatasetStore(str(home)).read(dataset, "probes")
@@ -144,7 +145,7 @@ def test_locators_are_redacted_but_doc_ids_follow_the_real_path(probed):
     from llm_platform.identity import doc_id_for
 
     _, home, _, _ = probed
-    rows = {row["format"]: row for row in DatasetStore(str(home)).read("cleaned_corpus", "probes").to_pylist()}
+    rows = {row["format"]: row for row in DatasetStore(str(home)).read(CLEANED_CORPUS_DATA, "probes").to_pylist()}
     assert rows["txt"]["locator"] == "notes for [REDACTED_EMAIL].txt"
     assert rows["txt"]["doc_id"] == doc_id_for("probes", f"{FILE_STEMS['txt']}.txt")
     assert rows["rst"]["locator"] == "call [REDACTED_PHONE].rst"

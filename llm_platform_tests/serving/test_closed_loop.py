@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from llm_platform.cli import main
+from llm_platform.model.datasets import SFT_DATASET_DATA
 from llm_platform.serving.server import build_service, running, wait_ready
 from llm_platform_tests.model_assets.conftest import materialized
 from llm_platform_tests.serving.conftest import platform_of, serving_config
@@ -85,7 +86,7 @@ def test_rating_reaches_the_next_adapter_and_the_running_service_without_a_faile
 
     from llm_platform.datasets import DatasetStore
 
-    pairs = DatasetStore(platform.home).read("sft_dataset").to_pylist()
+    pairs = DatasetStore(platform.home).read(SFT_DATASET_DATA, None).to_pylist()
     assert [(p["instruction"], p["origin"]) for p in pairs if p["response"] == correction] == [(QUESTION, "feedback")]
     assert result.success and "production_model" in materialized(result)
     assert platform.latest("production_model")["version"] == "2"

@@ -8,6 +8,7 @@ import pytest
 from llm_platform.datasets import DatasetStore
 from llm_platform.definitions import build_definitions
 from llm_platform.serving.assets import QUERY_DRIFT
+from llm_platform.serving.datasets import SERVING_LOG_DATA
 from llm_platform.serving.query_log import QueryLog, read_query_log
 from llm_platform_tests.serving.conftest import platform_of, serving_config
 
@@ -50,7 +51,7 @@ def test_questions_about_the_corpus_pass_the_drift_check(platform):
     check = drift_check(result)
     assert result.success and check.passed
     assert check.metadata["centroid_distance"].value <= config.serving.query_drift_threshold
-    assert DatasetStore(platform.home).read("serving_log").num_rows == len(ON_TOPIC)
+    assert DatasetStore(platform.home).read(SERVING_LOG_DATA, None).num_rows == len(ON_TOPIC)
 
 
 def test_questions_off_the_corpus_fail_the_drift_check_with_the_numbers(platform):
@@ -71,7 +72,7 @@ def test_personal_data_never_reaches_the_log_or_the_dataset(platform):
     result = materialize(platform, config)
 
     (record,), _ = read_query_log(platform.home)
-    (row,) = DatasetStore(platform.home).read("serving_log").to_pylist()
+    (row,) = DatasetStore(platform.home).read(SERVING_LOG_DATA, None).to_pylist()
     assert "jane.doe@example.com" not in record["question"] and "jane.doe@example.com" not in row["question"]
     assert row["pii_redacted"] == 1
     assert result.asset_materializations_for_node("serving_log")[0].metadata["pii_redacted"].value == 1

@@ -12,10 +12,12 @@ from llm_platform.cli import main
 from llm_platform.config import CONFIG_ENV, HOME_ENV, load_config
 from llm_platform.datasets import DatasetStore
 from llm_platform.definitions import build_definitions
+from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, CLEANED_QUARANTINE_DATA, RAW_DOCUMENTS_DATA, RAW_QUARANTINE_DATA
+from llm_platform.index.datasets import EMBEDDINGS_DATA, RETRIEVAL_EVAL_DATA
 from llm_platform.index.table import connect, open_published, table_name
 from llm_platform_tests.conftest import BAD_FILES, CONFIG, NOTES_MARKDOWN, Platform, _write_corpus, materialization
 
-DATASETS = ("raw_documents", "cleaned_corpus", "chunks", "embeddings", "quarantine_raw_documents", "quarantine_cleaned_corpus", "retrieval_eval")
+DATASETS = (RAW_DOCUMENTS_DATA, CLEANED_CORPUS_DATA, CHUNKS_DATA, EMBEDDINGS_DATA, RAW_QUARANTINE_DATA, CLEANED_QUARANTINE_DATA, RETRIEVAL_EVAL_DATA)
 
 
 NOTES_URL = "s3://documents/landing/notes"  # one source's landing folder in the bucket too
@@ -47,16 +49,16 @@ def on_s3(tmp_path_factory, s3_endpoint) -> Platform:
 
 def test_every_dataset_is_written_to_the_bucket(on_s3, s3_env):
     store = DatasetStore(on_s3.home)
-    for name in DATASETS:
-        partitions = [None] if name == "retrieval_eval" else on_s3.config.source_names
+    for dataset in DATASETS:
+        partitions = on_s3.config.source_names if dataset.partitioned else [None]
         for partition in partitions:
-            assert store.current_version(name, partition), f"{name}/{partition or ''} has no current version in the bucket"
+            assert store.current_version(dataset, partition), f"{dataset.name}/{partition or ''} has no current version in the bucket"
     assert fsspec.filesystem("s3").exists("documents/home/datasets/chunks/docs/CURRENT")
 
 
 def test_quarantine_records_are_readable_from_the_bucket(on_s3, s3_env):
     store = DatasetStore(on_s3.home)
-    quarantined = {row["locator"]: row["kind"] for stage in ("raw_documents", "cleaned_corpus") for row in store.read(f"quarantine_{stage}", "docs").to_pylist()}
+    quarantined = {row["locator"]: row["kind"] for quarantine in (RAW_QUARANTINE_DATA, CLEANED_QUARANTINE_DATA) for row in store.read(quarantine, "docs").to_pylist()}
     assert quarantined == {name: kind for name, (_, kind) in BAD_FILES.items()}
 
 
@@ -70,7 +72,7 @@ def test_lancedb_table_and_its_tag_live_in_the_bucket(on_s3, s3_env):
 
 def test_a_source_in_the_bucket_is_listed_and_read(on_s3, s3_env):
     assert on_s3.config.source("notes").location == NOTES_URL
-    rows = DatasetStore(on_s3.home).read("raw_documents", "notes").to_pylist()
+    rows = DatasetStore(on_s3.home).read(RAW_DOCUMENTS_DATA, "notes").to_pylist()
     assert sorted(r["locator"] for r in rows) == sorted(f"{name}.md" for name in NOTES_MARKDOWN)
 
 

@@ -7,8 +7,11 @@ from pathlib import Path
 import fsspec
 import pytest
 
+from llm_platform.datasets import Dataset
 from llm_platform.resources.mlflow import MlflowError, MlflowResource
 from llm_platform.storage_files import MARKER, RemoteFolder, lance_storage_options, local_path, publish, stage_in
+
+RECORDS = Dataset("records")
 
 
 def _folder(root: Path, files: dict[str, str]) -> Path:
@@ -73,9 +76,9 @@ def test_a_pointer_another_process_moved_is_read_fresh(bucket):
 
     store = StorageResource(home=f"{bucket}/home").datasets
     first = pa.table({"x": [1]})
-    store.write("records", None, [first], first.schema)
-    store.read("records")  # lists the folder, as a long-lived process (a sensor, the daemon) would have
-    write = ("import pyarrow as pa; from llm_platform.datasets import DatasetStore; t = pa.table({'x': [2]}); "
-             f"DatasetStore('{bucket}/home').write('records', None, [t], t.schema)")
+    store.write(RECORDS, None, [first], first.schema)
+    store.read(RECORDS, None)  # lists the folder, as a long-lived process (a sensor, the daemon) would have
+    write = ("import pyarrow as pa; from llm_platform.datasets import Dataset, DatasetStore; t = pa.table({'x': [2]}); "
+             f"DatasetStore('{bucket}/home').write(Dataset({RECORDS.name!r}), None, [t], t.schema)")
     subprocess.run([sys.executable, "-c", write], check=True, stdin=subprocess.DEVNULL, timeout=120)
-    assert store.read("records").to_pylist() == [{"x": 2}]
+    assert store.read(RECORDS, None).to_pylist() == [{"x": 2}]
