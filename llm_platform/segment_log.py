@@ -13,6 +13,7 @@ same file or object.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -20,11 +21,14 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import fsspec
 
 from llm_platform.storage_files import is_remote
+
+if TYPE_CHECKING:
+    from llm_platform.config import ServingSettings
 
 SUFFIX = ".jsonl"
 
@@ -46,6 +50,15 @@ class SegmentWriter:
         self._sequence = 1  # the number of the current local segment, or of the next object
         self._handle: IO[bytes] | None = None
         self._opened_at = 0.0
+
+    @classmethod
+    def rotated_by(cls, folder: str, settings: ServingSettings) -> SegmentWriter:
+        """A writer under `folder` whose local segments rotate as `serving.segment_max_bytes` and `segment_max_seconds` say."""
+        return cls(folder, max_bytes=settings.segment_max_bytes, max_seconds=settings.segment_max_seconds)
+
+    def append_record(self, record: dict) -> None:
+        """Write `record` as one JSON line, durably."""
+        self.append(json.dumps(record, ensure_ascii=False).encode("utf-8"))
 
     @property
     def current(self) -> str:

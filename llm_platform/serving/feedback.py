@@ -9,7 +9,6 @@ the reader: one rating per answer id, corrections only once approved.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections import deque
@@ -48,11 +47,10 @@ class FeedbackLog:
     """Writes each rating durably before returning, in this replica's segments under `<home>/serving/feedback/`."""
 
     def __init__(self, home: str, settings: ServingSettings | None = None) -> None:
-        rotation = settings or ServingSettings()
-        self.segments = SegmentWriter(feedback_folder(home), max_bytes=rotation.segment_max_bytes, max_seconds=rotation.segment_max_seconds)
+        self.segments = SegmentWriter.rotated_by(feedback_folder(home), settings or ServingSettings())
 
     def append(self, record: dict) -> None:
-        self.segments.append(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        self.segments.append_record(record)
 
 
 class RateLimiter:

@@ -38,11 +38,10 @@ class QueryLog:
     """Appends redacted records, durably, to this replica's segments under `<home>/serving/query_log/`."""
 
     def __init__(self, home: str, settings: ServingSettings | None = None) -> None:
-        rotation = settings or ServingSettings()
-        self.segments = SegmentWriter(query_log_folder(home), max_bytes=rotation.segment_max_bytes, max_seconds=rotation.segment_max_seconds)
+        self.segments = SegmentWriter.rotated_by(query_log_folder(home), settings or ServingSettings())
 
     def append(self, record: dict) -> None:
-        self.segments.append(json.dumps({"logged_at": time.time(), **redact_record(record)}, ensure_ascii=False).encode("utf-8"))
+        self.segments.append_record({"logged_at": time.time(), **redact_record(record)})
 
 
 def read_query_log(home: str) -> tuple[list[dict], list[str]]:
