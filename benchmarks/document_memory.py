@@ -151,9 +151,10 @@ def _python_for(checkout: Path) -> tuple[str, dict]:
     return sys.executable, env
 
 
-def _child(checkout: Path, *args: str) -> dict:
+def run_in_checkout(script: str, checkout: Path, *args: str) -> dict:
+    """`script` run with `args` by `checkout`'s Python (its code first on the path); the JSON on its last line."""
     python, env = _python_for(checkout)
-    done = subprocess.run([python, str(Path(__file__).resolve()), *args], capture_output=True, text=True, cwd=checkout, env=env)
+    done = subprocess.run([python, str(Path(script).resolve()), *args], capture_output=True, text=True, cwd=checkout, env=env)
     if done.returncode:
         sys.exit(f"{checkout}: benchmark step {' '.join(args)} failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -162,7 +163,7 @@ def _child(checkout: Path, *args: str) -> dict:
 def measure(checkout: Path, config: Path, home: Path) -> dict:
     """The three stages in order, each in a fresh process on the same storage home."""
     shutil.rmtree(home, ignore_errors=True)
-    return {stage: _child(checkout, "_stage", str(config), str(home), stage) for stage in STAGES}
+    return {stage: run_in_checkout(__file__, checkout, "_stage", str(config), str(home), stage) for stage in STAGES}
 
 
 def _peak(stages: dict) -> float:

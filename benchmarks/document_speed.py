@@ -24,13 +24,12 @@ import argparse
 import json
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from document_memory import _python_for
+from document_memory import run_in_checkout
 from document_prose import readmes
 
 SOURCE = "corpus"
@@ -100,17 +99,9 @@ def timed_stage(config_path: str, home: str, stage: str) -> dict:
     }
 
 
-def _child(checkout: Path, *args: str) -> dict:
-    python, env = _python_for(checkout)
-    done = subprocess.run([python, str(Path(__file__).resolve()), *args], capture_output=True, text=True, cwd=checkout, env=env)
-    if done.returncode:
-        sys.exit(f"{checkout}: benchmark step {' '.join(args)} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def measure(checkout: Path, config: Path, home: Path) -> dict:
     shutil.rmtree(home, ignore_errors=True)
-    return {stage: _child(checkout, "_timed_stage", str(config), str(home), stage) for stage in STAGES}
+    return {stage: run_in_checkout(__file__, checkout, "_timed_stage", str(config), str(home), stage) for stage in STAGES}
 
 
 def report(label: str, stages: dict, megabytes: float, reference: dict | None) -> None:
