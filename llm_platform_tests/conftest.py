@@ -147,3 +147,11 @@ def new_platform(tmp_path_factory) -> Callable[[str], Platform]:
     """Make a fresh platform (own corpus copy and home) in a temp folder named `name`."""
     return lambda name: build_platform(tmp_path_factory.mktemp(name))
 
+
+
+@pytest.fixture(autouse=True)
+def new_tables_take_rows_at_once(monkeypatch):
+    """In-process tests have no racing creator: skip the wait a new LanceDB table gets (writer subprocesses keep it)."""
+    from llm_platform.index import table
+
+    monkeypatch.setattr(table, "CREATE_SETTLE_SECONDS", 0.0)

@@ -21,6 +21,7 @@ the search (llm_platform.index.access).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 # Chunk columns that serve only re-chunking (token limits, unchanged documents); search never reads them.
 _CHUNK_ONLY_COLUMNS = ("token_count", "doc_content_hash")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# How long a new, never-written table is left alone before the first rows go in (see open_table).
+CREATE_SETTLE_SECONDS = 2.0
 
 
 def index_schema(dimension: int) -> pa.Schema:
@@ -84,7 +87,25 @@ def open_table(db: lancedb.DBConnection, name: str, dimension: int | None = None
     if dimension is None:
         raise LookupError(f"LanceDB table {name!r} does not exist yet: materialize vector_index first")
     # exist_ok: two sources' first syncs may race to create the table.
-    return db.create_table(name, schema=index_schema(dimension), exist_ok=True)
+    table = db.create_table(name, schema=index_schema(dimension), exist_ok=True)
+    _settle_if_new(table)
+    return table
+
+
+def _settle_if_new(table) -> None:
+    """Wait out the create race before a never-written table takes its first rows.
+
+    Lance commits the loser of a create race as an Overwrite at the next version, and an
+    Overwrite replaces whatever came before it: rows synced into the table in between
+    would be wiped. Creators commit within milliseconds of finding no table, so a table
+    that has never held a row is left alone for CREATE_SETTLE_SECONDS (once, on a
+    fresh table; no clocks are compared, so pods with skewed clocks agree), then read
+    at its latest version. A commit that still meets such an Overwrite retries on the
+    latest version (sync_source).
+    """
+    if table.count_rows() == 0 and all(v["metadata"].get("total_rows", "0") == "0" for v in table.list_versions()):
+        time.sleep(CREATE_SETTLE_SECONDS)
+        table.checkout_latest()
 
 
 class SearchInputError(ValueError):
@@ -194,10 +215,10 @@ def sync_source(table, source: str | Shard, rows: pa.Table, *, settings: IndexCo
     wanted = set(rows.column("chunk_id").to_pylist())
     fresh, gone, regranted = wanted - existing, existing - wanted, _readers_changed(found, rows)
     if fresh or gone or regranted:
-        retry_on_conflict(lambda: commit_source(table, source, rows), attempts=attempts)
+        retry_on_conflict(lambda: commit_source(table, source, rows), attempts=attempts, refresh=table.checkout_latest)
     duplicates = _duplicate_row_ids(_source_ids(table, source)) if (fresh or len(existing) < found.num_rows) else []
     if duplicates:
-        retry_on_conflict(lambda: remove_duplicates(table, duplicates), attempts=attempts)
+        retry_on_conflict(lambda: remove_duplicates(table, duplicates), attempts=attempts, refresh=table.checkout_latest)
     upkeep = UpkeepReport()
     if fresh or gone or regranted or duplicates or index_health(table, settings).needs_upkeep:
         upkeep = maintain(table, settings)

@@ -34,11 +34,17 @@ _T = TypeVar("_T")
 
 def is_commit_conflict(error: BaseException) -> bool:
     """Whether `error` is LanceDB losing a race with another writer's commit (safe to retry)."""
-    return "conflict" in str(error).lower()
+    message = str(error).lower()
+    return "conflict" in message or "incompatible transaction" in message
 
 
-def retry_on_conflict(commit: Callable[[], _T], *, attempts: int) -> _T:
-    """Run `commit`, retrying with jittered backoff while it meets another writer's commit."""
+def retry_on_conflict(commit: Callable[[], _T], *, attempts: int, refresh: Callable[[], object] | None = None) -> _T:
+    """Run `commit`, retrying with jittered backoff while it meets another writer's commit.
+
+    `refresh` (e.g. the table's checkout_latest) runs before each retry: a commit that
+    LanceDB found incompatible with a concurrent one (an Overwrite) fails again on the
+    same stale handle however often it is retried.
+    """
     for attempt in range(1, attempts + 1):
         try:
             return commit()
@@ -46,6 +52,8 @@ def retry_on_conflict(commit: Callable[[], _T], *, attempts: int) -> _T:
             if attempt == attempts or not is_commit_conflict(exc):
                 raise
             time.sleep(random.uniform(0.05, 0.2) * 2 ** min(attempt, 5))
+            if refresh is not None:
+                refresh()
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 

@@ -54,3 +54,36 @@ def test_two_first_syncs_racing_to_create_the_table_both_land(uri, db):
         assert result.returncode == 0, result.stderr
     found = chunk_ids(db)
     assert len(found) == 60 and set(found) == {f"docs-{n}" for n in TOPICS[:30]} | {f"notes-{n}" for n in TOPICS[30:60]}
+
+
+def test_a_sync_whose_handle_is_older_than_a_racing_creators_overwrite_still_lands(db, table):
+    """What CI hit: the loser of the create race commits its empty table as an Overwrite after our handle was opened."""
+    import lancedb
+
+    from llm_platform.index.table import index_schema, sync_source
+    from llm_platform_tests.index.tables import DIMENSION, SETTINGS, rows, topic_slice
+
+    lancedb.connect(db.uri).create_table(TABLE, schema=index_schema(DIMENSION), mode="overwrite")
+    result = sync_source(table, "docs", rows("docs", topic_slice(0, 20)), settings=SETTINGS)
+    assert result.rows_for_source == 20 and len(chunk_ids(db)) == 20
+
+
+def test_a_racing_creator_cannot_wipe_rows_synced_into_the_table_it_created(uri, monkeypatch):
+    """A creator that saw no table commits its empty Overwrite late; the first sync waits out that window, so its rows stay."""
+    import threading
+
+    import lancedb
+
+    from llm_platform.index import table as table_module
+    from llm_platform.index.table import index_schema, open_table, sync_source
+    from llm_platform_tests.index.tables import DIMENSION, SETTINGS, rows, topic_slice
+
+    monkeypatch.setattr(table_module, "CREATE_SETTLE_SECONDS", 1.0)
+    late = threading.Timer(0.3, lambda: lancedb.connect(str(uri)).create_table(TABLE, schema=index_schema(DIMENSION), mode="overwrite"))
+    late.start()
+    try:
+        created = open_table(lancedb.connect(str(uri)), TABLE, DIMENSION)
+        sync_source(created, "docs", rows("docs", topic_slice(0, 20)), settings=SETTINGS)
+    finally:
+        late.join()
+    assert len(chunk_ids(lancedb.connect(str(uri)))) == 20
