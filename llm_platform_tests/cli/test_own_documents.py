@@ -130,3 +130,5 @@ def test_the_service_answers_a_search_from_your_published_index(recipe, publishe
     with running_server("serve", [sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(port)], root / "serve", health_url=f"http://127.0.0.1:{port}/healthz", timeout=120):
         found = _search(f"http://127.0.0.1:{port}/v1/search", "with statement context manager", seconds=180)
     assert [hit["source"] for hit in found["data"]][:1] == ["mydocs"], found
+    # The wait for the index is visible in the service's own output, not only by polling /readyz.
+    assert f"now serving {{'index_version': {found['index_version']}," in (root / "serve" / "serve.log").read_text(errors="replace")
