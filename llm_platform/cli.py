@@ -161,12 +161,13 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_dagster(args: argparse.Namespace) -> int:
-    """Run a `dagster` CLI command on the local instance: DAGSTER_HOME set and holding llm_platform/dagster.yaml."""
+    """Run a `dagster` CLI command on the local instance (DAGSTER_HOME set and holding llm_platform/dagster.yaml), through `dg` where dg supersedes it."""
     import os
     import signal
     from pathlib import Path
 
     from llm_platform.config import CONFIG_ENV, load_config
+    from llm_platform.dagster_commands import command_line
     from llm_platform.library_warnings import python_warnings_for_dagster, quiet_progress_bars
     from llm_platform.local_instance import DAGSTER_HOME_ENV, config_drift_warning, default_dagster_home, latest_config_hash, prepare_dagster_home
 
@@ -182,8 +183,10 @@ def run_dagster(args: argparse.Namespace) -> int:
     # A shell starts a background job (`make ui &`) with SIGINT ignored, and `dagster dev` makes SIGTERM do
     # whatever SIGINT does: it ignored SIGTERM too. With SIGINT at its default, SIGTERM stops it gracefully.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    dagster = Path(sys.executable).with_name("dagster")
-    os.execv(dagster, [str(dagster), *args.dagster_args])
+    command = command_line(args.dagster_args, Path(sys.executable).parent)
+    if Path(command[0]).name == "dg":
+        os.environ["VIRTUAL_ENV"] = sys.prefix  # the environment dg runs in; unset, dg warns that none is active
+    os.execv(command[0], command)
     return 0  # not reached: execv replaces this process
 
 
@@ -272,7 +275,8 @@ def _parser() -> argparse.ArgumentParser:
     rollback.set_defaults(func=run_index_rollback)
     commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
     dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets DAGSTER_HOME; `dagster dev` is the UI, as `make ui`)",
-                                  description="`llm-platform dagster dev`, `llm-platform dagster asset materialize -m llm_platform.definitions --select ...`")
+                                  description="`llm-platform dagster dev`, `llm-platform dagster asset materialize -m llm_platform.definitions --select ...`. "
+                                              "`dev`, `asset materialize` and `job execute` run as `dg dev` and `dg launch` (what Dagster now recommends) when dg is installed.")
     dagster.add_argument("dagster_args", nargs=argparse.REMAINDER, help="the dagster command and its arguments")
     dagster.set_defaults(func=run_dagster)
     served = commands.add_parser("serve", help="answer questions over HTTP (OpenAI-compatible) with the production adapter and index")

@@ -13,7 +13,8 @@ import warnings
 # code uses the new names; the demo and the service would otherwise print this on every adapter load.
 PEFT_CHECKPOINTING_PROPERTY = "`is_gradient_checkpointing` is deprecated"
 # `dagster asset materialize`, `job execute`, `dev` and `definitions validate` warn on every call that `dg`
-# supersedes them; `dg` (dagster-dg-cli) is not one of our dependencies, and these commands remain supported in 1.13.
+# supersedes them. `llm-platform dagster` runs the first three as `dg` (dagster_commands); this filter covers
+# what still runs as `dagster`: an option `dg launch` lacks, `definitions validate`, an environment without dg.
 DAGSTER_SUPERSEDED_COMMANDS = ("asset_materialize_command", "job_execute_command", "dev_command", "definitions_validate_command")
 
 

@@ -18,6 +18,8 @@ INSTANCE_CONFIG = Path(__file__).parent / "dagster.yaml"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
 _HEADER = "# Copied from llm_platform/dagster.yaml by llm_platform; edit that file, this copy is replaced.\n"
 _DAGSTER_COMMANDS = {"dagster", "dagster-webserver", "dagster-daemon"}
+# dg's commands that run on an instance; `dg check defs` and `dg list defs` only load the code.
+_DG_INSTANCE_COMMANDS = {"launch", "dev"}
 
 
 def default_dagster_home(home: str | None = None) -> Path:
@@ -39,9 +41,12 @@ def prepare_dagster_home(folder: Path) -> Path:
     return folder
 
 
-def dagster_home_warning(argv0: str | None = None) -> str | None:
-    """A warning for a `dagster` command started without DAGSTER_HOME (its runs go to a throwaway instance)."""
-    if os.environ.get(DAGSTER_HOME_ENV) or Path(argv0 or sys.argv[0]).name not in _DAGSTER_COMMANDS:
+def dagster_home_warning(argv0: str | None = None, subcommand: str | None = None) -> str | None:
+    """A warning for a `dagster` (or `dg launch`, `dg dev`) command started without DAGSTER_HOME (its runs go to a throwaway instance)."""
+    if argv0 is None:
+        argv0, subcommand = sys.argv[0], (sys.argv[1] if len(sys.argv) > 1 else None)
+    name = Path(argv0).name
+    if os.environ.get(DAGSTER_HOME_ENV) or not (name in _DAGSTER_COMMANDS or (name == "dg" and subcommand in _DG_INSTANCE_COMMANDS)):
         return None
     return ("llm_platform: DAGSTER_HOME is not set, so this command uses a temporary Dagster instance: its runs are "
             "deleted when it exits and the UI never shows them. Run it as `llm-platform dagster <command>` "

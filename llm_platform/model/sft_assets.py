@@ -15,7 +15,7 @@ from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA
 from llm_platform.metadata import markdown_table
 from llm_platform.model.datasets import BASE_MODEL_DATA, PROMPT_TEMPLATE_DATA, SFT_DATASET_DATA, SFT_EVAL_SPLIT_DATA, SFT_QUARANTINE_DATA, SFT_QUARANTINE_SCHEMA
 from llm_platform.model.feedback import approvals_location, read_approvals
-from llm_platform.model.sft_build import SFT_SCHEMA, SftBuild, build_sft, feedback_files, read_jsonl_files
+from llm_platform.model.sft_build import SFT_SCHEMA, SftBuild, build_sft, feedback_files, read_jsonl_files, set_aside_summary
 from llm_platform.model.sft_rules import RULE_DESCRIPTIONS, RuleReport
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
 
@@ -24,6 +24,8 @@ SFT_EVAL_SPLIT = dg.AssetKey(SFT_EVAL_SPLIT_DATA.name)
 BASE_MODEL = dg.AssetKey(BASE_MODEL_DATA.name)
 PROMPT_TEMPLATE = dg.AssetKey(PROMPT_TEMPLATE_DATA.name)
 GROUP = "model"
+# Entries listed one by one (metadata, DEBUG lines); the summary line counts all. Feedback grows with traffic.
+MAX_LISTED_SET_ASIDE = 1000
 
 
 def _sft_check_specs() -> list[dg.AssetCheckSpec]:
@@ -56,8 +58,7 @@ def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefi
         )
         for message in approval_problems:
             context.log.warning(f"approvals: {message}")
-        for message in built.set_aside[:20]:
-            context.log.warning(f"set aside: {message}")
+        _log_set_aside(context, built)
         violations = [v.__dict__ for v in built.report.violations]
         storage.datasets.write(SFT_QUARANTINE_DATA, None, [pa.Table.from_pylist(violations, schema=SFT_QUARANTINE_SCHEMA)], run_id=context.run.run_id)
         common = {**_sft_metadata(built, violations), **versions}
@@ -80,10 +81,21 @@ def _chunk_rows(storage: StorageResource, partitions: list[str]) -> tuple[list[t
     return chunk_rows, versions
 
 
+def _log_set_aside(context: dg.AssetExecutionContext, built: SftBuild) -> None:
+    """One warning line with the counts; each record at DEBUG (the run's page in the UI shows them)."""
+    summary = set_aside_summary(built.set_aside)
+    if summary:
+        context.log.warning(f"{summary}. Each is listed in the metadata set_aside_records and at DEBUG")
+    for item in built.set_aside[:MAX_LISTED_SET_ASIDE]:
+        context.log.debug(f"set aside ({item.kind}): {item.message}")
+
+
 def _sft_metadata(built: SftBuild, violations: list[dict]) -> dict:
+    listed = [{"kind": i.kind, "message": i.message} for i in built.set_aside[:MAX_LISTED_SET_ASIDE]]
     return {"supplied_records": built.report.supplied, "quarantined": len({(v["file"], v["line"]) for v in violations}),
             "quarantine_preview": markdown_table(violations, ["file", "line", "rule", "reason"]),
-            "set_aside": len(built.set_aside), "set_aside_reasons": dg.MetadataValue.json(built.set_aside[:50]), "by_origin": dg.MetadataValue.json(dict(built.by_origin))}
+            "set_aside": sum(i.count for i in built.set_aside), "set_aside_summary": set_aside_summary(built.set_aside) or "none",
+            "set_aside_records": dg.MetadataValue.json(listed), "by_origin": dg.MetadataValue.json(dict(built.by_origin))}
 
 
 def _split_result(storage: StorageResource, key: dg.AssetKey, dataset: Dataset, rows: list[dict], common: dict, run_id: str) -> dg.MaterializeResult:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from llm_platform.identity import normalize_for_hash
 from llm_platform.model.feedback import feedback_folder
 from llm_platform.model.sft import SftPair, dedupe_pairs, pairs_from_chunks, split_of
-from llm_platform.model.sft_rules import RuleReport, broken_rules, check_supplied
+from llm_platform.model.sft_rules import RuleReport, SetAside, broken_rules, check_supplied
 from llm_platform.segment_log import read_segments
 
 SFT_SCHEMA = pa.schema(
@@ -43,7 +43,7 @@ class SftBuild:
 
     train: list[dict] = field(default_factory=list)
     eval: list[dict] = field(default_factory=list)
-    set_aside: list[str] = field(default_factory=list)
+    set_aside: list[SetAside] = field(default_factory=list)
     by_origin: Counter = field(default_factory=Counter)
     report: RuleReport = field(default_factory=RuleReport)
 
@@ -87,7 +87,7 @@ def build_sft(
     pairs = sorted(pairs_from_chunks(chunks), key=lambda p: p.hash)[:max_corpus_pairs]
     supplied = [("curated", p, d) for p, d in curated_files] + [("feedback", p, d) for p, d in feedback_files]
     found, result.report = check_supplied(supplied, min_feedback_rating=min_feedback_rating, approved_corrections=approved_corrections)
-    result.set_aside += [v.message() for v in result.report.violations] + result.report.filtered
+    result.set_aside += result.report.set_aside()
     curated_and_corpus = _deduped(result, pairs + [p for p in found if p.origin != "feedback"])
     for pair in curated_and_corpus:
         _place(result, pair, split_of(pair.hash, eval_fraction=eval_fraction))
@@ -98,7 +98,8 @@ def build_sft(
 def _deduped(result: SftBuild, pairs: list[SftPair]) -> list[SftPair]:
     unique = dedupe_pairs(pairs)
     if len(unique) < len(pairs):
-        result.set_aside.append(f"{len(pairs) - len(unique)} exact duplicate pair(s) merged")
+        merged = len(pairs) - len(unique)
+        result.set_aside.append(SetAside("exact duplicates merged", f"{merged} exact duplicate pair(s) merged", count=merged))
     return sorted(unique, key=lambda p: p.hash)
 
 
@@ -106,7 +107,8 @@ def _place(result: SftBuild, pair: SftPair, split: str) -> None:
     broken = broken_rules(pair.instruction, pair.response, pair.quality, pair.origin)
     if broken:
         problems = "; ".join(f"{rule}: {reason}" for rule, reason in broken)
-        result.set_aside.append(f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problems}")
+        result.set_aside.append(SetAside("breaking " + ", ".join(rule for rule, _ in broken), f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problems}",
+                                         *_file_and_line(pair)))
         return
     (result.train if split == "train" else result.eval).append(_row(pair, split))
     result.by_origin[pair.origin] += 1
@@ -118,8 +120,43 @@ def _place_feedback(result: SftBuild, feedback: list[SftPair], others: list[SftP
     held_out = {normalize_for_hash(row["instruction"]).casefold() for row in result.eval}
     for pair in _deduped(result, feedback):
         if pair.hash in known:
-            result.set_aside.append(f"feedback pair {pair.reference}: same pair as a curated or corpus pair; that one is kept")
+            result.set_aside.append(SetAside("feedback equal to a curated or corpus pair", f"feedback pair {pair.reference}: same pair as a curated or corpus pair; that one is kept",
+                                             *_file_and_line(pair)))
         elif normalize_for_hash(pair.instruction).casefold() in held_out:
-            result.set_aside.append(f"feedback pair {pair.reference}: asks a question of sft_eval_split; never trained on")
+            result.set_aside.append(SetAside("feedback asking an sft_eval_split question", f"feedback pair {pair.reference}: asks a question of sft_eval_split; never trained on",
+                                             *_file_and_line(pair)))
         else:
             _place(result, pair, "train")
+
+
+def _file_and_line(pair: SftPair) -> tuple[str | None, int | None]:
+    """Where a pair came from: a supplied pair's file and line (its reference is `path#L<line>`), else its origin ("corpus")."""
+    path, marker, line = (pair.reference or "").rpartition("#L")
+    return (path, int(line)) if marker and line.isdigit() else (pair.origin, None)
+
+
+def set_aside_summary(items: Sequence[SetAside]) -> str | None:
+    """One line for all of `items`: the records set aside, counted by kind and, within each, by file; None when there are none.
+
+    E.g. `set aside 9 SFT records: 6 rated below sft.min_feedback_rating (feedback.jsonl: 6), 1 not a JSON object (curated.jsonl:21), ...`
+    """
+    records, notes = [i for i in items if i.count], [i.message for i in items if not i.count]
+    if not records and not notes:
+        return None
+    by_kind: dict[str, list[SetAside]] = {}
+    for item in records:
+        by_kind.setdefault(item.kind, []).append(item)
+    counted = sorted(by_kind.items(), key=lambda kind_items: -sum(i.count for i in kind_items[1]))
+    parts = [f"{sum(i.count for i in found)} {kind}{_places(found)}" for kind, found in counted]
+    line = f"set aside {sum(i.count for i in records)} SFT records: {', '.join(parts) or 'none'}"
+    return line + (f"; feedback: {'; '.join(notes)}" if notes else "")
+
+
+def _places(found: list[SetAside]) -> str:
+    """` (file: n, other.jsonl:21)`: each file's count, or the line of a file's only record; empty when none names a place."""
+    by_file: dict[str, list[SetAside]] = {}
+    for item in found:
+        if item.file:
+            by_file.setdefault(item.file.rpartition("/")[2], []).append(item)
+    places = [f"{name}:{items[0].line}" if len(items) == 1 and items[0].line else f"{name}: {sum(i.count for i in items)}" for name, items in by_file.items()]
+    return f" ({', '.join(places)})" if places else ""

@@ -46,19 +46,48 @@ class Violation:
         return f"{self.file}:{self.line}: {self.rule}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """A record or pair kept out of training: what the summary counts it as (`kind`), the full message, and where."""
+
+    kind: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    count: int = 1  # records it stands for: a merge of N duplicates is one entry; a note about folding is 0
+
+
+UNREADABLE = "not a JSON object"
+RATED_BELOW_MINIMUM = "rated below sft.min_feedback_rating"
+FEEDBACK_NOTE = "feedback note"
+
+
 @dataclass
 class RuleReport:
     """Supplied records, those quarantined (one Violation per broken rule) and those filtered by design."""
 
     supplied: int = 0
     violations: list[Violation] = field(default_factory=list)
-    filtered: list[str] = field(default_factory=list)
+    filtered: list[SetAside] = field(default_factory=list)
+    unreadable: set[tuple[str, int]] = field(default_factory=set)  # (file, line) that is not a JSON object
 
     def count(self, rule: str) -> int:
         return len({(v.file, v.line) for v in self.violations if v.rule == rule})
 
     def share(self, rule: str) -> float:
         return self.count(rule) / self.supplied if self.supplied else 0.0
+
+    def set_aside(self) -> list[SetAside]:
+        """One entry per quarantined record (all its broken rules in one message), then those filtered by design."""
+        by_record: dict[tuple[str, int], list[Violation]] = {}
+        for v in self.violations:
+            by_record.setdefault((v.file, v.line), []).append(v)
+        quarantined = [
+            SetAside(UNREADABLE if where in self.unreadable else "breaking " + ", ".join(v.rule for v in found),
+                     "; ".join(v.message() for v in found), *where)
+            for where, found in by_record.items()
+        ]
+        return quarantined + self.filtered
 
 
 def _text(record: dict, name: str) -> str | None:
@@ -115,11 +144,12 @@ def check_supplied(
     records = [("curated", path, *parsed) for origin, path, data in files if origin == "curated" for parsed in jsonl_records(path, data)]
     folded = fold_feedback([(path, data) for origin, path, data in files if origin == "feedback"], approved_corrections)
     records += [("feedback", *found) for found in folded.records]
-    report.filtered += folded.notes
+    report.filtered += [SetAside(FEEDBACK_NOTE, note, count=0) for note in folded.notes]
     for origin, path, line, record, problem in records:
         pair = _checked_pair(report, seen, origin, path, line, record, problem)
         if pair is not None and origin == "feedback" and pair.quality * 5 < min_feedback_rating:
-            report.filtered.append(f"{path}:{line}: rating {round(pair.quality * 5)} is below sft.min_feedback_rating {min_feedback_rating}")
+            message = f"{path}:{line}: rating {round(pair.quality * 5)} is below sft.min_feedback_rating {min_feedback_rating}"
+            report.filtered.append(SetAside(RATED_BELOW_MINIMUM, message, path, line))
         elif pair is not None:
             pairs.append(pair)
     return pairs, report
@@ -131,6 +161,7 @@ def _checked_pair(report: RuleReport, seen: dict[str, str], origin: str, path: s
     report.supplied += 1
     if problem is not None:
         report.violations.append(Violation(path, line, origin, FIELDS_PRESENT, problem))
+        report.unreadable.add((path, line))
         return None
     instruction, response = _text(record, ask), _text(record, answer)
     quality, quality_problem = _quality(record, origin)

@@ -37,6 +37,20 @@ def quiet_service_libraries() -> None:
     ignore_third_party_deprecations()
 
 
+def log_service_events() -> None:
+    """Print the service's own INFO lines (version swaps: "now serving {'index_version': 3, ...}") beside uvicorn's.
+
+    Without a handler only warnings reached stderr: an operator saw 503 "waiting for the published index"
+    and no line saying when the index, adapter or prompt was loaded.
+    """
+    service_log = logging.getLogger("llm_platform.serving")
+    service_log.setLevel(logging.INFO)
+    if not service_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     llm_platform.serving: %(message)s"))
+        service_log.addHandler(handler)
+
+
 def index_sources(config: PlatformConfig, home: str):
     """(published version reader, opener of a version) for the chunk table under `home`."""
     from llm_platform.home_layout import lancedb_uri
@@ -176,6 +190,7 @@ def serve(config: PlatformConfig, home: str, *, host: str, port: int, insecure_n
                    insecure_no_auth=insecure_no_auth, trusts_groups_header=settings.groups_header if settings.trust_groups_header else None)
     print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
     quiet_service_libraries()
+    log_service_events()
     service = build_service(config, home)
     service.state.start(config.serving.poll_seconds)
     try:

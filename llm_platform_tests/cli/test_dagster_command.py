@@ -67,6 +67,33 @@ def test_runs_on_the_local_instance_print_info_not_debug(instance_home, capfd):
     assert any(entry.dagster_event and entry.dagster_event.event_type_value == "STEP_OUTPUT" for entry in stored)  # the UI keeps every event
 
 
+DG = Path(sys.executable).with_name("dg")
+needs_dg = pytest.mark.skipif(not DG.exists(), reason="dg (dagster-dg-cli) is not installed in this environment")
+
+
+def _llm_platform_dagster(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), HOME_ENV: str(tmp_path / "home"), DAGSTER_HOME_ENV: str(tmp_path / "dagster")}
+    env.pop(CONFIG_ENV, None)
+    return subprocess.run([sys.executable, "-m", "llm_platform.cli", "dagster", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+@needs_dg
+def test_a_superseded_dagster_command_runs_through_dg_without_a_supersession_warning(tmp_path):
+    done = _llm_platform_dagster(tmp_path, "job", "execute", "-m", "no_such_module_here", "-j", "index_job")
+    output = done.stderr + done.stdout
+    assert "no_such_module_here" in output and "dagster_dg_cli" in output  # dg ran it, and failed on the module as it should
+    assert "SupersessionWarning" not in output and "is superseded" not in output
+
+
+@needs_dg
+def test_dg_check_defs_passes_on_the_project(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), HOME_ENV: str(tmp_path / "home"), DAGSTER_HOME_ENV: str(tmp_path / "dagster"), "VIRTUAL_ENV": sys.prefix}
+    env.pop(CONFIG_ENV, None)
+    done = subprocess.run([str(DG), "check", "defs"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
 def test_dagster_commands_print_no_supersession_warning(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), HOME_ENV: str(tmp_path / "home"), DAGSTER_HOME_ENV: str(tmp_path / "dagster")}
     env.pop(CONFIG_ENV, None)

@@ -75,3 +75,11 @@ def test_serve_started_in_the_background_stops_on_sigterm(tmp_path):
     port = free_port()
     command = [sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(port)]
     assert _seconds_to_stop_after_sigterm(command, f"http://127.0.0.1:{port}/healthz", tmp_path) < STOP_SECONDS
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(sys.executable).with_name("dg").exists(), reason="dg (dagster-dg-cli) is not installed in this environment")
+def test_the_ui_through_dg_dev_started_in_the_background_stops_on_sigterm(tmp_path):
+    port = free_port()
+    command = [sys.executable, "-m", "llm_platform.cli", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]
+    assert _seconds_to_stop_after_sigterm(command, f"http://127.0.0.1:{port}/server_info", tmp_path) < STOP_SECONDS

@@ -63,6 +63,13 @@ def test_warning_is_only_for_dagster_commands_without_dagster_home(no_dagster_ho
     assert dagster_home_warning("/venv/bin/dagster") is None
 
 
+def test_dg_commands_that_run_on_an_instance_warn_without_dagster_home_and_those_that_only_load_code_do_not(no_dagster_home) -> None:
+    assert dagster_home_warning("/venv/bin/dg", "launch") is not None
+    assert dagster_home_warning("/venv/bin/dg", "dev") is not None
+    assert dagster_home_warning("/venv/bin/dg", "check") is None
+    assert dagster_home_warning("/venv/bin/dg", "list") is None
+
+
 def test_demo_instance_has_run_retries_and_run_monitoring(tmp_path: Path, no_dagster_home, monkeypatch: pytest.MonkeyPatch) -> None:
     from llm_platform.demo.run import demo_instance
 

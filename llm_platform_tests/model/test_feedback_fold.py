@@ -53,14 +53,14 @@ def test_a_correction_is_not_trained_on_until_a_reviewer_approves_it():
 
     assert _rows(built) == _rows(baseline)
     assert not any("Attacker" in r["response"] for r in built.train + built.eval)
-    assert any("500 correction proposal(s) await review" in m for m in built.set_aside)
+    assert any("500 correction proposal(s) await review" in m.message for m in built.set_aside)
 
 
 def test_a_low_rating_with_a_correction_stays_a_low_rating():
     built = _build(_jsonl(_rating("chatcmpl-1", 1, at=1.0, corrected="An unreviewed correction of the served answer.")))
 
     assert [r for r in built.train + built.eval if r["origin"] == "feedback"] == []
-    assert any("rating 1 is below sft.min_feedback_rating 4" in m for m in built.set_aside)
+    assert any("rating 1 is below sft.min_feedback_rating 4" in m.message for m in built.set_aside)
 
 
 def test_an_approved_correction_trains_beside_the_callers_own_rating():
@@ -100,7 +100,7 @@ def test_feedback_asking_an_eval_question_is_not_trained_on():
     built = _build(_jsonl({"question": held_out, "answer": "Whatever the caller says the answer is.", "rating": 5}))
 
     assert not any(r["instruction"] == held_out for r in built.train)
-    assert any("asks a question of sft_eval_split" in m for m in built.set_aside)
+    assert any("asks a question of sft_eval_split" in m.message for m in built.set_aside)
 
 
 def test_unreadable_approvals_are_reported_by_file_and_line(tmp_path):

@@ -46,13 +46,13 @@ def test_feedback_below_the_minimum_rating_is_filtered_not_a_violation():
     pairs, report = check_supplied([("feedback", "fb.jsonl", data)], min_feedback_rating=4)
     assert [p.instruction for p in pairs] == ["What is a coroutine?"]
     assert [(v.line, v.rule) for v in report.violations] == [(3, FIELDS_PRESENT)]
-    assert report.filtered == ["fb.jsonl:1: rating 2 is below sft.min_feedback_rating 4"]
+    assert [f.message for f in report.filtered] == ["fb.jsonl:1: rating 2 is below sft.min_feedback_rating 4"]
 
 
 def test_build_reports_supplied_violations_before_filtering():
     built = build_sft([], [("curated/bad.jsonl", _broken_file())], [], eval_fraction=0.2, min_feedback_rating=4, max_corpus_pairs=0)
     assert built.report.count(NO_PII) == 1 and len(built.train) + len(built.eval) == 1
-    assert any(m.startswith("curated/bad.jsonl:5: no_pii") for m in built.set_aside)
+    assert any(m.message.startswith("curated/bad.jsonl:5: no_pii") for m in built.set_aside)
 
 
 def test_rule_names_carry_no_limits_and_every_rule_describes_its_own():
@@ -66,4 +66,4 @@ def test_a_placed_pair_of_any_origin_below_the_quality_range_is_set_aside():
     data = _jsonl({"question": "What is a generator?", "answer": "A lazy iterator.", "rating": 2})
     built = build_sft([], [], [("fb.jsonl", data)], eval_fraction=0.2, min_feedback_rating=1, max_corpus_pairs=0)
     assert built.train == [] and built.report.violations == []
-    assert [m for m in built.set_aside if "quality_range: quality 0.4 outside 0.6..1.0" in m] != []
+    assert [m for m in built.set_aside if "quality_range: quality 0.4 outside 0.6..1.0" in m.message] != []
