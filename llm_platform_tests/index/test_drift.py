@@ -11,7 +11,6 @@ import pytest
 from llm_platform.config import DriftSettings
 from llm_platform.index.drift import measure_drift
 from llm_platform.index.embedding_assets import EMBEDDING_DRIFT
-from llm_platform_tests.automation.conftest import tiny_platform  # noqa: F401  (the fixture; its platform is shared with the automation tests)
 
 CENTROID_THRESHOLD = DriftSettings().centroid_threshold
 KS_THRESHOLD = DriftSettings().token_length_ks_threshold
