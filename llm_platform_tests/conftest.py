@@ -16,8 +16,8 @@ import llm_platform
 from llm_platform.automation.jobs import INDEX_JOB
 from llm_platform.config import PlatformConfig, load_config
 
-# The moto S3 server (one per session) and per-test buckets, for every test folder.
-pytest_plugins = ["llm_platform_tests.s3_fixtures"]
+# For every test folder: the moto S3 server (one per session) and per-test buckets, and the tiny platform.
+pytest_plugins = ["llm_platform_tests.s3_fixtures", "llm_platform_tests.tiny_platform"]
 
 DOCS_MARKDOWN = (
     "for", "while", "if", "with", "raise", "assert", "return", "del", "exceptions", "augassign",

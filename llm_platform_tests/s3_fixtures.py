@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from llm_platform.storage_files import CACHE_ENV, ENDPOINT_ENV
-from llm_platform_tests.storage.s3_server import CREDENTIALS, running_s3_server
+from llm_platform_tests.storage_files.s3_server import CREDENTIALS, running_s3_server
 
 
 @pytest.fixture(scope="session")

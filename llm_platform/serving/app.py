@@ -15,7 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from llm_platform.config import PlatformConfig
+from llm_platform.config import PlatformConfig, ServingSettings
 from llm_platform.serving.asgi import CLIENT_GONE, BodyLimit, CancellingStream, CatchErrors, Observe, TraceRequests, error_response, run_until_disconnect
 from llm_platform.serving.callers import Caller, CallerDirectory, CallerError
 from llm_platform.serving.schemas import MAX_EMBEDDING_INPUTS, ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
@@ -59,10 +59,26 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def create_app(service: ChatService, config: PlatformConfig, *, callers: CallerDirectory) -> FastAPI:
     """The FastAPI application; `service.state` must be started by the caller (see server.py)."""
-    # The schema and its browsable page are served by guarded routes below, so they need the key like /v1 does.
+    # The schema and its browsable page are served by guarded routes, so they need the key like /v1 does.
     app = FastAPI(title="llm_platform", description="Retrieval-augmented answers from the published index and the production adapter.",
                   openapi_url=None, docs_url=None, redoc_url=None)
-    settings, metrics = config.serving, service.metrics
+    app.state.callers = callers
+    _add_error_handlers(app)
+    _add_health_routes(app, service, config.serving)
+    _add_docs_routes(app)
+    _add_chat_routes(app, service, config)
+    _add_search_routes(app, service, config)
+    _add_feedback_route(app, service)
+    _add_middleware(app, service, config.serving)
+    return app
+
+
+# The dependency of every route but the open ones: the caller's key checked, its groups resolved.
+GUARDED = [Depends(require_key)]
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every expected error answers as OpenAI-style JSON with its status."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -81,10 +97,10 @@ def create_app(service: ChatService, config: PlatformConfig, *, callers: CallerD
         response.headers["Retry-After"] = "60"
         return response
 
-    known_paths: set[str] = set()  # filled once the routes exist; other paths count as "other"
 
-    app.state.callers = callers
-    guarded = [Depends(require_key)]
+def _add_health_routes(app: FastAPI, service: ChatService, settings: ServingSettings) -> None:
+    """The open routes a probe or a scraper calls without a key: /healthz, /readyz, /metrics."""
+    metrics = service.metrics
 
     @app.get("/healthz")
     def healthz():
@@ -98,26 +114,35 @@ def create_app(service: ChatService, config: PlatformConfig, *, callers: CallerD
                 "stuck": f"a generation has held its slot for {held:.0f} s, past serving.request_timeout_seconds + serving.stuck_grace_seconds" if stuck else None}
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
-    @app.get("/openapi.json", dependencies=guarded, include_in_schema=False)
-    def openapi_schema():
-        return app.openapi()
-
-    @app.get("/docs", dependencies=guarded, include_in_schema=False)
-    def docs_page():
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="llm_platform")
-
     @app.get("/metrics")
     def metrics_page():
         return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/models", dependencies=guarded)
+
+def _add_docs_routes(app: FastAPI) -> None:
+    """The OpenAPI schema and its browsable page, behind the key."""
+
+    @app.get("/openapi.json", dependencies=GUARDED, include_in_schema=False)
+    def openapi_schema():
+        return app.openapi()
+
+    @app.get("/docs", dependencies=GUARDED, include_in_schema=False)
+    def docs_page():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="llm_platform")
+
+
+def _add_chat_routes(app: FastAPI, service: ChatService, config: PlatformConfig) -> None:
+    """/v1/models and /v1/chat/completions: the served models and their answers, whole or streamed."""
+    settings = config.serving
+
+    @app.get("/v1/models", dependencies=GUARDED)
     def models():
         snap = service.state.current
         data = [{"id": config.mlflow.registered_model, "object": "model", "owned_by": "llm_platform", "version": snap.adapter_version, **snap.versions()},
                 {"id": config.embedding.model, "object": "model", "owned_by": "llm_platform"}]
         return {"object": "list", "data": data}
 
-    @app.post("/v1/chat/completions", dependencies=guarded)
+    @app.post("/v1/chat/completions", dependencies=GUARDED)
     async def chat(body: ChatRequest, request: Request, caller: CallerOf):
         _expect_model(body.model, config.mlflow.registered_model)
         question = _question(body, settings.max_question_chars)
@@ -133,7 +158,12 @@ def create_app(service: ChatService, config: PlatformConfig, *, callers: CallerD
         answer = await run_until_disconnect(request.receive, control.cancel, lambda: service.answer(question, params, control, caller=caller))
         return _completion(answer, body.model)
 
-    @app.post("/v1/embeddings", dependencies=guarded)
+
+def _add_search_routes(app: FastAPI, service: ChatService, config: PlatformConfig) -> None:
+    """/v1/embeddings and /v1/search: the embedding model and the published index, without generation."""
+    settings = config.serving
+
+    @app.post("/v1/embeddings", dependencies=GUARDED)
     def embeddings(body: EmbeddingRequest):
         _expect_model(body.model, config.embedding.model)
         texts = [body.input] if isinstance(body.input, str) else body.input
@@ -146,7 +176,7 @@ def create_app(service: ChatService, config: PlatformConfig, *, callers: CallerD
         return {"object": "list", "model": config.embedding.model, "usage": {"prompt_tokens": 0, "total_tokens": 0},
                 "data": [{"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)} for i, v in enumerate(vectors)]}
 
-    @app.post("/v1/search", dependencies=guarded)
+    @app.post("/v1/search", dependencies=GUARDED)
     def search(body: SearchRequest, caller: CallerOf):
         if len(body.query) > settings.max_question_chars:
             raise ApiError(400, f"query is {len(body.query)} characters; the limit is {settings.max_question_chars} (serving.max_question_chars)")
@@ -161,21 +191,27 @@ def create_app(service: ChatService, config: PlatformConfig, *, callers: CallerD
             raise ApiError(400, f"query: {exc}") from None
         return {"object": "list", "index_version": snap.index_version, "mode": body.mode, "data": hits}
 
-    @app.post("/v1/feedback", dependencies=guarded)
+
+def _add_feedback_route(app: FastAPI, service: ChatService) -> None:
+    """/v1/feedback: a rating of an answer, and a correction held for review."""
+
+    @app.post("/v1/feedback", dependencies=GUARDED)
     def feedback(body: FeedbackRequest, request: Request, caller: CallerOf):
         client = request.client.host if request.client else "unknown"
         record = service.rate(body.answer_id, body.rating, body.corrected_answer, caller=caller, client=client)
         proposal = {"proposal_id": record["proposal_id"], "correction": "pending review"} if "proposal_id" in record else {}
         return {"status": "recorded", "answer_id": body.answer_id, "rating": record["rating"], **proposal}
 
-    # Every route added above has a path (none is a starlette Host).
-    known_paths.update(route.path for route in cast("list[Route | WebSocketRoute | Mount]", app.routes))
+
+def _add_middleware(app: FastAPI, service: ChatService, settings: ServingSettings) -> None:
+    """Error catching, the body limit, metrics and tracing; added once every route exists, as they label requests by route."""
+    # Every route has a path (none is a starlette Host); other paths count as "other".
+    known_paths = {route.path for route in cast("list[Route | WebSocketRoute | Mount]", app.routes)}
     app.add_middleware(CatchErrors)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(Observe, metrics=metrics, known_paths=known_paths)
+    app.add_middleware(Observe, metrics=service.metrics, known_paths=known_paths)
     if service.tracing.enabled:  # outermost, so a request's span covers every layer and its status
         app.add_middleware(TraceRequests, tracer=service.tracing.tracer, paths=known_paths - OPEN_PATHS)
-    return app
 
 
 _MAPPED_ERRORS = ((NotReady, 503, "service_unavailable"), (SlotsBusy, 503, "service_unavailable"), (UnknownAnswer, 404, "not_found"),

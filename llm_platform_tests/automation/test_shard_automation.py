@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from llm_platform_tests.automation.conftest import TOPICS
+from llm_platform_tests.tiny_platform import TOPICS
 
 VECTOR_INDEX = dg.AssetKey("vector_index")
 RETRIEVAL_EVAL = dg.AssetKey("retrieval_eval")

@@ -13,6 +13,7 @@ from llm_platform.model.base_model import BaseModelInfo, build_local_base_model
 from llm_platform.model.sft import read_curated_pairs
 from llm_platform.model.training import train_lora
 from llm_platform.model.training_request import TrainingRequest, TrainResult
+from llm_platform_tests.model.topics_platform import indexed, platform  # noqa: F401  (fixtures of the model-asset tests)
 
 # Tiny matrices gain nothing from intra-op threads, and on a shared 2-core machine
 # the thread pool's spin-waits made these tests 4-5x slower.

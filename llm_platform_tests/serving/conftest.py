@@ -18,7 +18,7 @@ from llm_platform.config import PlatformConfig
 from llm_platform.serving.server import Service, build_service, running, wait_ready
 from llm_platform.serving.service import Answer, new_answer_id
 from llm_platform.serving.state import Sources
-from llm_platform_tests.model_assets.conftest import Platform, write_corpus
+from llm_platform_tests.model.topics_platform import Platform, write_corpus
 
 # Quick polls so tests see a promotion within a second; short answers keep 2 cores free.
 SERVING = {"poll_seconds": 0.3, "default_max_tokens": 8, "max_tokens": 32, "max_body_bytes": 4096, "max_question_chars": 300}

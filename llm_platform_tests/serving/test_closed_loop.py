@@ -12,7 +12,7 @@ import pytest
 from llm_platform.cli import main
 from llm_platform.model.datasets import SFT_DATASET_DATA
 from llm_platform.serving.server import build_service, running, wait_ready
-from llm_platform_tests.model_assets.conftest import materialized
+from llm_platform_tests.model.topics_platform import materialized
 from llm_platform_tests.serving.conftest import platform_of, serving_config
 
 SFT_AND_CANDIDATE = ["sft_dataset", "sft_eval_split", "lora_adapter", "model_eval", "production_model"]

@@ -22,7 +22,7 @@ from llm_platform.model.sft import jsonl_records
 from llm_platform.model.sft_build import feedback_files
 from llm_platform.resources.mlflow import TRACKING_URI_ENV
 from llm_platform.serving.query_log import read_query_log
-from llm_platform_tests.model_assets.conftest import Platform
+from llm_platform_tests.model.topics_platform import Platform
 from llm_platform_tests.processes import free_port, stop_process_group
 from llm_platform_tests.serving.conftest import QUESTION, serving_config
 

@@ -1,6 +1,6 @@
 """Run training_job up to lora_adapter and SIGKILL this process right after training step N.
 
-`python -m llm_platform_tests.storage.killed_training CONFIG HOME N`: a real kill,
+`python -m llm_platform_tests.storage_files.killed_training CONFIG HOME N`: a real kill,
 at a known step, of a process that writes its checkpoints to the storage home.
 """
 

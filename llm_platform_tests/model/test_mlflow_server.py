@@ -14,7 +14,7 @@ from llm_platform.config import MlflowSettings
 from llm_platform.home_layout import PRODUCTION_ALIAS
 from llm_platform.resources.mlflow import TRACKING_URI_ENV, MlflowResource, mlflow_resource
 from llm_platform_tests.mlflow_server import running_mlflow_server
-from llm_platform_tests.model_assets.conftest import Platform, materialized
+from llm_platform_tests.model.topics_platform import Platform, materialized
 
 PASSWORD = "s3cret-pw"
 

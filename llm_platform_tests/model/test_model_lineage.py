@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_platform_tests.model.conftest import COMMITS, QWEN_ID, corpus_texts, hub_cache, hub_env  # noqa: F401  (fixtures)
-from llm_platform_tests.model_assets.conftest import check_evaluations, materialized, platform_copy
+from llm_platform_tests.model.conftest import COMMITS, QWEN_ID
+from llm_platform_tests.model.topics_platform import check_evaluations, materialized, platform_copy
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_METRICS = {"perplexity", "rouge_l", "bleu", "rag_rouge_l", "rag_bleu"}

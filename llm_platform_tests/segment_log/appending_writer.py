@@ -1,6 +1,6 @@
 """Append numbered records to a segment folder until killed, printing each number once `append` returned.
 
-`python -m llm_platform_tests.storage.appending_writer FOLDER`: what a test kills
+`python -m llm_platform_tests.segment_log.appending_writer FOLDER`: what a test kills
 with SIGKILL to see which acknowledged records survive.
 """
 

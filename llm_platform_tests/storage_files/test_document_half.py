@@ -29,7 +29,7 @@ def on_s3(tmp_path_factory, s3_endpoint) -> Platform:
     with pytest.MonkeyPatch.context() as patch:
         root = tmp_path_factory.mktemp("s3_documents")
         from llm_platform.storage_files import CACHE_ENV, ENDPOINT_ENV
-        from llm_platform_tests.storage.s3_server import CREDENTIALS
+        from llm_platform_tests.storage_files.s3_server import CREDENTIALS
 
         for name, value in {**CREDENTIALS, ENDPOINT_ENV: s3_endpoint, CACHE_ENV: str(root / "cache")}.items():
             patch.setenv(name, value)

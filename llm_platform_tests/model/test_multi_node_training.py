@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from llm_platform.model import pytorch_job
 from llm_platform_tests.model.fake_kubernetes import FakeKubernetes, play_operator
-from llm_platform_tests.model_assets.conftest import materialized
-from llm_platform_tests.model_assets.test_model_assets import UP_TO_ADAPTER
+from llm_platform_tests.model.test_model_assets import UP_TO_ADAPTER
+from llm_platform_tests.model.topics_platform import materialized
 
 
 def test_lora_adapter_trains_as_a_pytorch_job_on_two_nodes(platform, monkeypatch):

@@ -21,8 +21,8 @@ from llm_platform.home_layout import PRODUCTION_ALIAS
 from llm_platform.resources.mlflow import TRACKING_URI_ENV
 from llm_platform.storage_files import CACHE_ENV, ENDPOINT_ENV, MARKER
 from llm_platform_tests.mlflow_server import running_mlflow_server
-from llm_platform_tests.model_assets.conftest import SOURCE, Platform, materialized, write_corpus
-from llm_platform_tests.storage.s3_server import CREDENTIALS
+from llm_platform_tests.model.topics_platform import SOURCE, Platform, materialized, write_corpus
+from llm_platform_tests.storage_files.s3_server import CREDENTIALS
 
 REPO = Path(__file__).resolve().parents[2]
 KILL_AT = 3  # checkpoints every 2 steps: step-2 is the one to resume from
@@ -79,7 +79,7 @@ def test_killed_training_resumes_from_checkpoints_in_the_bucket(indexed_on_s3, t
     fs.copy("models/home/datasets", "models/killed/datasets", recursive=True)
     killed = Platform(platform.folder, platform.corpus, "s3://models/killed", dg.DagsterInstance.ephemeral())
     config = killed.config("long", **LONG)
-    process = subprocess.run([sys.executable, "-m", "llm_platform_tests.storage.killed_training", config.config_path, killed.home, str(KILL_AT)],
+    process = subprocess.run([sys.executable, "-m", "llm_platform_tests.storage_files.killed_training", config.config_path, killed.home, str(KILL_AT)],
                              cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
     assert process.returncode == -signal.SIGKILL, f"the training process was not killed:\n{process.stderr[-3000:]}"
     assert [Path(p).parent.name for p in fs.glob(f"models/killed/models/adapters/*/checkpoints/*/{MARKER}")] == ["step-2"]

@@ -15,7 +15,7 @@ from llm_platform.cli import main
 from llm_platform.datasets import DatasetStore
 from llm_platform.model.datasets import SFT_DATASET_DATA, SFT_EVAL_SPLIT_DATA
 from llm_platform.serving.server import build_service
-from llm_platform_tests.model_assets.conftest import materialized
+from llm_platform_tests.model.topics_platform import materialized
 from llm_platform_tests.serving.conftest import IDLE, issued
 
 SFT = ["sft_dataset", "sft_eval_split"]

@@ -15,7 +15,7 @@ import llm_platform.model.training as training_logic
 from llm_platform.config import DEMO_CONFIG, SFT_RULE_NAMES, PlatformConfig, load_config
 from llm_platform.home_layout import PRODUCTION_ALIAS
 from llm_platform.model.training import train_lora
-from llm_platform_tests.model_assets.conftest import Platform, check_evaluations, materialized, platform_copy
+from llm_platform_tests.model.topics_platform import Platform, check_evaluations, materialized, platform_copy
 
 CANDIDATE = ["lora_adapter", "model_eval", "production_model"]
 UP_TO_ADAPTER = ["sft_dataset", "sft_eval_split", "base_model", "prompt_template", "lora_adapter"]
