@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     table, vectors, readers, texts = build(args.rows, args.groups, rng)
-    print(f"{args.rows} rows, {args.groups} groups, indexes {[i.name for i in table.list_indices()]}, built in {time.perf_counter() - started:.0f}s")
+    print(f"{args.rows} rows, {args.groups} groups, indexes "
+          f"{[i.name for i in table.list_indices()]}, built in "
+          f"{time.perf_counter() - started:.0f}s")
     group = ReaderGroups.of({"g1"})
     readable = np.array([group.can_read(r) for r in readers])
     tuning = QueryTuning.from_config(IndexConfig())

@@ -62,7 +62,8 @@ def compare_readmes() -> None:
     started = time.perf_counter()
     rendered = [(name, fmt, raw, normalize_text(render_prose(raw, fmt))) for name, fmt, raw in docs]
     seconds = time.perf_counter() - started
-    print(f"READMEs: {len(docs)} ({sum(f == 'md' for _, f, _ in docs)} Markdown, {sum(f == 'rst' for _, f, _ in docs)} reST), "
+    print(f"READMEs: {len(docs)} ({sum(f == 'md' for _, f, _ in docs)} Markdown, "
+          f"{sum(f == 'rst' for _, f, _ in docs)} reST), "
           f"{sum(len(r) for _, _, r in docs) / 1e6:.1f} MB, rendered in {seconds:.1f} s")
     print(f"{'':34}{'raw markup':>12}{'prose':>12}")
     set_aside = [sum(quality_score(text) < MIN_QUALITY for text in texts) / len(docs) for texts in ([d[2] for d in rendered], [d[3] for d in rendered])]
@@ -93,7 +94,8 @@ def compare_minhash() -> None:
     corpus = "\n\n".join(topics.values())
     one_mb = corpus[:1_000_000]
     print(f"\nMinHash signature peak memory (tracemalloc){'':4}{'one batch':>12}{'streamed':>12}")
-    print(f"{'1 MB of text':47}{peak_mib(whole_document_signature, one_mb):>10.0f} MiB{peak_mib(minhash_signature, one_mb):>8.0f} MiB")
+    print(f"{'1 MB of text':47}{peak_mib(whole_document_signature, one_mb):>10.0f} "
+          f"MiB{peak_mib(minhash_signature, one_mb):>8.0f} MiB")
     big = (corpus * (19_000_000 // len(corpus) + 1))[:19_000_000]
     print(f"{'19 MB of text':47}{'(not run)':>14}{peak_mib(minhash_signature, big):>8.0f} MiB")
 

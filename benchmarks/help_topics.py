@@ -65,7 +65,9 @@ def _markdown(name: str) -> str:
 
 
 def write_two_source_corpus(root: Path) -> None:
-    """`root/docs` (Markdown, text, HTML and the four bad files) and `root/notes` (Markdown), as TWO_SOURCE_CONFIG reads them."""
+    """`root/docs` (Markdown, text, HTML and the four bad files) and
+    `root/notes` (Markdown), as TWO_SOURCE_CONFIG reads them.
+    """
     docs, notes = root / "docs", root / "notes"
     docs.mkdir(parents=True)
     notes.mkdir()
@@ -76,7 +78,8 @@ def write_two_source_corpus(root: Path) -> None:
         (docs / f"{name}.txt").write_text(text, encoding="utf-8")
     for name in DOCS_HTML:
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in topics[name].split("\n\n")[1:])
-        page = f"<html><head><title>{html.escape(_title(name))}</title></head><body><nav>Home</nav><main>{paragraphs}</main></body></html>"
+        page = (f"<html><head><title>{html.escape(_title(name))}</title></head><body><nav>Ho"
+                f"me</nav><main>{paragraphs}</main></body></html>")
         (docs / f"{name}.html").write_text(page, encoding="utf-8")
     for name in NOTES_MARKDOWN:
         (notes / f"{name}.md").write_text(_markdown(name), encoding="utf-8")
@@ -96,7 +99,9 @@ def _sectioned(topic: str) -> str:
 
 
 def write_tiny_platform_config(folder: Path) -> Path:
-    """The sectioned-topics corpus under `folder/corpus` and the tiny platform's config beside it; returns the config's path."""
+    """The sectioned-topics corpus under `folder/corpus` and the tiny
+    platform's config beside it; returns the config's path.
+    """
     import yaml
 
     corpus = folder / "corpus"

@@ -63,7 +63,9 @@ def write_topic_corpus(folder: Path) -> None:
         if name in HTML_TOPICS:
             paragraphs = "".join(f"<p>{html.escape(p)}</p>\n" for p in body.split("\n\n"))
             heading = html.escape(title)
-            page = f"<html><head><title>{heading}</title></head><body><nav>Home | Docs</nav><main><h1>{heading}</h1>\n{paragraphs}</main><footer>Copyright 2001 PSF</footer></body></html>"
+            page = (f"<html><head><title>{heading}</title></head><body><nav>Home | "
+                    f"Docs</nav><main><h1>{heading}</h1>\n{paragraphs}</main><footer>Copyright 2001 "
+                    "PSF</footer></body></html>")
             (folder / f"{name}.html").write_text(page, encoding="utf-8")
         else:
             (folder / f"{name}.md").write_text(f"# {title}\n\n{body}", encoding="utf-8")
@@ -221,7 +223,8 @@ def _report(label: str, run: dict, wall: float) -> None:
     load = f", model load before the run {run['model_load_seconds']:.2f}s (not in step time)" if run["model_load_seconds"] else ""
     load += f", step libraries imported before the run {run['import_seconds']:.2f}s (not in step time)"
     print(
-        f"{label:<11} step time {sum(run['steps'].values()):7.2f}s  process wall {wall:6.2f}s  run wall {run['run_seconds']:6.2f}s (cpu {run['run_cpu_seconds']:6.2f}s)  "
+        f"{label:<11} step time {sum(run['steps'].values()):7.2f}s  process wall {wall:6.2f}s  run "
+        f"wall {run['run_seconds']:6.2f}s (cpu {run['run_cpu_seconds']:6.2f}s)  "
         f"chunks embedded {run['computed']:>5} of {run['chunks']:>5}  peak RSS {run['peak_rss_mib']:6.0f} MiB{load}\n"
         f"{'':<11} steps (s): {steps}"
     )
@@ -243,15 +246,19 @@ INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16")
 
 
 def int8_support(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """A line saying which int8 instructions this CPU has, so a reader knows whether the int8 backend can pay off here."""
+    """A line saying which int8 instructions this CPU has, so a reader
+    knows whether the int8 backend can pay off here.
+    """
     try:
         flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), []))
     except OSError:
         return f"CPU int8 instructions: unknown ({cpuinfo} unreadable)"
     found = [flag for flag in INT8_FLAGS if flag in flags]
     if any(flag in found for flag in ("avx512_vnni", "avx_vnni", "amx_int8")):
-        return f"CPU int8 instructions: {', '.join(found)}: int8 ONNX (embedding.backend: onnx) can be faster than fp32 here"
-    return "CPU int8 instructions: none of VNNI/AMX: int8 ONNX runs on plain AVX2/AVX-512 here and is rarely faster than fp32; keep embedding.backend: torch"
+        return (f"CPU int8 instructions: {', '.join(found)}: int8 ONNX "
+                "(embedding.backend: onnx) can be faster than fp32 here")
+    return ("CPU int8 instructions: none of VNNI/AMX: int8 ONNX runs on plain AVX2/AVX-512 here "
+            "and is rarely faster than fp32; keep embedding.backend: torch")
 
 
 def main() -> int:
@@ -290,7 +297,8 @@ def main() -> int:
         if index == 0:
             # Right after the first cold run, between it and the others, so all see similar load.
             bare, bare_wall = _child("_encode", homes[backend])
-            print(f"bare encode {bare['encode_seconds']:7.2f}s (cpu {bare['encode_cpu_seconds']:.2f}s) on {bare['texts']} chunk texts (model load and warm-up {bare['model_load_seconds']:.2f}s, "
+            print(f"bare encode {bare['encode_seconds']:7.2f}s (cpu {bare['encode_cpu_seconds']:.2f}s) on "
+                  f"{bare['texts']} chunk texts (model load and warm-up {bare['model_load_seconds']:.2f}s, "
                   f"not counted; process wall {bare_wall:.2f}s, peak RSS {bare['peak_rss_mib']:.0f} MiB)")
     recall, _ = _child("_recall", json.dumps([configs[b] for b in backends]), json.dumps([homes[b] for b in backends]))
 
@@ -327,9 +335,12 @@ def _verdict(ok: bool) -> str:
 
 def _report_backends(backends: list[str], cold: dict, bare: dict, recall: dict) -> None:
     """Each backend's cold step time over bare fp32 encoding and its recall@10 against fp32, side by side."""
-    print(f"backends, side by side (bare fp32 encode {bare['encode_seconds']:.2f}s, cpu {bare['encode_cpu_seconds']:.2f}s; "
+    print("backends, side by side (bare fp32 encode "
+          f"{bare['encode_seconds']:.2f}s, cpu "
+          f"{bare['encode_cpu_seconds']:.2f}s; "
           f"recall@{RECALL_K} against fp32 on {recall['questions']} questions):")
-    print(f"  {'backend':<8} {'cold step s':>11} {'embeddings s':>12} {'cold / bare':>11} {'target':>8} {'cpu ratio':>9} {'recall@10':>9} {'target':>8}  verdict")
+    print(f"  {'backend':<8} {'cold step s':>11} {'embeddings s':>12} {'cold / bare':>11} "
+          f"{'target':>8} {'cpu ratio':>9} {'recall@10':>9} {'target':>8}  verdict")
     for backend in backends:
         run = cold[backend]
         ratio = sum(run["steps"].values()) / bare["encode_seconds"]
@@ -337,9 +348,12 @@ def _report_backends(backends: list[str], cold: dict, bare: dict, recall: dict) 
         value = recall["recall"][backend]
         limit = BACKEND_TARGETS.get(backend)
         ok = (limit is None or ratio <= limit) and value >= MIN_RECALL
-        print(f"  {backend:<8} {sum(run['steps'].values()):11.2f} {run['steps']['embeddings']:12.2f} {ratio:11.3f} {'<= ' + str(limit) if limit else '-':>8} "
+        print(f"  {backend:<8} {sum(run['steps'].values()):11.2f} "
+              f"{run['steps']['embeddings']:12.2f} {ratio:11.3f} "
+              f"{'<= ' + str(limit) if limit else '-':>8} "
               f"{cpu_ratio:9.3f} {value:9.3f} {'>= ' + str(MIN_RECALL):>8}  {_verdict(ok)}")
-    print("  (cpu ratio: the whole cold run's CPU seconds over bare encoding's, less sensitive to other load on the machine)")
+    print("  (cpu ratio: the whole cold run's CPU seconds over bare encoding's, "
+          "less sensitive to other load on the machine)")
 
 
 if __name__ == "__main__":

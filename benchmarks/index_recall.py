@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         base = IndexConfig(ann_min_rows=10**9)
         table, sync_seconds = build_table(f"{folder}/lancedb", all_texts, all_vectors, base)
         print(f"synced {table.count_rows()} rows as {SOURCES} sources through sync_source in {sync_seconds:.0f}s\n")
-        print(f"{'configuration':<38} {'build s':>8} {'recall@10':>10} {'vec p50':>8} {'vec p95':>8} {'fts p50':>8} {'hyb p50':>8} {'hyb p95':>8}")
+        print(f"{'configuration':<38} {'build s':>8} {'recall@10':>10} {'vec p50':>8} "
+              f"{'vec p95':>8} {'fts p50':>8} {'hyb p50':>8} {'hyb p95':>8}")
         chosen = [c for c in CONFIGURATIONS if not args.only or any(c[0].startswith(p) for p in args.only.split(","))]
         for label, index, tuning in chosen:
             settings = IndexConfig(ann_min_rows=10**9) if index is None else IndexConfig(ann_min_rows=256, **index)
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label}: upkeep failed: {report.errors}")
                 continue
             f = measure(table, queries, query_vectors, exact, tuning)
-            print(f"{label:<38} {build_ms / 1000:>8.1f} {f['recall@10']:>10.3f} {f['vector p50']:>8.1f} {f['vector p95']:>8.1f} "
+            print(f"{label:<38} {build_ms / 1000:>8.1f} {f['recall@10']:>10.3f} "
+                  f"{f['vector p50']:>8.1f} {f['vector p95']:>8.1f} "
                   f"{f['fts p50']:>8.1f} {f['hybrid p50']:>8.1f} {f['hybrid p95']:>8.1f}")
     print("\nlatencies in ms; targets: recall@10 >= 0.95 at vector p50 <= 10 ms, hybrid p50 <= 20 ms")
     return 0

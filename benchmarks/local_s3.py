@@ -34,7 +34,9 @@ def _answers(url: str) -> bool:
 
 @contextmanager
 def running_s3_server(folder: Path) -> Iterator[str]:
-    """Start `moto_server` on a free loopback port in its own process group (log in `folder/moto.log`); yields its endpoint URL."""
+    """Start `moto_server` on a free loopback port in its own process group
+    (log in `folder/moto.log`); yields its endpoint URL.
+    """
     url = f"http://127.0.0.1:{_free_port()}"
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "moto.log").open("wb") as log:

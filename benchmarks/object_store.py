@@ -2,13 +2,11 @@
 
     .venv/bin/python benchmarks/object_store.py
 
-Indexes the test corpus (Python's help topics, two sources) through index_job and
-publish_index_job in this process, once with the home in a temp folder and once in
-a bucket of a moto server on loopback (what tests use; a real S3 or MinIO adds
-network latency on top). Then it re-runs index_job on the unchanged docs source and
-times `llm-platform search`'s table open and one hybrid query. The embedding model is
-loaded, and one whole untimed pass run on a scratch folder, before any timing, so every figure is storage and pipeline work only. Needs
-the test extra (moto[server]).
+Indexes the test corpus (Python's help topics, two sources) through index_job and publish_index_job in this process,
+once with the home in a temp folder and once in a bucket of a moto server on loopback (what tests use; a real S3 or
+MinIO adds network latency on top). Then it re-runs index_job on the unchanged docs source and times `llm-platform
+search`'s table open and one hybrid query. The embedding model is loaded, and one whole untimed pass run on a scratch
+folder, before any timing, so every figure is storage and pipeline work only. Needs the test extra (moto[server]).
 """
 
 from __future__ import annotations

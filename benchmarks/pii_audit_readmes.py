@@ -40,7 +40,8 @@ def main() -> int:
         print(f"{kind:12} {name:24} {context}")
     by_kind = Counter(kind for kind, _, _ in hits)
     print(f"\n{len(docs)} READMEs, {len(hits)} audit hits after redaction in {len({n for _, n, _ in hits})} of them "
-          f"({', '.join(f'{k} {n}' for k, n in sorted(by_kind.items())) or 'none'}); {time.perf_counter() - started:.0f} s")
+          f"({', '.join(f'{k} {n}' for k, n in sorted(by_kind.items())) or 'none'}); "
+          f"{time.perf_counter() - started:.0f} s")
     return 0
 
 

@@ -42,7 +42,9 @@ PROBES = [
     ("webhook_url", "https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/q1w2e3r4t5y6u7i8o9p0a1s2"),
     ("api_key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"), ("api_key", "rk_live_51H8abcdefghijklmnopqrstu"),
     ("api_key", "ghp_" + "a1B2c3D4e5" * 4), ("api_key", "ghp\\_" + "a1B2c3D4e5" * 4),
-    ("private_key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END RSA PRIVATE KEY-----"),
+    ("private_key", ("-----BEGIN RSA PRIVATE KEY-----\n"
+                     "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+                     "-----END RSA PRIVATE KEY-----")),
     ("password", "postgresql://app:Tr0ub4dor@db.example.com:5432/app"),
     # issue 16
     ("credential", "host=db user=app password=s3cr3tP4ss dbname=x"),
@@ -106,10 +108,12 @@ def main() -> None:
         measure("llm_platform pii (phones)", lambda t: sum(k == "phone" for k, _ in find_pii(t)), {"phone"}),
         measure("phonenumbers, all regions, no bare-number rule", phonenumbers_hits, {"phone"}),
     ]
-    print(f"technical text: {len(topics)} Python help topics, {sum(map(len, topics.values())) / 1e6:.2f} MB; probes: {len(PROBES)}")
+    print(f"technical text: {len(topics)} Python help topics, "
+          f"{sum(map(len, topics.values())) / 1e6:.2f} MB; probes: {len(PROBES)}")
     print(f"{'detector':<48} {'hits on help topics':>20} {'hits on integers':>17} {'probe recall':>13} {'MB/s':>7}")
     for row in rows:
-        print(f"{row['detector']:<48} {row['false positives']:>20} {row['integers']:>17} {row['recall']:>13} {row['MB/s']:>7.2f}")
+        print(f"{row['detector']:<48} {row['false positives']:>20} "
+              f"{row['integers']:>17} {row['recall']:>13} {row['MB/s']:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The service's state writer on local disk and on an S3-compatible server: cost of a durable record, cost of reading all back.
+"""The service's state writer on local disk and on an S3-compatible server: cost of a durable record, cost of reading
+all back.
 
     .venv/bin/python benchmarks/segment_log.py [records]
 

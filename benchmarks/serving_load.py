@@ -1,7 +1,8 @@
-"""Load on the answer service over loopback: throughput, p50/p95/p99 latency and errors, cold vs cached vs during a hot swap.
+"""Load on the answer service over loopback: throughput, p50/p95/p99 latency and errors, cold vs cached vs during a hot
+swap.
 
-    .venv/bin/python benchmarks/serving_load.py --build-tiny              # a tiny platform (Python help topics), built in a temp folder
-    .venv/bin/python benchmarks/serving_load.py --home .llm_platform      # after `make demo` (demo config)
+    .venv/bin/python benchmarks/serving_load.py --build-tiny          # a tiny platform (help topics) in a temp folder
+    .venv/bin/python benchmarks/serving_load.py --home .llm_platform  # after `make demo` (demo config)
     .venv/bin/python benchmarks/serving_load.py --build-tiny --chaos 60 --clients 20   # the abuse mode below
 
 Every phase sends a bounded number of requests from `--clients` concurrent
@@ -113,12 +114,15 @@ class Phase:
     def row(self) -> str:
         ms = sorted(x * 1000 for x in self.latencies)
         pct = lambda p: ms[min(len(ms) - 1, int(p / 100 * len(ms)))]
-        return (f"{self.name:<22}{len(ms):>9}{len(ms) / self.seconds:>10.1f}{statistics.median(ms):>10.1f}{pct(95):>10.1f}{pct(99):>10.1f}"
+        return (f"{self.name:<22}{len(ms):>9}{len(ms) / self.seconds:>10.1f}"
+                f"{statistics.median(ms):>10.1f}{pct(95):>10.1f}{pct(99):>10.1f}"
                 f"{len(self.errors):>8}{len(set(self.versions)):>10}")
 
 
 def hot_swap(service, config, home: str, stop: threading.Event) -> None:
-    """Move the index tag to the previous version and back, and register the production adapter again as a new version."""
+    """Move the index tag to the previous version and back, and register
+    the production adapter again as a new version.
+    """
     from llm_platform.home_layout import lancedb_uri
     from llm_platform.index.table import connect, open_table, publish, table_name
 
@@ -200,11 +204,14 @@ def run_chaos(service, url: str, model: str, args: argparse.Namespace) -> int:
     while (in_flight() or service.state.current.slots.in_use()) and time.monotonic() < drain_until:
         time.sleep(0.1)
     ms = sorted(x * 1000 for x in chaos.latencies)
-    print(f"chaos: {args.clients} clients for {args.chaos:.0f} s, max_tokens {args.max_tokens} (dropped streams ask for 256)")
+    print(f"chaos: {args.clients} clients for {args.chaos:.0f} s, max_tokens "
+          f"{args.max_tokens} (dropped streams ask for 256)")
     for kind, number in sorted(chaos.counts.items()):
         print(f"  {kind:<28}{number:>7}")
-    print(f"  good answers p50 {statistics.median(ms):.0f} ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.0f} ms ({len(ms)} timed)")
-    print(f"  afterwards: requests in flight {in_flight():.0f}, generation slots held {service.state.current.slots.in_use()}, /readyz {httpx.get(f'{url}/readyz').status_code}")
+    print(f"  good answers p50 {statistics.median(ms):.0f} ms, p95 "
+          f"{ms[int(0.95 * (len(ms) - 1))]:.0f} ms ({len(ms)} timed)")
+    print(f"  afterwards: requests in flight {in_flight():.0f}, generation slots held "
+          f"{service.state.current.slots.in_use()}, /readyz {httpx.get(f'{url}/readyz').status_code}")
     failed = any(kind.startswith("error") for kind in chaos.counts) or in_flight() or service.state.current.slots.in_use()
     return 1 if failed else 0
 
@@ -232,8 +239,10 @@ def main(argv=None) -> int:
         swap = Phase("during hot swap").run(url, model, [q + " (swap)" for q in cold_questions] + cold_questions * args.cached_rounds, args.clients, args.max_tokens)
         stop.set()
         swapper.join()
-    print(f"service on 127.0.0.1, {args.clients} concurrent clients, max_tokens {args.max_tokens}, versions now {service.state.current.versions()}")
-    print(f"{'phase':<22}{'requests':>9}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'errors':>8}{'versions':>10}")
+    print(f"service on 127.0.0.1, {args.clients} concurrent clients, max_tokens "
+          f"{args.max_tokens}, versions now {service.state.current.versions()}")
+    print(f"{'phase':<22}{'requests':>9}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}"
+          f"{'p99 ms':>10}{'errors':>8}{'versions':>10}")
     for phase in (cold, cached, swap):
         print(phase.row())
     for phase in (cold, cached, swap):

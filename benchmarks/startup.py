@@ -63,7 +63,9 @@ def _build_demo_index(env: dict[str, str]) -> None:
         "defs = build_definitions(config, executor='in_process')\n"
         "instance = dg.DagsterInstance.get()\n"
         "for source in config.source_names:\n"
-        "    assert defs.resolve_job_def(INDEX_JOB).execute_in_process(instance=instance, partition_key=source).success\n"
+        "    assert "
+        "defs.resolve_job_def(INDEX_JOB).execute_in_process(instance=instance, "
+        "partition_key=source).success\n"
         "assert defs.resolve_job_def(PUBLISH_INDEX_JOB).execute_in_process(instance=instance).success\n"
     )
     subprocess.run(_python(code), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -77,7 +79,9 @@ def _in_process_rerun(env: dict[str, str]) -> list[str]:
         "defs = build_definitions(load_config(), executor='in_process')\n"
         f"job = defs.resolve_implicit_global_asset_job_def()\n"
         f"selection = [dg.AssetKey(k) for k in {DOCUMENT_ASSETS.split(',')!r}]\n"
-        f"assert job.get_subset(asset_selection=set(selection)).execute_in_process(instance=dg.DagsterInstance.get(), partition_key={SOURCE!r}).success\n"
+        "assert "
+        "job.get_subset(asset_selection=set(selection)).execute_in_process(instance=dg.DagsterInstance.get(), "
+        f"partition_key={SOURCE!r}).success\n"
     )
     return _python(code)
 

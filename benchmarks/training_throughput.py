@@ -71,7 +71,9 @@ def topic_pairs(count: int) -> list[tuple[str, str]]:
 
 
 def build_model(folder: str, preset: str, device: str) -> int:
-    """Save a Qwen2 model of `preset`'s shape (random weights) and a corpus tokenizer to folder; return its parameters."""
+    """Save a Qwen2 model of `preset`'s shape (random weights) and a
+    corpus tokenizer to folder; return its parameters.
+    """
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -196,7 +198,8 @@ def report(args, parameters: int, sides: dict[str, dict]) -> None:
               f"{padding:>9}{side['final_loss']:12.4f}")
     ratio = ours["tokens_per_second"] / plain["tokens_per_second"]
     memory = ours["peak_memory_mib"] / plain["peak_memory_mib"]
-    print(f"lora_adapter / Trainer: {ratio:.2f}x tokens/s at {memory:.2f}x peak memory (target on a GPU: >= 1.2x at <= 1.0x)")
+    print(f"lora_adapter / Trainer: {ratio:.2f}x tokens/s at {memory:.2f}x peak "
+          "memory (target on a GPU: >= 1.2x at <= 1.0x)")
     print(json.dumps({"device": device_name(args.device), "preset": args.preset, "parameters": parameters, "steps": args.steps,
                       "batch_size": args.batch_size, "max_length": args.max_length, "ratio": round(ratio, 3),
                       "memory_ratio": round(memory, 3), "sides": sides, "torch": version("torch"),

@@ -1,4 +1,6 @@
-"""`llm-platform`: run the demo; search, inspect, publish and roll back the served index; serve it; run dagster commands on the local instance."""
+"""`llm-platform`: run the demo; search, inspect, publish and roll back the served
+index; serve it; run dagster commands on the local instance.
+"""
 
 from __future__ import annotations
 
@@ -72,8 +74,11 @@ def run_search(args: argparse.Namespace) -> int:
         raise
     except (RuntimeError, OSError, ValueError) as exc:  # LanceDB's errors: shown as one line naming the table
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise SearchInputError(f"{args.mode} search of {table.name} version {table.version} failed: {first}; see `llm-platform index status`") from None
-    print(f"{table.name} version {table.version} ({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top {args.k}, as {_as_label(caller)}:")
+        raise SearchInputError(f"{args.mode} search of {table.name} version {table.version} failed: "
+                               f"{first}; see `llm-platform index status`") from None
+    print(f"{table.name} version {table.version} "
+          f"({'latest' if args.latest else config.index.published_tag}), {args.mode} search, top "
+          f"{args.k}, as {_as_label(caller)}:")
     for rank, hit in enumerate(hits, 1):
         print(hit_line(rank, hit))
     if not hits:
@@ -97,7 +102,8 @@ def run_index_status(args: argparse.Namespace) -> int:
 
     config, table = _table(args, served=False)
     tag = config.index.published_tag
-    print(f"table {table.name}: latest version {table.version}, {table.count_rows()} rows; {tag!r} -> {published_version(table, tag)}")
+    print(f"table {table.name}: latest version {table.version}, {table.count_rows()} "
+          f"rows; {tag!r} -> {published_version(table, tag)}")
     store = DatasetStore(platform_home())
     statuses = version_statuses(table, store, tag)
     if not statuses:
@@ -105,7 +111,8 @@ def run_index_status(args: argparse.Namespace) -> int:
     evaluated = store.read(RETRIEVAL_EVAL_DATA, None)
     last = evaluated.to_pylist()[-1] if evaluated is not None and evaluated.num_rows else None
     if last and last["table"] == table.name and last["version"] not in {row.version for row in statuses}:
-        print(f"  version {last['version']:>4}  evaluated, not published  hit_rate@{last['k']} {last['hit_rate']:.3f}  mrr {last['mrr']:.3f}")
+        print(f"  version {last['version']:>4}  evaluated, not published  "
+              f"hit_rate@{last['k']} {last['hit_rate']:.3f}  mrr {last['mrr']:.3f}")
     for row in statuses:
         marks = [tag if row.served else "", "rollback target" if row.rollback_target and not row.served else "", "" if row.exists else "cleaned up"]
         scores = f"hit_rate@{row.k} {row.hit_rate:.3f}  mrr {row.mrr:.3f}" if row.hit_rate is not None else "no scores"
@@ -142,14 +149,18 @@ def run_index_publish(args: argparse.Namespace) -> int:
     evaluated, published = materialization(result, "retrieval_eval"), materialization(result, "published_index")
     k = config.index.retrieval_k
     if evaluated:
-        print(f"retrieval_eval: version {evaluated.get('evaluated_version')} of {evaluated.get('table')}: hit rate@{k} {evaluated.get(f'hit_rate_at_{k}', float('nan')):.3f}, "
-              f"mrr@{k} {evaluated.get(f'mrr_at_{k}', float('nan')):.3f} (served: {evaluated.get('published_hit_rate')}, {evaluated.get('compared_with')})")
+        print(f"retrieval_eval: version {evaluated.get('evaluated_version')} of {evaluated.get('table')}: "
+              f"hit rate@{k} {evaluated.get(f'hit_rate_at_{k}', float('nan')):.3f}, "
+              f"mrr@{k} {evaluated.get(f'mrr_at_{k}', float('nan')):.3f} (served: "
+              f"{evaluated.get('published_hit_rate')}, {evaluated.get('compared_with')})")
     for message in failure_messages(result):
         print(f"  {message}")
     if not published:
-        print(f"not published: {config.index.published_tag!r} still points where it did; see the reasons above and `llm-platform index status`", file=sys.stderr)
+        print(f"not published: {config.index.published_tag!r} still points where it did; see "
+              "the reasons above and `llm-platform index status`", file=sys.stderr)
         return 1
-    print(f"published: {published['tag']!r} of {published['table']}: {published['previous_version']} -> {published['published_version']} ({published['rollback']})")
+    print(f"published: {published['tag']!r} of {published['table']}: {published['previous_version']} "
+          f"-> {published['published_version']} ({published['rollback']})")
     return 0
 
 
@@ -161,7 +172,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_dagster(args: argparse.Namespace) -> int:
-    """Run a `dagster` CLI command on the local instance (DAGSTER_HOME set and holding llm_platform/dagster.yaml), through `dg` where dg supersedes it."""
+    """Run a `dagster` CLI command on the local instance (DAGSTER_HOME set and holding
+    llm_platform/dagster.yaml), through `dg` where dg supersedes it.
+    """
     import os
     import signal
     from pathlib import Path
@@ -210,7 +223,8 @@ def run_feedback_review(args: argparse.Namespace) -> int:
     pending = sorted((p for p in proposals.values() if p.id not in approved), key=lambda p: p.proposed_at)
     print(f"{len(pending)} correction proposal(s) pending; {len(approved)} approved in {location}")
     for p in pending:
-        print(f"{p.id}  answer {p.answer_id}  by {p.caller}  rated {p.rating}\n  question:   {p.question[:200]}\n  correction: {p.corrected_answer[:400]}")
+        print(f"{p.id}  answer {p.answer_id}  by {p.caller}  rated {p.rating}\n  question:   "
+              f"{p.question[:200]}\n  correction: {p.corrected_answer[:400]}")
     return 0
 
 
@@ -224,7 +238,8 @@ def run_feedback_approve(args: argparse.Namespace) -> int:
     proposals, approved, location = _proposals(load_config(args.config), platform_home())
     unknown = [pid for pid in args.proposal_ids if pid not in proposals]
     if unknown:
-        raise LookupError(f"no correction proposal {', '.join(unknown)} in the feedback; `llm-platform feedback review` lists the pending ones")
+        raise LookupError(f"no correction proposal {', '.join(unknown)} in the feedback; "
+                          "`llm-platform feedback review` lists the pending ones")
     new = [pid for pid in dict.fromkeys(args.proposal_ids) if pid not in approved]
     append_approvals(location, new, reviewer=args.reviewer or getpass.getuser())
     print(f"approved {len(new)} proposal(s) in {location}; the next sft_dataset trains on them")
@@ -262,21 +277,26 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--latest", action="store_true", help="search the latest table version, not the published tag")
     find.add_argument(
         "--as", dest="as_groups", action="append", default=None, metavar="GROUP",
-        help="search as a member of GROUP (repeatable): only its rows and public rows; without it, every row (an operator's view)",
+        help="search as a member of GROUP (repeatable): only its rows and public "
+             "rows; without it, every row (an operator's view)",
     )
     find.set_defaults(func=run_search)
     index = commands.add_parser("index", help="inspect, publish or roll back the served index").add_subparsers(dest="index_command", required=True)
     index.add_parser("status", help="latest version and where the served tag points").set_defaults(func=run_index_status)
-    index.add_parser("publish", help="score the latest version and serve it if the retrieval gates pass (publish_index_job, recorded in the local Dagster instance)",
+    index.add_parser("publish", help="score the latest version and serve it if the retrieval gates pass "
+                                     "(publish_index_job, recorded in the local Dagster instance)",
                      description=run_index_publish.__doc__).set_defaults(func=run_index_publish)
     rollback = index.add_parser("rollback", help="point the served tag at an earlier version")
     rollback.add_argument("--version", type=int, required=True)
     rollback.add_argument("--force", action="store_true", help="serve a version that was never published (it must still answer queries)")
     rollback.set_defaults(func=run_index_rollback)
     commands.add_parser("demo", help="run the whole graph on the bundled sample corpus").set_defaults(func=run_demo)
-    dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets DAGSTER_HOME; `dagster dev` is the UI, as `make ui`)",
-                                  description="`llm-platform dagster dev`, `llm-platform dagster asset materialize -m llm_platform.definitions --select ...`. "
-                                              "`dev`, `asset materialize` and `job execute` run as `dg dev` and `dg launch` (what Dagster now recommends) when dg is installed.")
+    dagster = commands.add_parser("dagster", help="run a dagster CLI command on the local instance (sets "
+                                                  "DAGSTER_HOME; `dagster dev` is the UI, as `make ui`)",
+                                  description="`llm-platform dagster dev`, `llm-platform dagster asset materialize "
+                                              "-m llm_platform.definitions --select ...`. "
+                                              "`dev`, `asset materialize` and `job execute` run as `dg dev` and `dg launch` "
+                                              "(what Dagster now recommends) when dg is installed.")
     dagster.add_argument("dagster_args", nargs=argparse.REMAINDER, help="the dagster command and its arguments")
     dagster.set_defaults(func=run_dagster)
     served = commands.add_parser("serve", help="answer questions over HTTP (OpenAI-compatible) with the production adapter and index")

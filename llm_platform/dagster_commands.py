@@ -1,4 +1,5 @@
-"""What `llm-platform dagster ARGS` runs: `dg` for the `dagster` commands Dagster 1.13 supersedes, `dagster` for the rest.
+"""What `llm-platform dagster ARGS` runs: `dg` for the `dagster` commands Dagster 1.13 supersedes, `dagster` for the
+rest.
 
 `dagster dev`, `dagster asset materialize` and `dagster job execute` print a SupersessionWarning
 ("Use 'dg launch'") on every call. `dg dev` and `dg launch` (dagster-dg-cli) run the same code in
@@ -66,7 +67,9 @@ def _partition_of(tags_json: str) -> str | None:
 
 
 def command_line(dagster_args: Sequence[str], bin_dir: Path) -> list[str]:
-    """The full command line: `bin_dir/dg ...` where dg supersedes the command and is installed, else `bin_dir/dagster ...`."""
+    """The full command line: `bin_dir/dg ...` where dg supersedes the
+    command and is installed, else `bin_dir/dagster ...`.
+    """
     dg = bin_dir / "dg"
     translated = dg_arguments(dagster_args)
     if translated is not None and dg.exists():

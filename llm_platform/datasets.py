@@ -66,7 +66,8 @@ class DatasetStore:
 
     def _folder(self, dataset: Dataset, partition: str | None) -> str:
         if not isinstance(dataset, Dataset):
-            raise TypeError(f"a dataset is named by its Dataset handle, not {dataset!r}: import the handle declared beside its asset")
+            raise TypeError(f"a dataset is named by its Dataset handle, not {dataset!r}: "
+                            "import the handle declared beside its asset")
         if dataset.partitioned and partition is None:
             raise ValueError(f"dataset {dataset.name} is partitioned: name the partition to read or write")
         if not dataset.partitioned and partition is not None:

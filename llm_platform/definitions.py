@@ -30,7 +30,9 @@ EXECUTOR_ENV = "LLM_PLATFORM_EXECUTOR"
 
 
 def build_definitions(config: PlatformConfig, *, home: str = "", executor: str | None = None) -> dg.Definitions:
-    """Assets, checks, jobs and sensors for `config`; partitions are its source names, or their shard keys (llm_platform.shards)."""
+    """Assets, checks, jobs and sensors for `config`; partitions are its source
+    names, or their shard keys (llm_platform.shards).
+    """
     sources = dg.StaticPartitionsDefinition(config.partition_keys)
     cpu_tags = k8s_op_tags(config.cpu_pod)
     raw_documents, cleaned_corpus, chunks = document_assets(sources, cpu_tags)

@@ -31,7 +31,9 @@ def default_dagster_home(home: str | None = None) -> Path:
 
 
 def prepare_dagster_home(folder: Path) -> Path:
-    """Create `folder` with the instance config; a copy we wrote earlier is refreshed, one written by a person is kept."""
+    """Create `folder` with the instance config; a copy we wrote earlier
+    is refreshed, one written by a person is kept.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "dagster.yaml"
     wanted = _HEADER + INSTANCE_CONFIG.read_text(encoding="utf-8")
@@ -42,7 +44,9 @@ def prepare_dagster_home(folder: Path) -> Path:
 
 
 def dagster_home_warning(argv0: str | None = None, subcommand: str | None = None) -> str | None:
-    """A warning for a `dagster` (or `dg launch`, `dg dev`) command started without DAGSTER_HOME (its runs go to a throwaway instance)."""
+    """A warning for a `dagster` (or `dg launch`, `dg dev`) command started
+    without DAGSTER_HOME (its runs go to a throwaway instance).
+    """
     if argv0 is None:
         argv0, subcommand = sys.argv[0], (sys.argv[1] if len(sys.argv) > 1 else None)
     name = Path(argv0).name
@@ -60,7 +64,9 @@ def warn_if_dagster_home_unset() -> None:
 
 
 def latest_config_hash(dagster_home: Path) -> tuple[str, str] | None:
-    """(run id, config sha256) of the newest run on the instance at `dagster_home` that carries the platform's config tag."""
+    """(run id, config sha256) of the newest run on the instance at
+    `dagster_home` that carries the platform's config tag.
+    """
     import dagster as dg
 
     from llm_platform.resources.platform import CONFIG_TAG
@@ -73,11 +79,15 @@ def latest_config_hash(dagster_home: Path) -> tuple[str, str] | None:
 
 
 def config_drift_warning(latest: tuple[str, str] | None, config: PlatformConfig) -> str | None:
-    """A warning when the instance's latest platform run used another config than `config`: the UI would show other sources."""
+    """A warning when the instance's latest platform run used another config
+    than `config`: the UI would show other sources.
+    """
     if latest is None or latest[1] == config.config_sha256:
         return None
     run_id, recorded = latest
-    return (f"llm_platform: warning: the latest run on this Dagster instance (run {run_id[:8]}) used a config with sha256 {recorded[:12]}, "
-            f"but this command loads {config.config_path} (sha256 {config.config_sha256[:12]}). The UI and jobs will show this config's "
+    return ("llm_platform: warning: the latest run on this Dagster instance (run "
+            f"{run_id[:8]}) used a config with sha256 {recorded[:12]}, "
+            f"but this command loads {config.config_path} (sha256 "
+            f"{config.config_sha256[:12]}). The UI and jobs will show this config's "
             "sources and partitions, not those runs'. If you meant the config of those runs, start again with the same "
             f"{CONFIG_ENV} (or --config), e.g. `{CONFIG_ENV}=/path/to/your.yaml make ui`.")

@@ -94,7 +94,9 @@ def vectors_unit_norm(tolerance: float = 1e-3) -> pa.DataFrameSchema:
 
 
 def masked_examples(schema: pa.DataFrameSchema, shown: ShowExample) -> pa.DataFrameSchema:
-    """`schema`, whose failure examples pass through `shown` (a mask of personal data, say) before an outcome holds them."""
+    """`schema`, whose failure examples pass through `shown` (a mask of
+    personal data, say) before an outcome holds them.
+    """
     masked = copy.copy(schema)
     masked.metadata = {**(schema.metadata or {}), _SHOWN_BY: shown}
     return masked
@@ -140,7 +142,9 @@ class RuleTally:
 
 
 class UniqueTally:
-    """`ids_unique_and_present(column)` over all batches: within each batch by the rule, across batches by 8-byte hashes of the ids seen."""
+    """`ids_unique_and_present(column)` over all batches: within each batch by the
+    rule, across batches by 8-byte hashes of the ids seen.
+    """
 
     def __init__(self, column: str, shown: ShowExample = str) -> None:
         self.column = column

@@ -34,7 +34,9 @@ SUFFIX = ".jsonl"
 
 
 def replica_name() -> str:
-    """Host, process id, start time and a random tag: unique even when a restarted process reuses a pid within a second."""
+    """Host, process id, start time and a random tag: unique even when a
+    restarted process reuses a pid within a second.
+    """
     started = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     return f"{socket.gethostname()}-{os.getpid()}-{started}-{uuid.uuid4().hex[:6]}"
 
@@ -53,7 +55,9 @@ class SegmentWriter:
 
     @classmethod
     def rotated_by(cls, folder: str, settings: ServingSettings) -> SegmentWriter:
-        """A writer under `folder` whose local segments rotate as `serving.segment_max_bytes` and `segment_max_seconds` say."""
+        """A writer under `folder` whose local segments rotate as
+        `serving.segment_max_bytes` and `segment_max_seconds` say.
+        """
         return cls(folder, max_bytes=settings.segment_max_bytes, max_seconds=settings.segment_max_seconds)
 
     def append_record(self, record: dict) -> None:

@@ -29,7 +29,8 @@ class ShardKeyError(ValueError):
 
 def _position(doc_id: str) -> int:
     if not _HEX.match(doc_id):
-        raise ValueError(f"doc_id {doc_id!r} is not a lowercase hex hash: shards split the doc_id hash space (llm_platform.identity.doc_id_for)")
+        raise ValueError(f"doc_id {doc_id!r} is not a lowercase hex hash: shards split the doc_id "
+                         "hash space (llm_platform.identity.doc_id_for)")
     return int(doc_id[:_PREFIX], 16)
 
 

@@ -17,6 +17,8 @@ def tiny_model_notice(config: PlatformConfig) -> str | None:
         f"  For real answers, in {config.config_path or 'your config'} replace base_model with:\n"
         f"    base_model: {{name_or_path: {REAL_BASE_MODEL}, revision: <commit or tag>}}\n"
         "  On an offline cluster, fetch it once into the shared Hugging Face cache (a volume) and keep downloads off:\n"
-        f"    HF_HOME=/data/hf-cache hf download {REAL_BASE_MODEL} --revision <commit or tag>   # older hub clients: huggingface-cli download\n"
-        "    base_model: {..., allow_download: false}   # the default: a missing model fails base_model, never a silent download"
+        f"    HF_HOME=/data/hf-cache hf download {REAL_BASE_MODEL} --revision <commit or tag>"
+        "   # older hub clients: huggingface-cli download\n"
+        "    base_model: {..., allow_download: false}"
+        "   # the default: a missing model fails base_model, never a silent download"
     )

@@ -76,7 +76,8 @@ def _write_corpus(root: Path) -> None:
         (docs / f"{name}.txt").write_text(text, encoding="utf-8")
     for name in DOCS_HTML:
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in topics[name].split("\n\n")[1:])
-        page = f"<html><head><title>{html.escape(topic_title(name))}</title></head><body><nav>Home</nav><main>{paragraphs}</main></body></html>"
+        page = (f"<html><head><title>{html.escape(topic_title(name))}</title></head><body><nav>"
+                f"Home</nav><main>{paragraphs}</main></body></html>")
         (docs / f"{name}.html").write_text(page, encoding="utf-8")
     for name in NOTES_MARKDOWN:
         (notes / f"{name}.md").write_text(topic_markdown(name), encoding="utf-8")
@@ -129,7 +130,9 @@ def build_platform(root: Path) -> Platform:
 
 @pytest.fixture(scope="session", autouse=True)
 def onnx_export_cache(tmp_path_factory) -> Iterator[Path]:
-    """One ONNX export of the embedding model per test session (searches embed queries with it), never the user's cache."""
+    """One ONNX export of the embedding model per test session (searches
+    embed queries with it), never the user's cache.
+    """
     from llm_platform.index.onnx_model import CACHE_ENV
 
     folder = tmp_path_factory.mktemp("onnx_export_cache")

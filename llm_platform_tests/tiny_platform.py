@@ -47,7 +47,9 @@ class TinyPlatform:
 
 @pytest.fixture(scope="session")
 def tiny_platform(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., TinyPlatform]:
-    """Builds a platform over `sources` (name -> help topics; default TOPICS) plus config `settings`, each in a fresh temp folder."""
+    """Builds a platform over `sources` (name -> help topics; default TOPICS)
+    plus config `settings`, each in a fresh temp folder.
+    """
 
     def build(sources: Mapping[str, Sequence[str]] = TOPICS, settings: Mapping | None = None) -> TinyPlatform:
         root = tmp_path_factory.mktemp("platform")

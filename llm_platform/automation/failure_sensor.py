@@ -18,7 +18,9 @@ def failure_message(job: str, run_id: str, error: str | None, ui_url: str | None
 
 
 def build_failure_sensor(webhook_url: str | None, ui_url: str | None) -> dg.SensorDefinition:
-    """Runs by default; with no webhook it only logs. `LLM_PLATFORM_WEBHOOK_URL`, read at each tick, wins over the config."""
+    """Runs by default; with no webhook it only logs.
+    `LLM_PLATFORM_WEBHOOK_URL`, read at each tick, wins over the config.
+    """
 
     @dg.run_failure_sensor(name=FAILURE_SENSOR, default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
     def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:

@@ -28,7 +28,9 @@ class Breach:
 
 
 def find_breaches(last_materialized: dict[tuple[str, str], float | None], limits: dict[str, float], now: float) -> list[Breach]:
-    """Partitions whose last materialization is at least their asset's limit old; never-materialized ones are unknown, not stale."""
+    """Partitions whose last materialization is at least their asset's limit
+    old; never-materialized ones are unknown, not stale.
+    """
     breaches = []
     for (asset, partition), materialized_at in sorted(last_materialized.items()):
         if materialized_at is None:

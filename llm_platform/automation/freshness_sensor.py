@@ -45,7 +45,9 @@ def build_freshness_sensor(assets: Sequence[dg.AssetsDefinition], webhook_url: s
 
     @dg.sensor(name=FRESHNESS_SENSOR, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
     def freshness_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        """Posts '<asset> partition <p> is stale: last materialized <age> ago, freshness limit <limit>' once per breach."""
+        """Posts '<asset> partition <p> is stale: last materialized <age>
+        ago, freshness limit <limit>' once per breach.
+        """
         announced: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
         last = {}
         for key, _, partitions_def in watched:

@@ -19,12 +19,15 @@ MODEL_ASSETS = (SFT_DATASET, SFT_EVAL_SPLIT, BASE_MODEL, PROMPT_TEMPLATE, LORA_A
 
 
 def build_jobs(tags: dict[str, str] | None = None) -> list[dg.UnresolvedAssetJobDefinition]:
-    """index_job (per source or source shard: partitioned like its assets), publish_index_job (evaluate, move the tag) and training_job, each run tagged with `tags`."""
+    """index_job (per source or source shard: partitioned like its assets), publish_index_job
+    (evaluate, move the tag) and training_job, each run tagged with `tags`.
+    """
     index_job = dg.define_asset_job(
         INDEX_JOB,
         tags=tags,
         selection=dg.AssetSelection.assets(*DOCUMENT_ASSETS),
-        description="One source's (or source shard's) files to its rows in the LanceDB table. Backfill it over its partitions to re-process them all.",
+        description="One source's (or source shard's) files to its rows in the LanceDB table. "
+                    "Backfill it over its partitions to re-process them all.",
     )
     publish_job = dg.define_asset_job(
         PUBLISH_INDEX_JOB,

@@ -16,7 +16,9 @@ def _console_from(level: str) -> dict:
 
 
 def local_instance(home: str) -> dg.DagsterInstance:
-    """The persistent local instance `make ui` shows ($DAGSTER_HOME, else <home>/dagster), configured by llm_platform/dagster.yaml."""
+    """The persistent local instance `make ui` shows ($DAGSTER_HOME, else
+    <home>/dagster), configured by llm_platform/dagster.yaml.
+    """
     from llm_platform.local_instance import DAGSTER_HOME_ENV, default_dagster_home, prepare_dagster_home
 
     os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(default_dagster_home(home)))

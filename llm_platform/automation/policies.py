@@ -56,7 +56,8 @@ def _resolved(assets: Sequence[dg.AssetsDefinition], picked: Sequence[tuple[dg.A
             continue
         for key in selection.resolve(assets):
             if key in chosen:
-                raise ValueError(f"asset {key.to_user_string()} is picked by two policies that both set its {field}; narrow one of the selections")
+                raise ValueError(f"asset {key.to_user_string()} is picked by two policies that both set "
+                                 f"its {field}; narrow one of the selections")
             chosen[key] = value
     return chosen
 

@@ -140,12 +140,14 @@ _PAGE = """<!DOCTYPE html>
 <nav><ul><li><a href="/">Home</a></li><li><a href="/handbook">Handbook</a></li><li><a href="/teams">Teams</a></li>
 <li><a href="/blog">Blog</a></li><li><a href="/search">Search</a></li></ul></nav></header>
 <aside class="sidebar"><h3>In this section</h3><ul><li><a href="/handbook/while">The while statement</a></li>
-<li><a href="/handbook/for">The for statement</a></li><li><a href="/handbook/try">The try statement</a></li></ul></aside>
+<li><a href="/handbook/for">The for statement</a></li>\
+<li><a href="/handbook/try">The try statement</a></li></ul></aside>
 <main id="main"><article>
 {article}
 </article></main>
 <footer><p>Copyright 2024 Acme Corp. All rights reserved.</p>
-<p><a href="/privacy">Privacy policy</a> | <a href="/terms">Terms of use</a> | <a href="/contact">Contact</a></p></footer>
+<p><a href="/privacy">Privacy policy</a> | <a href="/terms">Terms of use</a> | \
+<a href="/contact">Contact</a></p></footer>
 </body>
 </html>
 """
@@ -158,7 +160,8 @@ def minimal_pdf(title: str, text: str) -> bytes:
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        ("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+         "/Resources << /Font << /F1 5 0 R >> >> >>"),
         f"<< /Length {len(stream.encode('latin-1'))} >>\nstream\n{stream}\nendstream",
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
         f"<< /Title ({_pdf_escape(title)}) /Producer (llm_platform build_corpus) >>",

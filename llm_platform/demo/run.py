@@ -25,7 +25,8 @@ def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
     evaluation, production = _materialization(training, "model_eval"), _materialization(training, "production_model")
     print(f"  base model: {base.get('kind', '?')} {base.get('name', '?')} ({base.get('note', '')})")
     if adapter:
-        print(f"  adapter: {adapter.get('adapter_dir')} (MLflow run {adapter.get('mlflow_run_id')}, mean loss of first and last 10 steps {adapter.get('first_loss', 0):.3f} -> {adapter.get('final_loss', 0):.3f})")
+        print(f"  adapter: {adapter.get('adapter_dir')} (MLflow run {adapter.get('mlflow_run_id')}, mean loss of "
+              f"first and last 10 steps {adapter.get('first_loss', 0):.3f} -> {adapter.get('final_loss', 0):.3f})")
     else:
         print("  adapter: training skipped (see the lora_adapter observation in the UI for why)")
     if evaluation:
@@ -54,7 +55,8 @@ def run_demo(config_path: str | None = None) -> int:
     home = platform_home()
     instance = demo_instance(home)
     defs = build_definitions(config, executor="in_process")
-    print(f"llm_platform demo: config {config.config_path}\n  data under {home}\n  Dagster instance {instance.root_directory}")
+    print(f"llm_platform demo: config {config.config_path}\n  data under {home}\n "
+          f" Dagster instance {instance.root_directory}")
     notice = tiny_model_notice(config)
     if notice:
         print(notice)
@@ -65,14 +67,16 @@ def run_demo(config_path: str | None = None) -> int:
         ok &= result.success
         raw, emb, idx = (_materialization(result, a) for a in ("raw_documents", "embeddings", "vector_index"))
         summary.append(f"  {source:<10} documents {raw.get('documents', '?'):>4}  quarantined {raw.get('quarantined', '?'):>3}  "
-                       f"embedded {emb.get('computed', '?'):>5} reused {emb.get('reused', '?'):>5}  rows {idx.get('rows_for_source', '?'):>5}")
+                       f"embedded {emb.get('computed', '?'):>5} reused "
+                       f"{emb.get('reused', '?'):>5}  rows {idx.get('rows_for_source', '?'):>5}")
     publish = _run(defs, PUBLISH_INDEX_JOB, instance)
     ok &= publish.success
     training = _run(defs, TRAINING_JOB, instance)
     ok &= training.success
     evaluation, published = _materialization(publish, "retrieval_eval"), _materialization(publish, "published_index")
     print("\nSummary\n" + "\n".join(summary))
-    print(f"  retrieval: hit rate@{config.index.retrieval_k} {evaluation.get(f'hit_rate_at_{config.index.retrieval_k}', float('nan')):.3f}, "
+    print(f"  retrieval: hit rate@{config.index.retrieval_k} "
+          f"{evaluation.get(f'hit_rate_at_{config.index.retrieval_k}', float('nan')):.3f}, "
           f"published version {published.get('published_version', 'not published')}")
     _print_model_summary(training)
     print("\n" + next_steps(config, instance.root_directory))
@@ -80,7 +84,9 @@ def run_demo(config_path: str | None = None) -> int:
 
 
 def next_steps(config: PlatformConfig, dagster_home: str) -> str:
-    """What to run after the demo: the README's commands, with the config and instance of this run where they are not the defaults."""
+    """What to run after the demo: the README's commands, with the config and
+    instance of this run where they are not the defaults.
+    """
     from llm_platform.local_instance import default_dagster_home
 
     env = "" if Path(config.config_path) == DEMO_CONFIG.resolve() else f"{CONFIG_ENV}={config.config_path} "

@@ -65,12 +65,16 @@ def _all_chunks(storage: StorageResource, partitions: list[str]) -> list[dict]:
 
 
 def _embedder(config, model: str, space: str | None = None):
-    """The question encoder for `model`'s table in `space` (default: the configured backend's), never another space's."""
+    """The question encoder for `model`'s table in `space` (default: the
+    configured backend's), never another space's.
+    """
     return query_embedder(config.embedding.model_copy(update={"model": model}), space)
 
 
 def _served_score(db, config, name: str, questions, embedder) -> tuple[str, float] | None:
-    """(table@version, hit rate) of what readers are served now: this table's tag, else an older model's served table."""
+    """(table@version, hit rate) of what readers are served now: this
+    table's tag, else an older model's served table.
+    """
     tuning, k = QueryTuning.from_config(config.index), config.index.retrieval_k
     table = open_table(db, name)
     version = published_version(table, config.index.published_tag)
@@ -86,14 +90,16 @@ def _served_score(db, config, name: str, questions, embedder) -> tuple[str, floa
         encoder = _embedder(config, baseline.model, baseline.space)
     except Exception as exc:  # noqa: BLE001 - the gate cannot pass without a comparison
         raise dg.Failure(
-            f"cannot score the served table {baseline.name}@{baseline.version}: its embedding model {baseline.model!r} does not load ({exc}); "
+            f"cannot score the served table {baseline.name}@{baseline.version}: its "
+            f"embedding model {baseline.model!r} does not load ({exc}); "
             "a new model's table is published only after beating the served one on the same questions"
         ) from None
     return f"{baseline.name}@{baseline.version} ({baseline.model})", score_table(served, questions, encoder.encode, k=k, tuning=tuning, readers=ReaderGroups.everyone()).hit_rate
 
 
 def _upkeep_check(upkeep) -> dg.AssetCheckResult:
-    done = f"created {', '.join(upkeep.created) or 'no index'}; compacted: {upkeep.compacted}; cleaned up: {upkeep.cleaned_up}"
+    done = (f"created {', '.join(upkeep.created) or 'no index'}; compacted: "
+            f"{upkeep.compacted}; cleaned up: {upkeep.cleaned_up}")
     return dg.AssetCheckResult(
         check_name=INDEX_UPKEEP, passed=upkeep.ok, severity=dg.AssetCheckSeverity.WARN,
         description="; ".join(upkeep.errors) if upkeep.errors else done,
@@ -122,7 +128,9 @@ def vector_index_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefini
         check_specs=_vector_index_check_specs(),
     )
     def vector_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """The source's (or shard's) rows in the LanceDB table: new chunks upserted, gone ones deleted, indexes refreshed."""
+        """The source's (or shard's) rows in the LanceDB table: new chunks
+        upserted, gone ones deleted, indexes refreshed.
+        """
         config = platform.config
         key = context.partition_key
         shard = platform.shard(key)
@@ -131,7 +139,8 @@ def vector_index_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefini
         name = configured_table_name(config)
         table = open_table(storage.lancedb(), name, rows.schema.field("vector").type.list_size)
         sync = sync_source(table, shard, rows, settings=config.index)
-        context.log.info(f"{key}: {sync.inserted} rows upserted, {sync.deleted} deleted, {sync.unchanged} unchanged; table {name} at version {sync.version}")
+        context.log.info(f"{key}: {sync.inserted} rows upserted, {sync.deleted} deleted, "
+                         f"{sync.unchanged} unchanged; table {name} at version {sync.version}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(f"{name}@{sync.version}"),
             metadata={
@@ -176,7 +185,9 @@ def retrieval_eval_asset(op_tags: dict) -> dg.AssetsDefinition:
 
     @dg.asset(group_name=GROUP, kinds={"lancedb"}, deps=[VECTOR_INDEX], op_tags=op_tags, check_specs=_retrieval_eval_check_specs())
     def retrieval_eval(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """Hit rate and MRR of the latest table version, next to the served one's (an older model's table if this model has none)."""
+        """Hit rate and MRR of the latest table version, next to the served one's
+        (an older model's table if this model has none).
+        """
         config = platform.config
         name = configured_table_name(config)
         evaluation = _evaluate_latest(storage, config, name)
@@ -246,7 +257,9 @@ def published_index_asset(op_tags: dict) -> dg.AssetsDefinition:
 
     @dg.asset(group_name=GROUP, kinds={"lancedb"}, deps=[RETRIEVAL_EVAL], op_tags=op_tags, pool=LANCEDB_POOL)
     def published_index(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
-        """The table version readers are served: the `production` tag moved to the version retrieval_eval passed, once it answers every kind of query."""
+        """The table version readers are served: the `production` tag moved to the version
+        retrieval_eval passed, once it answers every kind of query.
+        """
         config = platform.config
         record = storage.read_record(RETRIEVAL_EVAL_DATA)
         _refuse_failed_gates(record, config.index)

@@ -129,7 +129,9 @@ def _cached_embedder(model_id: str, runtime: Runtime, allow_download: bool, batc
 
 
 def configured_embedder(settings: EmbeddingConfig) -> Embedder:
-    """The embedder `settings` describe, for chunks; an ONNX export is per machine and model (embedding.onnx_cache_dir, else the user's cache)."""
+    """The embedder `settings` describe, for chunks; an ONNX export is per machine and
+    model (embedding.onnx_cache_dir, else the user's cache).
+    """
     return load_embedder(
         settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size,
         backend=settings.backend, onnx_cache_dir=settings.onnx_cache_dir,

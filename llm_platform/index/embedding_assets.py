@@ -46,7 +46,8 @@ def _drift_check(previous: pa.Table | None, vectors: np.ndarray, tokens: np.ndar
                           centroid_threshold=settings.centroid_threshold, ks_threshold=settings.token_length_ks_threshold)
     return dg.AssetCheckResult(
         check_name=EMBEDDING_DRIFT, passed=not drift.drifted, severity=dg.AssetCheckSeverity.WARN,
-        description=f"centroid distance {drift.centroid_distance:.4f} (threshold {settings.centroid_threshold}), token-length KS {drift.token_length_ks:.3f} (threshold {settings.token_length_ks_threshold})",
+        description=f"centroid distance {drift.centroid_distance:.4f} (threshold {settings.centroid_threshold}), "
+                    f"token-length KS {drift.token_length_ks:.3f} (threshold {settings.token_length_ks_threshold})",
         metadata={"centroid_distance": drift.centroid_distance, "token_length_ks": drift.token_length_ks,
                   "indexed_mean_tokens": drift.indexed_mean_tokens, "new_mean_tokens": drift.new_mean_tokens},
     )
@@ -84,7 +85,8 @@ def embeddings_asset(sources: dg.PartitionsDefinition, chunks: dg.AssetsDefiniti
         embedded = _embed_chunks(chunk_table, settings, storage.root)
         table = _embeddings_table(chunk_table, settings.model, embedded)
         written = storage.datasets.write(EMBEDDINGS_DATA, key, [table], table.schema, context.run.run_id)
-        context.log.info(f"{key}: {embedded.run.computed} chunks embedded, {embedded.run.reused} reused from the cache in {embedded.seconds:.1f}s")
+        context.log.info(f"{key}: {embedded.run.computed} chunks embedded, {embedded.run.reused} "
+                         f"reused from the cache in {embedded.seconds:.1f}s")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={

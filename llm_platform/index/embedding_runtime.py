@@ -1,6 +1,7 @@
 """Where and in what number format an embedding model runs, and the unit-norm rows every backend returns.
 
-Shared by `embedding` (which picks a backend) and `onnx_model` (one backend), so neither imports the other's module for them.
+Shared by `embedding` (which picks a backend) and `onnx_model` (one backend), so neither imports the other's module for
+them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Runtime:
 
     @property
     def space(self) -> str:
-        """The vector space a table is keyed by: '' where vectors are fp32's (fp32, and fp16 within 1e-3), else e.g. 'onnx_int8'.
+        """The vector space a table is keyed by: '' where vectors are fp32's (fp32, and fp16 within 1e-3), else e.g.
+        'onnx_int8'.
 
         int8 vectors rank differently (recall@10 about 0.9 against fp32), so their chunks
         go to a table of their own: never a table that mixes spaces, nor queries of one
@@ -47,7 +49,8 @@ def resolve_runtime(backend: str, device: str, *, cuda_available: Callable[[], b
     on_gpu = device.startswith("cuda")
     if backend == "onnx":
         if on_gpu:
-            raise ValueError(f"embedding.backend 'onnx' runs the int8 model on CPU; with embedding.device {device!r} use backend 'torch' (fp16 on the GPU)")
+            raise ValueError("embedding.backend 'onnx' runs the int8 model on CPU; with embedding.device "
+                             f"{device!r} use backend 'torch' (fp16 on the GPU)")
         return Runtime("onnx", "cpu", "int8")
     # Half precision halves memory traffic on a GPU and keeps recall; CPUs have no fast fp16 path.
     return Runtime("torch", device, "fp16" if on_gpu else "fp32")

@@ -39,7 +39,9 @@ CACHE_ENV = "LLM_PLATFORM_ONNX_CACHE"
 
 
 def default_cache_dir() -> Path:
-    """$LLM_PLATFORM_ONNX_CACHE, else $XDG_CACHE_HOME (or ~/.cache)/llm_platform/onnx: one export per machine and model, like a hub cache."""
+    """$LLM_PLATFORM_ONNX_CACHE, else $XDG_CACHE_HOME (or ~/.cache)/llm_platform/onnx: one export per machine and model,
+    like a hub cache.
+    """
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llm_platform" / "onnx"
@@ -150,7 +152,9 @@ def _export_fp32(source: Path, path: Path) -> int:
 
 
 def _fuse(fp32: Path, source: Path, path: Path) -> Path:
-    """LayerNorm and GELU (and attention, where the graph matches) fused into ONNX Runtime's kernels, for BERT-family models."""
+    """LayerNorm and GELU (and attention, where the graph matches) fused into
+    ONNX Runtime's kernels, for BERT-family models.
+    """
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if config.get("model_type") not in {"bert", "roberta", "distilbert", "xlm-roberta", "mpnet"}:
         return fp32
@@ -187,7 +191,9 @@ class _DropMessage(logging.Filter):
 
 
 class OnnxEmbedder:
-    """One exported graph (int8 or fp32) under ONNX Runtime on CPU; batches are formed longest first so they pad little."""
+    """One exported graph (int8 or fp32) under ONNX Runtime on CPU;
+    batches are formed longest first so they pad little.
+    """
 
     def __init__(self, model_id: str, *, cache_dir: str | None = None, allow_download: bool = False, batch_size: int = 64, precision: str = "int8") -> None:
         import onnxruntime

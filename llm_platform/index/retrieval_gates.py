@@ -1,4 +1,6 @@
-"""The two retrieval gates a table version must pass before it is published: a minimum hit rate, and no regression against the served version."""
+"""The two retrieval gates a table version must pass before it is published: a
+minimum hit rate, and no regression against the served version.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ class RetrievalGateResult:
 
 
 def retrieval_gates(hit_rate: float, published_hit_rate: float | None, *, minimum: float, margin: float) -> list[RetrievalGateResult]:
-    """Both gates for a version scoring `hit_rate`, against the served version's `published_hit_rate` (None: nothing served)."""
+    """Both gates for a version scoring `hit_rate`, against the served
+    version's `published_hit_rate` (None: nothing served).
+    """
     gates = [RetrievalGateResult(RETRIEVAL_HIT_RATE_MINIMUM, hit_rate >= minimum, f"hit rate {hit_rate:.3f}; minimum {minimum:.3f}")]
     if published_hit_rate is None:
         gates.append(RetrievalGateResult(RETRIEVAL_NO_REGRESSION, True, "nothing published yet"))
@@ -26,6 +30,7 @@ def retrieval_gates(hit_rate: float, published_hit_rate: float | None, *, minimu
         drop = published_hit_rate - hit_rate
         gates.append(RetrievalGateResult(
             RETRIEVAL_NO_REGRESSION, drop <= margin,
-            f"hit rate {hit_rate:.3f} vs published {published_hit_rate:.3f} (drop {drop:+.3f}, allowed {margin:.3f})",
+            f"hit rate {hit_rate:.3f} vs published {published_hit_rate:.3f} "
+            f"(drop {drop:+.3f}, allowed {margin:.3f})",
         ))
     return gates

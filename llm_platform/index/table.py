@@ -49,7 +49,8 @@ CREATE_SETTLE_SECONDS = 2.0
 
 
 def index_schema(dimension: int) -> pa.Schema:
-    """Columns of the index table for vectors of `dimension`: the chunk rows' (CHUNK_SCHEMA) with the embedding model and the vector.
+    """Columns of the index table for vectors of `dimension`: the chunk rows' (CHUNK_SCHEMA) with the embedding model
+    and the vector.
 
     The order is that of tables already written, so a table opened from disk and new rows agree.
     """
@@ -186,7 +187,9 @@ def _readers_changed(found: pa.Table, rows: pa.Table) -> set[str]:
 
 
 def commit_source(table, source: str | Shard, rows: pa.Table) -> None:
-    """One commit: insert `rows` the table lacks, update the readers of rows whose readers changed, delete the source's (or shard's) rows that `rows` lacks."""
+    """One commit: insert `rows` the table lacks, update the readers of rows whose readers
+    changed, delete the source's (or shard's) rows that `rows` lacks.
+    """
     merge = (
         table.merge_insert("chunk_id")
         .when_matched_update_all(where="target.readers IS NULL OR target.readers <> source.readers")
@@ -203,7 +206,8 @@ def remove_duplicates(table, row_ids: list[int]) -> None:
 
 
 def sync_source(table, source: str | Shard, rows: pa.Table, *, settings: IndexConfig) -> SourceSync:
-    """Make the table's rows for `source` (or one shard of it) equal `rows` in one commit, then keep its indexes up to date.
+    """Make the table's rows for `source` (or one shard of it) equal `rows` in one commit, then keep its indexes up to
+    date.
 
     A shard's commit touches only the rows in its range of doc_id; the rows of the
     source's other shards are neither read nor deleted.
@@ -302,7 +306,8 @@ def search(
     table, query: str, vector: np.ndarray | None, *, mode: str, k: int, source: str | None = None,
     where=None, tuning: QueryTuning | None = None, readers: ReaderGroups = PUBLIC_ONLY,
 ) -> list[dict]:
-    """Top-k rows for `query` by vector, full-text or hybrid (reciprocal rank fusion), among the rows `readers` may read.
+    """Top-k rows for `query` by vector, full-text or hybrid (reciprocal rank fusion), among the rows `readers` may
+    read.
 
     `readers` defaults to public rows only, so a caller that forgets it fails closed;
     `ReaderGroups.everyone()` is for evaluation and operators. `source` limits results
@@ -334,7 +339,9 @@ def search(
 
 
 def _scores(hit: dict) -> dict[str, float | None]:
-    """`score` ranks the hits (fused rank score, similarity or BM25); `similarity` and `keyword` are None where a side did not find the hit."""
+    """`score` ranks the hits (fused rank score, similarity or BM25); `similarity`
+    and `keyword` are None where a side did not find the hit.
+    """
     similarity = 1.0 - float(hit["_distance"]) if hit.get("_distance") is not None else None
     keyword = float(hit["_score"]) if hit.get("_score") is not None else None
     if hit.get("_relevance_score") is not None:

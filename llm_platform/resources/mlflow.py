@@ -144,7 +144,8 @@ class MlflowResource(dg.ConfigurableResource):
             return os.environ[TRACKING_URI_ENV]
         if "://" in (self.home or platform_home()):
             raise MlflowError(
-                f"the storage home {redact_uri(self.home or platform_home())} is an object store, which cannot hold MLflow's "
+                f"the storage home {redact_uri(self.home or platform_home())} is an "
+                "object store, which cannot hold MLflow's "
                 f"SQLite database: set mlflow.tracking_uri in the config or {TRACKING_URI_ENV} (e.g. http://mlflow:5000)"
             )
         folder = Path(self.home or platform_home()) / MLFLOW
@@ -228,7 +229,8 @@ class MlflowResource(dg.ConfigurableResource):
 
 
 def mlflow_resource(settings: MlflowSettings, home: str, *, in_dagster: bool) -> MlflowResource:
-    """The resource for the config's MLflow settings: their URI, else $MLFLOW_TRACKING_URI, else the SQLite store under `home`.
+    """The resource for the config's MLflow settings: their URI, else $MLFLOW_TRACKING_URI, else the SQLite store under
+    `home`.
 
     In Dagster's definitions (`in_dagster`) the environment's URI is a `dg.EnvVar`:
     Dagster reads it in each process and shows it by name, never by value (it may hold

@@ -72,7 +72,9 @@ class PlatformConfigResource(dg.ConfigurableResource):
         return self._config
 
     def shard(self, partition_key: str) -> Shard:
-        """The source shard a document partition key names; a step of a partition the config no longer has fails, naming why."""
+        """The source shard a document partition key names; a step of a
+        partition the config no longer has fails, naming why.
+        """
         try:
             return self.config.shard(partition_key)
         except ShardKeyError as exc:

@@ -10,7 +10,9 @@ _SECRET_PARAMS = {"password", "passwd", "pwd", "token", "access_token", "secret"
 
 
 def redact_uri(uri: str) -> str:
-    """`uri` with the password of its user info and any secret query parameter replaced by `***`; otherwise unchanged."""
+    """`uri` with the password of its user info and any secret query
+    parameter replaced by `***`; otherwise unchanged.
+    """
     try:
         parts = urlsplit(uri)
     except ValueError:

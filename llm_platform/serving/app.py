@@ -53,7 +53,8 @@ def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for item in exc.errors():
         field = ".".join(str(p) for p in item["loc"] if p != "body") or "body"
-        parts.append(f"{field}: {'unknown field (not accepted by this endpoint)' if item['type'] == 'extra_forbidden' else item['msg']}")
+        parts.append(f"{field}: "
+                     f"{'unknown field (not accepted by this endpoint)' if item['type'] == 'extra_forbidden' else item['msg']}")
     return "invalid request: " + "; ".join(parts)
 
 
@@ -111,7 +112,8 @@ def _add_health_routes(app: FastAPI, service: ChatService, settings: ServingSett
         snap, held = service.state.current, service.stuck_seconds()
         stuck = held > settings.request_timeout_seconds + settings.stuck_grace_seconds
         body = {"ready": snap.ready and not stuck, **snap.versions(), "last_error": service.state.last_error,
-                "stuck": f"a generation has held its slot for {held:.0f} s, past serving.request_timeout_seconds + serving.stuck_grace_seconds" if stuck else None}
+                "stuck": f"a generation has held its slot for {held:.0f} s, past "
+                         "serving.request_timeout_seconds + serving.stuck_grace_seconds" if stuck else None}
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/metrics")
@@ -171,7 +173,8 @@ def _add_search_routes(app: FastAPI, service: ChatService, config: PlatformConfi
             raise ApiError(400, f"input must hold 1 to {MAX_EMBEDDING_INPUTS} texts, got {len(texts)}")
         for i, text in enumerate(texts):
             if not text.strip() or len(text) > settings.max_question_chars:
-                raise ApiError(400, f"input[{i}] must be non-empty and at most {settings.max_question_chars} characters (serving.max_question_chars)")
+                raise ApiError(400, f"input[{i}] must be non-empty and at most "
+                                    f"{settings.max_question_chars} characters (serving.max_question_chars)")
         vectors = service.embed(texts)
         return {"object": "list", "model": config.embedding.model, "usage": {"prompt_tokens": 0, "total_tokens": 0},
                 "data": [{"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)} for i, v in enumerate(vectors)]}
@@ -179,7 +182,8 @@ def _add_search_routes(app: FastAPI, service: ChatService, config: PlatformConfi
     @app.post("/v1/search", dependencies=GUARDED)
     def search(body: SearchRequest, caller: CallerOf):
         if len(body.query) > settings.max_question_chars:
-            raise ApiError(400, f"query is {len(body.query)} characters; the limit is {settings.max_question_chars} (serving.max_question_chars)")
+            raise ApiError(400, f"query is {len(body.query)} characters; the limit is "
+                                f"{settings.max_question_chars} (serving.max_question_chars)")
         if body.source is not None and body.source not in config.source_names:
             raise ApiError(400, f"unknown source {body.source!r}; known sources: {', '.join(config.source_names)}")
         from llm_platform.index.table import SearchInputError
@@ -204,7 +208,9 @@ def _add_feedback_route(app: FastAPI, service: ChatService) -> None:
 
 
 def _add_middleware(app: FastAPI, service: ChatService, settings: ServingSettings) -> None:
-    """Error catching, the body limit, metrics and tracing; added once every route exists, as they label requests by route."""
+    """Error catching, the body limit, metrics and tracing; added once every
+    route exists, as they label requests by route.
+    """
     # Every route has a path (none is a starlette Host); other paths count as "other".
     known_paths = {route.path for route in cast("list[Route | WebSocketRoute | Mount]", app.routes)}
     app.add_middleware(CatchErrors)

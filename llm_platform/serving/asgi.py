@@ -1,4 +1,6 @@
-"""ASGI pieces under the routes: body limit, request metrics and traces, one log line and a JSON body per unhandled error, and cancelling on disconnect."""
+"""ASGI pieces under the routes: body limit, request metrics and traces, one log line
+and a JSON body per unhandled error, and cancelling on disconnect.
+"""
 
 from __future__ import annotations
 
@@ -86,7 +88,8 @@ class Observe:
 
 
 class TraceRequests:
-    """One server span per request to `paths`, continuing the caller's `traceparent`; its trace id goes back in X-Trace-Id.
+    """One server span per request to `paths`, continuing the caller's `traceparent`; its trace id goes back in
+    X-Trace-Id.
 
     The span is the current one while the route runs, so the service's stage spans are its children.
     """
@@ -174,7 +177,9 @@ async def _set_on_disconnect(receive, cancel: threading.Event, finished: threadi
 
 
 async def run_until_disconnect(receive, cancel: threading.Event, work: Callable[[], T]) -> T:
-    """`work()` on a worker thread; `cancel` is set the moment the client disconnects, or the server cancels the request, while it runs."""
+    """`work()` on a worker thread; `cancel` is set the moment the client
+    disconnects, or the server cancels the request, while it runs.
+    """
     outcome: list = []
     finished = threading.Event()
     async with anyio.create_task_group() as group:
@@ -192,7 +197,9 @@ async def run_until_disconnect(receive, cancel: threading.Event, work: Callable[
 
 
 class CancellingStream(StreamingResponse):
-    """A streaming response that sets `cancel` once it ends for any reason: finished, client gone (Starlette stops it), or failed."""
+    """A streaming response that sets `cancel` once it ends for any reason:
+    finished, client gone (Starlette stops it), or failed.
+    """
 
     def __init__(self, content, cancel: threading.Event, **kwargs) -> None:
         super().__init__(content, **kwargs)

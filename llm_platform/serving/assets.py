@@ -27,7 +27,8 @@ def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.A
     verdict = "moved away from the corpus" if drift.drifted else "within the threshold"
     return dg.AssetCheckResult(
         check_name=QUERY_DRIFT, passed=not drift.drifted, severity=dg.AssetCheckSeverity.WARN,
-        description=f"the last {drift.questions} questions' centroid is {drift.distance:.3f} (cosine distance) from the corpus's: {verdict} "
+        description=f"the last {drift.questions} questions' centroid is {drift.distance:.3f} "
+                    f"(cosine distance) from the corpus's: {verdict} "
                     f"(serving.query_drift_threshold {drift.threshold})",
         metadata={"centroid_distance": drift.distance, "threshold": drift.threshold, "questions": drift.questions, "corpus_rows": drift.corpus_rows,
                   "index_version": table.version},
@@ -37,7 +38,9 @@ def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.A
 @dg.asset(group_name="serving", kinds={"parquet"}, deps=[PUBLISHED_INDEX, PRODUCTION_MODEL],
           check_specs=[dg.AssetCheckSpec(QUERY_DRIFT, asset=SERVING_LOG, description="questions' embedding centroid stays near the corpus's")])
 def serving_log(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
-    """Every answered question (PII redacted), its answer, citations, latency and versions, from the service's log files."""
+    """Every answered question (PII redacted), its answer, citations,
+    latency and versions, from the service's log files.
+    """
     from llm_platform.serving.query_drift import log_table
     from llm_platform.serving.query_log import query_log_folder, questions, read_query_log
 

@@ -95,5 +95,6 @@ def build_store(backend: str, *, namespace: str, redis_url: str | None, max_entr
     try:
         store.ping()
     except Exception as exc:  # redis.ConnectionError, AuthenticationError, ...
-        raise ValueError(f"cannot reach the Redis cache at {redis_url} ({exc}); start it, fix serving.redis_url, or set serving.cache_backend: memory") from None
+        raise ValueError(f"cannot reach the Redis cache at {redis_url} ({exc}); start it, fix "
+                         "serving.redis_url, or set serving.cache_backend: memory") from None
     return store

@@ -1,4 +1,5 @@
-"""Who is asking: a request's API key, or an auth proxy's groups header, resolved to a caller and the reader groups it searches as.
+"""Who is asking: a request's API key, or an auth proxy's groups header, resolved to a caller and the reader groups it
+searches as.
 
 Access fails closed. A caller is given groups by its key (`$LLM_PLATFORM_API_KEYS`,
 or `serving.api_key_groups` for the single `$LLM_PLATFORM_API_KEY`) or, when
@@ -29,7 +30,9 @@ class CallerError(ValueError):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent a request: an identity for logs and rate limits (a key's fingerprint, never the key) and its reader groups."""
+    """Who sent a request: an identity for logs and rate limits (a key's
+    fingerprint, never the key) and its reader groups.
+    """
 
     identity: str
     readers: ReaderGroups
@@ -41,7 +44,9 @@ class Caller:
 
 
 def parse_api_keys(text: str, env: str) -> dict[str, ReaderGroups]:
-    """`{"<key>": ["group", ...], ...}` (the value of `$env`) as each key's reader groups; ValueError naming `env` otherwise."""
+    """`{"<key>": ["group", ...], ...}` (the value of `$env`) as each key's
+    reader groups; ValueError naming `env` otherwise.
+    """
     try:
         mapping = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -62,7 +67,9 @@ def parse_api_keys(text: str, env: str) -> dict[str, ReaderGroups]:
 
 
 def configured_keys(settings: ServingSettings, environ: Mapping[str, str]) -> dict[str, ReaderGroups]:
-    """Every accepted API key and its reader groups, from `$api_keys_env` and the single `$api_key_env`; {}: no key required."""
+    """Every accepted API key and its reader groups, from `$api_keys_env` and
+    the single `$api_key_env`; {}: no key required.
+    """
     keys = parse_api_keys(environ[settings.api_keys_env], settings.api_keys_env) if environ.get(settings.api_keys_env) else {}
     single = environ.get(settings.api_key_env)
     if single:
@@ -97,7 +104,8 @@ class CallerDirectory:
         return found
 
     def _header_groups(self, value: str | None) -> ReaderGroups:
-        # The proxy's header replaces the key's groups: with it trusted, the key only proves the request came through the proxy.
+        # The proxy's header replaces the key's groups: with it trusted, the key only proves the request came
+        # through the proxy.
         names = [name.strip() for name in (value or "").split(",") if name.strip()]
         try:
             return ReaderGroups.of(groups_of(names, f"header {self.settings.groups_header}"))

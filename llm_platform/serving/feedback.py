@@ -1,4 +1,5 @@
-"""Ratings as the service writes them: redacted records in per-replica, append-only segments under `<home>/serving/feedback/`.
+"""Ratings as the service writes them: redacted records in per-replica, append-only segments under
+`<home>/serving/feedback/`.
 
 A record is the caller's rating of one issued answer, who sent it (a fingerprint
 of the API key, never the key, or "anonymous"), and, when the caller sent one, a

@@ -1,4 +1,5 @@
-"""`python -m llm_platform.serving.fetch_adapter --dest DIR`: the production adapter (and its base model) for another serving engine.
+"""`python -m llm_platform.serving.fetch_adapter --dest DIR`: the production adapter (and its base model) for another
+serving engine.
 
 A vLLM pod's init container runs this: it writes DIR/adapter (the PEFT adapter
 MLflow holds for the `production` alias), DIR/base (the base model, when it is
@@ -30,7 +31,8 @@ def fetch_production_adapter(client, registered_model: str, dest: Path) -> dict:
     shutil.rmtree(staging, ignore_errors=True)
     downloaded = Path(client.download_artifacts(version.run_id, ADAPTER_ARTIFACT, str(staging)))
     if not (downloaded / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"{registered_model} version {version.version}: run {version.run_id} has no {ADAPTER_ARTIFACT}/adapter_config.json artifact")
+        raise FileNotFoundError(f"{registered_model} version {version.version}: run {version.run_id} has no "
+                                f"{ADAPTER_ARTIFACT}/adapter_config.json artifact")
     shutil.rmtree(dest / "adapter", ignore_errors=True)
     downloaded.rename(dest / "adapter")
     shutil.rmtree(staging, ignore_errors=True)

@@ -26,7 +26,9 @@ def registered_version(client_or_resource, registered_model: str, alias: str = P
 
 
 def load_registered_adapter(client_or_resource, registered_model: str, *, alias: str = PRODUCTION_ALIAS, device: str = "auto"):
-    """The base model and LoRA adapter that `alias` points at (a `registry.RegisteredAdapter`), in eval mode on `device`."""
+    """The base model and LoRA adapter that `alias` points at (a
+    `registry.RegisteredAdapter`), in eval mode on `device`.
+    """
     from llm_platform.model import registry
 
     with _LOAD_LOCK:

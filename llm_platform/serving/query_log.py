@@ -45,7 +45,9 @@ class QueryLog:
 
 
 def read_query_log(home: str) -> tuple[list[dict], list[str]]:
-    """Every logged record of every replica's segments, oldest first, and a message per unreadable line (naming file and line)."""
+    """Every logged record of every replica's segments, oldest first, and a
+    message per unreadable line (naming file and line).
+    """
     records, problems = [], []
     for path, data in read_segments(query_log_folder(home)):
         for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):

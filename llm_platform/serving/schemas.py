@@ -13,7 +13,9 @@ MIN_TEMPERATURE = 0.01
 
 
 def lone_surrogate(text: str) -> str | None:
-    """The first unpaired UTF-16 surrogate in `text` (JSON can escape one; no tokenizer, cache key or log can encode it), or None."""
+    """The first unpaired UTF-16 surrogate in `text` (JSON can escape one; no
+    tokenizer, cache key or log can encode it), or None.
+    """
     return next((ch for ch in text if "\ud800" <= ch <= "\udfff"), None)
 
 
@@ -26,7 +28,9 @@ class _Strict(BaseModel):
         for text in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
             found = lone_surrogate(text) if isinstance(text, str) else None
             if found is not None:
-                raise ValueError(f"holds a lone UTF-16 surrogate ({found.encode('unicode_escape').decode()}), which is not text; send valid Unicode")
+                raise ValueError("holds a lone UTF-16 surrogate "
+                                 f"({found.encode('unicode_escape').decode()}), which is not text; send "
+                                 "valid Unicode")
         return value
 
 

@@ -30,7 +30,9 @@ REDIS_URL_ENV = "LLM_PLATFORM_REDIS_URL"
 
 
 def quiet_service_libraries() -> None:
-    """The service's log is requests and version swaps: no download or load bars (unless the operator set them) or peft deprecations."""
+    """The service's log is requests and version swaps: no download or load bars
+    (unless the operator set them) or peft deprecations.
+    """
     from llm_platform.library_warnings import ignore_third_party_deprecations, quiet_progress_bars
 
     quiet_progress_bars()
@@ -103,7 +105,9 @@ class Service:
 
 
 def build_service(config: PlatformConfig, home: str, *, sources: Sources | None = None, span_exporter: SpanExporter | None = None) -> Service:
-    """Everything `llm-platform serve` runs, not started yet; with serving.tracing, spans go to `span_exporter` if given, else where $OTEL_* say."""
+    """Everything `llm-platform serve` runs, not started yet; with serving.tracing,
+    spans go to `span_exporter` if given, else where $OTEL_* say.
+    """
     from llm_platform.index.embedding import configured_embedder
     from llm_platform.serving.app import create_app
 
@@ -162,13 +166,17 @@ def check_exposure(host: str, *, has_key: bool, key_env: str, insecure_no_auth: 
     if has_key or _is_loopback(host):
         return
     if trusts_groups_header:
-        raise ValueError(f"refusing to serve on {host} with serving.trust_groups_header on and no API key: anyone who can reach it could send "
-                         f"{trusts_groups_header} naming any group and read its documents; set ${key_env} (or the keys variable) to a secret "
+        raise ValueError(f"refusing to serve on {host} with serving.trust_groups_header on and no "
+                         "API key: anyone who can reach it could send "
+                         f"{trusts_groups_header} naming any group and read its documents; set "
+                         f"${key_env} (or the keys variable) to a secret "
                          "only the auth proxy sends, or bind 127.0.0.1 (--host) behind a proxy on the same host")
     if insecure_no_auth:
         return
-    raise ValueError(f"refusing to serve on {host} without an API key: anyone who can reach it could read answers and write feedback; "
-                     f"set ${key_env} to a secret, bind 127.0.0.1 (--host), or pass --insecure-no-auth if the network in front is trusted")
+    raise ValueError(f"refusing to serve on {host} without an API key: anyone who can reach "
+                     "it could read answers and write feedback; "
+                     f"set ${key_env} to a secret, bind 127.0.0.1 (--host), or pass "
+                     "--insecure-no-auth if the network in front is trusted")
 
 
 def _is_loopback(host: str) -> bool:

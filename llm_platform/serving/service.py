@@ -29,7 +29,9 @@ class NotReady(RuntimeError):
 
 
 class UnknownAnswer(LookupError):
-    """Feedback names an answer id this service never issued, one that expired, or one issued to another group set (HTTP 404)."""
+    """Feedback names an answer id this service never issued, one that
+    expired, or one issued to another group set (HTTP 404).
+    """
 
 
 class TooManyRatings(RuntimeError):
@@ -91,7 +93,9 @@ class ChatService:
 
     def search(self, snap: Snapshot, query: str, *, readers: ReaderGroups, mode: str = "vector", k: int | None = None,
                source: str | None = None) -> list[dict]:
-        """Top-k among the rows `readers` may read (filtered inside the search); `readers` has no default so no route forgets it."""
+        """Top-k among the rows `readers` may read (filtered inside the search);
+        `readers` has no default so no route forgets it.
+        """
         from llm_platform.index.table import search
 
         vector = self.embed([query])[0] if mode != "fts" else None
@@ -159,7 +163,9 @@ class ChatService:
         return answer
 
     def stream(self, question: str, params: Params, control: Control, *, caller: Caller) -> tuple[Answer, Iterator[str]]:
-        """The answer's header (id, citations, versions) now, and its text piece by piece; generation has started (and holds a slot)."""
+        """The answer's header (id, citations, versions) now, and its text piece by
+        piece; generation has started (and holds a slot).
+        """
         snap = self.snapshot()
         began, trace_id = time.perf_counter(), current_trace_id()
         hits = self._retrieve(snap, question, caller)
@@ -208,7 +214,9 @@ class ChatService:
                                **({"trace_id": trace_id} if trace_id else {})})
 
     def rate(self, answer_id: str, rating: int, corrected_answer: str | None, *, caller: Caller, client: str = "") -> dict:
-        """Write `caller`'s rating of an answer issued to its group set, durably; a correction is kept as a proposal for review."""
+        """Write `caller`'s rating of an answer issued to its group set,
+        durably; a correction is kept as a proposal for review.
+        """
         limited = caller.identity if caller.identity != ANONYMOUS else f"{ANONYMOUS}@{client}"
         if not self.feedback_limit.allow(limited):
             raise TooManyRatings(f"more than {self.feedback_limit.per_minute} feedback requests in a minute from {limited} "
@@ -217,7 +225,8 @@ class ChatService:
         # Another group set's answer reads as unknown, so an id never tells a caller that answer exists; an answer
         # stored before group sets were recorded was retrieved as public-only, which is what the default says.
         if answer is None or answer.get("reader_groups", []) != caller.group_set:
-            raise UnknownAnswer(f"no answer with id {answer_id!r}: use the id of a chat completion this service returned to you (ids expire with the cache)")
+            raise UnknownAnswer(f"no answer with id {answer_id!r}: use the id of a chat completion this "
+                                "service returned to you (ids expire with the cache)")
         record = feedback_record(answer=answer, rating=rating, corrected_answer=corrected_answer, caller=caller.identity)
         self.feedback_log.append(record)
         return record

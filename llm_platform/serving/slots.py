@@ -1,4 +1,6 @@
-"""Generation slots: at most N token loops at once, each request's deadline and cancel switch, how long each slot is held, and how a generation ends badly."""
+"""Generation slots: at most N token loops at once, each request's deadline and cancel
+switch, how long each slot is held, and how a generation ends badly.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ class ClientGone(RuntimeError):
 
 @dataclass
 class Control:
-    """What stops one request's token loop: its client leaving (`cancel`) or its deadline (monotonic seconds) passing."""
+    """What stops one request's token loop: its client leaving (`cancel`)
+    or its deadline (monotonic seconds) passing.
+    """
 
     deadline: float
     cancel: threading.Event = field(default_factory=threading.Event)

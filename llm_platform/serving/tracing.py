@@ -47,7 +47,9 @@ class Tracing:
 
 
 def start_tracing(enabled: bool, *, exporter: SpanExporter | None = None) -> Tracing:
-    """A no-op tracer when off; else a provider exporting in batches to `exporter`, or to those $OTEL_TRACES_EXPORTER names."""
+    """A no-op tracer when off; else a provider exporting in batches to
+    `exporter`, or to those $OTEL_TRACES_EXPORTER names.
+    """
     if not enabled:
         return Tracing(NoOpTracer())
     from opentelemetry.sdk.resources import Resource
@@ -65,7 +67,8 @@ def configured_exporters() -> list[SpanExporter]:
     names = [name.strip() for name in (os.environ.get(EXPORTER_ENV) or "otlp").split(",") if name.strip()]
     unknown = sorted(set(names) - {"otlp", "console", "none"})
     if unknown:
-        raise ValueError(f"${EXPORTER_ENV} names {', '.join(unknown)}: this service exports traces with otlp (OTLP over HTTP), console or none")
+        raise ValueError(f"${EXPORTER_ENV} names {', '.join(unknown)}: this service exports "
+                         "traces with otlp (OTLP over HTTP), console or none")
     return [_exporter(name) for name in names if name != "none"]
 
 
@@ -101,7 +104,9 @@ def end_failed(span: Span, exc: BaseException) -> None:
 
 
 def generation_ender(span: Span, started_ns: int):
-    """The `on_end` of a GenerationRun traced by `span` (started at `started_ns`): tokens, time to first token, how it ended."""
+    """The `on_end` of a GenerationRun traced by `span` (started at
+    `started_ns`): tokens, time to first token, how it ended.
+    """
 
     def end(run) -> None:
         span.set_attributes({"gen_ai.usage.input_tokens": run.prompt_tokens, "gen_ai.usage.output_tokens": run.new_tokens})

@@ -1,4 +1,5 @@
-"""`python -m llm_platform.serving.vllm_sync --vllm-url URL --dest DIR`: a promotion reaches a running vLLM with no restart.
+"""`python -m llm_platform.serving.vllm_sync --vllm-url URL --dest DIR`: a promotion reaches a running vLLM with no
+restart.
 
 A sidecar in the vLLM pod. Every poll it reads the MLflow `production` alias
 and the adapter vLLM serves under the stable name (`production`). When the
@@ -52,7 +53,8 @@ class SyncSettings:
         if self.poll_seconds <= 0:
             raise ValueError(f"--poll-seconds must be positive, got {self.poll_seconds}")
         if not self.served_name or self.served_name.startswith(f"{self.registered_model}-v"):
-            raise ValueError(f"--served-name {self.served_name!r} must be non-empty and not look like a versioned name ({self.registered_model}-vN)")
+            raise ValueError(f"--served-name {self.served_name!r} must be non-empty and not look like "
+                             f"a versioned name ({self.registered_model}-vN)")
 
 
 @dataclass
@@ -150,12 +152,14 @@ class AdapterSync:
     def _check_same_base(self, folder: Path) -> None:
         started = self.settings.dest / VERSION_FILE  # the init container's fetch: the base vLLM was started on
         if not started.is_file():
-            raise SwitchRefused(f"{started} is missing: the init container (fetch_adapter --dest {self.settings.dest}) records the base model vLLM serves there")
+            raise SwitchRefused(f"{started} is missing: the init container (fetch_adapter --dest "
+                                f"{self.settings.dest}) records the base model vLLM serves there")
         base = json.loads(started.read_text(encoding="utf-8")).get("base_model", "")
         info = json.loads((folder / VERSION_FILE).read_text(encoding="utf-8"))
         if info.get("base_model", "") != base:
             raise SwitchRefused(f"{self.settings.registered_model} version {info['version']} was trained on base model "
-                                f"{info.get('base_model')!r} but vLLM serves {base!r}; a LoRA adapter cannot switch base models at run time: "
+                                f"{info.get('base_model')!r} but vLLM serves {base!r}; a LoRA "
+                                "adapter cannot switch base models at run time: "
                                 "kubectl rollout restart deployment/vllm")
 
     def _switch(self, folder: Path, served: dict[str, str]) -> None:
@@ -197,13 +201,17 @@ class AdapterSync:
             _log.error("could not restore %s as %r; the versioned name still serves the new adapter: %s", path, name, error)
 
     def _unload(self, name: str) -> None:
-        """Unload `name`, refusing when it is the only adapter vLLM serves (clients would get the bare base model or 404)."""
+        """Unload `name`, refusing when it is the only adapter vLLM serves
+        (clients would get the bare base model or 404).
+        """
         if not set(self.vllm.served_adapters()) - {name}:
             raise RuntimeError(f"refusing to unload {name!r}: it is the only adapter vLLM serves")
         self.vllm.unload_adapter(name)
 
     def _prune(self, keep: Path) -> None:
-        """Delete every other versioned folder; DIR/adapter (the init container's, vLLM's --lora-modules at start) stays."""
+        """Delete every other versioned folder; DIR/adapter (the init
+        container's, vLLM's --lora-modules at start) stays.
+        """
         for folder in (self.settings.dest / ADAPTERS_DIR).iterdir():
             if folder != keep:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL while holding the lancedb_writes slot is failed and its slot freed, so the next run proceeds.
+"""A run killed with SIGKILL while holding the lancedb_writes slot is failed and its slot freed, so the next run
+proceeds.
 
 Real processes: `dagster asset materialize` holds the slot in a step of the
 `lancedb_writes` pool and is killed with SIGKILL (the whole process group). Then
@@ -185,7 +186,8 @@ def test_next_cli_run_fails_the_killed_run_and_takes_its_slot_without_a_daemon(w
         second.wait(timeout=WAIT_SECONDS)
     except subprocess.TimeoutExpired:
         stop_process_group(second)
-        pytest.fail(f"the next CLI run still waits for the killed run's slot after {WAIT_SECONDS}s\n{workspace.log('second.log')}")
+        pytest.fail("the next CLI run still waits for the killed run's slot after "
+                    f"{WAIT_SECONDS}s\n{workspace.log('second.log')}")
     assert second.returncode == 0, workspace.log("second.log")
     assert f"freed the {LANCEDB_POOL} pool slot of run {run_id}" in workspace.log("second.log")
     with workspace.instance() as instance:
@@ -204,7 +206,9 @@ class WaitingRun:
 
 @pytest.fixture
 def waiting_run(workspace: Workspace, request: pytest.FixtureRequest) -> Iterator[WaitingRun]:
-    """A live run holds the slot (its step loops while the hold file exists); a CLI run waits for it (multiprocess unless parametrized)."""
+    """A live run holds the slot (its step loops while the hold file exists); a
+    CLI run waits for it (multiprocess unless parametrized).
+    """
     (workspace.folder / "hold").touch()
     holder = workspace.materialize("holder.log")
     waiter = None

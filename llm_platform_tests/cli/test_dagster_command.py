@@ -1,4 +1,6 @@
-"""`llm-platform dagster ...`: the local instance, quiet by default, and a warning when the config differs from the latest runs'."""
+"""`llm-platform dagster ...`: the local instance, quiet by default, and a
+warning when the config differs from the latest runs'.
+"""
 
 from __future__ import annotations
 

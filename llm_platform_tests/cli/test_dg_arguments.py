@@ -1,4 +1,6 @@
-"""`llm-platform dagster ARGS`: which commands run as `dg` (no SupersessionWarning), with what arguments, and which stay `dagster`."""
+"""`llm-platform dagster ARGS`: which commands run as `dg` (no
+SupersessionWarning), with what arguments, and which stay `dagster`.
+"""
 
 from __future__ import annotations
 

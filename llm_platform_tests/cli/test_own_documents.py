@@ -1,4 +1,6 @@
-"""docs/own-documents.md, command by command: a copied config pointed at a folder of .md files, indexed, published and searched."""
+"""docs/own-documents.md, command by command: a copied config pointed at a
+folder of .md files, indexed, published and searched.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +38,9 @@ def _recipe_sources() -> list[dict]:
 
 
 def _own_folder(root: Path) -> Path:
-    """The recipe's first steps: a folder of documents, and the demo config copied and pointed at it with the page's `sources`."""
+    """The recipe's first steps: a folder of documents, and the demo config
+    copied and pointed at it with the page's `sources`.
+    """
     (root / "docs").mkdir(parents=True)
     for topic in TOPICS:
         (root / "docs" / f"{topic}.md").write_text(f"# The {topic} statement\n\n{topics[topic]}", encoding="utf-8")

@@ -1,4 +1,6 @@
-"""The config package keeps one import path: every public name of its modules is importable from `llm_platform.config`."""
+"""The config package keeps one import path: every public name of its
+modules is importable from `llm_platform.config`.
+"""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ LOCATIONS_QUERY = """
 query {
   workspaceOrError {
     __typename
-    ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } }
+    ... on Workspace { locationEntries { name loadStatus locationOrLoadError \
+{ __typename ... on PythonError { message } } } }
   }
 }
 """

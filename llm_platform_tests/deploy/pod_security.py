@@ -148,7 +148,8 @@ def _capabilities(pod: Pod) -> Iterator[str]:
             yield f"{where}: capabilities.drop must include ALL"
         added = set(capabilities.get("add") or [])
         if added - {"NET_BIND_SERVICE"}:
-            yield f"{where}: capabilities.add may only hold NET_BIND_SERVICE, not {', '.join(sorted(added - {'NET_BIND_SERVICE'}))}"
+            yield (f"{where}: capabilities.add may only hold NET_BIND_SERVICE, not "
+                   f"{', '.join(sorted(added - {'NET_BIND_SERVICE'}))}")
         if added - _BASELINE_CAPABILITIES:
             yield f"{where}: capabilities {', '.join(sorted(added - _BASELINE_CAPABILITIES))} are beyond baseline"
 

@@ -1,4 +1,6 @@
-"""The answer service's cluster objects: CPU and GPU Deployments, Service, HPA, PDB, scraping, and vLLM with the production adapter."""
+"""The answer service's cluster objects: CPU and GPU Deployments, Service,
+HPA, PDB, scraping, and vLLM with the production adapter.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A backfill of a sharded source under k8s_job_executor: one run per shard, each step its own Job with its pod's resources."""
+"""A backfill of a sharded source under k8s_job_executor: one run per
+shard, each step its own Job with its pod's resources.
+"""
 
 from __future__ import annotations
 

@@ -31,7 +31,9 @@ def unit_vector(seed: str) -> np.ndarray:
 
 
 def rows(source: str, topic_names, readers: list[str] | None = None) -> pa.Table:
-    """One chunk per help topic: its first paragraphs as text, a vector derived from its id; public unless `readers` are given."""
+    """One chunk per help topic: its first paragraphs as text, a vector
+    derived from its id; public unless `readers` are given.
+    """
     records = []
     for position, name in enumerate(topic_names):
         chunk_id = f"{source}-{name}"

@@ -1,4 +1,6 @@
-"""A source's readers through the Dagster assets: a readers-only change reaches the index without re-embedding, and eval scores each group."""
+"""A source's readers through the Dagster assets: a readers-only change reaches
+the index without re-embedding, and eval scores each group.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ def materialize(defs: dg.Definitions, selection, partition=None) -> dg.ExecuteIn
 
 @pytest.fixture(scope="module")
 def regranted(new_platform):
-    """Both sources indexed as public, then notes again after its config gives it to group hr alone; then the index evaluated."""
+    """Both sources indexed as public, then notes again after its config
+    gives it to group hr alone; then the index evaluated.
+    """
     platform = new_platform("access")
     materialize(platform.defs, DOCUMENT_ASSETS, "docs")
     first = materialize(platform.defs, DOCUMENT_ASSETS, "notes")

@@ -69,7 +69,9 @@ def test_a_sync_whose_handle_is_older_than_a_racing_creators_overwrite_still_lan
 
 
 def test_a_racing_creator_cannot_wipe_rows_synced_into_the_table_it_created(uri, monkeypatch):
-    """A creator that saw no table commits its empty Overwrite late; the first sync waits out that window, so its rows stay."""
+    """A creator that saw no table commits its empty Overwrite late; the
+    first sync waits out that window, so its rows stay.
+    """
     import threading
 
     import lancedb

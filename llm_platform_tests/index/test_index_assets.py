@@ -1,4 +1,6 @@
-"""The index assets through Dagster: unchanged re-runs keep their data versions, and a new model's table must beat the served one."""
+"""The index assets through Dagster: unchanged re-runs keep their data
+versions, and a new model's table must beat the served one.
+"""
 
 from __future__ import annotations
 

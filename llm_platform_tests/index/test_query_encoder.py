@@ -89,7 +89,8 @@ def test_a_search_process_finds_by_meaning_without_importing_torch(served_home):
         "import sys, json\n"
         "from llm_platform.cli import main\n"
         "code = main(['search', 'leave a loop before it ends', '--mode', 'vector', '-k', '2'])\n"
-        "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules, 'sentence_transformers': 'sentence_transformers' in sys.modules}))\n"
+        "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules, "
+        "'sentence_transformers': 'sentence_transformers' in sys.modules}))\n"
     )
     env = {**__import__("os").environ, CONFIG_ENV: str(served_home / "platform.yaml"), HOME_ENV: str(served_home / "home")}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False)

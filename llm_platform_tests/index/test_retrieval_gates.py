@@ -1,4 +1,6 @@
-"""The retrieval gates: a version publishes only above the minimum hit rate and within the allowed drop from the served one."""
+"""The retrieval gates: a version publishes only above the minimum hit
+rate and within the allowed drop from the served one.
+"""
 
 from llm_platform.index.retrieval_gates import RETRIEVAL_HIT_RATE_MINIMUM, RETRIEVAL_NO_REGRESSION, RetrievalGateResult, retrieval_gates
 

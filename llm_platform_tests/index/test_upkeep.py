@@ -22,7 +22,9 @@ def versions(table) -> set[int]:
 
 @pytest.fixture
 def old_tag(table):
-    """A table whose served tag points at a version older than a one-second cleanup window, with writes before and after it."""
+    """A table whose served tag points at a version older than a one-second
+    cleanup window, with writes before and after it.
+    """
     sync_source(table, "docs", rows("docs", topic_slice(0, 5)), settings=SETTINGS)
     table.early_versions = versions(table)  # written well before the tagged version
     time.sleep(1.5)  # cleanup keeps a second's margin before the oldest tagged version

@@ -66,7 +66,9 @@ def without(graph: Graph, edges: Iterable[tuple[str, str]]) -> Graph:
 
 
 def circles(graph: Graph) -> list[list[str]]:
-    """Every set of modules that import each other, directly or in a loop (strongly connected, more than one module), sorted."""
+    """Every set of modules that import each other, directly or in a loop
+    (strongly connected, more than one module), sorted.
+    """
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

@@ -1,4 +1,5 @@
-"""Datasets and assets are named by their handles: no store call, asset selection or dependency names one by a string literal.
+"""Datasets and assets are named by their handles: no store call, asset selection or dependency names one by a string
+literal.
 
 A dataset's name is typed once, in its `Dataset` handle (each domain's `datasets` module);
 an asset key's once, in its module-level `AssetKey` constant. Everything else passes those.
@@ -58,7 +59,9 @@ def _asset_key_by_name(call: ast.Call, declarations: set[int]) -> bool:
 
 
 def named_by_string(source: str) -> list[str]:
-    """`line: call` for each call in `source` that names a dataset or an asset by a string literal outside its declaration."""
+    """`line: call` for each call in `source` that names a dataset or an
+    asset by a string literal outside its declaration.
+    """
     tree = ast.parse(source)
     declarations = _declarations(tree)
     found = []

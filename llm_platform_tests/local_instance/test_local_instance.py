@@ -1,4 +1,6 @@
-"""One local instance config for `make ui`, the demo and `dagster` commands; DAGSTER_HOME is set for them, or a warning says so."""
+"""One local instance config for `make ui`, the demo and `dagster` commands;
+DAGSTER_HOME is set for them, or a warning says so.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Per-replica segments: durable per record, rotated by size and age on a disk, one object per record on S3, all read back."""
+"""Per-replica segments: durable per record, rotated by size and age on a
+disk, one object per record on S3, all read back.
+"""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ from llm_platform.serving.state import Sources
 SOURCE = "topics"
 # Written so a salary question ranks HR's rows (and the draft nobody may read) first when nothing is filtered.
 ROWS = {
-    "hr-bands": (["hr"], "Salary bands for 2026: band four pays between 80,000 and 95,000 euros a year; salary raises are decided in March."),
+    "hr-bands": (["hr"], ("Salary bands for 2026: band four pays between 80,000 and 95,000 euros "
+                          "a year; salary raises are decided in March.")),
     "hr-review": (["hr"], "Salary band reviews: managers propose salary band changes to HR in February, with the salary of each person."),
     "hr-bonus": (["hr"], "Bonus and salary policy: the yearly bonus is paid with the March salary, at most two months of salary."),
     "draft-exec": ([], "Draft salary bands for executives: the executive salary bands are confidential until the board approves them."),

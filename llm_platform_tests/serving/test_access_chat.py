@@ -1,4 +1,6 @@
-"""Chat as a caller: citations, the prompt's context, cached answers, feedback and the query log hold only what the caller's groups may read."""
+"""Chat as a caller: citations, the prompt's context, cached answers, feedback and
+the query log hold only what the caller's groups may read.
+"""
 
 from __future__ import annotations
 

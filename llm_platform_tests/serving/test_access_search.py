@@ -1,4 +1,6 @@
-"""/v1/search as a caller: each API key (or a trusted proxy's header) searches as its groups, filtered inside the search."""
+"""/v1/search as a caller: each API key (or a trusted proxy's header)
+searches as its groups, filtered inside the search.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ def table(tmp_path_factory):
 
 
 def client_of(table, tmp_path, monkeypatch, *, keys: dict | None = KEYS, single_key: str | None = None, **serving) -> Service:
-    """A service over the restricted table, with `keys` in $LLM_PLATFORM_API_KEYS, `single_key` in $LLM_PLATFORM_API_KEY and `serving` settings."""
+    """A service over the restricted table, with `keys` in $LLM_PLATFORM_API_KEYS,
+    `single_key` in $LLM_PLATFORM_API_KEY and `serving` settings.
+    """
     config = demo_config(tmp_path, **serving)
     for env, value in ((config.serving.api_keys_env, json.dumps(keys) if keys else None), (config.serving.api_key_env, single_key)):
         monkeypatch.setenv(env, value) if value else monkeypatch.delenv(env, raising=False)

@@ -1,4 +1,6 @@
-"""With an API key configured, /v1 and the API docs need it; health, readiness and metrics stay open for probes and Prometheus."""
+"""With an API key configured, /v1 and the API docs need it; health,
+readiness and metrics stay open for probes and Prometheus.
+"""
 
 from __future__ import annotations
 

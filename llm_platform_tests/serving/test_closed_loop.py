@@ -1,4 +1,6 @@
-"""The loop closes through the assets: a rating becomes a training pair, the next adapter, and what the running service answers with."""
+"""The loop closes through the assets: a rating becomes a training pair, the
+next adapter, and what the running service answers with.
+"""
 
 from __future__ import annotations
 

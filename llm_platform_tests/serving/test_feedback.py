@@ -1,4 +1,6 @@
-"""POST /v1/feedback through the real app: durable redacted segments under the storage root, a per-caller limit, no PII, no keys."""
+"""POST /v1/feedback through the real app: durable redacted segments under
+the storage root, a per-caller limit, no PII, no keys.
+"""
 
 from __future__ import annotations
 

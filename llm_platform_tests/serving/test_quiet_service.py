@@ -1,4 +1,6 @@
-"""The service's output is its own: a notice about the tiny model first, no library progress bars or warnings about peft."""
+"""The service's output is its own: a notice about the tiny model first,
+no library progress bars or warnings about peft.
+"""
 
 from __future__ import annotations
 
@@ -68,7 +70,8 @@ def test_the_tiny_model_notice_says_how_to_use_a_real_model():
 
 def test_a_real_base_model_gets_no_notice(tmp_path):
     (tmp_path / "corpus").mkdir()
-    (tmp_path / "c.yaml").write_text("sources:\n  - {name: docs, location: corpus}\nbase_model: {name_or_path: Qwen/Qwen2.5-0.5B-Instruct, revision: main}\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text("sources:\n  - {name: docs, location: corpus}\nbase_model: "
+                                     "{name_or_path: Qwen/Qwen2.5-0.5B-Instruct, revision: main}\n", encoding="utf-8")
     assert tiny_model_notice(load_config(tmp_path / "c.yaml")) is None
 
 

@@ -1,5 +1,6 @@
-"""Three `llm-platform serve` processes sharing one s3:// home, one killed with SIGKILL mid-way: every acknowledged rating
-is in the bucket exactly once, nothing there is torn, and the query log holds every replica's answers."""
+"""Three `llm-platform serve` processes sharing one s3:// home, one killed with SIGKILL mid-way: every acknowledged
+rating is in the bucket exactly once, nothing there is torn, and the query log holds every replica's answers.
+"""
 
 from __future__ import annotations
 

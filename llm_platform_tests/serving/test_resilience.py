@@ -1,4 +1,6 @@
-"""No client can wedge the service: a client that leaves frees its slot, a failing model fails one request, odd input is a 4xx."""
+"""No client can wedge the service: a client that leaves frees its slot, a
+failing model fails one request, odd input is a 4xx.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from llm_platform_tests.serving.test_api import ask
 
 
 class FullLength:
-    """The real model, made to generate all max_new_tokens (no early end of text); records how many tokens each call made."""
+    """The real model, made to generate all max_new_tokens (no early end of
+    text); records how many tokens each call made.
+    """
 
     def __init__(self, model) -> None:
         self.model, self.new_tokens = model, []
@@ -61,7 +65,9 @@ class Broken:
 
 
 class Stuck:
-    """A model whose generate blocks (a hung forward pass) until the test releases it, ignoring every stopping criterion."""
+    """A model whose generate blocks (a hung forward pass) until the test
+    releases it, ignoring every stopping criterion.
+    """
 
     def __init__(self, model) -> None:
         self.model, self.release = model, threading.Event()

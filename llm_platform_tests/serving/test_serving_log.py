@@ -1,4 +1,6 @@
-"""serving_log folds the redacted query log into a dataset; its drift check fails when questions leave the corpus's topics."""
+"""serving_log folds the redacted query log into a dataset; its drift
+check fails when questions leave the corpus's topics.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A server shutting down cancels its requests' token loops, so generation threads (not daemons) never hold the process open."""
+"""A server shutting down cancels its requests' token loops, so generation
+threads (not daemons) never hold the process open.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A traced service: each chat request is one span whose children are its cache lookup, retrieval, prompt and generation."""
+"""A traced service: each chat request is one span whose children are its
+cache lookup, retrieval, prompt and generation.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +57,9 @@ def exported(traced: Traced, trace_id: str) -> dict[str, ReadableSpan]:
 
 
 def spans_of(traced: Traced, trace_id: str, ended: tuple[str, ...] = (REQUEST,)) -> dict[str, ReadableSpan]:
-    """The trace's spans once those named `ended` are exported (the request span ends just after its last byte went out)."""
+    """The trace's spans once those named `ended` are exported (the request
+    span ends just after its last byte went out).
+    """
     wait_for(lambda: set(ended) <= set(exported(traced, trace_id)), f"spans {ended} of trace {trace_id} to end")
     return exported(traced, trace_id)
 

@@ -1,4 +1,6 @@
-"""Where traces go: chosen by serving.tracing and the standard OTEL_* variables, refused with a message when unsupported."""
+"""Where traces go: chosen by serving.tracing and the standard OTEL_*
+variables, refused with a message when unsupported.
+"""
 
 from __future__ import annotations
 
@@ -102,7 +104,8 @@ def test_otlp_over_grpc_is_refused_with_what_to_set(monkeypatch):
 
 
 def test_the_cli_and_an_untraced_service_do_not_import_the_sdk():
-    code = ("import sys, llm_platform.cli, llm_platform.serving.app; from llm_platform.serving.tracing import start_tracing; "
+    code = ("import sys, llm_platform.cli, llm_platform.serving.app; from "
+            "llm_platform.serving.tracing import start_tracing; "
             "start_tracing(False); print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
 

@@ -1,4 +1,6 @@
-"""The vLLM adapter sync sidecar: a promotion reaches a running vLLM by its runtime LoRA API, never leaving it without an adapter."""
+"""The vLLM adapter sync sidecar: a promotion reaches a running vLLM by its
+runtime LoRA API, never leaving it without an adapter.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A sharded source through Dagster: same index as unsharded, shards isolated, re-sharding embeds nothing, sensor per shard."""
+"""A sharded source through Dagster: same index as unsharded, shards
+isolated, re-sharding embeds nothing, sensor per shard.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ def write_corpus(folder: Path) -> None:
 
 
 class ShardedPlatform:
-    """One corpus and storage home; `configure(shards)` rewrites the config and rebuilds the Definitions over the same home."""
+    """One corpus and storage home; `configure(shards)` rewrites the config
+    and rebuilds the Definitions over the same home.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -1,4 +1,6 @@
-"""The document half with its storage home on an S3-compatible server: every dataset, the quarantine, the LanceDB table and its tag."""
+"""The document half with its storage home on an S3-compatible server: every
+dataset, the quarantine, the LanceDB table and its tag.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The service on an object-store home: it starts, and its feedback and query log land in the bucket where the assets read them."""
+"""The service on an object-store home: it starts, and its feedback and
+query log land in the bucket where the assets read them.
+"""
 
 from __future__ import annotations
 
