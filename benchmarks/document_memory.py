@@ -144,11 +144,10 @@ def run_stage(config_path: str, home: str, stage: str) -> dict:
 
 def _python_for(checkout: Path) -> tuple[str, dict]:
     env = dict(os.environ)
-    venv = checkout / ".venv" / "bin" / "python"
-    if venv.exists():
-        return str(venv), env
+    # The checkout's code first even with its own .venv: a caller run as `PYTHONPATH=$PWD ...` would import its own code instead.
     env["PYTHONPATH"] = f"{checkout}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    return sys.executable, env
+    venv = checkout / ".venv" / "bin" / "python"
+    return (str(venv) if venv.exists() else sys.executable), env
 
 
 def run_in_checkout(script: str, checkout: Path, *args: str) -> dict:
