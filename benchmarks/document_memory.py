@@ -119,8 +119,8 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_stage(config_path: str, home: str, stage: str) -> dict:
-    """Materialize one document asset for the source (its upstream already in `home`); step seconds and peak RSS."""
+def run_stage(config_path: str, home: str, stage: str, partition: str = SOURCE) -> dict:
+    """Materialize one document asset for one partition (its upstream already in `home`); step seconds and peak RSS."""
     import dagster as dg
 
     from llm_platform.automation.jobs import INDEX_JOB
@@ -130,7 +130,7 @@ def run_stage(config_path: str, home: str, stage: str) -> dict:
     defs = build_definitions(load_config(config_path), home=home, executor="in_process")
     job = defs.resolve_job_def(INDEX_JOB)
     before, cpu = _rss_mib(), _cpu_seconds()
-    result = job.execute_in_process(partition_key=SOURCE, asset_selection=[dg.AssetKey(stage)], instance=dg.DagsterInstance.ephemeral())
+    result = job.execute_in_process(partition_key=partition, asset_selection=[dg.AssetKey(stage)], instance=dg.DagsterInstance.ephemeral())
     seconds = sum(
         event.event_specific_data.duration_ms / 1000 for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_SUCCESS
     )
@@ -223,6 +223,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_stage":
-        print(json.dumps(run_stage(sys.argv[2], sys.argv[3], sys.argv[4])))
+        print(json.dumps(run_stage(*sys.argv[2:])))
     else:
         sys.exit(main())
