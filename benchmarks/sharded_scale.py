@@ -9,11 +9,14 @@ installed package, as `document_prose.py` finds them, copied until it holds
 word of four or more letters that does not touch markup (no `:`, `-`, `/`, `.`,
 `_` or `\\` beside it, so directives, roles, URLs and code names stay) becomes
 another word of the same length from the READMEs' own vocabulary, by a
-permutation drawn for copy k. Lengths stay, so reST tables and underlines still
-line up; a 5-word shingle survives only where none of its words was replaced,
-so no copy is an exact or near duplicate of another (the run prints how many
-documents deduplication set aside), and the PII and numbers of each README
-(which redaction must read) are in every copy.
+permutation drawn for copy k, and every digit of a number that touches no
+letter becomes another digit, by a permutation of 0-9 drawn for copy k (so the
+phone matcher, which remembers the stretches of digits it has read, reads new
+ones, as it would in distinct documents). Lengths stay, so reST tables and
+underlines still line up; a 5-word shingle survives only where none of its
+words was replaced, so no copy is an exact or near duplicate of another (the
+run prints how many documents cleaning kept), and each README's addresses,
+keys and number shapes, which redaction must read, are in every copy.
 
 The source has `--shards` shards (`corpus.<i>-of-<N>` partitions, split by
 doc_id hash as `llm_platform.shards` says). Each stage of each shard runs as one
@@ -50,22 +53,29 @@ TARGET_PEAK_MIB = 2048
 SEED = 15
 # A lowercase word that no markup character touches: replacing it changes prose, never structure.
 _PROSE_WORD = re.compile(r"(?<![\w:\-/.\\])[a-z]{4,}(?![\w:\-/\\])")
+_NUMBER = re.compile(r"(?<![A-Za-z_])\d+(?![A-Za-z_])")
 
 
 def _permutations(texts: list[str], copies: int) -> list[dict[str, str]]:
-    """For each copy, a mapping of every replaceable word to a word of the same length (copy 0: none)."""
+    """For each copy, a mapping of every replaceable word to a word of the same length and of each digit to a digit (copy 0: none)."""
     by_length: dict[int, list[str]] = defaultdict(list)
     for word in sorted({word for text in texts for word in _PROSE_WORD.findall(text)}):
         by_length[len(word)].append(word)
     rng = random.Random(SEED)
     mappings: list[dict[str, str]] = [{}]
     for _ in range(1, copies):
-        mapping = {}
+        mapping = dict(zip("0123456789", rng.sample("0123456789", 10), strict=True))
         for words in by_length.values():
             shuffled = rng.sample(words, len(words))
             mapping.update(zip(words, shuffled, strict=True))
         mappings.append(mapping)
     return mappings
+
+
+def _perturbed(text: str, mapping: dict[str, str]) -> str:
+    """`text` with its prose words and the digits of its numbers replaced as `mapping` says (digits are keys too)."""
+    words = _PROSE_WORD.sub(lambda m: mapping.get(m.group(), m.group()), text)
+    return _NUMBER.sub(lambda m: "".join(mapping.get(digit, digit) for digit in m.group()), words)
 
 
 def write_source(folder: Path, megabytes: float) -> tuple[float, dict[str, int]]:
@@ -78,7 +88,7 @@ def write_source(folder: Path, megabytes: float) -> tuple[float, dict[str, int]]
         (folder / f"copy-{copy:04d}").mkdir(parents=True)
         for index, (name, fmt, text) in enumerate(docs):
             locator = f"copy-{copy:04d}/{index:04d}-{name}.{fmt}"
-            body = _PROSE_WORD.sub(lambda m: mapping.get(m.group(), m.group()), text) if mapping else text
+            body = _perturbed(text, mapping) if mapping else text
             (folder / locator).write_text(body, encoding="utf-8")
             sizes[locator] = (folder / locator).stat().st_size
     return sum(sizes.values()) / 1e6, sizes
