@@ -127,11 +127,11 @@ def run_shards(here: Path, config: Path, home: Path, keys: list[str]) -> dict[st
 
 
 def report(runs: dict[str, dict[str, dict]], megabytes: dict[str, float]) -> None:
-    print(f"  {'shard':<16} {'stage':<15} {'MB':>7} {'seconds':>8} {'MB/s':>6} {'cpu s':>7} {'MB/cpu-s':>9} {'peak RSS MiB':>13}  rows")
+    print(f"  {'shard':<16} {'stage':<15} {'MB':>7} {'seconds':>8} {'MB/s':>6} {'cpu s':>7} {'MB/cpu-s':>9} {'peak RSS MiB':>13}  rows, failed checks")
     for key, stages in runs.items():
         for stage, run in stages.items():
             print(f"  {key:<16} {stage:<15} {megabytes[key]:7.1f} {run['seconds']:8.1f} {megabytes[key] / run['seconds']:6.2f} {run['cpu_seconds']:7.1f} "
-                  f"{megabytes[key] / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f}  {run['rows']}")
+                  f"{megabytes[key] / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f}  {run['rows']} {' '.join(run['failed_checks'])}")
     total = sum(megabytes.values())
     print(f"per stage over {len(runs)} shards, {total:.1f} MB (one core per step):")
     inverse_rate = 0.0
