@@ -119,8 +119,8 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_stage(config_path: str, home: str, stage: str) -> dict:
-    """Materialize one document asset for the source (its upstream already in `home`); step seconds and peak RSS."""
+def run_stage(config_path: str, home: str, stage: str, partition: str = SOURCE) -> dict:
+    """Materialize one document asset for one partition (its upstream already in `home`); step seconds and peak RSS."""
     import dagster as dg
 
     from llm_platform.automation.jobs import INDEX_JOB
@@ -129,26 +129,35 @@ def run_stage(config_path: str, home: str, stage: str) -> dict:
 
     defs = build_definitions(load_config(config_path), home=home, executor="in_process")
     job = defs.resolve_job_def(INDEX_JOB)
-    before, cpu = _rss_mib(), _cpu_seconds()
-    result = job.execute_in_process(partition_key=SOURCE, asset_selection=[dg.AssetKey(stage)], instance=dg.DagsterInstance.ephemeral())
+    before, cpu, started = _rss_mib(), _cpu_seconds(), time.perf_counter()
+    # Real documents may hold what a blocking check flags: the stage is measured all the same, and the check named.
+    result = job.execute_in_process(
+        partition_key=partition, asset_selection=[dg.AssetKey(stage)], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+    )
+    wall = time.perf_counter() - started
+    materializations = result.get_asset_materialization_events()
+    if not materializations:
+        sys.exit(f"{stage} {partition}: the step wrote nothing:\n{result.get_step_failure_events()}")
+    # A step failed by a blocking check has no STEP_SUCCESS: its run's wall time stands in.
     seconds = sum(
         event.event_specific_data.duration_ms / 1000 for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_SUCCESS
-    )
-    materialization = result.get_asset_materialization_events()[0].step_materialization_data.materialization
+    ) or wall
+    failed = sorted(e.check_name for e in result.get_asset_check_evaluations() if not e.passed)
+    materialization = materializations[0].step_materialization_data.materialization
     rows = {k: v.value for k, v in materialization.metadata.items() if k in ("documents", "chunks")}
     import llm_platform
 
     code = str(Path(llm_platform.__file__).parents[1])
-    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "rss_after_imports_mib": before, "peak_rss_mib": _rss_mib(), "rows": rows, "code": code}
+    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "rss_after_imports_mib": before, "peak_rss_mib": _rss_mib(), "rows": rows, "code": code,
+            "failed_checks": failed}
 
 
 def _python_for(checkout: Path) -> tuple[str, dict]:
     env = dict(os.environ)
-    venv = checkout / ".venv" / "bin" / "python"
-    if venv.exists():
-        return str(venv), env
+    # The checkout's code first even with its own .venv: a caller run as `PYTHONPATH=$PWD ...` would import its own code instead.
     env["PYTHONPATH"] = f"{checkout}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    return sys.executable, env
+    venv = checkout / ".venv" / "bin" / "python"
+    return (str(venv) if venv.exists() else sys.executable), env
 
 
 def run_in_checkout(script: str, checkout: Path, *args: str) -> dict:
@@ -224,6 +233,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_stage":
-        print(json.dumps(run_stage(sys.argv[2], sys.argv[3], sys.argv[4])))
+        print(json.dumps(run_stage(*sys.argv[2:])))
     else:
         sys.exit(main())

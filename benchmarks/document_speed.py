@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/document_speed.py
     .venv/bin/python benchmarks/document_speed.py --compare-with /path/to/older/checkout --workers 1,2
+    .venv/bin/python benchmarks/document_speed.py --compare-with /path/to/older/checkout --compare-workers 1 --workers 1
 
 The corpus is the long description (Markdown or reStructuredText) of every package
 installed in this environment (as `document_prose.py` finds them), one file each.
@@ -13,7 +14,9 @@ worker processes, which other work on a shared machine moves far less than wall
 time: it is the rate per core.
 
 `--compare-with PATH` runs the same corpus through another checkout (its .venv,
-or this Python with PATH first on sys.path) with its own defaults, and says
+or this Python with PATH first on sys.path) with its own defaults, or with
+`documents.workers` set to `--compare-workers` (compare like with like: a
+default of several workers adds each worker's imports to the CPU seconds), and says
 whether each stage wrote the same dataset (the content hash in its version) as
 this checkout did.
 """
@@ -122,6 +125,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", default=None, help="documents.workers counts to run, comma-separated (default: 1 and this machine's CPU limit)")
     parser.add_argument("--compare-with", type=Path, help="another checkout (e.g. the code before) to run the same corpus through")
+    parser.add_argument("--compare-workers", type=int, default=None, help="documents.workers for the compared checkout (default: its own default)")
     args = parser.parse_args()
     here = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(here))
@@ -130,7 +134,7 @@ def main() -> int:
     counts = [int(n) for n in args.workers.split(",")] if args.workers else sorted({1, cpu_limit()})
     runs: list[tuple[str, Path, int | None]] = [(f"this checkout, {n} worker(s)", here, n) for n in counts]
     if args.compare_with:
-        runs.insert(0, (f"compared: {args.compare_with}", args.compare_with.resolve(), None))
+        runs.insert(0, (f"compared: {args.compare_with}, {args.compare_workers or 'default'} worker(s)", args.compare_with.resolve(), args.compare_workers))
 
     work = Path(tempfile.mkdtemp(prefix="llm_platform_docspeed_"))
     try:

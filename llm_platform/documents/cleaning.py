@@ -15,6 +15,7 @@ from llm_platform.documents import pii
 from llm_platform.documents.chunking import find_headings
 from llm_platform.documents.pii import redact_pii
 from llm_platform.documents.rendering import RENDERER_VERSION, render_document
+from llm_platform.documents.text_repair import repaired_text
 
 # Bump when normalization, boilerplate or quality rules change what a document becomes.
 CLEANER_VERSION = "2"
@@ -70,9 +71,7 @@ def normalize_text(text: str) -> str:
     Leading indentation is kept because it carries code and list structure;
     runs of spaces, tabs and no-break spaces inside a line become one space.
     """
-    import ftfy
-
-    lines = [_INNER_SPACES.sub(" ", line).rstrip() for line in ftfy.fix_text(text).split("\n")]
+    lines = [_INNER_SPACES.sub(" ", line).rstrip() for line in repaired_text(text).split("\n")]
     repeated = _repeated_lines(lines)
     kept = "\n".join(line for line in lines if not _is_boilerplate(line, repeated))
     return _EXTRA_BLANK_LINES.sub("\n\n\n", kept).strip()
@@ -121,10 +120,8 @@ def clean_document(text: str, *, fmt: str, title: str | None) -> CleanedDocument
     """Clean one extracted document: render to prose, normalize, redact PII, score quality on the prose."""
     rendering = render_document(text, fmt)
     redacted, pii_counts = redact_pii(normalize_text(rendering.prose))
-    import ftfy
-
     title = title or _first_heading(redacted, fmt)
-    clean_title, title_pii = redact_pii(" ".join(ftfy.fix_text(title).split())) if title else ("", {})
+    clean_title, title_pii = redact_pii(" ".join(repaired_text(title).split())) if title else ("", {})
     counts = Counter(pii_counts) + Counter(title_pii)
     return CleanedDocument(redacted, clean_title or None, dict(counts), quality_score(redacted, fmt=fmt), rendering.lost)
 

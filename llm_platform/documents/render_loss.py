@@ -22,6 +22,8 @@ _TAG = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<[^>]*>", re.DOTALL 
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _EXPLICIT_MARKUP_LINE = re.compile(r"^[ \t]*(?:\.\. .*|:[\w-]+:(?:[ \t].*)?|\[[^\]]+\]:[ \t]+\S.*)$", re.MULTILINE)
 _SUBSTITUTION = re.compile(r"\|[^|\n]+\|_{0,2}")
+# re's \w is str.isalnum() or "_", for every code point: what is left after removing these is what isalnum() counts.
+_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 
 
 def visible_chars(markup: str) -> int:
@@ -44,4 +46,4 @@ def loss_reason(markup: str, prose: str, format_name: str) -> str | None:
 
 
 def _letters_and_digits(text: str) -> int:
-    return sum(1 for char in text if char.isalnum())
+    return len(_NOT_LETTER_OR_DIGIT.sub("", text))

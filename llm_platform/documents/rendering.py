@@ -15,6 +15,7 @@ document aside with that reason instead of indexing a cut.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -94,9 +95,15 @@ def markdown_to_text(text: str) -> str:
 
 
 def _markdown_tokens(text: str) -> list:
+    return _markdown_parser().parse(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown_parser():
+    # Built once: each parse makes its own state and env, the parser only holds options and rules.
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"maxNesting": MARKDOWN_MAX_NESTING}).enable(["table", "strikethrough"]).parse(text)
+    return MarkdownIt("commonmark", {"maxNesting": MARKDOWN_MAX_NESTING}).enable(["table", "strikethrough"])
 
 
 def _prose_of(tokens: list) -> str:

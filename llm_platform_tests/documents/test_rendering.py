@@ -6,7 +6,7 @@ import pytest
 
 from llm_platform.documents.chunking import find_headings
 from llm_platform.documents.html_text import html_fragment_to_text, html_to_text
-from llm_platform.documents.rendering import markdown_to_text, render_prose
+from llm_platform.documents.rendering import markdown_to_text, render_document, render_prose
 from llm_platform.documents.rst_text import rst_to_text
 
 READMES = Path(__file__).parent / "readmes"
@@ -169,3 +169,9 @@ def test_rst_code_blocks_keep_their_code_verbatim_whatever_the_language(language
     code = "def area(r):\n\n    return 3.14 * r ** 2  # circle\n"
     text = f"Compute it:\n\n.. code:: {language}\n\n" + "".join(f"   {line}\n" if line else "\n" for line in code.splitlines())
     assert rst_to_text(text) == "Compute it:\n\n    def area(r):\n\n        return 3.14 * r ** 2  # circle"
+
+
+def test_a_reference_defined_in_one_markdown_document_does_not_resolve_in_the_next():
+    # The parser is built once per process; each parse must still start from nothing.
+    render_document("See [the guide][g].\n\n[g]: https://example.com/guide\n", "md")
+    assert render_document("See [the guide][g].\n", "md").prose == "See [the guide][g]."

@@ -62,3 +62,10 @@ def test_visible_text_leaves_out_urls_tags_badges_and_directive_lines():
 def test_formats_without_a_source_text_measure_are_not_judged(fmt):
     # HTML loses navigation and footers by design; txt and JSONL are not rendered.
     assert render_document("<nav>" + "menu entry " * 50 + "</nav><p>Short.</p>", fmt).lost is None
+
+
+def test_letters_and_digits_are_counted_as_str_isalnum_counts_them_for_every_code_point():
+    from llm_platform.documents.render_loss import _letters_and_digits
+
+    every_code_point = "".join(chr(point) for point in range(0x110000) if not 0xD800 <= point <= 0xDFFF)
+    assert _letters_and_digits(every_code_point) == sum(1 for char in every_code_point if char.isalnum())
