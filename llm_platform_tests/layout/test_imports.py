@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("index", ("llm_platform.index",)),
     ("model", ("llm_platform.model",)),
     ("serving", ("llm_platform.serving",)),
-    ("top", ("llm_platform.automation", "llm_platform.cli", "llm_platform.definitions", "llm_platform.demo", "llm_platform.local_instance")),
+    ("top", ("llm_platform.automation", "llm_platform.cli", "llm_platform.dagster_commands", "llm_platform.definitions", "llm_platform.demo", "llm_platform.local_instance")),
 )
 
 def layer_of(module: str, layers: tuple[tuple[str, tuple[str, ...]], ...] = LAYERS) -> int:
