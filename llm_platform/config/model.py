@@ -25,6 +25,11 @@ class SftConfig(Strict):
     min_feedback_rating: int = Field(4, ge=1, le=5)
     eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_corpus_pairs: int = Field(2000, ge=0)
+    grounded_corpus_pairs: bool = Field(
+        False,
+        description="Also train each training-side corpus pair with its own chunk as context, in the prompt the RAG evaluation and the service use "
+        "(cut to evaluation.rag_context_chars), so the adapter learns to answer from retrieved chunks. Training only: eval pairs stay plain.",
+    )
     max_violation_share: dict[str, float] = Field(
         default_factory=lambda: {rule: 0.05 for rule in SFT_RULE_NAMES},
         description="Per SFT rule: the share of supplied (curated + feedback) records that may break it before its blocking check fails.",

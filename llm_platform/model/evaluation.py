@@ -1,7 +1,7 @@
 """Quality metrics for a causal LM and for retrieval.
 
 Generation is greedy and batched (left padding) on whatever device the model
-sits on; perplexity is measured on response tokens only. Both go through the
+sits on, its anti-loop penalties on the answer only (`decoding`); perplexity is measured on response tokens only. Both go through the
 prompt template the adapter was trained with (`llm_platform.model.prompts`), so
 scores of two adapters compare.
 """
@@ -16,6 +16,7 @@ import torch
 from rouge_score import rouge_scorer
 
 from llm_platform.model.batching import collate, encode_example, pad_id_of
+from llm_platform.model.decoding import answer_only_penalties
 from llm_platform.model.prompts import DEFAULT_PROMPT, PromptTemplate, encode_prompt
 
 _EVAL_BATCH = 8
@@ -93,9 +94,8 @@ def generate_answers(
             **batch,
             do_sample=False,
             max_new_tokens=max_new_tokens,
-            # Greedy decoding of small models loops on one token; these keep it deterministic but useful.
-            repetition_penalty=1.3,
-            no_repeat_ngram_size=3,
+            # Left padding: every prompt of the batch ends where the answers start.
+            logits_processor=answer_only_penalties(batch["input_ids"].shape[1]),
             pad_token_id=pad_id,
             eos_token_id=tokenizer.eos_token_id,
         )

@@ -54,7 +54,7 @@ def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefi
         built = build_sft(
             chunk_rows, read_jsonl_files(config.sft.curated_location), feedback_files(config.sft.feedback_location, storage.root),
             eval_fraction=config.sft.eval_fraction, min_feedback_rating=config.sft.min_feedback_rating, max_corpus_pairs=config.sft.max_corpus_pairs,
-            approved_corrections=approved,
+            approved_corrections=approved, grounding_chars=config.evaluation.rag_context_chars if config.sft.grounded_corpus_pairs else None,
         )
         for message in approval_problems:
             context.log.warning(f"approvals: {message}")

@@ -7,6 +7,8 @@ generated, not supplied: those that break a rule are set aside with a reason.
 Curated and corpus pairs are split by `split_of(pair_hash)`, so the same pair is
 always on the same side and eval pairs never reach training. Feedback only ever
 trains: what callers send cannot move the eval split the gates read.
+Grounded pairs (a training-side corpus pair asked again with its own chunk as
+retrieved context) train only, so no eval chunk's answer is ever trained on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyarrow as pa
 
 from llm_platform.identity import normalize_for_hash
 from llm_platform.model.feedback import feedback_folder
+from llm_platform.model.prompts import user_message
 from llm_platform.model.sft import SftPair, dedupe_pairs, pairs_from_chunks, split_of
 from llm_platform.model.sft_rules import RuleReport, SetAside, broken_rules, check_supplied
 from llm_platform.segment_log import read_segments
@@ -81,9 +84,15 @@ def build_sft(
     min_feedback_rating: int,
     max_corpus_pairs: int,
     approved_corrections: Iterable[str] = (),
+    grounding_chars: int | None = None,
 ) -> SftBuild:
-    """Merge corpus, curated and feedback pairs; filter by the rules; split curated and corpus pairs by hash, feedback to train only."""
+    """Merge corpus, curated and feedback pairs; filter by the rules; split curated and corpus pairs by hash, feedback to train only.
+
+    With `grounding_chars`, every corpus pair on the train side is also trained with its chunk's first
+    `grounding_chars` characters as context (see `grounded_pair`).
+    """
     result = SftBuild()
+    chunks = list(chunks)
     pairs = sorted(pairs_from_chunks(chunks), key=lambda p: p.hash)[:max_corpus_pairs]
     supplied = [("curated", p, d) for p, d in curated_files] + [("feedback", p, d) for p, d in feedback_files]
     found, result.report = check_supplied(supplied, min_feedback_rating=min_feedback_rating, approved_corrections=approved_corrections)
@@ -92,7 +101,21 @@ def build_sft(
     for pair in curated_and_corpus:
         _place(result, pair, split_of(pair.hash, eval_fraction=eval_fraction))
     _place_feedback(result, [p for p in found if p.origin == "feedback"], curated_and_corpus)
+    if grounding_chars:
+        _place_grounded(result, {chunk_id: text for chunk_id, _, _, text in chunks}, grounding_chars)
     return result
+
+
+def grounded_pair(pair: SftPair, chunk_text: str, *, max_chars: int) -> SftPair:
+    """`pair` asked with its chunk as the one retrieved context, in the user turn RAG evaluation and the service build (`user_message`)."""
+    return SftPair(user_message(pair.instruction, [chunk_text[:max_chars]]), pair.response, pair.quality, pair.origin, pair.reference)
+
+
+def _place_grounded(result: SftBuild, chunk_texts: dict[str, str], max_chars: int) -> None:
+    """A grounded copy of each corpus pair already on the train side; eval chunks never get one."""
+    for row in [r for r in result.train if r["origin"] == "corpus"]:
+        plain = SftPair(row["instruction"], row["response"], row["quality"], row["origin"], row["reference"])
+        _place(result, grounded_pair(plain, chunk_texts[row["reference"]], max_chars=max_chars), "train")
 
 
 def _deduped(result: SftBuild, pairs: list[SftPair]) -> list[SftPair]:

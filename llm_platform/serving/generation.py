@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
+from llm_platform.model.decoding import answer_only_penalties
 from llm_platform.serving.slots import ClientGone, Control, GenerationFailed, GenerationTimedOut, Slots
 
 log = logging.getLogger("llm_platform.serving")
-# Small models loop on one token when decoding greedily; evaluation uses the same settings.
-_DECODING = {"repetition_penalty": 1.3, "no_repeat_ngram_size": 3}
 
 
 @dataclass(frozen=True)
@@ -47,12 +46,14 @@ def encode(tokenizer, model, prompt: str, max_new_tokens: int) -> torch.Tensor:
     return torch.tensor([bos + ids[-room:]], device=next(model.parameters()).device)
 
 
-def _options(tokenizer, sampling: Sampling) -> dict:
+def _options(tokenizer, sampling: Sampling, prompt_length: int) -> dict:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     chosen: dict[str, object] = {"do_sample": False}
     if sampling.temperature > 0:
         chosen = {"do_sample": True, "temperature": sampling.temperature, **({"top_p": sampling.top_p} if sampling.top_p is not None else {})}
-    return {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": pad, "eos_token_id": tokenizer.eos_token_id, **_DECODING, **chosen}
+    # Anti-loop penalties on the answer only, as evaluation decodes: a grounded answer may quote its context.
+    return {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": pad, "eos_token_id": tokenizer.eos_token_id,
+            "logits_processor": answer_only_penalties(prompt_length), **chosen}
 
 
 def _stopping(control: Control):
@@ -98,7 +99,7 @@ class GenerationRun:
         self.streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         self.clock = TokenClock(self.streamer)
         self.options = {"input_ids": self.ids, "attention_mask": torch.ones_like(self.ids), "streamer": self.clock,
-                        "stopping_criteria": _stopping(control), **_options(tokenizer, sampling)}
+                        "stopping_criteria": _stopping(control), **_options(tokenizer, sampling, int(self.ids.shape[1]))}
         self.output: torch.Tensor | None = None
         self.error: str | None = None
         self.done = threading.Event()

@@ -105,3 +105,40 @@ def test_default_bounds_fail_a_broken_adapter():
                              beat_base=defaults.beat_base)
     assert not any(r.passed for r in results)
     assert {r.metric for r in results} == {"rouge_l>=min", "bleu>=min", "perplexity<=max", "perplexity_beats_base"}
+
+
+def _demo_gates():
+    from llm_platform.config import DEMO_CONFIG, load_config
+
+    return load_config(DEMO_CONFIG).gates
+
+
+# Scores of a tiny base model in the demo's range: an adapter that learned nothing scores exactly these.
+DEMO_BASE = {"perplexity": 23.0, "rouge_l": 0.075, "rag_rouge_l": 0.06, "bleu": 0.001, "rag_bleu": 0.001}
+
+
+def test_demo_gates_require_beating_the_base_on_perplexity_and_both_answer_metrics():
+    assert {"perplexity", "rouge_l", "rag_rouge_l"} <= set(_demo_gates().beat_base)
+    assert all(margin > 0 for margin in _demo_gates().beat_base.values())
+
+
+def test_demo_gates_refuse_a_candidate_that_answers_as_the_base_does():
+    gates = _demo_gates()
+
+    results = evaluate_gates(DEMO_BASE, None, minimums=gates.minimums, base=DEMO_BASE, beat_base=gates.beat_base)
+
+    beats = {r.check.metric: r.passed for r in results if r.check.name.endswith("_beats_base")}
+    assert beats == {metric: False for metric in gates.beat_base}
+
+
+def test_demo_gates_refuse_a_candidate_that_gains_less_than_the_margin_on_one_answer_metric():
+    gates = _demo_gates()
+    better = {"perplexity": DEMO_BASE["perplexity"] * 0.5, "rouge_l": DEMO_BASE["rouge_l"] + 2 * gates.beat_base["rouge_l"]}
+    for metric in ("rouge_l", "rag_rouge_l"):
+        candidate = {**DEMO_BASE, **better, "rag_rouge_l": DEMO_BASE["rag_rouge_l"] + 2 * gates.beat_base["rag_rouge_l"]}
+        candidate[metric] = DEMO_BASE[metric] + gates.beat_base[metric] / 2
+
+        results = _by_name(evaluate_gates(candidate, None, minimums=gates.minimums, base=DEMO_BASE, beat_base=gates.beat_base))
+
+        assert not results[f"{metric}_beats_base"].passed
+        assert [name for name, r in results.items() if not r.passed] == [f"{metric}_beats_base"]

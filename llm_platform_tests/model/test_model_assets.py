@@ -187,7 +187,9 @@ def test_demo_gates_refuse_an_adapter_that_learned_nothing(platform):
     result = platform.train(config)
 
     checks = check_evaluations(result, "model_eval")
+    # It answers as the base model does, so it gains nothing on any metric, answers included.
     assert not checks["perplexity_beats_base"].passed
+    assert not checks["rouge_l_beats_base"].passed and not checks["rag_rouge_l_beats_base"].passed
     assert "production_model" not in materialized(result) and platform.mlflow(config).production() is None
     assert platform.latest("model_eval")["verdict"].startswith("not promotable:")
 

@@ -48,7 +48,8 @@ class Slow(FullLength):
                 time.sleep(0.02)
                 return scores
 
-        return super().generate(**options, logits_processor=LogitsProcessorList([Pause()]))
+        # After the service's own processors (the answer-only decoding penalties).
+        return super().generate(**{**options, "logits_processor": LogitsProcessorList([*options.get("logits_processor", []), Pause()])})
 
 
 class Broken:
