@@ -32,6 +32,14 @@ _BARE_NUMBER = re.compile(r"\(?\d+\)?")
 _PLUS_SIGNS = "+\uff0b"
 # Stretches of digits recur (addresses, ids, figures in tables); the matcher's answer for each is remembered.
 _REMEMBERED_WINDOWS = 8192
+# A "+" and a country code say "phone number" on their own. libphonenumber
+# drops one whose length does not fit that country ("+770913552288" is a digit
+# too long for +7), but a mistyped or newly allocated number is still someone's,
+# so any such number of E.164 length (at most 15 digits) counts; North American
+# numbers (+1) always have 11.
+_E164_NUMBER = re.compile(r"(?<![\w+\uff0b])[+\uff0b][1-9](?:[ \t\u00a0.\-/()]{0,2}\d){7,14}")
+_MAX_E164_DIGITS = 15
+_NORTH_AMERICAN_E164_DIGITS = 11
 
 Span = tuple[int, int]
 
@@ -42,6 +50,7 @@ def _digits(text: str) -> str:
 
 def phone_spans(text: str) -> Iterator[Span]:
     """(start, end) of each phone number in `text`; the same number may come more than once."""
+    yield from _e164_spans(text)
     for start, end in _phone_candidates(text):
         # A little context lets the matcher see letters next to a number.
         offset = max(0, start - _PHONE_CONTEXT)
@@ -49,6 +58,17 @@ def phone_spans(text: str) -> Iterator[Span]:
             hit = (offset + match_start, offset + match_end)
             if _is_phone(text, *hit, international=international):
                 yield hit
+
+
+def _e164_spans(text: str) -> Iterator[Span]:
+    if not any(plus in text for plus in _PLUS_SIGNS):
+        return
+    for match in _E164_NUMBER.finditer(text):
+        digits = len(_digits(match.group()))
+        longest = _NORTH_AMERICAN_E164_DIGITS if match.group()[1] == "1" else _MAX_E164_DIGITS
+        shortest = _NORTH_AMERICAN_E164_DIGITS if match.group()[1] == "1" else _MIN_INTERNATIONAL_DIGITS
+        if shortest <= digits <= longest:
+            yield match.span()
 
 
 @functools.lru_cache(maxsize=_REMEMBERED_WINDOWS)
