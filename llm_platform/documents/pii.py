@@ -77,10 +77,6 @@ _FOUND_CLEAN: dict[bytes, None] = {}
 _MAX_FOUND_CLEAN = 100_000
 
 
-def _digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
-
-
 def _is_ip(text: str) -> bool:
     if _PADDED_IPV4.fullmatch(text):
         return True
