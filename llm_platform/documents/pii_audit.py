@@ -59,7 +59,8 @@ _NORTH_AMERICAN_DIGITS = 10
 # National numbers: a whole run of two to five groups of digits, 9 to 13
 # digits in all (a run that goes on is a table of figures); or any digits
 # after a phone word.
-_GROUPED_NUMBER = re.compile(r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d)")
+# A run joined by a dash to a word goes on as an id ("0923-164208-meows279", a cluster id).
+_GROUPED_NUMBER = re.compile(r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d|-[^\W\d_])")
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 # The word or its plural ("dialect", "callback" are neither), then the number on the same line.
 _AFTER_PHONE_WORD = re.compile(
@@ -142,6 +143,9 @@ def _is_national_phone(match: re.Match[str]) -> bool:
     number = match.group()
     groups = [len(group) for group in re.findall(r"\d+", number)]
     # Indian mobile numbers (the 5-5 shape) start with 6 to 9.
+    # After the trunk "0" comes an area code, after "00" a country code: neither starts with 0.
+    if number.startswith("000"):
+        return False
     shaped = number.startswith(("0", "(")) or groups == [3, 3, 4] or (groups == [5, 5] and number[0] in "6789")
     if _NORTH_AMERICAN.match(number) and sum(groups) != _NORTH_AMERICAN_DIGITS:
         return False

@@ -69,3 +69,28 @@ def test_an_ip_address_in_prose_is_still_flagged_and_redacted(address):
 def test_a_five_five_figure_is_an_indian_mobile_number_only_from_6_to_9():
     assert audit_pii("retrieve of 18249-47717 earth") == [] and _agreed("retrieve of 18249-47717 earth")
     assert _agreed("Mumbai 98765 43210 today") == "Mumbai [REDACTED_PHONE] today"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "--- ---\n000 888 111 666\n--- ---",  # "00" is the international prefix, and no country code starts with 0
+        '"cluster_id": "0035-007877-s1w13zjj",',  # a run that a dash joins to a word goes on as an id
+    ],
+)
+def test_figures_that_no_phone_number_starts_or_ends_like_are_not_flagged(text):
+    assert audit_pii(text) == [] and _agreed(text) == text
+
+
+@pytest.mark.parametrize("text", ["Berlin 030 12345678 today", "Tel 030-12345678.", "phone 0044 20 7946 0958"])
+def test_a_national_number_after_its_trunk_zero_is_still_redacted(text):
+    assert "[REDACTED_PHONE]" in _agreed(text)
+
+
+@pytest.mark.parametrize("text", ["password_file: /run/secrets/db", "password: ~/secrets/db.txt", "passphrase = ./keys/pp1.txt"])
+def test_a_file_path_under_a_password_key_is_a_reference_to_both(text):
+    assert audit_pii(text) == [] and _agreed(text) == text
+
+
+def test_a_password_under_its_key_is_still_redacted():
+    assert _agreed("password: hunter2xyz") == "password: [REDACTED_CREDENTIAL]"
