@@ -34,7 +34,8 @@ from llm_platform.documents.pii_secrets import secret_spans
 # before are cleaned again.
 # 4: cards by Luhn and shape, with no issuer table (JCB, UnionPay and Maestro
 # cards were left in); "+" numbers of E.164 length whatever their country's
-# own length; zero-padded dotted quads ("192.168.001.010") are addresses.
+# own length; zero-padded dotted quads ("192.168.001.010") are addresses;
+# "pass" is a secret key name (`DB_PASS=`, `pass:`).
 _RULES_VERSION = "4"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (

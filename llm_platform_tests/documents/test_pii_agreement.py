@@ -94,3 +94,13 @@ def test_a_file_path_under_a_password_key_is_a_reference_to_both(text):
 
 def test_a_password_under_its_key_is_still_redacted():
     assert _agreed("password: hunter2xyz") == "password: [REDACTED_CREDENTIAL]"
+
+
+@pytest.mark.parametrize("text", ["DB_PASS=Tr0ub4dor", "pass: hunter2xyz", "export PASS=s3cr3tP4ss", "user/pass: admin/hunter2"])
+def test_a_value_under_the_key_pass_is_redacted(text):
+    assert "[REDACTED_CREDENTIAL]" in _agreed(text)
+
+
+@pytest.mark.parametrize("text", ["bypass=abc123def", "compass: north123", "passenger: abc123def"])
+def test_pass_inside_a_word_is_no_key_to_either(text):
+    assert audit_pii(text) == [] and _agreed(text) == text
