@@ -144,13 +144,25 @@ def _is_national_phone(match: re.Match[str]) -> bool:
     number = match.group()
     groups = [len(group) for group in re.findall(r"\d+", number)]
     # Indian mobile numbers (the 5-5 shape) start with 6 to 9.
-    # After the trunk "0" comes an area code, after "00" a country code: neither starts with 0.
-    if number.startswith("000"):
-        return False
     shaped = number.startswith(("0", "(")) or groups == [3, 3, 4] or (groups == [5, 5] and number[0] in "6789")
     if _NORTH_AMERICAN.match(number) and sum(groups) != _NORTH_AMERICAN_DIGITS:
         return False
-    return shaped and 9 <= sum(groups) <= 13 and not _DATE.search(number)
+    return shaped and 9 <= sum(groups) <= 13 and not _DATE.search(number) and not _is_other_figure(number)
+
+
+def _is_other_figure(number: str) -> bool:
+    """Whether `number`, though grouped like a national phone number, is written as no phone number is."""
+    separators = set(re.findall(r"[^\d()]+", number))
+    return bool(
+        # After the trunk "0" comes an area code, after "00" a country code: neither starts with 0.
+        number.startswith("000")
+        # No area code in brackets starts with 1 ("(106) 709-7777"; Brazil's "(11)" has two digits).
+        or re.match(r"\(1\d\d\)", number)
+        # A dot after other separators is a decimal point: "0086 723.91" is a row of a table.
+        or ("." in separators and len(separators) > 1)
+        # Four dotted groups of up to three digits are an address's shape ("08.472.486.04").
+        or re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", number)
+    )
 
 
 def _is_dialled_number(match: re.Match[str]) -> bool:

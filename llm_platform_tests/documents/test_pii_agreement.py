@@ -104,3 +104,21 @@ def test_a_value_under_the_key_pass_is_redacted(text):
 @pytest.mark.parametrize("text", ["bypass=abc123def", "compass: north123", "passenger: abc123def"])
 def test_pass_inside_a_word_is_no_key_to_either(text):
     assert audit_pii(text) == [] and _agreed(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'(106) 709-7777'",  # no bracketed area code starts with 1
+        "Moon 3404 40.1\nMars 0086 723.91\n",  # a table row: a figure, then a decimal
+        "peer=pypi(ip='08.472.486.04', kind=73)",  # an address's shape, octets out of range
+    ],
+)
+def test_grouped_figures_written_as_no_phone_number_is_neither_flagged_nor_redacted(text):
+    assert audit_pii(text) == [] and _agreed(text) == text
+
+
+@pytest.mark.parametrize("phone", ["(212) 555-0199", "(030) 1234567", "030/123 4567", "030 12345678"])
+def test_a_national_number_in_brackets_or_with_mixed_separators_is_still_flagged_and_redacted(phone):
+    assert [kind for kind, _ in audit_pii(f"Ring {phone} today")][-1:] == ["phone"]
+    assert _agreed(f"Ring {phone} today") == "Ring [REDACTED_PHONE] today"
