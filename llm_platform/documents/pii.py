@@ -35,7 +35,8 @@ from llm_platform.documents.pii_secrets import secret_spans
 # 4: cards by Luhn and shape, with no issuer table (JCB, UnionPay and Maestro
 # cards were left in); "+" numbers of E.164 length whatever their country's
 # own length; zero-padded dotted quads ("192.168.001.010") are addresses;
-# "pass" is a secret key name (`DB_PASS=`, `pass:`).
+# "pass" is a secret key name (`DB_PASS=`, `pass:`); a number right after a
+# phone word is a phone in any region.
 _RULES_VERSION = "4"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (

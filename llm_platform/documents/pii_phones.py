@@ -39,6 +39,12 @@ _REMEMBERED_WINDOWS = 8192
 # numbers (+1) always have 11.
 _E164_NUMBER = re.compile(r"(?<![\w+\uff0b])[+\uff0b][1-9](?:[ \t\u00a0.\-/()]{0,2}\d){7,14}")
 _MAX_E164_DIGITS = 15
+# Right after a phone word on its line ("cell: 612345678", "fax=0301234567"),
+# a number is one whatever the region: the word says so, and the regions'
+# data (Spain's nine digits are in none of PHONE_REGIONS) would miss it.
+_DIALLED = re.compile(
+    r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
+)
 _NORTH_AMERICAN_E164_DIGITS = 11
 
 Span = tuple[int, int]
@@ -51,6 +57,7 @@ def _digits(text: str) -> str:
 def phone_spans(text: str) -> Iterator[Span]:
     """(start, end) of each phone number in `text`; the same number may come more than once."""
     yield from _e164_spans(text)
+    yield from _dialled_spans(text)
     for start, end in _phone_candidates(text):
         # A little context lets the matcher see letters next to a number.
         offset = max(0, start - _PHONE_CONTEXT)
@@ -69,6 +76,13 @@ def _e164_spans(text: str) -> Iterator[Span]:
         shortest = _NORTH_AMERICAN_E164_DIGITS if match.group()[1] == "1" else _MIN_INTERNATIONAL_DIGITS
         if shortest <= digits <= longest:
             yield match.span()
+
+
+def _dialled_spans(text: str) -> Iterator[Span]:
+    for match in _DIALLED.finditer(text):
+        # More digits than E.164 allows is a list of numbers, which the matcher splits.
+        if _MIN_PHONE_DIGITS <= len(_digits(match.group(1))) <= _MAX_E164_DIGITS and not _DATE.search(match.group(1)):
+            yield match.span(1)
 
 
 @functools.lru_cache(maxsize=_REMEMBERED_WINDOWS)

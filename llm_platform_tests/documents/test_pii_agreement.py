@@ -122,3 +122,13 @@ def test_grouped_figures_written_as_no_phone_number_is_neither_flagged_nor_redac
 def test_a_national_number_in_brackets_or_with_mixed_separators_is_still_flagged_and_redacted(phone):
     assert [kind for kind, _ in audit_pii(f"Ring {phone} today")][-1:] == ["phone"]
     assert _agreed(f"Ring {phone} today") == "Ring [REDACTED_PHONE] today"
+
+
+@pytest.mark.parametrize("text", ["cell: 612345678 after six", "swap(total=8624104260, cell=827185918)", "Fax 0034 912 345 678"])
+def test_a_number_right_after_a_phone_word_is_redacted_whatever_its_region(text):
+    assert "[REDACTED_PHONE]" in _agreed(text)
+
+
+@pytest.mark.parametrize("text", ['<a pass="page1.html">0</a>', "password_file: secrets1.txt"])
+def test_a_file_name_under_a_password_key_is_a_reference_to_both(text):
+    assert audit_pii(text) == [] and _agreed(text) == text
