@@ -36,7 +36,7 @@ from llm_platform.documents.pii_secrets import secret_spans
 # cards were left in); "+" numbers of E.164 length whatever their country's
 # own length; zero-padded dotted quads ("192.168.001.010") are addresses;
 # "pass" is a secret key name (`DB_PASS=`, `pass:`); a number right after a
-# phone word is a phone in any region.
+# phone word, or in the North American 3-3-4 layout, is a phone in any region.
 _RULES_VERSION = "4"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (

@@ -36,9 +36,10 @@ _IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9]){0,40}")
 _ADDRESS = re.compile(r"(?<![^\s@<>()\[\]{}\"',;:/\x00])[^\s@<>()\[\]{}\"',;:/\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}")
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
 # Key and value on one line: a heading underlined with "=" is not an assignment.
-# "pass" alone is a key (`DB_PASS`, `pass:`), not inside a word ("bypass", "passenger").
+# "pass" alone is a key (`DB_PASS`, `pass:`), not inside a word ("bypass", "passenger");
+# "author", "authored", "authority" are no "auth".
 _SECRET_KEY = re.compile(
-    r"(?i)(?P<key>(?:pass(?:word|wd|phrase|code)|(?<![a-z])pass(?![a-z])|pwd|secret|token|api.?key|access.?key|private.?key|auth|credential)[\w.-]{0,40})"
+    r"(?i)(?P<key>(?:pass(?:word|wd|phrase|code)|(?<![a-z])pass(?![a-z])|pwd|secret|token|api.?key|access.?key|private.?key|auth(?!or)|credential)[\w.-]{0,40})"
     r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ \t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
 )
 _AUTH_HEADER = re.compile(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?\w+[ \t]+([^\s\"'\x00]{6,})")

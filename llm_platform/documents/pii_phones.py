@@ -39,6 +39,12 @@ _REMEMBERED_WINDOWS = 8192
 # numbers (+1) always have 11.
 _E164_NUMBER = re.compile(r"(?<![\w+\uff0b])[+\uff0b][1-9](?:[ \t\u00a0.\-/()]{0,2}\d){7,14}")
 _MAX_E164_DIGITS = 15
+# Written 3-3-4 with separators ("364-127-7954", "(212) 555 0199") a number
+# reads as North American to anyone, even where its area or exchange code is
+# unassigned (a typo, a made-up example): libphonenumber drops those. A run that
+# goes on (more groups, or a dash and a word: an id) is not one, nor is a
+# bracketed area code starting with 1 (none anywhere does: the audit agrees).
+_NORTH_AMERICAN_LAYOUT = re.compile(r"(?<![\w.+\-/])(?<!\d )(?:\([02-9]\d\d\) ?|\d{3}[ .\-/])\d{3}[ .\-/]\d{4}(?![\w]|[ .\-/]\d|-[^\W\d_])")
 # Right after a phone word on its line ("cell: 612345678", "fax=0301234567"),
 # a number is one whatever the region: the word says so, and the regions'
 # data (Spain's nine digits are in none of PHONE_REGIONS) would miss it.
@@ -58,6 +64,7 @@ def phone_spans(text: str) -> Iterator[Span]:
     """(start, end) of each phone number in `text`; the same number may come more than once."""
     yield from _e164_spans(text)
     yield from _dialled_spans(text)
+    yield from _north_american_layout_spans(text)
     for start, end in _phone_candidates(text):
         # A little context lets the matcher see letters next to a number.
         offset = max(0, start - _PHONE_CONTEXT)
@@ -75,6 +82,12 @@ def _e164_spans(text: str) -> Iterator[Span]:
         longest = _NORTH_AMERICAN_E164_DIGITS if match.group()[1] == "1" else _MAX_E164_DIGITS
         shortest = _NORTH_AMERICAN_E164_DIGITS if match.group()[1] == "1" else _MIN_INTERNATIONAL_DIGITS
         if shortest <= digits <= longest:
+            yield match.span()
+
+
+def _north_american_layout_spans(text: str) -> Iterator[Span]:
+    for match in _NORTH_AMERICAN_LAYOUT.finditer(text):
+        if not _DATE.search(match.group()):
             yield match.span()
 
 

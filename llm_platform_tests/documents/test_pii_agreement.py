@@ -132,3 +132,17 @@ def test_a_number_right_after_a_phone_word_is_redacted_whatever_its_region(text)
 @pytest.mark.parametrize("text", ['<a pass="page1.html">0</a>', "password_file: secrets1.txt"])
 def test_a_file_name_under_a_password_key_is_a_reference_to_both(text):
     assert audit_pii(text) == [] and _agreed(text) == text
+
+
+@pytest.mark.parametrize("phone", ["364-127-7954", "239.068.8479", "(364) 127-7954", "364 127 7954"])
+def test_a_number_in_the_north_american_3_3_4_layout_is_redacted_even_with_an_unassigned_code(phone):
+    assert _agreed(f"Call me at {phone} if it's late.") == "Call me at [REDACTED_PHONE] if it's late."
+
+
+@pytest.mark.parametrize("text", ['"authored": "cp1838",', "author: John1990", "authority = ca2024"])
+def test_author_is_no_auth_key_to_either(text):
+    assert audit_pii(text) == [] and _agreed(text) == text
+
+
+def test_an_auth_key_is_still_read():
+    assert _agreed("auth: abc123def") == "auth: [REDACTED_CREDENTIAL]"
