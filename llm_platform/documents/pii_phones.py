@@ -3,7 +3,10 @@
 libphonenumber knows which numbers exist in each region (area codes, mobile
 ranges, lengths), which no regex can. Two rules of our own keep ordinary
 figures out: a bare digit run needs a phone word before it, and the matcher
-reads only stretches of digits that can hold a phone number.
+reads only stretches of digits that can hold a phone number. Three take in
+what its data drops but any reader calls a phone number: a "+" number of
+E.164 length, a number right after a phone word, and the North American
+3-3-4 layout, whatever the codes in them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ _REMEMBERED_WINDOWS = 8192
 # numbers (+1) always have 11.
 _E164_NUMBER = re.compile(r"(?<![\w+\uff0b])[+\uff0b][1-9](?:[ \t\u00a0.\-/()]{0,2}\d){7,14}")
 _MAX_E164_DIGITS = 15
+_NORTH_AMERICAN_E164_DIGITS = 11
 # Written 3-3-4 with separators ("364-127-7954", "(212) 555 0199") a number
 # reads as North American to anyone, even where its area or exchange code is
 # unassigned (a typo, a made-up example): libphonenumber drops those. A run that
@@ -51,7 +55,6 @@ _NORTH_AMERICAN_LAYOUT = re.compile(r"(?<![\w.+\-/])(?<!\d )(?:\([02-9]\d\d\) ?|
 _DIALLED = re.compile(
     r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
 )
-_NORTH_AMERICAN_E164_DIGITS = 11
 
 Span = tuple[int, int]
 
