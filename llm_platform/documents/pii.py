@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from llm_platform.documents.pii_cards import card_spans
 from llm_platform.documents.pii_credentials import credential_spans
 from llm_platform.documents.pii_phones import phone_spans
 from llm_platform.documents.pii_secrets import secret_spans
@@ -31,7 +32,12 @@ from llm_platform.documents.pii_secrets import secret_spans
 # of it because their data changes what is found (phonenumbers ships new
 # number ranges monthly). Cleaning is keyed by it, so documents cleaned
 # before are cleaned again.
-_RULES_VERSION = "3"
+# 4: cards by Luhn and shape, with no issuer table (JCB, UnionPay and Maestro
+# cards were left in); "+" numbers of E.164 length whatever their country's
+# own length; zero-padded dotted quads ("192.168.001.010") are addresses;
+# "pass" is a secret key name (`DB_PASS=`, `pass:`); a number right after a
+# phone word, or in the North American 3-3-4 layout, is a phone in any region.
+_RULES_VERSION = "4"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (
     "private_key", "password", "webhook_url", "api_key", "credential", "email", "iban", "ssn", "credit_card", "ip_address", "phone",
@@ -54,22 +60,9 @@ _OBFUSCATION_REACH = 120
 _IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
 _IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
 _IP = re.compile(f"{_IPV4}|{_IPV6}")
-# Unbroken, or in groups (4-4-4-4, 4-8-4, 4-6-5, ...) split by one kind of
-# separator: space, dash or dot. A group run that goes on (a table of figures)
-# is not a card: any 13 digits of it would pass the Luhn check one time in ten.
-_CARD_SEPARATOR = r"[ .\-\u00a0]"
-_CARD = re.compile(
-    rf"(?<![\w.-])(?<!\d{_CARD_SEPARATOR})(?:\d{{13,19}}|\d{{4,6}}({_CARD_SEPARATOR})\d{{1,8}}(?:\1\d{{1,8}}){{1,3}})(?![\w-]|\.\d)(?!\1\d)"
-)
-# Issuer prefixes of Visa, Mastercard, Amex, Discover and Diners, and the
-# lengths each issues: a Luhn check alone passes one random digit string in ten.
-_CARD_ISSUERS = (
-    (re.compile(r"4"), {13, 16, 19}),
-    (re.compile(r"5[1-5]|2[2-7]"), {16}),
-    (re.compile(r"3[47]"), {15}),
-    (re.compile(r"3[068]"), set(range(14, 20))),
-    (re.compile(r"6(?:011|5|4[4-9])"), set(range(16, 20))),
-)
+# ipaddress rejects a leading zero (it could be octal); written with every octet
+# in three digits, as some logs and Windows dialogs do, it is still an address.
+_PADDED_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|[01]\d\d)\.){3}(?:25[0-5]|2[0-4]\d|[01]\d\d)")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}", re.IGNORECASE)
 _IBAN_LAST_GROUP = re.compile(r"[ -]?[A-Z0-9]{1,4}$", re.IGNORECASE)
 _SSN = re.compile(r"(?<![\w.-])\d{3}([-. ])\d{2}\1\d{4}(?![\w-]|\.\d)")
@@ -86,19 +79,9 @@ _FOUND_CLEAN: dict[bytes, None] = {}
 _MAX_FOUND_CLEAN = 100_000
 
 
-def _digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
-
-
-def _is_card(text: str) -> bool:
-    digits = _digits(text)
-    issued = any(prefix.match(digits) and len(digits) in lengths for prefix, lengths in _CARD_ISSUERS)
-    from stdnum import luhn
-
-    return issued and luhn.is_valid(digits)
-
-
 def _is_ip(text: str) -> bool:
+    if _PADDED_IPV4.fullmatch(text):
+        return True
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -187,7 +170,7 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("email", _obfuscated_emails),
     ("iban", _ibans),
     ("ssn", _ssns),
-    ("credit_card", lambda text: _matches(_CARD, text, _is_card)),
+    ("credit_card", card_spans),
     ("ip_address", lambda text: _matches(_IP, text, _is_ip)),
     ("phone", phone_spans),
 )

@@ -2,8 +2,8 @@
 
 `no_pii_left` must not pass just because the redactor missed something: with
 the same detectors, a miss of one is a pass of the other. These scans are
-deliberately wider and simpler than the redactor's rules (no issuer prefixes,
-no grouping rules, no phone-number data), and judge a value by its shape
+deliberately wider and simpler than the redactor's rules (no provider formats,
+no phone-number data), and judge a value by its shape
 rather than by the redactor's lists of placeholders and code patterns
 (`pii_audit_values`), so a new variant of a number or a credential trips the
 check even when the redactor lets it through. They are not used to redact: on
@@ -36,8 +36,10 @@ _IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9]){0,40}")
 _ADDRESS = re.compile(r"(?<![^\s@<>()\[\]{}\"',;:/\x00])[^\s@<>()\[\]{}\"',;:/\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}")
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
 # Key and value on one line: a heading underlined with "=" is not an assignment.
+# "pass" alone is a key (`DB_PASS`, `pass:`), not inside a word ("bypass", "passenger");
+# "author", "authored", "authority" are no "auth".
 _SECRET_KEY = re.compile(
-    r"(?i)(?P<key>(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|api.?key|access.?key|private.?key|auth|credential)[\w.-]{0,40})"
+    r"(?i)(?P<key>(?:pass(?:word|wd|phrase|code)|(?<![a-z])pass(?![a-z])|pwd|secret|token|api.?key|access.?key|private.?key|auth(?!or)|credential)[\w.-]{0,40})"
     r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ \t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
 )
 _AUTH_HEADER = re.compile(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?\w+[ \t]+([^\s\"'\x00]{6,})")
@@ -59,13 +61,15 @@ _NORTH_AMERICAN_DIGITS = 10
 # National numbers: a whole run of two to five groups of digits, 9 to 13
 # digits in all (a run that goes on is a table of figures); or any digits
 # after a phone word.
-_GROUPED_NUMBER = re.compile(r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d)")
+# A run joined by a dash to a word goes on as an id ("0923-164208-meows279", a cluster id).
+_GROUPED_NUMBER = re.compile(r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d|-[^\W\d_])")
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 # The word or its plural ("dialect", "callback" are neither), then the number on the same line.
 _AFTER_PHONE_WORD = re.compile(
     r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
 )
 _MAX_CARD_RUN_GROUPS = 8
+_MIN_CARD_FIRST_GROUP = 4
 
 Span = tuple[int, int]
 
@@ -79,19 +83,27 @@ def _luhn_valid(digits: str) -> bool:
 def _cards(text: str) -> Iterator[Span]:
     # Every stretch of whole groups in a short run, so a card next to a year or
     # an expiry date ("2023 4111 1111 1111 1111 12 27") is still seen; a longer
-    # run is a table of figures, where one stretch in ten would pass Luhn.
+    # run is a table of figures, where one stretch in ten would pass Luhn. A
+    # card is written with one kind of separator and starts with a group of four
+    # or more digits, not with 0 (an all-zero UUID passes Luhn) nor after a
+    # decimal point: "8.8 221343 090954" is a row of a process table.
     for run in _DIGIT_RUN.finditer(text):
         groups = [g.span() for g in _DIGIT_GROUP.finditer(text, run.start(), run.end())]
-        if len(groups) > _MAX_CARD_RUN_GROUPS:
+        # A run glued to a letter ("DE89 3704 ...", "v12 ...") is an IBAN, an id or a name.
+        if len(groups) > _MAX_CARD_RUN_GROUPS or text[run.start() - 1 : run.start()].isalpha():
             continue
-        for first, (start, _) in enumerate(groups):
-            digits = ""
-            for group_start, end in groups[first:]:
+        for first, (start, first_end) in enumerate(groups):
+            after_point = first > 0 and text[groups[first - 1][1] : start] == "."
+            if first_end - start < _MIN_CARD_FIRST_GROUP or text[start] == "0" or after_point:
+                continue
+            digits, separators = "", set()
+            for index, (group_start, end) in enumerate(groups[first:], first):
+                if index > first:
+                    separators.add(text[groups[index - 1][1] : group_start])
                 digits += text[group_start:end]
-                if len(digits) > 19:
+                if len(digits) > 19 or len(separators) > 1:
                     break
-                # No card number starts with 0 (an all-zero UUID passes Luhn).
-                if len(digits) >= 13 and digits[0] != "0" and _luhn_valid(digits):
+                if len(digits) >= 13 and _luhn_valid(digits):
                     yield start, end
 
 
@@ -132,10 +144,26 @@ def _is_national_phone(match: re.Match[str]) -> bool:
     # figures ("1024 2048 4096") are sizes and counts.
     number = match.group()
     groups = [len(group) for group in re.findall(r"\d+", number)]
-    shaped = number.startswith(("0", "(")) or groups in ([3, 3, 4], [5, 5])
+    # Indian mobile numbers (the 5-5 shape) start with 6 to 9.
+    shaped = number.startswith(("0", "(")) or groups == [3, 3, 4] or (groups == [5, 5] and number[0] in "6789")
     if _NORTH_AMERICAN.match(number) and sum(groups) != _NORTH_AMERICAN_DIGITS:
         return False
-    return shaped and 9 <= sum(groups) <= 13 and not _DATE.search(number)
+    return shaped and 9 <= sum(groups) <= 13 and not _DATE.search(number) and not _is_other_figure(number)
+
+
+def _is_other_figure(number: str) -> bool:
+    """Whether `number`, though grouped like a national phone number, is written as no phone number is."""
+    separators = set(re.findall(r"[^\d()]+", number))
+    return bool(
+        # After the trunk "0" comes an area code, after "00" a country code: neither starts with 0.
+        number.startswith("000")
+        # No area code in brackets starts with 1 ("(106) 709-7777"; Brazil's "(11)" has two digits).
+        or re.match(r"\(1\d\d\)", number)
+        # A dot after other separators is a decimal point: "0086 723.91" is a row of a table.
+        or ("." in separators and len(separators) > 1)
+        # Four dotted groups of up to three digits are an address's shape ("08.472.486.04").
+        or re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", number)
+    )
 
 
 def _is_dialled_number(match: re.Match[str]) -> bool:
@@ -143,7 +171,12 @@ def _is_dialled_number(match: re.Match[str]) -> bool:
 
 
 def _is_ipv4(address: str) -> bool:
-    return all(int(part) <= 255 for part in address.split("."))
+    # A leading zero ("012.4.4.0") is how a version string reads, and no address
+    # parser takes it (it could be octal); an address zero-padded to three
+    # digits in every octet ("192.168.001.010") is still one.
+    octets = address.split(".")
+    padded = all(len(octet) == 3 for octet in octets)
+    return all(int(octet) <= 255 and (padded or octet == "0" or not octet.startswith("0")) for octet in octets)
 
 
 def _found(pattern: re.Pattern[str], valid: Callable[[re.Match[str]], bool] = lambda match: True) -> Callable[[str], Iterator[Span]]:

@@ -20,8 +20,9 @@ _PASSWORD_KEY = re.compile(r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd)(?![a-z])")
 _SECRET_WORDS = {"pass", "password", "passwd", "passphrase", "pwd", "secret", "token", "key", "apikey", "auth", "credential", "credentials"}
 # Program text and references, never the secret itself: a call, subscript or
 # literal (`os.environ[`, `input(`, `{Sylvain`), an attribute (`self.token`),
-# a constant or environment variable name (`AWS_SECRET_ACCESS_KEY`).
-_REFERENCE = re.compile(r".*[()\[\]{}<>$%].*|[A-Za-z_]+(?:\.[A-Za-z_]\w*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+# a constant or environment variable name (`AWS_SECRET_ACCESS_KEY`), a file path
+# or name (`password_file: /run/secrets/db`, `secrets1.txt`, as the redactor reads them too).
+_REFERENCE = re.compile(r".*[()\[\]{}<>$%].*|(?:~|\.{1,2})?/.*|[\w.-]+\.(?:html?|md|rst|txt|json|ya?ml|toml|ini|cfg|conf|env|pem|key|crt|py|sh)|[A-Za-z_]+(?:\.[A-Za-z_]\w*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 # A placeholder written as one: "xxxxxx", "******", "...", "your-api-key", "example-token".
 _PLACEHOLDER = re.compile(r"(?i)(.)\1*|.*\.\.\..*|(?:your|my|example|sample|dummy|fake)(?:[^a-z].*)?")
 _TYPE_NAMES = {"str", "string", "bytes", "int", "bool", "none", "null", "optional", "secretstr", "any", "object", "true", "false"}

@@ -24,9 +24,10 @@ Span = tuple[int, int]
 MIN_VALUE_CHARS = 6
 # Secret words; a key name may have anything in front (DB_PASSWORD, PGPASSWORD,
 # client_secret) but only these endings after, so "tokenizer", "max_tokens",
-# "author" and "secret_name" are not secret keys.
+# "author" and "secret_name" are not secret keys. "pass" alone (`DB_PASS=`,
+# `pass:`) counts where no letter comes before it: "bypass" and "compass" are words.
 SECRET_WORD = (
-    r"(?:pass(?:word|wd|phrase|code)|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?)"
+    r"(?:pass(?:word|wd|phrase|code)|(?<![A-Za-z])pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?)"
 )
 _KEY_ENDING = r"(?:[_.-]?(?:key|value|string|str|hash|b64|base64|enc|encrypted|plain|plaintext|\d))?"
 _KEY = re.compile(rf"(?i){SECRET_WORD}{_KEY_ENDING}(?![A-Za-z0-9]|_[A-Za-z0-9])")

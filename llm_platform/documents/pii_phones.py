@@ -3,7 +3,10 @@
 libphonenumber knows which numbers exist in each region (area codes, mobile
 ranges, lengths), which no regex can. Two rules of our own keep ordinary
 figures out: a bare digit run needs a phone word before it, and the matcher
-reads only stretches of digits that can hold a phone number.
+reads only stretches of digits that can hold a phone number. Three take in
+what its data drops but any reader calls a phone number: a "+" number of
+E.164 length, a number right after a phone word, and the North American
+3-3-4 layout, whatever the codes in them.
 """
 
 from __future__ import annotations
@@ -32,6 +35,26 @@ _BARE_NUMBER = re.compile(r"\(?\d+\)?")
 _PLUS_SIGNS = "+\uff0b"
 # Stretches of digits recur (addresses, ids, figures in tables); the matcher's answer for each is remembered.
 _REMEMBERED_WINDOWS = 8192
+# A "+" and a country code say "phone number" on their own. libphonenumber
+# drops one whose length does not fit that country ("+770913552288" is a digit
+# too long for +7), but a mistyped or newly allocated number is still someone's,
+# so any such number of E.164 length (at most 15 digits) counts; North American
+# numbers (+1) always have 11.
+_E164_NUMBER = re.compile(r"(?<![\w+\uff0b])[+\uff0b][1-9](?:[ \t\u00a0.\-/()]{0,2}\d){7,14}")
+_MAX_E164_DIGITS = 15
+_NORTH_AMERICAN_E164_DIGITS = 11
+# Written 3-3-4 with separators ("364-127-7954", "(212) 555 0199") a number
+# reads as North American to anyone, even where its area or exchange code is
+# unassigned (a typo, a made-up example): libphonenumber drops those. A run that
+# goes on (more groups, or a dash and a word: an id) is not one, nor is a
+# bracketed area code starting with 1 (none anywhere does: the audit agrees).
+_NORTH_AMERICAN_LAYOUT = re.compile(r"(?<![\w.+\-/])(?<!\d )(?:\([02-9]\d\d\) ?|\d{3}[ .\-/])\d{3}[ .\-/]\d{4}(?![\w]|[ .\-/]\d|-[^\W\d_])")
+# Right after a phone word on its line ("cell: 612345678", "fax=0301234567"),
+# a number is one whatever the region: the word says so, and the regions'
+# data (Spain's nine digits are in none of PHONE_REGIONS) would miss it.
+_DIALLED = re.compile(
+    r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
+)
 
 Span = tuple[int, int]
 
@@ -42,6 +65,9 @@ def _digits(text: str) -> str:
 
 def phone_spans(text: str) -> Iterator[Span]:
     """(start, end) of each phone number in `text`; the same number may come more than once."""
+    yield from _e164_spans(text)
+    yield from _dialled_spans(text)
+    yield from _north_american_layout_spans(text)
     for start, end in _phone_candidates(text):
         # A little context lets the matcher see letters next to a number.
         offset = max(0, start - _PHONE_CONTEXT)
@@ -49,6 +75,30 @@ def phone_spans(text: str) -> Iterator[Span]:
             hit = (offset + match_start, offset + match_end)
             if _is_phone(text, *hit, international=international):
                 yield hit
+
+
+def _e164_spans(text: str) -> Iterator[Span]:
+    if not any(plus in text for plus in _PLUS_SIGNS):
+        return
+    for match in _E164_NUMBER.finditer(text):
+        digits = len(_digits(match.group()))
+        longest = _NORTH_AMERICAN_E164_DIGITS if match.group()[1] == "1" else _MAX_E164_DIGITS
+        shortest = _NORTH_AMERICAN_E164_DIGITS if match.group()[1] == "1" else _MIN_INTERNATIONAL_DIGITS
+        if shortest <= digits <= longest:
+            yield match.span()
+
+
+def _north_american_layout_spans(text: str) -> Iterator[Span]:
+    for match in _NORTH_AMERICAN_LAYOUT.finditer(text):
+        if not _DATE.search(match.group()):
+            yield match.span()
+
+
+def _dialled_spans(text: str) -> Iterator[Span]:
+    for match in _DIALLED.finditer(text):
+        # More digits than E.164 allows is a list of numbers, which the matcher splits.
+        if _MIN_PHONE_DIGITS <= len(_digits(match.group(1))) <= _MAX_E164_DIGITS and not _DATE.search(match.group(1)):
+            yield match.span(1)
 
 
 @functools.lru_cache(maxsize=_REMEMBERED_WINDOWS)

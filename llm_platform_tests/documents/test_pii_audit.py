@@ -58,9 +58,8 @@ def test_audit_finds_nothing_once_the_probe_is_redacted(probe):
     assert audit_pii(redact_pii(f"For this case, use {probe}, as noted.")[0]) == []
 
 
-def test_audit_flags_a_card_the_redactor_leaves_in_a_run_of_figures():
-    text = "counts 12 4111 1111 1111 1111 7 per hour"
-    assert redact_pii(text)[0] == text and [kind for kind, _ in audit_pii(text)] == ["credit_card"]
+def test_audit_flags_a_card_in_a_short_run_of_figures():
+    assert [kind for kind, _ in audit_pii("counts 12 4111 1111 1111 1111 7 per hour")] == ["credit_card"]
 
 
 @pytest.mark.parametrize("text", ["card 4111/1111/1111/1111 on file", "card 4111_1111_1111_1111 on file", "id 123/45/6789 on file"])
