@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/llm-platform demo
 
-# Style and likely bugs (ruff), then types (mypy); settings in pyproject.toml.
+# Layout (ruff format, 120 columns), style and likely bugs (ruff), then types (mypy); settings in pyproject.toml.
 lint: $(STAMP)
+	$(VENV)/bin/ruff format --check llm_platform llm_platform_tests benchmarks
 	$(VENV)/bin/ruff check llm_platform llm_platform_tests benchmarks
 	$(VENV)/bin/mypy llm_platform
 

@@ -41,13 +41,24 @@ def build(rows: int, groups: int, rng: np.random.Generator) -> tuple[object, np.
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     readers = [["*"] if i % 100 == 0 else [f"g{i % groups}"] for i in range(rows)]
     texts = [" ".join(rng.choice(words, size=40)) for _ in range(rows)]
-    table = pa.table({
-        "chunk_id": [f"c{i}" for i in range(rows)], "doc_id": [f"d{i}" for i in range(rows)], "source": ["bench"] * rows,
-        "locator": [f"{i}.md" for i in range(rows)], "title": [None] * rows, "heading": [None] * rows,
-        "position": pa.array([0] * rows, pa.int32()), "text": texts, "text_hash": [f"h{i}" for i in range(rows)],
-        "embedding_model": ["random"] * rows, "chunker_version": ["bench"] * rows,
-        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), DIMENSION), "readers": readers,
-    }, schema=index_schema(DIMENSION))
+    table = pa.table(
+        {
+            "chunk_id": [f"c{i}" for i in range(rows)],
+            "doc_id": [f"d{i}" for i in range(rows)],
+            "source": ["bench"] * rows,
+            "locator": [f"{i}.md" for i in range(rows)],
+            "title": [None] * rows,
+            "heading": [None] * rows,
+            "position": pa.array([0] * rows, pa.int32()),
+            "text": texts,
+            "text_hash": [f"h{i}" for i in range(rows)],
+            "embedding_model": ["random"] * rows,
+            "chunker_version": ["bench"] * rows,
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), DIMENSION),
+            "readers": readers,
+        },
+        schema=index_schema(DIMENSION),
+    )
     lance = open_table(connect(tempfile.mkdtemp(prefix="access-bench-")), "chunks__bench", DIMENSION)
     sync_source(lance, "bench", table, settings=IndexConfig())
     return lance, vectors, readers, texts
@@ -67,9 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     table, vectors, readers, texts = build(args.rows, args.groups, rng)
-    print(f"{args.rows} rows, {args.groups} groups, indexes "
-          f"{[i.name for i in table.list_indices()]}, built in "
-          f"{time.perf_counter() - started:.0f}s")
+    print(
+        f"{args.rows} rows, {args.groups} groups, indexes "
+        f"{[i.name for i in table.list_indices()]}, built in "
+        f"{time.perf_counter() - started:.0f}s"
+    )
     group = ReaderGroups.of({"g1"})
     readable = np.array([group.can_read(r) for r in readers])
     tuning = QueryTuning.from_config(IndexConfig())
@@ -82,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             query = " ".join(texts[q].split()[:3])
             for label, caller in (("everyone", ReaderGroups.everyone()), ("g1", group)):
                 began = time.perf_counter()
-                hits = search(table, query, vector if mode != "fts" else None, mode=mode, k=K, tuning=tuning, readers=caller)
+                hits = search(
+                    table, query, vector if mode != "fts" else None, mode=mode, k=K, tuning=tuning, readers=caller
+                )
                 times[label].append((time.perf_counter() - began) * 1000)
             full += len(hits) == K and all(group.can_read(readers[int(h["chunk_id"][1:])]) for h in hits)
             if mode == "vector":
@@ -90,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 exact = {f"c{i}" for i in np.argsort(-scores)[:K]}
                 recalls.append(len(exact & {h["chunk_id"] for h in hits}) / K)
         recall = f", recall@10 within g1 {statistics.fmean(recalls):.3f}" if recalls else ""
-        print(f"{mode:>6}: p50 {p50(times['everyone']):.1f} ms as everyone, {p50(times['g1']):.1f} ms as g1; "
-              f"g1 got {K} readable rows in {full}/{args.queries} searches{recall}")
+        print(
+            f"{mode:>6}: p50 {p50(times['everyone']):.1f} ms as everyone, {p50(times['g1']):.1f} ms as g1; "
+            f"g1 got {K} readable rows in {full}/{args.queries} searches{recall}"
+        )
     return 0
 
 

@@ -37,7 +37,36 @@ SOURCE = "corpus"
 STAGES = ("raw_documents", "cleaned_corpus", "chunks")
 TARGET_PEAK_MIB = 2048
 SEED = 20260
-_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "an", "el", "is", "or", "un", "ber", "con", "dra", "fen", "gal", "hor", "jun", "mar", "pel", "qua", "ros", "tek", "vin", "wal", "zor")
+_SYLLABLES = (
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "ru",
+    "sa",
+    "ti",
+    "vo",
+    "an",
+    "el",
+    "is",
+    "or",
+    "un",
+    "ber",
+    "con",
+    "dra",
+    "fen",
+    "gal",
+    "hor",
+    "jun",
+    "mar",
+    "pel",
+    "qua",
+    "ros",
+    "tek",
+    "vin",
+    "wal",
+    "zor",
+)
 # Shares of the corpus's bytes by kind of file, and each file's size.
 _MARKDOWN_SHARE, _TEXT_SHARE = 0.5, 0.2
 _FILE_BYTES = 40_000
@@ -132,24 +161,39 @@ def run_stage(config_path: str, home: str, stage: str, partition: str = SOURCE) 
     before, cpu, started = _rss_mib(), _cpu_seconds(), time.perf_counter()
     # Real documents may hold what a blocking check flags: the stage is measured all the same, and the check named.
     result = job.execute_in_process(
-        partition_key=partition, asset_selection=[dg.AssetKey(stage)], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        partition_key=partition,
+        asset_selection=[dg.AssetKey(stage)],
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
     wall = time.perf_counter() - started
     materializations = result.get_asset_materialization_events()
     if not materializations:
         sys.exit(f"{stage} {partition}: the step wrote nothing:\n{result.get_step_failure_events()}")
     # A step failed by a blocking check has no STEP_SUCCESS: its run's wall time stands in.
-    seconds = sum(
-        event.event_specific_data.duration_ms / 1000 for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_SUCCESS
-    ) or wall
+    seconds = (
+        sum(
+            event.event_specific_data.duration_ms / 1000
+            for event in result.all_events
+            if event.event_type == dg.DagsterEventType.STEP_SUCCESS
+        )
+        or wall
+    )
     failed = sorted(e.check_name for e in result.get_asset_check_evaluations() if not e.passed)
     materialization = materializations[0].step_materialization_data.materialization
     rows = {k: v.value for k, v in materialization.metadata.items() if k in ("documents", "chunks")}
     import llm_platform
 
     code = str(Path(llm_platform.__file__).parents[1])
-    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "rss_after_imports_mib": before, "peak_rss_mib": _rss_mib(), "rows": rows, "code": code,
-            "failed_checks": failed}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": _cpu_seconds() - cpu,
+        "rss_after_imports_mib": before,
+        "peak_rss_mib": _rss_mib(),
+        "rows": rows,
+        "code": code,
+        "failed_checks": failed,
+    }
 
 
 def _python_for(checkout: Path) -> tuple[str, dict]:
@@ -163,7 +207,9 @@ def _python_for(checkout: Path) -> tuple[str, dict]:
 def run_in_checkout(script: str, checkout: Path, *args: str) -> dict:
     """`script` run with `args` by `checkout`'s Python (its code first on the path); the JSON on its last line."""
     python, env = _python_for(checkout)
-    done = subprocess.run([python, str(Path(script).resolve()), *args], capture_output=True, text=True, cwd=checkout, env=env)
+    done = subprocess.run(
+        [python, str(Path(script).resolve()), *args], capture_output=True, text=True, cwd=checkout, env=env
+    )
     if done.returncode:
         sys.exit(f"{checkout}: benchmark step {' '.join(args)} failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -182,24 +228,38 @@ def _peak(stages: dict) -> float:
 def report(label: str, results: dict[float, dict], megabytes: dict[float, float]) -> None:
     code = next(iter(next(iter(results.values())).values()))["code"]
     print(f"{label} (llm_platform imported from {code}):")
-    print(f"  {'MB':>6} {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} {'RSS after imports':>18} {'peak RSS MiB':>13}  rows")
+    print(
+        f"  {'MB':>6} {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} {'RSS after imports':>18} {'peak RSS MiB':>13}  rows"
+    )
     for size, stages in results.items():
         for stage, run in stages.items():
-            print(f"  {megabytes[size]:6.1f} {stage:<15} {run['seconds']:8.1f} {megabytes[size] / run['seconds']:7.2f} {run['cpu_seconds']:7.1f} "
-                  f"{run['rss_after_imports_mib']:18.0f} {run['peak_rss_mib']:13.0f}  {run['rows']}")
+            print(
+                f"  {megabytes[size]:6.1f} {stage:<15} {run['seconds']:8.1f} {megabytes[size] / run['seconds']:7.2f} {run['cpu_seconds']:7.1f} "
+                f"{run['rss_after_imports_mib']:18.0f} {run['peak_rss_mib']:13.0f}  {run['rows']}"
+            )
     sizes = sorted(results)
     small, large = sizes[0], sizes[-1]
-    slope = (_peak(results[large]) - _peak(results[small])) / (megabytes[large] - megabytes[small]) if large != small else 0.0
+    slope = (
+        (_peak(results[large]) - _peak(results[small])) / (megabytes[large] - megabytes[small])
+        if large != small
+        else 0.0
+    )
     worst = max(_peak(s) for s in results.values())
     verdict = "ok" if worst <= TARGET_PEAK_MIB else "MISSED"
-    print(f"  peak RSS {_peak(results[small]):.0f} MiB at {megabytes[small]:.1f} MB, {_peak(results[large]):.0f} MiB at {megabytes[large]:.1f} MB; "
-          f"slope {slope:.2f} MiB per MB of text; worst {worst:.0f} MiB (target <= {TARGET_PEAK_MIB})  {verdict}")
+    print(
+        f"  peak RSS {_peak(results[small]):.0f} MiB at {megabytes[small]:.1f} MB, {_peak(results[large]):.0f} MiB at {megabytes[large]:.1f} MB; "
+        f"slope {slope:.2f} MiB per MB of text; worst {worst:.0f} MiB (target <= {TARGET_PEAK_MIB})  {verdict}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="20,200", help="corpus sizes in MB of text, comma-separated (default 20,200)")
-    parser.add_argument("--compare-with", type=Path, help="another checkout (e.g. the code before streaming) to run the same case in")
+    parser.add_argument(
+        "--sizes", default="20,200", help="corpus sizes in MB of text, comma-separated (default 20,200)"
+    )
+    parser.add_argument(
+        "--compare-with", type=Path, help="another checkout (e.g. the code before streaming) to run the same case in"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     args = parser.parse_args()
     sizes = [float(s) for s in args.sizes.split(",")]
@@ -214,7 +274,10 @@ def main() -> int:
         started = time.perf_counter()
         megabytes[size] = write_corpus(corpus, size) / 1e6
         files = sum(1 for p in corpus.rglob("*") if p.is_file())
-        print(f"corpus {size:g}: {megabytes[size]:.1f} MB in {files} files (generated in {time.perf_counter() - started:.0f}s)", flush=True)
+        print(
+            f"corpus {size:g}: {megabytes[size]:.1f} MB in {files} files (generated in {time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
         config = work / f"platform-{size:g}.yaml"
         write_config(config, corpus)
         for index, (label, checkout) in enumerate(checkouts.items()):

@@ -62,15 +62,26 @@ def compare_readmes() -> None:
     started = time.perf_counter()
     rendered = [(name, fmt, raw, normalize_text(render_prose(raw, fmt))) for name, fmt, raw in docs]
     seconds = time.perf_counter() - started
-    print(f"READMEs: {len(docs)} ({sum(f == 'md' for _, f, _ in docs)} Markdown, "
-          f"{sum(f == 'rst' for _, f, _ in docs)} reST), "
-          f"{sum(len(r) for _, _, r in docs) / 1e6:.1f} MB, rendered in {seconds:.1f} s")
+    print(
+        f"READMEs: {len(docs)} ({sum(f == 'md' for _, f, _ in docs)} Markdown, "
+        f"{sum(f == 'rst' for _, f, _ in docs)} reST), "
+        f"{sum(len(r) for _, _, r in docs) / 1e6:.1f} MB, rendered in {seconds:.1f} s"
+    )
     print(f"{'':34}{'raw markup':>12}{'prose':>12}")
-    set_aside = [sum(quality_score(text) < MIN_QUALITY for text in texts) / len(docs) for texts in ([d[2] for d in rendered], [d[3] for d in rendered])]
+    set_aside = [
+        sum(quality_score(text) < MIN_QUALITY for text in texts) / len(docs)
+        for texts in ([d[2] for d in rendered], [d[3] for d in rendered])
+    ]
     print(f"{'set aside as low quality (<0.35)':34}{set_aside[0]:>12.1%}{set_aside[1]:>12.1%}")
-    shares = [sum(markup_share(text) for text in texts) / len(docs) for texts in ([d[2] for d in rendered], [d[3] for d in rendered])]
+    shares = [
+        sum(markup_share(text) for text in texts) / len(docs)
+        for texts in ([d[2] for d in rendered], [d[3] for d in rendered])
+    ]
     print(f"{'lines carrying markup (mean)':34}{shares[0]:>12.1%}{shares[1]:>12.1%}")
-    means = [sum(quality_score(text) for text in texts) / len(docs) for texts in ([d[2] for d in rendered], [d[3] for d in rendered])]
+    means = [
+        sum(quality_score(text) for text in texts) / len(docs)
+        for texts in ([d[2] for d in rendered], [d[3] for d in rendered])
+    ]
     print(f"{'mean quality score':34}{means[0]:>12.2f}{means[1]:>12.2f}")
 
 
@@ -94,8 +105,10 @@ def compare_minhash() -> None:
     corpus = "\n\n".join(topics.values())
     one_mb = corpus[:1_000_000]
     print(f"\nMinHash signature peak memory (tracemalloc){'':4}{'one batch':>12}{'streamed':>12}")
-    print(f"{'1 MB of text':47}{peak_mib(whole_document_signature, one_mb):>10.0f} "
-          f"MiB{peak_mib(minhash_signature, one_mb):>8.0f} MiB")
+    print(
+        f"{'1 MB of text':47}{peak_mib(whole_document_signature, one_mb):>10.0f} "
+        f"MiB{peak_mib(minhash_signature, one_mb):>8.0f} MiB"
+    )
     big = (corpus * (19_000_000 // len(corpus) + 1))[:19_000_000]
     print(f"{'19 MB of text':47}{'(not run)':>14}{peak_mib(minhash_signature, big):>8.0f} MiB")
 
@@ -112,8 +125,10 @@ def big_file() -> None:
     raw = read_source("bench", str(folder), "**/*", None)
     result = clean_corpus(raw.rows, None, CleaningRules(80, 0.35, 0.85))
     outcome = {row["locator"]: "kept" for row in result.rows} | {q["locator"]: q["kind"] for q in result.quarantine}
-    print(f"\n6.5 MB text file + a normal one: {time.perf_counter() - started:.0f} s, peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, {dict(sorted(outcome.items()))}")
+    print(
+        f"\n6.5 MB text file + a normal one: {time.perf_counter() - started:.0f} s, peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, {dict(sorted(outcome.items()))}"
+    )
 
 
 if __name__ == "__main__":

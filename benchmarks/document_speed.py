@@ -53,7 +53,9 @@ def write_readmes(folder: Path) -> float:
 
 def write_config(path: Path, corpus: Path, workers: int | None) -> None:
     documents = f"documents:\n  workers: {workers}\n" if workers else ""
-    path.write_text(f"sources:\n  - name: {SOURCE}\n    location: {corpus}\n    glob: '**/*'\n{documents}", encoding="utf-8")
+    path.write_text(
+        f"sources:\n  - name: {SOURCE}\n    location: {corpus}\n    glob: '**/*'\n{documents}", encoding="utf-8"
+    )
 
 
 def _all_cpu_seconds() -> float:
@@ -89,43 +91,75 @@ def timed_stage(config_path: str, home: str, stage: str) -> dict:
     cpu, started = _all_cpu_seconds(), time.perf_counter()
     # Real READMEs hold addresses and numbers a blocking check may flag; the speed is measured all the same.
     result = job.execute_in_process(
-        partition_key=SOURCE, asset_selection=[dg.AssetKey(stage)], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        partition_key=SOURCE,
+        asset_selection=[dg.AssetKey(stage)],
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
     cpu, seconds = _all_cpu_seconds() - cpu, time.perf_counter() - started
-    failed = sorted(e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.check_name != "source_not_empty")
+    failed = sorted(
+        e.check_name
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.check_name != "source_not_empty"
+    )
     version = DatasetStore(home).current_version(_stage_dataset(stage), SOURCE) or ""
     import llm_platform
 
     return {
-        "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "content_hash": version.rsplit("-", 1)[-1], "failed_checks": failed, "code": str(Path(llm_platform.__file__).parents[1]),
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "content_hash": version.rsplit("-", 1)[-1],
+        "failed_checks": failed,
+        "code": str(Path(llm_platform.__file__).parents[1]),
     }
 
 
 def measure(checkout: Path, config: Path, home: Path) -> dict:
     shutil.rmtree(home, ignore_errors=True)
-    return {stage: run_in_checkout(__file__, checkout, "_timed_stage", str(config), str(home), stage) for stage in STAGES}
+    return {
+        stage: run_in_checkout(__file__, checkout, "_timed_stage", str(config), str(home), stage) for stage in STAGES
+    }
 
 
 def report(label: str, stages: dict, megabytes: float, reference: dict | None) -> None:
     print(f"{label} (llm_platform imported from {stages['raw_documents']['code']}):")
-    print(f"  {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} {'MB/cpu-s':>9} {'peak RSS MiB':>13} {'same output':>12}  failed checks")
+    print(
+        f"  {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} {'MB/cpu-s':>9} {'peak RSS MiB':>13} {'same output':>12}  failed checks"
+    )
     for stage, run in stages.items():
-        same = "-" if reference is None else ("yes" if run["content_hash"] == reference[stage]["content_hash"] else "NO")
-        print(f"  {stage:<15} {run['seconds']:8.2f} {megabytes / run['seconds']:7.2f} {run['cpu_seconds']:7.2f} "
-              f"{megabytes / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f} {same:>12}  {', '.join(run['failed_checks'])}")
+        same = (
+            "-" if reference is None else ("yes" if run["content_hash"] == reference[stage]["content_hash"] else "NO")
+        )
+        print(
+            f"  {stage:<15} {run['seconds']:8.2f} {megabytes / run['seconds']:7.2f} {run['cpu_seconds']:7.2f} "
+            f"{megabytes / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f} {same:>12}  {', '.join(run['failed_checks'])}"
+        )
     seconds = sum(run["seconds"] for run in stages.values())
     cpu = sum(run["cpu_seconds"] for run in stages.values())
     verdict = "ok" if megabytes / cpu >= TARGET_MB_PER_CPU_SECOND else "below"
-    print(f"  {'end to end':<15} {seconds:8.2f} {megabytes / seconds:7.2f} {cpu:7.2f} {megabytes / cpu:9.2f}  "
-          f"(target >= {TARGET_MB_PER_CPU_SECOND} MB per CPU second: {verdict})")
+    print(
+        f"  {'end to end':<15} {seconds:8.2f} {megabytes / seconds:7.2f} {cpu:7.2f} {megabytes / cpu:9.2f}  "
+        f"(target >= {TARGET_MB_PER_CPU_SECOND} MB per CPU second: {verdict})"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", default=None, help="documents.workers counts to run, comma-separated (default: 1 and this machine's CPU limit)")
-    parser.add_argument("--compare-with", type=Path, help="another checkout (e.g. the code before) to run the same corpus through")
-    parser.add_argument("--compare-workers", type=int, default=None, help="documents.workers for the compared checkout (default: its own default)")
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="documents.workers counts to run, comma-separated (default: 1 and this machine's CPU limit)",
+    )
+    parser.add_argument(
+        "--compare-with", type=Path, help="another checkout (e.g. the code before) to run the same corpus through"
+    )
+    parser.add_argument(
+        "--compare-workers",
+        type=int,
+        default=None,
+        help="documents.workers for the compared checkout (default: its own default)",
+    )
     args = parser.parse_args()
     here = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(here))
@@ -134,7 +168,14 @@ def main() -> int:
     counts = [int(n) for n in args.workers.split(",")] if args.workers else sorted({1, cpu_limit()})
     runs: list[tuple[str, Path, int | None]] = [(f"this checkout, {n} worker(s)", here, n) for n in counts]
     if args.compare_with:
-        runs.insert(0, (f"compared: {args.compare_with}, {args.compare_workers or 'default'} worker(s)", args.compare_with.resolve(), args.compare_workers))
+        runs.insert(
+            0,
+            (
+                f"compared: {args.compare_with}, {args.compare_workers or 'default'} worker(s)",
+                args.compare_with.resolve(),
+                args.compare_workers,
+            ),
+        )
 
     work = Path(tempfile.mkdtemp(prefix="llm_platform_docspeed_"))
     try:

@@ -31,8 +31,25 @@ index:
   max_retrieval_regression: 0.2
 """
 DOCS_MARKDOWN = (
-    "for", "while", "if", "with", "raise", "assert", "return", "del", "exceptions", "augassign",
-    "dict", "booleans", "integers", "floating", "power", "slicings", "subscriptions", "context-managers", "lambda",
+    "for",
+    "while",
+    "if",
+    "with",
+    "raise",
+    "assert",
+    "return",
+    "del",
+    "exceptions",
+    "augassign",
+    "dict",
+    "booleans",
+    "integers",
+    "floating",
+    "power",
+    "slicings",
+    "subscriptions",
+    "context-managers",
+    "lambda",
 )
 DOCS_TEXT = ("global", "nonlocal")
 DOCS_HTML = ("class",)
@@ -44,10 +61,26 @@ TINY_SOURCE = "topics"
 TINY_TOPICS = ("augassign", "booleans", "class", "context-managers", "dict", "exceptions", "for", "with")
 TINY_SETTINGS: dict[str, Any] = {
     "index": {"min_retrieval_hit_rate": 0.0, "eval_questions": 16},
-    "sft": {"curated_location": str(Path(llm_platform.__file__).parent / "demo" / "sft" / "curated.jsonl"), "eval_fraction": 0.25, "max_corpus_pairs": 24},
-    "base_model": {"tiny": {"vocab_size": 320, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "pretrain_steps": 20}},
-    "training": {"rank": 4, "alpha": 8, "dropout": 0.0, "epochs": 4, "batch_size": 8, "max_length": 64, "learning_rate": 0.05,
-                 "checkpoint_every_steps": 2, "min_new_examples": 0, "device": "cpu"},
+    "sft": {
+        "curated_location": str(Path(llm_platform.__file__).parent / "demo" / "sft" / "curated.jsonl"),
+        "eval_fraction": 0.25,
+        "max_corpus_pairs": 24,
+    },
+    "base_model": {
+        "tiny": {"vocab_size": 320, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "pretrain_steps": 20}
+    },
+    "training": {
+        "rank": 4,
+        "alpha": 8,
+        "dropout": 0.0,
+        "epochs": 4,
+        "batch_size": 8,
+        "max_length": 64,
+        "learning_rate": 0.05,
+        "checkpoint_every_steps": 2,
+        "min_new_examples": 0,
+        "device": "cpu",
+    },
     "evaluation": {"max_examples": 6, "max_new_tokens": 8},
     "gates": {"minimums": {"perplexity": 100000.0, "rouge_l": 0.0}, "max_regression": 0.02},
     "mlflow": {"experiment": "serving_bench", "registered_model": "serving_bench_lora"},
@@ -74,12 +107,16 @@ def write_two_source_corpus(root: Path) -> None:
     for name in DOCS_MARKDOWN:
         (docs / f"{name}.md").write_text(_markdown(name), encoding="utf-8")
     for name in DOCS_TEXT:
-        text = topics[name] + ("\nQuestions about this page: write to docs-team@example.org.\n" if name == "global" else "")
+        text = topics[name] + (
+            "\nQuestions about this page: write to docs-team@example.org.\n" if name == "global" else ""
+        )
         (docs / f"{name}.txt").write_text(text, encoding="utf-8")
     for name in DOCS_HTML:
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in topics[name].split("\n\n")[1:])
-        page = (f"<html><head><title>{html.escape(_title(name))}</title></head><body><nav>Ho"
-                f"me</nav><main>{paragraphs}</main></body></html>")
+        page = (
+            f"<html><head><title>{html.escape(_title(name))}</title></head><body><nav>Ho"
+            f"me</nav><main>{paragraphs}</main></body></html>"
+        )
         (docs / f"{name}.html").write_text(page, encoding="utf-8")
     for name in NOTES_MARKDOWN:
         (notes / f"{name}.md").write_text(_markdown(name), encoding="utf-8")
@@ -93,9 +130,18 @@ def _sectioned(topic: str) -> str:
     """One help topic as Markdown under two `##` headings (corpus SFT pairs need a heading)."""
     lines = topics[topic].strip().splitlines()
     title = lines[0].strip()
-    paragraphs = [p.strip() for p in "\n".join(line for line in lines[1:] if not _UNDERLINE.match(line.strip())).split("\n\n") if p.strip()]
+    paragraphs = [
+        p.strip()
+        for p in "\n".join(line for line in lines[1:] if not _UNDERLINE.match(line.strip())).split("\n\n")
+        if p.strip()
+    ]
     half = max(1, len(paragraphs) // 2)
-    return "\n\n".join([f"# {title}", f"## How {title} work", *paragraphs[:half], f"## More about {title}", *paragraphs[half:]]) + "\n"
+    return (
+        "\n\n".join(
+            [f"# {title}", f"## How {title} work", *paragraphs[:half], f"## More about {title}", *paragraphs[half:]]
+        )
+        + "\n"
+    )
 
 
 def write_tiny_platform_config(folder: Path) -> Path:
@@ -108,7 +154,10 @@ def write_tiny_platform_config(folder: Path) -> Path:
     corpus.mkdir(parents=True)
     for topic in TINY_TOPICS:
         (corpus / f"{topic}.md").write_text(_sectioned(topic), encoding="utf-8")
-    mapping = {"sources": [{"name": TINY_SOURCE, "location": str(corpus), "glob": "*.md"}], **copy.deepcopy(TINY_SETTINGS)}
+    mapping = {
+        "sources": [{"name": TINY_SOURCE, "location": str(corpus), "glob": "*.md"}],
+        **copy.deepcopy(TINY_SETTINGS),
+    }
     path = folder / "bench.yaml"
     path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
     return path

@@ -63,9 +63,11 @@ def write_topic_corpus(folder: Path) -> None:
         if name in HTML_TOPICS:
             paragraphs = "".join(f"<p>{html.escape(p)}</p>\n" for p in body.split("\n\n"))
             heading = html.escape(title)
-            page = (f"<html><head><title>{heading}</title></head><body><nav>Home | "
-                    f"Docs</nav><main><h1>{heading}</h1>\n{paragraphs}</main><footer>Copyright 2001 "
-                    "PSF</footer></body></html>")
+            page = (
+                f"<html><head><title>{heading}</title></head><body><nav>Home | "
+                f"Docs</nav><main><h1>{heading}</h1>\n{paragraphs}</main><footer>Copyright 2001 "
+                "PSF</footer></body></html>"
+            )
             (folder / f"{name}.html").write_text(page, encoding="utf-8")
         else:
             (folder / f"{name}.md").write_text(f"# {title}\n\n{body}", encoding="utf-8")
@@ -87,7 +89,9 @@ def change_files(corpus: Path, fraction: float) -> list[str]:
     chosen = files[:: max(1, len(files) // count)][:count]
     for path in chosen:
         with path.open("a", encoding="utf-8") as handle:
-            handle.write("\n\nRevised: this section was reviewed for the benchmark and one paragraph was added at the end.\n")
+            handle.write(
+                "\n\nRevised: this section was reviewed for the benchmark and one paragraph was added at the end.\n"
+            )
     return [str(p.relative_to(corpus)) for p in chosen]
 
 
@@ -108,8 +112,18 @@ def _warm_model(config, home: str) -> float:
 # apart, like the model load: an unchanged re-run's steps then show the work they redo
 # (almost none), not a fresh process's one-off imports (about 2 s here, lancedb's 1.2 s
 # most of it), which benchmarks/startup.py measures on their own.
-STEP_LIBRARIES = ("lancedb", "pandera.pandas", "datasketch", "scipy.stats", "detect_secrets", "phonenumbers", "stdnum.iban",
-                  "ftfy", "markdown_it", "charset_normalizer")
+STEP_LIBRARIES = (
+    "lancedb",
+    "pandera.pandas",
+    "datasketch",
+    "scipy.stats",
+    "detect_secrets",
+    "phonenumbers",
+    "stdnum.iban",
+    "ftfy",
+    "markdown_it",
+    "charset_normalizer",
+)
 
 
 def _import_step_libraries() -> float:
@@ -134,7 +148,9 @@ def run_once(config_path: str, home: str, warm_model: bool) -> dict:
     model_load = _warm_model(config, home) if warm_model else 0.0
     defs = build_definitions(config, home=home, executor="in_process")
     started, cpu = time.perf_counter(), _cpu_seconds()
-    result = defs.resolve_job_def(INDEX_JOB).execute_in_process(partition_key=SOURCE, instance=dg.DagsterInstance.ephemeral())
+    result = defs.resolve_job_def(INDEX_JOB).execute_in_process(
+        partition_key=SOURCE, instance=dg.DagsterInstance.ephemeral()
+    )
     run_seconds, run_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     steps = {
         event.step_key: event.event_specific_data.duration_ms / 1000
@@ -205,7 +221,10 @@ def recall_against_fp32(config_paths: list[str], homes: list[str]) -> dict:
         embedder = configured_embedder(settings)
         tops[settings.backend] = np.argsort(-(embedder.encode(questions) @ vectors.T), axis=1)[:, :RECALL_K]
     reference = next(iter(tops.values()))
-    recalls = {name: float(np.mean([len(set(a) & set(b)) / RECALL_K for a, b in zip(top, reference, strict=False)])) for name, top in tops.items()}
+    recalls = {
+        name: float(np.mean([len(set(a) & set(b)) / RECALL_K for a, b in zip(top, reference, strict=False)]))
+        for name, top in tops.items()
+    }
     return {"questions": len(questions), "recall": recalls}
 
 
@@ -220,7 +239,11 @@ def _child(*args: str) -> tuple[dict, float]:
 
 def _report(label: str, run: dict, wall: float) -> None:
     steps = "  ".join(f"{name} {seconds:.2f}" for name, seconds in run["steps"].items())
-    load = f", model load before the run {run['model_load_seconds']:.2f}s (not in step time)" if run["model_load_seconds"] else ""
+    load = (
+        f", model load before the run {run['model_load_seconds']:.2f}s (not in step time)"
+        if run["model_load_seconds"]
+        else ""
+    )
     load += f", step libraries imported before the run {run['import_seconds']:.2f}s (not in step time)"
     print(
         f"{label:<11} step time {sum(run['steps'].values()):7.2f}s  process wall {wall:6.2f}s  run "
@@ -250,15 +273,28 @@ def int8_support(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     knows whether the int8 backend can pay off here.
     """
     try:
-        flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), []))
+        flags = set(
+            next(
+                (
+                    line.split(":", 1)[1].split()
+                    for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("flags")
+                ),
+                [],
+            )
+        )
     except OSError:
         return f"CPU int8 instructions: unknown ({cpuinfo} unreadable)"
     found = [flag for flag in INT8_FLAGS if flag in flags]
     if any(flag in found for flag in ("avx512_vnni", "avx_vnni", "amx_int8")):
-        return (f"CPU int8 instructions: {', '.join(found)}: int8 ONNX "
-                "(embedding.backend: onnx) can be faster than fp32 here")
-    return ("CPU int8 instructions: none of VNNI/AMX: int8 ONNX runs on plain AVX2/AVX-512 here "
-            "and is rarely faster than fp32; keep embedding.backend: torch")
+        return (
+            f"CPU int8 instructions: {', '.join(found)}: int8 ONNX "
+            "(embedding.backend: onnx) can be faster than fp32 here"
+        )
+    return (
+        "CPU int8 instructions: none of VNNI/AMX: int8 ONNX runs on plain AVX2/AVX-512 here "
+        "and is rarely faster than fp32; keep embedding.backend: torch"
+    )
 
 
 def main() -> int:
@@ -267,8 +303,14 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--overlap", type=int, default=16)
     parser.add_argument("--changed-fraction", type=float, default=0.01)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of the unchanged and 1%%-changed cases; the median is reported")
-    parser.add_argument("--backends", default="torch,onnx", help="embedding backends to compare; the first must be torch (the fp32 reference and the default)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of the unchanged and 1%%-changed cases; the median is reported"
+    )
+    parser.add_argument(
+        "--backends",
+        default="torch,onnx",
+        help="embedding backends to compare; the first must be torch (the fp32 reference and the default)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     args = parser.parse_args()
     backends = args.backends.split(",")
@@ -287,8 +329,10 @@ def main() -> int:
         write_config(Path(configs[backend]), corpus, args.max_tokens, args.overlap, backend)
     print(int8_support())
     files = sum(1 for p in corpus.rglob("*") if p.is_file())
-    print(f"corpus: {files} files, {sum(p.stat().st_size for p in corpus.rglob('*') if p.is_file()) / 1e6:.2f} MB "
-          f"({args.corpus or 'pydoc_data.topics'}); chunking {args.max_tokens}/{args.overlap} tokens; work folder {work}")
+    print(
+        f"corpus: {files} files, {sum(p.stat().st_size for p in corpus.rglob('*') if p.is_file()) / 1e6:.2f} MB "
+        f"({args.corpus or 'pydoc_data.topics'}); chunking {args.max_tokens}/{args.overlap} tokens; work folder {work}"
+    )
 
     cold = {}
     for index, backend in enumerate(backends):
@@ -297,13 +341,17 @@ def main() -> int:
         if index == 0:
             # Right after the first cold run, between it and the others, so all see similar load.
             bare, bare_wall = _child("_encode", homes[backend])
-            print(f"bare encode {bare['encode_seconds']:7.2f}s (cpu {bare['encode_cpu_seconds']:.2f}s) on "
-                  f"{bare['texts']} chunk texts (model load and warm-up {bare['model_load_seconds']:.2f}s, "
-                  f"not counted; process wall {bare_wall:.2f}s, peak RSS {bare['peak_rss_mib']:.0f} MiB)")
+            print(
+                f"bare encode {bare['encode_seconds']:7.2f}s (cpu {bare['encode_cpu_seconds']:.2f}s) on "
+                f"{bare['texts']} chunk texts (model load and warm-up {bare['model_load_seconds']:.2f}s, "
+                f"not counted; process wall {bare_wall:.2f}s, peak RSS {bare['peak_rss_mib']:.0f} MiB)"
+            )
     recall, _ = _child("_recall", json.dumps([configs[b] for b in backends]), json.dumps([homes[b] for b in backends]))
 
     default = backends[0]
-    unchanged = _median_run("unchanged", [_child("_run", configs[default], homes[default]) for _ in range(args.repeats)])
+    unchanged = _median_run(
+        "unchanged", [_child("_run", configs[default], homes[default]) for _ in range(args.repeats)]
+    )
     changed_runs = []
     for _ in range(args.repeats):
         changed_files = change_files(corpus, args.changed_fraction)
@@ -335,12 +383,16 @@ def _verdict(ok: bool) -> str:
 
 def _report_backends(backends: list[str], cold: dict, bare: dict, recall: dict) -> None:
     """Each backend's cold step time over bare fp32 encoding and its recall@10 against fp32, side by side."""
-    print("backends, side by side (bare fp32 encode "
-          f"{bare['encode_seconds']:.2f}s, cpu "
-          f"{bare['encode_cpu_seconds']:.2f}s; "
-          f"recall@{RECALL_K} against fp32 on {recall['questions']} questions):")
-    print(f"  {'backend':<8} {'cold step s':>11} {'embeddings s':>12} {'cold / bare':>11} "
-          f"{'target':>8} {'cpu ratio':>9} {'recall@10':>9} {'target':>8}  verdict")
+    print(
+        "backends, side by side (bare fp32 encode "
+        f"{bare['encode_seconds']:.2f}s, cpu "
+        f"{bare['encode_cpu_seconds']:.2f}s; "
+        f"recall@{RECALL_K} against fp32 on {recall['questions']} questions):"
+    )
+    print(
+        f"  {'backend':<8} {'cold step s':>11} {'embeddings s':>12} {'cold / bare':>11} "
+        f"{'target':>8} {'cpu ratio':>9} {'recall@10':>9} {'target':>8}  verdict"
+    )
     for backend in backends:
         run = cold[backend]
         ratio = sum(run["steps"].values()) / bare["encode_seconds"]
@@ -348,12 +400,16 @@ def _report_backends(backends: list[str], cold: dict, bare: dict, recall: dict) 
         value = recall["recall"][backend]
         limit = BACKEND_TARGETS.get(backend)
         ok = (limit is None or ratio <= limit) and value >= MIN_RECALL
-        print(f"  {backend:<8} {sum(run['steps'].values()):11.2f} "
-              f"{run['steps']['embeddings']:12.2f} {ratio:11.3f} "
-              f"{'<= ' + str(limit) if limit else '-':>8} "
-              f"{cpu_ratio:9.3f} {value:9.3f} {'>= ' + str(MIN_RECALL):>8}  {_verdict(ok)}")
-    print("  (cpu ratio: the whole cold run's CPU seconds over bare encoding's, "
-          "less sensitive to other load on the machine)")
+        print(
+            f"  {backend:<8} {sum(run['steps'].values()):11.2f} "
+            f"{run['steps']['embeddings']:12.2f} {ratio:11.3f} "
+            f"{'<= ' + str(limit) if limit else '-':>8} "
+            f"{cpu_ratio:9.3f} {value:9.3f} {'>= ' + str(MIN_RECALL):>8}  {_verdict(ok)}"
+        )
+    print(
+        "  (cpu ratio: the whole cold run's CPU seconds over bare encoding's, "
+        "less sensitive to other load on the machine)"
+    )
 
 
 if __name__ == "__main__":

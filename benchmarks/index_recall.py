@@ -43,7 +43,11 @@ K = 10
 CONFIGURATIONS = [
     ("flat scan (no ANN index)", None, QueryTuning()),
     ("ivf_pq as built before (nprobes 20)", {"ann_index": "ivf_pq", "ann_sub_vectors": 24}, QueryTuning(nprobes=20)),
-    ("ivf_pq, 48 sub-vectors, refine x10", {"ann_index": "ivf_pq", "ann_sub_vectors": 48}, QueryTuning(nprobes=20, refine_factor=10)),
+    (
+        "ivf_pq, 48 sub-vectors, refine x10",
+        {"ann_index": "ivf_pq", "ann_sub_vectors": 48},
+        QueryTuning(nprobes=20, refine_factor=10),
+    ),
     ("ivf_sq, nprobes 10", {"ann_index": "ivf_sq"}, QueryTuning(nprobes=10)),
     ("ivf_sq, nprobes 20", {"ann_index": "ivf_sq"}, QueryTuning(nprobes=20)),
     ("ivf_hnsw_sq, ef 100", {"ann_index": "ivf_hnsw_sq"}, QueryTuning(nprobes=20, ef=100)),
@@ -65,7 +69,9 @@ def readme_passages(limit: int, seed: int) -> list[str]:
     return ordered[:limit]
 
 
-def noisy_copies(texts: list[str], vectors: np.ndarray, total: int, noise: float, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+def noisy_copies(
+    texts: list[str], vectors: np.ndarray, total: int, noise: float, rng: np.random.Generator
+) -> tuple[list[str], np.ndarray]:
     """`total` rows: the real ones, then copies whose vectors are perturbed and texts lose a few words."""
     picks = rng.integers(0, len(texts), size=total - len(texts))
     noisy = vectors[picks] + rng.normal(scale=noise, size=(len(picks), vectors.shape[1])).astype(np.float32)
@@ -85,13 +91,26 @@ def build_table(uri: str, texts: list[str], vectors: np.ndarray, settings: Index
     for s in range(SOURCES):
         idx = list(range(s, len(texts), SOURCES))
         source = f"source-{s}"
-        rows = pa.table({
-            "chunk_id": [f"c{i}" for i in idx], "doc_id": [f"d{i % 5000}" for i in idx], "source": [source] * len(idx),
-            "locator": [f"readme-{i}.md" for i in idx], "title": [None] * len(idx), "heading": [None] * len(idx),
-            "position": pa.array([0] * len(idx), pa.int32()), "text": [texts[i] for i in idx], "text_hash": [f"h{i}" for i in idx],
-            "embedding_model": [DEFAULT_EMBEDDING_MODEL] * len(idx), "chunker_version": ["bench"] * len(idx), "readers": [["*"]] * len(idx),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors[idx].reshape(-1), pa.float32()), vectors.shape[1]),
-        }, schema=index_schema(vectors.shape[1]))
+        rows = pa.table(
+            {
+                "chunk_id": [f"c{i}" for i in idx],
+                "doc_id": [f"d{i % 5000}" for i in idx],
+                "source": [source] * len(idx),
+                "locator": [f"readme-{i}.md" for i in idx],
+                "title": [None] * len(idx),
+                "heading": [None] * len(idx),
+                "position": pa.array([0] * len(idx), pa.int32()),
+                "text": [texts[i] for i in idx],
+                "text_hash": [f"h{i}" for i in idx],
+                "embedding_model": [DEFAULT_EMBEDDING_MODEL] * len(idx),
+                "chunker_version": ["bench"] * len(idx),
+                "readers": [["*"]] * len(idx),
+                "vector": pa.FixedSizeListArray.from_arrays(
+                    pa.array(vectors[idx].reshape(-1), pa.float32()), vectors.shape[1]
+                ),
+            },
+            schema=index_schema(vectors.shape[1]),
+        )
         sync_source(table, source, rows, settings=settings)
     return table, time.perf_counter() - started
 
@@ -125,9 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--passages", type=int, default=3000, help="real passages embedded (the rest are noisy copies)")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--noise", type=float, default=0.03, help="per-dimension noise of a copy's vector (0.03 gives a cosine of about 0.86 to its passage)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.03,
+        help="per-dimension noise of a copy's vector (0.03 gives a cosine of about 0.86 to its passage)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", default="", help="comma-separated label prefixes to run (default: all), e.g. ivf_sq,ivf_hnsw")
+    parser.add_argument(
+        "--only", default="", help="comma-separated label prefixes to run (default: all), e.g. ivf_sq,ivf_hnsw"
+    )
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     texts = readme_passages(args.passages + args.queries, args.seed)
@@ -137,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     vectors = embedder.encode(passages)
     queries = [re.split(r"(?<=[.!?])\s", t, maxsplit=1)[0][:200] for t in held_out]
     query_vectors = embedder.encode(queries)
-    print(f"embedded {len(passages)} README passages and {len(queries)} queries in {time.perf_counter() - started:.0f}s")
+    print(
+        f"embedded {len(passages)} README passages and {len(queries)} queries in {time.perf_counter() - started:.0f}s"
+    )
     all_texts, all_vectors = noisy_copies(passages, vectors, args.rows, args.noise, rng)
     ids = np.array([f"c{i}" for i in range(len(all_texts))])
     exact = [set(ids[np.argsort(-(all_vectors @ q))[:K]].tolist()) for q in query_vectors]
@@ -145,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         base = IndexConfig(ann_min_rows=10**9)
         table, sync_seconds = build_table(f"{folder}/lancedb", all_texts, all_vectors, base)
         print(f"synced {table.count_rows()} rows as {SOURCES} sources through sync_source in {sync_seconds:.0f}s\n")
-        print(f"{'configuration':<38} {'build s':>8} {'recall@10':>10} {'vec p50':>8} "
-              f"{'vec p95':>8} {'fts p50':>8} {'hyb p50':>8} {'hyb p95':>8}")
+        print(
+            f"{'configuration':<38} {'build s':>8} {'recall@10':>10} {'vec p50':>8} "
+            f"{'vec p95':>8} {'fts p50':>8} {'hyb p50':>8} {'hyb p95':>8}"
+        )
         chosen = [c for c in CONFIGURATIONS if not args.only or any(c[0].startswith(p) for p in args.only.split(","))]
         for label, index, tuning in chosen:
             settings = IndexConfig(ann_min_rows=10**9) if index is None else IndexConfig(ann_min_rows=256, **index)
@@ -155,9 +185,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label}: upkeep failed: {report.errors}")
                 continue
             f = measure(table, queries, query_vectors, exact, tuning)
-            print(f"{label:<38} {build_ms / 1000:>8.1f} {f['recall@10']:>10.3f} "
-                  f"{f['vector p50']:>8.1f} {f['vector p95']:>8.1f} "
-                  f"{f['fts p50']:>8.1f} {f['hybrid p50']:>8.1f} {f['hybrid p95']:>8.1f}")
+            print(
+                f"{label:<38} {build_ms / 1000:>8.1f} {f['recall@10']:>10.3f} "
+                f"{f['vector p50']:>8.1f} {f['vector p95']:>8.1f} "
+                f"{f['fts p50']:>8.1f} {f['hybrid p50']:>8.1f} {f['hybrid p95']:>8.1f}"
+            )
     print("\nlatencies in ms; targets: recall@10 >= 0.95 at vector p50 <= 10 ms, hybrid p50 <= 20 ms")
     return 0
 

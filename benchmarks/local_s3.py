@@ -41,12 +41,16 @@ def running_s3_server(folder: Path) -> Iterator[str]:
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "moto.log").open("wb") as log:
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder)
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder
+        )
         try:
             deadline = time.monotonic() + START_TIMEOUT_SECONDS
             while not _answers(f"{url}/moto-api/"):
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto did not answer at {url} within {START_TIMEOUT_SECONDS}s; see {folder / 'moto.log'}")
+                    raise RuntimeError(
+                        f"moto did not answer at {url} within {START_TIMEOUT_SECONDS}s; see {folder / 'moto.log'}"
+                    )
                 time.sleep(0.2)
             yield url
         finally:

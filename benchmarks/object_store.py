@@ -37,7 +37,9 @@ REPEATS = 3
 
 def _run(defs: dg.Definitions, job: str, partition: str | None = None) -> float:
     started = time.perf_counter()
-    result = defs.resolve_job_def(job).execute_in_process(partition_key=partition, instance=dg.DagsterInstance.ephemeral())
+    result = defs.resolve_job_def(job).execute_in_process(
+        partition_key=partition, instance=dg.DagsterInstance.ephemeral()
+    )
     assert result.success, f"{job} failed"
     return time.perf_counter() - started
 
@@ -47,12 +49,18 @@ def measure(config_path: Path, home: str) -> dict[str, float]:
     defs = build_definitions(config, home=home, executor="in_process")
     figures = {"index both sources, cold (s)": sum(_run(defs, INDEX_JOB, s) for s in config.source_names)}
     figures["publish_index_job (s)"] = _run(defs, PUBLISH_INDEX_JOB)
-    figures["index docs unchanged, median (s)"] = statistics.median(_run(defs, INDEX_JOB, "docs") for _ in range(REPEATS))
+    figures["index docs unchanged, median (s)"] = statistics.median(
+        _run(defs, INDEX_JOB, "docs") for _ in range(REPEATS)
+    )
     embedder = load_embedder(config.embedding.model)
     timings = []
     for _ in range(REPEATS):
         started = time.perf_counter()
-        table = open_published(connect(lancedb_uri(home)), table_name(config.index.table, config.embedding.model), config.index.published_tag)
+        table = open_published(
+            connect(lancedb_uri(home)),
+            table_name(config.index.table, config.embedding.model),
+            config.index.published_tag,
+        )
         search(table, "iterate over a sequence", embedder.encode(["iterate over a sequence"])[0], mode="hybrid", k=5)
         timings.append(time.perf_counter() - started)
     figures["open served table + hybrid query, median (s)"] = statistics.median(timings)
@@ -66,7 +74,9 @@ def main() -> None:
         (root / "platform.yaml").write_text(TWO_SOURCE_CONFIG, encoding="utf-8")
         load_embedder(load_config(root / "platform.yaml").embedding.model).encode(["warm-up"])
         (root / "warm-up").mkdir()
-        measure(root / "platform.yaml", str(root / "warm-up"))  # first-run costs (tokenizer, Dagster, Lance) out of both columns
+        measure(
+            root / "platform.yaml", str(root / "warm-up")
+        )  # first-run costs (tokenizer, Dagster, Lance) out of both columns
         (root / "home").mkdir()
         local = measure(root / "platform.yaml", str(root / "home"))
         with running_s3_server(root / "moto") as endpoint:

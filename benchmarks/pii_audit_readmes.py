@@ -39,9 +39,11 @@ def main() -> int:
     for kind, name, context in sorted(hits):
         print(f"{kind:12} {name:24} {context}")
     by_kind = Counter(kind for kind, _, _ in hits)
-    print(f"\n{len(docs)} READMEs, {len(hits)} audit hits after redaction in {len({n for _, n, _ in hits})} of them "
-          f"({', '.join(f'{k} {n}' for k, n in sorted(by_kind.items())) or 'none'}); "
-          f"{time.perf_counter() - started:.0f} s")
+    print(
+        f"\n{len(docs)} READMEs, {len(hits)} audit hits after redaction in {len({n for _, n, _ in hits})} of them "
+        f"({', '.join(f'{k} {n}' for k, n in sorted(by_kind.items())) or 'none'}); "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return 0
 
 

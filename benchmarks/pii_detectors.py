@@ -32,26 +32,54 @@ from llm_platform.documents.pii_phones import PHONE_REGIONS
 
 SECRET_KINDS = {"api_key", "webhook_url", "private_key", "password", "credential"}
 PROBES = [
-    ("email", "alice [at] example [dot] com"), ("email", "bob(at)example(dot)org"), ("email", "carol.white@example.net"),
-    ("phone", "Call 4155550134"), ("phone", "415 555 0134"), ("phone", "(212) 555-0199"), ("phone", "07911 123456"),
-    ("phone", "+44 7700 900123"), ("phone", "030 12345678"), ("phone", "+49 (0)30 12345678"), ("phone", "0171 1234567"),
-    ("phone", "030/12345678"), ("phone", "01 23 45 67 89"), ("phone", "+33 6 12 34 56 78"), ("phone", "+91 98765 43210"),
-    ("phone", "022 2345 6789"), ("iban", "DE89 3704 0044 0532 0130 00"), ("iban", "GB82WEST12345698765432"),
-    ("ssn", "123-45-6789"), ("credit_card", "4111 1111 1111 1111"), ("ip_address", "10.20.30.40"),
+    ("email", "alice [at] example [dot] com"),
+    ("email", "bob(at)example(dot)org"),
+    ("email", "carol.white@example.net"),
+    ("phone", "Call 4155550134"),
+    ("phone", "415 555 0134"),
+    ("phone", "(212) 555-0199"),
+    ("phone", "07911 123456"),
+    ("phone", "+44 7700 900123"),
+    ("phone", "030 12345678"),
+    ("phone", "+49 (0)30 12345678"),
+    ("phone", "0171 1234567"),
+    ("phone", "030/12345678"),
+    ("phone", "01 23 45 67 89"),
+    ("phone", "+33 6 12 34 56 78"),
+    ("phone", "+91 98765 43210"),
+    ("phone", "022 2345 6789"),
+    ("iban", "DE89 3704 0044 0532 0130 00"),
+    ("iban", "GB82WEST12345698765432"),
+    ("ssn", "123-45-6789"),
+    ("credit_card", "4111 1111 1111 1111"),
+    ("ip_address", "10.20.30.40"),
     ("api_key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     ("webhook_url", "https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/q1w2e3r4t5y6u7i8o9p0a1s2"),
-    ("api_key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"), ("api_key", "rk_live_51H8abcdefghijklmnopqrstu"),
-    ("api_key", "ghp_" + "a1B2c3D4e5" * 4), ("api_key", "ghp\\_" + "a1B2c3D4e5" * 4),
-    ("private_key", ("-----BEGIN RSA PRIVATE KEY-----\n"
-                     "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
-                     "-----END RSA PRIVATE KEY-----")),
+    ("api_key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("api_key", "rk_live_51H8abcdefghijklmnopqrstu"),
+    ("api_key", "ghp_" + "a1B2c3D4e5" * 4),
+    ("api_key", "ghp\\_" + "a1B2c3D4e5" * 4),
+    (
+        "private_key",
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\n"
+            "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+            "-----END RSA PRIVATE KEY-----"
+        ),
+    ),
     ("password", "postgresql://app:Tr0ub4dor@db.example.com:5432/app"),
     # issue 16
     ("credential", "host=db user=app password=s3cr3tP4ss dbname=x"),
-    ("credential", "jdbc:postgresql://db:5432/app?user=app&password=hunter2xyz"), ("credential", "DB_PASSWORD=Pl4in-Env-Secret"),
-    ("credential", "password: yaml-Pa55word"), ("credential", "Authorization: Basic dXNlcjpwYXNzd29yZA=="),
-    ("credit_card", "4111.1111.1111.1111"), ("credit_card", "4111 11111111 1111"), ("ssn", "123.45.6789"),
-    ("api_key", "hf_aBcD1234eFgH5678iJkL9012mNoP3456qR"), ("iban", "DE89-3704-0044-0532-0130-00"), ("email", "jörg@exämple.de"),
+    ("credential", "jdbc:postgresql://db:5432/app?user=app&password=hunter2xyz"),
+    ("credential", "DB_PASSWORD=Pl4in-Env-Secret"),
+    ("credential", "password: yaml-Pa55word"),
+    ("credential", "Authorization: Basic dXNlcjpwYXNzd29yZA=="),
+    ("credit_card", "4111.1111.1111.1111"),
+    ("credit_card", "4111 11111111 1111"),
+    ("ssn", "123.45.6789"),
+    ("api_key", "hf_aBcD1234eFgH5678iJkL9012mNoP3456qR"),
+    ("iban", "DE89-3704-0044-0532-0130-00"),
+    ("email", "jörg@exämple.de"),
 ]
 
 
@@ -91,7 +119,13 @@ def measure(name: str, hits: Callable[[str], int], kinds: set[str] | None) -> di
     found = sum(hits(f"For this case, the contact is {value}, as noted.") > 0 for value in probes)
     megabytes = sum(len(text) for text in texts) / 1e6
     integers = sum(hits(f"the counter reached {n} today") > 0 for n in _random_integers())
-    return {"detector": name, "false positives": false_positives, "integers": integers, "recall": f"{found}/{len(probes)}", "MB/s": megabytes / seconds}
+    return {
+        "detector": name,
+        "false positives": false_positives,
+        "integers": integers,
+        "recall": f"{found}/{len(probes)}",
+        "MB/s": megabytes / seconds,
+    }
 
 
 def _random_integers() -> list[int]:
@@ -108,12 +142,16 @@ def main() -> None:
         measure("llm_platform pii (phones)", lambda t: sum(k == "phone" for k, _ in find_pii(t)), {"phone"}),
         measure("phonenumbers, all regions, no bare-number rule", phonenumbers_hits, {"phone"}),
     ]
-    print(f"technical text: {len(topics)} Python help topics, "
-          f"{sum(map(len, topics.values())) / 1e6:.2f} MB; probes: {len(PROBES)}")
+    print(
+        f"technical text: {len(topics)} Python help topics, "
+        f"{sum(map(len, topics.values())) / 1e6:.2f} MB; probes: {len(PROBES)}"
+    )
     print(f"{'detector':<48} {'hits on help topics':>20} {'hits on integers':>17} {'probe recall':>13} {'MB/s':>7}")
     for row in rows:
-        print(f"{row['detector']:<48} {row['false positives']:>20} "
-              f"{row['integers']:>17} {row['recall']:>13} {row['MB/s']:>7.2f}")
+        print(
+            f"{row['detector']:<48} {row['false positives']:>20} "
+            f"{row['integers']:>17} {row['recall']:>13} {row['MB/s']:>7.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -33,17 +33,24 @@ def kept_shares() -> None:
         kept = sum(1 for char in rendering.prose if char.isalnum())
         shares.append((kept / max(1, visible_chars(text)), name, fmt, rendering.lost is not None))
     shares.sort()
-    print(f"{len(shares)} READMEs; set aside as lost_in_rendering: "
-          f"{sum(lost for *_, lost in shares)}; threshold {MIN_KEPT_SHARE:.2f}")
-    print(f"median share kept {shares[len(shares) // 2][0]:.3f}; lowest: " + ", ".join(f"{n}.{f} {s:.3f}" for s, n, f, _ in shares[:LOWEST_SHOWN]))
+    print(
+        f"{len(shares)} READMEs; set aside as lost_in_rendering: "
+        f"{sum(lost for *_, lost in shares)}; threshold {MIN_KEPT_SHARE:.2f}"
+    )
+    print(
+        f"median share kept {shares[len(shares) // 2][0]:.3f}; lowest: "
+        + ", ".join(f"{n}.{f} {s:.3f}" for s, n, f, _ in shares[:LOWEST_SHOWN])
+    )
 
 
 def deep_list() -> None:
     text = "".join("  " * depth + f"- item {depth}\n" for depth in range(2_100)) + "\nA closing paragraph.\n"
     started = time.perf_counter()
     rendering = render_document(text, "md")
-    print(f"{len(text) / 1e6:.1f} MB list nested 2,100 deep: "
-          f"{time.perf_counter() - started:.2f} s, lost: {rendering.lost}")
+    print(
+        f"{len(text) / 1e6:.1f} MB list nested 2,100 deep: "
+        f"{time.perf_counter() - started:.2f} s, lost: {rendering.lost}"
+    )
 
 
 if __name__ == "__main__":

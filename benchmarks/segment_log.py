@@ -27,8 +27,15 @@ from llm_platform.segment_log import SegmentWriter, read_segments
 from llm_platform.storage_files import ENDPOINT_ENV
 
 REPLICAS = 3
-RECORD = {"answer_id": "chatcmpl-0", "question": "How does the with statement use a context manager?", "answer": "x" * 200,
-          "rating": 4, "caller": "anonymous", "versions": {"adapter_version": "1", "index_version": 3}, "rated_at": 0.0}
+RECORD = {
+    "answer_id": "chatcmpl-0",
+    "question": "How does the with statement use a context manager?",
+    "answer": "x" * 200,
+    "rating": 4,
+    "caller": "anonymous",
+    "versions": {"adapter_version": "1", "index_version": 3},
+    "rated_at": 0.0,
+}
 
 
 def measure(folder: str, records: int) -> dict[str, float]:
@@ -42,8 +49,11 @@ def measure(folder: str, records: int) -> dict[str, float]:
     started = time.perf_counter()
     read = sum(len(data.splitlines()) for _, data in read_segments(folder))
     assert read == records, f"wrote {records} records, read {read}"
-    return {"append, median (ms)": statistics.median(latencies) * 1000, "append, p95 (ms)": sorted(latencies)[int(0.95 * records)] * 1000,
-            f"read all {records} back (s)": time.perf_counter() - started}
+    return {
+        "append, median (ms)": statistics.median(latencies) * 1000,
+        "append, p95 (ms)": sorted(latencies)[int(0.95 * records)] * 1000,
+        f"read all {records} back (s)": time.perf_counter() - started,
+    }
 
 
 def main() -> None:

@@ -43,8 +43,20 @@ from llm_platform.config import load_config
 from llm_platform.resources.mlflow import mlflow_resource
 from llm_platform.serving.server import build_service, running, wait_ready
 
-TOPICS = ["for loops", "while loops", "the with statement", "context managers", "dictionaries", "exceptions", "augmented assignment",
-          "boolean operations", "class definitions", "try statements", "raising exceptions", "dict comprehension"]
+TOPICS = [
+    "for loops",
+    "while loops",
+    "the with statement",
+    "context managers",
+    "dictionaries",
+    "exceptions",
+    "augmented assignment",
+    "boolean operations",
+    "class definitions",
+    "try statements",
+    "raising exceptions",
+    "dict comprehension",
+]
 FORMS = ["How do {} work?", "Explain {}.", "What should I know about {}?", "Give an example of {}."]
 
 
@@ -55,9 +67,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--build-tiny", action="store_true", help="build the tiny platform in a temp folder first")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--questions", type=int, default=24, help="distinct questions in the cold phase")
-    parser.add_argument("--cached-rounds", type=int, default=10, help="times each question is asked again in the cached phase")
+    parser.add_argument(
+        "--cached-rounds", type=int, default=10, help="times each question is asked again in the cached phase"
+    )
     parser.add_argument("--max-tokens", type=int, default=16)
-    parser.add_argument("--chaos", type=float, metavar="SECONDS", help="run the abuse mode for this long instead of the phases")
+    parser.add_argument(
+        "--chaos", type=float, metavar="SECONDS", help="run the abuse mode for this long instead of the phases"
+    )
     return parser.parse_args(argv)
 
 
@@ -73,13 +89,19 @@ def build_tiny(folder: Path):
     home, instance = str(folder / "home"), dg.DagsterInstance.ephemeral()
     definitions = build_definitions(config, home=home, executor="in_process")
     for job, partition in ((INDEX_JOB, TINY_SOURCE), (PUBLISH_INDEX_JOB, None), (TRAINING_JOB, None)):
-        result = definitions.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
+        result = definitions.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=partition, raise_on_error=False
+        )
         assert result.success, f"{job} failed"
     return config, home
 
 
 def questions(count: int) -> list[str]:
-    return [FORMS[i // len(TOPICS) % len(FORMS)].format(TOPICS[i % len(TOPICS)]) + ("" if i < len(TOPICS) * len(FORMS) else f" ({i})") for i in range(count)]
+    return [
+        FORMS[i // len(TOPICS) % len(FORMS)].format(TOPICS[i % len(TOPICS)])
+        + ("" if i < len(TOPICS) * len(FORMS) else f" ({i})")
+        for i in range(count)
+    ]
 
 
 class Phase:
@@ -93,17 +115,30 @@ class Phase:
         local = threading.local()
 
         def ask(question: str) -> None:
-            client = getattr(local, "client", None) or setattr(local, "client", httpx.Client(timeout=120)) or local.client
+            client = (
+                getattr(local, "client", None) or setattr(local, "client", httpx.Client(timeout=120)) or local.client
+            )
             began = time.perf_counter()
             try:
-                response = client.post(f"{url}/v1/chat/completions", json={"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": question}]})
+                response = client.post(
+                    f"{url}/v1/chat/completions",
+                    json={
+                        "model": model,
+                        "max_tokens": max_tokens,
+                        "messages": [{"role": "user", "content": question}],
+                    },
+                )
                 ok = response.status_code == 200
                 versions = response.json().get("versions") if ok else None
             except httpx.HTTPError as exc:
                 ok, versions = False, str(exc)
             with self._lock:
                 self.latencies.append(time.perf_counter() - began)
-                (self.versions.append(tuple(versions.values())) if ok else self.errors.append(versions or response.text[:200]))
+                (
+                    self.versions.append(tuple(versions.values()))
+                    if ok
+                    else self.errors.append(versions or response.text[:200])
+                )
 
         began = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
@@ -114,9 +149,11 @@ class Phase:
     def row(self) -> str:
         ms = sorted(x * 1000 for x in self.latencies)
         pct = lambda p: ms[min(len(ms) - 1, int(p / 100 * len(ms)))]
-        return (f"{self.name:<22}{len(ms):>9}{len(ms) / self.seconds:>10.1f}"
-                f"{statistics.median(ms):>10.1f}{pct(95):>10.1f}{pct(99):>10.1f}"
-                f"{len(self.errors):>8}{len(set(self.versions)):>10}")
+        return (
+            f"{self.name:<22}{len(ms):>9}{len(ms) / self.seconds:>10.1f}"
+            f"{statistics.median(ms):>10.1f}{pct(95):>10.1f}{pct(99):>10.1f}"
+            f"{len(self.errors):>8}{len(set(self.versions)):>10}"
+        )
 
 
 def hot_swap(service, config, home: str, stop: threading.Event) -> None:
@@ -157,24 +194,47 @@ class Chaos:
 
     def client(self, url: str, model: str, cached: list[str], until: float, max_tokens: int, seed: int) -> None:
         rng, http = random.Random(seed), httpx.Client(timeout=180)
-        body = lambda question, **extra: {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": question}], **extra}
+        body = lambda question, **extra: {
+            "model": model,
+            "max_tokens": max_tokens,
+            "messages": [{"role": "user", "content": question}],
+            **extra,
+        }
         while time.monotonic() < until:
             action, began = rng.choice(["cached", "new", "stream", "drop", "bad"]), time.perf_counter()
-            question = rng.choice(cached) if action == "cached" else f"What about {rng.choice(TOPICS)} ({rng.random():.6f})?"
+            question = (
+                rng.choice(cached) if action == "cached" else f"What about {rng.choice(TOPICS)} ({rng.random():.6f})?"
+            )
             try:
                 if action in ("cached", "new"):
                     response = http.post(f"{url}/v1/chat/completions", json=body(question))
-                    self.count(f"good {action}" if response.status_code == 200 else f"error {action} {response.status_code}", time.perf_counter() - began)
+                    self.count(
+                        f"good {action}" if response.status_code == 200 else f"error {action} {response.status_code}",
+                        time.perf_counter() - began,
+                    )
                 elif action in ("stream", "drop"):
-                    self.count(self._stream(http, url, body(question, stream=True, max_tokens=256 if action == "drop" else max_tokens),
-                                            rng.randint(1, 4) if action == "drop" else None), time.perf_counter() - began)
+                    self.count(
+                        self._stream(
+                            http,
+                            url,
+                            body(question, stream=True, max_tokens=256 if action == "drop" else max_tokens),
+                            rng.randint(1, 4) if action == "drop" else None,
+                        ),
+                        time.perf_counter() - began,
+                    )
                 elif rng.random() < 0.25:
                     response = http.post(f"{url}/v1/search", json={"query": "   ", "mode": "fts"})
-                    self.count("refused (4xx)" if 400 <= response.status_code < 500 else f"error bad {response.status_code}")
+                    self.count(
+                        "refused (4xx)" if 400 <= response.status_code < 500 else f"error bad {response.status_code}"
+                    )
                 else:
                     payload = json.dumps({**body(question), **rng.choice(BAD_REQUESTS)})
-                    response = http.post(f"{url}/v1/chat/completions", content=payload, headers={"content-type": "application/json"})
-                    self.count("refused (4xx)" if 400 <= response.status_code < 500 else f"error bad {response.status_code}")
+                    response = http.post(
+                        f"{url}/v1/chat/completions", content=payload, headers={"content-type": "application/json"}
+                    )
+                    self.count(
+                        "refused (4xx)" if 400 <= response.status_code < 500 else f"error bad {response.status_code}"
+                    )
             except httpx.HTTPError as exc:
                 self.count(f"error {action} {type(exc).__name__}")
 
@@ -185,7 +245,7 @@ class Chaos:
             if response.status_code != 200:
                 return f"error stream {response.status_code}"
             for line in response.iter_lines():
-                if line.startswith("data: {\"error\""):
+                if line.startswith('data: {"error"'):
                     return "error stream event"
                 events += line.startswith("data: ")
                 if drop_after is not None and events >= drop_after:
@@ -204,15 +264,23 @@ def run_chaos(service, url: str, model: str, args: argparse.Namespace) -> int:
     while (in_flight() or service.state.current.slots.in_use()) and time.monotonic() < drain_until:
         time.sleep(0.1)
     ms = sorted(x * 1000 for x in chaos.latencies)
-    print(f"chaos: {args.clients} clients for {args.chaos:.0f} s, max_tokens "
-          f"{args.max_tokens} (dropped streams ask for 256)")
+    print(
+        f"chaos: {args.clients} clients for {args.chaos:.0f} s, max_tokens "
+        f"{args.max_tokens} (dropped streams ask for 256)"
+    )
     for kind, number in sorted(chaos.counts.items()):
         print(f"  {kind:<28}{number:>7}")
-    print(f"  good answers p50 {statistics.median(ms):.0f} ms, p95 "
-          f"{ms[int(0.95 * (len(ms) - 1))]:.0f} ms ({len(ms)} timed)")
-    print(f"  afterwards: requests in flight {in_flight():.0f}, generation slots held "
-          f"{service.state.current.slots.in_use()}, /readyz {httpx.get(f'{url}/readyz').status_code}")
-    failed = any(kind.startswith("error") for kind in chaos.counts) or in_flight() or service.state.current.slots.in_use()
+    print(
+        f"  good answers p50 {statistics.median(ms):.0f} ms, p95 "
+        f"{ms[int(0.95 * (len(ms) - 1))]:.0f} ms ({len(ms)} timed)"
+    )
+    print(
+        f"  afterwards: requests in flight {in_flight():.0f}, generation slots held "
+        f"{service.state.current.slots.in_use()}, /readyz {httpx.get(f'{url}/readyz').status_code}"
+    )
+    failed = (
+        any(kind.startswith("error") for kind in chaos.counts) or in_flight() or service.state.current.slots.in_use()
+    )
     return 1 if failed else 0
 
 
@@ -236,13 +304,23 @@ def main(argv=None) -> int:
         stop = threading.Event()
         swapper = threading.Thread(target=hot_swap, args=(service, config, home, stop))
         swapper.start()
-        swap = Phase("during hot swap").run(url, model, [q + " (swap)" for q in cold_questions] + cold_questions * args.cached_rounds, args.clients, args.max_tokens)
+        swap = Phase("during hot swap").run(
+            url,
+            model,
+            [q + " (swap)" for q in cold_questions] + cold_questions * args.cached_rounds,
+            args.clients,
+            args.max_tokens,
+        )
         stop.set()
         swapper.join()
-    print(f"service on 127.0.0.1, {args.clients} concurrent clients, max_tokens "
-          f"{args.max_tokens}, versions now {service.state.current.versions()}")
-    print(f"{'phase':<22}{'requests':>9}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}"
-          f"{'p99 ms':>10}{'errors':>8}{'versions':>10}")
+    print(
+        f"service on 127.0.0.1, {args.clients} concurrent clients, max_tokens "
+        f"{args.max_tokens}, versions now {service.state.current.versions()}"
+    )
+    print(
+        f"{'phase':<22}{'requests':>9}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}"
+        f"{'p99 ms':>10}{'errors':>8}{'versions':>10}"
+    )
     for phase in (cold, cached, swap):
         print(phase.row())
     for phase in (cold, cached, swap):

@@ -121,17 +121,24 @@ def run_shards(here: Path, config: Path, home: Path, keys: list[str]) -> dict[st
     runs: dict[str, dict[str, dict]] = {}
     for key in keys:
         started = time.perf_counter()
-        runs[key] = {stage: run_in_checkout(document_memory.__file__, here, "_stage", str(config), str(home), stage, key) for stage in STAGES}
+        runs[key] = {
+            stage: run_in_checkout(document_memory.__file__, here, "_stage", str(config), str(home), stage, key)
+            for stage in STAGES
+        }
         print(f"  {key}: {time.perf_counter() - started:.0f}s", flush=True)
     return runs
 
 
 def report(runs: dict[str, dict[str, dict]], megabytes: dict[str, float]) -> None:
-    print(f"  {'shard':<16} {'stage':<15} {'MB':>7} {'seconds':>8} {'MB/s':>6} {'cpu s':>7} {'MB/cpu-s':>9} {'peak RSS MiB':>13}  rows, failed checks")
+    print(
+        f"  {'shard':<16} {'stage':<15} {'MB':>7} {'seconds':>8} {'MB/s':>6} {'cpu s':>7} {'MB/cpu-s':>9} {'peak RSS MiB':>13}  rows, failed checks"
+    )
     for key, stages in runs.items():
         for stage, run in stages.items():
-            print(f"  {key:<16} {stage:<15} {megabytes[key]:7.1f} {run['seconds']:8.1f} {megabytes[key] / run['seconds']:6.2f} {run['cpu_seconds']:7.1f} "
-                  f"{megabytes[key] / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f}  {run['rows']} {' '.join(run['failed_checks'])}")
+            print(
+                f"  {key:<16} {stage:<15} {megabytes[key]:7.1f} {run['seconds']:8.1f} {megabytes[key] / run['seconds']:6.2f} {run['cpu_seconds']:7.1f} "
+                f"{megabytes[key] / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f}  {run['rows']} {' '.join(run['failed_checks'])}"
+            )
     total = sum(megabytes.values())
     print(f"per stage over {len(runs)} shards, {total:.1f} MB (one core per step):")
     inverse_rate = 0.0
@@ -140,21 +147,29 @@ def report(runs: dict[str, dict[str, dict]], megabytes: dict[str, float]) -> Non
         cpu = sum(runs[key][stage]["cpu_seconds"] for key in runs)
         peak = max(runs[key][stage]["peak_rss_mib"] for key in runs)
         inverse_rate += cpu / total
-        print(f"  {stage:<15} {total / seconds:6.2f} MB/s  {total / cpu:6.2f} MB/cpu-s  largest peak RSS {peak:5.0f} MiB")
+        print(
+            f"  {stage:<15} {total / seconds:6.2f} MB/s  {total / cpu:6.2f} MB/cpu-s  largest peak RSS {peak:5.0f} MiB"
+        )
     peak = max(run["peak_rss_mib"] for stages in runs.values() for run in stages.values())
-    print(f"  {'end to end':<15} {1 / inverse_rate:6.2f} MB/cpu-s  largest peak RSS of any step {peak:.0f} MiB "
-          f"(target <= {TARGET_PEAK_MIB}: {'ok' if peak <= TARGET_PEAK_MIB else 'over'})")
+    print(
+        f"  {'end to end':<15} {1 / inverse_rate:6.2f} MB/cpu-s  largest peak RSS of any step {peak:.0f} MiB "
+        f"(target <= {TARGET_PEAK_MIB}: {'ok' if peak <= TARGET_PEAK_MIB else 'over'})"
+    )
     cleaned = sum(runs[key]["cleaned_corpus"]["rows"].get("documents", 0) for key in runs)
     raw = sum(runs[key]["raw_documents"]["rows"].get("documents", 0) for key in runs)
     chunks = sum(runs[key]["chunks"]["rows"].get("chunks", 0) for key in runs)
-    print(f"  documents: {raw} raw, {cleaned} cleaned (the rest set aside: duplicates, low quality); chunks: {chunks}, {chunks / total:.0f} per MB")
+    print(
+        f"  documents: {raw} raw, {cleaned} cleaned (the rest set aside: duplicates, low quality); chunks: {chunks}, {chunks / total:.0f} per MB"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--megabytes", type=float, default=40.0, help="size of the source in MB of text (default 40)")
     parser.add_argument("--shards", type=int, default=4, help="shards of the source (default 4)")
-    parser.add_argument("--only", type=int, default=None, help="run only the first ONLY shards (the rest are built but not run)")
+    parser.add_argument(
+        "--only", type=int, default=None, help="run only the first ONLY shards (the rest are built but not run)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     args = parser.parse_args()
     here = Path(__file__).resolve().parents[1]
@@ -165,7 +180,10 @@ def main() -> int:
         started = time.perf_counter()
         total, sizes = write_source(work / "source", args.megabytes)
         megabytes = shard_megabytes(sizes, args.shards)
-        print(f"source: {total:.1f} MB in {len(sizes)} files, {args.shards} shards (built in {time.perf_counter() - started:.0f}s)", flush=True)
+        print(
+            f"source: {total:.1f} MB in {len(sizes)} files, {args.shards} shards (built in {time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
         write_config(work / "platform.yaml", work / "source", args.shards)
         keys = list(megabytes)[: args.only]
         runs = run_shards(here, work / "platform.yaml", work / "home", keys)

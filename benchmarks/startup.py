@@ -91,14 +91,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "LLM_PLATFORM_CONFIG": str(DEMO_CONFIG), "LLM_PLATFORM_HOME": f"{tmp}/home", "DAGSTER_HOME": f"{tmp}/dagster"}
+        env = {
+            **os.environ,
+            "LLM_PLATFORM_CONFIG": str(DEMO_CONFIG),
+            "LLM_PLATFORM_HOME": f"{tmp}/home",
+            "DAGSTER_HOME": f"{tmp}/dagster",
+        }
         Path(env["DAGSTER_HOME"]).mkdir()
         rows = [
             ("python -c pass", _wall(_python("pass"), env, args.repeats), None, None),
             ("import dagster (floor)", _wall(_python("import dagster"), env, args.repeats), None, None),
             ("import eager heavy libraries (old layout)", _wall(_python(EAGER), env, args.repeats), None, None),
-            ("import llm_platform.definitions", _wall(_python("import llm_platform.definitions"), env, args.repeats), 2.0, None),
-            ("dagster asset list", _wall([str(BIN / "dagster"), "asset", "list", "-m", "llm_platform.definitions"], env, args.repeats), 4.0, None),
+            (
+                "import llm_platform.definitions",
+                _wall(_python("import llm_platform.definitions"), env, args.repeats),
+                2.0,
+                None,
+            ),
+            (
+                "dagster asset list",
+                _wall([str(BIN / "dagster"), "asset", "list", "-m", "llm_platform.definitions"], env, args.repeats),
+                4.0,
+                None,
+            ),
             ("llm-platform --help", _wall([str(BIN / "llm-platform"), "--help"], env, args.repeats), 0.5, None),
         ]
         print("building the demo index (in-process) ...", file=sys.stderr, flush=True)
@@ -110,7 +125,17 @@ def main() -> None:
         rows.append(("first search on a machine (ONNX export, once)", _wall(search, env, 1), None, None))
         rows.append(("llm-platform search (hybrid, demo index)", _wall(search, env, args.repeats), 3.0, None))
         in_process = _wall(_in_process_rerun(env), env, max(1, args.repeats // 2))
-        cli = [str(BIN / "dagster"), "asset", "materialize", "-m", "llm_platform.definitions", "--select", DOCUMENT_ASSETS, "--partition", SOURCE]
+        cli = [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "llm_platform.definitions",
+            "--select",
+            DOCUMENT_ASSETS,
+            "--partition",
+            SOURCE,
+        ]
         through_cli = _wall(cli, env, max(1, args.repeats // 2))
         rows.append((f"unchanged re-run of {SOURCE!r}, in-process", in_process, None, None))
         rows.append((f"unchanged re-run of {SOURCE!r}, dagster CLI (multiprocess)", through_cli, None, None))

@@ -35,10 +35,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # Qwen2.5-0.5B's published shape (494M parameters with this vocabulary), and a few-layer one for CPUs.
 PRESETS = {
-    "0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
-                 "num_key_value_heads": 2, "vocab_size": 151_936, "rope_theta": 1_000_000.0},
-    "cpu": {"hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4, "num_attention_heads": 4,
-                "num_key_value_heads": 2, "vocab_size": None, "rope_theta": 1_000_000.0},
+    "0.5b": {
+        "hidden_size": 896,
+        "intermediate_size": 4864,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "vocab_size": 151_936,
+        "rope_theta": 1_000_000.0,
+    },
+    "cpu": {
+        "hidden_size": 256,
+        "intermediate_size": 768,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": None,
+        "rope_theta": 1_000_000.0,
+    },
 }
 TOKENIZER_VOCAB = 8192
 SIDES = ("trainer", "lora_adapter")
@@ -81,9 +95,14 @@ def build_model(folder: str, preset: str, device: str) -> int:
 
     tokenizer = train_corpus_tokenizer([text for _, text in topic_pairs(200)], vocab_size=TOKENIZER_VOCAB)
     shape = {**PRESETS[preset], "vocab_size": PRESETS[preset]["vocab_size"] or len(tokenizer)}
-    config = Qwen2Config(**shape, max_position_embeddings=32_768, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = Qwen2Config(
+        **shape,
+        max_position_embeddings=32_768,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(config)
     if device == "cuda":
@@ -107,8 +126,16 @@ def lora_config(args):
     """The LoRA settings both sides use."""
     from llm_platform.config import TrainingSettings
 
-    return TrainingSettings(rank=args.rank, alpha=2 * args.rank, dropout=0.05, epochs=1, batch_size=args.batch_size,
-                            max_length=args.max_length, checkpoint_every_steps=args.steps + 1, device=args.device)
+    return TrainingSettings(
+        rank=args.rank,
+        alpha=2 * args.rank,
+        dropout=0.05,
+        epochs=1,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        checkpoint_every_steps=args.steps + 1,
+        device=args.device,
+    )
 
 
 def run_lora_adapter(args, examples, work: str) -> dict:
@@ -116,9 +143,16 @@ def run_lora_adapter(args, examples, work: str) -> dict:
     from llm_platform.model.training import train_lora
     from llm_platform.model.training_request import TrainingRequest
 
-    result = train_lora(TrainingRequest(base_model_dir=args.model, examples=examples, config=lora_config(args), output_dir=work))
-    return {"tokens": result.tokens_seen, "seconds": result.seconds, "padding_share": result.padding_share,
-            "final_loss": result.losses[-1], "dtype": result.dtype}
+    result = train_lora(
+        TrainingRequest(base_model_dir=args.model, examples=examples, config=lora_config(args), output_dir=work)
+    )
+    return {
+        "tokens": result.tokens_seen,
+        "seconds": result.seconds,
+        "padding_share": result.padding_share,
+        "final_loss": result.losses[-1],
+        "dtype": result.dtype,
+    }
 
 
 def run_trainer(args, examples, work: str) -> dict:
@@ -132,28 +166,54 @@ def run_trainer(args, examples, work: str) -> dict:
     config = lora_config(args)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model)
-    model = get_peft_model(model, LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
-                                             target_modules=list(config.target_modules), task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=config.rank,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=list(config.target_modules),
+            task_type="CAUSAL_LM",
+        ),
+    )
     rows = []
     for question, answer in examples:
         ids, labels = encode_example(tokenizer, question, answer, max_length=config.max_length)
         rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
     training_args = TrainingArguments(
-        output_dir=work, per_device_train_batch_size=config.batch_size, max_steps=args.steps,
-        learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=max(1, args.steps // 10),
-        bf16=args.device == "cuda", use_cpu=args.device == "cpu", save_strategy="no", report_to="none",
-        logging_steps=args.steps, remove_unused_columns=False, seed=config.seed,
+        output_dir=work,
+        per_device_train_batch_size=config.batch_size,
+        max_steps=args.steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=max(1, args.steps // 10),
+        bf16=args.device == "cuda",
+        use_cpu=args.device == "cpu",
+        save_strategy="no",
+        report_to="none",
+        logging_steps=args.steps,
+        remove_unused_columns=False,
+        seed=config.seed,
     )
-    trainer = Trainer(model=model, args=training_args, train_dataset=rows,
-                      data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=rows,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+    )
     if args.device == "cuda":
         torch.cuda.synchronize()
     began = time.perf_counter()
     output = trainer.train()
     if args.device == "cuda":
         torch.cuda.synchronize()
-    return {"tokens": sum(len(r["input_ids"]) for r in rows), "seconds": time.perf_counter() - began,
-            "padding_share": None, "final_loss": output.training_loss, "dtype": str(model.dtype).removeprefix("torch.")}
+    return {
+        "tokens": sum(len(r["input_ids"]) for r in rows),
+        "seconds": time.perf_counter() - began,
+        "padding_share": None,
+        "final_loss": output.training_loss,
+        "dtype": str(model.dtype).removeprefix("torch."),
+    }
 
 
 def run_side(args) -> None:
@@ -165,8 +225,11 @@ def run_side(args) -> None:
     examples = topic_pairs(args.steps * args.batch_size)
     with tempfile.TemporaryDirectory() as work:
         figures = (run_trainer if args.side == "trainer" else run_lora_adapter)(args, examples, work)
-    figures.update(side=args.side, tokens_per_second=figures["tokens"] / figures["seconds"],
-                   peak_memory_mib=peak_memory_mib(args.device))
+    figures.update(
+        side=args.side,
+        tokens_per_second=figures["tokens"] / figures["seconds"],
+        peak_memory_mib=peak_memory_mib(args.device),
+    )
     print(json.dumps(figures))
 
 
@@ -189,21 +252,41 @@ def device_name(device: str) -> str:
 def report(args, parameters: int, sides: dict[str, dict]) -> None:
     """Print the two sides side by side, the ratio, then one JSON line with everything."""
     ours, plain = sides["lora_adapter"], sides["trainer"]
-    print(f"Qwen2 {args.preset} ({parameters / 1e6:,.1f}M parameters) on {device_name(args.device)}: "
-          f"{args.steps} steps x {args.batch_size} examples, max_length {args.max_length}, LoRA rank {args.rank}")
+    print(
+        f"Qwen2 {args.preset} ({parameters / 1e6:,.1f}M parameters) on {device_name(args.device)}: "
+        f"{args.steps} steps x {args.batch_size} examples, max_length {args.max_length}, LoRA rank {args.rank}"
+    )
     print(f"{'':22}{'tokens/s':>12}{'seconds':>10}{'peak MiB':>11}{'padding':>9}{'final loss':>12}")
     for name, side in (("Trainer + peft", plain), ("lora_adapter loop", ours)):
         padding = "-" if side["padding_share"] is None else f"{side['padding_share']:.0%}"
-        print(f"{name:22}{side['tokens_per_second']:12,.0f}{side['seconds']:10.2f}{side['peak_memory_mib']:11,.0f}"
-              f"{padding:>9}{side['final_loss']:12.4f}")
+        print(
+            f"{name:22}{side['tokens_per_second']:12,.0f}{side['seconds']:10.2f}{side['peak_memory_mib']:11,.0f}"
+            f"{padding:>9}{side['final_loss']:12.4f}"
+        )
     ratio = ours["tokens_per_second"] / plain["tokens_per_second"]
     memory = ours["peak_memory_mib"] / plain["peak_memory_mib"]
-    print(f"lora_adapter / Trainer: {ratio:.2f}x tokens/s at {memory:.2f}x peak "
-          "memory (target on a GPU: >= 1.2x at <= 1.0x)")
-    print(json.dumps({"device": device_name(args.device), "preset": args.preset, "parameters": parameters, "steps": args.steps,
-                      "batch_size": args.batch_size, "max_length": args.max_length, "ratio": round(ratio, 3),
-                      "memory_ratio": round(memory, 3), "sides": sides, "torch": version("torch"),
-                      "transformers": version("transformers"), "peft": version("peft")}))
+    print(
+        f"lora_adapter / Trainer: {ratio:.2f}x tokens/s at {memory:.2f}x peak "
+        "memory (target on a GPU: >= 1.2x at <= 1.0x)"
+    )
+    print(
+        json.dumps(
+            {
+                "device": device_name(args.device),
+                "preset": args.preset,
+                "parameters": parameters,
+                "steps": args.steps,
+                "batch_size": args.batch_size,
+                "max_length": args.max_length,
+                "ratio": round(ratio, 3),
+                "memory_ratio": round(memory, 3),
+                "sides": sides,
+                "torch": version("torch"),
+                "transformers": version("transformers"),
+                "peft": version("peft"),
+            }
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,8 +299,10 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda needs a visible CUDA GPU and the CUDA build of torch (see k8s/Dockerfile); "
-                         "run without --device for the CPU comparison")
+        raise SystemExit(
+            "--device cuda needs a visible CUDA GPU and the CUDA build of torch (see k8s/Dockerfile); "
+            "run without --device for the CPU comparison"
+        )
     with tempfile.TemporaryDirectory() as folder:
         parameters = build_model(folder, args.preset, args.device)
         sides = {side: run_child(side, folder, argv) for side in SIDES}

@@ -49,7 +49,7 @@ def _job_launch(args: list[str]) -> list[str] | None:
         return ["launch", *args]
     i = args.index("--tags")
     partition = _partition_of(args[i + 1]) if i + 1 < len(args) else None
-    rest = args[:i] + args[i + 2:]
+    rest = args[:i] + args[i + 2 :]
     if partition is None or "--tags" in rest:
         return None
     return ["launch", *rest, "--partition", partition]

@@ -66,8 +66,10 @@ class DatasetStore:
 
     def _folder(self, dataset: Dataset, partition: str | None) -> str:
         if not isinstance(dataset, Dataset):
-            raise TypeError(f"a dataset is named by its Dataset handle, not {dataset!r}: "
-                            "import the handle declared beside its asset")
+            raise TypeError(
+                f"a dataset is named by its Dataset handle, not {dataset!r}: "
+                "import the handle declared beside its asset"
+            )
         if dataset.partitioned and partition is None:
             raise ValueError(f"dataset {dataset.name} is partitioned: name the partition to read or write")
         if not dataset.partitioned and partition is not None:
@@ -83,7 +85,14 @@ class DatasetStore:
         with self._fs.open(pointer, "r") as handle:
             return handle.read().strip() or None
 
-    def read(self, dataset: Dataset, partition: str | None = None, columns: list[str] | None = None, *, version: str | None = None) -> pa.Table | None:
+    def read(
+        self,
+        dataset: Dataset,
+        partition: str | None = None,
+        columns: list[str] | None = None,
+        *,
+        version: str | None = None,
+    ) -> pa.Table | None:
         """The current version (or `version`) as an Arrow table, or None if nothing was written yet."""
         version = version or self.current_version(dataset, partition)
         if version is None:
@@ -100,8 +109,13 @@ class DatasetStore:
             return pq.read_schema(handle)
 
     def iter_batches(
-        self, dataset: Dataset, partition: str | None = None, columns: list[str] | None = None, *,
-        version: str | None = None, batch_rows: int = 256,
+        self,
+        dataset: Dataset,
+        partition: str | None = None,
+        columns: list[str] | None = None,
+        *,
+        version: str | None = None,
+        batch_rows: int = 256,
     ) -> Iterator[pa.RecordBatch]:
         """The current version (or `version`) in record batches of at most `batch_rows` rows; nothing if never written.
 

@@ -15,7 +15,12 @@ PEFT_CHECKPOINTING_PROPERTY = "`is_gradient_checkpointing` is deprecated"
 # `dagster asset materialize`, `job execute`, `dev` and `definitions validate` warn on every call that `dg`
 # supersedes them. `llm-platform dagster` runs the first three as `dg` (dagster_commands); this filter covers
 # what still runs as `dagster`: an option `dg launch` lacks, `definitions validate`, an environment without dg.
-DAGSTER_SUPERSEDED_COMMANDS = ("asset_materialize_command", "job_execute_command", "dev_command", "definitions_validate_command")
+DAGSTER_SUPERSEDED_COMMANDS = (
+    "asset_materialize_command",
+    "job_execute_command",
+    "dev_command",
+    "definitions_validate_command",
+)
 
 
 # transformers 5 draws a "Loading weights" bar on every model load (through huggingface_hub's switch), and MLflow

@@ -50,11 +50,15 @@ def dagster_home_warning(argv0: str | None = None, subcommand: str | None = None
     if argv0 is None:
         argv0, subcommand = sys.argv[0], (sys.argv[1] if len(sys.argv) > 1 else None)
     name = Path(argv0).name
-    if os.environ.get(DAGSTER_HOME_ENV) or not (name in _DAGSTER_COMMANDS or (name == "dg" and subcommand in _DG_INSTANCE_COMMANDS)):
+    if os.environ.get(DAGSTER_HOME_ENV) or not (
+        name in _DAGSTER_COMMANDS or (name == "dg" and subcommand in _DG_INSTANCE_COMMANDS)
+    ):
         return None
-    return ("llm_platform: DAGSTER_HOME is not set, so this command uses a temporary Dagster instance: its runs are "
-            "deleted when it exits and the UI never shows them. Run it as `llm-platform dagster <command>` "
-            f"(or `make dagster ARGS='<command>'`), which uses {default_dagster_home()}, or export DAGSTER_HOME.")
+    return (
+        "llm_platform: DAGSTER_HOME is not set, so this command uses a temporary Dagster instance: its runs are "
+        "deleted when it exits and the UI never shows them. Run it as `llm-platform dagster <command>` "
+        f"(or `make dagster ARGS='<command>'`), which uses {default_dagster_home()}, or export DAGSTER_HOME."
+    )
 
 
 def warn_if_dagster_home_unset() -> None:
@@ -85,9 +89,11 @@ def config_drift_warning(latest: tuple[str, str] | None, config: PlatformConfig)
     if latest is None or latest[1] == config.config_sha256:
         return None
     run_id, recorded = latest
-    return ("llm_platform: warning: the latest run on this Dagster instance (run "
-            f"{run_id[:8]}) used a config with sha256 {recorded[:12]}, "
-            f"but this command loads {config.config_path} (sha256 "
-            f"{config.config_sha256[:12]}). The UI and jobs will show this config's "
-            "sources and partitions, not those runs'. If you meant the config of those runs, start again with the same "
-            f"{CONFIG_ENV} (or --config), e.g. `{CONFIG_ENV}=/path/to/your.yaml make ui`.")
+    return (
+        "llm_platform: warning: the latest run on this Dagster instance (run "
+        f"{run_id[:8]}) used a config with sha256 {recorded[:12]}, "
+        f"but this command loads {config.config_path} (sha256 "
+        f"{config.config_sha256[:12]}). The UI and jobs will show this config's "
+        "sources and partitions, not those runs'. If you meant the config of those runs, start again with the same "
+        f"{CONFIG_ENV} (or --config), e.g. `{CONFIG_ENV}=/path/to/your.yaml make ui`."
+    )

@@ -1,6 +1,5 @@
 """Metadata a person wants on a materialization: previews, counts, check outcomes."""
 
-
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -41,11 +40,17 @@ def check_result(name: str, outcome: RuleOutcome, *, severity=dg.AssetCheckSever
         check_name=name,
         passed=outcome.passed,
         severity=severity,
-        metadata={"rule": outcome.rule, "failures": outcome.failures, "examples": dg.MetadataValue.json(outcome.examples)},
+        metadata={
+            "rule": outcome.rule,
+            "failures": outcome.failures,
+            "examples": dg.MetadataValue.json(outcome.examples),
+        },
     )
 
 
-def rate_check(name: str, part: int, whole: int, maximum: float, *, what: str, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+def rate_check(
+    name: str, part: int, whole: int, maximum: float, *, what: str, severity=dg.AssetCheckSeverity.ERROR
+) -> dg.AssetCheckResult:
     """A check that `part / whole` stays at or below `maximum`."""
     rate = part / whole if whole else 0.0
     return dg.AssetCheckResult(

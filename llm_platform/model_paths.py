@@ -31,6 +31,10 @@ def resolve_sentence_transformer(model_id: str, *, allow_download: bool = False)
     except Exception as exc:  # huggingface_hub raises several unrelated types for "not there"
         raise ModelNotAvailableError(
             f"embedding model {model_id!r} is not a local folder and not in the local Hugging Face cache"
-            + ("" if allow_download else " (downloads are off: set embedding.allow_download: true or point embedding.model at a folder)")
+            + (
+                ""
+                if allow_download
+                else " (downloads are off: set embedding.allow_download: true or point embedding.model at a folder)"
+            )
             + f": {exc}"
         ) from exc

@@ -47,20 +47,26 @@ def ids_unique_and_present(column: str) -> pa.DataFrameSchema:
 def text_length_within(min_chars: int, max_chars: int, column: str = "text") -> pa.DataFrameSchema:
     import pandera.pandas as pa
 
-    check = pa.Check(lambda s: s.str.strip().str.len().between(min_chars, max_chars), name=f"length {min_chars}..{max_chars}")
+    check = pa.Check(
+        lambda s: s.str.strip().str.len().between(min_chars, max_chars), name=f"length {min_chars}..{max_chars}"
+    )
     return pa.DataFrameSchema({column: pa.Column(str, check, nullable=False)}, name=f"{column}_length")
 
 
 def quality_at_least(minimum: float) -> pa.DataFrameSchema:
     import pandera.pandas as pa
 
-    return pa.DataFrameSchema({"quality": pa.Column(float, pa.Check.ge(minimum), nullable=False)}, name="quality_minimum")
+    return pa.DataFrameSchema(
+        {"quality": pa.Column(float, pa.Check.ge(minimum), nullable=False)}, name="quality_minimum"
+    )
 
 
 def values_within(column: str, minimum: float, maximum: float) -> pa.DataFrameSchema:
     import pandera.pandas as pa
 
-    return pa.DataFrameSchema({column: pa.Column(float, pa.Check.in_range(minimum, maximum), nullable=False)}, name=f"{column}_range")
+    return pa.DataFrameSchema(
+        {column: pa.Column(float, pa.Check.in_range(minimum, maximum), nullable=False)}, name=f"{column}_range"
+    )
 
 
 def tokens_at_most(maximum: int) -> pa.DataFrameSchema:
@@ -79,7 +85,9 @@ def vectors_of_dimension(dimension: int) -> pa.DataFrameSchema:
 def vectors_finite() -> pa.DataFrameSchema:
     import pandera.pandas as pa
 
-    check = pa.Check(lambda s: s.map(lambda v: bool(np.isfinite(np.asarray(v, dtype=np.float32)).all())), name="no NaN or inf")
+    check = pa.Check(
+        lambda s: s.map(lambda v: bool(np.isfinite(np.asarray(v, dtype=np.float32)).all())), name="no NaN or inf"
+    )
     return pa.DataFrameSchema({"vector": pa.Column(object, check)}, name="vector_finite")
 
 
@@ -125,7 +133,9 @@ def validate_rule(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> RuleOutcom
 def merge_outcomes(rule: str, outcomes: list[RuleOutcome]) -> RuleOutcome:
     """One outcome of a rule from its outcomes on parts of the data: failures summed, a few examples kept."""
     return RuleOutcome(
-        rule=rule, passed=all(o.passed for o in outcomes), failures=sum(o.failures for o in outcomes),
+        rule=rule,
+        passed=all(o.passed for o in outcomes),
+        failures=sum(o.failures for o in outcomes),
         examples=[e for o in outcomes for e in o.examples][:_EXAMPLES],
     )
 
@@ -160,7 +170,12 @@ class UniqueTally:
             at = np.minimum(np.searchsorted(self._seen, hashes), len(self._seen) - 1)
             repeated = [value for value, hit in zip(present, self._seen[at] == hashes, strict=True) if hit]
             if repeated:
-                found = RuleOutcome(self._repeats.rule, False, len(repeated), [_shown(self._rule.schema, v) for v in repeated[:_EXAMPLES]])
+                found = RuleOutcome(
+                    self._repeats.rule,
+                    False,
+                    len(repeated),
+                    [_shown(self._rule.schema, v) for v in repeated[:_EXAMPLES]],
+                )
                 self._repeats = merge_outcomes(self._repeats.rule, [self._repeats, found])
         self._seen = np.union1d(self._seen, hashes)
 

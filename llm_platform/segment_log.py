@@ -44,7 +44,9 @@ def replica_name() -> str:
 class SegmentWriter:
     """Appends one line per record under `folder`, durably before returning; thread-safe."""
 
-    def __init__(self, folder: str, *, max_bytes: int, max_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, folder: str, *, max_bytes: int, max_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.fs, self.root = fsspec.core.url_to_fs(folder.rstrip("/"))
         self.remote = is_remote(folder)
         self.replica, self.max_bytes, self.max_seconds, self._clock = replica_name(), max_bytes, max_seconds, clock
@@ -101,7 +103,9 @@ class SegmentWriter:
 
     def _segment(self, incoming: int) -> IO[bytes]:
         handle = self._handle
-        if handle is not None and (handle.tell() + incoming > self.max_bytes or self._clock() - self._opened_at >= self.max_seconds):
+        if handle is not None and (
+            handle.tell() + incoming > self.max_bytes or self._clock() - self._opened_at >= self.max_seconds
+        ):
             self._rotate()
             handle = None
         if handle is None:

@@ -29,8 +29,10 @@ class ShardKeyError(ValueError):
 
 def _position(doc_id: str) -> int:
     if not _HEX.match(doc_id):
-        raise ValueError(f"doc_id {doc_id!r} is not a lowercase hex hash: shards split the doc_id "
-                         "hash space (llm_platform.identity.doc_id_for)")
+        raise ValueError(
+            f"doc_id {doc_id!r} is not a lowercase hex hash: shards split the doc_id "
+            "hash space (llm_platform.identity.doc_id_for)"
+        )
     return int(doc_id[:_PREFIX], 16)
 
 
@@ -54,7 +56,9 @@ class Shard:
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 0 <= self.index < self.count:
-            raise ShardKeyError(f"shard {self.index} of {self.count} of source {self.source!r}: the index must be 0 … count-1")
+            raise ShardKeyError(
+                f"shard {self.index} of {self.count} of source {self.source!r}: the index must be 0 … count-1"
+            )
 
     @property
     def key(self) -> str:
@@ -89,12 +93,16 @@ def parse_partition_key(key: str) -> Shard:
     """The shard a partition key names: `wiki` (the whole source) or `wiki.2-of-4`."""
     found = _KEY.match(key)
     if found is None:
-        raise ShardKeyError(f"partition key {key!r} is neither a source name nor '<source>.<shard>-of-<count>' (e.g. 'wiki.0-of-4')")
+        raise ShardKeyError(
+            f"partition key {key!r} is neither a source name nor '<source>.<shard>-of-<count>' (e.g. 'wiki.0-of-4')"
+        )
     if found["count"] is None:
         return Shard(found["source"])
     index, count = int(found["index"]), int(found["count"])
     if count == 1:
-        raise ShardKeyError(f"partition key {key!r}: a source of one shard is keyed by its name alone, {found['source']!r}")
+        raise ShardKeyError(
+            f"partition key {key!r}: a source of one shard is keyed by its name alone, {found['source']!r}"
+        )
     shard = Shard(found["source"], index, count)
     if shard.key != key:
         raise ShardKeyError(f"partition key {key!r}: write shard numbers without leading zeros, as {shard.key!r}")

@@ -20,8 +20,25 @@ from llm_platform.config import PlatformConfig, load_config
 pytest_plugins = ["llm_platform_tests.s3_fixtures", "llm_platform_tests.tiny_platform"]
 
 DOCS_MARKDOWN = (
-    "for", "while", "if", "with", "raise", "assert", "return", "del", "exceptions", "augassign",
-    "dict", "booleans", "integers", "floating", "power", "slicings", "subscriptions", "context-managers", "lambda",
+    "for",
+    "while",
+    "if",
+    "with",
+    "raise",
+    "assert",
+    "return",
+    "del",
+    "exceptions",
+    "augassign",
+    "dict",
+    "booleans",
+    "integers",
+    "floating",
+    "power",
+    "slicings",
+    "subscriptions",
+    "context-managers",
+    "lambda",
 )
 DOCS_TEXT = ("global", "nonlocal")
 DOCS_HTML = ("class",)
@@ -76,8 +93,10 @@ def _write_corpus(root: Path) -> None:
         (docs / f"{name}.txt").write_text(text, encoding="utf-8")
     for name in DOCS_HTML:
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in topics[name].split("\n\n")[1:])
-        page = (f"<html><head><title>{html.escape(topic_title(name))}</title></head><body><nav>"
-                f"Home</nav><main>{paragraphs}</main></body></html>")
+        page = (
+            f"<html><head><title>{html.escape(topic_title(name))}</title></head><body><nav>"
+            f"Home</nav><main>{paragraphs}</main></body></html>"
+        )
         (docs / f"{name}.html").write_text(page, encoding="utf-8")
     for name in NOTES_MARKDOWN:
         (notes / f"{name}.md").write_text(topic_markdown(name), encoding="utf-8")
@@ -104,7 +123,9 @@ class Platform:
         return self.root / "corpus" / source
 
     def run(self, job: str = INDEX_JOB, partition: str | None = None, **kwargs) -> dg.ExecuteInProcessResult:
-        return self.defs.resolve_job_def(job).execute_in_process(partition_key=partition, instance=dg.DagsterInstance.ephemeral(), **kwargs)
+        return self.defs.resolve_job_def(job).execute_in_process(
+            partition_key=partition, instance=dg.DagsterInstance.ephemeral(), **kwargs
+        )
 
 
 def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -149,7 +170,6 @@ def onnx_export_cache(tmp_path_factory) -> Iterator[Path]:
 def new_platform(tmp_path_factory) -> Callable[[str], Platform]:
     """Make a fresh platform (own corpus copy and home) in a temp folder named `name`."""
     return lambda name: build_platform(tmp_path_factory.mktemp(name))
-
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,21 @@ def running_mlflow_server(folder: Path, artifacts: str | None = None) -> Iterato
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", artifacts or str(folder / "artifacts")]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        artifacts or str(folder / "artifacts"),
+    ]
     with running_server("server", command, folder, health_url=f"{url}/health", timeout=START_TIMEOUT_SECONDS):
         yield url

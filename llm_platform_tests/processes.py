@@ -43,14 +43,23 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def running_server(name: str, command: Sequence[str], folder: Path, *, health_url: str, timeout: float, poll: float = 0.5) -> Iterator[None]:
+def running_server(
+    name: str, command: Sequence[str], folder: Path, *, health_url: str, timeout: float, poll: float = 0.5
+) -> Iterator[None]:
     """Run `command` in `folder` (log in `<name>.log`) until `health_url`
     answers 200; stop its process group afterwards.
     """
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / f"{name}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder)
+        process = subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=folder,
+        )
         try:
             deadline = time.monotonic() + timeout
             while not _answers(health_url):

@@ -26,7 +26,9 @@ def write_topics(folder: Path, topics: Sequence[str]) -> None:
     """One Markdown file per help topic, titled with the topic's name."""
     folder.mkdir(parents=True, exist_ok=True)
     for topic in topics:
-        (folder / f"{topic}.md").write_text(f"# {topic}\n\n{pydoc_data.topics.topics[topic][:TOPIC_CHARS]}\n", encoding="utf-8")
+        (folder / f"{topic}.md").write_text(
+            f"# {topic}\n\n{pydoc_data.topics.topics[topic][:TOPIC_CHARS]}\n", encoding="utf-8"
+        )
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,17 @@ class TinyPlatform:
     def source_folder(self, name: str) -> Path:
         return self.root / name
 
-    def materialize(self, instance: dg.DagsterInstance, selection: Sequence[str], partition: str | None = None) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self, instance: dg.DagsterInstance, selection: Sequence[str], partition: str | None = None
+    ) -> dg.ExecuteInProcessResult:
         """Materialize only `selection`, in process, without raising on failure."""
         return dg.materialize(
-            self.defs.assets, resources=self.defs.resources, selection=list(selection), partition_key=partition, instance=instance, raise_on_error=False
+            self.defs.assets,
+            resources=self.defs.resources,
+            selection=list(selection),
+            partition_key=partition,
+            instance=instance,
+            raise_on_error=False,
         )
 
 

@@ -36,12 +36,16 @@ def train_weekly_or_on_new_data() -> dg.AutomationCondition:
 
 def index_freshness(settings: FreshnessSettings) -> dg.FreshnessPolicy:
     """The served index must have been refreshed within `index_hours`."""
-    return dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=settings.index_hours), warn_window=timedelta(hours=settings.index_hours / 2))
+    return dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=settings.index_hours), warn_window=timedelta(hours=settings.index_hours / 2)
+    )
 
 
 def eval_freshness(settings: FreshnessSettings) -> dg.FreshnessPolicy:
     """Eval scores must be newer than `eval_hours`."""
-    return dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=settings.eval_hours), warn_window=timedelta(hours=settings.eval_hours / 2))
+    return dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=settings.eval_hours), warn_window=timedelta(hours=settings.eval_hours / 2)
+    )
 
 
 def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:

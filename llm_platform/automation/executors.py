@@ -37,5 +37,7 @@ def platform_executor(kind: str) -> dg.ExecutorDefinition:
         # code location starts no thread, so forking from it is safe (tests/layout).
         forkserver = {"forkserver": {"preload_modules": ["llm_platform.definitions"]}}
         return dg.multiprocess_executor.configured({"max_concurrent": 2, "start_method": forkserver})
-    raise ValueError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)} (set "
-                     "LLM_PLATFORM_EXECUTOR or execution.executor in the config)")
+    raise ValueError(
+        f"executor {kind!r} is not one of {', '.join(EXECUTORS)} (set "
+        "LLM_PLATFORM_EXECUTOR or execution.executor in the config)"
+    )

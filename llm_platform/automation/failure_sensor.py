@@ -22,16 +22,22 @@ def build_failure_sensor(webhook_url: str | None, ui_url: str | None) -> dg.Sens
     `LLM_PLATFORM_WEBHOOK_URL`, read at each tick, wins over the config.
     """
 
-    @dg.run_failure_sensor(name=FAILURE_SENSOR, default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
+    @dg.run_failure_sensor(
+        name=FAILURE_SENSOR, default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False
+    )
     def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
         """Posts '<job> run <id> failed: <first line of the error>' to alerts.webhook_url."""
-        text = failure_message(context.dagster_run.job_name, context.dagster_run.run_id, context.failure_event.message, ui_url)
+        text = failure_message(
+            context.dagster_run.job_name, context.dagster_run.run_id, context.failure_event.message, ui_url
+        )
         context.log.error(text)
         url = os.environ.get(WEBHOOK_ENV) or webhook_url
         if url:
             try:
                 post_webhook(url, text)
             except OSError as exc:
-                context.log.warning(f"could not post the failure to the webhook ({exc}); the failure itself is logged above")
+                context.log.warning(
+                    f"could not post the failure to the webhook ({exc}); the failure itself is logged above"
+                )
 
     return run_failure_alerts

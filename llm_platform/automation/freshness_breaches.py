@@ -27,7 +27,9 @@ class Breach:
         return f"{self.asset}|{self.partition}"
 
 
-def find_breaches(last_materialized: dict[tuple[str, str], float | None], limits: dict[str, float], now: float) -> list[Breach]:
+def find_breaches(
+    last_materialized: dict[tuple[str, str], float | None], limits: dict[str, float], now: float
+) -> list[Breach]:
     """Partitions whose last materialization is at least their asset's limit
     old; never-materialized ones are unknown, not stale.
     """
@@ -54,5 +56,7 @@ def breach_message(breach: Breach, ui_url: str | None = None) -> str:
     """One line a person can act on: which asset and partition, how old, what limit."""
     where = f"{breach.asset} partition {breach.partition}" if breach.partition else breach.asset
     link = f" {ui_url.rstrip('/')}/assets/{breach.asset}" if ui_url else ""
-    return (f"llm_platform: {where} is stale: last materialized {_hours(breach.age_seconds)} ago, "
-            f"freshness limit {_hours(breach.limit_seconds)}{link}")
+    return (
+        f"llm_platform: {where} is stale: last materialized {_hours(breach.age_seconds)} ago, "
+        f"freshness limit {_hours(breach.limit_seconds)}{link}"
+    )

@@ -33,8 +33,12 @@ def _last_materialized(instance: dg.DagsterInstance, key: dg.AssetKey, partition
     return records[0].timestamp if records else None
 
 
-def build_freshness_sensor(assets: Sequence[dg.AssetsDefinition], webhook_url: str | None, ui_url: str | None,
-                           clock: Callable[[], float] = time.time) -> dg.SensorDefinition:
+def build_freshness_sensor(
+    assets: Sequence[dg.AssetsDefinition],
+    webhook_url: str | None,
+    ui_url: str | None,
+    clock: Callable[[], float] = time.time,
+) -> dg.SensorDefinition:
     """Every minute, ages each partition of each asset with a freshness policy and alerts on new breaches.
 
     `LLM_PLATFORM_WEBHOOK_URL`, read at each tick, wins over the config's webhook. A
@@ -51,7 +55,11 @@ def build_freshness_sensor(assets: Sequence[dg.AssetsDefinition], webhook_url: s
         announced: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
         last = {}
         for key, _, partitions_def in watched:
-            partitions = partitions_def.get_partition_keys(dynamic_partitions_store=context.instance) if partitions_def else [UNPARTITIONED]
+            partitions = (
+                partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+                if partitions_def
+                else [UNPARTITIONED]
+            )
             for partition in partitions:
                 last[(key.to_user_string(), partition)] = _last_materialized(context.instance, key, partition)
         url = os.environ.get(WEBHOOK_ENV) or webhook_url
@@ -62,7 +70,9 @@ def build_freshness_sensor(assets: Sequence[dg.AssetsDefinition], webhook_url: s
                 try:
                     post_webhook(url, text)
                 except OSError as exc:
-                    context.log.warning(f"could not post the freshness breach to the webhook ({exc}); will try again next tick")
+                    context.log.warning(
+                        f"could not post the freshness breach to the webhook ({exc}); will try again next tick"
+                    )
                     continue
             announced[breach.key] = breach.materialized_at
         return dg.SensorResult(cursor=json.dumps(announced, sort_keys=True))

@@ -27,7 +27,7 @@ def build_jobs(tags: dict[str, str] | None = None) -> list[dg.UnresolvedAssetJob
         tags=tags,
         selection=dg.AssetSelection.assets(*DOCUMENT_ASSETS),
         description="One source's (or source shard's) files to its rows in the LanceDB table. "
-                    "Backfill it over its partitions to re-process them all.",
+        "Backfill it over its partitions to re-process them all.",
     )
     publish_job = dg.define_asset_job(
         PUBLISH_INDEX_JOB,

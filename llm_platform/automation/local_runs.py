@@ -25,7 +25,14 @@ def local_instance(home: str) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_job(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, partition: str | None = None, *, log_level: str = "INFO") -> dg.ExecuteInProcessResult:
+def run_job(
+    defs: dg.Definitions,
+    job: str,
+    instance: dg.DagsterInstance,
+    partition: str | None = None,
+    *,
+    log_level: str = "INFO",
+) -> dg.ExecuteInProcessResult:
     """Run `job` in this process, printing a line when it starts and one with its outcome and time.
 
     The console shows events from `log_level` up (INFO: at DEBUG one materialization prints about
@@ -34,7 +41,9 @@ def run_job(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, partit
     label = f"{job}[{partition}]" if partition else job
     started = time.perf_counter()
     print(f"▶ {label} …", flush=True)
-    result = defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition, raise_on_error=False, run_config=_console_from(log_level))
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, partition_key=partition, raise_on_error=False, run_config=_console_from(log_level)
+    )
     status = "ok" if result.success else "FAILED"
     print(f"  {label}: {status} in {time.perf_counter() - started:.1f}s (run {result.run_id[:8]})", flush=True)
     return result
@@ -61,6 +70,12 @@ def _step_failure(event: dg.DagsterEvent) -> str:
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     """Why a run did not do everything: failed checks and failed steps, one line each."""
-    checks = [f"check {c.check_name} failed: {c.description}" for c in result.get_asset_check_evaluations() if not c.passed]
-    steps = [f"step {e.step_key} failed: {_step_failure(e)}" for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    checks = [
+        f"check {c.check_name} failed: {c.description}" for c in result.get_asset_check_evaluations() if not c.passed
+    ]
+    steps = [
+        f"step {e.step_key} failed: {_step_failure(e)}"
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    ]
     return checks + steps

@@ -11,7 +11,13 @@ from typing import TypeVar
 
 import dagster as dg
 
-from llm_platform.automation.conditions import eval_freshness, follow_upstream, index_freshness, publish_when_checks_pass, train_weekly_or_on_new_data
+from llm_platform.automation.conditions import (
+    eval_freshness,
+    follow_upstream,
+    index_freshness,
+    publish_when_checks_pass,
+    train_weekly_or_on_new_data,
+)
 from llm_platform.config import PlatformConfig
 
 T = TypeVar("T")
@@ -49,15 +55,19 @@ def platform_policies(targets: PolicyTargets, config: PlatformConfig) -> list[As
     ]
 
 
-def _resolved(assets: Sequence[dg.AssetsDefinition], picked: Sequence[tuple[dg.AssetSelection, T | None]], field: str) -> dict[dg.AssetKey, T]:
+def _resolved(
+    assets: Sequence[dg.AssetsDefinition], picked: Sequence[tuple[dg.AssetSelection, T | None]], field: str
+) -> dict[dg.AssetKey, T]:
     chosen: dict[dg.AssetKey, T] = {}
     for selection, value in picked:
         if value is None:
             continue
         for key in selection.resolve(assets):
             if key in chosen:
-                raise ValueError(f"asset {key.to_user_string()} is picked by two policies that both set "
-                                 f"its {field}; narrow one of the selections")
+                raise ValueError(
+                    f"asset {key.to_user_string()} is picked by two policies that both set "
+                    f"its {field}; narrow one of the selections"
+                )
             chosen[key] = value
     return chosen
 
@@ -68,6 +78,8 @@ def apply_policies(assets: Sequence[dg.AssetsDefinition], policies: Sequence[Ass
     freshness = _resolved(assets, [(p.selection, p.freshness) for p in policies], "freshness policy")
 
     def _with_policies(spec: dg.AssetSpec) -> dg.AssetSpec:
-        return spec.replace_attributes(automation_condition=conditions.get(spec.key), freshness_policy=freshness.get(spec.key))
+        return spec.replace_attributes(
+            automation_condition=conditions.get(spec.key), freshness_policy=freshness.get(spec.key)
+        )
 
     return list(dg.map_asset_specs(_with_policies, assets))

@@ -40,7 +40,9 @@ def _free_dead_holders_now_and_then(context, pool: str, step_key: str) -> None:
     last_checks[pool] = time.monotonic()
     freed = free_dead_holders(context._instance, pool)
     for run in freed:
-        _log.warning("llm_platform: freed the %s pool slot of run %s for step %s: %s", pool, run.run_id, step_key, run.reason)
+        _log.warning(
+            "llm_platform: freed the %s pool slot of run %s for step %s: %s", pool, run.run_id, step_key, run.reason
+        )
     if freed:
         context._pending_timeouts[step_key] = 0.0  # claim again now, not after Dagster's back-off
     else:
@@ -55,8 +57,15 @@ def _tell_who_holds(context, pool: str, step_key: str) -> None:
     told.add(pool)
     for run_id, pid in holder_workers(context._instance, pool).items():
         stop = f"kill {pid}" if pid is not None else f"llm-platform dagster run delete {run_id}"
-        _log.warning("llm_platform: step %s waits for the %s pool slot held by live run %s (worker pid %s); it starts "
-                     "when that run ends. To stop that run instead: %s", step_key, pool, run_id, pid, stop)
+        _log.warning(
+            "llm_platform: step %s waits for the %s pool slot held by live run %s (worker pid %s); it starts "
+            "when that run ends. To stop that run instead: %s",
+            step_key,
+            pool,
+            run_id,
+            pid,
+            stop,
+        )
 
 
 def _stop_if_interrupt_unread(context) -> None:

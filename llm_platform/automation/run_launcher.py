@@ -63,5 +63,6 @@ class LocalRunLauncher(DefaultRunLauncher):
         if process_is_alive(pid, started):
             return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker pid {pid} is alive")
         return CheckRunHealthResult(
-            WorkerStatus.FAILED, f"the run's worker process (pid {pid}) is gone: it was killed or crashed without reporting"
+            WorkerStatus.FAILED,
+            f"the run's worker process (pid {pid}) is gone: it was killed or crashed without reporting",
         )

@@ -1,6 +1,5 @@
 """Sensors: new, changed or removed source files request a run of the shards that read them only."""
 
-
 import json
 
 import dagster as dg
@@ -13,7 +12,9 @@ from llm_platform.shards import shards_of
 SOURCE_SENSOR = "source_files_sensor"
 
 
-def source_run_requests(config: PlatformConfig, cursor: dict[str, str]) -> tuple[list[dg.RunRequest], dict[str, str], list[str]]:
+def source_run_requests(
+    config: PlatformConfig, cursor: dict[str, str]
+) -> tuple[list[dg.RunRequest], dict[str, str], list[str]]:
     """Run requests for partitions whose files changed since `cursor`, the new cursor and any listing errors.
 
     The cursor holds one fingerprint per partition key, over the files that partition
@@ -33,14 +34,25 @@ def source_run_requests(config: PlatformConfig, cursor: dict[str, str]) -> tuple
             if cursor.get(shard.key) == fingerprint:
                 continue
             updated[shard.key] = fingerprint
-            requests.append(dg.RunRequest(run_key=f"{shard.key}:{fingerprint}", partition_key=shard.key, tags={"llm_platform/source": source.name}))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{shard.key}:{fingerprint}",
+                    partition_key=shard.key,
+                    tags={"llm_platform/source": source.name},
+                )
+            )
     return requests, updated, errors
 
 
 def build_source_sensor(config: PlatformConfig, minimum_interval_seconds: int = 30) -> dg.SensorDefinition:
     """One sensor over all configured sources (off until turned on in the UI or by the CLI)."""
 
-    @dg.sensor(name=SOURCE_SENSOR, job_name=INDEX_JOB, minimum_interval_seconds=minimum_interval_seconds, default_status=dg.DefaultSensorStatus.STOPPED)
+    @dg.sensor(
+        name=SOURCE_SENSOR,
+        job_name=INDEX_JOB,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+    )
     def source_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         """Requests an index_job run for each source (or shard) whose files were added, changed or removed."""
         cursor = json.loads(context.cursor) if context.cursor else {}

@@ -16,7 +16,17 @@ from llm_platform.config.automation import AlertSettings, FreshnessSettings
 from llm_platform.config.documents import ChunkingConfig, CleaningConfig, DocumentsConfig
 from llm_platform.config.gates import MODEL_METRICS, GateSettings
 from llm_platform.config.index import DEFAULT_EMBEDDING_MODEL, DriftSettings, EmbeddingConfig, IndexConfig
-from llm_platform.config.loading import CONFIG_ENV, DEFAULT_HOME, DEMO_CONFIG, HOME_ENV, ConfigError, config_at, default_config, load_config, platform_home
+from llm_platform.config.loading import (
+    CONFIG_ENV,
+    DEFAULT_HOME,
+    DEMO_CONFIG,
+    HOME_ENV,
+    ConfigError,
+    config_at,
+    default_config,
+    load_config,
+    platform_home,
+)
 from llm_platform.config.model import (
     DEFAULT_PROMPT_TEMPLATE,
     SFT_RULE_NAMES,

@@ -13,5 +13,7 @@ class FreshnessSettings(Strict):
 
 
 class AlertSettings(Strict):
-    webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook for run failures; prefer LLM_PLATFORM_WEBHOOK_URL.")
+    webhook_url: str | None = Field(
+        None, description="Slack-compatible incoming webhook for run failures; prefer LLM_PLATFORM_WEBHOOK_URL."
+    )
     ui_url: str | None = Field(None, description="Base URL of the Dagster UI, for links in messages.")

@@ -14,13 +14,16 @@ class CleaningConfig(Strict):
     near_duplicate_threshold: float = Field(0.85, gt=0.0, le=1.0)
     max_duplicate_rate: float = Field(0.3, ge=0.0, le=1.0)
     max_quarantine_rate: float = Field(0.3, ge=0.0, le=1.0)
-    min_record_chars: int = Field(20, ge=1, description="min_chars for record formats (JSONL): a short FAQ answer is a whole record.")
+    min_record_chars: int = Field(
+        20, ge=1, description="min_chars for record formats (JSONL): a short FAQ answer is a whole record."
+    )
     max_document_chars: int = Field(5_000_000, ge=1, description="A longer document is quarantined alone as too_long.")
 
 
 class DocumentsConfig(Strict):
     workers: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description="Processes that clean and chunk a source's documents; unset: the pod's CPU limit (cgroup cpu.max), else the machine's CPUs.",
     )
 

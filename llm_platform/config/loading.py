@@ -38,9 +38,12 @@ def _format_errors(path: Path, error: ValidationError) -> str:
 
 def _missing_source_folders(config: PlatformConfig, path: Path) -> str | None:
     """Each local source folder that does not exist, named by field (URLs are not checked: listing a bucket costs a request)."""
-    lines = [f"  - sources[{i}].location: {source.location} does not exist (source {source.name!r}; a relative location is read from "
-             f"{path.parent}): create the folder or point the source at your documents"
-             for i, source in enumerate(config.sources) if "://" not in source.location and not Path(source.location).is_dir()]
+    lines = [
+        f"  - sources[{i}].location: {source.location} does not exist (source {source.name!r}; a relative location is read from "
+        f"{path.parent}): create the folder or point the source at your documents"
+        for i, source in enumerate(config.sources)
+        if "://" not in source.location and not Path(source.location).is_dir()
+    ]
     return "\n".join([f"{path}: invalid configuration", *lines]) if lines else None
 
 
@@ -102,7 +105,11 @@ def config_at(path: str | os.PathLike[str] | None) -> PlatformConfig:
     """
     config_path = Path(path or os.environ.get(CONFIG_ENV) or DEMO_CONFIG).resolve()
     cached = _loaded.get(config_path)
-    if cached is not None and config_path.is_file() and hashlib.sha256(config_path.read_bytes()).hexdigest() == cached.config_sha256:
+    if (
+        cached is not None
+        and config_path.is_file()
+        and hashlib.sha256(config_path.read_bytes()).hexdigest() == cached.config_sha256
+    ):
         return cached
     # Not the folder check: a running code location or step reports a missing folder per source (raw_documents
     # names it), where one absent landing folder must not stop every other job. People's entry points check.

@@ -8,7 +8,14 @@ from llm_platform.config.automation import AlertSettings, FreshnessSettings
 from llm_platform.config.documents import ChunkingConfig, CleaningConfig, DocumentsConfig
 from llm_platform.config.gates import GateSettings
 from llm_platform.config.index import DriftSettings, EmbeddingConfig, IndexConfig
-from llm_platform.config.model import BaseModelSettings, EvaluationSettings, MlflowSettings, PromptSettings, SftConfig, TrainingSettings
+from llm_platform.config.model import (
+    BaseModelSettings,
+    EvaluationSettings,
+    MlflowSettings,
+    PromptSettings,
+    SftConfig,
+    TrainingSettings,
+)
 from llm_platform.config.serving import ServingSettings
 from llm_platform.config.sources import SourceConfig
 from llm_platform.config.strict import Strict
@@ -37,7 +44,9 @@ class PlatformConfig(Strict):
     gpu_pod: PodSettings = DEFAULT_GPU_POD
     cpu_pod: PodSettings = DEFAULT_CPU_POD
     config_path: str = ""
-    config_sha256: str = Field("", description="Hash of the file's bytes as loaded; set by load_config, never in the YAML.")
+    config_sha256: str = Field(
+        "", description="Hash of the file's bytes as loaded; set by load_config, never in the YAML."
+    )
 
     @field_validator("sources")
     @classmethod

@@ -18,12 +18,25 @@ class SourceConfig(Strict):
     glob: str = "**/*"
     jsonl_text_field: str = "text"
     jsonl_title_field: str | None = "title"
-    jsonl_readers_field: str | None = Field("readers", description="A record's own reader groups (replacing the source's); empty: records cannot declare any.")
+    jsonl_readers_field: str | None = Field(
+        "readers",
+        description="A record's own reader groups (replacing the source's); empty: records cannot declare any.",
+    )
     allow_mass_deletion: bool = False
     max_removed_fraction: float = Field(0.5, ge=0.0, le=1.0)
-    shards: int = Field(1, ge=1, le=1024, description="Partitions (steps, pods) the source is split into by doc_id hash; 1 keeps the source name as its key.")
-    readers: list[str] = Field(default_factory=list, description="Groups that may read the source's documents; none and not public: nobody may.")
-    public: bool = Field(False, description="Everyone may read the source's documents (except those that declare their own readers).")
+    shards: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Partitions (steps, pods) the source is split into by doc_id hash; 1 keeps the source name as its key.",
+    )
+    readers: list[str] = Field(
+        default_factory=list,
+        description="Groups that may read the source's documents; none and not public: nobody may.",
+    )
+    public: bool = Field(
+        False, description="Everyone may read the source's documents (except those that declare their own readers)."
+    )
 
     @field_validator("name")
     @classmethod

@@ -25,25 +25,35 @@ def _print_model_summary(training: dg.ExecuteInProcessResult) -> None:
     evaluation, production = _materialization(training, "model_eval"), _materialization(training, "production_model")
     print(f"  base model: {base.get('kind', '?')} {base.get('name', '?')} ({base.get('note', '')})")
     if adapter:
-        print(f"  adapter: {adapter.get('adapter_dir')} (MLflow run {adapter.get('mlflow_run_id')}, mean loss of "
-              f"first and last 10 steps {adapter.get('first_loss', 0):.3f} -> {adapter.get('final_loss', 0):.3f})")
+        print(
+            f"  adapter: {adapter.get('adapter_dir')} (MLflow run {adapter.get('mlflow_run_id')}, mean loss of "
+            f"first and last 10 steps {adapter.get('first_loss', 0):.3f} -> {adapter.get('final_loss', 0):.3f})"
+        )
     else:
         print("  adapter: training skipped (see the lora_adapter observation in the UI for why)")
     if evaluation:
         print("\nEvaluation (model_eval)\n" + str(evaluation.get("scores", "")))
         print("\nGates (model_eval checks)\n" + str(evaluation.get("gates", "")))
     for check in training.get_asset_check_evaluations():
-        if not check.passed and check.asset_key.to_user_string() != "model_eval":  # model_eval's gates are in the table above
+        if (
+            not check.passed and check.asset_key.to_user_string() != "model_eval"
+        ):  # model_eval's gates are in the table above
             print(f"  check failed: {check.asset_key.to_user_string()} {check.check_name}: {check.description}")
     print(_promotion_line(evaluation, production))
 
 
 def _promotion_line(evaluation: dict, production: dict) -> str:
     """Whether the adapter was promoted and why: production_model's materialization and model_eval's verdict."""
-    verdict = f"model_eval verdict: {evaluation['verdict']}" if "verdict" in evaluation else "model_eval did not run, so nothing was judged"
+    verdict = (
+        f"model_eval verdict: {evaluation['verdict']}"
+        if "verdict" in evaluation
+        else "model_eval did not run, so nothing was judged"
+    )
     if production:
-        return (f"  promoted: {production.get('registered_model')} version {production.get('version')} is now production "
-                f"(was {production.get('previous_version')}, MLflow {production.get('tracking_uri', '')}).\n  {verdict}")
+        return (
+            f"  promoted: {production.get('registered_model')} version {production.get('version')} is now production "
+            f"(was {production.get('previous_version')}, MLflow {production.get('tracking_uri', '')}).\n  {verdict}"
+        )
     return f"  production unchanged.\n  {verdict}"
 
 
@@ -55,8 +65,10 @@ def run_demo(config_path: str | None = None) -> int:
     home = platform_home()
     instance = demo_instance(home)
     defs = build_definitions(config, executor="in_process")
-    print(f"llm_platform demo: config {config.config_path}\n  data under {home}\n "
-          f" Dagster instance {instance.root_directory}")
+    print(
+        f"llm_platform demo: config {config.config_path}\n  data under {home}\n "
+        f" Dagster instance {instance.root_directory}"
+    )
     notice = tiny_model_notice(config)
     if notice:
         print(notice)
@@ -66,18 +78,22 @@ def run_demo(config_path: str | None = None) -> int:
         result = _run(defs, INDEX_JOB, instance, source)
         ok &= result.success
         raw, emb, idx = (_materialization(result, a) for a in ("raw_documents", "embeddings", "vector_index"))
-        summary.append(f"  {source:<10} documents {raw.get('documents', '?'):>4}  quarantined {raw.get('quarantined', '?'):>3}  "
-                       f"embedded {emb.get('computed', '?'):>5} reused "
-                       f"{emb.get('reused', '?'):>5}  rows {idx.get('rows_for_source', '?'):>5}")
+        summary.append(
+            f"  {source:<10} documents {raw.get('documents', '?'):>4}  quarantined {raw.get('quarantined', '?'):>3}  "
+            f"embedded {emb.get('computed', '?'):>5} reused "
+            f"{emb.get('reused', '?'):>5}  rows {idx.get('rows_for_source', '?'):>5}"
+        )
     publish = _run(defs, PUBLISH_INDEX_JOB, instance)
     ok &= publish.success
     training = _run(defs, TRAINING_JOB, instance)
     ok &= training.success
     evaluation, published = _materialization(publish, "retrieval_eval"), _materialization(publish, "published_index")
     print("\nSummary\n" + "\n".join(summary))
-    print(f"  retrieval: hit rate@{config.index.retrieval_k} "
-          f"{evaluation.get(f'hit_rate_at_{config.index.retrieval_k}', float('nan')):.3f}, "
-          f"published version {published.get('published_version', 'not published')}")
+    print(
+        f"  retrieval: hit rate@{config.index.retrieval_k} "
+        f"{evaluation.get(f'hit_rate_at_{config.index.retrieval_k}', float('nan')):.3f}, "
+        f"published version {published.get('published_version', 'not published')}"
+    )
     _print_model_summary(training)
     print("\n" + next_steps(config, instance.root_directory))
     return 0 if ok else 1
@@ -92,6 +108,8 @@ def next_steps(config: PlatformConfig, dagster_home: str) -> str:
     env = "" if Path(config.config_path) == DEMO_CONFIG.resolve() else f"{CONFIG_ENV}={config.config_path} "
     if Path(dagster_home).resolve() != default_dagster_home(platform_home()):
         env += f"DAGSTER_HOME={dagster_home} "
-    return (f"Next:\n  {env}.venv/bin/llm-platform search \"how do I define a function\"\n"
-            f"  {env}make ui   # the runs above in the Dagster UI: http://127.0.0.1:3000\n"
-            "  your own documents: docs/own-documents.md")
+    return (
+        f'Next:\n  {env}.venv/bin/llm-platform search "how do I define a function"\n'
+        f"  {env}make ui   # the runs above in the Dagster UI: http://127.0.0.1:3000\n"
+        "  your own documents: docs/own-documents.md"
+    )

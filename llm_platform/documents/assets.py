@@ -19,7 +19,13 @@ from llm_platform.documents.chunk_table import ChunkedCorpus, chunk_batches, chu
 from llm_platform.documents.chunking import ChunkerSettings
 from llm_platform.documents.cleaning import cleaning_version
 from llm_platform.documents.corpus import CleanedCorpus, CleaningRules, cleaned_batches
-from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, CLEANED_QUARANTINE_DATA, RAW_DOCUMENTS_DATA, RAW_QUARANTINE_DATA
+from llm_platform.documents.datasets import (
+    CHUNKS_DATA,
+    CLEANED_CORPUS_DATA,
+    CLEANED_QUARANTINE_DATA,
+    RAW_DOCUMENTS_DATA,
+    RAW_QUARANTINE_DATA,
+)
 from llm_platform.documents.extraction import EXTRACTOR_VERSION
 from llm_platform.documents.listing import GlobOutsideSourceError
 from llm_platform.documents.pii import redacted_rows
@@ -54,18 +60,24 @@ CHUNK_TEXT_NOT_EMPTY = "text_not_empty"
 CHUNK_TOKENS_WITHIN_LIMIT = "token_count_within_limit"
 
 
-def _write_quarantine(storage: StorageResource, quarantine: Dataset, source: str, rows: list[dict], run_id: str) -> None:
+def _write_quarantine(
+    storage: StorageResource, quarantine: Dataset, source: str, rows: list[dict], run_id: str
+) -> None:
     table = pa.Table.from_pylist(rows, schema=quarantine.schema)
     storage.datasets.write(quarantine, source, [table], run_id=run_id)
 
 
-def _raw_checks(checks: RawRowChecks, documents: int, quarantined: int, files: int, max_rate: float, source: SourceConfig) -> list[dg.AssetCheckResult]:
+def _raw_checks(
+    checks: RawRowChecks, documents: int, quarantined: int, files: int, max_rate: float, source: SourceConfig
+) -> list[dg.AssetCheckResult]:
     # Each row is a file, or a record of a record format (a JSONL line), and so
     # is each quarantine entry: one bad line of 100 is 1%, not "1 of 1 files".
     return [
         check_result(RAW_IDS_UNIQUE, checks.ids.outcome),
         check_result(RAW_TEXT_NOT_EMPTY, checks.text.outcome),
-        rate_check(RAW_QUARANTINE_RATE, quarantined, documents + quarantined, max_rate, what="files or records quarantined"),
+        rate_check(
+            RAW_QUARANTINE_RATE, quarantined, documents + quarantined, max_rate, what="files or records quarantined"
+        ),
         source_not_empty_check(files, source),
     ]
 
@@ -76,8 +88,11 @@ def source_not_empty_check(files: int, source: SourceConfig) -> dg.AssetCheckRes
     if not files:
         description = f"source {source.name!r}: no file at {source.location} matches glob {source.glob!r}; check the folder and the glob of this source in the config"
     return dg.AssetCheckResult(
-        check_name=RAW_SOURCE_NOT_EMPTY, passed=files > 0, severity=dg.AssetCheckSeverity.WARN,
-        description=description, metadata={"files_listed": files, "location": source.location, "glob": source.glob},
+        check_name=RAW_SOURCE_NOT_EMPTY,
+        passed=files > 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={"files_listed": files, "location": source.location, "glob": source.glob},
     )
 
 
@@ -122,32 +137,52 @@ def _check_spec(name: str, asset: dg.AssetKey, sources: dg.PartitionsDefinition,
 
 def cleaning_rules(cleaning: CleaningConfig) -> CleaningRules:
     return CleaningRules(
-        cleaning.min_chars, cleaning.min_quality, cleaning.near_duplicate_threshold,
-        max_chars=cleaning.max_document_chars, min_record_chars=cleaning.min_record_chars,
+        cleaning.min_chars,
+        cleaning.min_quality,
+        cleaning.near_duplicate_threshold,
+        max_chars=cleaning.max_document_chars,
+        min_record_chars=cleaning.min_record_chars,
     )
 
 
 def document_assets(sources: dg.PartitionsDefinition, op_tags: dict) -> list[dg.AssetsDefinition]:
     """raw_documents, cleaned_corpus and chunks, each partitioned by `sources`."""
-    return [raw_documents_asset(sources, op_tags), cleaned_corpus_asset(sources, op_tags), chunks_asset(sources, op_tags)]
+    return [
+        raw_documents_asset(sources, op_tags),
+        cleaned_corpus_asset(sources, op_tags),
+        chunks_asset(sources, op_tags),
+    ]
 
 
 def _raw_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
     return [
         _check_spec(RAW_IDS_UNIQUE, RAW_DOCUMENTS, sources, blocking=True, description="doc_id is unique and non-null"),
         _check_spec(RAW_TEXT_NOT_EMPTY, RAW_DOCUMENTS, sources, blocking=True, description="every document has text"),
-        _check_spec(RAW_QUARANTINE_RATE, RAW_DOCUMENTS, sources, description="share of quarantined files or records under cleaning.max_quarantine_rate"),
-        _check_spec(RAW_SOURCE_NOT_EMPTY, RAW_DOCUMENTS, sources, description="the source lists at least one file (warns)"),
+        _check_spec(
+            RAW_QUARANTINE_RATE,
+            RAW_DOCUMENTS,
+            sources,
+            description="share of quarantined files or records under cleaning.max_quarantine_rate",
+        ),
+        _check_spec(
+            RAW_SOURCE_NOT_EMPTY, RAW_DOCUMENTS, sources, description="the source lists at least one file (warns)"
+        ),
     ]
 
 
 def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDefinition:
     @dg.asset(
-        key=RAW_DOCUMENTS, partitions_def=sources, group_name=GROUP, kinds=KINDS, op_tags=op_tags,
+        key=RAW_DOCUMENTS,
+        partitions_def=sources,
+        group_name=GROUP,
+        kinds=KINDS,
+        op_tags=op_tags,
         retry_policy=dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL),
         check_specs=_raw_check_specs(sources),
     )
-    def raw_documents(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+    def raw_documents(
+        context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource
+    ) -> dg.MaterializeResult:
         """Every document of one source (or of one shard of it) as text, with its identity, and the diff against the last run."""
         config = platform.config
         shard = platform.shard(context.partition_key)
@@ -156,35 +191,64 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
         checks = RawRowChecks()
         result, written = _write_raw_documents(config, source, shard, storage, checks, context.run.run_id)
         _write_quarantine(storage, RAW_QUARANTINE_DATA, shard.key, result.quarantine, context.run.run_id)
-        context.log.info(f"{shard.key}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined")
+        context.log.info(
+            f"{shard.key}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined"
+        )
         access = access_summary(source, result.readable_by_nobody, result.documents)
         if result.readable_by_nobody:
             context.log.warning(access)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
-                **_written_metadata(written), **_raw_metadata(result, time.perf_counter() - started),
-                "readers": dg.MetadataValue.json(source.default_readers), "readable_by_nobody": result.readable_by_nobody, "access": access,
+                **_written_metadata(written),
+                **_raw_metadata(result, time.perf_counter() - started),
+                "readers": dg.MetadataValue.json(source.default_readers),
+                "readable_by_nobody": result.readable_by_nobody,
+                "access": access,
             },
-            check_results=_raw_checks(checks, result.documents, len(result.quarantine), result.files_listed, config.cleaning.max_quarantine_rate, source),
+            check_results=_raw_checks(
+                checks,
+                result.documents,
+                len(result.quarantine),
+                result.files_listed,
+                config.cleaning.max_quarantine_rate,
+                source,
+            ),
         )
 
     return raw_documents
 
 
-def _write_raw_documents(config: PlatformConfig, source: SourceConfig, shard: Shard, storage: StorageResource, checks: RawRowChecks, run_id: str):
+def _write_raw_documents(
+    config: PlatformConfig,
+    source: SourceConfig,
+    shard: Shard,
+    storage: StorageResource,
+    checks: RawRowChecks,
+    run_id: str,
+):
     """Read the shard's documents of the source batch by batch straight into a new raw_documents version; (result, written)."""
     previous_quarantine = storage.datasets.read(RAW_QUARANTINE_DATA, shard.key)
     try:
         result, batches = source_batches(
-            source.name, source.location, source.glob, PreviousRows.of_dataset(storage.datasets, RAW_DOCUMENTS_DATA, shard.key, sources.PREVIOUS_KEY_COLUMNS),
+            source.name,
+            source.location,
+            source.glob,
+            PreviousRows.of_dataset(storage.datasets, RAW_DOCUMENTS_DATA, shard.key, sources.PREVIOUS_KEY_COLUMNS),
             previous_quarantine=previous_quarantine.to_pylist() if previous_quarantine is not None else [],
-            text_field=source.jsonl_text_field, title_field=source.jsonl_title_field,
-            readers_field=source.jsonl_readers_field, default_readers=source.default_readers,
-            max_bytes=config.cleaning.max_bytes, allow_mass_deletion=source.allow_mass_deletion,
-            max_removed_fraction=source.max_removed_fraction, batch_bytes=batching.BATCH_TEXT_BYTES, shard=shard,
+            text_field=source.jsonl_text_field,
+            title_field=source.jsonl_title_field,
+            readers_field=source.jsonl_readers_field,
+            default_readers=source.default_readers,
+            max_bytes=config.cleaning.max_bytes,
+            allow_mass_deletion=source.allow_mass_deletion,
+            max_removed_fraction=source.max_removed_fraction,
+            batch_bytes=batching.BATCH_TEXT_BYTES,
+            shard=shard,
         )
-        return result, storage.datasets.write(RAW_DOCUMENTS_DATA, shard.key, observed(batches, checks.observe), run_id=run_id)
+        return result, storage.datasets.write(
+            RAW_DOCUMENTS_DATA, shard.key, observed(batches, checks.observe), run_id=run_id
+        )
     except SuspiciousListingError as exc:
         # Retrying cannot fix a refused mass deletion; say so at once.
         raise dg.Failure(str(exc), allow_retries=False) from exc
@@ -198,33 +262,85 @@ def _written_metadata(written) -> dict:
 
 def _raw_metadata(result: RawDocuments, seconds: float) -> dict:
     return {
-        "documents": result.documents, "files_listed": result.files_listed, "files_read": result.files_read, "extractor_version": EXTRACTOR_VERSION,
-        "added": len(result.added), "changed": len(result.changed), "removed": len(result.removed), "unchanged": len(result.unchanged),
-        "quarantined": len(result.quarantine), "quarantined_by_reason": counts(result.quarantine_by_kind),
+        "documents": result.documents,
+        "files_listed": result.files_listed,
+        "files_read": result.files_read,
+        "extractor_version": EXTRACTOR_VERSION,
+        "added": len(result.added),
+        "changed": len(result.changed),
+        "removed": len(result.removed),
+        "unchanged": len(result.unchanged),
+        "quarantined": len(result.quarantine),
+        "quarantined_by_reason": counts(result.quarantine_by_kind),
         "quarantine_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
-        "seconds": seconds, "mb_per_second": result.bytes_read / 1e6 / seconds if seconds else 0.0,
-        "preview": markdown_table(redacted_rows(result.preview, ["title", "text"], limit=5), ["locator", "format", "title", "text"]),
+        "seconds": seconds,
+        "mb_per_second": result.bytes_read / 1e6 / seconds if seconds else 0.0,
+        "preview": markdown_table(
+            redacted_rows(result.preview, ["title", "text"], limit=5), ["locator", "format", "title", "text"]
+        ),
     }
 
 
 def _cleaned_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
     return [
-        _check_spec(CLEAN_IDS_UNIQUE, CLEANED_CORPUS, sources, blocking=True, description="doc_id is unique and non-null"),
-        _check_spec(CLEAN_TEXT_LENGTH, CLEANED_CORPUS, sources, blocking=True, description="text length within cleaning.min_chars and the maximum"),
-        _check_spec(CLEAN_QUALITY, CLEANED_CORPUS, sources, blocking=True, description="quality score at least cleaning.min_quality"),
-        _check_spec(CLEAN_NO_PII, CLEANED_CORPUS, sources, blocking=True, description="no PII or secret left in text, title or locator (neither the redaction detectors nor the independent audit find any)"),
-        _check_spec(CLEAN_NO_RANDOM_TOKENS, CLEANED_CORPUS, sources, description="no unnamed run of letters and digits that reads as a generated key in text, title or locator (a warning: links and ids look the same)"),
-        _check_spec(CLEAN_DUPLICATE_RATE, CLEANED_CORPUS, sources, description="share of duplicates under cleaning.max_duplicate_rate"),
-        _check_spec(CLEAN_QUARANTINE_RATE, CLEANED_CORPUS, sources, description="share set aside under cleaning.max_quarantine_rate"),
+        _check_spec(
+            CLEAN_IDS_UNIQUE, CLEANED_CORPUS, sources, blocking=True, description="doc_id is unique and non-null"
+        ),
+        _check_spec(
+            CLEAN_TEXT_LENGTH,
+            CLEANED_CORPUS,
+            sources,
+            blocking=True,
+            description="text length within cleaning.min_chars and the maximum",
+        ),
+        _check_spec(
+            CLEAN_QUALITY,
+            CLEANED_CORPUS,
+            sources,
+            blocking=True,
+            description="quality score at least cleaning.min_quality",
+        ),
+        _check_spec(
+            CLEAN_NO_PII,
+            CLEANED_CORPUS,
+            sources,
+            blocking=True,
+            description="no PII or secret left in text, title or locator (neither the redaction detectors nor the independent audit find any)",
+        ),
+        _check_spec(
+            CLEAN_NO_RANDOM_TOKENS,
+            CLEANED_CORPUS,
+            sources,
+            description="no unnamed run of letters and digits that reads as a generated key in text, title or locator (a warning: links and ids look the same)",
+        ),
+        _check_spec(
+            CLEAN_DUPLICATE_RATE,
+            CLEANED_CORPUS,
+            sources,
+            description="share of duplicates under cleaning.max_duplicate_rate",
+        ),
+        _check_spec(
+            CLEAN_QUARANTINE_RATE,
+            CLEANED_CORPUS,
+            sources,
+            description="share set aside under cleaning.max_quarantine_rate",
+        ),
     ]
 
 
 def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDefinition:
     @dg.asset(
-        key=CLEANED_CORPUS, partitions_def=sources, group_name=GROUP, kinds=KINDS, deps=[RAW_DOCUMENTS], op_tags=op_tags,
+        key=CLEANED_CORPUS,
+        partitions_def=sources,
+        group_name=GROUP,
+        kinds=KINDS,
+        deps=[RAW_DOCUMENTS],
+        op_tags=op_tags,
         check_specs=_cleaned_check_specs(sources),
     )
-    def cleaned_corpus(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+    def cleaned_corpus(
+        context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource
+    ) -> dg.MaterializeResult:
         """Unicode-repaired, boilerplate-free, PII-redacted, deduplicated text of one source."""
         config = platform.config
         key = context.partition_key
@@ -236,16 +352,25 @@ def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.
         checks = CleanedRowChecks(rules, config.cleaning.min_quality)
         previous = PreviousRows.of_dataset(storage.datasets, CLEANED_CORPUS_DATA, key, corpus.PREVIOUS_KEY_COLUMNS)
         batches = cleaned_batches(
-            _upstream_rows(storage, RAW_DOCUMENTS_DATA, key, upstream), previous, rules, result,
-            batch_bytes=batching.BATCH_TEXT_BYTES, workers=workers,
+            _upstream_rows(storage, RAW_DOCUMENTS_DATA, key, upstream),
+            previous,
+            rules,
+            result,
+            batch_bytes=batching.BATCH_TEXT_BYTES,
+            workers=workers,
         )
-        written = storage.datasets.write(CLEANED_CORPUS_DATA, key, observed(batches, checks.observe), run_id=context.run.run_id)
+        written = storage.datasets.write(
+            CLEANED_CORPUS_DATA, key, observed(batches, checks.observe), run_id=context.run.run_id
+        )
         _write_quarantine(storage, CLEANED_QUARANTINE_DATA, key, result.quarantine, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
-                **_written_metadata(written), "upstream_raw_documents_version": upstream,
-                **_cleaned_metadata(result), "seconds": time.perf_counter() - started, "workers": workers,
+                **_written_metadata(written),
+                "upstream_raw_documents_version": upstream,
+                **_cleaned_metadata(result),
+                "seconds": time.perf_counter() - started,
+                "workers": workers,
             },
             check_results=_cleaned_checks(result, checks, config.cleaning),
         )
@@ -265,25 +390,44 @@ def _upstream_rows(storage: StorageResource, dataset: Dataset, key: str, version
     return rows_of(storage.datasets.iter_batches(dataset, key, version=version, batch_rows=batching.READ_ROWS))
 
 
-def _cleaned_checks(result: CleanedCorpus, checks: CleanedRowChecks, cleaning: CleaningConfig) -> list[dg.AssetCheckResult]:
+def _cleaned_checks(
+    result: CleanedCorpus, checks: CleanedRowChecks, cleaning: CleaningConfig
+) -> list[dg.AssetCheckResult]:
     return [
         check_result(CLEAN_IDS_UNIQUE, checks.ids.outcome),
         check_result(CLEAN_TEXT_LENGTH, checks.length),
         check_result(CLEAN_QUALITY, checks.quality.outcome),
         check_result(CLEAN_NO_PII, checks.no_pii.outcome),
         check_result(CLEAN_NO_RANDOM_TOKENS, checks.random_tokens.outcome, severity=dg.AssetCheckSeverity.WARN),
-        rate_check(CLEAN_DUPLICATE_RATE, len(result.duplicates), result.inputs, cleaning.max_duplicate_rate, what="documents are duplicates", severity=dg.AssetCheckSeverity.WARN),
-        rate_check(CLEAN_QUARANTINE_RATE, len(result.rejected), result.inputs, cleaning.max_quarantine_rate, what="documents set aside"),
+        rate_check(
+            CLEAN_DUPLICATE_RATE,
+            len(result.duplicates),
+            result.inputs,
+            cleaning.max_duplicate_rate,
+            what="documents are duplicates",
+            severity=dg.AssetCheckSeverity.WARN,
+        ),
+        rate_check(
+            CLEAN_QUARANTINE_RATE,
+            len(result.rejected),
+            result.inputs,
+            cleaning.max_quarantine_rate,
+            what="documents set aside",
+        ),
     ]
 
 
 def _cleaned_metadata(result: CleanedCorpus) -> dict:
     return {
-        "documents": result.documents, "cleaned": result.cleaned, "reused": result.reused,
+        "documents": result.documents,
+        "cleaned": result.cleaned,
+        "reused": result.reused,
         "exact_duplicates": sum(d["kind"] == "exact_duplicate" for d in result.duplicates),
         "near_duplicates": sum(d["kind"] == "near_duplicate" for d in result.duplicates),
-        "set_aside": len(result.rejected), "set_aside_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
-        "pii_redactions_by_kind": counts(dict(result.pii_counts)), "cleaning_version": cleaning_version(),
+        "set_aside": len(result.rejected),
+        "set_aside_preview": markdown_table(result.quarantine, ["locator", "kind", "reason"]),
+        "pii_redactions_by_kind": counts(dict(result.pii_counts)),
+        "cleaning_version": cleaning_version(),
         "mean_quality": result.mean_quality,
         "preview": markdown_table(result.preview, ["locator", "title", "quality", "text"]),
     }
@@ -293,11 +437,25 @@ def _chunk_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheckSp
     return [
         _check_spec(CHUNK_IDS_UNIQUE, CHUNKS, sources, blocking=True, description="chunk_id is unique and non-null"),
         _check_spec(CHUNK_TEXT_NOT_EMPTY, CHUNKS, sources, blocking=True, description="every chunk has text"),
-        _check_spec(CHUNK_TOKENS_WITHIN_LIMIT, CHUNKS, sources, blocking=True, description="1 <= token_count <= chunking.max_tokens"),
+        _check_spec(
+            CHUNK_TOKENS_WITHIN_LIMIT,
+            CHUNKS,
+            sources,
+            blocking=True,
+            description="1 <= token_count <= chunking.max_tokens",
+        ),
     ]
 
 
-def _write_chunks(config: PlatformConfig, storage: StorageResource, key: str, upstream: str, result: ChunkedCorpus, checks: ChunkRowChecks, run_id: str):
+def _write_chunks(
+    config: PlatformConfig,
+    storage: StorageResource,
+    key: str,
+    upstream: str,
+    result: ChunkedCorpus,
+    checks: ChunkRowChecks,
+    run_id: str,
+):
     """Chunk the partition's cleaned corpus into a new chunks version; (written, chunker version, workers)."""
     model_dir = resolve_sentence_transformer(config.embedding.model, allow_download=config.embedding.allow_download)
     version = chunker_version(config.embedding.model, config.chunking.max_tokens, config.chunking.overlap)
@@ -305,18 +463,30 @@ def _write_chunks(config: PlatformConfig, storage: StorageResource, key: str, up
     workers = worker_count(config.documents.workers)
     previous = PreviousRows.of_dataset(storage.datasets, CHUNKS_DATA, key, chunk_table.PREVIOUS_KEY_COLUMNS)
     batches = chunk_batches(
-        _upstream_rows(storage, CLEANED_CORPUS_DATA, key, upstream), previous, chunker, result,
-        version=version, batch_bytes=batching.BATCH_TEXT_BYTES, workers=workers,
+        _upstream_rows(storage, CLEANED_CORPUS_DATA, key, upstream),
+        previous,
+        chunker,
+        result,
+        version=version,
+        batch_bytes=batching.BATCH_TEXT_BYTES,
+        workers=workers,
     )
     return storage.datasets.write(CHUNKS_DATA, key, observed(batches, checks.observe), run_id=run_id), version, workers
 
 
 def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDefinition:
     @dg.asset(
-        key=CHUNKS, partitions_def=sources, group_name=GROUP, kinds=KINDS, deps=[CLEANED_CORPUS], op_tags=op_tags,
+        key=CHUNKS,
+        partitions_def=sources,
+        group_name=GROUP,
+        kinds=KINDS,
+        deps=[CLEANED_CORPUS],
+        op_tags=op_tags,
         check_specs=_chunk_check_specs(sources),
     )
-    def chunks(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource) -> dg.MaterializeResult:
+    def chunks(
+        context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource
+    ) -> dg.MaterializeResult:
         """Chunks of at most chunking.max_tokens embedding-model tokens, with their section heading."""
         config = platform.config
         key = context.partition_key
@@ -327,8 +497,11 @@ def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDe
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
             metadata={
-                **_written_metadata(written), "upstream_cleaned_corpus_version": upstream,
-                **_chunk_metadata(result, version, config.chunking), "seconds": time.perf_counter() - started, "workers": workers,
+                **_written_metadata(written),
+                "upstream_cleaned_corpus_version": upstream,
+                **_chunk_metadata(result, version, config.chunking),
+                "seconds": time.perf_counter() - started,
+                "workers": workers,
             },
             check_results=_chunk_checks(checks),
         )
@@ -339,9 +512,14 @@ def chunks_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.AssetsDe
 def _chunk_metadata(result: ChunkedCorpus, version: str, chunking) -> dict:
     tokens = result.tokens
     return {
-        "chunks": result.chunks, "documents_chunked": result.documents_chunked, "documents_reused": result.documents_reused,
-        "chunker_version": version, "max_tokens": chunking.max_tokens, "overlap": chunking.overlap,
-        "mean_tokens": float(np.mean(tokens)) if len(tokens) else 0.0, "p95_tokens": float(np.percentile(tokens, 95)) if len(tokens) else 0.0,
+        "chunks": result.chunks,
+        "documents_chunked": result.documents_chunked,
+        "documents_reused": result.documents_reused,
+        "chunker_version": version,
+        "max_tokens": chunking.max_tokens,
+        "overlap": chunking.overlap,
+        "mean_tokens": float(np.mean(tokens)) if len(tokens) else 0.0,
+        "p95_tokens": float(np.percentile(tokens, 95)) if len(tokens) else 0.0,
         "preview": markdown_table(result.preview, ["locator", "heading", "position", "token_count", "text"]),
     }
 

@@ -24,7 +24,9 @@ BATCH_ROWS = 20_000
 READ_ROWS = 64
 
 
-def row_batches(rows: Iterable[dict], *, text_bytes: int = BATCH_TEXT_BYTES, max_rows: int = BATCH_ROWS) -> Iterator[list[dict]]:
+def row_batches(
+    rows: Iterable[dict], *, text_bytes: int = BATCH_TEXT_BYTES, max_rows: int = BATCH_ROWS
+) -> Iterator[list[dict]]:
     """`rows` in lists closed at `text_bytes` characters of `text` or `max_rows` rows."""
     pending: list[dict] = []
     size = 0
@@ -44,7 +46,9 @@ def rows_of(batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[dict]:
         yield from batch.to_pylist()
 
 
-def observed(batches: Iterable[pa.RecordBatch | pa.Table], *observers: Callable[[pa.RecordBatch | pa.Table], None]) -> Iterator[pa.RecordBatch | pa.Table]:
+def observed(
+    batches: Iterable[pa.RecordBatch | pa.Table], *observers: Callable[[pa.RecordBatch | pa.Table], None]
+) -> Iterator[pa.RecordBatch | pa.Table]:
     """`batches` unchanged, each shown to every observer first (checks and counts over all rows, one batch at a time)."""
     for batch in batches:
         for observe in observers:

@@ -106,7 +106,13 @@ def _previous_by_doc(previous: PreviousRows | None, version: str) -> dict[tuple[
     grouped: dict[tuple[str, str], list[tuple[int, int]]] = {}
     if previous is None:
         return {}
-    columns = zip(previous.column("doc_id"), previous.column("doc_content_hash"), previous.column("chunker_version"), previous.column("position"), strict=True)
+    columns = zip(
+        previous.column("doc_id"),
+        previous.column("doc_content_hash"),
+        previous.column("chunker_version"),
+        previous.column("position"),
+        strict=True,
+    )
     for row, (doc_id, digest, made_by, position) in enumerate(columns):
         if made_by == version:
             grouped.setdefault((doc_id, digest), []).append((position, row))
@@ -114,19 +120,36 @@ def _previous_by_doc(previous: PreviousRows | None, version: str) -> dict[tuple[
 
 
 def chunk_corpus(
-    documents: Iterable[dict], previous: pa.Table | None, chunker_factory: Callable[[], Chunker], *,
-    version: str = CHUNKER_VERSION, batch_bytes: int = BATCH_TEXT_BYTES, workers: int = 1,
+    documents: Iterable[dict],
+    previous: pa.Table | None,
+    chunker_factory: Callable[[], Chunker],
+    *,
+    version: str = CHUNKER_VERSION,
+    batch_bytes: int = BATCH_TEXT_BYTES,
+    workers: int = 1,
 ) -> ChunkedCorpus:
     """Every chunk row in memory: `chunk_batches` collected, for tests and small sources."""
     result = ChunkedCorpus(rows=[])
     earlier = PreviousRows.of_table(previous, PREVIOUS_KEY_COLUMNS) if previous is not None else None
-    result.rows = list(rows_of(chunk_batches(documents, earlier, chunker_factory, result, version=version, batch_bytes=batch_bytes, workers=workers)))
+    result.rows = list(
+        rows_of(
+            chunk_batches(
+                documents, earlier, chunker_factory, result, version=version, batch_bytes=batch_bytes, workers=workers
+            )
+        )
+    )
     return result
 
 
 def chunk_batches(
-    documents: Iterable[dict], previous: PreviousRows | None, chunker_factory: Callable[[], Chunker], result: ChunkedCorpus, *,
-    version: str = CHUNKER_VERSION, batch_bytes: int = BATCH_TEXT_BYTES, workers: int = 1,
+    documents: Iterable[dict],
+    previous: PreviousRows | None,
+    chunker_factory: Callable[[], Chunker],
+    result: ChunkedCorpus,
+    *,
+    version: str = CHUNKER_VERSION,
+    batch_bytes: int = BATCH_TEXT_BYTES,
+    workers: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     """Chunk every document whose cleaned text (or `version`) changed, a batch of at most `batch_bytes` of text at a time.
 
@@ -142,22 +165,35 @@ def chunk_batches(
 
 
 def _chunk_batches(
-    documents: Iterable[dict], previous: PreviousRows | None, chunker_factory: Callable[[], Chunker], result: ChunkedCorpus,
-    version: str, batch_bytes: int, pool: WorkerPool,
+    documents: Iterable[dict],
+    previous: PreviousRows | None,
+    chunker_factory: Callable[[], Chunker],
+    result: ChunkedCorpus,
+    version: str,
+    batch_bytes: int,
+    pool: WorkerPool,
 ) -> Iterator[pa.RecordBatch]:
     earlier = _previous_by_doc(previous, version)
     for batch in row_batches(documents, text_bytes=batch_bytes):
         fresh = [doc for doc in batch if (doc["doc_id"], doc["content_hash"]) not in earlier]
         chunked = _chunked(chunker_factory, [(doc["text"], doc["format"]) for doc in fresh], pool) if fresh else []
         new_chunks = {doc["doc_id"]: chunks for doc, chunks in zip(fresh, chunked, strict=True)}
-        reused = [row for doc in batch if doc["doc_id"] not in new_chunks for row in earlier[(doc["doc_id"], doc["content_hash"])]]
+        reused = [
+            row
+            for doc in batch
+            if doc["doc_id"] not in new_chunks
+            for row in earlier[(doc["doc_id"], doc["content_hash"])]
+        ]
         reused_rows = iter(previous.rows_at(reused)) if previous is not None else iter(())
         rows = []
         for doc in batch:
             if doc["doc_id"] in new_chunks:
                 rows += _chunk_rows(doc, new_chunks[doc["doc_id"]], version)
             else:
-                rows += [{**next(reused_rows), "readers": _readers_of(doc)} for _ in earlier[(doc["doc_id"], doc["content_hash"])]]
+                rows += [
+                    {**next(reused_rows), "readers": _readers_of(doc)}
+                    for _ in earlier[(doc["doc_id"], doc["content_hash"])]
+                ]
         result.documents_chunked += len(fresh)
         result.documents_reused += len(batch) - len(fresh)
         out = pa.RecordBatch.from_pylist(rows, schema=CHUNK_SCHEMA)
@@ -165,10 +201,14 @@ def _chunk_batches(
         yield out
 
 
-def _chunked(chunker_factory: Callable[[], Chunker], documents: list[tuple[str, str]], pool: WorkerPool) -> list[list[Chunk]]:
+def _chunked(
+    chunker_factory: Callable[[], Chunker], documents: list[tuple[str, str]], pool: WorkerPool
+) -> list[list[Chunk]]:
     """The chunks of each (text, format) document, split among the pool's workers in contiguous, text-balanced groups."""
     groups = _balanced_groups(documents, pool.workers)
-    return [chunks for found in pool.map(_chunk_group, [(chunker_factory, group) for group in groups]) for chunks in found]
+    return [
+        chunks for found in pool.map(_chunk_group, [(chunker_factory, group) for group in groups]) for chunks in found
+    ]
 
 
 def _balanced_groups(documents: list[tuple[str, str]], count: int) -> list[list[tuple[str, str]]]:

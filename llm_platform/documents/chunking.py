@@ -167,7 +167,9 @@ class TokenCounter:
         # A splitter that trimmed a chunk after sizing it would leave it uncounted.
         missing = [text for text in dict.fromkeys(texts) if text not in self._counts]
         self.counted_after_split += len(missing)
-        for text, encoding in zip(missing, self._tokenizer.encode_batch(missing, add_special_tokens=False), strict=False):
+        for text, encoding in zip(
+            missing, self._tokenizer.encode_batch(missing, add_special_tokens=False), strict=False
+        ):
             self._counts[text] = len(encoding.ids)
         counts = [self._counts[text] for text in texts]
         self._counts = {}
@@ -257,7 +259,12 @@ def _markdown_headings(lines: list[tuple[int, str]]) -> Iterator[Heading]:
 
 def _is_title_line(line: str) -> bool:
     stripped = line.strip()
-    return bool(stripped) and not line[0].isspace() and len(stripped) <= _MAX_TITLE_CHARS and not _ADORNMENT.fullmatch(line)
+    return (
+        bool(stripped)
+        and not line[0].isspace()
+        and len(stripped) <= _MAX_TITLE_CHARS
+        and not _ADORNMENT.fullmatch(line)
+    )
 
 
 def _underlined_headings(lines: list[tuple[int, str]]) -> Iterator[Heading]:

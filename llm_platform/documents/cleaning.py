@@ -123,7 +123,9 @@ def clean_document(text: str, *, fmt: str, title: str | None) -> CleanedDocument
     title = title or _first_heading(redacted, fmt)
     clean_title, title_pii = redact_pii(" ".join(repaired_text(title).split())) if title else ("", {})
     counts = Counter(pii_counts) + Counter(title_pii)
-    return CleanedDocument(redacted, clean_title or None, dict(counts), quality_score(redacted, fmt=fmt), rendering.lost)
+    return CleanedDocument(
+        redacted, clean_title or None, dict(counts), quality_score(redacted, fmt=fmt), rendering.lost
+    )
 
 
 def _first_heading(prose: str, fmt: str) -> str | None:

@@ -105,7 +105,13 @@ class CleanedCorpus:
 
 
 def _set_aside(row: dict, kind: str, reason: str) -> dict:
-    return {"source": row["source"], "stage": "cleaned_corpus", "locator": row["locator"], "kind": kind, "reason": reason}
+    return {
+        "source": row["source"],
+        "stage": "cleaned_corpus",
+        "locator": row["locator"],
+        "kind": kind,
+        "reason": reason,
+    }
 
 
 def _clean_row(job: tuple[dict, str]) -> tuple[dict, tuple[str, str] | None, list[bytes]]:
@@ -114,7 +120,11 @@ def _clean_row(job: tuple[dict, str]) -> tuple[dict, tuple[str, str] | None, lis
     """
     raw, version = job
     cleaned = clean_document(raw["text"], fmt=raw["format"], title=raw["title"])
-    lost = None if cleaned.lost_in_rendering is None else ("lost_in_rendering", f"{raw['locator']}: {cleaned.lost_in_rendering}")
+    lost = (
+        None
+        if cleaned.lost_in_rendering is None
+        else ("lost_in_rendering", f"{raw['locator']}: {cleaned.lost_in_rendering}")
+    )
     row = {
         "doc_id": raw["doc_id"],
         "source": raw["source"],
@@ -147,7 +157,10 @@ def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
         reason = f"{row['locator']}: {length:,} characters after cleaning, above cleaning.max_document_chars={rules.max_chars:,}; split the file or raise the limit"
         return "too_long", reason
     if row["quality"] < rules.min_quality:
-        return "low_quality", f"{row['locator']}: quality score {row['quality']:.2f} below minimum {rules.min_quality:.2f}"
+        return (
+            "low_quality",
+            f"{row['locator']}: quality score {row['quality']:.2f} below minimum {rules.min_quality:.2f}",
+        )
     return None
 
 
@@ -155,17 +168,31 @@ def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
 PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "cleaning_version")
 
 
-def clean_corpus(raw_rows: Iterable[dict], previous: pa.Table | None, rules: CleaningRules, *, batch_bytes: int = BATCH_TEXT_BYTES, workers: int = 1) -> CleanedCorpus:
+def clean_corpus(
+    raw_rows: Iterable[dict],
+    previous: pa.Table | None,
+    rules: CleaningRules,
+    *,
+    batch_bytes: int = BATCH_TEXT_BYTES,
+    workers: int = 1,
+) -> CleanedCorpus:
     """Every cleaned row in memory: `cleaned_batches` collected, for tests and small sources."""
     result = CleanedCorpus(rows=[], quarantine=[])
     earlier = PreviousRows.of_table(previous, PREVIOUS_KEY_COLUMNS) if previous is not None else None
-    result.rows = list(rows_of(cleaned_batches(raw_rows, earlier, rules, result, batch_bytes=batch_bytes, workers=workers)))
+    result.rows = list(
+        rows_of(cleaned_batches(raw_rows, earlier, rules, result, batch_bytes=batch_bytes, workers=workers))
+    )
     return result
 
 
 def cleaned_batches(
-    raw_rows: Iterable[dict], previous: PreviousRows | None, rules: CleaningRules, result: CleanedCorpus, *,
-    batch_bytes: int = BATCH_TEXT_BYTES, workers: int = 1,
+    raw_rows: Iterable[dict],
+    previous: PreviousRows | None,
+    rules: CleaningRules,
+    result: CleanedCorpus,
+    *,
+    batch_bytes: int = BATCH_TEXT_BYTES,
+    workers: int = 1,
 ) -> Iterator[pa.Table]:
     """Clean, filter and deduplicate one source's raw documents, in batches of at most `batch_bytes` of text.
 
@@ -182,7 +209,9 @@ def cleaned_batches(
         path = f"{folder}/candidates.parquet"
         signatures = _write_candidates(raw_rows, previous, reusable, rules, result, path, batch_bytes, pool)
         pool.close()
-        duplicates = {d.doc_id: d for d in duplicates_within_readers(signatures, threshold=rules.near_duplicate_threshold)}
+        duplicates = {
+            d.doc_id: d for d in duplicates_within_readers(signatures, threshold=rules.near_duplicate_threshold)
+        }
         del signatures
         yield from _without_duplicates(path, duplicates, result)
 
@@ -202,32 +231,54 @@ def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, st
     """(doc_id, raw content hash) -> position of a previous row cleaned under `version`."""
     if previous is None:
         return {}
-    columns = zip(previous.column("doc_id"), previous.column("raw_content_hash"), previous.column("cleaning_version"), strict=True)
-    return {(doc_id, digest): position for position, (doc_id, digest, made_by) in enumerate(columns) if made_by == version}
+    columns = zip(
+        previous.column("doc_id"), previous.column("raw_content_hash"), previous.column("cleaning_version"), strict=True
+    )
+    return {
+        (doc_id, digest): position for position, (doc_id, digest, made_by) in enumerate(columns) if made_by == version
+    }
 
 
 def _write_candidates(
-    raw_rows: Iterable[dict], previous: PreviousRows | None, reusable: dict[tuple[str, str], int], rules: CleaningRules,
-    result: CleanedCorpus, path: str, batch_bytes: int, pool: WorkerPool,
+    raw_rows: Iterable[dict],
+    previous: PreviousRows | None,
+    reusable: dict[tuple[str, str], int],
+    rules: CleaningRules,
+    result: CleanedCorpus,
+    path: str,
+    batch_bytes: int,
+    pool: WorkerPool,
 ) -> list[Signature]:
     """Pass one: each batch cleaned (or reused), rule-checked and written to `path`; the candidates' readers and signatures returned."""
     signatures: list[Signature] = []
     with pq.ParquetWriter(path, CLEANED_SCHEMA) as writer:
         for batch in row_batches(raw_rows, text_bytes=batch_bytes):
             candidates = _cleaned_candidates(batch, previous, reusable, rules, result, pool)
-            signatures += [(tuple(r["readers"]), (r["doc_id"], r["content_hash"], np.asarray(r["minhash"], dtype=np.uint64))) for r in candidates]
+            signatures += [
+                (tuple(r["readers"]), (r["doc_id"], r["content_hash"], np.asarray(r["minhash"], dtype=np.uint64)))
+                for r in candidates
+            ]
             if candidates:
                 writer.write_batch(pa.RecordBatch.from_pylist(candidates, schema=CLEANED_SCHEMA))
     return signatures
 
 
 def _cleaned_candidates(
-    batch: list[dict], previous: PreviousRows | None, reusable: dict[tuple[str, str], int], rules: CleaningRules, result: CleanedCorpus, pool: WorkerPool,
+    batch: list[dict],
+    previous: PreviousRows | None,
+    reusable: dict[tuple[str, str], int],
+    rules: CleaningRules,
+    result: CleanedCorpus,
+    pool: WorkerPool,
 ) -> list[dict]:
     version = cleaning_version()
     positions = [reusable.get((raw["doc_id"], raw["content_hash"])) for raw in batch]
     reused = iter(previous.rows_at([p for p in positions if p is not None])) if previous is not None else iter(())
-    cleaned = iter(pool.map(_clean_row, [(raw, version) for raw, position in zip(batch, positions, strict=True) if position is None]))
+    cleaned = iter(
+        pool.map(
+            _clean_row, [(raw, version) for raw, position in zip(batch, positions, strict=True) if position is None]
+        )
+    )
     candidates = []
     for raw, position in zip(batch, positions, strict=True):
         result.inputs += 1
@@ -264,7 +315,9 @@ def _without_duplicates(path: str, duplicates: dict[str, Duplicate], result: Cle
             keep.append(dup is None)
             if dup is not None:
                 kind = "exact_duplicate" if dup.kind == "exact" else "near_duplicate"
-                result.quarantine.append(_set_aside(row, kind, f"{row['locator']}: {dup.kind} duplicate of {locators[dup.duplicate_of]}"))
+                result.quarantine.append(
+                    _set_aside(row, kind, f"{row['locator']}: {dup.kind} duplicate of {locators[dup.duplicate_of]}")
+                )
         kept = table.filter(pa.array(keep, type=pa.bool_()))
         result.observe(kept)
         yield kept

@@ -29,7 +29,9 @@ def front_matter_readers(text: str, locator: str) -> list[str] | None:
     except yaml.YAMLError as error:
         if READERS_KEY not in match.group(1):
             return None
-        raise ReadersError(f"{locator}: front matter is not valid YAML ({error.__class__.__name__}); fix it so its readers can be read") from None
+        raise ReadersError(
+            f"{locator}: front matter is not valid YAML ({error.__class__.__name__}); fix it so its readers can be read"
+        ) from None
     if not isinstance(meta, dict) or READERS_KEY not in meta:
         return None
     return declared_readers(meta[READERS_KEY], f"{locator}: front matter")

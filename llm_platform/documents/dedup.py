@@ -88,7 +88,9 @@ def _shingles(text: str) -> Iterator[bytes]:
         words = carried + _WORD.findall(piece)
         if len(words) >= SHINGLE_WORDS:
             whole_window = True
-            yield from (" ".join(words[i : i + SHINGLE_WORDS]).encode("utf-8") for i in range(len(words) - SHINGLE_WORDS + 1))
+            yield from (
+                " ".join(words[i : i + SHINGLE_WORDS]).encode("utf-8") for i in range(len(words) - SHINGLE_WORDS + 1)
+            )
             words = words[-(SHINGLE_WORDS - 1) :]
         carried = words
     if not whole_window:

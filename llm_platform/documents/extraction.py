@@ -32,8 +32,22 @@ SUPPORTED_FORMATS = {
     ".jsonl": "jsonl",
 }
 REJECTION_KINDS = frozenset(
-    {"unsupported", "unreadable", "binary", "encoding", "empty", "oversized", "malformed", "too_short",
-     "bad_name", "outside_source", "broken_link", "link_loop", "special_file", "bad_readers"}
+    {
+        "unsupported",
+        "unreadable",
+        "binary",
+        "encoding",
+        "empty",
+        "oversized",
+        "malformed",
+        "too_short",
+        "bad_name",
+        "outside_source",
+        "broken_link",
+        "link_loop",
+        "special_file",
+        "bad_readers",
+    }
 )
 # Bump when extraction changes what a file becomes: files read under another
 # version are read again instead of carried over by size and modification time.
@@ -108,7 +122,14 @@ def extract_documents(
         return _rejected(path, "unsupported", _unsupported_reason(path))
     if fmt == "jsonl" and jsonl_streamable(data):
         # The limit is per record: one oversized line is rejected alone.
-        return extract_jsonl(path, _split_lines(data, max_bytes), text_field=jsonl_text_field, title_field=jsonl_title_field, readers_field=jsonl_readers_field, max_bytes=max_bytes)
+        return extract_jsonl(
+            path,
+            _split_lines(data, max_bytes),
+            text_field=jsonl_text_field,
+            title_field=jsonl_title_field,
+            readers_field=jsonl_readers_field,
+            max_bytes=max_bytes,
+        )
     if len(data) > max_bytes:
         reason = f"{len(data):,} bytes exceeds the limit of {max_bytes:,}; split the file or raise max_bytes"
         return _rejected(path, "oversized", f"{path}: {reason}")
@@ -122,7 +143,14 @@ def extract_documents(
         return _rejected(path, "encoding", _encoding_reason(path))
     if fmt == "jsonl":
         lines = _split_lines(text.encode("utf-8"), max_bytes)
-        return extract_jsonl(path, lines, text_field=jsonl_text_field, title_field=jsonl_title_field, readers_field=jsonl_readers_field, max_bytes=max_bytes)
+        return extract_jsonl(
+            path,
+            lines,
+            text_field=jsonl_text_field,
+            title_field=jsonl_title_field,
+            readers_field=jsonl_readers_field,
+            max_bytes=max_bytes,
+        )
     return _single_document(path, fmt, text, _title_for(fmt, text))
 
 
@@ -132,7 +160,7 @@ def jsonl_streamable(head: bytes) -> bool:
 
 
 def _utf16_encoding(data: bytes) -> str | None:
-    """"utf-16" for a BOM; "utf-16-le"/"-be" when every other byte is NUL, as in UTF-16 text of Latin script without a BOM."""
+    """ "utf-16" for a BOM; "utf-16-le"/"-be" when every other byte is NUL, as in UTF-16 text of Latin script without a BOM."""
     if data.startswith(_UTF16_BOMS):
         return "utf-16"
     head = data[: SNIFF_BYTES - SNIFF_BYTES % 2]
@@ -184,7 +212,9 @@ def _binary_problem(data: bytes) -> str | None:
     return None
 
 
-def _single_document(locator: str, fmt: str, text: str, title: str | None, readers: list[str] | None = None) -> Extraction:
+def _single_document(
+    locator: str, fmt: str, text: str, title: str | None, readers: list[str] | None = None
+) -> Extraction:
     if not text.strip():
         return _rejected(locator, "empty", f"{locator}: no text in the file (format {fmt}); add content or remove it")
     try:
@@ -229,7 +259,13 @@ def _extract_pdf(path: str, data: bytes) -> Extraction:
 
 
 def extract_jsonl(
-    path: str, lines: Iterable[JsonlLine], *, text_field: str, title_field: str | None, max_bytes: int, readers_field: str | None = None,
+    path: str,
+    lines: Iterable[JsonlLine],
+    *,
+    text_field: str,
+    title_field: str | None,
+    max_bytes: int,
+    readers_field: str | None = None,
 ) -> Extraction:
     """Return one document per JSONL line; each bad line (too long, undecodable, not JSON) is rejected alone."""
     documents: list[ExtractedDocument] = []
@@ -268,7 +304,9 @@ def _decode_line(line: bytes, *, first: bool) -> str | None:
         return _decode_text(line)
 
 
-def _jsonl_line(locator: str, line: str, text_field: str, title_field: str | None, readers_field: str | None) -> Extraction:
+def _jsonl_line(
+    locator: str, line: str, text_field: str, title_field: str | None, readers_field: str | None
+) -> Extraction:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -285,4 +323,6 @@ def _jsonl_line(locator: str, line: str, text_field: str, title_field: str | Non
         readers = record_readers(record, readers_field, locator)
     except ReadersError as error:
         return _rejected(locator, "bad_readers", f"{error}; the record is not indexed until its readers are valid")
-    return _single_document(locator, "jsonl", record[text_field], title if isinstance(title, str) and title else None, readers)
+    return _single_document(
+        locator, "jsonl", record[text_field], title if isinstance(title, str) and title else None, readers
+    )

@@ -13,13 +13,55 @@ import re
 from html.parser import HTMLParser
 
 # Tags whose content is never prose: code, styling, page furniture, forms.
-_SKIPPED = frozenset({"script", "style", "noscript", "template", "head", "nav", "header", "footer", "aside", "form", "svg", "button", "select"})
+_SKIPPED = frozenset(
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "head",
+        "nav",
+        "header",
+        "footer",
+        "aside",
+        "form",
+        "svg",
+        "button",
+        "select",
+    }
+)
 _BLOCKS = frozenset(
-    {"p", "div", "section", "article", "main", "blockquote", "table", "thead", "tbody", "ul", "ol", "dl", "dt", "dd",
-     "figure", "figcaption", "details", "summary", "center", "hr", "address", "fieldset", "body", "html"}
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "blockquote",
+        "table",
+        "thead",
+        "tbody",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "figure",
+        "figcaption",
+        "details",
+        "summary",
+        "center",
+        "hr",
+        "address",
+        "fieldset",
+        "body",
+        "html",
+    }
 )
 _LINE_BREAKS = frozenset({"br", "tr"})
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"})
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+)
 _HEADING = re.compile(r"h([1-6])")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_RUNS = re.compile(r"\n{3,}")

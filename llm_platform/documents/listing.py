@@ -64,7 +64,11 @@ def list_source(location: str, glob: str) -> list[SourceFile]:
         if info.get("islink"):
             files += _followed(root, path, locator, glob, protocol)
         elif info.get("type") == "file":
-            files.append(SourceFile(locator=locator, url=f"{protocol}{path}", size=int(info.get("size") or 0), modified=_modified(info)))
+            files.append(
+                SourceFile(
+                    locator=locator, url=f"{protocol}{path}", size=int(info.get("size") or 0), modified=_modified(info)
+                )
+            )
         elif info.get("type") != "directory":
             files.append(_special_file(locator, path))
     return sorted((_with_name_problem(file) for file in files), key=lambda f: f.locator)
@@ -83,7 +87,9 @@ def _check_glob(location: str, glob: str) -> None:
         )
 
 
-def _followed(root: str, path: str, locator: str, glob: str, protocol: str, seen: frozenset[str] = frozenset()) -> list[SourceFile]:
+def _followed(
+    root: str, path: str, locator: str, glob: str, protocol: str, seen: frozenset[str] = frozenset()
+) -> list[SourceFile]:
     """The files a link stands for: its target if inside the source, else one entry with a problem.
 
     `seen` holds the real folders on the way here; a link to one of them or to
@@ -111,7 +117,9 @@ def _followed(root: str, path: str, locator: str, glob: str, protocol: str, seen
     return _files_in_linked_folder(root, path, locator, glob, protocol, chain | {target})
 
 
-def _files_in_linked_folder(root: str, path: str, locator: str, glob: str, protocol: str, seen: frozenset[str]) -> list[SourceFile]:
+def _files_in_linked_folder(
+    root: str, path: str, locator: str, glob: str, protocol: str, seen: frozenset[str]
+) -> list[SourceFile]:
     # Folder links are followed one level: links inside a followed folder are
     # resolved again through _followed, which refuses loops.
     pattern = re.compile(glob_translate(f"{root}/{glob}"))
@@ -125,13 +133,22 @@ def _files_in_linked_folder(root: str, path: str, locator: str, glob: str, proto
             files += _files_in_linked_folder(root, entry_path, entry_locator, glob, protocol, seen)
         elif entry.is_file() and pattern.match(entry_path):
             found = entry.stat()
-            files.append(SourceFile(locator=entry_locator, url=f"{protocol}{entry_path}", size=found.st_size, modified=found.st_mtime))
+            files.append(
+                SourceFile(
+                    locator=entry_locator, url=f"{protocol}{entry_path}", size=found.st_size, modified=found.st_mtime
+                )
+            )
         elif pattern.match(entry_path):
             files.append(_special_file(entry_locator, entry_path))
     return files
 
 
-_SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def _special_file(locator: str, path: str) -> SourceFile:

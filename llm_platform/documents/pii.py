@@ -40,7 +40,17 @@ from llm_platform.documents.pii_secrets import secret_spans
 _RULES_VERSION = "4"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (
-    "private_key", "password", "webhook_url", "api_key", "credential", "email", "iban", "ssn", "credit_card", "ip_address", "phone",
+    "private_key",
+    "password",
+    "webhook_url",
+    "api_key",
+    "credential",
+    "email",
+    "iban",
+    "ssn",
+    "credit_card",
+    "ip_address",
+    "phone",
 )
 
 Span = tuple[int, int]
@@ -164,7 +174,10 @@ def _merged(spans: Iterable[Span]) -> Iterator[Span]:
 
 # Order is the tie-break when hits of two kinds cover the same characters.
 _DETECTORS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
-    *((kind, functools.partial(secret_spans, kind=kind)) for kind in ("private_key", "password", "webhook_url", "api_key")),
+    *(
+        (kind, functools.partial(secret_spans, kind=kind))
+        for kind in ("private_key", "password", "webhook_url", "api_key")
+    ),
     ("credential", credential_spans),
     ("email", _emails),
     ("email", _obfuscated_emails),

@@ -33,7 +33,9 @@ _SSN_NAMED = re.compile(r"(?i)(?:ssn|social security)\D{0,20}(\d{9})(?!\d)")
 _IBAN_START = re.compile(r"(?i)(?<![a-z0-9])[a-z]{2}\d{2}")
 _IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9]){0,40}")
 # No "/" in the local part: "tiktok.com/@scikit.learn" is a profile link, not an address.
-_ADDRESS = re.compile(r"(?<![^\s@<>()\[\]{}\"',;:/\x00])[^\s@<>()\[\]{}\"',;:/\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}")
+_ADDRESS = re.compile(
+    r"(?<![^\s@<>()\[\]{}\"',;:/\x00])[^\s@<>()\[\]{}\"',;:/\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}"
+)
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
 # Key and value on one line: a heading underlined with "=" is not an assignment.
 # "pass" alone is a key (`DB_PASS`, `pass:`), not inside a word ("bypass", "passenger");
@@ -46,7 +48,9 @@ _AUTH_HEADER = re.compile(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?\w+[ \t
 _URL_USERINFO = re.compile(r"://[^\s/@:]*:([^\s/@\x00]+)@")
 _PRIVATE_KEY = re.compile(r"BEGIN[A-Z ]*PRIVATE KEY")
 # A provider's prefix ("ghp_", "sk_live_", "hf_"; "ghp\_" as Markdown escapes it) and a random body.
-_PREFIXED_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,8}(?:\\?_[A-Za-z]{2,8})?\\?[_-]([A-Za-z0-9]{20,})(?![A-Za-z0-9])")
+_PREFIXED_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z]{2,8}(?:\\?_[A-Za-z]{2,8})?\\?[_-]([A-Za-z0-9]{20,})(?![A-Za-z0-9])"
+)
 # A webhook URL is its own credential: whoever has it can post.
 _WEBHOOK_URL = re.compile(r"(?i)https?://[^\s/]{0,100}hook[^\s]{0,300}/([A-Za-z0-9]{16,})(?![A-Za-z0-9])")
 # Without a key name or a prefix, only unbroken runs of letters and digits.
@@ -62,7 +66,9 @@ _NORTH_AMERICAN_DIGITS = 10
 # digits in all (a run that goes on is a table of figures); or any digits
 # after a phone word.
 # A run joined by a dash to a word goes on as an id ("0923-164208-meows279", a cluster id).
-_GROUPED_NUMBER = re.compile(r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d|-[^\W\d_])")
+_GROUPED_NUMBER = re.compile(
+    r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d|-[^\W\d_])"
+)
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 # The word or its plural ("dialect", "callback" are neither), then the number on the same line.
 _AFTER_PHONE_WORD = re.compile(
@@ -179,11 +185,15 @@ def _is_ipv4(address: str) -> bool:
     return all(int(octet) <= 255 and (padded or octet == "0" or not octet.startswith("0")) for octet in octets)
 
 
-def _found(pattern: re.Pattern[str], valid: Callable[[re.Match[str]], bool] = lambda match: True) -> Callable[[str], Iterator[Span]]:
+def _found(
+    pattern: re.Pattern[str], valid: Callable[[re.Match[str]], bool] = lambda match: True
+) -> Callable[[str], Iterator[Span]]:
     return lambda text: (match.span() for match in pattern.finditer(text) if valid(match))
 
 
-def _found_group(pattern: re.Pattern[str], group: str | int, valid: Callable[[re.Match[str]], bool]) -> Callable[[str], Iterator[Span]]:
+def _found_group(
+    pattern: re.Pattern[str], group: str | int, valid: Callable[[re.Match[str]], bool]
+) -> Callable[[str], Iterator[Span]]:
     return lambda text: (match.span(group) for match in pattern.finditer(text) if valid(match))
 
 
@@ -207,7 +217,9 @@ _SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
 )
 # Less certain: a generated-looking run with no key name or prefix to say it is
 # a key (ids in links, hashes in base62). Reported, not blocking.
-_TOKEN_SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (("random_token", _found(_BARE_TOKEN, _is_secret_token)),)
+_TOKEN_SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
+    ("random_token", _found(_BARE_TOKEN, _is_secret_token)),
+)
 
 
 def _spans(text: str, scans: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...]) -> list[tuple[int, int, str]]:

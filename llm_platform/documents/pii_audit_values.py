@@ -17,15 +17,44 @@ from collections import Counter
 
 _PASSWORD_KEY = re.compile(r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd)(?![a-z])")
 # Words that name a secret, read as whole pieces of a value ("not-a-real-secret", "YourPassword"; not "monkey").
-_SECRET_WORDS = {"pass", "password", "passwd", "passphrase", "pwd", "secret", "token", "key", "apikey", "auth", "credential", "credentials"}
+_SECRET_WORDS = {
+    "pass",
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "apikey",
+    "auth",
+    "credential",
+    "credentials",
+}
 # Program text and references, never the secret itself: a call, subscript or
 # literal (`os.environ[`, `input(`, `{Sylvain`), an attribute (`self.token`),
 # a constant or environment variable name (`AWS_SECRET_ACCESS_KEY`), a file path
 # or name (`password_file: /run/secrets/db`, `secrets1.txt`, as the redactor reads them too).
-_REFERENCE = re.compile(r".*[()\[\]{}<>$%].*|(?:~|\.{1,2})?/.*|[\w.-]+\.(?:html?|md|rst|txt|json|ya?ml|toml|ini|cfg|conf|env|pem|key|crt|py|sh)|[A-Za-z_]+(?:\.[A-Za-z_]\w*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_REFERENCE = re.compile(
+    r".*[()\[\]{}<>$%].*|(?:~|\.{1,2})?/.*|[\w.-]+\.(?:html?|md|rst|txt|json|ya?ml|toml|ini|cfg|conf|env|pem|key|crt|py|sh)|[A-Za-z_]+(?:\.[A-Za-z_]\w*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"
+)
 # A placeholder written as one: "xxxxxx", "******", "...", "your-api-key", "example-token".
 _PLACEHOLDER = re.compile(r"(?i)(.)\1*|.*\.\.\..*|(?:your|my|example|sample|dummy|fake)(?:[^a-z].*)?")
-_TYPE_NAMES = {"str", "string", "bytes", "int", "bool", "none", "null", "optional", "secretstr", "any", "object", "true", "false"}
+_TYPE_NAMES = {
+    "str",
+    "string",
+    "bytes",
+    "int",
+    "bool",
+    "none",
+    "null",
+    "optional",
+    "secretstr",
+    "any",
+    "object",
+    "true",
+    "false",
+}
 _TRAILING = ".,:;!?)]}>"
 _MIN_VALUE_CHARS = 6
 # Pieces of a token: a capitalized or lower-case word, an upper-case run, a digit run.
@@ -41,7 +70,11 @@ def entropy(text: str) -> float:
 
 def is_mixed(token: str) -> bool:
     """Whether `token` mixes letters and digits with high entropy: enough where a provider's prefix already says "key"."""
-    return any(c.isalpha() for c in token) and sum(c.isdigit() for c in token) >= 2 and entropy(token) >= _MIN_TOKEN_ENTROPY
+    return (
+        any(c.isalpha() for c in token)
+        and sum(c.isdigit() for c in token) >= 2
+        and entropy(token) >= _MIN_TOKEN_ENTROPY
+    )
 
 
 def is_random(token: str) -> bool:
@@ -53,7 +86,12 @@ def is_random(token: str) -> bool:
 def is_secret_value(key: str, value: str) -> bool:
     """Whether `value`, given under the key name `key`, has the shape of a secret rather than of a reference or an example."""
     value = value.rstrip(_TRAILING)
-    if len(value) < _MIN_VALUE_CHARS or value.lower() in _TYPE_NAMES or _REFERENCE.fullmatch(value) or _PLACEHOLDER.fullmatch(value):
+    if (
+        len(value) < _MIN_VALUE_CHARS
+        or value.lower() in _TYPE_NAMES
+        or _REFERENCE.fullmatch(value)
+        or _PLACEHOLDER.fullmatch(value)
+    ):
         return False
     if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
         return True

@@ -26,9 +26,7 @@ MIN_VALUE_CHARS = 6
 # client_secret) but only these endings after, so "tokenizer", "max_tokens",
 # "author" and "secret_name" are not secret keys. "pass" alone (`DB_PASS=`,
 # `pass:`) counts where no letter comes before it: "bypass" and "compass" are words.
-SECRET_WORD = (
-    r"(?:pass(?:word|wd|phrase|code)|(?<![A-Za-z])pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?)"
-)
+SECRET_WORD = r"(?:pass(?:word|wd|phrase|code)|(?<![A-Za-z])pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?)"
 _KEY_ENDING = r"(?:[_.-]?(?:key|value|string|str|hash|b64|base64|enc|encrypted|plain|plaintext|\d))?"
 _KEY = re.compile(rf"(?i){SECRET_WORD}{_KEY_ENDING}(?![A-Za-z0-9]|_[A-Za-z0-9])")
 # A quoted value runs to its closing quote; a bare one stops at the separators
@@ -38,12 +36,35 @@ _ASSIGNMENT = re.compile(
     r"[\"'*_`]{0,3}\]?\s*(?:=>|:=|=|:)[*_]{0,2}[ \t]*"
     r"(?:\"(?P<double>[^\s\"]+)\"|'(?P<single>[^\s']+)'|`(?P<tick>[^\s`]+)`|(?P<bare>[^\s\"'`&;,]+))"
 )
-_HEADER = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token|digest|apikey|negotiate)\s+([A-Za-z0-9._~+/=-]{8,})")
+_HEADER = re.compile(
+    r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token|digest|apikey|negotiate)\s+([A-Za-z0-9._~+/=-]{8,})"
+)
 _TRAILING = ".)]}>"
 _PLACEHOLDER_WORDS = {
-    "changeme", "change_me", "password", "passwd", "secret", "token", "required", "optional", "example", "redacted",
-    "undefined", "none", "null", "true", "false", "string", "hidden", "yourpassword", "your_password", "mypassword",
-    "xxxxxx", "placeholder", "default", "empty",
+    "changeme",
+    "change_me",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "required",
+    "optional",
+    "example",
+    "redacted",
+    "undefined",
+    "none",
+    "null",
+    "true",
+    "false",
+    "string",
+    "hidden",
+    "yourpassword",
+    "your_password",
+    "mypassword",
+    "xxxxxx",
+    "placeholder",
+    "default",
+    "empty",
 }
 _PLACEHOLDER_START = ("$", "<", "{", "%", "*", "[redacted_", "/", "~/", "./", "..")
 # An attribute (`self.token`, `getpass.getpass`) or a call or subscript (`os.environ['X']`, `read_secret(`).

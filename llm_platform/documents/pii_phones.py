@@ -48,7 +48,9 @@ _NORTH_AMERICAN_E164_DIGITS = 11
 # unassigned (a typo, a made-up example): libphonenumber drops those. A run that
 # goes on (more groups, or a dash and a word: an id) is not one, nor is a
 # bracketed area code starting with 1 (none anywhere does: the audit agrees).
-_NORTH_AMERICAN_LAYOUT = re.compile(r"(?<![\w.+\-/])(?<!\d )(?:\([02-9]\d\d\) ?|\d{3}[ .\-/])\d{3}[ .\-/]\d{4}(?![\w]|[ .\-/]\d|-[^\W\d_])")
+_NORTH_AMERICAN_LAYOUT = re.compile(
+    r"(?<![\w.+\-/])(?<!\d )(?:\([02-9]\d\d\) ?|\d{3}[ .\-/])\d{3}[ .\-/]\d{4}(?![\w]|[ .\-/]\d|-[^\W\d_])"
+)
 # Right after a phone word on its line ("cell: 612345678", "fax=0301234567"),
 # a number is one whatever the region: the word says so, and the regions'
 # data (Spain's nine digits are in none of PHONE_REGIONS) would miss it.
@@ -133,7 +135,11 @@ def _phone_candidates(text: str) -> Iterator[Span]:
         for gap in [*_GAP.finditer(text, run.start(), run.end()), None]:
             end = gap.start() if gap else run.end()
             digits = len(_digits(text[cursor:end]))
-            wanted = digits <= _MAX_PHONE_DIGITS or "+" in text[cursor:end] or _PHONE_WORD.search(text, max(0, cursor - _PHONE_WORD_DISTANCE), cursor)
+            wanted = (
+                digits <= _MAX_PHONE_DIGITS
+                or "+" in text[cursor:end]
+                or _PHONE_WORD.search(text, max(0, cursor - _PHONE_WORD_DISTANCE), cursor)
+            )
             if digits >= _MIN_PHONE_DIGITS and wanted:
                 yield cursor, end
             cursor = gap.end() if gap else end

@@ -37,12 +37,22 @@ def no_pii_left(*columns: str) -> pa.DataFrameSchema:
     import pandera.pandas as pa
 
     check = pa.Check(lambda s: s.map(lambda text: text is None or not pii_left(text)), name="no PII pattern")
-    return without_pii_in_examples(pa.DataFrameSchema({column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_pii"))
+    return without_pii_in_examples(
+        pa.DataFrameSchema(
+            {column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_pii"
+        )
+    )
 
 
 def no_random_tokens_left(*columns: str) -> pa.DataFrameSchema:
     """No value in `columns` (default: text) holds a run the audit reads as a generated key with nothing naming it one; nulls pass."""
     import pandera.pandas as pa
 
-    check = pa.Check(lambda s: s.map(lambda text: text is None or not audit_random_tokens(text)), name="no random token")
-    return without_pii_in_examples(pa.DataFrameSchema({column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_random_tokens"))
+    check = pa.Check(
+        lambda s: s.map(lambda text: text is None or not audit_random_tokens(text)), name="no random token"
+    )
+    return without_pii_in_examples(
+        pa.DataFrameSchema(
+            {column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_random_tokens"
+        )
+    )

@@ -21,11 +21,22 @@ Span = tuple[int, int]
 # prose), IPPublicDetector (ip_address covers it), PrivateKeyDetector and
 # BasicAuthDetector (replaced by the fuller rules below).
 _PLUGINS = (
-    "aws.AWSKeyDetector", "slack.SlackDetector", "stripe.StripeDetector", "github_token.GitHubTokenDetector",
-    "gitlab_token.GitLabTokenDetector", "azure_storage_key.AzureStorageKeyDetector", "discord.DiscordBotTokenDetector",
-    "jwt.JwtTokenDetector", "mailchimp.MailchimpDetector", "npm.NpmDetector", "openai.OpenAIDetector",
-    "pypi_token.PypiTokenDetector", "sendgrid.SendGridDetector", "square_oauth.SquareOAuthDetector",
-    "telegram_token.TelegramBotTokenDetector", "twilio.TwilioKeyDetector",
+    "aws.AWSKeyDetector",
+    "slack.SlackDetector",
+    "stripe.StripeDetector",
+    "github_token.GitHubTokenDetector",
+    "gitlab_token.GitLabTokenDetector",
+    "azure_storage_key.AzureStorageKeyDetector",
+    "discord.DiscordBotTokenDetector",
+    "jwt.JwtTokenDetector",
+    "mailchimp.MailchimpDetector",
+    "npm.NpmDetector",
+    "openai.OpenAIDetector",
+    "pypi_token.PypiTokenDetector",
+    "sendgrid.SendGridDetector",
+    "square_oauth.SquareOAuthDetector",
+    "telegram_token.TelegramBotTokenDetector",
+    "twilio.TwilioKeyDetector",
 )
 _SLACK_WEBHOOK = "hooks.slack.com"
 # Each starts with a literal, which the regex engine scans for quickly.

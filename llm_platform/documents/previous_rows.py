@@ -34,7 +34,9 @@ class PreviousRows:
         return cls(table.select(present), lambda: iter(table.to_batches(max_chunksize=READ_ROWS)))
 
     @classmethod
-    def of_dataset(cls, store: DatasetStore, dataset: Dataset, partition: str, key_columns: Sequence[str]) -> PreviousRows | None:
+    def of_dataset(
+        cls, store: DatasetStore, dataset: Dataset, partition: str, key_columns: Sequence[str]
+    ) -> PreviousRows | None:
         """The current version of `dataset`/`partition`, pinned, or None if nothing was written yet."""
         version = store.current_version(dataset, partition)
         if version is None:

@@ -202,7 +202,13 @@ def _dunder_identifier(children, at: int) -> str | None:
     if len(children) < at + 3:
         return None
     opening, inner, closing = children[at : at + 3]
-    if opening.type == "strong_open" and opening.markup == "__" and inner.type == "text" and _IDENTIFIER.match(inner.content) and closing.type == "strong_close":
+    if (
+        opening.type == "strong_open"
+        and opening.markup == "__"
+        and inner.type == "text"
+        and _IDENTIFIER.match(inner.content)
+        and closing.type == "strong_close"
+    ):
         return f"__{inner.content}__"
     return None
 

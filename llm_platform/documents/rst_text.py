@@ -38,7 +38,16 @@ _SETTINGS = {
     "syntax_highlight": "none",
 }
 # Nodes whose content is never prose.
-_DROPPED = ("image", "substitution_definition", "comment", "target", "raw", "pending", "footnote_reference", "citation_reference")
+_DROPPED = (
+    "image",
+    "substitution_definition",
+    "comment",
+    "target",
+    "raw",
+    "pending",
+    "footnote_reference",
+    "citation_reference",
+)
 _LINE_ELEMENTS = ("paragraph", "term", "line", "attribution", "rubric", "field_name", "caption")
 
 
@@ -65,7 +74,9 @@ def _render(node, blocks: list[str], depth: int) -> None:
         return
     if name in ("title", "subtitle"):
         title = _inline(node)
-        blocks.append(f"{title}\n{_UNDERLINES[min(depth, len(_UNDERLINES)) - 1] * max(len(title), 3)}" if depth else title)
+        blocks.append(
+            f"{title}\n{_UNDERLINES[min(depth, len(_UNDERLINES)) - 1] * max(len(title), 3)}" if depth else title
+        )
         return
     if name in ("literal_block", "doctest_block"):
         blocks.append(textwrap.indent(node.astext(), "    "))

@@ -21,7 +21,16 @@ import pyarrow as pa
 
 from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
 from llm_platform.documents.cleaning import RECORD_FORMATS
-from llm_platform.documents.extraction import EXTRACTOR_VERSION, SNIFF_BYTES, JsonlLine, Rejection, detect_format, extract_documents, extract_jsonl, jsonl_streamable
+from llm_platform.documents.extraction import (
+    EXTRACTOR_VERSION,
+    SNIFF_BYTES,
+    JsonlLine,
+    Rejection,
+    detect_format,
+    extract_documents,
+    extract_jsonl,
+    jsonl_streamable,
+)
 from llm_platform.documents.listing import SourceFile, list_source
 from llm_platform.documents.pii import redact_locator, redact_pii
 from llm_platform.documents.previous_rows import PreviousRows
@@ -47,7 +56,13 @@ RAW_SCHEMA = pa.schema(
     ]
 )
 QUARANTINE_SCHEMA = pa.schema(
-    [("source", pa.string()), ("stage", pa.string()), ("locator", pa.string()), ("kind", pa.string()), ("reason", pa.string())]
+    [
+        ("source", pa.string()),
+        ("stage", pa.string()),
+        ("locator", pa.string()),
+        ("kind", pa.string()),
+        ("reason", pa.string()),
+    ]
 )
 
 
@@ -83,7 +98,9 @@ class RawDocuments:
         return dict(Counter(q["kind"] for q in self.quarantine))
 
 
-def _file_rows(source: str, file: SourceFile, file_hash: str, extracted, default_readers: list[str]) -> tuple[list[dict], list[Rejection]]:
+def _file_rows(
+    source: str, file: SourceFile, file_hash: str, extracted, default_readers: list[str]
+) -> tuple[list[dict], list[Rejection]]:
     documents, rejections = extracted
     rows = [
         {
@@ -109,7 +126,13 @@ def _file_rows(source: str, file: SourceFile, file_hash: str, extracted, default
 
 def _quarantine_row(source: str, rejection: Rejection) -> dict:
     reason = rejection.reason.replace(rejection.locator, redact_locator(rejection.locator))
-    return {"source": source, "stage": "raw_documents", "locator": redact_locator(rejection.locator), "kind": rejection.kind, "reason": redact_pii(reason)[0]}
+    return {
+        "source": source,
+        "stage": "raw_documents",
+        "locator": redact_locator(rejection.locator),
+        "kind": rejection.kind,
+        "reason": redact_pii(reason)[0],
+    }
 
 
 def _read_bytes(file: SourceFile) -> bytes:
@@ -117,19 +140,39 @@ def _read_bytes(file: SourceFile) -> bytes:
         return handle.read()
 
 
-def _extract_file(file: SourceFile, result: RawDocuments, *, text_field: str, title_field: str | None, readers_field: str | None, max_bytes: int):
+def _extract_file(
+    file: SourceFile,
+    result: RawDocuments,
+    *,
+    text_field: str,
+    title_field: str | None,
+    readers_field: str | None,
+    max_bytes: int,
+):
     """(file hash, extraction) of one file; JSONL is streamed line by line, so one huge line costs at most max_bytes."""
     digest = hashlib.sha256()
     if detect_format(file.locator) == "jsonl" and _streamable(file):
         lines = list(_jsonl_lines(file, max_bytes, digest))
         result.bytes_read += file.size
-        extracted = extract_jsonl(file.locator, lines, text_field=text_field, title_field=title_field, readers_field=readers_field, max_bytes=max_bytes)
+        extracted = extract_jsonl(
+            file.locator,
+            lines,
+            text_field=text_field,
+            title_field=title_field,
+            readers_field=readers_field,
+            max_bytes=max_bytes,
+        )
     else:
         data = _read_bytes(file)
         digest.update(data)
         result.bytes_read += len(data)
         extracted = extract_documents(
-            file.locator, data, jsonl_text_field=text_field, jsonl_title_field=title_field, jsonl_readers_field=readers_field, max_bytes=max_bytes,
+            file.locator,
+            data,
+            jsonl_text_field=text_field,
+            jsonl_title_field=title_field,
+            jsonl_readers_field=readers_field,
+            max_bytes=max_bytes,
         )
     return digest.hexdigest()[:32], extracted
 
@@ -194,7 +237,11 @@ def files_read_by(shard: Shard, files: list[SourceFile]) -> list[SourceFile]:
 
 def _read_by(shard: Shard, file: SourceFile) -> bool:
     """Whether `shard` reads `file`: a record file (JSONL) may hold documents of every shard; any other file is one document."""
-    return shard.is_whole_source or detect_format(file.locator) in RECORD_FORMATS or shard.owns(doc_id_for(shard.source, file.locator))
+    return (
+        shard.is_whole_source
+        or detect_format(file.locator) in RECORD_FORMATS
+        or shard.owns(doc_id_for(shard.source, file.locator))
+    )
 
 
 def _set_aside(result: RawDocuments, shard: Shard, rejection: Rejection) -> None:
@@ -209,8 +256,14 @@ def _carried_over(rows: list[dict], default_readers: list[str]) -> list[dict]:
 
 
 def _iter_rows(
-    source: str, files: list[SourceFile], previous: PreviousRows | None, previous_quarantine: list[dict], result: RawDocuments,
-    shard: Shard, default_readers: list[str], **extract_args,
+    source: str,
+    files: list[SourceFile],
+    previous: PreviousRows | None,
+    previous_quarantine: list[dict],
+    result: RawDocuments,
+    shard: Shard,
+    default_readers: list[str],
+    **extract_args,
 ) -> Iterator[dict]:
     previous_files = _previous_by_locator(previous)
     keys = {name: previous.column(name) for name in PREVIOUS_KEY_COLUMNS} if previous is not None else {}
@@ -222,12 +275,25 @@ def _iter_rows(
         if file.problem is not None:
             _set_aside(result, shard, file.problem)
             continue
-        if earlier and previous is not None and _same_file(source, file, _key_row(keys, earlier[0])) and _unchanged(_key_row(keys, earlier[0]), file):
+        if (
+            earlier
+            and previous is not None
+            and _same_file(source, file, _key_row(keys, earlier[0]))
+            and _unchanged(_key_row(keys, earlier[0]), file)
+        ):
             result.quarantine.extend(q for q in previous_quarantine if _file_of(q["locator"]) == shown)
             yield from _carried_over(previous.rows_at(earlier), default_readers)
             continue
         if detect_format(file.locator) is None:
-            _set_aside(result, shard, Rejection(file.locator, "unsupported", f"{file.locator}: unsupported file type; supported: .txt .md .rst .html .htm .pdf .jsonl"))
+            _set_aside(
+                result,
+                shard,
+                Rejection(
+                    file.locator,
+                    "unsupported",
+                    f"{file.locator}: unsupported file type; supported: .txt .md .rst .html .htm .pdf .jsonl",
+                ),
+            )
             continue
         try:
             file_hash, extracted = _extract_file(file, result, **extract_args)
@@ -284,8 +350,17 @@ def source_batches(
         raise ValueError(f"shard {shard.key!r} is not a shard of source {source!r}")
     result = RawDocuments(rows=[], quarantine=[], files_listed=len(files))
     rows = _iter_rows(
-        source, files, previous, previous_quarantine or [], result, shard, default_readers or [],
-        text_field=text_field, title_field=title_field, readers_field=readers_field, max_bytes=max_bytes,
+        source,
+        files,
+        previous,
+        previous_quarantine or [],
+        result,
+        shard,
+        default_readers or [],
+        text_field=text_field,
+        title_field=title_field,
+        readers_field=readers_field,
+        max_bytes=max_bytes,
     )
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -302,10 +377,18 @@ def _previous_states(previous: PreviousRows | None) -> dict[str, tuple[str, list
     """doc_id -> (content hash, readers) of the previous version."""
     if previous is None:
         return {}
-    return dict(zip(previous.column("doc_id"), zip(previous.column("content_hash"), previous.column("readers"), strict=True), strict=True))
+    return dict(
+        zip(
+            previous.column("doc_id"),
+            zip(previous.column("content_hash"), previous.column("readers"), strict=True),
+            strict=True,
+        )
+    )
 
 
-def _first_of_each(rows: Iterator[dict], result: RawDocuments, before: dict[str, tuple[str, list[str] | None]]) -> Iterator[dict]:
+def _first_of_each(
+    rows: Iterator[dict], result: RawDocuments, before: dict[str, tuple[str, list[str] | None]]
+) -> Iterator[dict]:
     """Rows with a doc_id not seen before in this run, counted into the diff and the preview as they pass."""
     for row in rows:
         doc_id = row["doc_id"]
@@ -325,7 +408,9 @@ def _first_of_each(rows: Iterator[dict], result: RawDocuments, before: dict[str,
         yield row
 
 
-def _guard_mass_deletion(shard: Shard, location: str, result: RawDocuments, previous: PreviousRows | None, allowed: bool, max_fraction: float) -> None:
+def _guard_mass_deletion(
+    shard: Shard, location: str, result: RawDocuments, previous: PreviousRows | None, allowed: bool, max_fraction: float
+) -> None:
     if allowed or previous is None or previous.num_rows == 0:
         return
     fraction = len(result.removed) / previous.num_rows

@@ -14,8 +14,22 @@ import pyarrow as pa
 
 from llm_platform.documents.cleaning import RECORD_FORMATS
 from llm_platform.documents.corpus import CleaningRules
-from llm_platform.documents.pii_rule import no_pii_left, no_random_tokens_left, shown_without_pii, without_pii_in_examples
-from llm_platform.rules import RuleOutcome, RuleTally, UniqueTally, merge_outcomes, quality_at_least, text_length_within, tokens_at_most, validate_rule
+from llm_platform.documents.pii_rule import (
+    no_pii_left,
+    no_random_tokens_left,
+    shown_without_pii,
+    without_pii_in_examples,
+)
+from llm_platform.rules import (
+    RuleOutcome,
+    RuleTally,
+    UniqueTally,
+    merge_outcomes,
+    quality_at_least,
+    text_length_within,
+    tokens_at_most,
+    validate_rule,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,8 +52,13 @@ def text_length_outcome(rows: list[dict], rules: CleaningRules) -> RuleOutcome:
     records = [r for r in rows if r["format"] in RECORD_FORMATS]
     pages = [r for r in rows if r["format"] not in RECORD_FORMATS]
     outcomes = [
-        validate_rule(without_pii_in_examples(text_length_within(rules.min_record_chars, rules.max_chars)), frame(records, ["text"])),
-        validate_rule(without_pii_in_examples(text_length_within(rules.min_chars, rules.max_chars)), frame(pages, ["text"])),
+        validate_rule(
+            without_pii_in_examples(text_length_within(rules.min_record_chars, rules.max_chars)),
+            frame(records, ["text"]),
+        ),
+        validate_rule(
+            without_pii_in_examples(text_length_within(rules.min_chars, rules.max_chars)), frame(pages, ["text"])
+        ),
     ]
     return merge_outcomes(outcomes[1].rule, outcomes)
 
@@ -92,4 +111,3 @@ class ChunkRowChecks:
         self.ids.add(_frame(batch, ["chunk_id"]))
         self.text.add(_frame(batch, ["text"]))
         self.tokens.add(_frame(batch, ["token_count"]))
-

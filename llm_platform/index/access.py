@@ -61,7 +61,9 @@ PUBLIC_ONLY = ReaderGroups.public_only()
 def readers_filter(readers: ReaderGroups) -> str | None:
     """The SQL filter for rows `readers` may read; None only for `everyone()`."""
     if not isinstance(readers, ReaderGroups):
-        raise TypeError(f"readers must be a ReaderGroups (ReaderGroups.of(...), .public_only() or .everyone()), got {readers!r}")
+        raise TypeError(
+            f"readers must be a ReaderGroups (ReaderGroups.of(...), .public_only() or .everyone()), got {readers!r}"
+        )
     if readers.unrestricted:
         return None
     names = sorted(check_group(name, "reader groups of a search") for name in readers.groups)

@@ -6,16 +6,30 @@ from llm_platform.datasets import Dataset
 
 RETRIEVAL_EVAL_SCHEMA = pa.schema(
     [
-        ("table", pa.string()), ("version", pa.int64()), ("hit_rate", pa.float64()), ("mrr", pa.float64()),
-        ("k", pa.int64()), ("questions", pa.int64()), ("published_version", pa.int64()), ("published_hit_rate", pa.float64()),
+        ("table", pa.string()),
+        ("version", pa.int64()),
+        ("hit_rate", pa.float64()),
+        ("mrr", pa.float64()),
+        ("k", pa.int64()),
+        ("questions", pa.int64()),
+        ("published_version", pa.int64()),
+        ("published_hit_rate", pa.float64()),
         ("compared_with", pa.string()),
     ]
 )
 PUBLICATION_SCHEMA = pa.schema(
     [
-        ("table", pa.string()), ("version", pa.int64()), ("action", pa.string()), ("at", pa.string()),
-        ("hit_rate", pa.float64()), ("mrr", pa.float64()), ("k", pa.int64()), ("questions", pa.int64()),
-        ("previous_version", pa.int64()), ("compared_with", pa.string()), ("run_id", pa.string()),
+        ("table", pa.string()),
+        ("version", pa.int64()),
+        ("action", pa.string()),
+        ("at", pa.string()),
+        ("hit_rate", pa.float64()),
+        ("mrr", pa.float64()),
+        ("k", pa.int64()),
+        ("questions", pa.int64()),
+        ("previous_version", pa.int64()),
+        ("compared_with", pa.string()),
+        ("run_id", pa.string()),
     ]
 )
 

@@ -32,7 +32,15 @@ def centroid_distance(indexed: np.ndarray, new: np.ndarray) -> float:
     return 0.0 if denominator == 0 else max(0.0, float(1.0 - np.dot(a, b) / denominator))
 
 
-def measure_drift(indexed_vectors: np.ndarray, new_vectors: np.ndarray, indexed_tokens: np.ndarray, new_tokens: np.ndarray, *, centroid_threshold: float, ks_threshold: float) -> Drift:
+def measure_drift(
+    indexed_vectors: np.ndarray,
+    new_vectors: np.ndarray,
+    indexed_tokens: np.ndarray,
+    new_tokens: np.ndarray,
+    *,
+    centroid_threshold: float,
+    ks_threshold: float,
+) -> Drift:
     """Both drift numbers and whether either is past its threshold."""
     distance = centroid_distance(indexed_vectors, new_vectors)
     from scipy.stats import ks_2samp

@@ -22,7 +22,23 @@ from llm_platform.model_paths import resolve_sentence_transformer
 if TYPE_CHECKING:
     from llm_platform.config import EmbeddingConfig
 
-__all__ = ["BACKENDS", "VECTOR_SPACES", "Embedder", "EmbeddingCache", "EmbeddingRun", "Runtime", "configured_cache", "configured_embedder", "embed_texts", "embedding_space", "load_embedder", "model_slug", "query_embedder", "resolve_runtime", "unit_rows"]
+__all__ = [
+    "BACKENDS",
+    "VECTOR_SPACES",
+    "Embedder",
+    "EmbeddingCache",
+    "EmbeddingRun",
+    "Runtime",
+    "configured_cache",
+    "configured_embedder",
+    "embed_texts",
+    "embedding_space",
+    "load_embedder",
+    "model_slug",
+    "query_embedder",
+    "resolve_runtime",
+    "unit_rows",
+]
 
 # A killed run keeps what it embedded: vectors reach the cache every this many texts.
 FLUSH_EVERY = 2048
@@ -43,10 +59,16 @@ class TorchEmbedder:
         from sentence_transformers import SentenceTransformer
 
         self.model_id, self.runtime, self.batch_size = model_id, runtime, batch_size
-        self.model = SentenceTransformer(resolve_sentence_transformer(model_id, allow_download=allow_download), device=runtime.device)
+        self.model = SentenceTransformer(
+            resolve_sentence_transformer(model_id, allow_download=allow_download), device=runtime.device
+        )
         if runtime.precision == "fp16":
             self.model.half()
-        dimension = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else self.model.get_sentence_embedding_dimension()
+        dimension = (
+            self.model.get_embedding_dimension()
+            if hasattr(self.model, "get_embedding_dimension")
+            else self.model.get_sentence_embedding_dimension()
+        )
         if dimension is None:  # int(None) raised this TypeError before; now it says which model
             raise TypeError(f"{model_id} reports no embedding dimension")
         self.dimension = int(dimension)
@@ -55,7 +77,11 @@ class TorchEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self.model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=show_progress
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
         )
         return unit_rows(vectors)
 
@@ -111,7 +137,13 @@ def embed_texts(
 
 
 def load_embedder(
-    model_id: str, *, device: str = "cpu", allow_download: bool = False, batch_size: int = 64, backend: str = "torch", onnx_cache_dir: str | None = None
+    model_id: str,
+    *,
+    device: str = "cpu",
+    allow_download: bool = False,
+    batch_size: int = 64,
+    backend: str = "torch",
+    onnx_cache_dir: str | None = None,
 ) -> Embedder:
     """The embedder for `model_id` on `backend`, loaded once per process and shared by every asset."""
     # lru_cache keys on how arguments are spelled: a call that leaves batch_size at
@@ -120,11 +152,19 @@ def load_embedder(
 
 
 @lru_cache(maxsize=2)
-def _cached_embedder(model_id: str, runtime: Runtime, allow_download: bool, batch_size: int, onnx_cache_dir: str | None) -> Embedder:
+def _cached_embedder(
+    model_id: str, runtime: Runtime, allow_download: bool, batch_size: int, onnx_cache_dir: str | None
+) -> Embedder:
     if runtime.backend == "onnx":
         from llm_platform.index.onnx_model import OnnxEmbedder
 
-        return OnnxEmbedder(model_id, cache_dir=onnx_cache_dir, allow_download=allow_download, batch_size=batch_size, precision=runtime.precision)
+        return OnnxEmbedder(
+            model_id,
+            cache_dir=onnx_cache_dir,
+            allow_download=allow_download,
+            batch_size=batch_size,
+            precision=runtime.precision,
+        )
     return TorchEmbedder(model_id, runtime=runtime, allow_download=allow_download, batch_size=batch_size)
 
 
@@ -133,8 +173,12 @@ def configured_embedder(settings: EmbeddingConfig) -> Embedder:
     model (embedding.onnx_cache_dir, else the user's cache).
     """
     return load_embedder(
-        settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size,
-        backend=settings.backend, onnx_cache_dir=settings.onnx_cache_dir,
+        settings.model,
+        device=settings.device,
+        allow_download=settings.allow_download,
+        batch_size=settings.batch_size,
+        backend=settings.backend,
+        onnx_cache_dir=settings.onnx_cache_dir,
     )
 
 
@@ -153,9 +197,13 @@ def query_embedder(settings: EmbeddingConfig, space: str | None = None) -> Embed
     if space not in VECTOR_SPACES:
         raise ValueError(f"no query embedder for vector space {space!r}; one of {', '.join(map(repr, VECTOR_SPACES))}")
     runtime = Runtime("onnx", "cpu", "int8" if space == "onnx_int8" else "fp32")
-    return _cached_embedder(settings.model, runtime, settings.allow_download, settings.batch_size, settings.onnx_cache_dir)
+    return _cached_embedder(
+        settings.model, runtime, settings.allow_download, settings.batch_size, settings.onnx_cache_dir
+    )
 
 
 def configured_cache(settings: EmbeddingConfig, storage_root: str) -> EmbeddingCache:
     """The cache key space of the model and numeric variant `settings` select."""
-    return EmbeddingCache(storage_root, settings.model, variant=resolve_runtime(settings.backend, settings.device).variant)
+    return EmbeddingCache(
+        storage_root, settings.model, variant=resolve_runtime(settings.backend, settings.device).variant
+    )

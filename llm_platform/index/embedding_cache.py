@@ -42,7 +42,9 @@ class EmbeddingCache:
     old enough that no live writer can still own them.
     """
 
-    def __init__(self, root: str, model_id: str, *, variant: str = "", stale_after_seconds: float = STALE_PART_SECONDS) -> None:
+    def __init__(
+        self, root: str, model_id: str, *, variant: str = "", stale_after_seconds: float = STALE_PART_SECONDS
+    ) -> None:
         self.model_id = model_id
         self._fs, base = fsspec.core.url_to_fs(root.rstrip("/"))
         self._folder = f"{base}/{EMBEDDING_CACHE}/{model_slug(model_id)}{'__' + variant if variant else ''}"
@@ -100,7 +102,9 @@ class EmbeddingCache:
         return self._fs.ls(self._folder, detail=True)
 
     def _finished_parts(self) -> list[str]:
-        return sorted(info["name"] for info in self._listing() if info["name"].endswith(".parquet") and info.get("size", 1))
+        return sorted(
+            info["name"] for info in self._listing() if info["name"].endswith(".parquet") and info.get("size", 1)
+        )
 
     def _read_readable(self, parts: list[str], wanted: pads.Expression) -> pa.Table:
         # A part cut short outside our rename protocol (a full disk, a copy): skip it,
@@ -110,8 +114,14 @@ class EmbeddingCache:
             try:
                 tables.append(pads.dataset(part, filesystem=self._fs, format="parquet").to_table(filter=wanted))
             except (pa.ArrowInvalid, OSError) as exc:
-                _LOG.warning("embedding cache: ignoring unreadable part %s (%s); its texts will be embedded again", part, exc)
-        return pa.concat_tables(tables) if tables else pa.table({"text_hash": pa.array([], pa.string()), "vector": pa.array([], pa.list_(pa.float32()))})
+                _LOG.warning(
+                    "embedding cache: ignoring unreadable part %s (%s); its texts will be embedded again", part, exc
+                )
+        return (
+            pa.concat_tables(tables)
+            if tables
+            else pa.table({"text_hash": pa.array([], pa.string()), "vector": pa.array([], pa.list_(pa.float32()))})
+        )
 
     def _age_seconds(self, info: dict) -> float:
         modified = info.get("mtime") or info.get("LastModified") or info.get("created")

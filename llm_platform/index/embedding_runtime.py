@@ -49,8 +49,10 @@ def resolve_runtime(backend: str, device: str, *, cuda_available: Callable[[], b
     on_gpu = device.startswith("cuda")
     if backend == "onnx":
         if on_gpu:
-            raise ValueError("embedding.backend 'onnx' runs the int8 model on CPU; with embedding.device "
-                             f"{device!r} use backend 'torch' (fp16 on the GPU)")
+            raise ValueError(
+                "embedding.backend 'onnx' runs the int8 model on CPU; with embedding.device "
+                f"{device!r} use backend 'torch' (fp16 on the GPU)"
+            )
         return Runtime("onnx", "cpu", "int8")
     # Half precision halves memory traffic on a GPU and keeps recall; CPUs have no fast fp16 path.
     return Runtime("torch", device, "fp16" if on_gpu else "fp32")

@@ -21,7 +21,10 @@ def scores_label(hit: dict) -> str:
     """`fused … | similarity … | keyword (BM25) …`: the fused (reciprocal
     rank) score alone says little across queries.
     """
-    similarity, keyword = _score("similarity", hit.get("similarity"), 3), _score("keyword (BM25)", hit.get("keyword"), 2)
+    similarity, keyword = (
+        _score("similarity", hit.get("similarity"), 3),
+        _score("keyword (BM25)", hit.get("keyword"), 2),
+    )
     if hit.get("similarity") is not None and hit.get("keyword") is None and hit["score"] == hit["similarity"]:
         return similarity
     if hit.get("keyword") is not None and hit.get("similarity") is None and hit["score"] == hit["keyword"]:
@@ -33,5 +36,7 @@ def hit_line(rank: int, hit: dict) -> str:
     """Rank and scores, source, title and heading; then the locator and a snippet."""
     title = hit["title"] or hit["locator"]
     heading = f" › {hit['heading']}" if hit["heading"] and hit["heading"] != title else ""
-    return (f"{rank:>2}. [{scores_label(hit)}] {hit['source']}: {title}{heading}\n    "
-            f"{hit['locator']}\n    {snippet(hit['text'])}")
+    return (
+        f"{rank:>2}. [{scores_label(hit)}] {hit['source']}: {title}{heading}\n    "
+        f"{hit['locator']}\n    {snippet(hit['text'])}"
+    )

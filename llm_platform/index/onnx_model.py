@@ -57,7 +57,9 @@ def _fingerprint(model_path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def quantized_model_dir(model_id: str, *, cache_dir: str | os.PathLike[str] | None = None, allow_download: bool = False) -> Path:
+def quantized_model_dir(
+    model_id: str, *, cache_dir: str | os.PathLike[str] | None = None, allow_download: bool = False
+) -> Path:
     """A folder holding the int8 and fp32 graphs and the tokenizer of `model_id`; exported on first use."""
     source, target = _export_folder(model_id, cache_dir, allow_download)
     root = target.parent
@@ -80,7 +82,9 @@ def quantized_model_dir(model_id: str, *, cache_dir: str | os.PathLike[str] | No
     return target
 
 
-def export_needed(model_id: str, *, cache_dir: str | os.PathLike[str] | None = None, allow_download: bool = False) -> bool:
+def export_needed(
+    model_id: str, *, cache_dir: str | os.PathLike[str] | None = None, allow_download: bool = False
+) -> bool:
     """Whether the first use of `model_id`'s graphs will export them (tens of seconds) rather than load them."""
     return not exported(_export_folder(model_id, cache_dir, allow_download)[1])
 
@@ -112,7 +116,9 @@ def export_quantized(source: Path, folder: Path) -> None:
     _quantize(fused, folder / QUANTIZED_FILE)
     for name in ("tokenizer.json",):
         shutil.copy2(source / name, folder / name)
-    (folder / "embedding.json").write_text(json.dumps({"max_length": max_length, "source": str(source)}), encoding="utf-8")
+    (folder / "embedding.json").write_text(
+        json.dumps({"max_length": max_length, "source": str(source)}), encoding="utf-8"
+    )
     if fused != fp32:
         fused.unlink(missing_ok=True)
 
@@ -122,7 +128,11 @@ def _export_fp32(source: Path, path: Path) -> int:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(source), device="cpu").eval()
-    sample = {k: v for k, v in model.preprocess(["a short text", "a somewhat longer text to pad against"]).items() if isinstance(v, torch.Tensor)}
+    sample = {
+        k: v
+        for k, v in model.preprocess(["a short text", "a somewhat longer text to pad against"]).items()
+        if isinstance(v, torch.Tensor)
+    }
     names = list(sample)
 
     class Pipeline(torch.nn.Module):
@@ -139,13 +149,23 @@ def _export_fp32(source: Path, path: Path) -> int:
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter: its graphs are the ones ONNX Runtime's BERT fusion is written for.
         # torch calls it legacy and warns on every export; choosing it is deliberate, so that one warning is silenced.
-        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message="You are using the legacy TorchScript-based ONNX export", category=DeprecationWarning
+        )
         # Tracing notes on Python conditionals (shape checks that hold for every input) and
         # on index lowering: a user running a search cannot act on them.
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Exporting aten::index operator", category=UserWarning)
-        torch.onnx.export(Pipeline(), tuple(sample.values()), str(path), input_names=names, output_names=["sentence_embedding"],
-                          dynamic_axes=dynamic, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Pipeline(),
+            tuple(sample.values()),
+            str(path),
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_axes=dynamic,
+            opset_version=17,
+            dynamo=False,
+        )
     if model.max_seq_length is None:  # int(None) raised this TypeError before; now it says which model
         raise TypeError(f"{source} reports no max_seq_length")
     return int(model.max_seq_length)
@@ -160,7 +180,13 @@ def _fuse(fp32: Path, source: Path, path: Path) -> Path:
         return fp32
     from onnxruntime.transformers import optimizer
 
-    fused = optimizer.optimize_model(str(fp32), model_type="bert", num_heads=config.get("num_attention_heads", 0), hidden_size=config.get("hidden_size", 0), opt_level=0)
+    fused = optimizer.optimize_model(
+        str(fp32),
+        model_type="bert",
+        num_heads=config.get("num_attention_heads", 0),
+        hidden_size=config.get("hidden_size", 0),
+        opt_level=0,
+    )
     fused.save_model_to_file(str(path))
     return path
 
@@ -175,8 +201,13 @@ def _quantize(model: Path, path: Path) -> None:
     logging.getLogger().addFilter(advice)
     try:
         # Fused contrib ops have no ONNX shape inference; their outputs are float32.
-        quantize_dynamic(str(model), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(model),
+            str(path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     finally:
         logging.getLogger().removeFilter(advice)
 
@@ -195,7 +226,15 @@ class OnnxEmbedder:
     batches are formed longest first so they pad little.
     """
 
-    def __init__(self, model_id: str, *, cache_dir: str | None = None, allow_download: bool = False, batch_size: int = 64, precision: str = "int8") -> None:
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        cache_dir: str | None = None,
+        allow_download: bool = False,
+        batch_size: int = 64,
+        precision: str = "int8",
+    ) -> None:
         import onnxruntime
         import tokenizers
 
@@ -212,9 +251,13 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         # Idle workers spinning between batches burn CPU other steps on the machine could use.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(str(folder / GRAPHS[precision]), options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            str(folder / GRAPHS[precision]), options, providers=["CPUExecutionProvider"]
+        )
         self.inputs = [node.name for node in self.session.get_inputs()]
-        self.dimension = int(self.session.run(None, self._feed(self.tokenizer.encode_batch(["dimension probe"])))[0].shape[1])
+        self.dimension = int(
+            self.session.run(None, self._feed(self.tokenizer.encode_batch(["dimension probe"])))[0].shape[1]
+        )
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))
@@ -227,7 +270,11 @@ class OnnxEmbedder:
 
     def _feed(self, encodings: list) -> dict[str, np.ndarray]:
         width = max(len(e.ids) for e in encodings)
-        columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings], "token_type_ids": [e.type_ids for e in encodings]}
+        columns = {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+        }
         feed = {}
         for name in self.inputs:
             matrix = np.full((len(encodings), width), self.pad_id if name == "input_ids" else 0, dtype=np.int64)

@@ -87,14 +87,18 @@ def verify_servable(db, name: str, version: int) -> None:
     """Raise PublishRefused unless `version` exists and answers all three kinds of query."""
     known = {v["version"] for v in db.open_table(name).list_versions()}
     if version not in known:
-        raise PublishRefused(f"version {version} of {name} does not exist (or was cleaned up); see `llm-platform index status`")
+        raise PublishRefused(
+            f"version {version} of {name} does not exist (or was cleaned up); see `llm-platform index status`"
+        )
     problems = probe_answers(open_version(db, name, version))
     if problems:
         raise PublishRefused(f"version {version} of {name} cannot be served: " + "; ".join(problems))
 
 
 def _keep_recent_tags(table, keep: int) -> None:
-    tagged = sorted((tag for tag in table.tags.list() if tag.startswith(_TAG_PREFIX)), key=lambda t: int(t[len(_TAG_PREFIX):]))
+    tagged = sorted(
+        (tag for tag in table.tags.list() if tag.startswith(_TAG_PREFIX)), key=lambda t: int(t[len(_TAG_PREFIX) :])
+    )
     for tag in tagged[:-keep]:
         table.tags.delete(tag)
 
@@ -115,18 +119,33 @@ class Score:
     compared_with: str | None = None
 
 
-def publish_version(db, store: DatasetStore, name: str, *, tag: str, version: int, score: Score, keep: int, run_id: str) -> int | None:
+def publish_version(
+    db, store: DatasetStore, name: str, *, tag: str, version: int, score: Score, keep: int, run_id: str
+) -> int | None:
     """Verify `version`, point `tag` at it, tag it for rollback and record it; returns the previous version."""
     verify_servable(db, name, version)
     table = db.open_table(name)
     previous = publish(table, tag, version)
     _tag(table, publication_tag(version), version)
     _keep_recent_tags(table, keep)
-    _append(store, name, {
-        "table": name, "version": version, "action": "publish", "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "hit_rate": score.hit_rate, "mrr": score.mrr, "k": score.k, "questions": score.questions,
-        "previous_version": previous, "compared_with": score.compared_with, "run_id": run_id,
-    }, run_id)
+    _append(
+        store,
+        name,
+        {
+            "table": name,
+            "version": version,
+            "action": "publish",
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "hit_rate": score.hit_rate,
+            "mrr": score.mrr,
+            "k": score.k,
+            "questions": score.questions,
+            "previous_version": previous,
+            "compared_with": score.compared_with,
+            "run_id": run_id,
+        },
+        run_id,
+    )
     return previous
 
 
@@ -143,11 +162,24 @@ def rollback(db, store: DatasetStore, name: str, *, tag: str, version: int, forc
     table = db.open_table(name)
     previous = publish(table, tag, version)
     earlier = scores.get(version, {})
-    _append(store, name, {
-        "table": name, "version": version, "action": "rollback" if version in scores else "forced",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"), "hit_rate": earlier.get("hit_rate"), "mrr": earlier.get("mrr"),
-        "k": earlier.get("k"), "questions": earlier.get("questions"), "previous_version": previous, "compared_with": None, "run_id": "cli",
-    }, "cli")
+    _append(
+        store,
+        name,
+        {
+            "table": name,
+            "version": version,
+            "action": "rollback" if version in scores else "forced",
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "hit_rate": earlier.get("hit_rate"),
+            "mrr": earlier.get("mrr"),
+            "k": earlier.get("k"),
+            "questions": earlier.get("questions"),
+            "previous_version": previous,
+            "compared_with": None,
+            "run_id": "cli",
+        },
+        "cli",
+    )
     return previous
 
 
@@ -172,8 +204,13 @@ def version_statuses(table, store: DatasetStore, tag: str) -> list[VersionStatus
     tags = table.tags.list()
     return [
         VersionStatus(
-            version=row["version"], at=row["at"], hit_rate=row["hit_rate"], mrr=row["mrr"], k=row["k"],
-            served=row["version"] == served, rollback_target=publication_tag(row["version"]) in tags,
+            version=row["version"],
+            at=row["at"],
+            hit_rate=row["hit_rate"],
+            mrr=row["mrr"],
+            k=row["k"],
+            served=row["version"] == served,
+            rollback_target=publication_tag(row["version"]) in tags,
             exists=row["version"] in existing,
         )
         for row in sorted(published_scores(store, table.name).values(), key=lambda r: r["version"], reverse=True)
@@ -207,4 +244,6 @@ def served_baseline(db, base: str, tag: str, current: str) -> ServedTable | None
     _, name, version = max(candidates)
     served = open_version(db, name, version)
     model = served.search().select(["embedding_model"]).limit(1).to_list()
-    return ServedTable(name=name, version=version, model=model[0]["embedding_model"] if model else "", space=space_of(name))
+    return ServedTable(
+        name=name, version=version, model=model[0]["embedding_model"] if model else "", space=space_of(name)
+    )

@@ -25,9 +25,7 @@ from llm_platform.readers import EVERYONE
 _MIN_QUESTION_WORDS = 2
 
 
-def retrieval_metrics(
-    ranked: Sequence[Sequence[str]], relevant: Sequence[str], *, k: int
-) -> tuple[float, float]:
+def retrieval_metrics(ranked: Sequence[Sequence[str]], relevant: Sequence[str], *, k: int) -> tuple[float, float]:
     """Return (hit_rate@k, MRR@k): ranked[i] is query i's result ids, relevant[i] its answer id."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -73,14 +71,21 @@ def questions_from_chunks(rows: Sequence[dict], *, limit: int) -> list[Retrieval
         if row["doc_id"] in seen or len(text.split()) < _MIN_QUESTION_WORDS:
             continue
         seen.add(row["doc_id"])
-        questions.append(RetrievalQuestion(question=text, doc_id=row["doc_id"], readers=tuple(row.get("readers") or ())))
+        questions.append(
+            RetrievalQuestion(question=text, doc_id=row["doc_id"], readers=tuple(row.get("readers") or ()))
+        )
         if len(questions) >= limit:
             break
     return questions
 
 
 def score_table(
-    table, questions: Sequence[RetrievalQuestion], encode: Callable[[list[str]], np.ndarray], *, k: int, tuning: QueryTuning | None = None,
+    table,
+    questions: Sequence[RetrievalQuestion],
+    encode: Callable[[list[str]], np.ndarray],
+    *,
+    k: int,
+    tuning: QueryTuning | None = None,
     readers: ReaderGroups,
 ) -> RetrievalScore:
     """Hit rate and MRR of `table` (already checked out at the version to score), searching as `readers`."""
@@ -98,7 +103,12 @@ def reader_groups_of(questions: Sequence[RetrievalQuestion]) -> list[str]:
 
 
 def score_by_reader_group(
-    table, questions: Sequence[RetrievalQuestion], encode: Callable[[list[str]], np.ndarray], *, k: int, tuning: QueryTuning | None = None,
+    table,
+    questions: Sequence[RetrievalQuestion],
+    encode: Callable[[list[str]], np.ndarray],
+    *,
+    k: int,
+    tuning: QueryTuning | None = None,
 ) -> dict[str, RetrievalScore]:
     """Per group (`*`: a caller in no group), the score on the questions whose document it may read, searching as it."""
     texts = [q.question for q in questions]

@@ -19,18 +19,27 @@ class RetrievalGateResult:
     description: str
 
 
-def retrieval_gates(hit_rate: float, published_hit_rate: float | None, *, minimum: float, margin: float) -> list[RetrievalGateResult]:
+def retrieval_gates(
+    hit_rate: float, published_hit_rate: float | None, *, minimum: float, margin: float
+) -> list[RetrievalGateResult]:
     """Both gates for a version scoring `hit_rate`, against the served
     version's `published_hit_rate` (None: nothing served).
     """
-    gates = [RetrievalGateResult(RETRIEVAL_HIT_RATE_MINIMUM, hit_rate >= minimum, f"hit rate {hit_rate:.3f}; minimum {minimum:.3f}")]
+    gates = [
+        RetrievalGateResult(
+            RETRIEVAL_HIT_RATE_MINIMUM, hit_rate >= minimum, f"hit rate {hit_rate:.3f}; minimum {minimum:.3f}"
+        )
+    ]
     if published_hit_rate is None:
         gates.append(RetrievalGateResult(RETRIEVAL_NO_REGRESSION, True, "nothing published yet"))
     else:
         drop = published_hit_rate - hit_rate
-        gates.append(RetrievalGateResult(
-            RETRIEVAL_NO_REGRESSION, drop <= margin,
-            f"hit rate {hit_rate:.3f} vs published {published_hit_rate:.3f} "
-            f"(drop {drop:+.3f}, allowed {margin:.3f})",
-        ))
+        gates.append(
+            RetrievalGateResult(
+                RETRIEVAL_NO_REGRESSION,
+                drop <= margin,
+                f"hit rate {hit_rate:.3f} vs published {published_hit_rate:.3f} "
+                f"(drop {drop:+.3f}, allowed {margin:.3f})",
+            )
+        )
     return gates

@@ -222,14 +222,22 @@ def sync_source(table, source: str | Shard, rows: pa.Table, *, settings: IndexCo
         retry_on_conflict(lambda: commit_source(table, source, rows), attempts=attempts, refresh=table.checkout_latest)
     duplicates = _duplicate_row_ids(_source_ids(table, source)) if (fresh or len(existing) < found.num_rows) else []
     if duplicates:
-        retry_on_conflict(lambda: remove_duplicates(table, duplicates), attempts=attempts, refresh=table.checkout_latest)
+        retry_on_conflict(
+            lambda: remove_duplicates(table, duplicates), attempts=attempts, refresh=table.checkout_latest
+        )
     upkeep = UpkeepReport()
     if fresh or gone or regranted or duplicates or index_health(table, settings).needs_upkeep:
         upkeep = maintain(table, settings)
     return SourceSync(
-        inserted=len(fresh), deleted=len(gone), unchanged=len(wanted & existing) - len(regranted), readers_updated=len(regranted),
-        rows_for_source=table.count_rows(owned_filter(source).to_sql()), version=table.version,
-        indexes=[i.name for i in table.list_indices()], duplicates_removed=len(duplicates), upkeep=upkeep,
+        inserted=len(fresh),
+        deleted=len(gone),
+        unchanged=len(wanted & existing) - len(regranted),
+        readers_updated=len(regranted),
+        rows_for_source=table.count_rows(owned_filter(source).to_sql()),
+        version=table.version,
+        indexes=[i.name for i in table.list_indices()],
+        duplicates_removed=len(duplicates),
+        upkeep=upkeep,
     )
 
 
@@ -303,8 +311,16 @@ def search_filter(source: str | None, where, readers: ReaderGroups):
 
 
 def search(
-    table, query: str, vector: np.ndarray | None, *, mode: str, k: int, source: str | None = None,
-    where=None, tuning: QueryTuning | None = None, readers: ReaderGroups = PUBLIC_ONLY,
+    table,
+    query: str,
+    vector: np.ndarray | None,
+    *,
+    mode: str,
+    k: int,
+    source: str | None = None,
+    where=None,
+    tuning: QueryTuning | None = None,
+    readers: ReaderGroups = PUBLIC_ONLY,
 ) -> list[dict]:
     """Top-k rows for `query` by vector, full-text or hybrid (reciprocal rank fusion), among the rows `readers` may
     read.
@@ -352,7 +368,17 @@ def _scores(hit: dict) -> dict[str, float | None]:
 
 
 def ranked_ids(
-    table, queries: Sequence[str], vectors: np.ndarray, *, k: int, readers: ReaderGroups, field: str = "doc_id", tuning: QueryTuning | None = None,
+    table,
+    queries: Sequence[str],
+    vectors: np.ndarray,
+    *,
+    k: int,
+    readers: ReaderGroups,
+    field: str = "doc_id",
+    tuning: QueryTuning | None = None,
 ) -> list[list[str]]:
     """For each query, the `field` (doc_id or chunk_id) of the top-k vector hits `readers` may read, best first."""
-    return [[hit[field] for hit in search(table, q, v, mode="vector", k=k, tuning=tuning, readers=readers)] for q, v in zip(queries, vectors, strict=False)]
+    return [
+        [hit[field] for hit in search(table, q, v, mode="vector", k=k, tuning=tuning, readers=readers)]
+        for q, v in zip(queries, vectors, strict=False)
+    ]

@@ -126,7 +126,9 @@ def index_health(table, config: IndexConfig) -> IndexHealth:
     """Compare the table's indexes with the ones the config asks for."""
     present = {i.name: i for i in table.list_indices()}
     wanted = wanted_indexes(table, config)
-    obsolete = [name for name, index in present.items() if name not in wanted and index.columns in (["text"], ["vector"])]
+    obsolete = [
+        name for name, index in present.items() if name not in wanted and index.columns in (["text"], ["vector"])
+    ]
     unindexed = {}
     for name in wanted:
         if name in present:
@@ -163,7 +165,9 @@ def create_missing_indexes(table, config: IndexConfig, health: IndexHealth, repo
             table.create_index("text", config=FTS(**fts_settings(config)), name=name)
         else:
             dimension = table.schema.field("vector").type.list_size
-            table.create_index("vector", config=_ann_config(ann_settings(config, table.count_rows(), dimension)), name=name)
+            table.create_index(
+                "vector", config=_ann_config(ann_settings(config, table.count_rows(), dimension)), name=name
+            )
         report.created.append(name)
 
 
@@ -210,8 +214,14 @@ def maintain(table, config: IndexConfig, *, cleanup_after: timedelta | None = No
     except Exception as exc:  # noqa: BLE001
         report.errors.append(f"compaction: {exc}")
     try:
-        window, removed = retry_on_conflict(lambda: cleanup(table, cleanup_after or timedelta(hours=config.cleanup_after_hours)), attempts=attempts)
-        report.cleaned_up, report.cleanup_window_hours, report.versions_removed = True, window.total_seconds() / 3600, removed
+        window, removed = retry_on_conflict(
+            lambda: cleanup(table, cleanup_after or timedelta(hours=config.cleanup_after_hours)), attempts=attempts
+        )
+        report.cleaned_up, report.cleanup_window_hours, report.versions_removed = (
+            True,
+            window.total_seconds() / 3600,
+            removed,
+        )
     except Exception as exc:  # noqa: BLE001
         report.errors.append(f"cleanup: {exc}")
     return report

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
 
 from llm_platform.config import TinyModelSettings
 from llm_platform.model_paths import ModelNotAvailableError
@@ -61,9 +68,7 @@ def train_corpus_tokenizer(texts: Iterable[str], *, vocab_size: int) -> PreTrain
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD)
 
 
 def build_tiny_causal_lm(tokenizer, config: TinyModelSettings) -> PreTrainedModel:
@@ -129,9 +134,13 @@ def pretrain_causal_lm(
 def weight_files(folder: str) -> list[str]:
     """The model's weight files in `folder`, sorted: safetensors where present, else PyTorch .bin."""
     names = sorted(os.listdir(folder))
-    found = [n for n in names if n.endswith(".safetensors")] or [n for n in names if n.endswith(".bin") and n != "training_args.bin"]
+    found = [n for n in names if n.endswith(".safetensors")] or [
+        n for n in names if n.endswith(".bin") and n != "training_args.bin"
+    ]
     if not found:
-        raise ModelNotAvailableError(f"{folder} holds no *.safetensors or *.bin weight files; the download is incomplete or the path is wrong")
+        raise ModelNotAvailableError(
+            f"{folder} holds no *.safetensors or *.bin weight files; the download is incomplete or the path is wrong"
+        )
     return found
 
 
@@ -161,9 +170,7 @@ def count_parameters(folder: str) -> int:
     return total
 
 
-def build_local_base_model(
-    texts: Sequence[str], config: TinyModelSettings, output_dir: str
-) -> BaseModelInfo:
+def build_local_base_model(texts: Sequence[str], config: TinyModelSettings, output_dir: str) -> BaseModelInfo:
     """Train a tokenizer and a tiny model on `texts`, pre-train it, save both to `output_dir`."""
     tokenizer = train_corpus_tokenizer(texts, vocab_size=config.vocab_size)
     model = build_tiny_causal_lm(tokenizer, config)
@@ -194,14 +201,25 @@ def build_local_base_model(
 
 
 def _not_available(name: str, revision: str | None, allow_download: bool, why: str) -> ModelNotAvailableError:
-    where = "locally or on the hub" if allow_download else "as a local directory or in the local Hugging Face cache (downloads are off)"
-    todo = ("fix base_model.name_or_path or base_model.revision" if allow_download else
-            f"pre-populate the cache (`hf download {name}" + (f" --revision {revision}" if revision else "") + "`), "
-            "set base_model.allow_download: true, or point base_model.name_or_path at a local directory")
-    return ModelNotAvailableError(f"Base model {name!r} (revision {revision or 'main'}) could not be found {where}: {why}. To fix: {todo}.")
+    where = (
+        "locally or on the hub"
+        if allow_download
+        else "as a local directory or in the local Hugging Face cache (downloads are off)"
+    )
+    todo = (
+        "fix base_model.name_or_path or base_model.revision"
+        if allow_download
+        else f"pre-populate the cache (`hf download {name}" + (f" --revision {revision}" if revision else "") + "`), "
+        "set base_model.allow_download: true, or point base_model.name_or_path at a local directory"
+    )
+    return ModelNotAvailableError(
+        f"Base model {name!r} (revision {revision or 'main'}) could not be found {where}: {why}. To fix: {todo}."
+    )
 
 
-def resolve_snapshot(name_or_path: str, *, revision: str | None = None, allow_download: bool = False) -> tuple[str, str | None]:
+def resolve_snapshot(
+    name_or_path: str, *, revision: str | None = None, allow_download: bool = False
+) -> tuple[str, str | None]:
     """(folder, commit): a local directory as is (commit None), or the hub-cache snapshot of `revision`.
 
     The snapshot folder's name is the commit hash the revision (branch, tag or
@@ -216,7 +234,9 @@ def resolve_snapshot(name_or_path: str, *, revision: str | None = None, allow_do
     try:
         folder = snapshot_download(name_or_path, revision=revision or "main", local_files_only=not allow_download)
     except Exception as err:  # huggingface_hub raises several unrelated types for "not there"
-        raise _not_available(name_or_path, revision, allow_download, f"{type(err).__name__}: {str(err).strip().splitlines()[0]}") from err
+        raise _not_available(
+            name_or_path, revision, allow_download, f"{type(err).__name__}: {str(err).strip().splitlines()[0]}"
+        ) from err
     return folder, os.path.basename(os.path.normpath(folder))
 
 
@@ -256,11 +276,20 @@ def describe_configured_model(name_or_path: str, *, revision: str | None, allow_
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
         AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError) as err:
-        raise _not_available(name_or_path, revision, allow_download, f"{folder} is not a loadable model: {str(err).strip().rstrip('.')}") from err
+        raise _not_available(
+            name_or_path, revision, allow_download, f"{folder} is not a loadable model: {str(err).strip().rstrip('.')}"
+        ) from err
     files = weight_files(folder)
     return BaseModelInfo(
-        path=folder, kind="configured", name=name_or_path, revision=revision, weights_hash=weights_hash(folder),
-        num_parameters=count_parameters(folder), note=f"{config.model_type} from {folder}", commit=commit, weight_files=tuple(files),
+        path=folder,
+        kind="configured",
+        name=name_or_path,
+        revision=revision,
+        weights_hash=weights_hash(folder),
+        num_parameters=count_parameters(folder),
+        note=f"{config.model_type} from {folder}",
+        commit=commit,
+        weight_files=tuple(files),
     )
 
 
@@ -286,8 +315,10 @@ def resolve_base_model(
     elif tiny_config is not None:
         info = build_local_base_model(corpus_texts, tiny_config, output_dir)
     else:
-        raise ModelNotAvailableError("no base model configured: set base_model.name_or_path to a Hugging Face id or local folder "
-                                     "(with base_model.revision), or set base_model.tiny to build the tiny local LM on the corpus")
+        raise ModelNotAvailableError(
+            "no base model configured: set base_model.name_or_path to a Hugging Face id or local folder "
+            "(with base_model.revision), or set base_model.tiny to build the tiny local LM on the corpus"
+        )
     _write_info(info, output_dir)
     return info
 

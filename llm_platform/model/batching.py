@@ -25,7 +25,9 @@ IGNORE = -100
 GROUP_WINDOW_BATCHES = 50
 
 
-def epoch_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, group_by_length: bool) -> list[list[int]]:
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, group_by_length: bool
+) -> list[list[int]]:
     """Return the epoch's batches as lists of example indices: every example exactly once."""
     rng = random.Random(seed * 100_003 + epoch)
     order = list(range(len(lengths)))
@@ -88,7 +90,7 @@ def encode_example(
     budget = max_length - max_length // 4
     if len(prompt) > budget:
         # Keep the first token (BOS) and the end (the response marker); a quarter stays for the answer.
-        prompt = prompt[:1] + prompt[-(budget - 1):]
+        prompt = prompt[:1] + prompt[-(budget - 1) :]
     answer = tokenizer(response.strip(), add_special_tokens=False)["input_ids"]
     answer = ([*answer, tokenizer.eos_token_id])[: max_length - len(prompt)]
     return prompt + answer, [IGNORE] * len(prompt) + answer

@@ -40,8 +40,16 @@ def save_checkpoint(root: str, step: int, model, optimizer, scheduler, state: di
     staging = os.path.join(root, f".tmp-step-{step}")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
-    torch.save({**state, "step": step, "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng_states}, os.path.join(staging, STATE_FILE))
+    torch.save(
+        {
+            **state,
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng_states,
+        },
+        os.path.join(staging, STATE_FILE),
+    )
     shutil.rmtree(final, ignore_errors=True)
     # A rename is atomic: a preemption mid-write leaves only a .tmp dir, never a torn step-N.
     os.rename(staging, final)
@@ -66,9 +74,11 @@ def restore_checkpoint(path: str, model, optimizer, scheduler, *, fingerprint: s
     """Load the checkpoint at path into model, optimizer, scheduler and this process's RNG; return its state."""
     state = torch.load(os.path.join(path, STATE_FILE), weights_only=True)
     if state["fingerprint"] != fingerprint:
-        raise ValueError(f"Checkpoint {path} belongs to a run with other data, base model, hyper-parameters "
-                         "or number of processes; "
-                         "train into a new output_dir or delete its checkpoints/ folder.")
+        raise ValueError(
+            f"Checkpoint {path} belongs to a run with other data, base model, hyper-parameters "
+            "or number of processes; "
+            "train into a new output_dir or delete its checkpoints/ folder."
+        )
     set_peft_model_state_dict(model, load_peft_weights(path, device="cpu"))
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -5,7 +5,15 @@ import pyarrow as pa
 from llm_platform.datasets import Dataset
 from llm_platform.model.sft_build import SFT_SCHEMA
 
-SFT_QUARANTINE_SCHEMA = pa.schema([("file", pa.string()), ("line", pa.int64()), ("origin", pa.string()), ("rule", pa.string()), ("reason", pa.string())])
+SFT_QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("line", pa.int64()),
+        ("origin", pa.string()),
+        ("rule", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
 
 SFT_DATASET_DATA = Dataset("sft_dataset", SFT_SCHEMA)
 SFT_EVAL_SPLIT_DATA = Dataset("sft_eval_split", SFT_SCHEMA)

@@ -16,7 +16,12 @@ NO_REPEAT_NGRAM_SIZE = 3
 
 def answer_only_penalties(prompt_length: int):
     """Logits processors for `generate`: the repetition penalty and the 3-gram ban over ids after `prompt_length` only."""
-    from transformers import LogitsProcessor, LogitsProcessorList, NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
+    from transformers import (
+        LogitsProcessor,
+        LogitsProcessorList,
+        NoRepeatNGramLogitsProcessor,
+        RepetitionPenaltyLogitsProcessor,
+    )
 
     class OnAnswer(LogitsProcessor):
         def __init__(self, inner) -> None:
@@ -25,5 +30,9 @@ def answer_only_penalties(prompt_length: int):
         def __call__(self, input_ids, scores):
             return self.inner(input_ids[:, prompt_length:], scores)
 
-    return LogitsProcessorList([OnAnswer(RepetitionPenaltyLogitsProcessor(REPETITION_PENALTY)),
-                                OnAnswer(NoRepeatNGramLogitsProcessor(NO_REPEAT_NGRAM_SIZE))])
+    return LogitsProcessorList(
+        [
+            OnAnswer(RepetitionPenaltyLogitsProcessor(REPETITION_PENALTY)),
+            OnAnswer(NoRepeatNGramLogitsProcessor(NO_REPEAT_NGRAM_SIZE)),
+        ]
+    )

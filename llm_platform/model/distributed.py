@@ -24,7 +24,13 @@ from collections.abc import Callable
 
 from llm_platform.model.training_request import TrainingInterrupted, TrainingRequest, TrainResult
 
-RUN_DIR, JOB_FILE, RESULT_FILE, PROGRESS_FILE, LOG_FILE = "distributed", "job.json", "result.json", "progress.jsonl", "torchrun.log"
+RUN_DIR, JOB_FILE, RESULT_FILE, PROGRESS_FILE, LOG_FILE = (
+    "distributed",
+    "job.json",
+    "result.json",
+    "progress.jsonl",
+    "torchrun.log",
+)
 LOG_TAIL_LINES = 30
 POLL_SECONDS = 0.5
 
@@ -50,15 +56,25 @@ def read_job(job_file: str) -> TrainingRequest:
 
 def torchrun_command(job_file: str, num_processes: int) -> list[str]:
     """The command that trains on `num_processes` processes of this machine."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={num_processes}",
-            "-m", "llm_platform.model.distributed", job_file]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={num_processes}",
+        "-m",
+        "llm_platform.model.distributed",
+        job_file,
+    ]
 
 
 def read_outcome(output_dir: str) -> TrainResult:
     """Return the result rank 0 wrote, or raise the TrainingInterrupted it recorded."""
     path = os.path.join(output_dir, RUN_DIR, RESULT_FILE)
     if not os.path.exists(path):
-        raise RuntimeError(f"distributed training wrote no result to {path}; see {os.path.join(output_dir, RUN_DIR, LOG_FILE)}")
+        raise RuntimeError(
+            f"distributed training wrote no result to {path}; see {os.path.join(output_dir, RUN_DIR, LOG_FILE)}"
+        )
     with open(path, encoding="utf-8") as handle:
         outcome = json.load(handle)
     if "interrupted" in outcome:
@@ -97,8 +113,10 @@ def launch_training(request: TrainingRequest, on_step: Callable[[int, float], No
     follow_progress(progress, seen, on_step)
     if process.returncode != 0:
         reasons = rank_errors(run_dir) or f"the last lines of the log:\n{_log_tail(log_path)}"
-        raise RuntimeError(f"torchrun with {processes} processes failed (exit code {process.returncode}); "
-                           f"full log: {log_path}; {reasons}")
+        raise RuntimeError(
+            f"torchrun with {processes} processes failed (exit code {process.returncode}); "
+            f"full log: {log_path}; {reasons}"
+        )
     return read_outcome(request.output_dir)
 
 

@@ -25,8 +25,7 @@ _EVAL_BATCH = 8
 def _check_paired(predictions: Sequence[str], references: Sequence[str]) -> None:
     if len(predictions) != len(references):
         raise ValueError(
-            f"got {len(predictions)} predictions but {len(references)} references; "
-            "they must be paired one to one"
+            f"got {len(predictions)} predictions but {len(references)} references; they must be paired one to one"
         )
     if not predictions:
         raise ValueError("no predictions to score; the eval split is empty")
@@ -38,7 +37,13 @@ def _device_of(model) -> torch.device:
 
 @torch.no_grad()
 def perplexity(
-    model, tokenizer, examples: Sequence[tuple[str, str]], *, max_length: int, template: PromptTemplate = DEFAULT_PROMPT, batch_size: int = _EVAL_BATCH
+    model,
+    tokenizer,
+    examples: Sequence[tuple[str, str]],
+    *,
+    max_length: int,
+    template: PromptTemplate = DEFAULT_PROMPT,
+    batch_size: int = _EVAL_BATCH,
 ) -> float:
     """Return exp(mean negative log-likelihood) of the responses given their prompts."""
     if not examples:
@@ -47,8 +52,10 @@ def perplexity(
     rows = [encode_example(tokenizer, q, a, max_length=max_length, template=template) for q, a in examples]
     total_nll, total_tokens = 0.0, 0
     for start in range(0, len(rows), batch_size):
-        batch = {k: v.to(_device_of(model)) for k, v in
-                 collate(rows[start : start + batch_size], pad_id_of(tokenizer)).items()}
+        batch = {
+            k: v.to(_device_of(model))
+            for k, v in collate(rows[start : start + batch_size], pad_id_of(tokenizer)).items()
+        }
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         targets = batch["labels"][:, 1:]
         nll = torch.nn.functional.cross_entropy(
@@ -63,8 +70,7 @@ def _left_padded(prompts: list[list[int]], pad_id: int, device) -> dict[str, tor
     width = max(len(ids) for ids in prompts)
     input_ids = [[pad_id] * (width - len(ids)) + ids for ids in prompts]
     mask = [[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts]
-    return {"input_ids": torch.tensor(input_ids, device=device),
-            "attention_mask": torch.tensor(mask, device=device)}
+    return {"input_ids": torch.tensor(input_ids, device=device), "attention_mask": torch.tensor(mask, device=device)}
 
 
 @torch.no_grad()
@@ -84,11 +90,17 @@ def generate_answers(
     pad_id = pad_id_of(tokenizer)
     contexts = contexts if contexts is not None else [()] * len(instructions)
     if len(contexts) != len(instructions):
-        raise ValueError(f"got {len(contexts)} context lists for {len(instructions)} instructions; pass one per instruction")
+        raise ValueError(
+            f"got {len(contexts)} context lists for {len(instructions)} instructions; pass one per instruction"
+        )
     room = _prompt_room(model, max_new_tokens)
     for start in range(0, len(instructions), batch_size):
-        prompts = [_fit(encode_prompt(template, tokenizer, q, contexts=c), room)
-                   for q, c in zip(instructions[start : start + batch_size], contexts[start : start + batch_size], strict=False)]
+        prompts = [
+            _fit(encode_prompt(template, tokenizer, q, contexts=c), room)
+            for q, c in zip(
+                instructions[start : start + batch_size], contexts[start : start + batch_size], strict=False
+            )
+        ]
         batch = _left_padded(prompts, pad_id, _device_of(model))
         output = model.generate(
             **batch,
@@ -111,7 +123,7 @@ def _prompt_room(model, max_new_tokens: int) -> int | None:
 
 def _fit(prompt: list[int], room: int | None) -> list[int]:
     # Keep the first token (BOS or turn start) and the end, where the question and answer marker are.
-    return prompt if room is None or len(prompt) <= room else prompt[:1] + prompt[-(room - 1):]
+    return prompt if room is None or len(prompt) <= room else prompt[:1] + prompt[-(room - 1) :]
 
 
 def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:

@@ -25,7 +25,9 @@ def _contexts(config: PlatformConfig, table, questions: Sequence[str]) -> list[l
     from llm_platform.model.model_scoring import retrieved_contexts
 
     embedder = configured_embedder(config.embedding)  # the chunks' backend: one vector space
-    return retrieved_contexts(table, questions, embedder.encode, k=config.evaluation.rag_k, max_chars=config.evaluation.rag_context_chars)
+    return retrieved_contexts(
+        table, questions, embedder.encode, k=config.evaluation.rag_k, max_chars=config.evaluation.rag_context_chars
+    )
 
 
 def evaluate_models(
@@ -55,9 +57,13 @@ def evaluate_models(
     source, revision = local_path(adapter["base_model_path"]), adapter["base_model_commit"]
     models = {
         "base": lambda: (*load_base_model(source, revision=revision, torch_dtype=dtype), template),
-        "candidate": lambda: (*load_adapter(source, local_path(adapter["adapter_dir"]), revision=revision, torch_dtype=dtype), template),
+        "candidate": lambda: (
+            *load_adapter(source, local_path(adapter["adapter_dir"]), revision=revision, torch_dtype=dtype),
+            template,
+        ),
     }
     if production_version is not None:
+
         def production():
             loaded = load_registered_adapter(mlflow, mlflow.registered_model, device=config.training.device)
             return loaded.model, loaded.tokenizer, loaded.prompt_template
@@ -68,8 +74,14 @@ def evaluate_models(
         model, tokenizer, prompt = load()
         model.to(device)
         scores[name], found = generation_scores(
-            model, tokenizer, pairs, max_length=config.training.max_length, max_new_tokens=config.evaluation.max_new_tokens,
-            template=prompt, contexts=contexts, batch_size=config.evaluation.batch_size,
+            model,
+            tokenizer,
+            pairs,
+            max_length=config.training.max_length,
+            max_new_tokens=config.evaluation.max_new_tokens,
+            template=prompt,
+            contexts=contexts,
+            batch_size=config.evaluation.batch_size,
         )
         if name == "candidate":
             answers = found

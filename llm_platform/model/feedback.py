@@ -100,24 +100,39 @@ def fold_feedback(files: Sequence[tuple[str, bytes]], approved: Iterable[str] = 
             if answer_id not in latest or key >= latest[answer_id][:2]:
                 latest[answer_id] = (*key, path, line, rated)
             if corrected is not None and isinstance(record.get("question"), str):
-                found = Proposal(proposal_id(answer_id, corrected), answer_id, record["question"], corrected.strip(),
-                                 rated.get("rating") if isinstance(rated.get("rating"), int) else None,
-                                 str(record.get("caller", "unknown")), _timestamp(record), path, line)
+                found = Proposal(
+                    proposal_id(answer_id, corrected),
+                    answer_id,
+                    record["question"],
+                    corrected.strip(),
+                    rated.get("rating") if isinstance(rated.get("rating"), int) else None,
+                    str(record.get("caller", "unknown")),
+                    _timestamp(record),
+                    path,
+                    line,
+                )
                 proposals.setdefault(found.id, found)
     return _folded(latest, proposals, broken, set(approved), order)
 
 
-def _folded(latest: dict, proposals: dict[str, Proposal], broken: list, approved: set[str], seen: int) -> FoldedFeedback:
+def _folded(
+    latest: dict, proposals: dict[str, Proposal], broken: list, approved: set[str], seen: int
+) -> FoldedFeedback:
     records = broken + [(path, line, rated, None) for _, _, path, line, rated in latest.values()]
-    records += [(p.path, p.line, {"question": p.question, "answer": p.corrected_answer, "rating": APPROVED_RATING}, None)
-                for p in proposals.values() if p.id in approved]
+    records += [
+        (p.path, p.line, {"question": p.question, "answer": p.corrected_answer, "rating": APPROVED_RATING}, None)
+        for p in proposals.values()
+        if p.id in approved
+    ]
     notes = []
     superseded = seen - len(broken) - len(latest)
     if superseded:
         notes.append(f"{superseded} feedback record(s) replaced by a later rating of the same answer id")
     pending = [p.id for p in proposals.values() if p.id not in approved]
     if pending:
-        notes.append(f"{len(pending)} correction proposal(s) await review (llm-platform feedback review), not trained on")
+        notes.append(
+            f"{len(pending)} correction proposal(s) await review (llm-platform feedback review), not trained on"
+        )
     unknown = sorted(approved - set(proposals))
     if unknown:
         notes.append(f"approved proposal id(s) not found in any feedback: {', '.join(unknown[:10])}")
@@ -144,7 +159,10 @@ def append_approvals(location: str, proposal_ids: Sequence[str], *, reviewer: st
     """Append one approval line per id to the approvals file (created with its folder when missing)."""
     fs, path = fsspec.core.url_to_fs(location)
     existing = fs.cat_file(path) if fs.exists(path) else b""
-    lines = "".join(json.dumps({"proposal_id": pid, "approved_by": reviewer, "approved_at": time.time()}) + "\n" for pid in proposal_ids)
+    lines = "".join(
+        json.dumps({"proposal_id": pid, "approved_by": reviewer, "approved_at": time.time()}) + "\n"
+        for pid in proposal_ids
+    )
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     # Rewritten whole (object stores cannot append); approvals are few and written by one reviewer at a time.
     with fs.open(path, "wb") as handle:

@@ -109,8 +109,15 @@ class GateResult:
 
     def as_record(self) -> dict:
         """The verdict as model_eval stores it, keyed by the gate's label."""
-        return {"metric": self.metric, "passed": self.passed, "value": self.value, "minimum": self.minimum,
-                "baseline": self.baseline, "delta": self.delta, "message": self.message}
+        return {
+            "metric": self.metric,
+            "passed": self.passed,
+            "value": self.value,
+            "minimum": self.minimum,
+            "baseline": self.baseline,
+            "delta": self.delta,
+            "message": self.message,
+        }
 
 
 def bound_gate(metric: str, value: float | None, bound: float) -> GateResult:
@@ -118,35 +125,55 @@ def bound_gate(metric: str, value: float | None, bound: float) -> GateResult:
     lower = metric in LOWER_IS_BETTER
     gate = GateCheck(metric, GateKind.BOUND)
     if value is None or math.isnan(value):
-        return GateResult(gate, False, math.nan, bound, None, None,
-                          f"{metric} is missing from the candidate's scores; re-run model_eval")
+        return GateResult(
+            gate,
+            False,
+            math.nan,
+            bound,
+            None,
+            None,
+            f"{metric} is missing from the candidate's scores; re-run model_eval",
+        )
     passed = value <= bound if lower else value >= bound
     kind = "maximum" if lower else "minimum"
     if passed:
         message = f"{metric} {value:.4g} meets the {kind} {bound:.4g}"
     else:
-        message = f"{metric} {value:.4g} is {abs(value - bound):.4g} {'above' if lower else 'below'} the {kind} {bound:.4g}"
+        message = (
+            f"{metric} {value:.4g} is {abs(value - bound):.4g} {'above' if lower else 'below'} the {kind} {bound:.4g}"
+        )
     return GateResult(gate, passed, value, bound, None, value - bound, message)
 
 
-def regression_gate(
-    metric: str, value: float | None, baseline: float | None, *, max_regression: float
-) -> GateResult:
+def regression_gate(metric: str, value: float | None, baseline: float | None, *, max_regression: float) -> GateResult:
     """Check that `value` is not worse than production's `baseline` beyond `max_regression`."""
     gate = GateCheck(metric, GateKind.NO_REGRESSION)
     if value is None or math.isnan(value):
-        return GateResult(gate, False, math.nan, max_regression, baseline, None,
-                          f"{metric} is missing from the candidate's scores; re-run model_eval")
+        return GateResult(
+            gate,
+            False,
+            math.nan,
+            max_regression,
+            baseline,
+            None,
+            f"{metric} is missing from the candidate's scores; re-run model_eval",
+        )
     if baseline is None or math.isnan(baseline):
-        return GateResult(gate, True, value, max_regression, None, None,
-                          f"production has no {metric} score; nothing to compare against")
+        return GateResult(
+            gate,
+            True,
+            value,
+            max_regression,
+            None,
+            None,
+            f"production has no {metric} score; nothing to compare against",
+        )
     if metric in LOWER_IS_BETTER:
         return _relative_regression(metric, value, baseline, max_regression)
     drop = baseline - value
     passed = drop <= max_regression
     how = f"{drop:.4g} below" if drop > 0 else f"{-drop:.4g} above"
-    message = (f"{metric} {value:.4g} is {how} production {baseline:.4g} "
-               f"(allowed drop {max_regression:.4g})")
+    message = f"{metric} {value:.4g} is {how} production {baseline:.4g} (allowed drop {max_regression:.4g})"
     return GateResult(gate, passed, value, max_regression, baseline, value - baseline, message)
 
 
@@ -154,9 +181,10 @@ def _relative_regression(metric: str, value: float, baseline: float, max_regress
     change = value / baseline - 1 if baseline > 0 else math.inf
     passed = value <= baseline * (1 + max_regression)
     how = f"{change:.1%} above" if change > 0 else f"{-change:.1%} below"
-    message = (f"{metric} {value:.4g} is {how} production {baseline:.4g} "
-               f"(allowed increase {max_regression:.1%})")
-    return GateResult(GateCheck(metric, GateKind.NO_REGRESSION), passed, value, max_regression, baseline, value - baseline, message)
+    message = f"{metric} {value:.4g} is {how} production {baseline:.4g} (allowed increase {max_regression:.1%})"
+    return GateResult(
+        GateCheck(metric, GateKind.NO_REGRESSION), passed, value, max_regression, baseline, value - baseline, message
+    )
 
 
 def beat_base_gate(metric: str, value: float | None, base: float | None, *, margin: float) -> GateResult:
@@ -164,15 +192,26 @@ def beat_base_gate(metric: str, value: float | None, base: float | None, *, marg
     gate = GateCheck(metric, GateKind.BEATS_BASE)
     for name, score in (("candidate", value), ("base model", base)):
         if score is None or math.isnan(score):
-            return GateResult(gate, False, math.nan if value is None else value, margin, base, None,
-                              f"{metric} is missing from the {name}'s scores; re-run model_eval")
+            return GateResult(
+                gate,
+                False,
+                math.nan if value is None else value,
+                margin,
+                base,
+                None,
+                f"{metric} is missing from the {name}'s scores; re-run model_eval",
+            )
     assert value is not None and base is not None  # the loop above returned for either missing
     if metric in LOWER_IS_BETTER:
         gain = 1 - value / base if base > 0 else -math.inf
-        shown = f"{abs(gain):.1%} {'below' if gain >= 0 else 'above'} base {base:.4g} (required improvement {margin:.1%})"
+        shown = (
+            f"{abs(gain):.1%} {'below' if gain >= 0 else 'above'} base {base:.4g} (required improvement {margin:.1%})"
+        )
     else:
         gain = value - base
-        shown = f"{abs(gain):.4g} {'above' if gain >= 0 else 'below'} base {base:.4g} (required improvement {margin:.4g})"
+        shown = (
+            f"{abs(gain):.4g} {'above' if gain >= 0 else 'below'} base {base:.4g} (required improvement {margin:.4g})"
+        )
     passed = gain > 0 and gain >= margin
     return GateResult(gate, passed, value, margin, base, gain, f"{metric} {value:.4g} is {shown}")
 
@@ -196,8 +235,7 @@ def evaluate_gates(
         results.append(beat_base_gate(metric, candidate.get(metric), (base or {}).get(metric), margin=margin))
     if production is not None:
         results += [
-            regression_gate(metric, candidate.get(metric), production.get(metric),
-                            max_regression=max_regression)
+            regression_gate(metric, candidate.get(metric), production.get(metric), max_regression=max_regression)
             for metric in minimums
         ]
     return results

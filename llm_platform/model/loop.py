@@ -23,8 +23,23 @@ from transformers import get_linear_schedule_with_warmup
 from llm_platform.config import TrainingSettings
 from llm_platform.model import checkpoints, prompts
 from llm_platform.model.base_model import load_base_model
-from llm_platform.model.batching import collate, encode_example, epoch_batches, label_tokens, micro_batches, pad_id_of, rank_micro_batches
-from llm_platform.model.training_request import ADAPTER_DIR, CHECKPOINTS_DIR, TrainingInterrupted, TrainingRequest, TrainResult, fingerprint
+from llm_platform.model.batching import (
+    collate,
+    encode_example,
+    epoch_batches,
+    label_tokens,
+    micro_batches,
+    pad_id_of,
+    rank_micro_batches,
+)
+from llm_platform.model.training_request import (
+    ADAPTER_DIR,
+    CHECKPOINTS_DIR,
+    TrainingInterrupted,
+    TrainingRequest,
+    TrainResult,
+    fingerprint,
+)
 
 
 @dataclass(frozen=True)
@@ -64,10 +79,17 @@ def _lora_model(base_model_dir: str, config: TrainingSettings, device, dtype, re
         base.set_attn_implementation("sdpa")
     if config.gradient_checkpointing:
         # Non-reentrant checkpointing needs no input grads and replays dropout with the same RNG.
-        base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})  # transformers 5 name of gradient_checkpointing_enable
+        base.activation_checkpointing_enable(
+            activation_checkpointing_kwargs={"use_reentrant": False}
+        )  # transformers 5 name of gradient_checkpointing_enable
     torch.manual_seed(config.seed)
-    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
-                      target_modules=list(config.target_modules), task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(base, lora).to(device), tokenizer
 
 
@@ -85,8 +107,13 @@ class StepPlanner:
         epoch, index = divmod(step - 1, self.steps_per_epoch)
         if epoch != self._epoch:
             self._epoch = epoch
-            self._batches = epoch_batches(self.lengths, self.config.batch_size, seed=self.config.seed,
-                                          epoch=epoch, group_by_length=self.config.group_by_length)
+            self._batches = epoch_batches(
+                self.lengths,
+                self.config.batch_size,
+                seed=self.config.seed,
+                epoch=epoch,
+                group_by_length=self.config.group_by_length,
+            )
         return self._batches[index]
 
     def chunks(self, step: int) -> list[list[int]]:
@@ -166,7 +193,11 @@ class _Progress:
         tokens = sum(planner.lengths[i] for i in planner.global_batch(step))
         self.run_tokens += tokens
         self.run_positions += _padded_positions(planner, step)
-        self.state = {**self.state, "losses": [*self.state["losses"], loss], "tokens_seen": self.state["tokens_seen"] + tokens}
+        self.state = {
+            **self.state,
+            "losses": [*self.state["losses"], loss],
+            "tokens_seen": self.state["tokens_seen"] + tokens,
+        }
 
 
 def _optimizer_step(runner, model, optimizer, scheduler, planner: StepPlanner, step: int, pad_id: int, device) -> float:
@@ -196,8 +227,9 @@ def _resume(root: str, model, optimizer, scheduler, fingerprint_: str, world: Wo
     if not existing:
         return 0, state
     path = os.path.join(root, f"step-{existing[-1]}")
-    return existing[-1], checkpoints.restore_checkpoint(path, model, optimizer, scheduler,
-                                                        fingerprint=fingerprint_, rank=world.rank)
+    return existing[-1], checkpoints.restore_checkpoint(
+        path, model, optimizer, scheduler, fingerprint=fingerprint_, rank=world.rank
+    )
 
 
 def _wrap(model, world: World, device):
@@ -214,7 +246,9 @@ def run_training(request: TrainingRequest, on_step: Callable[[int, float], None]
     world = current_world()
     device, dtype = select_device(config.device, world.local_rank)
     model, tokenizer = _lora_model(request.base_model_dir, config, device, dtype, request.base_revision)
-    rows = [encode_example(tokenizer, q, a, max_length=config.max_length, template=template) for q, a in request.examples]
+    rows = [
+        encode_example(tokenizer, q, a, max_length=config.max_length, template=template) for q, a in request.examples
+    ]
     planner = StepPlanner(rows, config, world)
     total_steps = planner.steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)

@@ -40,7 +40,9 @@ class PromptTemplate:
         if self.kind == CONFIGURED and PLACEHOLDER not in self.text:
             raise ValueError(f"a configured prompt template must contain {PLACEHOLDER}; got {self.text!r}")
         if self.version != template_version(self.kind, self.text):
-            raise ValueError(f"PromptTemplate.version {self.version!r} does not match its text; build it with make_template()")
+            raise ValueError(
+                f"PromptTemplate.version {self.version!r} does not match its text; build it with make_template()"
+            )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -62,7 +64,9 @@ def make_template(kind: str, text: str) -> PromptTemplate:
 DEFAULT_PROMPT = make_template(CONFIGURED, DEFAULT_PROMPT_TEMPLATE)
 
 
-def template_for(tokenizer, configured: str = DEFAULT_PROMPT_TEMPLATE, *, use_chat_template: bool = True) -> PromptTemplate:
+def template_for(
+    tokenizer, configured: str = DEFAULT_PROMPT_TEMPLATE, *, use_chat_template: bool = True
+) -> PromptTemplate:
     """The base model's chat template where its tokenizer has one (and it is wanted), else `configured`."""
     chat = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
     if use_chat_template and isinstance(chat, str) and chat.strip():
@@ -90,7 +94,9 @@ def format_prompt(template: PromptTemplate, instruction: str, *, contexts: Seque
     if template.kind == CONFIGURED:
         return template.text.replace(PLACEHOLDER, message)
     if tokenizer is None:
-        raise ValueError(f"prompt template {template.version} is a chat template; pass the model's tokenizer to format_prompt")
+        raise ValueError(
+            f"prompt template {template.version} is a chat template; pass the model's tokenizer to format_prompt"
+        )
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": message}], chat_template=template.text, tokenize=False, add_generation_prompt=True
     )
@@ -98,7 +104,9 @@ def format_prompt(template: PromptTemplate, instruction: str, *, contexts: Seque
 
 def encode_prompt(template: PromptTemplate, tokenizer, instruction: str, *, contexts: Sequence[str] = ()) -> list[int]:
     """Token ids of the prompt; BOS is added for configured templates (chat templates write their own)."""
-    ids = tokenizer(format_prompt(template, instruction, contexts=contexts, tokenizer=tokenizer), add_special_tokens=False)["input_ids"]
+    ids = tokenizer(
+        format_prompt(template, instruction, contexts=contexts, tokenizer=tokenizer), add_special_tokens=False
+    )["input_ids"]
     if template.kind == CONFIGURED and tokenizer.bos_token_id is not None:
         return [tokenizer.bos_token_id, *ids]
     return list(ids)

@@ -58,19 +58,26 @@ def _pod_template(job_file: str, multi_node: MultiNodeTraining, pod: PodSettings
     return {"metadata": {"labels": {"app.kubernetes.io/part-of": "llm-platform"}}, "spec": spec}
 
 
-def pytorch_job_manifest(name: str, *, job_file: str, multi_node: MultiNodeTraining, pod: PodSettings,
-                         processes_per_node: int) -> dict[str, Any]:
+def pytorch_job_manifest(
+    name: str, *, job_file: str, multi_node: MultiNodeTraining, pod: PodSettings, processes_per_node: int
+) -> dict[str, Any]:
     """The PyTorchJob: one Master and num_nodes - 1 Workers, each running processes_per_node ranks."""
     if not job_file.startswith(multi_node.storage_mount_path.rstrip("/") + "/"):
-        raise ValueError(f"the training job file {job_file} is not under training.multi_node.storage_mount_path "
-                         f"({multi_node.storage_mount_path}), so the PyTorchJob's pods cannot read it; keep the storage "
-                         "root on the volume training.multi_node.storage_claim mounts there")
+        raise ValueError(
+            f"the training job file {job_file} is not under training.multi_node.storage_mount_path "
+            f"({multi_node.storage_mount_path}), so the PyTorchJob's pods cannot read it; keep the storage "
+            "root on the volume training.multi_node.storage_claim mounts there"
+        )
     template = _pod_template(job_file, multi_node, pod)
     replica = {"restartPolicy": "OnFailure", "template": template}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
-        "metadata": {"name": name, "namespace": multi_node.namespace, "labels": {"app.kubernetes.io/part-of": "llm-platform"}},
+        "metadata": {
+            "name": name,
+            "namespace": multi_node.namespace,
+            "labels": {"app.kubernetes.io/part-of": "llm-platform"},
+        },
         "spec": {
             "nprocPerNode": str(processes_per_node),
             "runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 3},
@@ -109,7 +116,9 @@ def submit(api, manifest: dict[str, Any]) -> None:
         if error.status != 409:
             raise
     if job_state(api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)) == "Failed":
-        api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body={"propagationPolicy": "Foreground"})
+        api.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, body={"propagationPolicy": "Foreground"}
+        )
         _wait_deleted(api, namespace, name)
         api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
 
@@ -127,8 +136,15 @@ def _wait_deleted(api, namespace: str, name: str) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def wait(api, namespace: str, name: str, *, timeout_seconds: float, on_poll: Callable[[], None] = lambda: None,
-         poll_seconds: float = POLL_SECONDS) -> None:
+def wait(
+    api,
+    namespace: str,
+    name: str,
+    *,
+    timeout_seconds: float,
+    on_poll: Callable[[], None] = lambda: None,
+    poll_seconds: float = POLL_SECONDS,
+) -> None:
     """Return when the job succeeded; raise PyTorchJobFailed when it failed or ran past the timeout."""
     deadline = time.monotonic() + timeout_seconds
     while True:
@@ -138,11 +154,15 @@ def wait(api, namespace: str, name: str, *, timeout_seconds: float, on_poll: Cal
         if state == "Succeeded":
             return
         if state == "Failed":
-            raise PyTorchJobFailed(f"PyTorchJob {namespace}/{name} failed: {_failure_message(job)}; "
-                                   f"see `kubectl -n {namespace} logs {name}-master-0`")
+            raise PyTorchJobFailed(
+                f"PyTorchJob {namespace}/{name} failed: {_failure_message(job)}; "
+                f"see `kubectl -n {namespace} logs {name}-master-0`"
+            )
         if time.monotonic() > deadline:
-            raise PyTorchJobFailed(f"PyTorchJob {namespace}/{name} did not finish within training.multi_node.timeout_hours; "
-                                   f"it is still there: `kubectl -n {namespace} get pytorchjob {name}`")
+            raise PyTorchJobFailed(
+                f"PyTorchJob {namespace}/{name} did not finish within training.multi_node.timeout_hours; "
+                f"it is still there: `kubectl -n {namespace} get pytorchjob {name}`"
+            )
         time.sleep(poll_seconds)
 
 
@@ -169,8 +189,9 @@ def train_on_pytorch_job(
 ) -> TrainResult:
     """`train_lora` on multi_node.num_nodes machines of request.config.num_processes processes each."""
     job_file = os.path.abspath(distributed.write_job(request))
-    manifest = pytorch_job_manifest(name, job_file=job_file, multi_node=multi_node, pod=pod,
-                                    processes_per_node=request.config.num_processes)
+    manifest = pytorch_job_manifest(
+        name, job_file=job_file, multi_node=multi_node, pod=pod, processes_per_node=request.config.num_processes
+    )
     api = api or kubernetes_api()
     submit(api, manifest)
     progress = os.path.join(os.path.dirname(job_file), distributed.PROGRESS_FILE)
@@ -179,7 +200,13 @@ def train_on_pytorch_job(
     def follow() -> None:
         seen[0] = distributed.follow_progress(progress, seen[0], on_step)
 
-    wait(api, multi_node.namespace, name, timeout_seconds=multi_node.timeout_hours * 3600, on_poll=follow,
-         poll_seconds=poll_seconds)
+    wait(
+        api,
+        multi_node.namespace,
+        name,
+        timeout_seconds=multi_node.timeout_hours * 3600,
+        on_poll=follow,
+        poll_seconds=poll_seconds,
+    )
     follow()
     return distributed.read_outcome(request.output_dir)

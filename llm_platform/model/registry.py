@@ -45,7 +45,11 @@ class RegisteredAdapter:
 
 def _client(client_or_resource):
     """An MlflowClient from a client, or from a resource with a `client()` method."""
-    return client_or_resource.client() if hasattr(client_or_resource, "client") and callable(client_or_resource.client) else client_or_resource
+    return (
+        client_or_resource.client()
+        if hasattr(client_or_resource, "client") and callable(client_or_resource.client)
+        else client_or_resource
+    )
 
 
 def registered_version(client_or_resource, registered_model: str, alias: str = PRODUCTION_ALIAS) -> str | None:
@@ -56,16 +60,22 @@ def registered_version(client_or_resource, registered_model: str, alias: str = P
     return None if version is None else str(version.version)
 
 
-def download_registered_adapter(client_or_resource, registered_model: str, *, alias: str = PRODUCTION_ALIAS, cache_dir: str | None = None) -> tuple[Any, str]:
+def download_registered_adapter(
+    client_or_resource, registered_model: str, *, alias: str = PRODUCTION_ALIAS, cache_dir: str | None = None
+) -> tuple[Any, str]:
     """(model version, local folder) of the alias's adapter artifacts, downloaded once per source run."""
     from llm_platform.resources.mlflow import version_by_alias
 
     client = _client(client_or_resource)
     version = version_by_alias(client, registered_model, alias)
     if version is None:
-        raise RegistryError(f"registered model {registered_model!r} has no {alias!r} alias yet; promote an adapter first (materialize production_model)")
+        raise RegistryError(
+            f"registered model {registered_model!r} has no {alias!r} alias yet; promote an adapter first (materialize production_model)"
+        )
     if not version.run_id:
-        raise RegistryError(f"{registered_model} version {version.version} has no source run; register it from a lora_adapter run")
+        raise RegistryError(
+            f"{registered_model} version {version.version} has no source run; register it from a lora_adapter run"
+        )
     # Keyed by run id: a run's artifacts never change, while version numbers repeat across registries.
     root = os.path.join(cache_dir or os.path.join(tempfile.gettempdir(), "llm_platform_registry"), version.run_id)
     folder = os.path.join(root, ADAPTER_ARTIFACT)
@@ -74,25 +84,40 @@ def download_registered_adapter(client_or_resource, registered_model: str, *, al
         client.download_artifacts(version.run_id, ADAPTER_ARTIFACT, root)
     for required in (BASE_INFO_FILE, "prompt_template.json", "adapter_config.json"):
         if not os.path.isfile(os.path.join(folder, required)):
-            raise RegistryError(f"{registered_model} version {version.version} (run {version.run_id}) lacks {ADAPTER_ARTIFACT}/{required}; "
-                                "it was registered by an older platform: retrain and promote it again")
+            raise RegistryError(
+                f"{registered_model} version {version.version} (run {version.run_id}) lacks {ADAPTER_ARTIFACT}/{required}; "
+                "it was registered by an older platform: retrain and promote it again"
+            )
     return version, folder
 
 
 def load_registered_adapter(
-    client_or_resource, registered_model: str, *, alias: str = PRODUCTION_ALIAS, device: str = "auto", cache_dir: str | None = None
+    client_or_resource,
+    registered_model: str,
+    *,
+    alias: str = PRODUCTION_ALIAS,
+    device: str = "auto",
+    cache_dir: str | None = None,
 ) -> RegisteredAdapter:
     """The alias's adapter on its base model (exact commit), on `device`, in eval mode."""
     from llm_platform.model.loop import select_device
     from llm_platform.model.training import load_adapter
 
-    version, folder = download_registered_adapter(client_or_resource, registered_model, alias=alias, cache_dir=cache_dir)
+    version, folder = download_registered_adapter(
+        client_or_resource, registered_model, alias=alias, cache_dir=cache_dir
+    )
     with open(os.path.join(folder, BASE_INFO_FILE), encoding="utf-8") as handle:
         base = json.load(handle)
     base_path = os.path.join(folder, BASE_SUBDIR) if base["kind"] == TINY_LOCAL else base["name"]
     torch_device, dtype = select_device(device)
     model, tokenizer = load_adapter(base_path, folder, revision=base.get("commit"), torch_dtype=dtype)
     return RegisteredAdapter(
-        model=model.to(torch_device), tokenizer=tokenizer, version=str(version.version), prompt_template=read_template(folder),
-        base_model=base["name"], base_commit=base.get("commit"), run_id=version.run_id, adapter_dir=folder,
+        model=model.to(torch_device),
+        tokenizer=tokenizer,
+        version=str(version.version),
+        prompt_template=read_template(folder),
+        base_model=base["name"],
+        base_commit=base.get("commit"),
+        run_id=version.run_id,
+        adapter_dir=folder,
     )

@@ -29,8 +29,22 @@ _QUESTION_TEMPLATES = (
 )
 # Headings that say where a section is, not what it is about.
 _GENERIC_HEADINGS = frozenset(
-    {"introduction", "overview", "notes", "note", "example", "examples", "summary",
-     "contents", "see also", "details", "background", "usage", "misc", "other"}
+    {
+        "introduction",
+        "overview",
+        "notes",
+        "note",
+        "example",
+        "examples",
+        "summary",
+        "contents",
+        "see also",
+        "details",
+        "background",
+        "usage",
+        "misc",
+        "other",
+    }
 )
 _HEADING_NOISE = re.compile(r"^[#\s]*(\d+(\.\d+)*\.?\s+)?|[\s:#]+$")
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
@@ -62,9 +76,7 @@ class SftPair:
 def pair_hash(instruction: str, response: str) -> str:
     """Return the sha256-based identity of a pair after normalizing its text."""
     # Case-folded too: pairs that differ only in case must share a split.
-    return stable_hash(
-        normalize_for_hash(instruction).casefold(), normalize_for_hash(response).casefold()
-    )
+    return stable_hash(normalize_for_hash(instruction).casefold(), normalize_for_hash(response).casefold())
 
 
 def split_of(pair_hash: str, *, eval_fraction: float) -> str:
@@ -164,9 +176,7 @@ def read_curated_pairs(path: str, data: bytes) -> tuple[list[SftPair], list[str]
     return pairs, messages
 
 
-def read_feedback(
-    path: str, data: bytes, *, min_rating: int = 4
-) -> tuple[list[SftPair], list[str]]:
+def read_feedback(path: str, data: bytes, *, min_rating: int = 4) -> tuple[list[SftPair], list[str]]:
     """Parse feedback JSONL {"question", "answer", "rating" 1-5} into pairs.
 
     quality = rating / 5. Records rated below `min_rating` are dropped and, like
@@ -228,9 +238,7 @@ def _curated_pair(record: dict, reference: str) -> tuple[SftPair | None, str | N
     return SftPair(instruction, response, float(quality), "curated", reference), None
 
 
-def _feedback_pair(
-    record: dict, reference: str, min_rating: int
-) -> tuple[SftPair | None, str | None]:
+def _feedback_pair(record: dict, reference: str, min_rating: int) -> tuple[SftPair | None, str | None]:
     question, problem = _text_field(record, "question", MIN_INSTRUCTION_CHARS)
     if problem:
         return None, problem

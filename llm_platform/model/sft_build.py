@@ -70,8 +70,13 @@ def feedback_files(location: str | None, home: str) -> list[tuple[str, bytes]]:
 
 def _row(pair: SftPair, split: str) -> dict:
     return {
-        "pair_hash": pair.hash, "instruction": pair.instruction, "response": pair.response,
-        "quality": pair.quality, "origin": pair.origin, "reference": pair.reference, "split": split,
+        "pair_hash": pair.hash,
+        "instruction": pair.instruction,
+        "response": pair.response,
+        "quality": pair.quality,
+        "origin": pair.origin,
+        "reference": pair.reference,
+        "split": split,
     }
 
 
@@ -95,7 +100,9 @@ def build_sft(
     chunks = list(chunks)
     pairs = sorted(pairs_from_chunks(chunks), key=lambda p: p.hash)[:max_corpus_pairs]
     supplied = [("curated", p, d) for p, d in curated_files] + [("feedback", p, d) for p, d in feedback_files]
-    found, result.report = check_supplied(supplied, min_feedback_rating=min_feedback_rating, approved_corrections=approved_corrections)
+    found, result.report = check_supplied(
+        supplied, min_feedback_rating=min_feedback_rating, approved_corrections=approved_corrections
+    )
     result.set_aside += result.report.set_aside()
     curated_and_corpus = _deduped(result, pairs + [p for p in found if p.origin != "feedback"])
     for pair in curated_and_corpus:
@@ -108,7 +115,13 @@ def build_sft(
 
 def grounded_pair(pair: SftPair, chunk_text: str, *, max_chars: int) -> SftPair:
     """`pair` asked with its chunk as the one retrieved context, in the user turn RAG evaluation and the service build (`user_message`)."""
-    return SftPair(user_message(pair.instruction, [chunk_text[:max_chars]]), pair.response, pair.quality, pair.origin, pair.reference)
+    return SftPair(
+        user_message(pair.instruction, [chunk_text[:max_chars]]),
+        pair.response,
+        pair.quality,
+        pair.origin,
+        pair.reference,
+    )
 
 
 def _place_grounded(result: SftBuild, chunk_texts: dict[str, str], max_chars: int) -> None:
@@ -122,7 +135,9 @@ def _deduped(result: SftBuild, pairs: list[SftPair]) -> list[SftPair]:
     unique = dedupe_pairs(pairs)
     if len(unique) < len(pairs):
         merged = len(pairs) - len(unique)
-        result.set_aside.append(SetAside("exact duplicates merged", f"{merged} exact duplicate pair(s) merged", count=merged))
+        result.set_aside.append(
+            SetAside("exact duplicates merged", f"{merged} exact duplicate pair(s) merged", count=merged)
+        )
     return sorted(unique, key=lambda p: p.hash)
 
 
@@ -130,8 +145,13 @@ def _place(result: SftBuild, pair: SftPair, split: str) -> None:
     broken = broken_rules(pair.instruction, pair.response, pair.quality, pair.origin)
     if broken:
         problems = "; ".join(f"{rule}: {reason}" for rule, reason in broken)
-        result.set_aside.append(SetAside("breaking " + ", ".join(rule for rule, _ in broken), f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problems}",
-                                         *_file_and_line(pair)))
+        result.set_aside.append(
+            SetAside(
+                "breaking " + ", ".join(rule for rule, _ in broken),
+                f"{pair.origin} pair {pair.reference or pair.hash[:12]}: {problems}",
+                *_file_and_line(pair),
+            )
+        )
         return
     (result.train if split == "train" else result.eval).append(_row(pair, split))
     result.by_origin[pair.origin] += 1
@@ -143,11 +163,21 @@ def _place_feedback(result: SftBuild, feedback: list[SftPair], others: list[SftP
     held_out = {normalize_for_hash(row["instruction"]).casefold() for row in result.eval}
     for pair in _deduped(result, feedback):
         if pair.hash in known:
-            result.set_aside.append(SetAside("feedback equal to a curated or corpus pair", f"feedback pair {pair.reference}: same pair as a curated or corpus pair; that one is kept",
-                                             *_file_and_line(pair)))
+            result.set_aside.append(
+                SetAside(
+                    "feedback equal to a curated or corpus pair",
+                    f"feedback pair {pair.reference}: same pair as a curated or corpus pair; that one is kept",
+                    *_file_and_line(pair),
+                )
+            )
         elif normalize_for_hash(pair.instruction).casefold() in held_out:
-            result.set_aside.append(SetAside("feedback asking an sft_eval_split question", f"feedback pair {pair.reference}: asks a question of sft_eval_split; never trained on",
-                                             *_file_and_line(pair)))
+            result.set_aside.append(
+                SetAside(
+                    "feedback asking an sft_eval_split question",
+                    f"feedback pair {pair.reference}: asks a question of sft_eval_split; never trained on",
+                    *_file_and_line(pair),
+                )
+            )
         else:
             _place(result, pair, "train")
 
@@ -181,5 +211,8 @@ def _places(found: list[SetAside]) -> str:
     for item in found:
         if item.file:
             by_file.setdefault(item.file.rpartition("/")[2], []).append(item)
-    places = [f"{name}:{items[0].line}" if len(items) == 1 and items[0].line else f"{name}: {sum(i.count for i in items)}" for name, items in by_file.items()]
+    places = [
+        f"{name}:{items[0].line}" if len(items) == 1 and items[0].line else f"{name}: {sum(i.count for i in items)}"
+        for name, items in by_file.items()
+    ]
     return f" ({', '.join(places)})" if places else ""

@@ -83,8 +83,11 @@ class RuleReport:
         for v in self.violations:
             by_record.setdefault((v.file, v.line), []).append(v)
         quarantined = [
-            SetAside(UNREADABLE if where in self.unreadable else "breaking " + ", ".join(v.rule for v in found),
-                     "; ".join(v.message() for v in found), *where)
+            SetAside(
+                UNREADABLE if where in self.unreadable else "breaking " + ", ".join(v.rule for v in found),
+                "; ".join(v.message() for v in found),
+                *where,
+            )
             for where, found in by_record.items()
         ]
         return quarantined + self.filtered
@@ -107,7 +110,9 @@ def _quality(record: dict, origin: str) -> tuple[float | None, str | None]:
     return rating / 5, None
 
 
-def broken_rules(instruction: str | None, response: str | None, quality: float | None, origin: str) -> list[tuple[str, str]]:
+def broken_rules(
+    instruction: str | None, response: str | None, quality: float | None, origin: str
+) -> list[tuple[str, str]]:
     """(rule, reason) for each rule a record breaks; missing fields break only the fields rule.
 
     The quality rule is judged only when `quality` is given: a supplied feedback
@@ -116,12 +121,24 @@ def broken_rules(instruction: str | None, response: str | None, quality: float |
     ask, answer = _FIELDS.get(origin, ("instruction", "response"))
     if instruction is None or response is None:
         missing = [name for name, value in ((ask, instruction), (answer, response)) if value is None]
-        return [(FIELDS_PRESENT, f"missing or empty {', '.join(repr(m) for m in missing)} (non-empty strings are required)")]
+        return [
+            (FIELDS_PRESENT, f"missing or empty {', '.join(repr(m) for m in missing)} (non-empty strings are required)")
+        ]
     broken = []
     if not INSTRUCTION_CHARS[0] <= len(instruction) <= INSTRUCTION_CHARS[1]:
-        broken.append((INSTRUCTION_LENGTH, f'"{ask}" has {len(instruction)} characters, outside {INSTRUCTION_CHARS[0]}..{INSTRUCTION_CHARS[1]}'))
+        broken.append(
+            (
+                INSTRUCTION_LENGTH,
+                f'"{ask}" has {len(instruction)} characters, outside {INSTRUCTION_CHARS[0]}..{INSTRUCTION_CHARS[1]}',
+            )
+        )
     if not RESPONSE_CHARS[0] <= len(response) <= RESPONSE_CHARS[1]:
-        broken.append((RESPONSE_LENGTH, f'"{answer}" has {len(response)} characters, outside {RESPONSE_CHARS[0]}..{RESPONSE_CHARS[1]}'))
+        broken.append(
+            (
+                RESPONSE_LENGTH,
+                f'"{answer}" has {len(response)} characters, outside {RESPONSE_CHARS[0]}..{RESPONSE_CHARS[1]}',
+            )
+        )
     if quality is not None and not QUALITY_RANGE[0] <= quality <= QUALITY_RANGE[1]:
         broken.append((QUALITY_RANGE_RULE, f"quality {quality:g} outside {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}"))
     kinds = sorted({kind for kind, _ in find_pii(instruction) + find_pii(response)})
@@ -141,7 +158,12 @@ def check_supplied(
     report = RuleReport()
     pairs: list[SftPair] = []
     seen: dict[str, str] = {}  # pair hash -> first "path:line"
-    records = [("curated", path, *parsed) for origin, path, data in files if origin == "curated" for parsed in jsonl_records(path, data)]
+    records = [
+        ("curated", path, *parsed)
+        for origin, path, data in files
+        if origin == "curated"
+        for parsed in jsonl_records(path, data)
+    ]
     folded = fold_feedback([(path, data) for origin, path, data in files if origin == "feedback"], approved_corrections)
     records += [("feedback", *found) for found in folded.records]
     report.filtered += [SetAside(FEEDBACK_NOTE, note, count=0) for note in folded.notes]
@@ -155,7 +177,9 @@ def check_supplied(
     return pairs, report
 
 
-def _checked_pair(report: RuleReport, seen: dict[str, str], origin: str, path: str, line: int, record: dict, problem: str | None) -> SftPair | None:
+def _checked_pair(
+    report: RuleReport, seen: dict[str, str], origin: str, path: str, line: int, record: dict, problem: str | None
+) -> SftPair | None:
     """The record's pair when it breaks no rule; otherwise None, its violations added to `report`."""
     ask, answer = _FIELDS[origin]
     report.supplied += 1

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from llm_platform.model.training_request import TrainingRequest, TrainResult
 
 
-def train_lora_stored(request: TrainingRequest, on_step: Callable[[int, float], None] | None = None) -> tuple[TrainResult, str]:
+def train_lora_stored(
+    request: TrainingRequest, on_step: Callable[[int, float], None] | None = None
+) -> tuple[TrainResult, str]:
     """`train_lora` of a request over storage locations; returns (its TrainResult, the adapter's storage location)."""
     from llm_platform.model import training
     from llm_platform.model.checkpoints import STATE_FILE

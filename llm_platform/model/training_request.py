@@ -52,23 +52,37 @@ class TrainingRequest:
         # A job file gives the pairs back as lists; a tuple keeps the frozen request frozen.
         object.__setattr__(self, "examples", tuple((instruction, response) for instruction, response in self.examples))
         if not self.examples:
-            raise ValueError("TrainingRequest.examples is empty: train_lora needs at least one (instruction, response) example")
+            raise ValueError(
+                "TrainingRequest.examples is empty: train_lora needs at least one (instruction, response) example"
+            )
         if self.stop_after_steps is not None and self.stop_after_steps < 1:
             raise ValueError(f"TrainingRequest.stop_after_steps must be >= 1 or None, got {self.stop_after_steps}")
 
     def to_json(self) -> str:
-        return json.dumps({
-            "base_model_dir": self.base_model_dir, "examples": [list(pair) for pair in self.examples], "output_dir": self.output_dir,
-            "config": self.config.model_dump(mode="json"), "stop_after_steps": self.stop_after_steps,
-            "prompt_template": self.prompt_template.to_json(), "base_revision": self.base_revision,
-        })
+        return json.dumps(
+            {
+                "base_model_dir": self.base_model_dir,
+                "examples": [list(pair) for pair in self.examples],
+                "output_dir": self.output_dir,
+                "config": self.config.model_dump(mode="json"),
+                "stop_after_steps": self.stop_after_steps,
+                "prompt_template": self.prompt_template.to_json(),
+                "base_revision": self.base_revision,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> TrainingRequest:
         job = json.loads(text)
-        return cls(base_model_dir=job["base_model_dir"], examples=job["examples"], config=TrainingSettings.model_validate(job["config"]),
-                   output_dir=job["output_dir"], prompt_template=PromptTemplate.from_json(job["prompt_template"]),
-                   base_revision=job["base_revision"], stop_after_steps=job["stop_after_steps"])
+        return cls(
+            base_model_dir=job["base_model_dir"],
+            examples=job["examples"],
+            config=TrainingSettings.model_validate(job["config"]),
+            output_dir=job["output_dir"],
+            prompt_template=PromptTemplate.from_json(job["prompt_template"]),
+            base_revision=job["base_revision"],
+            stop_after_steps=job["stop_after_steps"],
+        )
 
 
 @dataclass(frozen=True)
@@ -99,4 +113,6 @@ def fingerprint(request: TrainingRequest) -> str:
     """What makes a checkpoint resumable by `request`: its settings (bar those a resumption may change), data, base model and prompt."""
     fields = request.config.model_dump(exclude=set(_NOT_FINGERPRINTED))
     data = stable_hash(*(part for pair in request.examples for part in pair))
-    return stable_hash(json.dumps(fields, sort_keys=True), data, request.base_model_dir, request.prompt_template.version)
+    return stable_hash(
+        json.dumps(fields, sort_keys=True), data, request.base_model_dir, request.prompt_template.version
+    )

@@ -31,7 +31,9 @@ class Verdict:
     def of(cls, gates: Sequence[GateResult], checks: Sequence[GateCheck]) -> Verdict:
         """The verdict of `gates` over the declared `checks`; a check with no result is one that needs a production model."""
         answered = {gate.check for gate in gates}
-        return cls(tuple(gates), tuple((check, NOT_APPLIED_WITHOUT_PRODUCTION) for check in checks if check not in answered))
+        return cls(
+            tuple(gates), tuple((check, NOT_APPLIED_WITHOUT_PRODUCTION) for check in checks if check not in answered)
+        )
 
     @property
     def passed(self) -> bool:
@@ -54,12 +56,28 @@ class Verdict:
 
     def rows(self) -> list[dict[str, str]]:
         """One row per declared check, for a table: gate, result, candidate, bound, compared with, detail."""
-        rows = [{"gate": gate.check.name, "result": "pass" if gate.passed else "FAIL", "candidate": _number(gate.value),
-                 "bound": f"{gate.bound_label} {_number(gate.minimum)}",
-                 "compared_with": f"{gate.compared_with} {_number(gate.baseline)}" if gate.compared_with else "-", "detail": gate.message}
-                for gate in self.applied]
-        return rows + [{"gate": check.name, "result": "not applied", "candidate": "-", "bound": "-", "compared_with": "-", "detail": why}
-                       for check, why in self.not_applied]
+        rows = [
+            {
+                "gate": gate.check.name,
+                "result": "pass" if gate.passed else "FAIL",
+                "candidate": _number(gate.value),
+                "bound": f"{gate.bound_label} {_number(gate.minimum)}",
+                "compared_with": f"{gate.compared_with} {_number(gate.baseline)}" if gate.compared_with else "-",
+                "detail": gate.message,
+            }
+            for gate in self.applied
+        ]
+        return rows + [
+            {
+                "gate": check.name,
+                "result": "not applied",
+                "candidate": "-",
+                "bound": "-",
+                "compared_with": "-",
+                "detail": why,
+            }
+            for check, why in self.not_applied
+        ]
 
     def as_json(self) -> dict:
         """The verdict as stored beside the run: whether it passed, the sentence, and the rows."""

@@ -60,8 +60,14 @@ class TrackedRun:
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self.log_batch(metrics=metrics, step=step)
 
-    def log_batch(self, *, metrics: dict[str, float] | None = None, params: dict[str, Any] | None = None,
-                  tags: dict[str, str] | None = None, step: int | None = None) -> None:
+    def log_batch(
+        self,
+        *,
+        metrics: dict[str, float] | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        step: int | None = None,
+    ) -> None:
         """Metrics, params and tags in one request."""
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.utils.time import get_current_time_millis
@@ -104,7 +110,9 @@ def _redacting(call: Callable[..., Any], uri: str) -> Callable[..., Any]:
                 raise
             # `from None`: the original exception, which quotes the secret, must not travel as the cause.
             # The message (with "not found" where MLflow says so) is kept, so callers can still tell a missing model.
-            raise MlflowError(f"MLflow at {redact_uri(uri)}: {type(exc).__name__}: {redact_text(str(exc), uri)}") from None
+            raise MlflowError(
+                f"MLflow at {redact_uri(uri)}: {type(exc).__name__}: {redact_text(str(exc), uri)}"
+            ) from None
 
     return wrapped
 
@@ -212,7 +220,12 @@ class MlflowResource(dg.ConfigurableResource):
         version = version_by_alias(self.client(), self.registered_model, PRODUCTION_ALIAS)
         if version is None:
             return None
-        return {"version": version.version, "run_id": version.run_id, "tags": dict(version.tags), "source": version.source}
+        return {
+            "version": version.version,
+            "run_id": version.run_id,
+            "tags": dict(version.tags),
+            "source": version.source,
+        }
 
     def promote(self, *, run_id: str, artifact_path: str, tags: dict[str, str]) -> str:
         """Register the run's adapter as a new model version and point the alias at it."""
@@ -223,7 +236,9 @@ class MlflowResource(dg.ConfigurableResource):
             if not _is_missing(exc):
                 raise
             client.create_registered_model(self.registered_model)
-        version = client.create_model_version(self.registered_model, f"runs:/{run_id}/{artifact_path}", run_id=run_id, tags=tags)
+        version = client.create_model_version(
+            self.registered_model, f"runs:/{run_id}/{artifact_path}", run_id=run_id, tags=tags
+        )
         client.set_registered_model_alias(self.registered_model, PRODUCTION_ALIAS, version.version)
         return version.version
 
@@ -240,4 +255,6 @@ def mlflow_resource(settings: MlflowSettings, home: str, *, in_dagster: bool) ->
     """
     from_environment = in_dagster and not settings.tracking_uri and os.environ.get(TRACKING_URI_ENV)
     uri: Any = dg.EnvVar(TRACKING_URI_ENV) if from_environment else settings.tracking_uri or ""
-    return MlflowResource(tracking_uri=uri, home=home, experiment=settings.experiment, registered_model=settings.registered_model)
+    return MlflowResource(
+        tracking_uri=uri, home=home, experiment=settings.experiment, registered_model=settings.registered_model
+    )

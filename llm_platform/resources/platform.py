@@ -79,7 +79,9 @@ class PlatformConfigResource(dg.ConfigurableResource):
             return self.config.shard(partition_key)
         except ShardKeyError as exc:
             # Retrying cannot fix it: reload the code location so its partitions follow the config.
-            raise dg.Failure(f"{exc}; reload the code location so its partitions follow the config", allow_retries=False) from None
+            raise dg.Failure(
+                f"{exc}; reload the code location so its partitions follow the config", allow_retries=False
+            ) from None
 
 
 class StorageResource(dg.ConfigurableResource):

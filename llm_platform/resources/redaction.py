@@ -6,7 +6,18 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 MASK = "***"
 # Query parameters that carry credentials in database and object-store URIs.
-_SECRET_PARAMS = {"password", "passwd", "pwd", "token", "access_token", "secret", "secret_key", "sig", "x-amz-signature", "x-amz-credential"}
+_SECRET_PARAMS = {
+    "password",
+    "passwd",
+    "pwd",
+    "token",
+    "access_token",
+    "secret",
+    "secret_key",
+    "sig",
+    "x-amz-signature",
+    "x-amz-credential",
+}
 
 
 def redact_uri(uri: str) -> str:

@@ -29,6 +29,7 @@ TRACE_ID_HEADER = "x-trace-id"
 def error_response(status: int, message: str, kind: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
 
+
 class BodyLimit:
     """Refuses bodies over `limit` bytes with 413 before any route parses them."""
 
@@ -44,7 +45,11 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.limit:
-                response = error_response(413, f"request body over {self.limit} bytes (serving.max_body_bytes); send a shorter question", "invalid_request_error")
+                response = error_response(
+                    413,
+                    f"request body over {self.limit} bytes (serving.max_body_bytes); send a shorter question",
+                    "invalid_request_error",
+                )
                 return await response(scope, receive, send)
 
         replayed = False
@@ -86,7 +91,6 @@ class Observe:
             self.metrics.latency.labels(path).observe(time.perf_counter() - began)
 
 
-
 class TraceRequests:
     """One server span per request to `paths`, continuing the caller's `traceparent`; its trace id goes back in
     X-Trace-Id.
@@ -101,8 +105,12 @@ class TraceRequests:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             return await self.app(scope, receive, send)
         carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-        span = self.tracer.start_span(f"{scope['method']} {scope['path']}", context=self.propagator.extract(carrier), kind=SpanKind.SERVER,
-                                      attributes={"http.request.method": scope["method"], "url.path": scope["path"]})
+        span = self.tracer.start_span(
+            f"{scope['method']} {scope['path']}",
+            context=self.propagator.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
+        )
         trace_id, status, complete = (trace_id_of(span) or "").encode(), 500, False
         token = context.attach(trace.set_span_in_context(span))
 
@@ -159,7 +167,11 @@ class CatchErrors:
         except Exception as exc:
             log.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
             if not started:  # a stream that already began can only be cut off
-                response = error_response(500, f"internal error on {scope['path']} ({type(exc).__name__}); the server log has the details", "server_error")
+                response = error_response(
+                    500,
+                    f"internal error on {scope['path']} ({type(exc).__name__}); the server log has the details",
+                    "server_error",
+                )
                 await response(scope, receive, send)
 
 

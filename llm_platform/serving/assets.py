@@ -18,25 +18,44 @@ def _drift_check(config, storage: StorageResource, questions: list[str]) -> dg.A
     from llm_platform.serving.query_drift import corpus_vectors, measure_query_drift
 
     settings = config.serving
-    recent = questions[-settings.query_drift_window:]
+    recent = questions[-settings.query_drift_window :]
     if not recent:
-        return dg.AssetCheckResult(check_name=QUERY_DRIFT, passed=True, description="no questions logged yet", metadata={"questions": 0})
+        return dg.AssetCheckResult(
+            check_name=QUERY_DRIFT, passed=True, description="no questions logged yet", metadata={"questions": 0}
+        )
     table = open_published(storage.lancedb(), configured_table_name(config), config.index.published_tag)
     embedder = configured_embedder(config.embedding)
-    drift = measure_query_drift(embedder.encode(recent), corpus_vectors(table), threshold=settings.query_drift_threshold)
+    drift = measure_query_drift(
+        embedder.encode(recent), corpus_vectors(table), threshold=settings.query_drift_threshold
+    )
     verdict = "moved away from the corpus" if drift.drifted else "within the threshold"
     return dg.AssetCheckResult(
-        check_name=QUERY_DRIFT, passed=not drift.drifted, severity=dg.AssetCheckSeverity.WARN,
+        check_name=QUERY_DRIFT,
+        passed=not drift.drifted,
+        severity=dg.AssetCheckSeverity.WARN,
         description=f"the last {drift.questions} questions' centroid is {drift.distance:.3f} "
-                    f"(cosine distance) from the corpus's: {verdict} "
-                    f"(serving.query_drift_threshold {drift.threshold})",
-        metadata={"centroid_distance": drift.distance, "threshold": drift.threshold, "questions": drift.questions, "corpus_rows": drift.corpus_rows,
-                  "index_version": table.version},
+        f"(cosine distance) from the corpus's: {verdict} "
+        f"(serving.query_drift_threshold {drift.threshold})",
+        metadata={
+            "centroid_distance": drift.distance,
+            "threshold": drift.threshold,
+            "questions": drift.questions,
+            "corpus_rows": drift.corpus_rows,
+            "index_version": table.version,
+        },
     )
 
 
-@dg.asset(group_name="serving", kinds={"parquet"}, deps=[PUBLISHED_INDEX, PRODUCTION_MODEL],
-          check_specs=[dg.AssetCheckSpec(QUERY_DRIFT, asset=SERVING_LOG, description="questions' embedding centroid stays near the corpus's")])
+@dg.asset(
+    group_name="serving",
+    kinds={"parquet"},
+    deps=[PUBLISHED_INDEX, PRODUCTION_MODEL],
+    check_specs=[
+        dg.AssetCheckSpec(
+            QUERY_DRIFT, asset=SERVING_LOG, description="questions' embedding centroid stays near the corpus's"
+        )
+    ],
+)
 def serving_log(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
     """Every answered question (PII redacted), its answer, citations,
     latency and versions, from the service's log files.
@@ -54,9 +73,17 @@ def serving_log(context: dg.AssetExecutionContext, platform: PlatformConfigResou
         by_adapter[str(record.get("adapter_version"))] = by_adapter.get(str(record.get("adapter_version")), 0) + 1
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(written.version),
-        metadata={"dataset_version": written.version, "path": written.path, "queries": len(records), "unreadable_lines": len(problems),
-                  "cached": sum(1 for r in records if r.get("cached")), "pii_redacted": sum(int(r.get("pii_redacted") or 0) for r in records),
-                  "p50_latency_ms": latencies[len(latencies) // 2] if latencies else 0.0, "by_adapter_version": dg.MetadataValue.json(by_adapter),
-                  "log_folder": query_log_folder(storage.root), "preview": markdown_table(records[-10:], ["question", "answer", "adapter_version", "latency_ms"])},
+        metadata={
+            "dataset_version": written.version,
+            "path": written.path,
+            "queries": len(records),
+            "unreadable_lines": len(problems),
+            "cached": sum(1 for r in records if r.get("cached")),
+            "pii_redacted": sum(int(r.get("pii_redacted") or 0) for r in records),
+            "p50_latency_ms": latencies[len(latencies) // 2] if latencies else 0.0,
+            "by_adapter_version": dg.MetadataValue.json(by_adapter),
+            "log_folder": query_log_folder(storage.root),
+            "preview": markdown_table(records[-10:], ["question", "answer", "adapter_version", "latency_ms"]),
+        },
     )
     yield _drift_check(platform.config, storage, questions(records))

@@ -31,13 +31,19 @@ def normalise_question(question: str) -> str:
     return _SPACE.sub(" ", question).strip().casefold()
 
 
-def response_key(versions: Mapping[str, object], question: str, params: Mapping[str, object], reader_groups: Iterable[str]) -> str:
+def response_key(
+    versions: Mapping[str, object], question: str, params: Mapping[str, object], reader_groups: Iterable[str]
+) -> str:
     """The cache key of an answer: versions, normalised question, generation parameters and the caller's group set.
 
     Two group sets retrieve different chunks, so they never share an answer.
     """
-    return stable_hash(json.dumps(dict(versions), sort_keys=True, default=str), normalise_question(question), json.dumps(dict(params), sort_keys=True),
-                       json.dumps(sorted(set(reader_groups))))
+    return stable_hash(
+        json.dumps(dict(versions), sort_keys=True, default=str),
+        normalise_question(question),
+        json.dumps(dict(params), sort_keys=True),
+        json.dumps(sorted(set(reader_groups))),
+    )
 
 
 class MemoryStore:
@@ -90,11 +96,15 @@ def build_store(backend: str, *, namespace: str, redis_url: str | None, max_entr
     if backend == "memory":
         return MemoryStore(max_entries, ttl_seconds)
     if not redis_url:
-        raise ValueError("serving.cache_backend is 'redis' but no URL is set: set LLM_PLATFORM_REDIS_URL or serving.redis_url")
+        raise ValueError(
+            "serving.cache_backend is 'redis' but no URL is set: set LLM_PLATFORM_REDIS_URL or serving.redis_url"
+        )
     store = RedisStore(redis_url, f"llm_platform:{namespace}:", ttl_seconds)
     try:
         store.ping()
     except Exception as exc:  # redis.ConnectionError, AuthenticationError, ...
-        raise ValueError(f"cannot reach the Redis cache at {redis_url} ({exc}); start it, fix "
-                         "serving.redis_url, or set serving.cache_backend: memory") from None
+        raise ValueError(
+            f"cannot reach the Redis cache at {redis_url} ({exc}); start it, fix "
+            "serving.redis_url, or set serving.cache_backend: memory"
+        ) from None
     return store

@@ -50,8 +50,10 @@ def parse_api_keys(text: str, env: str) -> dict[str, ReaderGroups]:
     try:
         mapping = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"${env} is not JSON ({exc.msg}); set it to an object of key to groups, e.g. "
-                         '{"<key>": ["hr", "legal"], "<key2>": []}') from None
+        raise ValueError(
+            f"${env} is not JSON ({exc.msg}); set it to an object of key to groups, e.g. "
+            '{"<key>": ["hr", "legal"], "<key2>": []}'
+        ) from None
     if not isinstance(mapping, dict) or not mapping:
         raise ValueError(f'${env} must be a non-empty JSON object of key to groups, e.g. {{"<key>": ["hr"]}}')
     keys = {}
@@ -70,7 +72,11 @@ def configured_keys(settings: ServingSettings, environ: Mapping[str, str]) -> di
     """Every accepted API key and its reader groups, from `$api_keys_env` and
     the single `$api_key_env`; {}: no key required.
     """
-    keys = parse_api_keys(environ[settings.api_keys_env], settings.api_keys_env) if environ.get(settings.api_keys_env) else {}
+    keys = (
+        parse_api_keys(environ[settings.api_keys_env], settings.api_keys_env)
+        if environ.get(settings.api_keys_env)
+        else {}
+    )
     single = environ.get(settings.api_key_env)
     if single:
         keys.setdefault(single, ReaderGroups.of(settings.api_key_groups))
@@ -95,12 +101,18 @@ class CallerDirectory:
 
     def _matching(self, given_key: str) -> ReaderGroups:
         found = None
-        for key, readers in self._keys:  # every key is compared, so the time taken does not say which one nearly matched
+        for (
+            key,
+            readers,
+        ) in self._keys:  # every key is compared, so the time taken does not say which one nearly matched
             if hmac.compare_digest(given_key.encode(), key):
                 found = readers
         if found is None:
-            raise CallerError(401, "missing or wrong API key: send 'Authorization: Bearer <key>' "
-                                   f"(the keys are in ${self.settings.api_keys_env} or ${self.settings.api_key_env})")
+            raise CallerError(
+                401,
+                "missing or wrong API key: send 'Authorization: Bearer <key>' "
+                f"(the keys are in ${self.settings.api_keys_env} or ${self.settings.api_key_env})",
+            )
         return found
 
     def _header_groups(self, value: str | None) -> ReaderGroups:

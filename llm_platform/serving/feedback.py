@@ -34,8 +34,16 @@ def caller_identity(api_key: str | None) -> str:
 
 def feedback_record(*, answer: dict, rating: int, corrected_answer: str | None, caller: str) -> dict:
     """The redacted line to write for `caller`'s rating of the issued `answer` (its id, question, text, versions)."""
-    record = {"answer_id": answer["id"], "question": answer["question"], "answer": answer["answer"], "rating": rating,
-              "caller": caller, "reader_groups": answer.get("reader_groups", []), "versions": answer["versions"], "rated_at": time.time()}
+    record = {
+        "answer_id": answer["id"],
+        "question": answer["question"],
+        "answer": answer["answer"],
+        "rating": rating,
+        "caller": caller,
+        "reader_groups": answer.get("reader_groups", []),
+        "versions": answer["versions"],
+        "rated_at": time.time(),
+    }
     if corrected_answer and corrected_answer.strip():
         record["corrected_answer"] = corrected_answer.strip()
     record = redact_record(record, fields=REDACTED_FIELDS)
@@ -66,7 +74,9 @@ class RateLimiter:
         now = self._clock()
         with self._lock:
             if len(self._events) > MAX_TRACKED_CALLERS:
-                self._events = {who: times for who, times in self._events.items() if times and times[-1] > now - WINDOW_SECONDS}
+                self._events = {
+                    who: times for who, times in self._events.items() if times and times[-1] > now - WINDOW_SECONDS
+                }
             times = self._events.setdefault(caller, deque())
             while times and times[0] <= now - WINDOW_SECONDS:
                 times.popleft()

@@ -31,8 +31,10 @@ def fetch_production_adapter(client, registered_model: str, dest: Path) -> dict:
     shutil.rmtree(staging, ignore_errors=True)
     downloaded = Path(client.download_artifacts(version.run_id, ADAPTER_ARTIFACT, str(staging)))
     if not (downloaded / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"{registered_model} version {version.version}: run {version.run_id} has no "
-                                f"{ADAPTER_ARTIFACT}/adapter_config.json artifact")
+        raise FileNotFoundError(
+            f"{registered_model} version {version.version}: run {version.run_id} has no "
+            f"{ADAPTER_ARTIFACT}/adapter_config.json artifact"
+        )
     shutil.rmtree(dest / "adapter", ignore_errors=True)
     downloaded.rename(dest / "adapter")
     shutil.rmtree(staging, ignore_errors=True)
@@ -41,8 +43,14 @@ def fetch_production_adapter(client, registered_model: str, dest: Path) -> dict:
     if packaged.is_dir():
         shutil.rmtree(dest / "base", ignore_errors=True)
         packaged.rename(dest / "base")
-    info = {"registered_model": registered_model, "version": str(version.version), "run_id": version.run_id, "base_model": base,
-            "adapter_dir": str(dest / "adapter"), "base_dir": str(dest / "base") if (dest / "base").is_dir() else None}
+    info = {
+        "registered_model": registered_model,
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "base_model": base,
+        "adapter_dir": str(dest / "adapter"),
+        "base_dir": str(dest / "base") if (dest / "base").is_dir() else None,
+    }
     (dest / "version.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return info
 
@@ -54,10 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from llm_platform.resources.mlflow import mlflow_resource
 
-    config = load_config(args.config, check_folders=False)  # reads only MLflow settings; the pod mounts no source folder
+    config = load_config(
+        args.config, check_folders=False
+    )  # reads only MLflow settings; the pod mounts no source folder
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
-    info = fetch_production_adapter(mlflow_resource(config.mlflow, platform_home(), in_dagster=False).client(), config.mlflow.registered_model, dest)
+    info = fetch_production_adapter(
+        mlflow_resource(config.mlflow, platform_home(), in_dagster=False).client(), config.mlflow.registered_model, dest
+    )
     print(json.dumps(info))
     return 0
 

@@ -50,10 +50,19 @@ def _options(tokenizer, sampling: Sampling, prompt_length: int) -> dict:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     chosen: dict[str, object] = {"do_sample": False}
     if sampling.temperature > 0:
-        chosen = {"do_sample": True, "temperature": sampling.temperature, **({"top_p": sampling.top_p} if sampling.top_p is not None else {})}
+        chosen = {
+            "do_sample": True,
+            "temperature": sampling.temperature,
+            **({"top_p": sampling.top_p} if sampling.top_p is not None else {}),
+        }
     # Anti-loop penalties on the answer only, as evaluation decodes: a grounded answer may quote its context.
-    return {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": pad, "eos_token_id": tokenizer.eos_token_id,
-            "logits_processor": answer_only_penalties(prompt_length), **chosen}
+    return {
+        "max_new_tokens": sampling.max_new_tokens,
+        "pad_token_id": pad,
+        "eos_token_id": tokenizer.eos_token_id,
+        "logits_processor": answer_only_penalties(prompt_length),
+        **chosen,
+    }
 
 
 def _stopping(control: Control):
@@ -90,16 +99,30 @@ class GenerationRun:
     `on_end(run)` is called on that thread once the loop ended, however it ended (the service ends its trace span there).
     """
 
-    def __init__(self, model, tokenizer, prompt: str, *, sampling: Sampling, control: Control, slots: Slots,
-                 on_end: Callable[[GenerationRun], None] | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        prompt: str,
+        *,
+        sampling: Sampling,
+        control: Control,
+        slots: Slots,
+        on_end: Callable[[GenerationRun], None] | None = None,
+    ) -> None:
         from transformers import TextIteratorStreamer
 
         self.model, self.tokenizer, self.control, self.on_end = model, tokenizer, control, on_end
         self.ids = encode(tokenizer, model, prompt, sampling.max_new_tokens)
         self.streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         self.clock = TokenClock(self.streamer)
-        self.options = {"input_ids": self.ids, "attention_mask": torch.ones_like(self.ids), "streamer": self.clock,
-                        "stopping_criteria": _stopping(control), **_options(tokenizer, sampling, int(self.ids.shape[1]))}
+        self.options = {
+            "input_ids": self.ids,
+            "attention_mask": torch.ones_like(self.ids),
+            "streamer": self.clock,
+            "stopping_criteria": _stopping(control),
+            **_options(tokenizer, sampling, int(self.ids.shape[1])),
+        }
         self.output: torch.Tensor | None = None
         self.error: str | None = None
         self.done = threading.Event()
@@ -123,7 +146,9 @@ class GenerationRun:
                 self.output = self.model.generate(**self.options)
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-            log.error("generation failed (the request gets an error, the service keeps serving): %s", self.error, exc_info=exc)
+            log.error(
+                "generation failed (the request gets an error, the service keeps serving): %s", self.error, exc_info=exc
+            )
             self.streamer.end()
         finally:
             self._slots.release(self._slot)
@@ -156,9 +181,13 @@ class GenerationRun:
         if self.control.expired():
             raise self._timed_out()
         assert self.output is not None
-        new = self.output[0, self.ids.shape[1]:]
-        return Generation(self.tokenizer.decode(new, skip_special_tokens=True).strip(), self.prompt_tokens, int(new.shape[0]))
+        new = self.output[0, self.ids.shape[1] :]
+        return Generation(
+            self.tokenizer.decode(new, skip_special_tokens=True).strip(), self.prompt_tokens, int(new.shape[0])
+        )
 
     def _timed_out(self) -> GenerationTimedOut:
         self.control.cancel.set()  # stop the loop if it is still running
-        return GenerationTimedOut("the answer was not complete within serving.request_timeout_seconds; ask for fewer max_tokens or retry later")
+        return GenerationTimedOut(
+            "the answer was not complete within serving.request_timeout_seconds; ask for fewer max_tokens or retry later"
+        )

@@ -25,7 +25,9 @@ def registered_version(client_or_resource, registered_model: str, alias: str = P
     return registry.registered_version(client_or_resource, registered_model, alias)
 
 
-def load_registered_adapter(client_or_resource, registered_model: str, *, alias: str = PRODUCTION_ALIAS, device: str = "auto"):
+def load_registered_adapter(
+    client_or_resource, registered_model: str, *, alias: str = PRODUCTION_ALIAS, device: str = "auto"
+):
     """The base model and LoRA adapter that `alias` points at (a
     `registry.RegisteredAdapter`), in eval mode on `device`.
     """

@@ -10,11 +10,21 @@ import pyarrow as pa
 from llm_platform.index.drift import centroid_distance
 
 CORPUS_SAMPLE_ROWS = 5000
-LOG_SCHEMA = pa.schema([
-    ("logged_at", pa.float64()), ("id", pa.string()), ("question", pa.large_string()), ("answer", pa.large_string()),
-    ("citations", pa.list_(pa.string())), ("cached", pa.bool_()), ("latency_ms", pa.float64()), ("index_version", pa.int64()),
-    ("adapter_version", pa.string()), ("prompt_version", pa.string()), ("pii_redacted", pa.int64()),
-])
+LOG_SCHEMA = pa.schema(
+    [
+        ("logged_at", pa.float64()),
+        ("id", pa.string()),
+        ("question", pa.large_string()),
+        ("answer", pa.large_string()),
+        ("citations", pa.list_(pa.string())),
+        ("cached", pa.bool_()),
+        ("latency_ms", pa.float64()),
+        ("index_version", pa.int64()),
+        ("adapter_version", pa.string()),
+        ("prompt_version", pa.string()),
+        ("pii_redacted", pa.int64()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,9 @@ class QueryDrift:
 
 def measure_query_drift(question_vectors: np.ndarray, corpus_vectors: np.ndarray, *, threshold: float) -> QueryDrift:
     """Cosine distance between the mean question vector and the mean corpus vector."""
-    return QueryDrift(centroid_distance(corpus_vectors, question_vectors), threshold, len(question_vectors), len(corpus_vectors))
+    return QueryDrift(
+        centroid_distance(corpus_vectors, question_vectors), threshold, len(question_vectors), len(corpus_vectors)
+    )
 
 
 def corpus_vectors(table, limit: int = CORPUS_SAMPLE_ROWS) -> np.ndarray:

@@ -28,9 +28,11 @@ class _Strict(BaseModel):
         for text in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
             found = lone_surrogate(text) if isinstance(text, str) else None
             if found is not None:
-                raise ValueError("holds a lone UTF-16 surrogate "
-                                 f"({found.encode('unicode_escape').decode()}), which is not text; send "
-                                 "valid Unicode")
+                raise ValueError(
+                    "holds a lone UTF-16 surrogate "
+                    f"({found.encode('unicode_escape').decode()}), which is not text; send "
+                    "valid Unicode"
+                )
         return value
 
 
@@ -49,8 +51,12 @@ class ChatRequest(_Strict):
     messages: list[Message] = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description=f"0: greedy; otherwise sampled, at least {MIN_TEMPERATURE}.")
-    top_p: float | None = Field(None, gt=0.0, le=1.0, description="Nucleus sampling when temperature > 0; greedy decoding ignores it.")
+    temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description=f"0: greedy; otherwise sampled, at least {MIN_TEMPERATURE}."
+    )
+    top_p: float | None = Field(
+        None, gt=0.0, le=1.0, description="Nucleus sampling when temperature > 0; greedy decoding ignores it."
+    )
     n: Literal[1] = 1
     stream: bool = False
     stream_options: StreamOptions | None = None

@@ -83,7 +83,8 @@ def build_sources(config: PlatformConfig, home: str) -> Sources:
     index_version, open_index = index_sources(config, home)
     device = config.training.device
     return Sources(
-        index_version=index_version, open_index=open_index,
+        index_version=index_version,
+        open_index=open_index,
         adapter_version=lambda: registered_version(mlflow, config.mlflow.registered_model),
         load_adapter=lambda: load_registered_adapter(mlflow, config.mlflow.registered_model, device=device),
         max_concurrent_generations=config.serving.max_concurrent_generations,
@@ -104,7 +105,9 @@ class Service:
         self.chat.tracing.shutdown()
 
 
-def build_service(config: PlatformConfig, home: str, *, sources: Sources | None = None, span_exporter: SpanExporter | None = None) -> Service:
+def build_service(
+    config: PlatformConfig, home: str, *, sources: Sources | None = None, span_exporter: SpanExporter | None = None
+) -> Service:
     """Everything `llm-platform serve` runs, not started yet; with serving.tracing,
     spans go to `span_exporter` if given, else where $OTEL_* say.
     """
@@ -118,10 +121,20 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
         metrics.swaps.inc()
         metrics.set_versions(snap.versions())
 
-    state = ServingState(sources or build_sources(config, home), on_swap=on_swap, on_failure=lambda message: metrics.load_failures.inc())
+    state = ServingState(
+        sources or build_sources(config, home), on_swap=on_swap, on_failure=lambda message: metrics.load_failures.inc()
+    )
     redis_url = os.environ.get(REDIS_URL_ENV) or settings.redis_url
-    stores = {name: build_store(settings.cache_backend, namespace=name, redis_url=redis_url, max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds)
-              for name in ("response", "answer")}
+    stores = {
+        name: build_store(
+            settings.cache_backend,
+            namespace=name,
+            redis_url=redis_url,
+            max_entries=settings.cache_max_entries,
+            ttl_seconds=settings.cache_ttl_seconds,
+        )
+        for name in ("response", "answer")
+    }
     embedding = config.embedding
 
     from llm_platform.index.table import QueryTuning
@@ -129,10 +142,20 @@ def build_service(config: PlatformConfig, home: str, *, sources: Sources | None 
     def embed(texts: list[str]):
         return configured_embedder(embedding).encode(texts)
 
-    chat = ChatService(state=state, embed=embed, responses=stores["response"], answers=stores["answer"], query_log=QueryLog(home, settings),
-                       feedback_log=FeedbackLog(home, settings), feedback_limit=RateLimiter(settings.feedback_per_minute),
-                       metrics=metrics, k=config.index.retrieval_k, max_context_chars=settings.max_context_chars,
-                       tuning=QueryTuning.from_config(config.index), tracing=start_tracing(settings.tracing, exporter=span_exporter))
+    chat = ChatService(
+        state=state,
+        embed=embed,
+        responses=stores["response"],
+        answers=stores["answer"],
+        query_log=QueryLog(home, settings),
+        feedback_log=FeedbackLog(home, settings),
+        feedback_limit=RateLimiter(settings.feedback_per_minute),
+        metrics=metrics,
+        k=config.index.retrieval_k,
+        max_context_chars=settings.max_context_chars,
+        tuning=QueryTuning.from_config(config.index),
+        tracing=start_tracing(settings.tracing, exporter=span_exporter),
+    )
     app = create_app(chat, config, callers=CallerDirectory(configured_keys(settings, os.environ), settings))
     return Service(app=app, state=state, chat=chat)
 
@@ -157,7 +180,9 @@ def _uvicorn_server(app, *, host: str, port: int, log_level: str):
     return uvicorn.Server(config)
 
 
-def check_exposure(host: str, *, has_key: bool, key_env: str, insecure_no_auth: bool, trusts_groups_header: str | None = None) -> None:
+def check_exposure(
+    host: str, *, has_key: bool, key_env: str, insecure_no_auth: bool, trusts_groups_header: str | None = None
+) -> None:
     """Refuse to answer anyone but this machine without an API key, unless told so explicitly.
 
     `trusts_groups_header` (the header's name, when serving.trust_groups_header is on) needs a key
@@ -166,17 +191,21 @@ def check_exposure(host: str, *, has_key: bool, key_env: str, insecure_no_auth: 
     if has_key or _is_loopback(host):
         return
     if trusts_groups_header:
-        raise ValueError(f"refusing to serve on {host} with serving.trust_groups_header on and no "
-                         "API key: anyone who can reach it could send "
-                         f"{trusts_groups_header} naming any group and read its documents; set "
-                         f"${key_env} (or the keys variable) to a secret "
-                         "only the auth proxy sends, or bind 127.0.0.1 (--host) behind a proxy on the same host")
+        raise ValueError(
+            f"refusing to serve on {host} with serving.trust_groups_header on and no "
+            "API key: anyone who can reach it could send "
+            f"{trusts_groups_header} naming any group and read its documents; set "
+            f"${key_env} (or the keys variable) to a secret "
+            "only the auth proxy sends, or bind 127.0.0.1 (--host) behind a proxy on the same host"
+        )
     if insecure_no_auth:
         return
-    raise ValueError(f"refusing to serve on {host} without an API key: anyone who can reach "
-                     "it could read answers and write feedback; "
-                     f"set ${key_env} to a secret, bind 127.0.0.1 (--host), or pass "
-                     "--insecure-no-auth if the network in front is trusted")
+    raise ValueError(
+        f"refusing to serve on {host} without an API key: anyone who can reach "
+        "it could read answers and write feedback; "
+        f"set ${key_env} to a secret, bind 127.0.0.1 (--host), or pass "
+        "--insecure-no-auth if the network in front is trusted"
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -194,9 +223,17 @@ def serve(config: PlatformConfig, home: str, *, host: str, port: int, insecure_n
     """Run until interrupted: the watcher loads and follows the production pointers while uvicorn answers."""
     settings = config.serving
     keys = configured_keys(settings, os.environ)
-    check_exposure(host, has_key=bool(keys), key_env=f"{settings.api_keys_env} or ${settings.api_key_env}",
-                   insecure_no_auth=insecure_no_auth, trusts_groups_header=settings.groups_header if settings.trust_groups_header else None)
-    print(f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops", file=sys.stderr)
+    check_exposure(
+        host,
+        has_key=bool(keys),
+        key_env=f"{settings.api_keys_env} or ${settings.api_key_env}",
+        insecure_no_auth=insecure_no_auth,
+        trusts_groups_header=settings.groups_header if settings.trust_groups_header else None,
+    )
+    print(
+        f"serving on http://{host}:{port} (OpenAI-compatible: /v1/chat/completions; metrics: /metrics); Ctrl-C stops",
+        file=sys.stderr,
+    )
     quiet_service_libraries()
     log_service_events()
     service = build_service(config, home)
@@ -235,8 +272,7 @@ def wait_ready(service: Service, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not service.state.current.ready:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"service not ready after {timeout}s: {service.state.last_error or service.state.current.versions()}")
+            raise TimeoutError(
+                f"service not ready after {timeout}s: {service.state.last_error or service.state.current.versions()}"
+            )
         time.sleep(0.1)
-
-
-

@@ -18,7 +18,14 @@ from llm_platform.serving.model_source import format_prompt
 from llm_platform.serving.query_log import QueryLog
 from llm_platform.serving.slots import Control
 from llm_platform.serving.state import ServingState, Snapshot
-from llm_platform.serving.tracing import Tracing, current_trace_id, end_failed, generation_ender, set_answer_attributes, start_tracing
+from llm_platform.serving.tracing import (
+    Tracing,
+    current_trace_id,
+    end_failed,
+    generation_ender,
+    set_answer_attributes,
+    start_tracing,
+)
 
 log = logging.getLogger("llm_platform.serving")
 CITATION_FIELDS = ("source", "locator", "title", "heading", "chunk_id", "score")
@@ -58,8 +65,14 @@ class Answer:
     reader_groups: list[str] = field(default_factory=list)  # the group set of the caller it was issued to
 
     def record(self) -> dict:
-        return {"id": self.id, "question": self.question, "answer": self.answer, "citations": self.citations, "versions": self.versions,
-                "reader_groups": self.reader_groups}
+        return {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.answer,
+            "citations": self.citations,
+            "versions": self.versions,
+            "reader_groups": self.reader_groups,
+        }
 
 
 def new_answer_id() -> str:
@@ -69,11 +82,29 @@ def new_answer_id() -> str:
 class ChatService:
     """Retrieval-augmented answers with caching, logging and feedback, over `state`'s current snapshot."""
 
-    def __init__(self, *, state: ServingState, embed: Callable[[list[str]], object], responses: Store, answers: Store, query_log: QueryLog,
-                 feedback_log: FeedbackLog, feedback_limit: RateLimiter, metrics: ServingMetrics, k: int, max_context_chars: int, tuning=None,
-                 tracing: Tracing | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        state: ServingState,
+        embed: Callable[[list[str]], object],
+        responses: Store,
+        answers: Store,
+        query_log: QueryLog,
+        feedback_log: FeedbackLog,
+        feedback_limit: RateLimiter,
+        metrics: ServingMetrics,
+        k: int,
+        max_context_chars: int,
+        tuning=None,
+        tracing: Tracing | None = None,
+    ) -> None:
         self.state, self._embed, self.responses, self.answers = state, embed, responses, answers
-        self.query_log, self.feedback_log, self.feedback_limit, self.metrics = query_log, feedback_log, feedback_limit, metrics
+        self.query_log, self.feedback_log, self.feedback_limit, self.metrics = (
+            query_log,
+            feedback_log,
+            feedback_limit,
+            metrics,
+        )
         self.k, self.max_context_chars, self.tuning = k, max_context_chars, tuning
         self.tracing = tracing or start_tracing(False)
         self.tracer = self.tracing.tracer
@@ -81,7 +112,14 @@ class ChatService:
 
     def snapshot(self, *, need_adapter: bool = True) -> Snapshot:
         snap = self.state.current
-        missing = [what for what, ok in (("the published index", snap.table is not None), ("the production adapter", snap.adapter is not None or not need_adapter)) if not ok]
+        missing = [
+            what
+            for what, ok in (
+                ("the published index", snap.table is not None),
+                ("the production adapter", snap.adapter is not None or not need_adapter),
+            )
+            if not ok
+        ]
         if missing:
             detail = f"; last load error: {self.state.last_error}" if self.state.last_error else ""
             raise NotReady(f"not ready: waiting for {' and '.join(missing)}{detail}")
@@ -91,8 +129,16 @@ class ChatService:
         with self._embed_lock:
             return self._embed(texts)
 
-    def search(self, snap: Snapshot, query: str, *, readers: ReaderGroups, mode: str = "vector", k: int | None = None,
-               source: str | None = None) -> list[dict]:
+    def search(
+        self,
+        snap: Snapshot,
+        query: str,
+        *,
+        readers: ReaderGroups,
+        mode: str = "vector",
+        k: int | None = None,
+        source: str | None = None,
+    ) -> list[dict]:
         """Top-k among the rows `readers` may read (filtered inside the search);
         `readers` has no default so no route forgets it.
         """
@@ -100,7 +146,9 @@ class ChatService:
 
         vector = self.embed([query])[0] if mode != "fts" else None
         # The source is a value, never pasted into a filter string: search() validates it and builds the filter.
-        return search(snap.table, query, vector, mode=mode, k=k or self.k, source=source, tuning=self.tuning, readers=readers)
+        return search(
+            snap.table, query, vector, mode=mode, k=k or self.k, source=source, tuning=self.tuning, readers=readers
+        )
 
     def _retrieve(self, snap: Snapshot, question: str, caller: Caller) -> list[dict]:
         with self.tracer.start_as_current_span("retrieval", attributes={"llm_platform.retrieval.k": self.k}) as span:
@@ -135,8 +183,15 @@ class ChatService:
     def _remember(self, key: str | None, answer: Answer) -> None:
         try:
             if key is not None:
-                self.responses.put(key, {"answer": answer.answer, "citations": answer.citations,
-                                         "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens})
+                self.responses.put(
+                    key,
+                    {
+                        "answer": answer.answer,
+                        "citations": answer.citations,
+                        "prompt_tokens": answer.prompt_tokens,
+                        "completion_tokens": answer.completion_tokens,
+                    },
+                )
             self.answers.put(answer.id, answer.record())
         except Exception as exc:
             log.warning("cache write failed: %s", exc)
@@ -146,23 +201,47 @@ class ChatService:
         """A whole answer, from the cache when these versions answered this question before for the same group set."""
         snap = self.snapshot()
         began, trace_id = time.perf_counter(), current_trace_id()
-        key = response_key(snap.versions(), question, params.__dict__, caller.group_set) if params.temperature == 0 else None
+        key = (
+            response_key(snap.versions(), question, params.__dict__, caller.group_set)
+            if params.temperature == 0
+            else None
+        )
         hit = self._cached(key) if key else None
         if hit is not None:
-            answer = Answer(new_answer_id(), question, hit["answer"], hit["citations"], snap.versions(), hit["prompt_tokens"], hit["completion_tokens"],
-                            cached=True, reader_groups=caller.group_set)
+            answer = Answer(
+                new_answer_id(),
+                question,
+                hit["answer"],
+                hit["citations"],
+                snap.versions(),
+                hit["prompt_tokens"],
+                hit["completion_tokens"],
+                cached=True,
+                reader_groups=caller.group_set,
+            )
         else:
             hits = self._retrieve(snap, question, caller)
             gen_began = time.perf_counter()
             result = self._generation(snap, question, hits, params, control).result()
             self.metrics.generation.observe(time.perf_counter() - gen_began)
-            answer = Answer(new_answer_id(), question, result.text, citations(hits), snap.versions(), result.prompt_tokens, result.completion_tokens,
-                            cached=False, reader_groups=caller.group_set)
+            answer = Answer(
+                new_answer_id(),
+                question,
+                result.text,
+                citations(hits),
+                snap.versions(),
+                result.prompt_tokens,
+                result.completion_tokens,
+                cached=False,
+                reader_groups=caller.group_set,
+            )
         set_answer_attributes(answer.id, answer.cached, answer.versions)
         self._finish(answer, key if hit is None else None, began, trace_id)
         return answer
 
-    def stream(self, question: str, params: Params, control: Control, *, caller: Caller) -> tuple[Answer, Iterator[str]]:
+    def stream(
+        self, question: str, params: Params, control: Control, *, caller: Caller
+    ) -> tuple[Answer, Iterator[str]]:
         """The answer's header (id, citations, versions) now, and its text piece by
         piece; generation has started (and holds a slot).
         """
@@ -171,7 +250,17 @@ class ChatService:
         hits = self._retrieve(snap, question, caller)
         gen_began = time.perf_counter()
         run = self._generation(snap, question, hits, params, control)
-        answer = Answer(new_answer_id(), question, "", citations(hits), snap.versions(), run.prompt_tokens, 0, cached=False, reader_groups=caller.group_set)
+        answer = Answer(
+            new_answer_id(),
+            question,
+            "",
+            citations(hits),
+            snap.versions(),
+            run.prompt_tokens,
+            0,
+            cached=False,
+            reader_groups=caller.group_set,
+        )
         set_answer_attributes(answer.id, answer.cached, answer.versions)
 
         def pieces() -> Iterator[str]:
@@ -188,15 +277,26 @@ class ChatService:
 
         with self.tracer.start_as_current_span("prompt") as span:
             contexts = self._contexts(hits)
-            prompt = format_prompt(snap.adapter.prompt_template, question, contexts=contexts, tokenizer=snap.adapter.tokenizer)
-            span.set_attributes({"llm_platform.prompt.contexts": len(contexts), "llm_platform.prompt.chars": len(prompt)})
+            prompt = format_prompt(
+                snap.adapter.prompt_template, question, contexts=contexts, tokenizer=snap.adapter.tokenizer
+            )
+            span.set_attributes(
+                {"llm_platform.prompt.contexts": len(contexts), "llm_platform.prompt.chars": len(prompt)}
+            )
         sampling = Sampling(max_new_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p)
         # Ended by the run when its token loop ends (in a stream, after this returns); includes the wait for a slot.
         started_ns = time.time_ns()
         span = self.tracer.start_span("generation", start_time=started_ns, attributes=_requested(params))
         try:
-            return GenerationRun(snap.adapter.model, snap.adapter.tokenizer, prompt, sampling=sampling, control=control, slots=snap.slots,
-                                 on_end=generation_ender(span, started_ns))
+            return GenerationRun(
+                snap.adapter.model,
+                snap.adapter.tokenizer,
+                prompt,
+                sampling=sampling,
+                control=control,
+                slots=snap.slots,
+                on_end=generation_ender(span, started_ns),
+            )
         except Exception as exc:  # no slot came free, or the prompt could not be encoded: the loop never started
             end_failed(span, exc)
             raise
@@ -209,31 +309,50 @@ class ChatService:
         self._remember(key, answer)
         self.metrics.tokens.labels("in").inc(answer.prompt_tokens)
         self.metrics.tokens.labels("out").inc(answer.completion_tokens)
-        self.query_log.append({**answer.record(), "citations": [c["chunk_id"] for c in answer.citations], "cached": answer.cached,
-                               "latency_ms": round((time.perf_counter() - began) * 1000, 3), **answer.versions,
-                               **({"trace_id": trace_id} if trace_id else {})})
+        self.query_log.append(
+            {
+                **answer.record(),
+                "citations": [c["chunk_id"] for c in answer.citations],
+                "cached": answer.cached,
+                "latency_ms": round((time.perf_counter() - began) * 1000, 3),
+                **answer.versions,
+                **({"trace_id": trace_id} if trace_id else {}),
+            }
+        )
 
-    def rate(self, answer_id: str, rating: int, corrected_answer: str | None, *, caller: Caller, client: str = "") -> dict:
+    def rate(
+        self, answer_id: str, rating: int, corrected_answer: str | None, *, caller: Caller, client: str = ""
+    ) -> dict:
         """Write `caller`'s rating of an answer issued to its group set,
         durably; a correction is kept as a proposal for review.
         """
         limited = caller.identity if caller.identity != ANONYMOUS else f"{ANONYMOUS}@{client}"
         if not self.feedback_limit.allow(limited):
-            raise TooManyRatings(f"more than {self.feedback_limit.per_minute} feedback requests in a minute from {limited} "
-                                 "(serving.feedback_per_minute); wait a minute and send again")
+            raise TooManyRatings(
+                f"more than {self.feedback_limit.per_minute} feedback requests in a minute from {limited} "
+                "(serving.feedback_per_minute); wait a minute and send again"
+            )
         answer = self.answers.get(answer_id)
         # Another group set's answer reads as unknown, so an id never tells a caller that answer exists; an answer
         # stored before group sets were recorded was retrieved as public-only, which is what the default says.
         if answer is None or answer.get("reader_groups", []) != caller.group_set:
-            raise UnknownAnswer(f"no answer with id {answer_id!r}: use the id of a chat completion this "
-                                "service returned to you (ids expire with the cache)")
-        record = feedback_record(answer=answer, rating=rating, corrected_answer=corrected_answer, caller=caller.identity)
+            raise UnknownAnswer(
+                f"no answer with id {answer_id!r}: use the id of a chat completion this "
+                "service returned to you (ids expire with the cache)"
+            )
+        record = feedback_record(
+            answer=answer, rating=rating, corrected_answer=corrected_answer, caller=caller.identity
+        )
         self.feedback_log.append(record)
         return record
 
 
 def _requested(params: Params) -> dict:
-    asked = {"gen_ai.request.max_tokens": params.max_tokens, "gen_ai.request.temperature": params.temperature, "gen_ai.request.top_p": params.top_p}
+    asked = {
+        "gen_ai.request.max_tokens": params.max_tokens,
+        "gen_ai.request.temperature": params.temperature,
+        "gen_ai.request.top_p": params.top_p,
+    }
     return {name: value for name, value in asked.items() if value is not None}
 
 

@@ -62,8 +62,10 @@ class Slots:
     def acquire(self, control: Control) -> int:
         """A slot's token, waiting at most until the deadline; SlotsBusy if none came free."""
         if not self._free.acquire(timeout=control.remaining()):
-            raise SlotsBusy(f"all {self.count} generation slots stayed busy until this request's deadline "
-                            "(serving.request_timeout_seconds, serving.max_concurrent_generations); retry later")
+            raise SlotsBusy(
+                f"all {self.count} generation slots stayed busy until this request's deadline "
+                "(serving.request_timeout_seconds, serving.max_concurrent_generations); retry later"
+            )
         with self._lock:
             token = next(self._tokens)
             self._held[token] = time.monotonic()

@@ -43,7 +43,11 @@ class Snapshot:
         return self.table is not None and self.adapter is not None
 
     def versions(self) -> dict[str, object]:
-        return {"index_version": self.index_version, "adapter_version": self.adapter_version, "prompt_version": self.prompt_version}
+        return {
+            "index_version": self.index_version,
+            "adapter_version": self.adapter_version,
+            "prompt_version": self.prompt_version,
+        }
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,13 @@ class Sources:
 class ServingState:
     """The current snapshot and the watcher that replaces it."""
 
-    def __init__(self, sources: Sources, *, on_swap: Callable[[Snapshot], None] = lambda s: None, on_failure: Callable[[str], None] = lambda m: None) -> None:
+    def __init__(
+        self,
+        sources: Sources,
+        *,
+        on_swap: Callable[[Snapshot], None] = lambda s: None,
+        on_failure: Callable[[str], None] = lambda m: None,
+    ) -> None:
         self.sources = sources
         self.current = Snapshot()
         self.last_error: str | None = None
@@ -91,12 +101,20 @@ class ServingState:
         after = before
         errors: list[str] = []
         index_version = self._pointer(self.sources.index_version, "index", errors)
-        if index_version is not None and index_version != before.index_version and self._may_load(("index", index_version)):
+        if (
+            index_version is not None
+            and index_version != before.index_version
+            and self._may_load(("index", index_version))
+        ):
             table = self._attempt(("index", index_version), lambda: self.sources.open_index(index_version), errors)
             if table is not None:
                 after = replace(after, index_version=index_version, table=table)
         adapter_version = self._pointer(self.sources.adapter_version, "adapter", errors)
-        if adapter_version is not None and adapter_version != before.adapter_version and self._may_load(("adapter", adapter_version)):
+        if (
+            adapter_version is not None
+            and adapter_version != before.adapter_version
+            and self._may_load(("adapter", adapter_version))
+        ):
             adapter = self._attempt(("adapter", adapter_version), self.sources.load_adapter, errors)
             if adapter is not None:
                 after = replace(after, adapter=adapter, slots=Slots(self.sources.max_concurrent_generations))
@@ -125,6 +143,7 @@ class ServingState:
 
     def start(self, poll_seconds: float) -> None:
         """Load now and keep polling every `poll_seconds` in a daemon thread."""
+
         def watch() -> None:
             while not self._stop.is_set():
                 self.refresh()

@@ -56,7 +56,9 @@ def start_tracing(enabled: bool, *, exporter: SpanExporter | None = None) -> Tra
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME})
+    )
     for chosen in [exporter] if exporter is not None else configured_exporters():
         provider.add_span_processor(BatchSpanProcessor(chosen))
     return Tracing(provider.get_tracer("llm_platform.serving"), provider)
@@ -67,8 +69,10 @@ def configured_exporters() -> list[SpanExporter]:
     names = [name.strip() for name in (os.environ.get(EXPORTER_ENV) or "otlp").split(",") if name.strip()]
     unknown = sorted(set(names) - {"otlp", "console", "none"})
     if unknown:
-        raise ValueError(f"${EXPORTER_ENV} names {', '.join(unknown)}: this service exports "
-                         "traces with otlp (OTLP over HTTP), console or none")
+        raise ValueError(
+            f"${EXPORTER_ENV} names {', '.join(unknown)}: this service exports "
+            "traces with otlp (OTLP over HTTP), console or none"
+        )
     return [_exporter(name) for name in names if name != "none"]
 
 
@@ -79,8 +83,10 @@ def _exporter(name: str) -> SpanExporter:
         return ConsoleSpanExporter()
     protocol = next((os.environ[env] for env in PROTOCOL_ENVS if os.environ.get(env)), "http/protobuf")
     if protocol != "http/protobuf":
-        raise ValueError(f"OTLP protocol {protocol!r} (${' or $'.join(PROTOCOL_ENVS)}) is not supported here: "
-                         "unset it or set http/protobuf, and point $OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)")
+        raise ValueError(
+            f"OTLP protocol {protocol!r} (${' or $'.join(PROTOCOL_ENVS)}) is not supported here: "
+            "unset it or set http/protobuf, and point $OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)"
+        )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()  # endpoint, headers, timeout: from $OTEL_EXPORTER_OTLP_[TRACES_]*
@@ -109,7 +115,9 @@ def generation_ender(span: Span, started_ns: int):
     """
 
     def end(run) -> None:
-        span.set_attributes({"gen_ai.usage.input_tokens": run.prompt_tokens, "gen_ai.usage.output_tokens": run.new_tokens})
+        span.set_attributes(
+            {"gen_ai.usage.input_tokens": run.prompt_tokens, "gen_ai.usage.output_tokens": run.new_tokens}
+        )
         if run.clock.first_token_ns is not None:
             span.add_event("first token", timestamp=run.clock.first_token_ns)
             span.set_attribute("llm_platform.time_to_first_token_ms", (run.clock.first_token_ns - started_ns) / 1e6)
@@ -126,5 +134,10 @@ def generation_ender(span: Span, started_ns: int):
 
 def set_answer_attributes(answer_id: str, cached: bool, versions: dict) -> None:
     """Name the answer on the request's span, so a trace leads to the query log record and back."""
-    trace.get_current_span().set_attributes({"llm_platform.answer_id": answer_id, "llm_platform.cached": cached,
-                                             **{f"llm_platform.{name}": str(value) for name, value in versions.items() if value is not None}})
+    trace.get_current_span().set_attributes(
+        {
+            "llm_platform.answer_id": answer_id,
+            "llm_platform.cached": cached,
+            **{f"llm_platform.{name}": str(value) for name, value in versions.items() if value is not None},
+        }
+    )

@@ -24,8 +24,16 @@ class VllmError(RuntimeError):
 class VllmClient:
     """One vLLM server's LoRA routes; connection errors and 5xx are retried with backoff, 4xx are not."""
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0, attempts: int = 3,
-                 backoff_seconds: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        attempts: int = 3,
+        backoff_seconds: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, got {attempts}")
         self.base_url = base_url.rstrip("/")
@@ -58,7 +66,9 @@ class VllmClient:
                     raise VllmError(f"{method} {url} answered HTTP {error.code}: {detail}") from None
             except (urllib.error.URLError, OSError) as error:
                 if attempt == self._attempts:
-                    raise VllmError(f"{method} {url} failed after {attempt} attempts: {error}; is vLLM up at {self.base_url}?") from None
+                    raise VllmError(
+                        f"{method} {url} failed after {attempt} attempts: {error}; is vLLM up at {self.base_url}?"
+                    ) from None
             self._sleep(self._backoff_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -53,8 +53,10 @@ class SyncSettings:
         if self.poll_seconds <= 0:
             raise ValueError(f"--poll-seconds must be positive, got {self.poll_seconds}")
         if not self.served_name or self.served_name.startswith(f"{self.registered_model}-v"):
-            raise ValueError(f"--served-name {self.served_name!r} must be non-empty and not look like "
-                             f"a versioned name ({self.registered_model}-vN)")
+            raise ValueError(
+                f"--served-name {self.served_name!r} must be non-empty and not look like "
+                f"a versioned name ({self.registered_model}-vN)"
+            )
 
 
 @dataclass
@@ -107,8 +109,13 @@ class AdapterSync:
         except Exception as error:  # noqa: BLE001 (a registry or vLLM outage must not kill the sidecar: the next poll retries)
             self.status.failed_polls += 1
             self.status.last_error = f"{type(error).__name__}: {error}"
-            _log.error("adapter sync failed (vLLM served version %s as %r before it); retrying in %ss: %s",
-                       self.status.version, self.settings.served_name, self.settings.poll_seconds, self.status.last_error)
+            _log.error(
+                "adapter sync failed (vLLM served version %s as %r before it); retrying in %ss: %s",
+                self.status.version,
+                self.settings.served_name,
+                self.settings.poll_seconds,
+                self.status.last_error,
+            )
         finally:
             self.status.write(self.status_path)
 
@@ -152,15 +159,19 @@ class AdapterSync:
     def _check_same_base(self, folder: Path) -> None:
         started = self.settings.dest / VERSION_FILE  # the init container's fetch: the base vLLM was started on
         if not started.is_file():
-            raise SwitchRefused(f"{started} is missing: the init container (fetch_adapter --dest "
-                                f"{self.settings.dest}) records the base model vLLM serves there")
+            raise SwitchRefused(
+                f"{started} is missing: the init container (fetch_adapter --dest "
+                f"{self.settings.dest}) records the base model vLLM serves there"
+            )
         base = json.loads(started.read_text(encoding="utf-8")).get("base_model", "")
         info = json.loads((folder / VERSION_FILE).read_text(encoding="utf-8"))
         if info.get("base_model", "") != base:
-            raise SwitchRefused(f"{self.settings.registered_model} version {info['version']} was trained on base model "
-                                f"{info.get('base_model')!r} but vLLM serves {base!r}; a LoRA "
-                                "adapter cannot switch base models at run time: "
-                                "kubectl rollout restart deployment/vllm")
+            raise SwitchRefused(
+                f"{self.settings.registered_model} version {info['version']} was trained on base model "
+                f"{info.get('base_model')!r} but vLLM serves {base!r}; a LoRA "
+                "adapter cannot switch base models at run time: "
+                "kubectl rollout restart deployment/vllm"
+            )
 
     def _switch(self, folder: Path, served: dict[str, str]) -> None:
         adapter = str(folder / "adapter")
@@ -192,13 +203,17 @@ class AdapterSync:
         self.vllm.load_adapter(name, path)
         listed = self.vllm.served_adapters()
         if listed.get(name) != path:
-            raise RuntimeError(f"vLLM accepted loading {path} as {name!r} but /v1/models does not list it (it lists {sorted(listed)})")
+            raise RuntimeError(
+                f"vLLM accepted loading {path} as {name!r} but /v1/models does not list it (it lists {sorted(listed)})"
+            )
 
     def _restore(self, name: str, path: str) -> None:
         try:
             self._load_listed(name, path)
         except Exception as error:  # noqa: BLE001 (the switch error is the one raised; this one is logged beside it)
-            _log.error("could not restore %s as %r; the versioned name still serves the new adapter: %s", path, name, error)
+            _log.error(
+                "could not restore %s as %r; the versioned name still serves the new adapter: %s", path, name, error
+            )
 
     def _unload(self, name: str) -> None:
         """Unload `name`, refusing when it is the only adapter vLLM serves
@@ -250,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None)
     parser.add_argument("--once", action="store_true", help="reconcile once and exit (1 when it failed)")
     parser.add_argument("--probe", action="store_true", help="liveness: exit 1 when the loop stopped polling")
-    parser.add_argument("--max-age-seconds", type=float, default=300.0, help="with --probe: the oldest heartbeat still alive")
+    parser.add_argument(
+        "--max-age-seconds", type=float, default=300.0, help="with --probe: the oldest heartbeat still alive"
+    )
     args = parser.parse_args(argv)
     dest = Path(args.dest)
     if args.probe:

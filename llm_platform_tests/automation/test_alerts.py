@@ -29,7 +29,10 @@ def failed_run(tiny_platform) -> Iterator[FailedRun]:
     platform = tiny_platform({"alpha": ("assert",)})
     with dg.DagsterInstance.ephemeral() as instance:
         result = platform.defs.resolve_job_def(INDEX_JOB).execute_in_process(
-            instance=instance, partition_key="alpha", asset_selection=[dg.AssetKey("cleaned_corpus")], raise_on_error=False
+            instance=instance,
+            partition_key="alpha",
+            asset_selection=[dg.AssetKey("cleaned_corpus")],
+            raise_on_error=False,
         )
         assert not result.success
         yield FailedRun(platform.defs, instance, result)
@@ -37,7 +40,10 @@ def failed_run(tiny_platform) -> Iterator[FailedRun]:
 
 def _evaluate_failure_sensor(sensor: dg.SensorDefinition, run: FailedRun) -> None:
     context = dg.build_run_status_sensor_context(
-        sensor_name=FAILURE_SENSOR, dagster_instance=run.instance, dagster_run=run.result.dagster_run, dagster_event=run.result.get_run_failure_event()
+        sensor_name=FAILURE_SENSOR,
+        dagster_instance=run.instance,
+        dagster_run=run.result.dagster_run,
+        dagster_event=run.result.get_run_failure_event(),
     )
     sensor(context)
 
@@ -48,7 +54,9 @@ def test_failure_message_names_job_run_and_first_error_line() -> None:
 
 
 def test_failure_message_links_the_run_in_the_ui() -> None:
-    assert failure_message("index_job", RUN_ID, "boom", "http://dagster.local/").endswith(f" http://dagster.local/runs/{RUN_ID}")
+    assert failure_message("index_job", RUN_ID, "boom", "http://dagster.local/").endswith(
+        f" http://dagster.local/runs/{RUN_ID}"
+    )
 
 
 def test_failure_message_without_error_says_so() -> None:
@@ -82,13 +90,17 @@ def test_failure_sensor_posts_job_and_run_id(failed_run, webhook: Webhook, monke
     assert INDEX_JOB in post["text"] and failed_run.result.run_id[:8] in post["text"]
 
 
-def test_failure_sensor_of_the_definitions_posts_to_the_webhook(failed_run, webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_sensor_of_the_definitions_posts_to_the_webhook(
+    failed_run, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(WEBHOOK_ENV, webhook.url)
     _evaluate_failure_sensor(failed_run.defs.resolve_sensor_def(FAILURE_SENSOR), failed_run)
     assert len(webhook.posts) == 1
 
 
-def test_webhook_env_wins_over_configured_url(failed_run, webhook: Webhook, closed_port_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_env_wins_over_configured_url(
+    failed_run, webhook: Webhook, closed_port_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(WEBHOOK_ENV, webhook.url)
     _evaluate_failure_sensor(build_failure_sensor(closed_port_url, None), failed_run)
     assert len(webhook.posts) == 1
@@ -96,13 +108,17 @@ def test_webhook_env_wins_over_configured_url(failed_run, webhook: Webhook, clos
 
 # The sensor logs through Dagster's own console handler, not the root logger, so the
 # tests read what reached stderr rather than caplog.
-def test_failure_sensor_without_webhook_only_logs(failed_run, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+def test_failure_sensor_without_webhook_only_logs(
+    failed_run, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv(WEBHOOK_ENV, raising=False)
     _evaluate_failure_sensor(build_failure_sensor(None, None), failed_run)
     assert f"ERROR - llm_platform: run {failed_run.result.run_id[:8]} of {INDEX_JOB} failed" in capfd.readouterr().err
 
 
-def test_unreachable_webhook_is_logged_not_raised(failed_run, closed_port_url: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_webhook_is_logged_not_raised(
+    failed_run, closed_port_url: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv(WEBHOOK_ENV, closed_port_url)
     _evaluate_failure_sensor(build_failure_sensor(None, None), failed_run)
     assert "WARNING - could not post the failure to the webhook" in capfd.readouterr().err

@@ -33,7 +33,9 @@ def _report_retrieval_eval(instance: dg.DagsterInstance, *, hit_rate_passed: boo
     """A retrieval_eval materialization and its two blocking checks, as a run of it would record them."""
     instance.report_runless_asset_event(dg.AssetMaterialization(RETRIEVAL_EVAL))
     for check, passed in ((RETRIEVAL_HIT_RATE_MINIMUM, hit_rate_passed), (RETRIEVAL_NO_REGRESSION, True)):
-        instance.report_runless_asset_event(dg.AssetCheckEvaluation(asset_key=RETRIEVAL_EVAL, check_name=check, passed=passed))
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(asset_key=RETRIEVAL_EVAL, check_name=check, passed=passed)
+        )
 
 
 def test_nothing_is_requested_before_any_source_is_read(platform, instance) -> None:

@@ -56,9 +56,13 @@ def test_code_location_installs_the_pool_wait_guard() -> None:
 
     import llm_platform
 
-    code = ("import llm_platform.definitions\n"
-            "from llm_platform.automation.pool_wait import pool_wait_guard_installed\n"
-            "print(pool_wait_guard_installed())")
+    code = (
+        "import llm_platform.definitions\n"
+        "from llm_platform.automation.pool_wait import pool_wait_guard_installed\n"
+        "print(pool_wait_guard_installed())"
+    )
     env = {"PYTHONPATH": str(Path(llm_platform.__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
     assert result.stdout.strip() == "True", result.stderr[-2000:]

@@ -18,7 +18,9 @@ HOUR = 3600.0
 
 @pytest.fixture
 def platform(tiny_platform):
-    return tiny_platform({"alpha": ("assert",), "beta": ("break",)}, {"freshness": {"index_hours": 24, "eval_hours": 48}})
+    return tiny_platform(
+        {"alpha": ("assert",), "beta": ("break",)}, {"freshness": {"index_hours": 24, "eval_hours": 48}}
+    )
 
 
 def _materialized(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> float:
@@ -26,7 +28,14 @@ def _materialized(instance: dg.DagsterInstance, asset: str, partition: str | Non
     return instance.get_latest_materialization_event(dg.AssetKey(asset)).timestamp
 
 
-def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, now: float, cursor: str | None = None, *, sensor: dg.SensorDefinition | None = None) -> str:
+def _tick(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    now: float,
+    cursor: str | None = None,
+    *,
+    sensor: dg.SensorDefinition | None = None,
+) -> str:
     """One evaluation of the freshness sensor at `now`; returns its new cursor."""
     sensor = sensor or build_freshness_sensor(defs.assets, None, "http://dagster.local", clock=lambda: now)
     with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
@@ -35,7 +44,9 @@ def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, now: float, cursor
 
 def test_partition_past_its_limit_is_a_breach_with_age_and_limit() -> None:
     last = {("vector_index", "alpha"): 0.0, ("vector_index", "beta"): 20 * HOUR}
-    assert find_breaches(last, {"vector_index": DAY}, now=25 * HOUR) == [Breach("vector_index", "alpha", 25 * HOUR, DAY, 0.0)]
+    assert find_breaches(last, {"vector_index": DAY}, now=25 * HOUR) == [
+        Breach("vector_index", "alpha", 25 * HOUR, DAY, 0.0)
+    ]
 
 
 def test_never_materialized_partition_is_unknown_not_stale() -> None:
@@ -50,11 +61,15 @@ def test_breach_already_announced_for_the_same_materialization_is_not_repeated()
 
 def test_breach_message_names_asset_partition_age_limit_and_link() -> None:
     text = breach_message(Breach("vector_index", "alpha", 25 * HOUR, DAY, 0.0), "http://dagster.local/")
-    assert text == ("llm_platform: vector_index partition alpha is stale: last materialized 25.0 h ago, "
-                    "freshness limit 24.0 h http://dagster.local/assets/vector_index")
+    assert text == (
+        "llm_platform: vector_index partition alpha is stale: last materialized 25.0 h ago, "
+        "freshness limit 24.0 h http://dagster.local/assets/vector_index"
+    )
 
 
-def test_stale_partition_is_posted_once_with_its_details(platform, webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stale_partition_is_posted_once_with_its_details(
+    platform, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(WEBHOOK_ENV, webhook.url)
     with dg.DagsterInstance.ephemeral() as instance:
         stale_since = _materialized(instance, "vector_index", "alpha")
@@ -76,7 +91,9 @@ def test_fresh_partitions_post_nothing(platform, webhook: Webhook, monkeypatch: 
     assert webhook.posts == []
 
 
-def test_unpartitioned_asset_breach_has_no_partition(platform, webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unpartitioned_asset_breach_has_no_partition(
+    platform, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(WEBHOOK_ENV, webhook.url)
     with dg.DagsterInstance.ephemeral() as instance:
         materialized_at = _materialized(instance, "model_eval")
@@ -86,7 +103,9 @@ def test_unpartitioned_asset_breach_has_no_partition(platform, webhook: Webhook,
     ]
 
 
-def test_rematerialized_then_stale_again_is_a_new_breach(platform, webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rematerialized_then_stale_again_is_a_new_breach(
+    platform, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(WEBHOOK_ENV, webhook.url)
     with dg.DagsterInstance.ephemeral() as instance:
         first = _materialized(instance, "model_eval")

@@ -34,7 +34,7 @@ from llm_platform_tests.processes import stop_process_group
 WAIT_SECONDS = 240
 ASSET = "slot_holder"
 # The step holds its pool slot while the hold file exists.
-MODULE = f'''
+MODULE = f"""
 import os, time
 from pathlib import Path
 import dagster as dg
@@ -52,7 +52,7 @@ def {ASSET}() -> None:
 # The demo and LLM_PLATFORM_EXECUTOR=in_process run steps in the run's process.
 in_process = os.environ.get("SLOT_TEST_EXECUTOR") == "in_process"
 defs = dg.Definitions(assets=[{ASSET}], executor=dg.in_process_executor if in_process else None)
-'''
+"""
 
 
 @dataclass
@@ -66,7 +66,15 @@ class Workspace:
     def spawn(self, *command: str, log: str, executor: str = "multiprocess") -> subprocess.Popen:
         out = (self.folder / log).open("wb")
         env = {**self.env, "SLOT_TEST_EXECUTOR": executor}
-        return subprocess.Popen(command, cwd=self.folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            command,
+            cwd=self.folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def materialize(self, log: str) -> subprocess.Popen:
         dagster = str(Path(sys.executable).with_name("dagster"))
@@ -75,7 +83,9 @@ class Workspace:
     def cli_materialize(self, log: str, executor: str = "multiprocess") -> subprocess.Popen:
         """The documented path: `llm-platform dagster asset materialize ...`, no daemon."""
         cli = str(Path(sys.executable).with_name("llm-platform"))
-        return self.spawn(cli, "dagster", "asset", "materialize", "--select", ASSET, "-m", "slot_holder", log=log, executor=executor)
+        return self.spawn(
+            cli, "dagster", "asset", "materialize", "--select", ASSET, "-m", "slot_holder", log=log, executor=executor
+        )
 
     def log(self, name: str) -> str:
         return (self.folder / name).read_text(errors="replace")[-3000:]
@@ -85,7 +95,10 @@ def _wait_for(condition: Callable[[], bool], what: str, workspace: Workspace, lo
     deadline = time.monotonic() + WAIT_SECONDS
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {WAIT_SECONDS}s waiting for {what}\n" + "\n".join(f"--- {n}\n{workspace.log(n)}" for n in logs))
+            pytest.fail(
+                f"gave up after {WAIT_SECONDS}s waiting for {what}\n"
+                + "\n".join(f"--- {n}\n{workspace.log(n)}" for n in logs)
+            )
         time.sleep(0.5)
 
 
@@ -108,7 +121,14 @@ def daemon(workspace: Workspace) -> Iterator[Callable[[], subprocess.Popen]]:
     started: list[subprocess.Popen] = []
 
     def start() -> subprocess.Popen:
-        command = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-m", "slot_holder", "--working-directory", str(workspace.folder)]
+        command = [
+            str(Path(sys.executable).with_name("dagster-daemon")),
+            "run",
+            "-m",
+            "slot_holder",
+            "--working-directory",
+            str(workspace.folder),
+        ]
         started.append(workspace.spawn(*command, log="daemon.log"))
         return started[-1]
 
@@ -121,7 +141,12 @@ def _kill_a_run_holding_the_slot(workspace: Workspace) -> str:
     (workspace.folder / "hold").touch()
     first = workspace.materialize("first.log")
     try:
-        _wait_for(lambda: (workspace.folder / "started").exists() or first.poll() is not None, "the first run to take the slot", workspace, ("first.log",))
+        _wait_for(
+            lambda: (workspace.folder / "started").exists() or first.poll() is not None,
+            "the first run to take the slot",
+            workspace,
+            ("first.log",),
+        )
         assert first.poll() is None, workspace.log("first.log")
     finally:
         stop_process_group_now(first)
@@ -148,8 +173,18 @@ def test_killed_run_is_failed_and_does_not_block_the_next(workspace: Workspace, 
     run_id = _kill_a_run_holding_the_slot(workspace)
     daemon()
     with workspace.instance() as instance:
-        _wait_for(lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE, "run monitoring to fail the killed run", workspace, ("daemon.log",))
-        _wait_for(lambda: run_id not in instance.event_log_storage.get_concurrency_run_ids(), "the killed run's slot to be freed", workspace, ("daemon.log",))
+        _wait_for(
+            lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE,
+            "run monitoring to fail the killed run",
+            workspace,
+            ("daemon.log",),
+        )
+        _wait_for(
+            lambda: run_id not in instance.event_log_storage.get_concurrency_run_ids(),
+            "the killed run's slot to be freed",
+            workspace,
+            ("daemon.log",),
+        )
     second = workspace.materialize("second.log")
     try:
         second.wait(timeout=WAIT_SECONDS)
@@ -186,8 +221,10 @@ def test_next_cli_run_fails_the_killed_run_and_takes_its_slot_without_a_daemon(w
         second.wait(timeout=WAIT_SECONDS)
     except subprocess.TimeoutExpired:
         stop_process_group(second)
-        pytest.fail("the next CLI run still waits for the killed run's slot after "
-                    f"{WAIT_SECONDS}s\n{workspace.log('second.log')}")
+        pytest.fail(
+            "the next CLI run still waits for the killed run's slot after "
+            f"{WAIT_SECONDS}s\n{workspace.log('second.log')}"
+        )
     assert second.returncode == 0, workspace.log("second.log")
     assert f"freed the {LANCEDB_POOL} pool slot of run {run_id}" in workspace.log("second.log")
     with workspace.instance() as instance:
@@ -213,12 +250,22 @@ def waiting_run(workspace: Workspace, request: pytest.FixtureRequest) -> Iterato
     holder = workspace.materialize("holder.log")
     waiter = None
     try:
-        _wait_for(lambda: (workspace.folder / "started").exists() or holder.poll() is not None, "the holder to take the slot", workspace, ("holder.log",))
+        _wait_for(
+            lambda: (workspace.folder / "started").exists() or holder.poll() is not None,
+            "the holder to take the slot",
+            workspace,
+            ("holder.log",),
+        )
         with workspace.instance() as instance:
             [holder_run] = instance.get_runs()
         waiter = workspace.cli_materialize("waiter.log", executor=getattr(request, "param", "multiprocess"))
         # Dagster's own "blocked by limit" line is DEBUG, which the local instance does not print; ours is a warning.
-        _wait_for(lambda: "pool slot held by live run" in workspace.log("waiter.log") or waiter.poll() is not None, "the waiting run to block", workspace, ("waiter.log",))
+        _wait_for(
+            lambda: "pool slot held by live run" in workspace.log("waiter.log") or waiter.poll() is not None,
+            "the waiting run to block",
+            workspace,
+            ("waiter.log",),
+        )
         assert waiter.poll() is None, workspace.log("waiter.log")
         yield WaitingRun(holder, holder_run.run_id, waiter)
     finally:
@@ -255,7 +302,9 @@ def test_a_live_holder_keeps_its_slot(workspace: Workspace, waiting_run: Waiting
 
 def test_a_waiting_run_names_the_holder_and_how_to_stop_it(workspace: Workspace, waiting_run: WaitingRun) -> None:
     told = f"pool slot held by live run {waiting_run.holder_run_id} (worker pid {waiting_run.holder.pid})"
-    _wait_for(lambda: told in workspace.log("waiter.log"), "the waiting run to name the holder", workspace, ("waiter.log",))
+    _wait_for(
+        lambda: told in workspace.log("waiter.log"), "the waiting run to name the holder", workspace, ("waiter.log",)
+    )
     assert f"To stop that run instead: kill {waiting_run.holder.pid}" in workspace.log("waiter.log")
 
 

@@ -9,7 +9,12 @@ import dagster as dg
 import pytest
 from dagster_k8s import k8s_job_executor
 
-from llm_platform.automation.conditions import AUTOMATION_SENSOR, follow_upstream, index_freshness, publish_when_checks_pass
+from llm_platform.automation.conditions import (
+    AUTOMATION_SENSOR,
+    follow_upstream,
+    index_freshness,
+    publish_when_checks_pass,
+)
 from llm_platform.automation.failure_sensor import FAILURE_SENSOR
 from llm_platform.automation.jobs import INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB
 from llm_platform.automation.policies import AssetPolicy, apply_policies
@@ -22,7 +27,9 @@ BLOCKING_CHECKS_LABEL = "all_deps_blocking_checks_passed"
 
 
 def _config(**freshness: float) -> PlatformConfig:
-    return PlatformConfig(sources=[SourceConfig(name="alpha", location="/unused")], freshness=FreshnessSettings(**freshness))
+    return PlatformConfig(
+        sources=[SourceConfig(name="alpha", location="/unused")], freshness=FreshnessSettings(**freshness)
+    )
 
 
 def _fail_window(defs: dg.Definitions, asset: str) -> timedelta:
@@ -83,7 +90,11 @@ def test_document_assets_do_not_wait_for_blocking_checks(default_defs: dg.Defini
 
 @pytest.mark.parametrize(
     ("sensor", "status"),
-    [(AUTOMATION_SENSOR, dg.DefaultSensorStatus.STOPPED), (SOURCE_SENSOR, dg.DefaultSensorStatus.STOPPED), (FAILURE_SENSOR, dg.DefaultSensorStatus.RUNNING)],
+    [
+        (AUTOMATION_SENSOR, dg.DefaultSensorStatus.STOPPED),
+        (SOURCE_SENSOR, dg.DefaultSensorStatus.STOPPED),
+        (FAILURE_SENSOR, dg.DefaultSensorStatus.RUNNING),
+    ],
 )
 def test_sensor_default_status(default_defs: dg.Definitions, sensor: str, status: dg.DefaultSensorStatus) -> None:
     assert default_defs.resolve_sensor_def(sensor).default_status == status
@@ -104,7 +115,9 @@ def test_every_job_and_asset_runs_on_the_env_executor(monkeypatch: pytest.Monkey
     defs = build_definitions(_config())
     jobs = [defs.resolve_job_def(name) for name in (INDEX_JOB, PUBLISH_INDEX_JOB, TRAINING_JOB)]
     jobs.append(defs.resolve_implicit_global_asset_job_def())
-    assert {job.name: job.executor_def.executor_creation_fn for job in jobs} == {job.name: k8s_job_executor.executor_creation_fn for job in jobs}
+    assert {job.name: job.executor_def.executor_creation_fn for job in jobs} == {
+        job.name: k8s_job_executor.executor_creation_fn for job in jobs
+    }
 
 
 def test_unknown_executor_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,30 +139,59 @@ def _line_of_three() -> list[dg.AssetsDefinition]:
     return [source, middle, published]
 
 
-def _policies_of(assets: list[dg.AssetsDefinition]) -> dict[str, tuple[dg.AutomationCondition | None, dg.FreshnessPolicy | None]]:
+def _policies_of(
+    assets: list[dg.AssetsDefinition],
+) -> dict[str, tuple[dg.AutomationCondition | None, dg.FreshnessPolicy | None]]:
     graph = dg.Definitions(assets=assets).resolve_asset_graph()
-    return {key.to_user_string(): (graph.get(key).automation_condition, graph.get(key).freshness_policy) for key in graph.get_all_asset_keys()}
+    return {
+        key.to_user_string(): (graph.get(key).automation_condition, graph.get(key).freshness_policy)
+        for key in graph.get_all_asset_keys()
+    }
 
 
 def test_a_selection_based_policy_lands_on_the_assets_it_selects() -> None:
     source, middle, published = _line_of_three()
     fresh = index_freshness(FreshnessSettings(index_hours=6))
     policies = [
-        AssetPolicy(dg.AssetSelection.all() - dg.AssetSelection.all().roots() - dg.AssetSelection.assets(published), condition=follow_upstream()),
+        AssetPolicy(
+            dg.AssetSelection.all() - dg.AssetSelection.all().roots() - dg.AssetSelection.assets(published),
+            condition=follow_upstream(),
+        ),
         AssetPolicy(dg.AssetSelection.assets(published), condition=publish_when_checks_pass(), freshness=fresh),
     ]
     applied = _policies_of(apply_policies([source, middle, published], policies))
-    assert applied == {"source": (None, None), "middle": (follow_upstream(), None), "published": (publish_when_checks_pass(), fresh)}
+    assert applied == {
+        "source": (None, None),
+        "middle": (follow_upstream(), None),
+        "published": (publish_when_checks_pass(), fresh),
+    }
 
 
 def test_two_policies_setting_one_asset_fail_naming_it() -> None:
     assets = _line_of_three()
-    policies = [AssetPolicy(dg.AssetSelection.all(), condition=follow_upstream()), AssetPolicy(dg.AssetSelection.assets(assets[2]), condition=publish_when_checks_pass())]
+    policies = [
+        AssetPolicy(dg.AssetSelection.all(), condition=follow_upstream()),
+        AssetPolicy(dg.AssetSelection.assets(assets[2]), condition=publish_when_checks_pass()),
+    ]
     with pytest.raises(ValueError, match="asset published is picked by two policies"):
         apply_policies(assets, policies)
 
 
 def test_every_non_root_asset_without_its_own_policy_follows_upstream(default_defs: dg.Definitions) -> None:
     graph = default_defs.resolve_asset_graph()
-    followers = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition == follow_upstream()}
-    assert followers == {"cleaned_corpus", "chunks", "embeddings", "vector_index", "retrieval_eval", "sft_dataset", "sft_eval_split", "prompt_template", "model_eval"}
+    followers = {
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).automation_condition == follow_upstream()
+    }
+    assert followers == {
+        "cleaned_corpus",
+        "chunks",
+        "embeddings",
+        "vector_index",
+        "retrieval_eval",
+        "sft_dataset",
+        "sft_eval_split",
+        "prompt_template",
+        "model_eval",
+    }

@@ -43,7 +43,9 @@ DAEMON_SECONDS = 420
 # an untrained tiny model's low scores do not fail the run (the gates have their own tests).
 SETTINGS: dict[str, Any] = {
     "sft": {"curated_location": str(REPO / "llm_platform" / "demo" / "sft" / "curated.jsonl")},
-    "base_model": {"tiny": {"vocab_size": 300, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "pretrain_steps": 5}},
+    "base_model": {
+        "tiny": {"vocab_size": 300, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "pretrain_steps": 5}
+    },
     "training": {"epochs": 1, "min_new_examples": 0, "device": "cpu"},
     "evaluation": {"max_examples": 4, "max_new_tokens": 8},
     "gates": {"minimums": {"perplexity": 100000.0, "rouge_l": 0.0, "bleu": 0.0}, "beat_base": {}},
@@ -67,15 +69,23 @@ class Project:
 
     def env(self, config: Path | None = None) -> dict[str, str]:
         return {
-            **os.environ, "DAGSTER_HOME": str(self.dagster_home), "LLM_PLATFORM_CONFIG": str(config or self.config),
-            "LLM_PLATFORM_HOME": str(self.home), EXECUTOR_ENV: "in_process",
+            **os.environ,
+            "DAGSTER_HOME": str(self.dagster_home),
+            "LLM_PLATFORM_CONFIG": str(config or self.config),
+            "LLM_PLATFORM_HOME": str(self.home),
+            EXECUTOR_ENV: "in_process",
         }
 
     def dagster(self, *args: str, config: Path | None = None) -> str:
         """Run `dagster <args>` as a user would; fails the test with its output if it fails."""
         done = subprocess.run(
-            [str(BIN / "dagster"), *args], cwd=self.root, env=self.env(config),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=COMMAND_SECONDS,
+            [str(BIN / "dagster"), *args],
+            cwd=self.root,
+            env=self.env(config),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=COMMAND_SECONDS,
         )
         assert done.returncode == 0, f"dagster {' '.join(args)} exited {done.returncode}:\n{done.stdout[-6000:]}"
         return done.stdout
@@ -103,7 +113,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
         folder = root / "corpus" / source
         folder.mkdir(parents=True)
         for topic in topics:
-            (folder / f"{topic}.md").write_text(f"# The {topic} statement\n\n{pydoc_data.topics.topics[topic]}", encoding="utf-8")
+            (folder / f"{topic}.md").write_text(
+                f"# The {topic} statement\n\n{pydoc_data.topics.topics[topic]}", encoding="utf-8"
+            )
     (root / "dagster_home").mkdir()
     (root / "dagster_home" / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
     return Project(root=root, config=_write_config(root / "config.yaml"))
@@ -123,7 +135,16 @@ def _table_state(project: Project, model: str = DEFAULT_EMBEDDING_MODEL) -> Tabl
 @pytest.fixture(scope="module")
 def one_source_rerun(project: Project) -> TableState:
     """`dagster asset materialize` of the document assets for one source; the table right afterwards."""
-    project.dagster("asset", "materialize", "-m", "llm_platform.definitions", "--select", ",".join(key.to_user_string() for key in DOCUMENT_ASSETS), "--partition", "statements")
+    project.dagster(
+        "asset",
+        "materialize",
+        "-m",
+        "llm_platform.definitions",
+        "--select",
+        ",".join(key.to_user_string() for key in DOCUMENT_ASSETS),
+        "--partition",
+        "statements",
+    )
     return _table_state(project)
 
 
@@ -146,7 +167,9 @@ def new_model(project: Project) -> tuple[str, Path]:
 def backfill(project: Project, one_source_rerun, new_model):
     """`dagster job backfill --all` over index_job after `embedding.model` changed: the backfill record it leaves."""
     _, config = new_model
-    project.dagster("job", "backfill", "-m", "llm_platform.definitions", "-j", INDEX_JOB, "--all", "--noprompt", config=config)
+    project.dagster(
+        "job", "backfill", "-m", "llm_platform.definitions", "-j", INDEX_JOB, "--all", "--noprompt", config=config
+    )
     with project.instance() as instance:
         backfills = instance.get_backfills()
     assert len(backfills) == 1, f"expected one backfill, found {[b.backfill_id for b in backfills]}"
@@ -176,7 +199,11 @@ def daemon_ran_backfill(project: Project, backfill, new_model) -> dict[str, str]
     with log.open("wb") as out:
         daemon = subprocess.Popen(
             [str(BIN / "dagster-daemon"), "run", "-m", "llm_platform.definitions"],
-            cwd=project.root, env=project.env(config), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=project.root,
+            env=project.env(config),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + DAEMON_SECONDS
@@ -184,9 +211,13 @@ def daemon_ran_backfill(project: Project, backfill, new_model) -> dict[str, str]
             runs = _backfill_runs(project, backfill.backfill_id)
             if all(run.is_finished for run in runs):
                 return {run.tags["dagster/partition"]: run.status.value for run in runs}
-            assert daemon.poll() is None, f"dagster-daemon exited {daemon.returncode}:\n{log.read_text(errors='replace')[-6000:]}"
+            assert daemon.poll() is None, (
+                f"dagster-daemon exited {daemon.returncode}:\n{log.read_text(errors='replace')[-6000:]}"
+            )
             time.sleep(3)
-        pytest.fail(f"backfill runs still unfinished after {DAEMON_SECONDS}s:\n{log.read_text(errors='replace')[-6000:]}")
+        pytest.fail(
+            f"backfill runs still unfinished after {DAEMON_SECONDS}s:\n{log.read_text(errors='replace')[-6000:]}"
+        )
     finally:
         stop_process_group(daemon)
 
@@ -195,13 +226,17 @@ def test_daemon_runs_every_backfill_run_to_success(daemon_ran_backfill) -> None:
     assert daemon_ran_backfill == {source: "SUCCESS" for source in SOURCES}
 
 
-def test_backfill_after_a_model_change_indexes_every_source_in_a_new_table(daemon_ran_backfill, new_model, project: Project) -> None:
+def test_backfill_after_a_model_change_indexes_every_source_in_a_new_table(
+    daemon_ran_backfill, new_model, project: Project
+) -> None:
     model, _ = new_model
     assert table_name("chunks", model) != table_name("chunks", DEFAULT_EMBEDDING_MODEL)
     assert _table_state(project, model).rows_by_source == {source: project.chunk_count(source) for source in SOURCES}
 
 
-def test_backfill_after_a_model_change_leaves_the_old_table_untouched(daemon_ran_backfill, one_source_rerun, project: Project) -> None:
+def test_backfill_after_a_model_change_leaves_the_old_table_untouched(
+    daemon_ran_backfill, one_source_rerun, project: Project
+) -> None:
     assert _table_state(project) == one_source_rerun
 
 
@@ -217,7 +252,9 @@ def retrained(project: Project, one_source_rerun) -> dict[str, dg.EventLogEntry]
 
     model_eval answers with chunks of the served index, so the index is published first.
     """
-    project.dagster("asset", "materialize", "-m", "llm_platform.definitions", "--select", "retrieval_eval,published_index")
+    project.dagster(
+        "asset", "materialize", "-m", "llm_platform.definitions", "--select", "retrieval_eval,published_index"
+    )
     project.dagster("asset", "materialize", "-m", "llm_platform.definitions", "--select", ",".join(MODEL_ASSETS))
     with project.instance() as instance:
         return {name: instance.get_latest_materialization_event(dg.AssetKey(name)) for name in MODEL_ASSETS}

@@ -29,7 +29,10 @@ def test_a_demo_of_another_config_names_that_config_before_each_command(tmp_path
     (tmp_path / "corpus").mkdir()
     (tmp_path / "mine.yaml").write_text("sources:\n  - {name: docs, location: corpus}\n", encoding="utf-8")
     lines = next_steps(load_config(tmp_path / "mine.yaml"), str(default_dagster_home(platform_home())))
-    assert f"{CONFIG_ENV}={tmp_path / 'mine.yaml'} make ui" in lines and f"{CONFIG_ENV}={tmp_path / 'mine.yaml'} .venv/bin/llm-platform search" in lines
+    assert (
+        f"{CONFIG_ENV}={tmp_path / 'mine.yaml'} make ui" in lines
+        and f"{CONFIG_ENV}={tmp_path / 'mine.yaml'} .venv/bin/llm-platform search" in lines
+    )
 
 
 def test_another_dagster_home_is_named_before_make_ui(tmp_path):

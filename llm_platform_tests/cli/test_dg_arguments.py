@@ -16,8 +16,25 @@ def test_dagster_dev_runs_as_dg_dev_with_its_options():
 
 
 def test_asset_materialize_runs_as_dg_launch_with_select_renamed_assets():
-    args = ["asset", "materialize", "-m", "llm_platform.definitions", "--select", "raw_documents,chunks", "--partition", "mydocs"]
-    assert dg_arguments(args) == ["launch", "-m", "llm_platform.definitions", "--assets", "raw_documents,chunks", "--partition", "mydocs"]
+    args = [
+        "asset",
+        "materialize",
+        "-m",
+        "llm_platform.definitions",
+        "--select",
+        "raw_documents,chunks",
+        "--partition",
+        "mydocs",
+    ]
+    assert dg_arguments(args) == [
+        "launch",
+        "-m",
+        "llm_platform.definitions",
+        "--assets",
+        "raw_documents,chunks",
+        "--partition",
+        "mydocs",
+    ]
 
 
 def test_the_equals_form_of_an_option_is_renamed_too():
@@ -25,13 +42,32 @@ def test_the_equals_form_of_an_option_is_renamed_too():
 
 
 def test_job_execute_runs_as_dg_launch_job():
-    assert dg_arguments(["job", "execute", "-m", "llm_platform.definitions", "-j", "training_job"]) == ["launch", "-m", "llm_platform.definitions", "--job", "training_job"]
+    assert dg_arguments(["job", "execute", "-m", "llm_platform.definitions", "-j", "training_job"]) == [
+        "launch",
+        "-m",
+        "llm_platform.definitions",
+        "--job",
+        "training_job",
+    ]
 
 
 def test_a_partition_tag_becomes_dg_launchs_partition_option():
     args = ["job", "execute", "-m", "llm_platform.definitions", "-j", "index_job", "--tags", PARTITION_TAGS]
-    assert dg_arguments(args) == ["launch", "-m", "llm_platform.definitions", "--job", "index_job", "--partition", "handbook"]
-    assert dg_arguments(["job", "execute", "--job=index_job", f"--tags={PARTITION_TAGS}"]) == ["launch", "--job=index_job", "--partition", "handbook"]
+    assert dg_arguments(args) == [
+        "launch",
+        "-m",
+        "llm_platform.definitions",
+        "--job",
+        "index_job",
+        "--partition",
+        "handbook",
+    ]
+    assert dg_arguments(["job", "execute", "--job=index_job", f"--tags={PARTITION_TAGS}"]) == [
+        "launch",
+        "--job=index_job",
+        "--partition",
+        "handbook",
+    ]
 
 
 def test_job_options_dg_launch_lacks_keep_the_dagster_command():

@@ -29,8 +29,16 @@ def home(tmp_path, monkeypatch):
     table = open_table(db, NAME, DIMENSION)
     sync_source(table, "docs", rows("docs", ["with", "for", "while"]), settings=SETTINGS)
     sync_source(table, "notes", rows("notes", ["class", "global"]), settings=SETTINGS)
-    publish_version(db, DatasetStore(str(tmp_path / "home")), NAME, tag=TAG, version=table.version,
-                    score=Score(hit_rate=0.9, mrr=0.7, k=5, questions=12), keep=5, run_id="test")
+    publish_version(
+        db,
+        DatasetStore(str(tmp_path / "home")),
+        NAME,
+        tag=TAG,
+        version=table.version,
+        score=Score(hit_rate=0.9, mrr=0.7, k=5, questions=12),
+        keep=5,
+        run_id="test",
+    )
     return table
 
 
@@ -89,9 +97,20 @@ def test_forced_rollback_to_an_empty_version_is_still_refused(home, capsys):
 
 
 def test_status_shows_an_evaluated_version_that_was_not_published(home, capsys, tmp_path):
-    record = {"table": NAME, "version": 2, "hit_rate": 0.25, "mrr": 0.1, "k": 5, "questions": 12,
-              "published_version": None, "published_hit_rate": None, "compared_with": None}
-    DatasetStore(str(tmp_path / "home")).write(RETRIEVAL_EVAL_DATA, None, [pa.Table.from_pylist([record])], pa.Table.from_pylist([record]).schema)
+    record = {
+        "table": NAME,
+        "version": 2,
+        "hit_rate": 0.25,
+        "mrr": 0.1,
+        "k": 5,
+        "questions": 12,
+        "published_version": None,
+        "published_hit_rate": None,
+        "compared_with": None,
+    }
+    DatasetStore(str(tmp_path / "home")).write(
+        RETRIEVAL_EVAL_DATA, None, [pa.Table.from_pylist([record])], pa.Table.from_pylist([record]).schema
+    )
     code, out, _ = run(capsys, "index", "status")
     assert code == 0 and "version    2  evaluated, not published  hit_rate@5 0.250" in out
 
@@ -110,7 +129,11 @@ def test_publish_with_nothing_indexed_says_it_did_not_publish_and_why(tmp_path, 
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     code, out, err = run(capsys, "index", "publish")
-    assert code == 1 and "step retrieval_eval failed" in out and "does not exist yet: materialize vector_index first" in out
+    assert (
+        code == 1
+        and "step retrieval_eval failed" in out
+        and "does not exist yet: materialize vector_index first" in out
+    )
     assert "not published" in err and "Traceback" not in out + err
 
 
@@ -136,7 +159,9 @@ def test_search_without_as_reads_every_row_and_says_so(hr_notes, capsys):
 def test_search_as_a_group_reads_only_its_rows_and_public_ones(hr_notes, capsys):
     code, out, _ = run(capsys, "search", "statement", "--mode", "fts", "-k", "10", "--latest", "--as", "eng")
     assert code == 0 and "notes:" not in out and "docs:" in out and "as groups eng and public rows" in out
-    code, out, _ = run(capsys, "search", "statement", "--mode", "fts", "-k", "10", "--latest", "--as", "eng", "--as", "hr")
+    code, out, _ = run(
+        capsys, "search", "statement", "--mode", "fts", "-k", "10", "--latest", "--as", "eng", "--as", "hr"
+    )
     assert code == 0 and "notes:" in out
 
 

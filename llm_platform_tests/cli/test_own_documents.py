@@ -54,11 +54,24 @@ def _own_folder(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
     root = tmp_path_factory.mktemp("my-llm")
-    env = {**os.environ, CONFIG_ENV: str(_own_folder(root)), HOME_ENV: str(root / "home"), "PYTHONPATH": str(REPO_ROOT), EXECUTOR_ENV: "in_process"}
+    env = {
+        **os.environ,
+        CONFIG_ENV: str(_own_folder(root)),
+        HOME_ENV: str(root / "home"),
+        "PYTHONPATH": str(REPO_ROOT),
+        EXECUTOR_ENV: "in_process",
+    }
     env.pop(DAGSTER_HOME_ENV, None)
 
     def llm_platform(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "llm_platform.cli", *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-m", "llm_platform.cli", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     return root, llm_platform
 
@@ -66,7 +79,17 @@ def recipe(tmp_path_factory):
 @pytest.fixture(scope="module")
 def indexed(recipe):
     _, llm_platform = recipe
-    return llm_platform("dagster", "asset", "materialize", "-m", "llm_platform.definitions", "--select", DOCUMENT_ASSETS, "--partition", "mydocs")
+    return llm_platform(
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "llm_platform.definitions",
+        "--select",
+        DOCUMENT_ASSETS,
+        "--partition",
+        "mydocs",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +136,9 @@ def test_the_runs_are_in_the_instance_the_ui_shows(recipe, published):
 
 def _search(url: str, query: str, seconds: float) -> dict:
     """POST /v1/search until the service has loaded the published index (503 until then)."""
-    request = urllib.request.Request(url, data=json.dumps({"query": query, "k": 3}).encode(), headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps({"query": query, "k": 3}).encode(), headers={"content-type": "application/json"}
+    )
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -128,11 +153,23 @@ def _search(url: str, query: str, seconds: float) -> dict:
 @pytest.mark.slow
 def test_the_service_answers_a_search_from_your_published_index(recipe, published, monkeypatch):
     root, _ = recipe
-    for name, value in {CONFIG_ENV: str(root / "platform.yaml"), HOME_ENV: str(root / "home"), "PYTHONPATH": str(REPO_ROOT)}.items():
+    for name, value in {
+        CONFIG_ENV: str(root / "platform.yaml"),
+        HOME_ENV: str(root / "home"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }.items():
         monkeypatch.setenv(name, value)
     port = free_port()
-    with running_server("serve", [sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(port)], root / "serve", health_url=f"http://127.0.0.1:{port}/healthz", timeout=120):
+    with running_server(
+        "serve",
+        [sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(port)],
+        root / "serve",
+        health_url=f"http://127.0.0.1:{port}/healthz",
+        timeout=120,
+    ):
         found = _search(f"http://127.0.0.1:{port}/v1/search", "with statement context manager", seconds=180)
     assert [hit["source"] for hit in found["data"]][:1] == ["mydocs"], found
     # The wait for the index is visible in the service's own output, not only by polling /readyz.
-    assert f"now serving {{'index_version': {found['index_version']}," in (root / "serve" / "serve.log").read_text(errors="replace")
+    assert f"now serving {{'index_version': {found['index_version']}," in (root / "serve" / "serve.log").read_text(
+        errors="replace"
+    )

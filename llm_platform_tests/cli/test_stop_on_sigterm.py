@@ -40,16 +40,30 @@ def _answers(url: str) -> bool:
 
 
 def _seconds_to_stop_after_sigterm(command: list[str], url: str, tmp_path: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), HOME_ENV: str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        HOME_ENV: str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+    }
     env.pop(CONFIG_ENV, None)
     log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen([*_AS_BACKGROUND_JOB, *command], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [*_AS_BACKGROUND_JOB, *command],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while not _answers(url):
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{command} did not serve {url}:\n{(tmp_path / 'server.log').read_text(errors='replace')[-3000:]}")
+                pytest.fail(
+                    f"{command} did not serve {url}:\n{(tmp_path / 'server.log').read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(1)
         process.send_signal(signal.SIGTERM)  # to the command only, as `kill %1` does
         started = time.monotonic()
@@ -78,7 +92,9 @@ def test_serve_started_in_the_background_stops_on_sigterm(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(sys.executable).with_name("dg").exists(), reason="dg (dagster-dg-cli) is not installed in this environment")
+@pytest.mark.skipif(
+    not Path(sys.executable).with_name("dg").exists(), reason="dg (dagster-dg-cli) is not installed in this environment"
+)
 def test_the_ui_through_dg_dev_started_in_the_background_stops_on_sigterm(tmp_path):
     port = free_port()
     command = [sys.executable, "-m", "llm_platform.cli", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]

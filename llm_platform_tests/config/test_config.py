@@ -101,11 +101,17 @@ def test_a_run_whose_config_changed_since_it_started_fails_naming_the_file(tmp_p
     started_with = load_config(path).config_sha256
     path.write_text(VALID.replace("docs", "manuals"), encoding="utf-8")
     result = dg.materialize(
-        [settings], resources={"platform": PlatformConfigResource(path=str(path))},
-        tags={CONFIG_TAG: started_with}, raise_on_error=False,
+        [settings],
+        resources={"platform": PlatformConfigResource(path=str(path))},
+        tags={CONFIG_TAG: started_with},
+        raise_on_error=False,
     )
     assert not result.success
-    failure = " ".join(str(event.event_specific_data.error.message) for event in result.all_events if event.is_failure and event.event_specific_data)
+    failure = " ".join(
+        str(event.event_specific_data.error.message)
+        for event in result.all_events
+        if event.is_failure and event.event_specific_data
+    )
     assert str(path) in failure and "changed while run" in failure and started_with[:12] in failure
 
 
@@ -113,7 +119,9 @@ def test_a_run_records_the_config_it_started_with_and_later_steps_agree(tmp_path
 
     path = write(tmp_path, VALID)
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([settings], resources={"platform": PlatformConfigResource(path=str(path))}, instance=instance)
+    result = dg.materialize(
+        [settings], resources={"platform": PlatformConfigResource(path=str(path))}, instance=instance
+    )
     assert result.success
     run = instance.get_run_by_id(result.run_id)
     assert run.tags[CONFIG_TAG] == load_config(path).config_sha256
@@ -136,15 +144,22 @@ def test_definitions_and_steps_share_one_parsed_config_until_the_file_changes(tm
 def test_a_local_source_folder_that_does_not_exist_is_named_with_its_field(tmp_path):
     (tmp_path / "corpus").mkdir()
     message = load_error(tmp_path, VALID + "  - name: notes\n    location: notes\n")
-    assert f"- sources[1].location: {tmp_path / 'notes'} does not exist" in message.replace("<config>", "") and "sources[0]" not in message
+    assert (
+        f"- sources[1].location: {tmp_path / 'notes'} does not exist" in message.replace("<config>", "")
+        and "sources[0]" not in message
+    )
 
 
 def test_object_store_source_locations_are_not_checked(tmp_path):
-    assert load_config(write(tmp_path, "sources:\n  - name: docs\n    location: s3://bucket/absent\n")).source_names == ["docs"]
+    assert load_config(
+        write(tmp_path, "sources:\n  - name: docs\n    location: s3://bucket/absent\n")
+    ).source_names == ["docs"]
 
 
 def test_source_folders_are_not_checked_when_told_so(tmp_path):
-    assert load_config(write(tmp_path, "sources:\n  - name: docs\n    location: /no/such/folder\n"), check_folders=False).source_names == ["docs"]
+    assert load_config(
+        write(tmp_path, "sources:\n  - name: docs\n    location: /no/such/folder\n"), check_folders=False
+    ).source_names == ["docs"]
 
 
 def test_a_running_code_location_reads_a_config_whose_folder_went_missing(tmp_path):
@@ -155,4 +170,6 @@ def test_a_running_code_location_reads_a_config_whose_folder_went_missing(tmp_pa
 
 
 def test_zero_document_workers_are_rejected_naming_the_field(tmp_path):
-    assert "- documents.workers: Input should be greater than or equal to 1" in load_error(tmp_path, VALID + "documents:\n  workers: 0\n")
+    assert "- documents.workers: Input should be greater than or equal to 1" in load_error(
+        tmp_path, VALID + "documents:\n  workers: 0\n"
+    )

@@ -27,7 +27,13 @@ def defined_names(module: Path) -> list[str]:
 
 def unexported(package: Path, exported: list[str]) -> list[str]:
     """`module.name` for each public name of the package's modules that `exported` leaves out."""
-    return sorted(f"{path.stem}.{name}" for path in package.glob("*.py") if path.name != "__init__.py" for name in defined_names(path) if name not in exported)
+    return sorted(
+        f"{path.stem}.{name}"
+        for path in package.glob("*.py")
+        if path.name != "__init__.py"
+        for name in defined_names(path)
+        if name not in exported
+    )
 
 
 def test_every_public_name_of_the_config_modules_is_exported_by_the_package():

@@ -29,7 +29,9 @@ SOURCE = "docs"
 EDITED, REMOVED = "for.md", "while.md"
 ORIGINAL_SENTENCE = 'The "for" statement is used to iterate over the elements of a sequence'
 EDITED_SENTENCE = 'The "for" statement runs its suite once for every item that an iterable object produces'
-GOOD_FILES = sorted([f"{n}.md" for n in DOCS_MARKDOWN] + [f"{n}.txt" for n in DOCS_TEXT] + [f"{n}.html" for n in DOCS_HTML])
+GOOD_FILES = sorted(
+    [f"{n}.md" for n in DOCS_MARKDOWN] + [f"{n}.txt" for n in DOCS_TEXT] + [f"{n}.html" for n in DOCS_HTML]
+)
 
 
 @dataclass
@@ -45,7 +47,9 @@ class History:
 
     def table(self):
         config = self.platform.config
-        return open_table(connect(lancedb_uri(str(self.platform.home))), table_name(config.index.table, config.embedding.model))
+        return open_table(
+            connect(lancedb_uri(str(self.platform.home))), table_name(config.index.table, config.embedding.model)
+        )
 
     def index_docs(self, label: str) -> None:
         if label != "first":
@@ -53,7 +57,9 @@ class History:
         result = self.platform.run(partition=SOURCE)
         assert result.success, f"index_job for {SOURCE} failed in step {label}"
         self.runs[label] = result
-        self.rows[label] = self.table().search().where(f"source = '{SOURCE}'").limit(None).to_arrow().sort_by("chunk_id")
+        self.rows[label] = (
+            self.table().search().where(f"source = '{SOURCE}'").limit(None).to_arrow().sort_by("chunk_id")
+        )
         self.chunks[label] = DatasetStore(str(self.platform.home)).read(CHUNKS_DATA, SOURCE)
 
     def publish(self, label: str) -> None:
@@ -94,7 +100,9 @@ def test_first_run_indexes_every_good_document(history):
 
 
 def test_first_run_indexes_one_row_per_chunk(history):
-    assert sorted(history.rows["first"]["chunk_id"].to_pylist()) == sorted(history.chunks["first"]["chunk_id"].to_pylist())
+    assert sorted(history.rows["first"]["chunk_id"].to_pylist()) == sorted(
+        history.chunks["first"]["chunk_id"].to_pylist()
+    )
 
 
 def test_first_run_embeds_each_distinct_chunk_text_once(history):
@@ -136,7 +144,11 @@ def test_changed_document_is_the_only_one_chunked_again(history):
 def test_changed_document_reembeds_only_its_new_chunk_texts(history):
     before = set(history.chunks["unchanged"]["text_hash"].to_pylist())
     now = history.chunks["changed"]
-    new_texts = {h for h, loc in zip(now["text_hash"].to_pylist(), now["locator"].to_pylist(), strict=False) if h not in before and loc == EDITED}
+    new_texts = {
+        h
+        for h, loc in zip(now["text_hash"].to_pylist(), now["locator"].to_pylist(), strict=False)
+        if h not in before and loc == EDITED
+    }
     meta = history.meta("changed", "embeddings")
     assert meta["computed"] == len(new_texts) > 0
     assert meta["reused"] == now.num_rows - meta["computed"]
@@ -174,7 +186,9 @@ def test_removing_a_document_leaves_the_others_rows(history):
 
 def test_bad_files_are_quarantined_with_reasons_naming_them(history):
     store = DatasetStore(str(history.platform.home))
-    records = store.read(RAW_QUARANTINE_DATA, SOURCE).to_pylist() + store.read(CLEANED_QUARANTINE_DATA, SOURCE).to_pylist()
+    records = (
+        store.read(RAW_QUARANTINE_DATA, SOURCE).to_pylist() + store.read(CLEANED_QUARANTINE_DATA, SOURCE).to_pylist()
+    )
     assert {r["locator"]: (r["stage"], r["kind"]) for r in records} == BAD_FILES
     assert all(r["reason"].startswith(f"{r['locator']}: ") for r in records)
 
@@ -185,7 +199,9 @@ def test_bad_files_stay_out_of_the_table(history):
 
 def embedder(history):
     settings = history.platform.config.embedding
-    return load_embedder(settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size)
+    return load_embedder(
+        settings.model, device=settings.device, allow_download=settings.allow_download, batch_size=settings.batch_size
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,7 +231,11 @@ def cli_env(history, monkeypatch):
 
 def served(history):
     config = history.platform.config
-    return open_published(connect(lancedb_uri(str(history.platform.home))), table_name(config.index.table, config.embedding.model), config.index.published_tag)
+    return open_published(
+        connect(lancedb_uri(str(history.platform.home))),
+        table_name(config.index.table, config.embedding.model),
+        config.index.published_tag,
+    )
 
 
 def test_cli_rollback_moves_the_served_tag_back_and_forward(cli_env, capsys):
@@ -232,10 +252,16 @@ def test_cli_rollback_moves_the_served_tag_back_and_forward(cli_env, capsys):
 def test_cli_rollback_to_an_unknown_version_fails_naming_it(cli_env, capsys):
     assert main(["index", "rollback", "--version", "9999"]) == 2
     assert "version 9999" in capsys.readouterr().err
-    assert published_version(cli_env.table(), cli_env.platform.config.index.published_tag) == cli_env.published["removed"]
+    assert (
+        published_version(cli_env.table(), cli_env.platform.config.index.published_tag) == cli_env.published["removed"]
+    )
 
 
 def test_cli_search_prints_source_title_and_score(cli_env, capsys):
     assert main(["search", "anonymous function expressions", "-k", "3"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^ 1\. \[fused \d\.\d{3} \| similarity (-?\d\.\d{3}|-) \| keyword \(BM25\) (\d+\.\d{2}|-)\] docs: Lambdas\b", out, re.MULTILINE), out
+    assert re.search(
+        r"^ 1\. \[fused \d\.\d{3} \| similarity (-?\d\.\d{3}|-) \| keyword \(BM25\) (\d+\.\d{2}|-)\] docs: Lambdas\b",
+        out,
+        re.MULTILINE,
+    ), out

@@ -96,15 +96,17 @@ class Webserver:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-
-
 def _write_config(root: Path) -> Path:
     corpus = root / "corpus"
     corpus.mkdir(parents=True)
     for topic in TOPICS:
-        (corpus / f"{topic}.md").write_text(f"# The {topic} statement\n\n{pydoc_data.topics.topics[topic]}", encoding="utf-8")
+        (corpus / f"{topic}.md").write_text(
+            f"# The {topic} statement\n\n{pydoc_data.topics.topics[topic]}", encoding="utf-8"
+        )
     config = root / "config.yaml"
-    config.write_text(yaml.safe_dump({"sources": [{"name": SOURCE, "location": "corpus", "glob": "*.md"}]}), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump({"sources": [{"name": SOURCE, "location": "corpus", "glob": "*.md"}]}), encoding="utf-8"
+    )
     return config
 
 
@@ -144,14 +146,21 @@ def webserver(tmp_path_factory: pytest.TempPathFactory, config_path: Path):
     _write_instance(root / "dagster_home")
     port = free_port()
     env = {
-        **os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "LLM_PLATFORM_CONFIG": str(config_path),
-        "LLM_PLATFORM_HOME": str(root / "data"), EXECUTOR_ENV: "in_process",
+        **os.environ,
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "LLM_PLATFORM_CONFIG": str(config_path),
+        "LLM_PLATFORM_HOME": str(root / "data"),
+        EXECUTOR_ENV: "in_process",
     }
     server = Webserver(url=f"http://127.0.0.1:{port}", log=root / "webserver.log", location="llm_platform.definitions")
     with server.log.open("wb") as log:
         process = subprocess.Popen(
             [str(BIN / "dagster-webserver"), "-m", "llm_platform.definitions", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         _wait_until_served(server, process)
@@ -202,7 +211,10 @@ def test_webserver_reports_each_assets_checks(served_assets, expected_graph) -> 
 
 
 def test_webserver_reports_the_freshness_policies_of_the_definitions(served_assets, expected_graph) -> None:
-    expected = {key.to_user_string(): _expected_freshness(expected_graph.get(key)) for key in expected_graph.get_all_asset_keys()}
+    expected = {
+        key.to_user_string(): _expected_freshness(expected_graph.get(key))
+        for key in expected_graph.get_all_asset_keys()
+    }
     assert {name: _served_freshness(node) for name, node in served_assets.items()} == expected
 
 
@@ -215,8 +227,10 @@ def launched_run(webserver: Webserver) -> tuple[str, str]:
     """raw_documents for the one source, launched as the UI's Materialize button does; (run id, final status)."""
     params = {
         "selector": {
-            "repositoryLocationName": webserver.location, "repositoryName": "__repository__",
-            "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["raw_documents"]}],
+            "repositoryLocationName": webserver.location,
+            "repositoryName": "__repository__",
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": ["raw_documents"]}],
         },
         "executionMetadata": {"tags": [{"key": "dagster/partition", "value": SOURCE}]},
     }

@@ -48,7 +48,12 @@ def _peer_matches(rule_peers: list[dict[str, Any]] | None, peer: Peer) -> bool:
     for entry in rule_peers:
         if "ipBlock" in entry and peer.external:
             return True
-        if "podSelector" in entry and "namespaceSelector" not in entry and not peer.external and selects(entry["podSelector"], peer.labels):
+        if (
+            "podSelector" in entry
+            and "namespaceSelector" not in entry
+            and not peer.external
+            and selects(entry["podSelector"], peer.labels)
+        ):
             return True
     return False
 
@@ -61,12 +66,17 @@ def _port_matches(rule_ports: list[dict[str, Any]] | None, port: int, protocol: 
 
 def _allowed(policies: list[dict[str, Any]], pod: Labels, peer: Peer, port: int, protocol: str, direction: str) -> bool:
     key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
-    selecting = [p for p in policies if direction in p["spec"].get("policyTypes", ["Ingress"]) and selects(p["spec"].get("podSelector"), pod)]
+    selecting = [
+        p
+        for p in policies
+        if direction in p["spec"].get("policyTypes", ["Ingress"]) and selects(p["spec"].get("podSelector"), pod)
+    ]
     if not selecting:
         return True
     return any(
         _peer_matches(rule.get(peers_key), peer) and _port_matches(rule.get("ports"), port, protocol)
-        for policy in selecting for rule in policy["spec"].get(key) or []
+        for policy in selecting
+        for rule in policy["spec"].get(key) or []
     )
 
 

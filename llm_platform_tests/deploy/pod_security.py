@@ -13,15 +13,50 @@ from typing import Any
 
 Pod = dict[str, Any]
 
-_BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-                          "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
-_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
-_SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies",
-                 "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
-                 "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"}
+_BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+}
+_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+_SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
 _SELINUX_TYPES = {None, "", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 _SECCOMP_OK = {"RuntimeDefault", "Localhost"}
-_WORKLOAD_POD_PATHS = {"Pod": ("spec",), "Job": ("spec", "template", "spec"), "CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
+_WORKLOAD_POD_PATHS = {
+    "Pod": ("spec",),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
 
 
 def pod_spec_of(obj: dict[str, Any]) -> Pod | None:
@@ -79,7 +114,11 @@ def _app_armor(pod: Pod) -> Iterator[str]:
         if profile == "Unconfined":
             yield f"{where}: appArmorProfile must not be Unconfined"
     for key, value in ((pod.get("metadata") or {}).get("annotations") or {}).items():
-        if key.startswith("container.apparmor.security.beta.kubernetes.io/") and value not in ("runtime/default",) and not value.startswith("localhost/"):
+        if (
+            key.startswith("container.apparmor.security.beta.kubernetes.io/")
+            and value not in ("runtime/default",)
+            and not value.startswith("localhost/")
+        ):
             yield f"annotation {key}={value} is not an allowed AppArmor profile"
 
 
@@ -148,8 +187,10 @@ def _capabilities(pod: Pod) -> Iterator[str]:
             yield f"{where}: capabilities.drop must include ALL"
         added = set(capabilities.get("add") or [])
         if added - {"NET_BIND_SERVICE"}:
-            yield (f"{where}: capabilities.add may only hold NET_BIND_SERVICE, not "
-                   f"{', '.join(sorted(added - {'NET_BIND_SERVICE'}))}")
+            yield (
+                f"{where}: capabilities.add may only hold NET_BIND_SERVICE, not "
+                f"{', '.join(sorted(added - {'NET_BIND_SERVICE'}))}"
+            )
         if added - _BASELINE_CAPABILITIES:
             yield f"{where}: capabilities {', '.join(sorted(added - _BASELINE_CAPABILITIES))} are beyond baseline"
 

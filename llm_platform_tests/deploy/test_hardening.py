@@ -37,13 +37,21 @@ def _chart_pod(helm_values: dict[str, Any], component: str) -> dict[str, Any]:
     image = f"{values['image']['repository']}:{values['image']['tag']}"
     postgres = helm_values["postgresql"]["image"]
     busybox = helm_values["busybox"]["image"]
-    init = [{"name": "check-db-ready", "image": f"{postgres['repository']}:{postgres['tag']}", "securityContext": context},
-            {"name": "init-user-deployment-llm-platform", "image": f"{busybox['repository']}:{busybox['tag']}", "securityContext": context}]
+    init = [
+        {"name": "check-db-ready", "image": f"{postgres['repository']}:{postgres['tag']}", "securityContext": context},
+        {
+            "name": "init-user-deployment-llm-platform",
+            "image": f"{busybox['repository']}:{busybox['tag']}",
+            "securityContext": context,
+        },
+    ]
     return {
         "serviceAccountName": helm_values["global"]["serviceAccountName"],
         "securityContext": values["podSecurityContext"],
         "initContainers": init,
-        "containers": [{"name": "dagster", "image": image, "securityContext": context, "volumeMounts": values["volumeMounts"]}],
+        "containers": [
+            {"name": "dagster", "image": image, "securityContext": context, "volumeMounts": values["volumeMounts"]}
+        ],
         "volumes": [{"name": "dagster-instance", "configMap": {"name": f"{RELEASE}-instance"}}, *values["volumes"]],
     }
 
@@ -83,7 +91,9 @@ def test_code_location_pod_meets_the_restricted_profile(code_location: dict[str,
 
 
 @pytest.mark.parametrize("component", ["dagsterWebserver", "dagsterDaemon"])
-def test_webserver_and_daemon_have_a_read_only_root_and_a_writable_tmp(helm_values: dict[str, Any], component: str) -> None:
+def test_webserver_and_daemon_have_a_read_only_root_and_a_writable_tmp(
+    helm_values: dict[str, Any], component: str
+) -> None:
     values = helm_values[component]
     assert values["securityContext"]["readOnlyRootFilesystem"] is True
     assert "/tmp" in {m["mountPath"] for m in values["volumeMounts"]}
@@ -92,7 +102,9 @@ def test_webserver_and_daemon_have_a_read_only_root_and_a_writable_tmp(helm_valu
 
 GOOD_POD = {
     "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-    "containers": [{"name": "c", "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}],
+    "containers": [
+        {"name": "c", "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+    ],
     "volumes": [{"name": "scratch", "emptyDir": {}}],
 }
 
@@ -112,14 +124,27 @@ def _broken(pod_change: dict[str, Any] | None = None, container_change: dict[str
         (_broken(container_change={"allowPrivilegeEscalation": True}), "privilege escalation"),
         (_broken(container_change={"capabilities": {"drop": ["NET_RAW"]}}), "capabilities"),
         (_broken(container_change={"capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}}), "capabilities"),
-        (_broken({"securityContext": {"runAsNonRoot": False, "seccompProfile": {"type": "RuntimeDefault"}}}), "running as non-root"),
+        (
+            _broken({"securityContext": {"runAsNonRoot": False, "seccompProfile": {"type": "RuntimeDefault"}}}),
+            "running as non-root",
+        ),
         (_broken(container_change={"runAsUser": 0}), "running as non-root"),
         (_broken({"securityContext": {"runAsNonRoot": True}}), "seccomp"),
         (_broken(container_change={"seccompProfile": {"type": "Unconfined"}}), "seccomp"),
         (_broken({"volumes": [{"name": "host", "hostPath": {"path": "/"}}]}), "hostPath volumes"),
         (_broken({"volumes": [{"name": "nfs", "nfs": {"server": "x", "path": "/"}}]}), "volume types"),
         (_broken(container_change={"procMount": "Unmasked"}), "/proc mount"),
-        (_broken({"securityContext": {**GOOD_POD["securityContext"], "sysctls": [{"name": "kernel.msgmax", "value": "1"}]}}), "sysctls"),
+        (
+            _broken(
+                {
+                    "securityContext": {
+                        **GOOD_POD["securityContext"],
+                        "sysctls": [{"name": "kernel.msgmax", "value": "1"}],
+                    }
+                }
+            ),
+            "sysctls",
+        ),
         (_broken(container_change={"seLinuxOptions": {"type": "spc_t"}}), "SELinux"),
         (_broken(container_change={"appArmorProfile": {"type": "Unconfined"}}), "AppArmor"),
         (_broken(container_change={"windowsOptions": {"hostProcess": True}}), "host process"),
@@ -142,7 +167,11 @@ def test_restricted_checker_catches_a_host_port() -> None:
 def test_step_account_has_no_token_and_no_role(rendered: list[dict[str, Any]]) -> None:
     [account] = [o for o in _objects(rendered, "ServiceAccount") if o["metadata"]["name"] == STEP_SERVICE_ACCOUNT]
     assert account["automountServiceAccountToken"] is False
-    subjects = [s for binding in _objects(rendered, "RoleBinding") + _objects(rendered, "ClusterRoleBinding") for s in binding["subjects"]]
+    subjects = [
+        s
+        for binding in _objects(rendered, "RoleBinding") + _objects(rendered, "ClusterRoleBinding")
+        for s in binding["subjects"]
+    ]
     assert STEP_SERVICE_ACCOUNT not in {s["name"] for s in subjects}
 
 
@@ -184,7 +213,10 @@ def test_every_component_reaches_postgres(policies, source: Peer) -> None:
     assert can_connect(policies, source, OUTSIDE, 5432)
 
 
-@pytest.mark.parametrize(("source", "allowed"), [(WEBSERVER, True), (DAEMON, True), (RUN_POD, True), (STEP_POD, False), (CODE_SERVER, False), (MLFLOW, False)])
+@pytest.mark.parametrize(
+    ("source", "allowed"),
+    [(WEBSERVER, True), (DAEMON, True), (RUN_POD, True), (STEP_POD, False), (CODE_SERVER, False), (MLFLOW, False)],
+)
 def test_only_orchestrating_pods_reach_the_kubernetes_api(policies, source: Peer, allowed: bool) -> None:
     assert can_connect(policies, source, OUTSIDE, 443) is allowed
 

@@ -95,7 +95,9 @@ def test_cluster_run_launcher_builds_from_its_config(k8s_run_launcher: K8sRunLau
     assert k8s_run_launcher.instance_config_map == "dagster-instance"
 
 
-def test_cluster_instance_agrees_with_the_helm_values(cluster_instance: dict[str, Any], helm_values: dict[str, Any]) -> None:
+def test_cluster_instance_agrees_with_the_helm_values(
+    cluster_instance: dict[str, Any], helm_values: dict[str, Any]
+) -> None:
     postgres = cluster_instance["storage"]["postgres"]["postgres_db"]
     values_pg = helm_values["postgresql"]
     assert (postgres["hostname"], postgres["db_name"], postgres["username"], postgres["port"]) == (
@@ -117,7 +119,9 @@ def test_cluster_instance_agrees_with_the_helm_values(cluster_instance: dict[str
     assert cluster_instance["run_retries"]["max_retries"] == retries["maxRetries"]
 
 
-def test_cluster_instance_frees_the_slots_of_ended_runs(cluster_instance: dict[str, Any], helm_values: dict[str, Any]) -> None:
+def test_cluster_instance_frees_the_slots_of_ended_runs(
+    cluster_instance: dict[str, Any], helm_values: dict[str, Any]
+) -> None:
     freed_after = cluster_instance["run_monitoring"]["free_slots_after_run_end_seconds"]
     assert freed_after > 0
     # The chart renders dagsterDaemon.runMonitoring.freeSlotsAfterRunEndSeconds into that key.

@@ -135,7 +135,11 @@ def test_rbac_grants_only_the_verbs_dagster_k8s_uses(rendered: list[dict[str, An
 
 def test_role_is_bound_to_the_runner_account(rendered: list[dict[str, Any]]) -> None:
     binding = _by_kind_and_name(rendered, "RoleBinding", "llm-platform-runner")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "llm-platform-runner"}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "llm-platform-runner",
+    }
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "llm-platform-runner", "namespace": NAMESPACE}]
 
 
@@ -152,7 +156,9 @@ def test_overlay_gpu_pool_matches_the_default_gpu_pod(rendered: list[dict[str, A
     assert config.gpu_pod == DEFAULT_GPU_POD
 
 
-def test_env_config_map_points_the_platform_at_the_mounts(rendered: list[dict[str, Any]], code_location: dict[str, Any]) -> None:
+def test_env_config_map_points_the_platform_at_the_mounts(
+    rendered: list[dict[str, Any]], code_location: dict[str, Any]
+) -> None:
     env = _by_kind_and_name(rendered, "ConfigMap", "llm-platform-env")["data"]
     mounts = {m["mountPath"] for m in code_location["volumeMounts"]}
     assert Path(env["LLM_PLATFORM_CONFIG"]).parent.as_posix() in mounts

@@ -15,7 +15,14 @@ from llm_platform.pod_specs import DEFAULT_GPU_POD
 from llm_platform_tests.deploy.conftest import K8S, K8S_VERSION, SECRETS_TEMPLATE, load_yaml
 from llm_platform_tests.deploy.network_policy import Peer, can_connect
 from llm_platform_tests.deploy.pod_security import pod_spec_of, restricted_violations
-from llm_platform_tests.deploy.test_manifests import _assert_locked_down, _by_kind_and_name, _containers, _name, _pod_spec, _workloads
+from llm_platform_tests.deploy.test_manifests import (
+    _assert_locked_down,
+    _by_kind_and_name,
+    _containers,
+    _name,
+    _pod_spec,
+    _workloads,
+)
 
 SERVE = "llm-platform-serve"
 VLLM = Peer({"app.kubernetes.io/name": "vllm"})
@@ -27,7 +34,13 @@ OUTSIDE = Peer(external=True)
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
-    result = subprocess.run(["kubectl", "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, check=False, timeout=60)
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 0, f"kubectl kustomize {overlay} failed:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -38,7 +51,9 @@ def overlay(request) -> list[dict[str, Any]]:
 
 
 def test_overlay_renders_the_serving_objects(rendered):
-    assert {f"{kind}/{SERVE}" for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget")} <= {_name(o) for o in rendered}
+    assert {
+        f"{kind}/{SERVE}" for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget")
+    } <= {_name(o) for o in rendered}
 
 
 def test_serve_deployment_runs_the_service_on_all_interfaces_with_probes(rendered):
@@ -102,7 +117,9 @@ def test_overlay_containers_are_locked_down(overlay):
         pod_spec = _pod_spec(obj)
         for container in _containers(pod_spec):
             _assert_locked_down(pod_spec, container, f"{_name(obj)} container {container['name']}")
-            assert container["securityContext"].get("readOnlyRootFilesystem") is True, f"{_name(obj)} {container['name']}"
+            assert container["securityContext"].get("readOnlyRootFilesystem") is True, (
+                f"{_name(obj)} {container['name']}"
+            )
 
 
 def test_gpu_serving_asks_for_a_gpu_on_the_gpu_pool():
@@ -142,7 +159,9 @@ def test_vllm_serves_the_adapter_the_init_container_fetches(vllm_pod):
     assert "--enable-lora" in vllm["args"]
     assert _option(vllm["args"], "--lora-modules") == f"production={dest}/adapter"
     assert f"--model={dest}/base" in vllm["args"]
-    shared = {m["name"] for m in fetch["volumeMounts"] if m["mountPath"] == dest} & {m["name"] for m in vllm["volumeMounts"] if m["mountPath"] == dest}
+    shared = {m["name"] for m in fetch["volumeMounts"] if m["mountPath"] == dest} & {
+        m["name"] for m in vllm["volumeMounts"] if m["mountPath"] == dest
+    }
     assert shared, "the init container must write where vLLM reads"
     assert vllm["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
@@ -154,12 +173,18 @@ def test_vllm_loads_adapters_at_run_time_with_room_for_two(vllm_pod):
 
 
 def test_the_adapter_sync_sidecar_writes_where_vllm_reads(vllm_pod):
-    fetch, vllm, sync = _container(vllm_pod, "fetch-adapter"), _container(vllm_pod, "vllm"), _container(vllm_pod, "adapter-sync")
+    fetch, vllm, sync = (
+        _container(vllm_pod, "fetch-adapter"),
+        _container(vllm_pod, "vllm"),
+        _container(vllm_pod, "adapter-sync"),
+    )
     dest = _option(fetch["command"], "--dest")
     assert sync["command"][:3] == ["python", "-m", "llm_platform.serving.vllm_sync"]
     assert _option(sync["command"], "--dest") == dest
     (writable,) = [m for m in sync["volumeMounts"] if m["mountPath"] == dest]
-    assert not writable.get("readOnly") and writable["name"] in {m["name"] for m in vllm["volumeMounts"] if m["mountPath"] == dest}
+    assert not writable.get("readOnly") and writable["name"] in {
+        m["name"] for m in vllm["volumeMounts"] if m["mountPath"] == dest
+    }
 
 
 def test_the_adapter_sync_sidecar_calls_vllm_over_loopback(vllm_pod):

@@ -45,8 +45,12 @@ def _step_job(run: dg.DagsterRun, step_key: str, step_tags: dict[str, str], laun
     context = context.merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(step_tags)))
     name = f"dagster-step-{get_k8s_job_name(run.run_id, step_key)}"
     job = construct_dagster_k8s_job(
-        job_config=context.get_k8s_job_config("llm-platform:test", launcher), args=[], job_name=name, pod_name=name,
-        component="step_worker", user_defined_k8s_config=context.run_k8s_config,
+        job_config=context.get_k8s_job_config("llm-platform:test", launcher),
+        args=[],
+        job_name=name,
+        pod_name=name,
+        component="step_worker",
+        user_defined_k8s_config=context.run_k8s_config,
         labels={"dagster/job": run.job_name, "dagster/op": step_key, "dagster/run-id": run.run_id},
     )
     return ApiClient().sanitize_for_serialization(job)
@@ -63,7 +67,14 @@ def test_each_shard_run_executes_every_document_step(index_job, key):
 
 
 def test_a_shards_embedding_step_is_a_gpu_job_and_its_other_steps_cpu_jobs(index_job, k8s_run_launcher):
-    run = dg.DagsterRun(job_name=INDEX_JOB, run_id="0c7d2a4e-5b61-4c39-9f0e-1f8a3b7c2d10", tags={"dagster/partition": "wiki.1-of-3"})
+    run = dg.DagsterRun(
+        job_name=INDEX_JOB, run_id="0c7d2a4e-5b61-4c39-9f0e-1f8a3b7c2d10", tags={"dagster/partition": "wiki.1-of-3"}
+    )
     steps = {step.key: dict(step.tags) for step in create_execution_plan(index_job, tags=run.tags).steps}
-    limits = {key: _step_job(run, key, tags, k8s_run_launcher)["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] for key, tags in steps.items()}
+    limits = {
+        key: _step_job(run, key, tags, k8s_run_launcher)["spec"]["template"]["spec"]["containers"][0]["resources"][
+            "limits"
+        ]
+        for key, tags in steps.items()
+    }
     assert {key for key, limit in limits.items() if GPU_RESOURCE in limit} == {"embeddings"}

@@ -29,8 +29,12 @@ GOOD_DOCS = len(DOCS_MARKDOWN) + len(DOCS_TEXT) + len(DOCS_HTML)
 
 def materialize(platform, selection, partition=None, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        list(platform.defs.assets), selection=selection, partition_key=partition, resources=platform.defs.resources,
-        instance=dg.DagsterInstance.ephemeral(), **kwargs,
+        list(platform.defs.assets),
+        selection=selection,
+        partition_key=partition,
+        resources=platform.defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        **kwargs,
     )
 
 
@@ -56,7 +60,9 @@ def test_every_document_asset_materializes_for_a_source_partition(indexed):
 
 def test_retrieval_eval_and_published_index_materialize_over_the_whole_table(indexed):
     _, runs = indexed
-    assert sorted(e.asset_key.to_user_string() for e in runs["publish"].get_asset_materialization_events()) == sorted(INDEX_NAMES)
+    assert sorted(e.asset_key.to_user_string() for e in runs["publish"].get_asset_materialization_events()) == sorted(
+        INDEX_NAMES
+    )
 
 
 def test_all_checks_pass_on_good_data(indexed):
@@ -67,7 +73,9 @@ def test_all_checks_pass_on_good_data(indexed):
 
 def test_every_declared_check_is_evaluated(indexed):
     platform, runs = indexed
-    declared = {(key.asset_key.to_user_string(), key.name) for key in platform.defs.resolve_asset_graph().asset_check_keys}
+    declared = {
+        (key.asset_key.to_user_string(), key.name) for key in platform.defs.resolve_asset_graph().asset_check_keys
+    }
     evaluated = set(checks(runs["docs"])) | set(checks(runs["publish"]))
     assert {key for key in declared if key[0] in DOCUMENT_NAMES + INDEX_NAMES} <= evaluated
 
@@ -106,10 +114,16 @@ def test_embeddings_metadata_counts_computed_and_reused(indexed):
 
 def test_vector_index_metadata_records_the_lance_version_it_wrote(indexed):
     platform, runs = indexed
-    table = open_table(connect(lancedb_uri(str(platform.home))), table_name(platform.config.index.table, platform.config.embedding.model))
+    table = open_table(
+        connect(lancedb_uri(str(platform.home))),
+        table_name(platform.config.index.table, platform.config.embedding.model),
+    )
     versions = {v["version"] for v in table.list_versions()}
     meta = materialization(runs["notes"], "vector_index")
-    assert meta["lance_version"] in versions and meta["rows_for_source"] == materialization(runs["notes"], "chunks")["chunks"]
+    assert (
+        meta["lance_version"] in versions
+        and meta["rows_for_source"] == materialization(runs["notes"], "chunks")["chunks"]
+    )
 
 
 def test_published_index_metadata_names_the_published_version_and_rollback(indexed):
@@ -134,7 +148,9 @@ def test_check_result_fails_when_its_rule_is_broken():
 
 
 def test_check_result_passes_when_its_rule_holds():
-    assert check_result("no_pii_left", validate_rule(no_pii_left(), frame([{"text": "no contact data"}], ["text"]))).passed
+    assert check_result(
+        "no_pii_left", validate_rule(no_pii_left(), frame([{"text": "no contact data"}], ["text"]))
+    ).passed
 
 
 def test_rate_check_fails_above_its_maximum():
@@ -191,9 +207,22 @@ def dagster_cli(platform, tmp_path, *args: str) -> subprocess.CompletedProcess:
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir(exist_ok=True)
     # in_process: the multiprocess default would import the code location a second time, in a child process.
-    env = {**os.environ, CONFIG_ENV: str(platform.config_path), HOME_ENV: str(platform.home), "DAGSTER_HOME": str(dagster_home), EXECUTOR_ENV: "in_process"}
+    env = {
+        **os.environ,
+        CONFIG_ENV: str(platform.config_path),
+        HOME_ENV: str(platform.home),
+        "DAGSTER_HOME": str(dagster_home),
+        EXECUTOR_ENV: "in_process",
+    }
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    return subprocess.run([dagster, *args, "-m", "llm_platform.definitions"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [dagster, *args, "-m", "llm_platform.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_dagster_asset_list_shows_the_document_assets(new_platform, tmp_path):

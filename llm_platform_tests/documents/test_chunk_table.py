@@ -22,7 +22,15 @@ def tokenizer():
 
 def document(name: str, text: str | None = None) -> dict:
     text = text or topics[name]
-    return {"doc_id": name, "source": "docs", "locator": f"{name}.txt", "title": name, "format": "txt", "text": text, "content_hash": content_hash(text)}
+    return {
+        "doc_id": name,
+        "source": "docs",
+        "locator": f"{name}.txt",
+        "title": name,
+        "format": "txt",
+        "text": text,
+        "content_hash": content_hash(text),
+    }
 
 
 def chunked(tokenizer, documents, previous=None, *, max_tokens=64, overlap=8):
@@ -54,7 +62,9 @@ def test_unchanged_documents_reuse_their_chunks_without_building_a_chunker(token
 
 def test_only_the_changed_document_is_chunked_again(tokenizer):
     _, table, _ = chunked(tokenizer, [document("for"), document("while")])
-    again, _, _ = chunked(tokenizer, [document("for"), document("while", topics["while"] + "\nOne more sentence.")], table)
+    again, _, _ = chunked(
+        tokenizer, [document("for"), document("while", topics["while"] + "\nOne more sentence.")], table
+    )
     assert (again.documents_reused, again.documents_chunked) == (1, 1)
 
 

@@ -10,7 +10,9 @@ from semantic_text_splitter import MarkdownSplitter, TextSplitter
 
 from llm_platform.documents.chunking import Chunker, TokenCounter, load_tokenizer, words_add_up
 
-DOCUMENTS = [(f"# {name}\n\n{topics[name]}", "md") for name in ("for", "with", "class", "calls")] + [(topics[name], "txt") for name in ("comparisons", "while")]
+DOCUMENTS = [(f"# {name}\n\n{topics[name]}", "md") for name in ("for", "with", "class", "calls")] + [
+    (topics[name], "txt") for name in ("comparisons", "while")
+]
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +22,10 @@ def tokenizer():
 
 def test_chunks_are_those_of_the_splitters_own_tokenizer_sizing(tokenizer):
     ours = Chunker(tokenizer, max_tokens=64, overlap=16).chunk_all(DOCUMENTS)
-    native = {"md": MarkdownSplitter.from_huggingface_tokenizer(tokenizer, 64, 16), "txt": TextSplitter.from_huggingface_tokenizer(tokenizer, 64, 16)}
+    native = {
+        "md": MarkdownSplitter.from_huggingface_tokenizer(tokenizer, 64, 16),
+        "txt": TextSplitter.from_huggingface_tokenizer(tokenizer, 64, 16),
+    }
     for (text, fmt), chunks in zip(DOCUMENTS, ours, strict=True):
         assert [(c.char_start, c.text) for c in chunks] == native[fmt].chunk_indices(text)
 
@@ -29,7 +34,9 @@ def test_every_count_is_the_tokenizer_count_and_none_needed_a_second_pass(tokeni
     chunker = Chunker(tokenizer, max_tokens=64, overlap=16)
     chunks = [chunk for found in chunker.chunk_all(DOCUMENTS) for chunk in found]
     assert len(chunks) > 50
-    assert [c.token_count for c in chunks] == [len(tokenizer.encode(c.text, add_special_tokens=False).ids) for c in chunks]
+    assert [c.token_count for c in chunks] == [
+        len(tokenizer.encode(c.text, add_special_tokens=False).ids) for c in chunks
+    ]
     assert chunker._sizer.counted_after_split == 0
 
 
@@ -54,9 +61,17 @@ def test_bert_wordpiece_counts_add_up_over_words(tokenizer):
 
 def test_counts_summed_over_words_equal_whole_text_counts_even_around_joining_control_characters(tokenizer):
     # \x0b, \x1c and \x85 split words for str.split() but BERT's normalizer deletes them, joining the letters around them.
-    texts = [topics["for"], "naïve café\u00a0déjà vu\tpreußen", "pass\x0bword ab\x1ccd e\x85f", "日本語のテキスト and [CLS] tokens", "  \n\n  "]
+    texts = [
+        topics["for"],
+        "naïve café\u00a0déjà vu\tpreußen",
+        "pass\x0bword ab\x1ccd e\x85f",
+        "日本語のテキスト and [CLS] tokens",
+        "  \n\n  ",
+    ]
     counter = TokenCounter(tokenizer)
-    assert [counter(text) for text in texts] == [len(tokenizer.encode(text, add_special_tokens=False).ids) for text in texts]
+    assert [counter(text) for text in texts] == [
+        len(tokenizer.encode(text, add_special_tokens=False).ids) for text in texts
+    ]
 
 
 def test_a_byte_level_tokenizer_is_counted_whole():

@@ -19,7 +19,9 @@ def while_page() -> str:
     return html_to_text(demo_text("while.html"))
 
 
-@pytest.mark.parametrize("furniture", ["Home", "Teams", "Skip to content", "cookies", "Copyright", "Terms of use", "In this section"])
+@pytest.mark.parametrize(
+    "furniture", ["Home", "Teams", "Skip to content", "cookies", "Copyright", "Terms of use", "In this section"]
+)
 def test_html_navigation_is_dropped(while_page, furniture):
     assert furniture not in while_page
 
@@ -82,7 +84,10 @@ def test_boilerplate_line_is_removed(line):
 
 
 def test_prose_mentioning_copyright_is_kept():
-    text = "The copyright of this text belongs to its authors, who licensed it under the terms described below in detail, " * 2
+    text = (
+        "The copyright of this text belongs to its authors, who licensed it under the terms described below in detail, "
+        * 2
+    )
     assert normalize_text(text) == text.strip()
 
 
@@ -156,7 +161,9 @@ def test_link_heavy_readme_scores_on_its_prose_not_its_urls():
 
 def test_markdown_is_cleaned_as_prose():
     cleaned = clean_document(README.read_text(encoding="utf-8"), fmt="md", title=None)
-    assert cleaned.text.startswith("# quickparse\n\nquickparse reads configuration files") and "<img" not in cleaned.text
+    assert (
+        cleaned.text.startswith("# quickparse\n\nquickparse reads configuration files") and "<img" not in cleaned.text
+    )
 
 
 def test_readme_opening_with_html_heading_gets_its_title():

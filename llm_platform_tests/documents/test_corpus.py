@@ -11,13 +11,23 @@ from llm_platform.documents import pii, rendering
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleanedCorpus, CleaningRules, clean_corpus
 from llm_platform.identity import content_hash
 
-RULES = CleaningRules(min_chars=80, min_quality=0.35, near_duplicate_threshold=0.85, max_chars=200_000, min_record_chars=20)
+RULES = CleaningRules(
+    min_chars=80, min_quality=0.35, near_duplicate_threshold=0.85, max_chars=200_000, min_record_chars=20
+)
 FAQ_ANSWER = "Open Settings, choose Account and press Reset password; a link arrives by email within a minute."
 
 
 def raw(name: str, text: str | None = None, fmt: str = "txt") -> dict:
     text = topics[name] if text is None else text
-    return {"doc_id": name, "source": "docs", "locator": f"{name}.{fmt}", "format": fmt, "title": None, "text": text, "content_hash": content_hash(text)}
+    return {
+        "doc_id": name,
+        "source": "docs",
+        "locator": f"{name}.{fmt}",
+        "format": fmt,
+        "title": None,
+        "text": text,
+        "content_hash": content_hash(text),
+    }
 
 
 def cleaned(rows: list[dict], previous: CleanedCorpus | None = None) -> CleanedCorpus:
@@ -76,7 +86,11 @@ def test_document_longer_than_the_limit_is_set_aside_alone():
 @pytest.mark.parametrize("fmt", ["md", "rst", "html"])
 def test_markup_formats_are_cleaned_as_prose(fmt):
     body = "The for statement is used to iterate over the elements of a sequence, such as a string, tuple or list. " * 3
-    text = {"md": f"<p align=\"center\"><img src=\"logo.svg\"></p>\n\n{body}", "rst": f".. image:: logo.svg\n\n{body}", "html": f"<html><body><main><p>{body}</p></main></body></html>"}[fmt]
+    text = {
+        "md": f'<p align="center"><img src="logo.svg"></p>\n\n{body}',
+        "rst": f".. image:: logo.svg\n\n{body}",
+        "html": f"<html><body><main><p>{body}</p></main></body></html>",
+    }[fmt]
     result = cleaned([raw("for", text, fmt=fmt)])
     assert [row["text"] for row in result.rows] == [body.strip()]
 
@@ -102,6 +116,9 @@ def test_renderer_that_drops_text_sets_the_document_aside(monkeypatch):
 
 
 def test_markdown_list_ten_levels_deep_enters_the_corpus_whole():
-    text = nested_list(10) + "\n\nThe closing paragraph explains what the procedure achieves.\n\n## Section\n\nText of the section.\n"
+    text = (
+        nested_list(10)
+        + "\n\nThe closing paragraph explains what the procedure achieves.\n\n## Section\n\nText of the section.\n"
+    )
     result = cleaned([raw("deep", text, fmt="md")])
     assert result.quarantine == [] and result.rows[0]["text"].endswith("## Section\n\nText of the section.")

@@ -52,7 +52,12 @@ def test_first_occurrence_is_kept():
 
 def test_near_duplicate_names_the_earliest_similar_document():
     base = topics["comparisons"]
-    items = [item("first", base), item("other", topics["while"]), item("second", base + " extra"), item("third", base + " more")]
+    items = [
+        item("first", base),
+        item("other", topics["while"]),
+        item("second", base + " extra"),
+        item("third", base + " more"),
+    ]
     assert [(d.doc_id, d.duplicate_of) for d in find_duplicates(items)] == [("second", "first"), ("third", "first")]
 
 
@@ -72,14 +77,18 @@ def whole_document_signature(text: str) -> np.ndarray:
 
     words = re.findall(r"\w+", text.lower())
     shingles = [" ".join(words[i : i + 5]).encode() for i in range(len(words) - 4)]
-    minhash = MinHash(num_perm=128, permutations=MinHash(num_perm=128, scheme="affine64").permutations, scheme="affine64")
+    minhash = MinHash(
+        num_perm=128, permutations=MinHash(num_perm=128, scheme="affine64").permutations, scheme="affine64"
+    )
     minhash.update_batch(shingles)
     return minhash.hashvalues
 
 
 @pytest.mark.parametrize("piece_chars", [1 << 20, 100, 7])
 def test_streamed_signature_equals_the_whole_document_signature(monkeypatch, piece_chars):
-    monkeypatch.setattr("llm_platform.documents.dedup._PIECE_CHARS", piece_chars)  # 100: hundreds of lowered pieces; 7: pieces of a word or two
+    monkeypatch.setattr(
+        "llm_platform.documents.dedup._PIECE_CHARS", piece_chars
+    )  # 100: hundreds of lowered pieces; 7: pieces of a word or two
     text = "\n\n".join(topics[name] for name in ("while", "for", "if", "class", "with")) + " ΣΟΦΟΣ İstanbul"
     assert np.array_equal(minhash_signature(text), whole_document_signature(text))
 

@@ -8,7 +8,12 @@ import shutil
 import dagster as dg
 import pytest
 
-from llm_platform.documents.assets import RAW_QUARANTINE_RATE, RAW_SOURCE_NOT_EMPTY, listing_failure, source_not_empty_check
+from llm_platform.documents.assets import (
+    RAW_QUARANTINE_RATE,
+    RAW_SOURCE_NOT_EMPTY,
+    listing_failure,
+    source_not_empty_check,
+)
 from llm_platform.documents.corpus import CleaningRules
 from llm_platform.documents.listing import GlobOutsideSourceError
 from llm_platform.documents.stage_checks import text_length_outcome
@@ -18,13 +23,21 @@ FAQ_RECORDS = 30
 
 def materialize(platform, selection, partition, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        list(platform.defs.assets), selection=selection, partition_key=partition, resources=platform.defs.resources,
-        instance=dg.DagsterInstance.ephemeral(), **kwargs,
+        list(platform.defs.assets),
+        selection=selection,
+        partition_key=partition,
+        resources=platform.defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        **kwargs,
     )
 
 
 def evaluation(result: dg.ExecuteInProcessResult, check: str) -> dg.AssetCheckEvaluation:
-    return next(e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == "raw_documents" and e.check_name == check)
+    return next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.to_user_string() == "raw_documents" and e.check_name == check
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +45,9 @@ def faq_run(new_platform):
     """The docs source as one JSONL export with one bad line among its records."""
     platform = new_platform("faq_checks")
     docs = platform.corpus("docs")
-    lines = [json.dumps({"text": f"Answer {i}: open the settings page and change option {i}."}) for i in range(FAQ_RECORDS)]
+    lines = [
+        json.dumps({"text": f"Answer {i}: open the settings page and change option {i}."}) for i in range(FAQ_RECORDS)
+    ]
     lines.insert(5, "{not json")
     shutil.rmtree(docs)
     docs.mkdir()
@@ -83,11 +98,15 @@ def test_not_empty_check_fails_on_zero_files(new_platform):
 def test_glob_outside_the_source_fails_naming_the_config_key(new_platform):
     platform = new_platform("glob_escape")
     source = platform.config.source("notes")
-    failure = listing_failure(platform.config, source, GlobOutsideSourceError("glob '../x/*.md' reaches outside the source folder"))
+    failure = listing_failure(
+        platform.config, source, GlobOutsideSourceError("glob '../x/*.md' reaches outside the source folder")
+    )
     assert "sources[1].glob" in failure.description and failure.allow_retries is False
 
 
-RULES = CleaningRules(min_chars=80, min_quality=0.35, near_duplicate_threshold=0.85, max_chars=1000, min_record_chars=20)
+RULES = CleaningRules(
+    min_chars=80, min_quality=0.35, near_duplicate_threshold=0.85, max_chars=1000, min_record_chars=20
+)
 ANSWER = "Press Reset password in Settings."
 
 
@@ -97,5 +116,7 @@ def test_length_check_holds_records_to_the_record_minimum():
 
 
 def test_length_check_fails_on_a_document_over_the_maximum():
-    outcome = text_length_outcome([{"format": "md", "text": "word " * 50}, {"format": "md", "text": "word " * 300}], RULES)
+    outcome = text_length_outcome(
+        [{"format": "md", "text": "word " * 50}, {"format": "md", "text": "word " * 300}], RULES
+    )
     assert (outcome.passed, outcome.failures) == (False, 1)

@@ -22,9 +22,13 @@ def platform_with_workers(new_platform, workers: int):
     platform = new_platform(f"workers_{workers}")
     config_text = platform.config_path.read_text(encoding="utf-8")
     assert "documents:\n  workers: 1\n" in config_text
-    platform.config_path.write_text(config_text.replace("documents:\n  workers: 1\n", f"documents:\n  workers: {workers}\n"), encoding="utf-8")
+    platform.config_path.write_text(
+        config_text.replace("documents:\n  workers: 1\n", f"documents:\n  workers: {workers}\n"), encoding="utf-8"
+    )
     config = load_config(platform.config_path)
-    return dataclasses.replace(platform, config=config, defs=build_definitions(config, home=str(platform.home), executor="in_process"))
+    return dataclasses.replace(
+        platform, config=config, defs=build_definitions(config, home=str(platform.home), executor="in_process")
+    )
 
 
 def content_digest(result: dg.ExecuteInProcessResult, stage: str) -> str:
@@ -42,7 +46,10 @@ def one_and_two_workers(new_platform):
             platform = platform_with_workers(new_platform, workers)
             assert platform.config.documents.workers == workers
             runs[workers] = dg.materialize(
-                list(platform.defs.assets), selection=STAGES, partition_key="docs", resources=platform.defs.resources,
+                list(platform.defs.assets),
+                selection=STAGES,
+                partition_key="docs",
+                resources=platform.defs.resources,
                 instance=dg.DagsterInstance.ephemeral(),
             )
         yield runs
@@ -54,7 +61,10 @@ def test_two_workers_write_the_dataset_version_of_one(one_and_two_workers, stage
 
 
 def test_two_workers_pass_every_check_one_passes(one_and_two_workers):
-    outcomes = {run: {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()} for run, result in one_and_two_workers.items()}
+    outcomes = {
+        run: {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+        for run, result in one_and_two_workers.items()
+    }
     assert outcomes[2] == outcomes[1]
 
 

@@ -130,7 +130,9 @@ def test_each_jsonl_line_is_a_document_with_a_line_locator():
 
 
 def test_malformed_jsonl_line_is_rejected_while_other_lines_load():
-    documents, rejections = extract_documents((CORPUS / "faq" / "faq.jsonl").name, (CORPUS / "faq" / "faq.jsonl").read_bytes())
+    documents, rejections = extract_documents(
+        (CORPUS / "faq" / "faq.jsonl").name, (CORPUS / "faq" / "faq.jsonl").read_bytes()
+    )
     assert len(documents) == 40
     assert [(r.locator, r.kind) for r in rejections] == [("faq.jsonl#L21", "malformed")]
 

@@ -30,7 +30,17 @@ def test_detector_version_is_a_non_empty_string():
 
 def test_every_kind_is_documented():
     assert set(PII_KINDS) == {
-        "email", "phone", "ip_address", "credit_card", "api_key", "iban", "ssn", "private_key", "password", "webhook_url", "credential",
+        "email",
+        "phone",
+        "ip_address",
+        "credit_card",
+        "api_key",
+        "iban",
+        "ssn",
+        "private_key",
+        "password",
+        "webhook_url",
+        "credential",
     }
 
 
@@ -40,13 +50,21 @@ def test_email_is_found():
 
 @pytest.mark.parametrize(
     "address",
-    ["alice [at] example [dot] com", "bob(at)example(dot)org", "carol {at} mail {dot} example {dot} net", "dave AT example DOT io", "erin[at]example.com"],
+    [
+        "alice [at] example [dot] com",
+        "bob(at)example(dot)org",
+        "carol {at} mail {dot} example {dot} net",
+        "dave AT example DOT io",
+        "erin[at]example.com",
+    ],
 )
 def test_obfuscated_email_is_found(address):
     assert find_pii(f"mail {address} for access") == [("email", address)]
 
 
-@pytest.mark.parametrize("address", ["jörg@exämple.de", "müller.jürgen@beispiel.de", "用户@例子.广告", "josé@xn--exmple-cua.de"])
+@pytest.mark.parametrize(
+    "address", ["jörg@exämple.de", "müller.jürgen@beispiel.de", "用户@例子.广告", "josé@xn--exmple-cua.de"]
+)
 def test_internationalized_email_is_found(address):
     assert find_pii(f"mail {address} today") == [("email", address)]
 
@@ -59,15 +77,39 @@ def test_at_and_dot_in_prose_are_not_an_email():
     "phone",
     [
         # United States: separators, spaces, none (after a phone word), country code
-        "(212) 555-0199", "415-555-0134", "415.555.0134", "415 555 0134", "+1 415 555 0134", "+14155550134",
+        "(212) 555-0199",
+        "415-555-0134",
+        "415.555.0134",
+        "415 555 0134",
+        "+1 415 555 0134",
+        "+14155550134",
         # United Kingdom: mobiles, national and international, and London
-        "07911 123456", "+44 7911 123456", "07700 900123", "+44 7700 900123", "+44 20 7946 0958",
+        "07911 123456",
+        "+44 7911 123456",
+        "07700 900123",
+        "+44 7700 900123",
+        "+44 20 7946 0958",
         # Germany: every common layout of a Berlin line and a mobile
-        "030 12345678", "030-12345678", "030/12345678", "(030) 12345678", "030 123 456 78", "030 1234567-89",
-        "+49 30 12345678", "+49 (0)30 12345678", "0049 30 12345678", "0171 1234567", "+49 171 1234567",
+        "030 12345678",
+        "030-12345678",
+        "030/12345678",
+        "(030) 12345678",
+        "030 123 456 78",
+        "030 1234567-89",
+        "+49 30 12345678",
+        "+49 (0)30 12345678",
+        "0049 30 12345678",
+        "0171 1234567",
+        "+49 171 1234567",
         # France and India
-        "01 23 45 67 89", "06 12 34 56 78", "01.23.45.67.89", "+33 1 23 45 67 89",
-        "+91 98765 43210", "98765 43210", "098765 43210", "022 2345 6789",
+        "01 23 45 67 89",
+        "06 12 34 56 78",
+        "01.23.45.67.89",
+        "+33 1 23 45 67 89",
+        "+91 98765 43210",
+        "98765 43210",
+        "098765 43210",
+        "022 2345 6789",
     ],
 )
 def test_phone_number_is_found(phone):
@@ -80,7 +122,13 @@ def test_phone_number_without_separators_is_found_after_a_phone_word(text):
 
 
 @pytest.mark.parametrize(
-    "iban", ["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "FR14 2004 1010 0505 0001 3M02 606", "DE89-3704-0044-0532-0130-00"]
+    "iban",
+    [
+        "DE89 3704 0044 0532 0130 00",
+        "GB82WEST12345698765432",
+        "FR14 2004 1010 0505 0001 3M02 606",
+        "DE89-3704-0044-0532-0130-00",
+    ],
 )
 def test_iban_passing_mod_97_is_found(iban):
     assert find_pii(f"pay to {iban} AND NOT later") == [("iban", iban)]
@@ -92,7 +140,12 @@ def test_iban_failing_mod_97_is_not_reported():
 
 @pytest.mark.parametrize(
     "text, ssn",
-    [("SSN 123-45-6789 on file", "123-45-6789"), ("ssn: 123456789", "123456789"), ("id 219 09 9998", "219 09 9998"), ("id 123.45.6789 on file", "123.45.6789")],
+    [
+        ("SSN 123-45-6789 on file", "123-45-6789"),
+        ("ssn: 123456789", "123456789"),
+        ("id 219 09 9998", "219 09 9998"),
+        ("id 123.45.6789 on file", "123.45.6789"),
+    ],
 )
 def test_us_ssn_is_found(text, ssn):
     assert find_pii(text) == [("ssn", ssn)]
@@ -106,8 +159,14 @@ def test_number_breaking_ssn_rules_is_not_an_ssn(number):
 @pytest.mark.parametrize(
     "card",
     [
-        "4111 1111 1111 1111", "4111-1111-1111-1111", "5500005555555559", "378282246310005",
-        "4111.1111.1111.1111", "4111 11111111 1111", "3782 822463 10005", "5500.0055.5555.5559",
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "5500005555555559",
+        "378282246310005",
+        "4111.1111.1111.1111",
+        "4111 11111111 1111",
+        "3782 822463 10005",
+        "5500.0055.5555.5559",
     ],
 )
 def test_luhn_valid_card_is_found(card):
@@ -149,7 +208,11 @@ def test_api_key_is_found(key):
 
 @pytest.mark.parametrize(
     "line",
-    [f"aws_secret_access_key = {AWS_SECRET}", f'AWS_SECRET_ACCESS_KEY="{AWS_SECRET}"', f'"SecretAccessKey": "{AWS_SECRET}"'],
+    [
+        f"aws_secret_access_key = {AWS_SECRET}",
+        f'AWS_SECRET_ACCESS_KEY="{AWS_SECRET}"',
+        f'"SecretAccessKey": "{AWS_SECRET}"',
+    ],
 )
 def test_aws_secret_key_is_found(line):
     assert find_pii(line) == [("api_key", AWS_SECRET)]
@@ -164,7 +227,9 @@ def test_slack_webhook_url_is_found():
     assert find_pii(f"post to {url} on failure") == [("webhook_url", url)]
 
 
-@pytest.mark.parametrize("name", ["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY", "ENCRYPTED PRIVATE KEY"])
+@pytest.mark.parametrize(
+    "name", ["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY", "ENCRYPTED PRIVATE KEY"]
+)
 def test_private_key_block_is_found_whole(name):
     block = f"-----BEGIN {name}-----\n{RSA_BODY}-----END {name}-----"
     assert find_pii(f"key:\n{block}\nthat was it") == [("private_key", block)]
@@ -218,8 +283,10 @@ def test_markdown_escaped_secret_is_found(escaped, kind):
         "The ratio was 1.5 and the total 1234567890123.",
         "Version 1.2.3 of the tool; ISBN 978-0-13-468599-1.",
         "MAC 00:1a:2b:3c:4d:5e belongs to no person.",
-        ("commit 9fceb02d0ae598e95dc970b74767f19372d61af8 and short 9fceb02; sha256 "
-         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855."),
+        (
+            "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 and short 9fceb02; sha256 "
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855."
+        ),
         "uuid 123e4567-e89b-12d3-a456-426614174000 and epoch 1732659200 and 2147483647 (2**31 - 1).",
         "sys.maxsize is 9223372036854775807; 4294967296 bytes is 4 GiB; port 8080; pid 30121.",
         ">>> '{:,}'.format(1234567890)\n'1,234,567,890'\n>>> int('C0A80001', 16)\n3232235521",
@@ -240,7 +307,10 @@ def test_tables_of_figures_are_not_pii():
     assert find_pii(figures) == [] and find_pii(matrix) == []
 
 
-@pytest.mark.parametrize("text", ["Phones: +49 30 12345678 +49 171 1234567 +44 7911 123456", "Phones: 030 12345678 / 0171 1234567 / 040 7654321"])
+@pytest.mark.parametrize(
+    "text",
+    ["Phones: +49 30 12345678 +49 171 1234567 +44 7911 123456", "Phones: 030 12345678 / 0171 1234567 / 040 7654321"],
+)
 def test_phone_numbers_in_a_long_run_of_figures_are_found(text):
     assert [kind for kind, _ in find_pii(text)] == ["phone"] * 3
 
@@ -292,8 +362,13 @@ def test_locator_is_redacted_keeping_extension_and_line(locator, expected):
 
 
 def test_preview_rows_are_redacted_in_the_named_columns_only():
-    rows = [{"locator": "a.md", "text": "mail jane@example.com", "title": "Call +44 7911 123456"}, {"locator": "b.md", "text": "x", "title": None}]
-    assert redacted_rows(rows, ["text", "title"], limit=1) == [{"locator": "a.md", "text": "mail [REDACTED_EMAIL]", "title": "Call [REDACTED_PHONE]"}]
+    rows = [
+        {"locator": "a.md", "text": "mail jane@example.com", "title": "Call +44 7911 123456"},
+        {"locator": "b.md", "text": "x", "title": None},
+    ]
+    assert redacted_rows(rows, ["text", "title"], limit=1) == [
+        {"locator": "a.md", "text": "mail [REDACTED_EMAIL]", "title": "Call [REDACTED_PHONE]"}
+    ]
 
 
 LEFT_IN_TEXT = {
@@ -315,7 +390,13 @@ def test_no_pii_rule_fails_on_each_kind_left_in_text(kind):
 
 
 def test_no_pii_rule_fails_on_a_title_or_locator_and_lets_missing_titles_pass():
-    frame = pd.DataFrame({"text": ["fine", "fine"], "title": [None, "Notes for jane@example.com"], "locator": ["a.md", "call 030 12345678.md"]})
+    frame = pd.DataFrame(
+        {
+            "text": ["fine", "fine"],
+            "title": [None, "Notes for jane@example.com"],
+            "locator": ["a.md", "call 030 12345678.md"],
+        }
+    )
     outcome = validate_rule(no_pii_left("text", "title", "locator"), frame)
     assert (outcome.passed, outcome.failures) == (False, 2)
 
@@ -327,7 +408,9 @@ def test_rule_failure_examples_are_redacted():
 
 def _read(folder: Path, previous=None):
     table = None if previous is None else pa.Table.from_pylist(previous.rows, schema=RAW_SCHEMA)
-    return read_source("docs", str(folder), "**/*", table, previous_quarantine=None if previous is None else previous.quarantine)
+    return read_source(
+        "docs", str(folder), "**/*", table, previous_quarantine=None if previous is None else previous.quarantine
+    )
 
 
 def test_source_rows_carry_redacted_locators_and_doc_ids_of_the_real_path(tmp_path):
@@ -350,7 +433,11 @@ def test_files_whose_names_differ_only_in_pii_are_not_mixed_up(tmp_path):
     first.rename(tmp_path / "bob@example.org.md")
     later = _read(tmp_path, earlier)
     # Same size and time, same redacted name: only the doc_id shows it is another file.
-    assert (later.files_read, later.added, later.removed) == (1, [doc_id_for("docs", "bob@example.org.md")], [doc_id_for("docs", "alice@example.com.md")])
+    assert (later.files_read, later.added, later.removed) == (
+        1,
+        [doc_id_for("docs", "bob@example.org.md")],
+        [doc_id_for("docs", "alice@example.com.md")],
+    )
 
 
 def test_quarantine_records_name_the_file_redacted(tmp_path):

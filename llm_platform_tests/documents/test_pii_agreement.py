@@ -12,7 +12,13 @@ from llm_platform.documents.pii_audit import audit_pii
 
 # Luhn-valid numbers of networks an issuer table of Visa, Mastercard, Amex,
 # Discover and Diners missed, and a 13-digit run with no issuer prefix at all.
-CARDS_WITHOUT_A_LISTED_ISSUER = ["3530 1113 3330 0000", "6200000000000005", "6759649826438453", "5018-0000-0000-7", "1234567890128"]
+CARDS_WITHOUT_A_LISTED_ISSUER = [
+    "3530 1113 3330 0000",
+    "6200000000000005",
+    "6759649826438453",
+    "5018-0000-0000-7",
+    "1234567890128",
+]
 
 
 def _agreed(text: str) -> str:
@@ -36,7 +42,9 @@ def test_a_luhn_valid_run_of_13_to_19_digits_is_redacted_whoever_issued_it(card)
     assert _agreed(f"The card {card} is on file.") == "The card [REDACTED_CREDIT_CARD] is on file."
 
 
-@pytest.mark.parametrize("text", ["paid with 2023 4111 1111 1111 1111 12 27 today", "counts 12 4111 1111 1111 1111 7 per hour"])
+@pytest.mark.parametrize(
+    "text", ["paid with 2023 4111 1111 1111 1111 12 27 today", "counts 12 4111 1111 1111 1111 7 per hour"]
+)
 def test_a_card_inside_a_short_run_of_figures_is_redacted(text):
     assert "4111" not in _agreed(text)
 
@@ -54,7 +62,9 @@ def test_figures_that_are_no_card_are_neither_redacted_nor_flagged(text):
     assert _agreed(text) == text
 
 
-@pytest.mark.parametrize("text", ["version 012.4.4.0 is out", "Serving at: http://082.3.3.0:9333", "home(ip='03.3.3.0', port=1)"])
+@pytest.mark.parametrize(
+    "text", ["version 012.4.4.0 is out", "Serving at: http://082.3.3.0:9333", "home(ip='03.3.3.0', port=1)"]
+)
 def test_a_dotted_quad_with_a_leading_zero_is_a_version_not_an_address(text):
     assert audit_pii(text) == [] and _agreed(text) == text
 
@@ -87,7 +97,9 @@ def test_a_national_number_after_its_trunk_zero_is_still_redacted(text):
     assert "[REDACTED_PHONE]" in _agreed(text)
 
 
-@pytest.mark.parametrize("text", ["password_file: /run/secrets/db", "password: ~/secrets/db.txt", "passphrase = ./keys/pp1.txt"])
+@pytest.mark.parametrize(
+    "text", ["password_file: /run/secrets/db", "password: ~/secrets/db.txt", "passphrase = ./keys/pp1.txt"]
+)
 def test_a_file_path_under_a_password_key_is_a_reference_to_both(text):
     assert audit_pii(text) == [] and _agreed(text) == text
 
@@ -96,7 +108,9 @@ def test_a_password_under_its_key_is_still_redacted():
     assert _agreed("password: hunter2xyz") == "password: [REDACTED_CREDENTIAL]"
 
 
-@pytest.mark.parametrize("text", ["DB_PASS=Tr0ub4dor", "pass: hunter2xyz", "export PASS=s3cr3tP4ss", "user/pass: admin/hunter2"])
+@pytest.mark.parametrize(
+    "text", ["DB_PASS=Tr0ub4dor", "pass: hunter2xyz", "export PASS=s3cr3tP4ss", "user/pass: admin/hunter2"]
+)
 def test_a_value_under_the_key_pass_is_redacted(text):
     assert "[REDACTED_CREDENTIAL]" in _agreed(text)
 
@@ -124,7 +138,9 @@ def test_a_national_number_in_brackets_or_with_mixed_separators_is_still_flagged
     assert _agreed(f"Ring {phone} today") == "Ring [REDACTED_PHONE] today"
 
 
-@pytest.mark.parametrize("text", ["cell: 612345678 after six", "swap(total=8624104260, cell=827185918)", "Fax 0034 912 345 678"])
+@pytest.mark.parametrize(
+    "text", ["cell: 612345678 after six", "swap(total=8624104260, cell=827185918)", "Fax 0034 912 345 678"]
+)
 def test_a_number_right_after_a_phone_word_is_redacted_whatever_its_region(text):
     assert "[REDACTED_PHONE]" in _agreed(text)
 

@@ -47,9 +47,20 @@ PROBES = [
 ]
 PRIVATE_KEY = f"-----BEGIN RSA PRIVATE KEY-----\n{PRIVATE_KEY_LINE}\nVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END RSA PRIVATE KEY-----"
 # File names and titles carry PII too.
-FILE_STEMS = {"txt": "notes for dave.jones@example.com", "md": "contacts", "html": "page", "rst": "call +44 7911 654321", "jsonl": "faq"}
+FILE_STEMS = {
+    "txt": "notes for dave.jones@example.com",
+    "md": "contacts",
+    "html": "page",
+    "rst": "call +44 7911 654321",
+    "jsonl": "faq",
+}
 TITLE = "Escalation for erin.black@example.org"
-NEEDLES = [needle for _, _, needles in PROBES for needle in needles] + [PRIVATE_KEY_LINE[20:40], "dave.jones", "7911 654321", "erin.black"]
+NEEDLES = [needle for _, _, needles in PROBES for needle in needles] + [
+    PRIVATE_KEY_LINE[20:40],
+    "dave.jones",
+    "7911 654321",
+    "erin.black",
+]
 FILLERS = {"txt": "for", "md": "while", "html": "class", "rst": "raise", "jsonl": "with"}
 CONFIG = "sources:\n  - name: probes\n    location: corpus\nchunking:\n  max_tokens: 128\n  overlap: 16\n"
 
@@ -90,7 +101,13 @@ def probed(tmp_path_factory):
     config = load_config(root / "platform.yaml")
     defs = build_definitions(config, home=str(root / "home"), executor="in_process")
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize(list(defs.assets), selection=DOCUMENT_ASSETS, partition_key="probes", resources=defs.resources, instance=instance)
+    result = dg.materialize(
+        list(defs.assets),
+        selection=DOCUMENT_ASSETS,
+        partition_key="probes",
+        resources=defs.resources,
+        instance=instance,
+    )
     return config, root / "home", result, instance
 
 
@@ -105,11 +122,15 @@ def test_every_probe_document_reaches_the_cleaned_corpus(probed):
     assert sorted(row["format"] for row in rows) == sorted(FILE_STEMS)
 
 
-@pytest.mark.parametrize("dataset", [CLEANED_CORPUS_DATA, CHUNKS_DATA, CLEANED_QUARANTINE_DATA], ids=lambda dataset: dataset.name)
+@pytest.mark.parametrize(
+    "dataset", [CLEANED_CORPUS_DATA, CHUNKS_DATA, CLEANED_QUARANTINE_DATA], ids=lambda dataset: dataset.name
+)
 def test_no_probe_is_stored_in_a_dataset(probed, dataset):
     _, home, _, _ = probed
     table = DatasetStore(str(home)).read(dataset, "probes")
-    stored = json.dumps(table.drop_columns([c for c in table.column_names if c in ("minhash",)]).to_pylist(), default=str)
+    stored = json.dumps(
+        table.drop_columns([c for c in table.column_names if c in ("minhash",)]).to_pylist(), default=str
+    )
     assert _leaks(stored) == []
 
 
@@ -137,7 +158,11 @@ def test_cleaned_corpus_counts_redactions_of_every_kind(probed):
 
 def test_no_pii_check_passes_on_the_redacted_corpus(probed):
     _, _, result, _ = probed
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == "cleaned_corpus"}
+    evaluations = {
+        e.check_name: e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.to_user_string() == "cleaned_corpus"
+    }
     assert evaluations["no_pii_left"].passed
 
 

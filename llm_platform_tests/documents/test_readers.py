@@ -32,7 +32,14 @@ def markdown(name: str, readers: str | None = None) -> str:
 def read(folder: Path, previous: RawDocuments | None = None, *, readers=(), public=False) -> RawDocuments:
     config = SourceConfig(name=SOURCE, location=str(folder), readers=list(readers), public=public)
     table = None if previous is None else pa.Table.from_pylist(previous.rows, schema=RAW_SCHEMA)
-    return read_source(SOURCE, str(folder), "**/*", table, readers_field=config.jsonl_readers_field, default_readers=config.default_readers)
+    return read_source(
+        SOURCE,
+        str(folder),
+        "**/*",
+        table,
+        readers_field=config.jsonl_readers_field,
+        default_readers=config.default_readers,
+    )
 
 
 def readers_by_locator(result: RawDocuments) -> dict[str, list[str]]:
@@ -59,8 +66,13 @@ def test_a_source_without_readers_serves_its_documents_to_nobody_and_says_so(tmp
     (tmp_path / "for.md").write_text(markdown("for"), encoding="utf-8")
     result = read(tmp_path)
     assert readers_by_locator(result) == {"for.md": []} and result.readable_by_nobody == 1
-    summary = access_summary(SourceConfig(name=SOURCE, location=str(tmp_path)), result.readable_by_nobody, result.documents)
-    assert "the source has no readers" in summary and "1 of 1 documents have no readers and are served to nobody" in summary
+    summary = access_summary(
+        SourceConfig(name=SOURCE, location=str(tmp_path)), result.readable_by_nobody, result.documents
+    )
+    assert (
+        "the source has no readers" in summary
+        and "1 of 1 documents have no readers and are served to nobody" in summary
+    )
 
 
 def test_front_matter_readers_replace_the_sources(tmp_path):
@@ -80,9 +92,17 @@ def test_empty_front_matter_readers_mean_nobody_even_in_a_public_source(tmp_path
 
 
 def test_a_jsonl_record_declares_its_own_readers(tmp_path):
-    records = [{"text": topics["for"], "readers": ["hr"]}, {"text": topics["while"]}, {"text": topics["if"], "readers": "legal"}]
+    records = [
+        {"text": topics["for"], "readers": ["hr"]},
+        {"text": topics["while"]},
+        {"text": topics["if"], "readers": "legal"},
+    ]
     (tmp_path / "faq.jsonl").write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
-    assert readers_by_locator(read(tmp_path, readers=["eng"])) == {"faq.jsonl#L1": ["hr"], "faq.jsonl#L2": ["eng"], "faq.jsonl#L3": ["legal"]}
+    assert readers_by_locator(read(tmp_path, readers=["eng"])) == {
+        "faq.jsonl#L1": ["hr"],
+        "faq.jsonl#L2": ["eng"],
+        "faq.jsonl#L3": ["legal"],
+    }
 
 
 @pytest.mark.parametrize("declared", ["[HR Team]", "5", "{hr: true}"])
@@ -138,15 +158,21 @@ def test_a_readers_only_change_reaches_the_chunks_without_cleaning_or_chunking_a
     chunks = chunk_corpus(cleaned.rows, None, chunker, version=version)
     raw_again = read(tmp_path, raw, readers=["legal"])
     cleaned_again = clean_corpus(raw_again.rows, pa.Table.from_pylist(cleaned.rows, schema=CLEANED_SCHEMA), RULES)
-    chunks_again = chunk_corpus(cleaned_again.rows, pa.Table.from_pylist(chunks.rows, schema=CHUNK_SCHEMA), chunker, version=version)
+    chunks_again = chunk_corpus(
+        cleaned_again.rows, pa.Table.from_pylist(chunks.rows, schema=CHUNK_SCHEMA), chunker, version=version
+    )
     assert (cleaned_again.cleaned, chunks_again.documents_chunked) == (0, 0)
     assert [c["chunk_id"] for c in chunks_again.rows] == [c["chunk_id"] for c in chunks.rows]
-    assert {tuple(c["readers"]) for c in chunks_again.rows} == {("legal",)} and {tuple(c["readers"]) for c in chunks.rows} == {("hr",)}
+    assert {tuple(c["readers"]) for c in chunks_again.rows} == {("legal",)} and {
+        tuple(c["readers"]) for c in chunks.rows
+    } == {("hr",)}
 
 
 def test_copies_with_different_readers_are_both_kept_so_each_group_keeps_its_document(tmp_path):
     for name, readers in (("hr.md", "[hr]"), ("legal.md", "[legal]"), ("legal-copy.md", "[legal]")):
-        (tmp_path / name).write_text(f"---\nreaders: {readers}\n---\n# The for statement\n\n{topics['for']}", encoding="utf-8")
+        (tmp_path / name).write_text(
+            f"---\nreaders: {readers}\n---\n# The for statement\n\n{topics['for']}", encoding="utf-8"
+        )
     raw = read(tmp_path)
     cleaned = clean_corpus(raw.rows, None, RULES)
     assert sorted(tuple(r["readers"]) for r in cleaned.rows) == [("hr",), ("legal",)]

@@ -62,7 +62,10 @@ def test_rst_readme_with_badges_and_substitutions_renders_to_its_prose():
     assert rst_to_text(readme("signals.rst")) == SIGNALS_PROSE
 
 
-@pytest.mark.parametrize("markup", ["<h1", "<p", "<img", "](", "https://", "[license]:", "badge", "![", "**", ".. image::", "|docs|", ":func:"])
+@pytest.mark.parametrize(
+    "markup",
+    ["<h1", "<p", "<img", "](", "https://", "[license]:", "badge", "![", "**", ".. image::", "|docs|", ":func:"],
+)
 @pytest.mark.parametrize("name, fmt", [("quickparse.md", "md"), ("signals.rst", "rst")])
 def test_no_markup_survives_rendering(name, fmt, markup):
     assert markup not in render_prose(readme(name), fmt)
@@ -112,12 +115,22 @@ def test_html_fragment_drops_images_and_keeps_link_text():
 
 
 def test_deeply_nested_html_cleans_to_its_text():
-    page = "<html><body>" + "<div>" * 100_000 + "<p>The text at the bottom of a very deep page.</p>" + "</div>" * 100_000 + "</body></html>"
+    page = (
+        "<html><body>"
+        + "<div>" * 100_000
+        + "<p>The text at the bottom of a very deep page.</p>"
+        + "</div>" * 100_000
+        + "</body></html>"
+    )
     assert html_to_text(page) == "The text at the bottom of a very deep page."
 
 
 def test_html_page_text_keeps_underscores_unescaped():
-    page = "<html><body><article><p>" + "Set the value of max_retries in the client settings before calling it. " * 4 + "</p></article></body></html>"
+    page = (
+        "<html><body><article><p>"
+        + "Set the value of max_retries in the client settings before calling it. " * 4
+        + "</p></article></body></html>"
+    )
     assert "max_retries" in html_to_text(page) and "max\\_retries" not in html_to_text(page)
 
 
@@ -156,18 +169,25 @@ def test_markdown_self_closed_inline_script_keeps_the_text_after_it():
 
 
 def test_dunder_identifiers_in_markdown_prose_keep_their_underscores():
-    text = markdown_to_text("A container defines __contains__() for `in`; __init__ sets it up and __init__.py marks the package.")
+    text = markdown_to_text(
+        "A container defines __contains__() for `in`; __init__ sets it up and __init__.py marks the package."
+    )
     assert text == "A container defines __contains__() for in; __init__ sets it up and __init__.py marks the package."
 
 
 def test_markdown_emphasis_around_words_still_renders_as_plain_text():
-    assert markdown_to_text("This is **important**, __very much__ so, and _not_ optional.") == "This is important, very much so, and not optional."
+    assert (
+        markdown_to_text("This is **important**, __very much__ so, and _not_ optional.")
+        == "This is important, very much so, and not optional."
+    )
 
 
 @pytest.mark.parametrize("language", ["python", "no-such-language"])
 def test_rst_code_blocks_keep_their_code_verbatim_whatever_the_language(language):
     code = "def area(r):\n\n    return 3.14 * r ** 2  # circle\n"
-    text = f"Compute it:\n\n.. code:: {language}\n\n" + "".join(f"   {line}\n" if line else "\n" for line in code.splitlines())
+    text = f"Compute it:\n\n.. code:: {language}\n\n" + "".join(
+        f"   {line}\n" if line else "\n" for line in code.splitlines()
+    )
     assert rst_to_text(text) == "Compute it:\n\n    def area(r):\n\n        return 3.14 * r ** 2  # circle"
 
 

@@ -11,7 +11,14 @@ from pydoc_data.topics import topics
 import pyarrow as pa
 import pytest
 
-from llm_platform.documents.sources import RAW_SCHEMA, RawDocuments, SuspiciousListingError, list_source, listing_fingerprint, read_source
+from llm_platform.documents.sources import (
+    RAW_SCHEMA,
+    RawDocuments,
+    SuspiciousListingError,
+    list_source,
+    listing_fingerprint,
+    read_source,
+)
 from llm_platform.identity import doc_id_for
 
 SOURCE = "docs"
@@ -60,7 +67,10 @@ def test_diff_names_added_changed_removed_and_unchanged_documents(folder):
     (folder / "while.txt").unlink()
     second = read(folder, first)
     assert (sorted(second.added), sorted(second.changed), second.removed, sorted(second.unchanged)) == (
-        ids("class.txt"), ids("for.txt"), ids("while.txt"), ids("if.txt", "with.txt"),
+        ids("class.txt"),
+        ids("for.txt"),
+        ids("while.txt"),
+        ids("if.txt", "with.txt"),
     )
 
 
@@ -183,12 +193,22 @@ def test_named_pipe_in_a_linked_folder_is_quarantined(folder):
     assert quarantined(read(folder)) == [("guides/pipe.txt", "special_file"), ("latest/pipe.txt", "special_file")]
 
 
-@pytest.mark.parametrize("name, shown", [("two\nlines.txt", "two\\nlines.txt"), ("tab\there.txt", "tab\\there.txt"), ("esc\x1b[31m.txt", "esc\\x1b[31m.txt")])
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("two\nlines.txt", "two\\nlines.txt"),
+        ("tab\there.txt", "tab\\there.txt"),
+        ("esc\x1b[31m.txt", "esc\\x1b[31m.txt"),
+    ],
+)
 def test_file_name_with_a_control_character_is_quarantined_with_it_escaped(folder, name, shown):
     (folder / name).write_text(topics["class"], encoding="utf-8")
     result = read(folder)
     assert quarantined(result) == [(shown, "bad_name")] and len(result.rows) == len(NAMES)
-    assert result.quarantine[0]["reason"] == f"{shown}: file name contains control characters (shown escaped); rename the file"
+    assert (
+        result.quarantine[0]["reason"]
+        == f"{shown}: file name contains control characters (shown escaped); rename the file"
+    )
 
 
 def test_folder_name_with_a_newline_is_quarantined_with_it_escaped(folder):
@@ -217,7 +237,12 @@ def test_looping_and_broken_links_are_quarantined(folder):
     (folder / "gone.txt").symlink_to(folder / "missing.txt")
     (folder / "sub").mkdir()
     (folder / "sub" / "up").symlink_to(folder)
-    assert quarantined(read(folder)) == [("a.txt", "link_loop"), ("b.txt", "link_loop"), ("gone.txt", "broken_link"), ("sub/up", "link_loop")]
+    assert quarantined(read(folder)) == [
+        ("a.txt", "link_loop"),
+        ("b.txt", "link_loop"),
+        ("gone.txt", "broken_link"),
+        ("sub/up", "link_loop"),
+    ]
 
 
 def test_link_to_a_folder_inside_the_source_is_followed(folder):
@@ -239,7 +264,11 @@ def test_jsonl_file_with_one_oversized_line_keeps_its_good_records(folder):
     (folder / "faq.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = read(folder, max_bytes=10_000)
     assert quarantined(result) == [("faq.jsonl#L2", "oversized")]
-    assert [r["locator"] for r in result.rows if r["format"] == "jsonl"] == ["faq.jsonl#L1", "faq.jsonl#L3", "faq.jsonl#L4"]
+    assert [r["locator"] for r in result.rows if r["format"] == "jsonl"] == [
+        "faq.jsonl#L1",
+        "faq.jsonl#L3",
+        "faq.jsonl#L4",
+    ]
 
 
 def test_streamed_jsonl_hashes_the_whole_file(folder):
@@ -262,4 +291,6 @@ def test_folder_links_leading_to_each_other_end_as_loops(folder):
     (folder / "a" / "to-b").symlink_to(folder / "b")
     (folder / "b" / "to-a").symlink_to(folder / "a")
     result = read(folder)
-    assert quarantined(result) == [("a/to-b/to-a", "link_loop"), ("b/to-a/to-b", "link_loop")] and len(result.rows) == len(NAMES)
+    assert quarantined(result) == [("a/to-b/to-a", "link_loop"), ("b/to-a/to-b", "link_loop")] and len(
+        result.rows
+    ) == len(NAMES)

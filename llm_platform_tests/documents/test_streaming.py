@@ -57,7 +57,9 @@ def cleaned_table(raw: pa.Table, previous=None, *, batch_bytes) -> tuple[Cleaned
     return result, pa.Table.from_batches([b for t in batches for b in t.to_batches()], schema=CLEANED_SCHEMA)
 
 
-def chunked_table(tokenizer, cleaned: pa.Table, previous=None, *, batch_bytes) -> tuple[ChunkedCorpus, list[pa.RecordBatch], int]:
+def chunked_table(
+    tokenizer, cleaned: pa.Table, previous=None, *, batch_bytes
+) -> tuple[ChunkedCorpus, list[pa.RecordBatch], int]:
     calls = []
 
     def factory():
@@ -65,7 +67,11 @@ def chunked_table(tokenizer, cleaned: pa.Table, previous=None, *, batch_bytes) -
         return Chunker(tokenizer, max_tokens=64, overlap=8)
 
     result = ChunkedCorpus(rows=[])
-    return result, list(chunk_batches(cleaned.to_pylist(), previous, factory, result, version=VERSION, batch_bytes=batch_bytes)), len(calls)
+    return (
+        result,
+        list(chunk_batches(cleaned.to_pylist(), previous, factory, result, version=VERSION, batch_bytes=batch_bytes)),
+        len(calls),
+    )
 
 
 def test_raw_documents_in_small_batches_equal_one_batch(folder):
@@ -94,7 +100,11 @@ def test_chunks_in_small_batches_equal_one_batch(folder, tokenizer):
     assert pa.Table.from_batches(small).equals(pa.Table.from_batches(whole))
 
 
-KEY_COLUMNS = {RAW_DOCUMENTS_DATA: sources.PREVIOUS_KEY_COLUMNS, CLEANED_CORPUS_DATA: corpus.PREVIOUS_KEY_COLUMNS, CHUNKS_DATA: chunk_table.PREVIOUS_KEY_COLUMNS}
+KEY_COLUMNS = {
+    RAW_DOCUMENTS_DATA: sources.PREVIOUS_KEY_COLUMNS,
+    CLEANED_CORPUS_DATA: corpus.PREVIOUS_KEY_COLUMNS,
+    CHUNKS_DATA: chunk_table.PREVIOUS_KEY_COLUMNS,
+}
 
 
 def _stored(tmp_path, dataset: Dataset, batches) -> PreviousRows | None:
@@ -110,11 +120,17 @@ def test_unchanged_rerun_in_small_batches_reuses_everything_from_the_stored_vers
     assert again.files_read == 0 and pa.Table.from_batches(raw_again).equals(pa.Table.from_batches(raw))
     raw = pa.Table.from_batches(raw)
     first, cleaned = cleaned_table(raw, batch_bytes=SMALL_BATCH)
-    reclean, cleaned_again = cleaned_table(raw, _stored(tmp_path, CLEANED_CORPUS_DATA, [cleaned]), batch_bytes=SMALL_BATCH)
+    reclean, cleaned_again = cleaned_table(
+        raw, _stored(tmp_path, CLEANED_CORPUS_DATA, [cleaned]), batch_bytes=SMALL_BATCH
+    )
     # Only what was set aside (the two copies) is not stored, so only it is cleaned again.
-    assert (reclean.cleaned, reclean.reused) == (len(first.quarantine), cleaned.num_rows) and cleaned_again.equals(cleaned)
+    assert (reclean.cleaned, reclean.reused) == (len(first.quarantine), cleaned.num_rows) and cleaned_again.equals(
+        cleaned
+    )
     _, chunks, _ = chunked_table(tokenizer, cleaned, batch_bytes=SMALL_BATCH)
-    rechunk, chunks_again, calls = chunked_table(tokenizer, cleaned, _stored(tmp_path, CHUNKS_DATA, chunks), batch_bytes=SMALL_BATCH)
+    rechunk, chunks_again, calls = chunked_table(
+        tokenizer, cleaned, _stored(tmp_path, CHUNKS_DATA, chunks), batch_bytes=SMALL_BATCH
+    )
     assert (rechunk.documents_chunked, calls) == (0, 0)
     assert pa.Table.from_batches(chunks_again).equals(pa.Table.from_batches(chunks))
 
@@ -123,7 +139,9 @@ def test_one_changed_document_is_the_only_one_cleaned_again(folder, tmp_path):
     _, raw = raw_table(folder, batch_bytes=SMALL_BATCH)
     _, cleaned = cleaned_table(pa.Table.from_batches(raw), batch_bytes=SMALL_BATCH)
     previous = _stored(tmp_path, CLEANED_CORPUS_DATA, [cleaned])
-    (folder / f"{TOPICS[20]}.txt").write_text(topics[TOPICS[20]] + "\nOne more sentence was added to this page.\n", encoding="utf-8")
+    (folder / f"{TOPICS[20]}.txt").write_text(
+        topics[TOPICS[20]] + "\nOne more sentence was added to this page.\n", encoding="utf-8"
+    )
     _, changed = raw_table(folder, batch_bytes=SMALL_BATCH)
     result, _ = cleaned_table(pa.Table.from_batches(changed), previous, batch_bytes=SMALL_BATCH)
     assert (result.cleaned, result.reused) == (1 + len(DUPLICATES), len(TOPICS) - 1)
@@ -141,7 +159,15 @@ def test_reading_a_source_reads_no_file_ahead_of_the_batch_being_written(folder)
 
 def test_chunking_pulls_no_document_ahead_of_the_batch_it_yields(folder, tokenizer):
     documents = [
-        {"doc_id": name, "source": SOURCE, "locator": f"{name}.txt", "title": None, "format": "txt", "text": topics[name], "content_hash": content_hash(topics[name])}
+        {
+            "doc_id": name,
+            "source": SOURCE,
+            "locator": f"{name}.txt",
+            "title": None,
+            "format": "txt",
+            "text": topics[name],
+            "content_hash": content_hash(topics[name]),
+        }
         for name in TOPICS
     ]
     pulled = []
@@ -152,10 +178,19 @@ def test_chunking_pulls_no_document_ahead_of_the_batch_it_yields(folder, tokeniz
             yield doc
 
     result = ChunkedCorpus(rows=[])
-    for batch in chunk_batches(upstream(), None, lambda: Chunker(tokenizer, max_tokens=64, overlap=8), result, version=VERSION, batch_bytes=SMALL_BATCH):
+    for batch in chunk_batches(
+        upstream(),
+        None,
+        lambda: Chunker(tokenizer, max_tokens=64, overlap=8),
+        result,
+        version=VERSION,
+        batch_bytes=SMALL_BATCH,
+    ):
         in_batch = set(batch.column("doc_id").to_pylist())
-        assert len(pulled) == result.documents_chunked and {d["doc_id"] for d in pulled[-len(in_batch):]} == in_batch
-        assert sum(len(d["text"]) for d in pulled[-len(in_batch):]) < SMALL_BATCH + max(len(d["text"]) for d in documents)
+        assert len(pulled) == result.documents_chunked and {d["doc_id"] for d in pulled[-len(in_batch) :]} == in_batch
+        assert sum(len(d["text"]) for d in pulled[-len(in_batch) :]) < SMALL_BATCH + max(
+            len(d["text"]) for d in documents
+        )
 
 
 def _distinct_documents(count: int, chars: int, seed: int) -> list[dict]:
@@ -165,7 +200,17 @@ def _distinct_documents(count: int, chars: int, seed: int) -> list[dict]:
     for index in range(count):
         text = "\n\n".join(" ".join(rng.choices(words, k=14)).capitalize() + "." for _ in range(chars // 100))
         doc_id = f"{seed}-{index}"
-        rows.append({"doc_id": doc_id, "source": SOURCE, "locator": f"{doc_id}.txt", "format": "txt", "title": None, "text": text, "content_hash": content_hash(text)})
+        rows.append(
+            {
+                "doc_id": doc_id,
+                "source": SOURCE,
+                "locator": f"{doc_id}.txt",
+                "format": "txt",
+                "title": None,
+                "text": text,
+                "content_hash": content_hash(text),
+            }
+        )
     return rows
 
 

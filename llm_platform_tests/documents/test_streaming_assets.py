@@ -17,7 +17,10 @@ STAGE_DATA = (RAW_DOCUMENTS_DATA, CLEANED_CORPUS_DATA, CHUNKS_DATA)
 
 def run_documents(platform) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        list(platform.defs.assets), selection=STAGES, partition_key="docs", resources=platform.defs.resources,
+        list(platform.defs.assets),
+        selection=STAGES,
+        partition_key="docs",
+        resources=platform.defs.resources,
         instance=dg.DagsterInstance.ephemeral(),
     )
 
@@ -52,7 +55,9 @@ def test_unchanged_rerun_in_small_batches_keeps_every_dataset_version(small_batc
     _, first, second = small_batches
     for stage in STAGES:
         assert materialization(second, stage)["dataset_version"] == materialization(first, stage)["dataset_version"]
-    assert materialization(second, "chunks")["documents_reused"] == materialization(first, "chunks")["documents_chunked"]
+    assert (
+        materialization(second, "chunks")["documents_reused"] == materialization(first, "chunks")["documents_chunked"]
+    )
 
 
 def test_small_batches_write_the_same_rows_as_one_batch(small_batches, new_platform, monkeypatch):
@@ -61,5 +66,9 @@ def test_small_batches_write_the_same_rows_as_one_batch(small_batches, new_platf
     whole = new_platform("one_batch")
     run_documents(whole)
     for dataset in (CLEANED_CORPUS_DATA, CHUNKS_DATA):
-        assert DatasetStore(str(streamed.home)).read(dataset, "docs").equals(DatasetStore(str(whole.home)).read(dataset, "docs"))
+        assert (
+            DatasetStore(str(streamed.home))
+            .read(dataset, "docs")
+            .equals(DatasetStore(str(whole.home)).read(dataset, "docs"))
+        )
     assert row_groups(whole, CHUNKS_DATA) == 1

@@ -37,12 +37,23 @@ def rows(source: str, topic_names, readers: list[str] | None = None) -> pa.Table
     records = []
     for position, name in enumerate(topic_names):
         chunk_id = f"{source}-{name}"
-        records.append({
-            "chunk_id": chunk_id, "doc_id": f"doc-{source}-{name}", "source": source, "locator": f"{name}.md",
-            "title": topics[name].split("\n", 1)[0], "heading": None, "position": position,
-            "text": topics[name][:600], "text_hash": chunk_id, "embedding_model": "test", "chunker_version": "test",
-            "vector": unit_vector(chunk_id).tolist(), "readers": ["*"] if readers is None else readers,
-        })
+        records.append(
+            {
+                "chunk_id": chunk_id,
+                "doc_id": f"doc-{source}-{name}",
+                "source": source,
+                "locator": f"{name}.md",
+                "title": topics[name].split("\n", 1)[0],
+                "heading": None,
+                "position": position,
+                "text": topics[name][:600],
+                "text_hash": chunk_id,
+                "embedding_model": "test",
+                "chunker_version": "test",
+                "vector": unit_vector(chunk_id).tolist(),
+                "readers": ["*"] if readers is None else readers,
+            }
+        )
     return pa.Table.from_pylist(records, schema=index_schema(DIMENSION))
 
 
@@ -64,9 +75,13 @@ def _kill_at(module, name: str, when: str) -> None:
     setattr(module, name, killing)
 
 
-def run_writer(uri: Path, source: str, start: int, stop: int, *, kill: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_writer(
+    uri: Path, source: str, start: int, stop: int, *, kill: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Sync topics[start:stop] as `source` in a fresh Python process; `kill` is 'module.function:before|after'."""
-    command = [sys.executable, "-m", "llm_platform_tests.index.tables", str(uri), source, str(start), str(stop)] + ([kill] if kill else [])
+    command = [sys.executable, "-m", "llm_platform_tests.index.tables", str(uri), source, str(start), str(stop)] + (
+        [kill] if kill else []
+    )
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
 
 

@@ -32,8 +32,16 @@ def chunk_ids(topic_names) -> set[str]:
 def table(tmp_path_factory):
     """30 HR rows, 3 engineering rows, one public row, one row with no readers and one whose readers are null."""
     table = open_table(connect(str(tmp_path_factory.mktemp("access") / "lancedb")), "chunks__test", DIMENSION)
-    parts = [rows("docs", HR, ["hr"]), rows("docs", ENG, ["eng"]), rows("docs", PUBLIC), rows("docs", NOBODY, []), rows("docs", UNSET, [])]
-    unset = parts[-1].set_column(parts[-1].schema.get_field_index("readers"), "readers", pa.nulls(1, pa.list_(pa.string())))
+    parts = [
+        rows("docs", HR, ["hr"]),
+        rows("docs", ENG, ["eng"]),
+        rows("docs", PUBLIC),
+        rows("docs", NOBODY, []),
+        rows("docs", UNSET, []),
+    ]
+    unset = parts[-1].set_column(
+        parts[-1].schema.get_field_index("readers"), "readers", pa.nulls(1, pa.list_(pa.string()))
+    )
     sync_source(table, "docs", pa.concat_tables([*parts[:-1], unset]), settings=SETTINGS)
     return table
 
@@ -53,7 +61,9 @@ def test_a_group_reads_its_rows_and_public_rows_and_nothing_else(table, mode):
 def test_the_filter_runs_before_top_k_so_k_readable_rows_come_back(table, mode):
     eng = ReaderGroups.of({"eng"})
     unfiltered_top = found(table, mode, ReaderGroups.everyone(), k=3)
-    assert not {c for c in unfiltered_top if c in chunk_ids(ENG + PUBLIC)}, "the query must favour HR rows, or this test proves nothing"
+    assert not {c for c in unfiltered_top if c in chunk_ids(ENG + PUBLIC)}, (
+        "the query must favour HR rows, or this test proves nothing"
+    )
     assert len(found(table, mode, eng, k=3)) == 3 and found(table, mode, eng, k=3) <= chunk_ids(ENG + PUBLIC)
 
 
@@ -124,7 +134,9 @@ def test_a_table_written_before_access_control_gains_readers_on_its_next_sync(tm
     old = db.create_table("chunks__test", schema=old_schema)
     old.add(rows("docs", ENG).drop_columns(["readers"]))
     sync = sync_source(open_table(db, "chunks__test"), "docs", rows("docs", ENG, ["eng"]), settings=SETTINGS)
-    assert sync.readers_updated == 3 and found(open_table(db, "chunks__test"), "vector", ReaderGroups.of({"eng"}), k=10, near=ENG[0]) == chunk_ids(ENG)
+    assert sync.readers_updated == 3 and found(
+        open_table(db, "chunks__test"), "vector", ReaderGroups.of({"eng"}), k=10, near=ENG[0]
+    ) == chunk_ids(ENG)
 
 
 def test_each_group_is_scored_as_itself_on_the_questions_it_may_read(table):
@@ -138,4 +150,8 @@ def test_each_group_is_scored_as_itself_on_the_questions_it_may_read(table):
         RetrievalQuestion(question=PUBLIC[0], doc_id=f"doc-docs-{PUBLIC[0]}", readers=("*",)),
     ]
     scores = score_by_reader_group(table, questions, encode, k=3)
-    assert {group: (s.hit_rate, s.questions) for group, s in scores.items()} == {"*": (1.0, 1), "eng": (0.5, 2), "hr": (1.0, 2)}
+    assert {group: (s.hit_rate, s.questions) for group, s in scores.items()} == {
+        "*": (1.0, 1),
+        "eng": (0.5, 2),
+        "hr": (1.0, 2),
+    }

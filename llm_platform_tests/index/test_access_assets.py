@@ -20,7 +20,11 @@ assert HR_CONFIG != CONFIG, "the notes source of the test config must be public 
 
 def materialize(defs: dg.Definitions, selection, partition=None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        list(defs.assets), selection=selection, partition_key=partition, resources=defs.resources, instance=dg.DagsterInstance.ephemeral(),
+        list(defs.assets),
+        selection=selection,
+        partition_key=partition,
+        resources=defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
     )
 
 

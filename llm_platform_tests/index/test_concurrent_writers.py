@@ -11,8 +11,13 @@ from llm_platform_tests.index.tables import REPO_ROOT, TABLE, TOPICS
 def run_together(uri, *jobs: tuple[str, int, int]) -> list[subprocess.CompletedProcess]:
     """Start one writer process per (source, start, stop) at once and wait for all."""
     processes = [
-        subprocess.Popen([sys.executable, "-m", "llm_platform_tests.index.tables", str(uri), source, str(start), str(stop)],
-                         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "llm_platform_tests.index.tables", str(uri), source, str(start), str(stop)],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for source, start, stop in jobs
     ]
     results = []
@@ -81,7 +86,9 @@ def test_a_racing_creator_cannot_wipe_rows_synced_into_the_table_it_created(uri,
     from llm_platform_tests.index.tables import DIMENSION, SETTINGS, rows, topic_slice
 
     monkeypatch.setattr(table_module, "CREATE_SETTLE_SECONDS", 1.0)
-    late = threading.Timer(0.3, lambda: lancedb.connect(str(uri)).create_table(TABLE, schema=index_schema(DIMENSION), mode="overwrite"))
+    late = threading.Timer(
+        0.3, lambda: lancedb.connect(str(uri)).create_table(TABLE, schema=index_schema(DIMENSION), mode="overwrite")
+    )
     late.start()
     try:
         created = open_table(lancedb.connect(str(uri)), TABLE, DIMENSION)

@@ -38,7 +38,14 @@ def _tokens(seed: int, low: int, high: int, n: int = 40) -> np.ndarray:
 
 
 def _measure(indexed_vectors, new_vectors, indexed_tokens, new_tokens):
-    return measure_drift(indexed_vectors, new_vectors, indexed_tokens, new_tokens, centroid_threshold=CENTROID_THRESHOLD, ks_threshold=KS_THRESHOLD)
+    return measure_drift(
+        indexed_vectors,
+        new_vectors,
+        indexed_tokens,
+        new_tokens,
+        centroid_threshold=CENTROID_THRESHOLD,
+        ks_threshold=KS_THRESHOLD,
+    )
 
 
 def test_identical_sets_do_not_drift() -> None:
@@ -93,7 +100,9 @@ def drift_runs(tiny_platform) -> DriftRuns:
             (platform.source_folder(SOURCE) / f"{topic}.md").write_text(f"# Garden note\n\n{note}\n", encoding="utf-8")
         changed = platform.materialize(instance, DOCUMENT_ASSETS, partition=SOURCE)
         unchanged = platform.materialize(instance, DOCUMENT_ASSETS, partition=SOURCE)
-    return DriftRuns(_drift_evaluation(first), _drift_evaluation(changed), changed.success, _drift_evaluation(unchanged))
+    return DriftRuns(
+        _drift_evaluation(first), _drift_evaluation(changed), changed.success, _drift_evaluation(unchanged)
+    )
 
 
 @pytest.mark.slow

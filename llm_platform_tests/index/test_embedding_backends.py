@@ -8,7 +8,14 @@ from dagster_k8s.job import get_user_defined_k8s_config
 
 from llm_platform.config import DEFAULT_EMBEDDING_MODEL, DEMO_CONFIG, ConfigError, EmbeddingConfig, load_config
 from llm_platform.definitions import build_definitions
-from llm_platform.index.embedding import Runtime, TorchEmbedder, configured_cache, embed_texts, length_order, resolve_runtime
+from llm_platform.index.embedding import (
+    Runtime,
+    TorchEmbedder,
+    configured_cache,
+    embed_texts,
+    length_order,
+    resolve_runtime,
+)
 from llm_platform.pod_specs import DEFAULT_GPU_POD, GPU_RESOURCE, PodSettings
 
 
@@ -43,7 +50,9 @@ def test_an_unknown_backend_is_named():
 
 def test_a_gpu_device_on_a_cpu_pod_is_a_config_error(tmp_path):
     path = tmp_path / "platform.yaml"
-    path.write_text(f"sources:\n  - name: docs\n    location: {tmp_path}\nembedding:\n  device: cuda\n", encoding="utf-8")
+    path.write_text(
+        f"sources:\n  - name: docs\n    location: {tmp_path}\nembedding:\n  device: cuda\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match=r"embedding: .*needs a GPU in the step's pod: set embedding.pod to 'gpu'"):
         load_config(path)
 

@@ -52,7 +52,9 @@ class CountingEmbedder:
 
 
 def _kill_writer_mid_part(root: Path) -> Path:
-    process = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(root), MODEL], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(root), MODEL], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout.readline().strip() == "writing"
     finally:

@@ -16,8 +16,12 @@ from llm_platform.index.table import connect, open_table, table_name
 
 def materialize(platform, selection, partition=None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        list(platform.defs.assets), selection=selection, partition_key=partition, resources=platform.defs.resources,
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        list(platform.defs.assets),
+        selection=selection,
+        partition_key=partition,
+        resources=platform.defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
 
 
@@ -64,7 +68,11 @@ def test_a_new_models_table_is_gated_against_the_served_table_of_the_old_model(p
     rows = current.to_arrow()
     noise = np.random.default_rng(0).normal(size=(rows.num_rows, 384)).astype(np.float32)
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    scrambled = rows.set_column(rows.schema.get_field_index("vector"), "vector", pa.FixedSizeListArray.from_arrays(pa.array(noise.reshape(-1)), 384))
+    scrambled = rows.set_column(
+        rows.schema.get_field_index("vector"),
+        "vector",
+        pa.FixedSizeListArray.from_arrays(pa.array(noise.reshape(-1)), 384),
+    )
     current.merge_insert("chunk_id").when_matched_update_all().execute(scrambled)
     result = materialize(platform, ["retrieval_eval"])
     [gate] = [e for e in result.get_asset_check_evaluations() if e.check_name == RETRIEVAL_NO_REGRESSION]

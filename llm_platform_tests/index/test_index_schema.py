@@ -6,12 +6,23 @@ from llm_platform.documents.chunk_table import CHUNK_SCHEMA
 from llm_platform.index.table import index_schema
 
 # The columns of index tables written before the schema was derived from CHUNK_SCHEMA.
-WRITTEN_TABLES = pa.schema([
-    ("chunk_id", pa.string()), ("doc_id", pa.string()), ("source", pa.string()), ("locator", pa.string()),
-    ("title", pa.string()), ("heading", pa.string()), ("position", pa.int32()), ("text", pa.large_string()),
-    ("text_hash", pa.string()), ("embedding_model", pa.string()), ("chunker_version", pa.string()),
-    ("vector", pa.list_(pa.float32(), 4)), ("readers", pa.list_(pa.string())),
-])
+WRITTEN_TABLES = pa.schema(
+    [
+        ("chunk_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("source", pa.string()),
+        ("locator", pa.string()),
+        ("title", pa.string()),
+        ("heading", pa.string()),
+        ("position", pa.int32()),
+        ("text", pa.large_string()),
+        ("text_hash", pa.string()),
+        ("embedding_model", pa.string()),
+        ("chunker_version", pa.string()),
+        ("vector", pa.list_(pa.float32(), 4)),
+        ("readers", pa.list_(pa.string())),
+    ]
+)
 
 
 def test_the_index_schema_matches_tables_already_written():

@@ -17,7 +17,10 @@ from llm_platform.index.embedding import load_embedder
 from llm_platform.index.onnx_model import QUANTIZED_FILE, OnnxEmbedder, quantized_model_dir
 from llm_platform_tests.conftest import materialization
 
-TEXTS = [topics[name][:1500] for name in ("for", "with", "class", "comparisons", "lambda", "exceptions")] + ["a", "short question about loops?"]
+TEXTS = [topics[name][:1500] for name in ("for", "with", "class", "comparisons", "lambda", "exceptions")] + [
+    "a",
+    "short question about loops?",
+]
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +87,9 @@ def test_the_embeddings_asset_embeds_with_the_configured_backend(new_platform, o
     assert (platform.home / "embedding_cache" / "sentence_transformers_all_minilm_l6_v2__onnx_int8").is_dir()
 
 
-def test_switching_to_int8_builds_its_own_table_gated_against_the_served_fp32_one(new_platform, onnx_cache, monkeypatch):
+def test_switching_to_int8_builds_its_own_table_gated_against_the_served_fp32_one(
+    new_platform, onnx_cache, monkeypatch
+):
     from llm_platform.automation.jobs import PUBLISH_INDEX_JOB
     from llm_platform.index import assets as index_assets
     from llm_platform.index.table import connect, table_name
@@ -102,14 +107,20 @@ def test_switching_to_int8_builds_its_own_table_gated_against_the_served_fp32_on
     platform.defs = build_definitions(load_config(platform.config_path), home=str(platform.home), executor="in_process")
     encoders = []
     real = index_assets.query_embedder
-    monkeypatch.setattr(index_assets, "query_embedder", lambda settings, space=None: encoders.append(real(settings, space).runtime.precision) or real(settings, space))
+    monkeypatch.setattr(
+        index_assets,
+        "query_embedder",
+        lambda settings, space=None: encoders.append(real(settings, space).runtime.precision) or real(settings, space),
+    )
     for source in ("docs", "notes"):
         assert platform.run(partition=source).success
     result = platform.run(PUBLISH_INDEX_JOB, raise_on_error=False)
 
     evaluated = materialization(result, "retrieval_eval")
     assert evaluated["table"] == f"{fp32_name}__onnx_int8"
-    assert evaluated["compared_with"].startswith(f"{fp32_name}@"), "the int8 table must be gated against the served fp32 one"
+    assert evaluated["compared_with"].startswith(f"{fp32_name}@"), (
+        "the int8 table must be gated against the served fp32 one"
+    )
     assert encoders == ["int8", "fp32"], "questions must be embedded in each table's own space"
     assert db.open_table(fp32_name).version == fp32_version, "the fp32 table was written by the int8 run"
     assert db.open_table(f"{fp32_name}__onnx_int8").count_rows() == db.open_table(fp32_name).count_rows()

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from llm_platform.datasets import DatasetStore
-from llm_platform.index.publishing import PublishRefused, Score, probe_answers, publication_tag, publish_version, rollback, served_baseline, version_statuses
+from llm_platform.index.publishing import (
+    PublishRefused,
+    Score,
+    probe_answers,
+    publication_tag,
+    publish_version,
+    rollback,
+    served_baseline,
+    version_statuses,
+)
 from llm_platform.index.table import open_published, open_table, published_version, sync_source
 from llm_platform_tests.index.tables import DIMENSION, SETTINGS, TABLE, TAG, rows, topic_slice
 

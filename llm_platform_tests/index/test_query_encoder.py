@@ -16,7 +16,15 @@ from llm_platform.config import CONFIG_ENV, DEFAULT_EMBEDDING_MODEL, HOME_ENV, E
 from llm_platform.datasets import DatasetStore
 from llm_platform.index.embedding import embedding_space, load_embedder, query_embedder
 from llm_platform.index.publishing import Score, publish_version
-from llm_platform.index.table import configured_table_name, connect, index_schema, open_table, space_of, sync_source, table_name
+from llm_platform.index.table import (
+    configured_table_name,
+    connect,
+    index_schema,
+    open_table,
+    space_of,
+    sync_source,
+    table_name,
+)
 from llm_platform_tests.index.tables import SETTINGS, TAG
 
 TOPICS = ("for", "with", "class", "comparisons", "lambda", "exceptions", "global", "assert")
@@ -73,14 +81,36 @@ def served_home(tmp_path, torch_fp32) -> Path:
     name = table_name("chunks", DEFAULT_EMBEDDING_MODEL)
     vectors = torch_fp32.encode([topics[t][:1500] for t in TOPICS])
     records = [
-        {"chunk_id": f"docs-{t}", "doc_id": f"doc-{t}", "source": "docs", "locator": f"{t}.md", "title": t, "heading": None, "position": 0,
-         "text": topics[t][:1500], "text_hash": t, "embedding_model": DEFAULT_EMBEDDING_MODEL, "chunker_version": "test", "vector": v.tolist(), "readers": ["*"]}
+        {
+            "chunk_id": f"docs-{t}",
+            "doc_id": f"doc-{t}",
+            "source": "docs",
+            "locator": f"{t}.md",
+            "title": t,
+            "heading": None,
+            "position": 0,
+            "text": topics[t][:1500],
+            "text_hash": t,
+            "embedding_model": DEFAULT_EMBEDDING_MODEL,
+            "chunker_version": "test",
+            "vector": v.tolist(),
+            "readers": ["*"],
+        }
         for t, v in zip(TOPICS, vectors, strict=True)
     ]
     db = connect(str(home / "lancedb"))
     table = open_table(db, name, vectors.shape[1])
     sync_source(table, "docs", pa.Table.from_pylist(records, schema=index_schema(vectors.shape[1])), settings=SETTINGS)
-    publish_version(db, DatasetStore(str(home)), name, tag=TAG, version=table.version, score=Score(hit_rate=1.0, mrr=1.0, k=5, questions=8), keep=5, run_id="test")
+    publish_version(
+        db,
+        DatasetStore(str(home)),
+        name,
+        tag=TAG,
+        version=table.version,
+        score=Score(hit_rate=1.0, mrr=1.0, k=5, questions=8),
+        keep=5,
+        run_id="test",
+    )
     return tmp_path
 
 
@@ -92,8 +122,14 @@ def test_a_search_process_finds_by_meaning_without_importing_torch(served_home):
         "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules, "
         "'sentence_transformers': 'sentence_transformers' in sys.modules}))\n"
     )
-    env = {**__import__("os").environ, CONFIG_ENV: str(served_home / "platform.yaml"), HOME_ENV: str(served_home / "home")}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False)
+    env = {
+        **__import__("os").environ,
+        CONFIG_ENV: str(served_home / "platform.yaml"),
+        HOME_ENV: str(served_home / "home"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"code": 0, "torch": False, "sentence_transformers": False}, done.stderr
     first_hit = done.stdout.splitlines()[2]

@@ -2,7 +2,12 @@
 rate and within the allowed drop from the served one.
 """
 
-from llm_platform.index.retrieval_gates import RETRIEVAL_HIT_RATE_MINIMUM, RETRIEVAL_NO_REGRESSION, RetrievalGateResult, retrieval_gates
+from llm_platform.index.retrieval_gates import (
+    RETRIEVAL_HIT_RATE_MINIMUM,
+    RETRIEVAL_NO_REGRESSION,
+    RetrievalGateResult,
+    retrieval_gates,
+)
 
 
 def _gate(gates: list[RetrievalGateResult], check: str) -> RetrievalGateResult:

@@ -34,12 +34,30 @@ def test_full_text_hits_report_the_keyword_score_and_no_similarity(table):
 
 
 def test_a_hybrid_hit_line_labels_the_fused_similarity_and_keyword_scores():
-    hit = {"score": 0.0328, "similarity": 0.8123, "keyword": 4.25, "source": "docs", "title": "for", "heading": None, "locator": "for.md", "text": "The for statement"}
+    hit = {
+        "score": 0.0328,
+        "similarity": 0.8123,
+        "keyword": 4.25,
+        "source": "docs",
+        "title": "for",
+        "heading": None,
+        "locator": "for.md",
+        "text": "The for statement",
+    }
     assert hit_line(1, hit).splitlines()[0] == " 1. [fused 0.033 | similarity 0.812 | keyword (BM25) 4.25] docs: for"
 
 
 def test_a_hit_line_shows_a_missing_score_as_a_dash():
-    hit = {"score": 0.016, "similarity": None, "keyword": 2.0, "source": "docs", "title": "for", "heading": None, "locator": "for.md", "text": "x"}
+    hit = {
+        "score": 0.016,
+        "similarity": None,
+        "keyword": 2.0,
+        "source": "docs",
+        "title": "for",
+        "heading": None,
+        "locator": "for.md",
+        "text": "x",
+    }
     assert "similarity -" in hit_line(2, hit)
 
 

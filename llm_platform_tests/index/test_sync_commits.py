@@ -39,7 +39,9 @@ def test_every_version_shows_a_source_wholly_old_or_wholly_new(table, db):
     for version in range(first, table.version + 1):
         seen = open_table(db, TABLE)
         seen.checkout(version)
-        assert source_chunk_ids(seen, "docs") in (ids("docs", OLD), ids("docs", NEW)), f"version {version} mixes old and new"
+        assert source_chunk_ids(seen, "docs") in (ids("docs", OLD), ids("docs", NEW)), (
+            f"version {version} mixes old and new"
+        )
 
 
 @pytest.mark.parametrize("step", STEPS)

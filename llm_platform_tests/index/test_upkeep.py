@@ -75,7 +75,12 @@ def test_removing_stop_words_is_a_setting_and_then_with_is_not_indexed(table):
 
 
 def test_changing_tokenizer_settings_rebuilds_the_full_text_index(table):
-    sync_source(table, "docs", rows("docs", ["with", "for"]), settings=IndexConfig(ann_min_rows=5000, fts_remove_stop_words=True))
+    sync_source(
+        table,
+        "docs",
+        rows("docs", ["with", "for"]),
+        settings=IndexConfig(ann_min_rows=5000, fts_remove_stop_words=True),
+    )
     result = sync_source(table, "docs", rows("docs", ["with", "for"]), settings=SETTINGS)
     assert result.indexes == [fts_index_name(SETTINGS)]
     assert search(table, "with", None, mode="fts", k=1)[0]["locator"] == "with.md"
@@ -83,7 +88,10 @@ def test_changing_tokenizer_settings_rebuilds_the_full_text_index(table):
 
 def synthetic_rows(count: int) -> pa.Table:
     base = rows("docs", topic_slice(0, 1)).to_pylist()[0]
-    records = [{**base, "chunk_id": f"docs-{i}", "doc_id": f"doc-{i}", "vector": unit_vector(f"docs-{i}").tolist()} for i in range(count)]
+    records = [
+        {**base, "chunk_id": f"docs-{i}", "doc_id": f"doc-{i}", "vector": unit_vector(f"docs-{i}").tolist()}
+        for i in range(count)
+    ]
     return pa.Table.from_pylist(records, schema=index_schema(DIMENSION))
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from llm_platform.index.table import connect, open_published, open_table, publish, published_version, search, source_chunk_ids, sync_source
+from llm_platform.index.table import (
+    connect,
+    open_published,
+    open_table,
+    publish,
+    published_version,
+    search,
+    source_chunk_ids,
+    sync_source,
+)
 from llm_platform_tests.index.tables import DIMENSION, SETTINGS, TAG, unit_vector
 from llm_platform_tests.index.tables import rows as topic_rows
 
@@ -123,7 +132,9 @@ def test_search_can_be_limited_to_one_source(searchable):
 
 def test_full_text_search_sees_rows_added_after_the_index_was_built(searchable):
     sync(searchable, "notes", "class", "global", "assert")
-    assert search(searchable, "assert statements debugging assertions", None, mode="fts", k=1)[0]["locator"] == "assert.md"
+    assert (
+        search(searchable, "assert statements debugging assertions", None, mode="fts", k=1)[0]["locator"] == "assert.md"
+    )
 
 
 def test_unknown_search_mode_is_rejected_listing_the_modes(searchable):

@@ -53,8 +53,14 @@ def import_graph(package: Path) -> Graph:
     modules = module_names(package)
     graph: Graph = {}
     for module, path in modules.items():
-        imports = (node for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.Import | ast.ImportFrom))
-        targets = {_resolved(name, modules) for node in imports for name in _imported(node, module, path.name == "__init__.py")}
+        imports = (
+            node
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+        )
+        targets = {
+            _resolved(name, modules) for node in imports for name in _imported(node, module, path.name == "__init__.py")
+        }
         graph[module] = {target for target in targets if target and target != module}
     return graph
 
@@ -62,7 +68,9 @@ def import_graph(package: Path) -> Graph:
 def without(graph: Graph, edges: Iterable[tuple[str, str]]) -> Graph:
     """`graph` less `edges`."""
     dropped = set(edges)
-    return {module: {target for target in targets if (module, target) not in dropped} for module, targets in graph.items()}
+    return {
+        module: {target for target in targets if (module, target) not in dropped} for module, targets in graph.items()
+    }
 
 
 def circles(graph: Graph) -> list[list[str]]:
@@ -101,4 +109,9 @@ def circles(graph: Graph) -> list[list[str]]:
 
 def back_arrows(graph: Graph, layer_of: Callable[[str], int]) -> list[tuple[str, str]]:
     """Every import from a module into a module of a higher layer, sorted."""
-    return sorted((module, target) for module, targets in graph.items() for target in targets if layer_of(target) > layer_of(module))
+    return sorted(
+        (module, target)
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target) > layer_of(module)
+    )

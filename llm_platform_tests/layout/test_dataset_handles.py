@@ -14,7 +14,16 @@ import llm_platform
 
 PACKAGE = Path(llm_platform.__file__).parent
 # Store calls, and where in the call the dataset goes.
-DATASET_ARGUMENT = {"read": 0, "write": 0, "schema": 0, "current_version": 0, "iter_batches": 0, "read_record": 0, "write_record": 0, "of_dataset": 1}
+DATASET_ARGUMENT = {
+    "read": 0,
+    "write": 0,
+    "schema": 0,
+    "current_version": 0,
+    "iter_batches": 0,
+    "read_record": 0,
+    "write_record": 0,
+    "of_dataset": 1,
+}
 STORES = ("datasets", "store", "storage", "PreviousRows")
 SELECTIONS = {"assets", "keys"}
 ASSET_KEYWORDS = {"deps", "asset", "asset_key", "key"}
@@ -31,7 +40,11 @@ def _texts(node: ast.AST) -> list[ast.AST]:
 
 def _store_call_by_name(call: ast.Call) -> bool:
     func = call.func
-    if not isinstance(func, ast.Attribute) or func.attr not in DATASET_ARGUMENT or not ast.unparse(func.value).endswith(STORES):
+    if (
+        not isinstance(func, ast.Attribute)
+        or func.attr not in DATASET_ARGUMENT
+        or not ast.unparse(func.value).endswith(STORES)
+    ):
         return False
     position = DATASET_ARGUMENT[func.attr]
     return len(call.args) > position and _is_text(call.args[position])
@@ -39,7 +52,11 @@ def _store_call_by_name(call: ast.Call) -> bool:
 
 def _selection_by_name(call: ast.Call) -> bool:
     func = call.func
-    is_selection = isinstance(func, ast.Attribute) and func.attr in SELECTIONS and ast.unparse(func.value).endswith("AssetSelection")
+    is_selection = (
+        isinstance(func, ast.Attribute)
+        and func.attr in SELECTIONS
+        and ast.unparse(func.value).endswith("AssetSelection")
+    )
     return is_selection and any(_texts(arg) for arg in call.args)
 
 
@@ -67,19 +84,25 @@ def named_by_string(source: str) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and (
-            _store_call_by_name(node) or _selection_by_name(node) or _asset_keyword_by_name(node) or _asset_key_by_name(node, declarations)
+            _store_call_by_name(node)
+            or _selection_by_name(node)
+            or _asset_keyword_by_name(node)
+            or _asset_key_by_name(node, declarations)
         ):
             found.append(f"{node.lineno}: {ast.unparse(node)[:120]}")
     return found
 
 
 def test_no_module_names_a_dataset_or_asset_by_a_string():
-    found = {str(path.relative_to(PACKAGE)): named_by_string(path.read_text(encoding="utf-8")) for path in sorted(PACKAGE.rglob("*.py"))}
+    found = {
+        str(path.relative_to(PACKAGE)): named_by_string(path.read_text(encoding="utf-8"))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
     assert {path: calls for path, calls in found.items() if calls} == {}
 
 
 def test_a_store_read_naming_its_dataset_by_a_string_is_found():
-    assert named_by_string('storage.datasets.read("chunks", key)') == ['1: storage.datasets.read(\'chunks\', key)']
+    assert named_by_string('storage.datasets.read("chunks", key)') == ["1: storage.datasets.read('chunks', key)"]
 
 
 def test_a_store_write_naming_its_dataset_by_an_f_string_is_found():
@@ -110,6 +133,6 @@ def test_handles_and_declared_keys_pass():
     source = (
         'CHUNKS = dg.AssetKey(CHUNKS_DATA.name)\nVECTOR_INDEX = dg.AssetKey("vector_index")\n'
         'storage.datasets.read(CHUNKS_DATA, key, columns=["text"])\nstorage.read_record(BASE_MODEL_DATA)\n'
-        'dg.AssetSelection.assets(*DOCUMENT_ASSETS)\nhandle.read()\n'
+        "dg.AssetSelection.assets(*DOCUMENT_ASSETS)\nhandle.read()\n"
     )
     assert named_by_string(source) == []

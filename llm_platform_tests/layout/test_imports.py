@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 import llm_platform
-from llm_platform_tests.layout.import_graph import Graph, absolute_imports, back_arrows, circles, import_graph, module_names, without
+from llm_platform_tests.layout.import_graph import (
+    Graph,
+    absolute_imports,
+    back_arrows,
+    circles,
+    import_graph,
+    module_names,
+    without,
+)
 
 PACKAGE = Path(llm_platform.__file__).parent
 BENCHMARKS = PACKAGE.parent / "benchmarks"
@@ -20,23 +28,54 @@ TESTS = "llm_platform_tests"
 
 # (layer, the modules in it): a package name covers everything below it; the root package only itself
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("floor", (
-        "llm_platform", "llm_platform.config", "llm_platform.datasets", "llm_platform.home_layout", "llm_platform.identity", "llm_platform.lance_database",
-        "llm_platform.library_warnings", "llm_platform.metadata", "llm_platform.model_paths", "llm_platform.pod_specs",
-        "llm_platform.readers", "llm_platform.rules", "llm_platform.segment_log", "llm_platform.shards", "llm_platform.storage_files",
-        "llm_platform.tiny_model_notice",
-    )),
+    (
+        "floor",
+        (
+            "llm_platform",
+            "llm_platform.config",
+            "llm_platform.datasets",
+            "llm_platform.home_layout",
+            "llm_platform.identity",
+            "llm_platform.lance_database",
+            "llm_platform.library_warnings",
+            "llm_platform.metadata",
+            "llm_platform.model_paths",
+            "llm_platform.pod_specs",
+            "llm_platform.readers",
+            "llm_platform.rules",
+            "llm_platform.segment_log",
+            "llm_platform.shards",
+            "llm_platform.storage_files",
+            "llm_platform.tiny_model_notice",
+        ),
+    ),
     ("resources", ("llm_platform.resources",)),
     ("documents", ("llm_platform.documents",)),
     ("index", ("llm_platform.index",)),
     ("model", ("llm_platform.model",)),
     ("serving", ("llm_platform.serving",)),
-    ("top", ("llm_platform.automation", "llm_platform.cli", "llm_platform.dagster_commands", "llm_platform.definitions", "llm_platform.demo", "llm_platform.local_instance")),
+    (
+        "top",
+        (
+            "llm_platform.automation",
+            "llm_platform.cli",
+            "llm_platform.dagster_commands",
+            "llm_platform.definitions",
+            "llm_platform.demo",
+            "llm_platform.local_instance",
+        ),
+    ),
 )
+
 
 def layer_of(module: str, layers: tuple[tuple[str, tuple[str, ...]], ...] = LAYERS) -> int:
     """The rank of the layer that holds `module` (its longest matching name wins)."""
-    matches = [(len(name), rank) for rank, (_, names) in enumerate(layers) for name in names if module == name or ("." in name and module.startswith(f"{name}."))]
+    matches = [
+        (len(name), rank)
+        for rank, (_, names) in enumerate(layers)
+        for name in names
+        if module == name or ("." in name and module.startswith(f"{name}."))
+    ]
     if not matches:
         raise LookupError(f"{module} is in no layer: add it to LAYERS in {__file__}")
     return max(matches)[1]
@@ -65,7 +104,10 @@ def test_no_modules_import_each_other_in_a_loop():
 
 def imports_of_tests(folder: Path) -> dict[str, list[str]]:
     """Each script in `folder` that imports the test package, and what it imports from it."""
-    found = {path.name: sorted(name for name in absolute_imports(path) if name.split(".")[0] == TESTS) for path in sorted(folder.glob("*.py"))}
+    found = {
+        path.name: sorted(name for name in absolute_imports(path) if name.split(".")[0] == TESTS)
+        for path in sorted(folder.glob("*.py"))
+    }
     return {name: names for name, names in found.items() if names}
 
 
@@ -74,7 +116,9 @@ def test_benchmarks_never_import_the_tests():
 
 
 def test_a_benchmark_importing_a_test_fixture_is_named(tmp_path: Path):
-    (tmp_path / "bench.py").write_text("def main():\n    from llm_platform_tests.conftest import CONFIG\n", encoding="utf-8")
+    (tmp_path / "bench.py").write_text(
+        "def main():\n    from llm_platform_tests.conftest import CONFIG\n", encoding="utf-8"
+    )
     assert imports_of_tests(tmp_path) == {"bench.py": ["llm_platform_tests.conftest"]}
 
 

@@ -16,7 +16,19 @@ PACKAGE = Path(llm_platform.__file__).parent
 DOMAINS = ("documents", "index", "model", "serving")
 # The Dagster modules of each domain; every other module of a domain is plain logic.
 DAGSTER_MODULES = {"assets.py", "embedding_assets.py", "sft_assets.py"}
-HEAVY = ("torch", "transformers", "peft", "lancedb", "scipy", "datasketch", "sentence_transformers", "pandera", "trafilatura", "mlflow", "sklearn")
+HEAVY = (
+    "torch",
+    "transformers",
+    "peft",
+    "lancedb",
+    "scipy",
+    "datasketch",
+    "sentence_transformers",
+    "pandera",
+    "trafilatura",
+    "mlflow",
+    "sklearn",
+)
 
 
 def _all_imports(path: Path) -> set[str]:
@@ -42,7 +54,9 @@ def test_domain_logic_modules_never_import_dagster():
 @pytest.mark.parametrize("module", ["llm_platform.definitions", "llm_platform.cli"])
 def test_importing_the_code_location_or_cli_loads_no_heavy_library(module):
     code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
-    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout))
+    loaded = set(
+        json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    )
     assert sorted(set(HEAVY) & loaded) == []
 
 
@@ -59,7 +73,9 @@ def test_the_code_location_starts_no_thread_so_step_workers_can_fork_from_it():
 
 
 def test_the_thread_guard_sees_a_library_that_starts_one():
-    assert len(_threads_after_import("lancedb")) > 1, "lancedb starts its event loop on import; the guard above must be able to see that"
+    assert len(_threads_after_import("lancedb")) > 1, (
+        "lancedb starts its event loop on import; the guard above must be able to see that"
+    )
 
 
 def modules_defining(root: Path, function: str) -> list[str]:
@@ -79,5 +95,7 @@ def test_one_prompt_function_formats_every_prompt(function):
 
 def test_a_second_prompt_function_is_found(tmp_path: Path):
     (tmp_path / "prompts.py").write_text("def format_prompt(template, instruction):\n    return ''\n", encoding="utf-8")
-    (tmp_path / "training.py").write_text("def format_prompt(instruction, template):\n    return ''\n", encoding="utf-8")
+    (tmp_path / "training.py").write_text(
+        "def format_prompt(instruction, template):\n    return ''\n", encoding="utf-8"
+    )
     assert modules_defining(tmp_path, "format_prompt") == ["prompts.py", "training.py"]

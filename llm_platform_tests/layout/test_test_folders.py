@@ -48,7 +48,12 @@ def test_a_test_folder_named_for_no_part_of_the_package_is_reported(tmp_path):
 
 
 def test_the_folders_this_tree_used_to_mix_tests_in_are_reported():
-    assert unmirrored(["pipeline", "model_assets", "storage", "ui"], PACKAGE) == ["model_assets", "pipeline", "storage", "ui"]
+    assert unmirrored(["pipeline", "model_assets", "storage", "ui"], PACKAGE) == [
+        "model_assets",
+        "pipeline",
+        "storage",
+        "ui",
+    ]
 
 
 def test_every_cross_cutting_folder_exists_and_mirrors_nothing():

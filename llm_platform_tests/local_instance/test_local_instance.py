@@ -34,8 +34,16 @@ def no_dagster_home(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_llm_platform_dagster_runs_dagster_on_the_local_instance(tmp_path: Path) -> None:
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
-    result = subprocess.run([str(BIN / "llm-platform"), "dagster", "instance", "info"], cwd=work, env=_env_without_dagster_home(home),
-                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    result = subprocess.run(
+        [str(BIN / "llm-platform"), "dagster", "instance", "info"],
+        cwd=work,
+        env=_env_without_dagster_home(home),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     dagster_home = home / "dagster"
     assert str(dagster_home) in result.stdout
@@ -50,14 +58,26 @@ def test_repo_root_holds_no_instance_config() -> None:
 
 
 def test_dagster_command_without_dagster_home_warns(tmp_path: Path) -> None:
-    result = subprocess.run([str(BIN / "dagster"), "asset", "list", "-m", "llm_platform.definitions"], cwd=tmp_path,
-                            env=_env_without_dagster_home(tmp_path / "home"), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    result = subprocess.run(
+        [str(BIN / "dagster"), "asset", "list", "-m", "llm_platform.definitions"],
+        cwd=tmp_path,
+        env=_env_without_dagster_home(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "DAGSTER_HOME is not set" in result.stderr and "llm-platform dagster" in result.stderr
-    assert not {"history", "schedules", "storage"} & {p.name for p in tmp_path.iterdir()}, "instance folders left in the working directory"
+    assert not {"history", "schedules", "storage"} & {p.name for p in tmp_path.iterdir()}, (
+        "instance folders left in the working directory"
+    )
 
 
-def test_warning_is_only_for_dagster_commands_without_dagster_home(no_dagster_home, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_warning_is_only_for_dagster_commands_without_dagster_home(
+    no_dagster_home, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert dagster_home_warning("/venv/bin/dagster") is not None
     assert dagster_home_warning("/venv/bin/dagster-webserver") is not None
     assert dagster_home_warning("/venv/bin/pytest") is None
@@ -65,14 +85,18 @@ def test_warning_is_only_for_dagster_commands_without_dagster_home(no_dagster_ho
     assert dagster_home_warning("/venv/bin/dagster") is None
 
 
-def test_dg_commands_that_run_on_an_instance_warn_without_dagster_home_and_those_that_only_load_code_do_not(no_dagster_home) -> None:
+def test_dg_commands_that_run_on_an_instance_warn_without_dagster_home_and_those_that_only_load_code_do_not(
+    no_dagster_home,
+) -> None:
     assert dagster_home_warning("/venv/bin/dg", "launch") is not None
     assert dagster_home_warning("/venv/bin/dg", "dev") is not None
     assert dagster_home_warning("/venv/bin/dg", "check") is None
     assert dagster_home_warning("/venv/bin/dg", "list") is None
 
 
-def test_demo_instance_has_run_retries_and_run_monitoring(tmp_path: Path, no_dagster_home, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_instance_has_run_retries_and_run_monitoring(
+    tmp_path: Path, no_dagster_home, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from llm_platform.demo.run import demo_instance
 
     monkeypatch.setenv("LLM_PLATFORM_HOME", str(tmp_path))

@@ -22,12 +22,23 @@ torch.set_num_threads(1)
 DEMO_SFT = Path(__file__).resolve().parents[2] / "llm_platform" / "demo" / "sft"
 # Enough pre-training that the embeddings carry signal; below that, LoRA cannot move the logits.
 TINY = TinyModelSettings(
-    vocab_size=512, hidden_size=32, num_layers=2, num_heads=4, max_positions=256,
-    pretrain_steps=100, pretrain_lr=1e-2,
+    vocab_size=512,
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    max_positions=256,
+    pretrain_steps=100,
+    pretrain_lr=1e-2,
 )
 # dropout 0 makes the train-mode loss training logs equal an eval-mode forward pass.
 LORA = TrainingSettings(
-    rank=8, alpha=16, dropout=0.0, learning_rate=3e-2, epochs=3, batch_size=8, max_length=128,
+    rank=8,
+    alpha=16,
+    dropout=0.0,
+    learning_rate=3e-2,
+    epochs=3,
+    batch_size=8,
+    max_length=128,
     checkpoint_every_steps=4,
 )
 
@@ -60,16 +71,22 @@ def curated_examples() -> list[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def tuned(tiny_base, curated_examples, tmp_path_factory) -> TrainResult:
     """One uninterrupted LoRA run on the curated pairs: 40 examples, batch 8, 3 epochs = 15 steps."""
-    return train_lora(TrainingRequest(
-        base_model_dir=tiny_base.path, examples=curated_examples, config=LORA,
-        output_dir=str(tmp_path_factory.mktemp("lora")),
-    ))
+    return train_lora(
+        TrainingRequest(
+            base_model_dir=tiny_base.path,
+            examples=curated_examples,
+            config=LORA,
+            output_dir=str(tmp_path_factory.mktemp("lora")),
+        )
+    )
 
 
 @pytest.fixture
 def lora_request(tiny_base, curated_examples, tmp_path) -> TrainingRequest:
     """LORA on the curated pairs over the tiny base, into this test's tmp_path: `tuned`'s run, in a fresh folder."""
-    return TrainingRequest(base_model_dir=tiny_base.path, examples=curated_examples, config=LORA, output_dir=str(tmp_path))
+    return TrainingRequest(
+        base_model_dir=tiny_base.path, examples=curated_examples, config=LORA, output_dir=str(tmp_path)
+    )
 
 
 # ---- real architectures in a local Hugging Face hub cache --------------------------------------
@@ -77,16 +94,28 @@ def lora_request(tiny_base, curated_examples, tmp_path) -> TrainingRequest:
 QWEN_ID, LLAMA_ID = "llm-platform-tests/tiny-qwen2", "llm-platform-tests/tiny-llama"
 # Two commits per repo: `v1` is the older, `main` the newer (different seeds, so different weights).
 COMMITS = {"v1": "1" * 40, "main": "2" * 40}
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def _real_architecture(arch: str, tokenizer, seed: int):
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    shape = {"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                 "num_key_value_heads": 2, "max_position_embeddings": 256, "tie_word_embeddings": True,
-                 "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+    shape = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+        "tie_word_embeddings": True,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
     config_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
     torch.manual_seed(seed)
     return model_cls(config_cls(**shape))

@@ -27,7 +27,9 @@ class FakeKubernetes:
         self.runner = runner
 
     def create_namespaced_custom_object(self, group, version, namespace, plural, body):
-        assert (group, version, plural) == ("kubeflow.org", "v1", "pytorchjobs") and namespace == body["metadata"]["namespace"]
+        assert (group, version, plural) == ("kubeflow.org", "v1", "pytorchjobs") and namespace == body["metadata"][
+            "namespace"
+        ]
         self.calls.append("create")
         name = body["metadata"]["name"]
         if name in self.objects:
@@ -47,8 +49,6 @@ class FakeKubernetes:
         del self.objects[name]
 
 
-
-
 def play_operator(body: dict) -> str:
     """Run every replica's container as the operator would, one CPU process per node, and report the outcome."""
     spec = body["spec"]
@@ -58,8 +58,15 @@ def play_operator(body: dict) -> str:
     port = free_port()
     procs = []
     for rank in range(nodes):
-        env = {**os.environ, "PET_NNODES": str(nodes), "PET_NODE_RANK": str(rank), "PET_NPROC_PER_NODE": spec["nprocPerNode"],
-               "PET_MASTER_ADDR": "127.0.0.1", "PET_MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "PET_NNODES": str(nodes),
+            "PET_NODE_RANK": str(rank),
+            "PET_NPROC_PER_NODE": spec["nprocPerNode"],
+            "PET_MASTER_ADDR": "127.0.0.1",
+            "PET_MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
         procs.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
     codes = [proc.wait(timeout=600) for proc in procs]
     return "Succeeded" if codes == [0] * nodes else "Failed"

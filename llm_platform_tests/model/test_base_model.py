@@ -8,7 +8,16 @@ import os
 import pytest
 import torch
 
-from llm_platform.model.base_model import INFO_FILE, build_tiny_causal_lm, count_parameters, load_base_model, pretrain_causal_lm, resolve_base_model, train_corpus_tokenizer, weights_hash
+from llm_platform.model.base_model import (
+    INFO_FILE,
+    build_tiny_causal_lm,
+    count_parameters,
+    load_base_model,
+    pretrain_causal_lm,
+    resolve_base_model,
+    train_corpus_tokenizer,
+    weights_hash,
+)
 from llm_platform.model_paths import ModelNotAvailableError
 from llm_platform_tests.model.conftest import TINY
 
@@ -75,10 +84,19 @@ def test_missing_local_folder_fails_with_a_message_naming_it(tmp_path):
 
 def test_configured_local_model_is_used_and_a_pointer_written(tiny_base, tmp_path, corpus_texts):
     info = resolve_base_model(
-        tiny_base.path, revision=None, output_dir=str(tmp_path), corpus_texts=corpus_texts,
-        tiny_config=None, allow_download=False,
+        tiny_base.path,
+        revision=None,
+        output_dir=str(tmp_path),
+        corpus_texts=corpus_texts,
+        tiny_config=None,
+        allow_download=False,
     )
-    assert (info.kind, info.path, info.weights_hash, info.commit) == ("configured", tiny_base.path, tiny_base.weights_hash, None)
+    assert (info.kind, info.path, info.weights_hash, info.commit) == (
+        "configured",
+        tiny_base.path,
+        tiny_base.weights_hash,
+        None,
+    )
     pointer = json.loads((tmp_path / INFO_FILE).read_text())
     assert pointer["path"] == tiny_base.path
     assert not os.path.exists(tmp_path / "model.safetensors")
@@ -86,4 +104,11 @@ def test_configured_local_model_is_used_and_a_pointer_written(tiny_base, tmp_pat
 
 def test_configuring_both_a_model_and_the_tiny_lm_is_rejected(tiny_base, tmp_path, corpus_texts):
     with pytest.raises(ValueError, match="not both"):
-        resolve_base_model(tiny_base.path, revision=None, output_dir=str(tmp_path), corpus_texts=corpus_texts, tiny_config=TINY, allow_download=False)
+        resolve_base_model(
+            tiny_base.path,
+            revision=None,
+            output_dir=str(tmp_path),
+            corpus_texts=corpus_texts,
+            tiny_config=TINY,
+            allow_download=False,
+        )

@@ -20,8 +20,12 @@ DDP_REL_TOLERANCE = 1e-4
 def two_processes(tiny_base, curated_examples, tmp_path_factory):
     steps: list[tuple[int, float]] = []
     output = tmp_path_factory.mktemp("ddp")
-    request = TrainingRequest(base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(output),
-                              config=lora(num_processes=2, device="cpu"))
+    request = TrainingRequest(
+        base_model_dir=tiny_base.path,
+        examples=curated_examples,
+        output_dir=str(output),
+        config=lora(num_processes=2, device="cpu"),
+    )
     result = train_lora(request, on_step=lambda step, loss: steps.append((step, loss)))
     return result, steps
 
@@ -58,5 +62,8 @@ def test_an_interrupted_distributed_run_resumes_exactly(lora_request, two_proces
 def test_a_checkpoint_of_one_process_is_refused_by_two_and_the_log_says_why(lora_request):
     with pytest.raises(TrainingInterrupted):
         train_lora(dataclasses.replace(lora_request, config=lora(num_processes=1), stop_after_steps=4))
-    with pytest.raises(RuntimeError, match="torchrun with 2 processes failed .*torchrun.log; rank-[01]: ValueError: Checkpoint .* number of processes"):
+    with pytest.raises(
+        RuntimeError,
+        match="torchrun with 2 processes failed .*torchrun.log; rank-[01]: ValueError: Checkpoint .* number of processes",
+    ):
         train_lora(dataclasses.replace(lora_request, config=lora(num_processes=2, device="cpu")))

@@ -10,7 +10,13 @@ from llm_platform.model.sft_build import build_sft
 
 QUESTION = "What does the with statement do?"
 SERVED = "It runs a block inside a context manager, calling __enter__ and __exit__."
-CURATED = [{"instruction": f"Curated question number {n} about Python?", "response": f"Curated answer number {n}, long enough."} for n in range(40)]
+CURATED = [
+    {
+        "instruction": f"Curated question number {n} about Python?",
+        "response": f"Curated answer number {n}, long enough.",
+    }
+    for n in range(40)
+]
 
 
 def _jsonl(*records: dict) -> bytes:
@@ -18,13 +24,29 @@ def _jsonl(*records: dict) -> bytes:
 
 
 def _rating(answer_id: str, rating: int, at: float, corrected: str | None = None, question: str = QUESTION) -> dict:
-    record = {"answer_id": answer_id, "question": question, "answer": SERVED, "rating": rating, "caller": "anonymous", "rated_at": at}
-    return record | ({"corrected_answer": corrected, "proposal_id": proposal_id(answer_id, corrected)} if corrected else {})
+    record = {
+        "answer_id": answer_id,
+        "question": question,
+        "answer": SERVED,
+        "rating": rating,
+        "caller": "anonymous",
+        "rated_at": at,
+    }
+    return record | (
+        {"corrected_answer": corrected, "proposal_id": proposal_id(answer_id, corrected)} if corrected else {}
+    )
 
 
 def _build(feedback: bytes, approved=(), eval_fraction: float = 0.25):
-    return build_sft([], [("curated.jsonl", _jsonl(*CURATED))], [("served.jsonl", feedback)],
-                     eval_fraction=eval_fraction, min_feedback_rating=4, max_corpus_pairs=0, approved_corrections=approved)
+    return build_sft(
+        [],
+        [("curated.jsonl", _jsonl(*CURATED))],
+        [("served.jsonl", feedback)],
+        eval_fraction=eval_fraction,
+        min_feedback_rating=4,
+        max_corpus_pairs=0,
+        approved_corrections=approved,
+    )
 
 
 def _rows(built) -> tuple[set[str], set[str]]:
@@ -32,7 +54,9 @@ def _rows(built) -> tuple[set[str], set[str]]:
 
 
 def test_a_later_rating_of_an_answer_replaces_the_earlier_one():
-    folded = fold_feedback([("a.jsonl", _jsonl(_rating("chatcmpl-1", 5, at=2.0))), ("b.jsonl", _jsonl(_rating("chatcmpl-1", 2, at=3.0)))])
+    folded = fold_feedback(
+        [("a.jsonl", _jsonl(_rating("chatcmpl-1", 5, at=2.0))), ("b.jsonl", _jsonl(_rating("chatcmpl-1", 2, at=3.0)))]
+    )
 
     assert [(path, record["rating"]) for path, _, record, _ in folded.records] == [("b.jsonl", 2)]
     assert folded.notes == ["1 feedback record(s) replaced by a later rating of the same answer id"]
@@ -47,7 +71,10 @@ def test_many_ratings_of_one_answer_give_one_training_pair():
 
 
 def test_a_correction_is_not_trained_on_until_a_reviewer_approves_it():
-    poison = [_rating("chatcmpl-1", 5, at=float(n), corrected=f"Attacker text number {n} that should never be learned.") for n in range(500)]
+    poison = [
+        _rating("chatcmpl-1", 5, at=float(n), corrected=f"Attacker text number {n} that should never be learned.")
+        for n in range(500)
+    ]
 
     built, baseline = _build(_jsonl(*poison)), _build(_jsonl(_rating("chatcmpl-1", 5, at=1.0)))
 
@@ -73,8 +100,15 @@ def test_an_approved_correction_trains_beside_the_callers_own_rating():
 
 
 def test_corrections_in_the_old_shape_are_proposals_too():
-    old = {"question": QUESTION, "answer": "Attacker text stored the old way as the answer.", "rating": 5,
-           "served_answer": SERVED, "served_rating": 1, "answer_id": "chatcmpl-1", "rated_at": 1.0}
+    old = {
+        "question": QUESTION,
+        "answer": "Attacker text stored the old way as the answer.",
+        "rating": 5,
+        "served_answer": SERVED,
+        "served_rating": 1,
+        "answer_id": "chatcmpl-1",
+        "rated_at": 1.0,
+    }
 
     built = _build(_jsonl(old))
 

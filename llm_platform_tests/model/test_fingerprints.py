@@ -18,7 +18,9 @@ BASE = {"weights_hash": "wwwwwwww", "name": "tiny", "kind": "tiny-local", "path"
 
 
 def _request(**settings) -> TrainingRequest:
-    return TrainingRequest(base_model_dir="/models/base", examples=PAIRS, config=TrainingSettings(**settings), output_dir="/out")
+    return TrainingRequest(
+        base_model_dir="/models/base", examples=PAIRS, config=TrainingSettings(**settings), output_dir="/out"
+    )
 
 
 def _adapter_fingerprint(**training) -> str:
@@ -33,7 +35,10 @@ def test_the_checkpoint_fingerprint_of_default_settings_is_unchanged():
 
 
 def test_the_adapter_fingerprint_is_unchanged():
-    assert _adapter_fingerprint(rank=4, target_modules=["q_proj"], min_new_examples=5) == "3c0a19a1f62243fd603266c0bca965e0"
+    assert (
+        _adapter_fingerprint(rank=4, target_modules=["q_proj"], min_new_examples=5)
+        == "3c0a19a1f62243fd603266c0bca965e0"
+    )
 
 
 def test_a_setting_that_shapes_the_adapter_changes_both_fingerprints():
@@ -48,14 +53,34 @@ def test_when_and_where_training_runs_changes_neither_fingerprint():
 
 
 def test_a_resumption_may_change_device_and_checkpointing():
-    assert fingerprint(_request(device="cpu", checkpoint_every_steps=3, gradient_checkpointing=True)) == fingerprint(_request())
+    assert fingerprint(_request(device="cpu", checkpoint_every_steps=3, gradient_checkpointing=True)) == fingerprint(
+        _request()
+    )
 
 
 def test_the_mlflow_params_are_the_training_settings_and_the_pair_counts():
-    config = PlatformConfig(sources=[{"name": "docs", "location": "/tmp"}], training={"rank": 4, "target_modules": ["q_proj"]})
-    plan = plan_adapter(config, [{"instruction": "q", "response": "a"}], BASE, DEFAULT_PROMPT, sft_version=None, models_dir="/m")
+    config = PlatformConfig(
+        sources=[{"name": "docs", "location": "/tmp"}], training={"rank": 4, "target_modules": ["q_proj"]}
+    )
+    plan = plan_adapter(
+        config, [{"instruction": "q", "response": "a"}], BASE, DEFAULT_PROMPT, sft_version=None, models_dir="/m"
+    )
     assert training_params(plan, 3) == {
-        "rank": 4, "alpha": 16, "dropout": 0.05, "target_modules": "q_proj", "learning_rate": 0.002, "epochs": 2, "batch_size": 8,
-        "max_length": 256, "seed": 0, "checkpoint_every_steps": 10, "device": "auto", "gradient_accumulation_steps": 1,
-        "gradient_checkpointing": False, "group_by_length": True, "num_processes": 1, "train_pairs": 1, "new_pairs": 3,
+        "rank": 4,
+        "alpha": 16,
+        "dropout": 0.05,
+        "target_modules": "q_proj",
+        "learning_rate": 0.002,
+        "epochs": 2,
+        "batch_size": 8,
+        "max_length": 256,
+        "seed": 0,
+        "checkpoint_every_steps": 10,
+        "device": "auto",
+        "gradient_accumulation_steps": 1,
+        "gradient_checkpointing": False,
+        "group_by_length": True,
+        "num_processes": 1,
+        "train_pairs": 1,
+        "new_pairs": 3,
     }

@@ -33,8 +33,10 @@ def test_perplexity_bound_is_a_maximum():
 
 def test_regression_beyond_the_allowed_drop_fails_with_the_numbers():
     results = evaluate_gates(
-        {"rouge_l": 0.31, "perplexity": 20.0}, {"rouge_l": 0.36, "perplexity": 20.0},
-        minimums=MINIMUMS, max_regression=0.02,
+        {"rouge_l": 0.31, "perplexity": 20.0},
+        {"rouge_l": 0.36, "perplexity": 20.0},
+        minimums=MINIMUMS,
+        max_regression=0.02,
     )
     gate = _by_name(results)["rouge_l_no_regression"]
     assert len(results) == 4
@@ -74,20 +76,38 @@ def test_negative_max_regression_is_rejected():
 
 def test_candidate_that_does_not_beat_the_base_by_the_margin_fails():
     base = {"rouge_l": 0.30, "perplexity": 20.0}
-    gates = _by_name(evaluate_gates({"rouge_l": 0.32, "perplexity": 19.9}, None, minimums={}, base=base,
-                                    beat_base={"rouge_l": 0.05, "perplexity": 0.02}))
+    gates = _by_name(
+        evaluate_gates(
+            {"rouge_l": 0.32, "perplexity": 19.9},
+            None,
+            minimums={},
+            base=base,
+            beat_base={"rouge_l": 0.05, "perplexity": 0.02},
+        )
+    )
     assert not gates["rouge_l_beats_base"].passed and "required improvement 0.05" in gates["rouge_l_beats_base"].message
     assert not gates["perplexity_beats_base"].passed and "0.5% below base 20" in gates["perplexity_beats_base"].message
 
 
 def test_candidate_equal_to_the_base_fails_even_with_a_zero_margin():
-    gate = _by_name(evaluate_gates({"perplexity": 20.0}, None, minimums={}, base={"perplexity": 20.0}, beat_base={"perplexity": 0.0}))
+    gate = _by_name(
+        evaluate_gates(
+            {"perplexity": 20.0}, None, minimums={}, base={"perplexity": 20.0}, beat_base={"perplexity": 0.0}
+        )
+    )
     assert not gate["perplexity_beats_base"].passed
 
 
 def test_candidate_that_beats_the_base_by_the_margin_passes():
-    gates = _by_name(evaluate_gates({"rouge_l": 0.40, "perplexity": 15.0}, None, minimums={}, base={"rouge_l": 0.30, "perplexity": 20.0},
-                                    beat_base={"rouge_l": 0.05, "perplexity": 0.2}))
+    gates = _by_name(
+        evaluate_gates(
+            {"rouge_l": 0.40, "perplexity": 15.0},
+            None,
+            minimums={},
+            base={"rouge_l": 0.30, "perplexity": 20.0},
+            beat_base={"rouge_l": 0.05, "perplexity": 0.2},
+        )
+    )
     assert gates["rouge_l_beats_base"].passed and gates["perplexity_beats_base"].passed
 
 
@@ -101,8 +121,13 @@ def test_default_bounds_fail_a_broken_adapter():
 
     defaults = GateSettings()
     broken = {"perplexity": float("nan"), "rouge_l": 0.0, "bleu": 0.0}
-    results = evaluate_gates(broken, None, minimums=defaults.minimums, base={"perplexity": 30.0, "rouge_l": 0.1, "bleu": 0.02},
-                             beat_base=defaults.beat_base)
+    results = evaluate_gates(
+        broken,
+        None,
+        minimums=defaults.minimums,
+        base={"perplexity": 30.0, "rouge_l": 0.1, "bleu": 0.02},
+        beat_base=defaults.beat_base,
+    )
     assert not any(r.passed for r in results)
     assert {r.metric for r in results} == {"rouge_l>=min", "bleu>=min", "perplexity<=max", "perplexity_beats_base"}
 
@@ -133,12 +158,21 @@ def test_demo_gates_refuse_a_candidate_that_answers_as_the_base_does():
 
 def test_demo_gates_refuse_a_candidate_that_gains_less_than_the_margin_on_one_answer_metric():
     gates = _demo_gates()
-    better = {"perplexity": DEMO_BASE["perplexity"] * 0.5, "rouge_l": DEMO_BASE["rouge_l"] + 2 * gates.beat_base["rouge_l"]}
+    better = {
+        "perplexity": DEMO_BASE["perplexity"] * 0.5,
+        "rouge_l": DEMO_BASE["rouge_l"] + 2 * gates.beat_base["rouge_l"],
+    }
     for metric in ("rouge_l", "rag_rouge_l"):
-        candidate = {**DEMO_BASE, **better, "rag_rouge_l": DEMO_BASE["rag_rouge_l"] + 2 * gates.beat_base["rag_rouge_l"]}
+        candidate = {
+            **DEMO_BASE,
+            **better,
+            "rag_rouge_l": DEMO_BASE["rag_rouge_l"] + 2 * gates.beat_base["rag_rouge_l"],
+        }
         candidate[metric] = DEMO_BASE[metric] + gates.beat_base[metric] / 2
 
-        results = _by_name(evaluate_gates(candidate, None, minimums=gates.minimums, base=DEMO_BASE, beat_base=gates.beat_base))
+        results = _by_name(
+            evaluate_gates(candidate, None, minimums=gates.minimums, base=DEMO_BASE, beat_base=gates.beat_base)
+        )
 
         assert not results[f"{metric}_beats_base"].passed
         assert [name for name, r in results.items() if not r.passed] == [f"{metric}_beats_base"]

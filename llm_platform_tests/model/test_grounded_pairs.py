@@ -14,7 +14,9 @@ CHUNKS = [(f"chunk-{i}", "Python tutorial", f"Topic number {i}", f"{i}: {CHUNK_T
 
 
 def _build(grounding_chars: int | None):
-    return build_sft(CHUNKS, [], [], eval_fraction=0.25, min_feedback_rating=4, max_corpus_pairs=100, grounding_chars=grounding_chars)
+    return build_sft(
+        CHUNKS, [], [], eval_fraction=0.25, min_feedback_rating=4, max_corpus_pairs=100, grounding_chars=grounding_chars
+    )
 
 
 def test_a_grounded_pair_is_prompted_exactly_as_a_rag_question_with_its_chunk():

@@ -34,7 +34,9 @@ def test_loading_at_a_revision_loads_that_commits_weights(hub_env):
     assert older.config.model_type == "qwen2"
     first = "model.embed_tokens.weight"
     assert not older.state_dict()[first].equal(newer.state_dict()[first])
-    assert older.num_parameters() == describe_configured_model(QWEN_ID, revision="v1", allow_download=False).num_parameters
+    assert (
+        older.num_parameters() == describe_configured_model(QWEN_ID, revision="v1", allow_download=False).num_parameters
+    )
 
 
 def test_weights_hash_streams_the_files_without_loading_the_model(hub_env, monkeypatch):
@@ -46,14 +48,25 @@ def test_weights_hash_streams_the_files_without_loading_the_model(hub_env, monke
     digest = hashlib.sha256()
     for name in weight_files(info.path):
         digest.update(f"{name}\0".encode())
-        digest.update((hub_env / "models--llm-platform-tests--tiny-llama" / "snapshots" / COMMITS["v1"] / name).read_bytes())
+        digest.update(
+            (hub_env / "models--llm-platform-tests--tiny-llama" / "snapshots" / COMMITS["v1"] / name).read_bytes()
+        )
     assert info.weights_hash == digest.hexdigest()[:32]
 
 
-@pytest.mark.parametrize(("repo_id", "revision"), [("llm-platform-tests/not-in-the-cache", None), (QWEN_ID, "v9-does-not-exist")])
+@pytest.mark.parametrize(
+    ("repo_id", "revision"), [("llm-platform-tests/not-in-the-cache", None), (QWEN_ID, "v9-does-not-exist")]
+)
 def test_a_model_that_cannot_be_found_fails_naming_model_revision_and_the_fix(hub_env, tmp_path, repo_id, revision):
     with pytest.raises(ModelNotAvailableError) as caught:
-        resolve_base_model(repo_id, revision=revision, output_dir=str(tmp_path), corpus_texts=["text"], tiny_config=None, allow_download=False)
+        resolve_base_model(
+            repo_id,
+            revision=revision,
+            output_dir=str(tmp_path),
+            corpus_texts=["text"],
+            tiny_config=None,
+            allow_download=False,
+        )
     message = str(caught.value)
     assert repo_id in message and f"revision {revision or 'main'}" in message
     assert "hf download" in message and "allow_download" in message and "local directory" in message
@@ -62,7 +75,9 @@ def test_a_model_that_cannot_be_found_fails_naming_model_revision_and_the_fix(hu
 
 def test_no_configured_model_and_no_tiny_choice_fails_instead_of_building_one(tmp_path):
     with pytest.raises(ModelNotAvailableError, match=r"base_model\.name_or_path.*base_model\.tiny"):
-        resolve_base_model(None, revision=None, output_dir=str(tmp_path), corpus_texts=["text"], tiny_config=None, allow_download=False)
+        resolve_base_model(
+            None, revision=None, output_dir=str(tmp_path), corpus_texts=["text"], tiny_config=None, allow_download=False
+        )
     assert not any(tmp_path.iterdir())
 
 
@@ -80,8 +95,18 @@ def test_chat_template_of_the_tokenizer_becomes_the_prompt_format(hub_env):
 def test_lora_trains_on_a_cached_qwen2_at_its_commit_with_its_chat_template(hub_env, tmp_path, curated_examples):
     _, tokenizer = load_base_model(QWEN_ID, revision="v1")
     template = template_for(tokenizer)
-    config = TrainingSettings(rank=4, alpha=8, dropout=0.0, epochs=1, batch_size=8, max_length=96, checkpoint_every_steps=100, device="cpu")
-    result = train_lora(TrainingRequest(base_model_dir=QWEN_ID, base_revision=COMMITS["v1"], examples=curated_examples[:16], config=config,
-                                        output_dir=str(tmp_path), prompt_template=template))
+    config = TrainingSettings(
+        rank=4, alpha=8, dropout=0.0, epochs=1, batch_size=8, max_length=96, checkpoint_every_steps=100, device="cpu"
+    )
+    result = train_lora(
+        TrainingRequest(
+            base_model_dir=QWEN_ID,
+            base_revision=COMMITS["v1"],
+            examples=curated_examples[:16],
+            config=config,
+            output_dir=str(tmp_path),
+            prompt_template=template,
+        )
+    )
     model, _ = load_adapter(QWEN_ID, result.adapter_dir, revision=COMMITS["v1"])
     assert result.steps == 2 and model.base_model.model.config.model_type == "qwen2"

@@ -35,7 +35,9 @@ def _event_log_text(platform: Platform, result: dg.ExecuteInProcessResult) -> st
     return "\n".join(serialize_value(entry) for entry in platform.instance.all_logs(result.run_id))
 
 
-def test_training_lands_runs_metrics_artifacts_model_and_alias_on_the_server(platform: Platform, mlflow_server: str) -> None:
+def test_training_lands_runs_metrics_artifacts_model_and_alias_on_the_server(
+    platform: Platform, mlflow_server: str
+) -> None:
     config = platform.config(mlflow={"tracking_uri": _with_credentials(mlflow_server)})
     global_uri = mlflow.get_tracking_uri()
     result = platform.train(config)
@@ -55,13 +57,19 @@ def test_training_lands_runs_metrics_artifacts_model_and_alias_on_the_server(pla
 
     assert not (Path(platform.home) / "mlflow").exists(), "a local MLflow store was written despite the server"
     assert mlflow.get_tracking_uri() == global_uri, "the assets changed MLflow's process-global tracking URI"
-    assert platform.latest("production_model")["tracking_uri"] == _with_credentials(mlflow_server).replace(PASSWORD, "***")
+    assert platform.latest("production_model")["tracking_uri"] == _with_credentials(mlflow_server).replace(
+        PASSWORD, "***"
+    )
     assert PASSWORD not in _event_log_text(platform, result)
 
 
-def test_tracking_uri_comes_from_the_environment_when_config_has_none(mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracking_uri_comes_from_the_environment_when_config_has_none(
+    mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(TRACKING_URI_ENV, mlflow_server)
-    resource = mlflow_resource(MlflowSettings(experiment="from_env", registered_model="unused"), str(tmp_path), in_dagster=True)
+    resource = mlflow_resource(
+        MlflowSettings(experiment="from_env", registered_model="unused"), str(tmp_path), in_dagster=True
+    )
     assert isinstance(resource.tracking_uri, dg.EnvVar)
 
     @dg.asset
@@ -84,13 +92,19 @@ def test_config_uri_wins_over_the_environment(tmp_path: Path, monkeypatch: pytes
     assert MlflowResource(tracking_uri=local, home=str(tmp_path)).uri == local
 
 
-def test_without_config_or_environment_the_store_is_sqlite_under_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_config_or_environment_the_store_is_sqlite_under_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
-    resource = mlflow_resource(MlflowSettings(experiment="local", registered_model="unused"), str(tmp_path), in_dagster=True)
+    resource = mlflow_resource(
+        MlflowSettings(experiment="local", registered_model="unused"), str(tmp_path), in_dagster=True
+    )
     assert resource.uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
 
 
-def test_outside_dagster_the_environment_uri_is_read_when_connecting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_dagster_the_environment_uri_is_read_when_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The service builds its resource outside Dagster, where an unresolved dg.EnvVar cannot be read.
     chosen = f"sqlite:///{tmp_path / 'from_env.db'}"
     monkeypatch.setenv(TRACKING_URI_ENV, chosen)
@@ -124,8 +138,24 @@ def test_unreachable_server_error_masks_the_password(monkeypatch: pytest.MonkeyP
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
-FLUENT_CALLS = {"set_tracking_uri", "set_registry_uri", "set_experiment", "start_run", "end_run", "active_run", "log_param", "log_params",
-                "log_metric", "log_metrics", "log_artifact", "log_artifacts", "set_tag", "set_tags", "log_dict", "log_text"}
+FLUENT_CALLS = {
+    "set_tracking_uri",
+    "set_registry_uri",
+    "set_experiment",
+    "start_run",
+    "end_run",
+    "active_run",
+    "log_param",
+    "log_params",
+    "log_metric",
+    "log_metrics",
+    "log_artifact",
+    "log_artifacts",
+    "set_tag",
+    "set_tags",
+    "log_dict",
+    "log_text",
+}
 
 
 def _fluent_mlflow_calls(source: str) -> list[str]:
@@ -133,15 +163,27 @@ def _fluent_mlflow_calls(source: str) -> list[str]:
     import ast
 
     tree = ast.parse(source)
-    aliases = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names if a.name == "mlflow"}
-    return [f"line {n.lineno}: {n.func.value.id}.{n.func.attr}" for n in ast.walk(tree)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
-            and n.func.value.id in aliases and n.func.attr in FLUENT_CALLS]
+    aliases = {
+        a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names if a.name == "mlflow"
+    }
+    return [
+        f"line {n.lineno}: {n.func.value.id}.{n.func.attr}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and isinstance(n.func.value, ast.Name)
+        and n.func.value.id in aliases
+        and n.func.attr in FLUENT_CALLS
+    ]
 
 
 def test_no_module_uses_mlflows_global_fluent_state() -> None:
     package = Path(__file__).resolve().parents[2] / "llm_platform"
-    found = {str(p.relative_to(package)): calls for p in package.rglob("*.py") if (calls := _fluent_mlflow_calls(p.read_text(encoding="utf-8")))}
+    found = {
+        str(p.relative_to(package)): calls
+        for p in package.rglob("*.py")
+        if (calls := _fluent_mlflow_calls(p.read_text(encoding="utf-8")))
+    }
     assert found == {}
 
 

@@ -74,13 +74,21 @@ def _promoted(platform: Platform, config: PlatformConfig):
 
 def _promote_first(platform: Platform, **overrides) -> dict:
     result = platform.train(platform.config("first", **overrides))
-    assert result.success and "production_model" in materialized(result), "the first adapter must be promoted for this test"
+    assert result.success and "production_model" in materialized(result), (
+        "the first adapter must be promoted for this test"
+    )
     return platform.latest("production_model")
 
 
 def test_training_job_promotes_first_adapter_when_gates_pass(trained):
     assert trained.result.success
-    assert materialized(trained.result) == {"sft_dataset", "sft_eval_split", "base_model", "prompt_template", *CANDIDATE}
+    assert materialized(trained.result) == {
+        "sft_dataset",
+        "sft_eval_split",
+        "base_model",
+        "prompt_template",
+        *CANDIDATE,
+    }
     assert all(e.passed for e in check_evaluations(trained.result, "model_eval").values())
     production, adapter = trained.platform.latest("production_model"), trained.platform.latest("lora_adapter")
     alias = _promoted(trained.platform, trained.config)
@@ -97,7 +105,9 @@ def test_lineage_tags_recorded_in_mlflow(trained):
     assert tags["base_model_weights_hash"] == trained.platform.latest("base_model")["weights_hash"]
     history = client.get_metric_history(adapter["mlflow_run_id"], "train_loss")
     assert sorted(m.step for m in history) == list(range(1, adapter["steps"] + 1))
-    artifacts = {a.path.split("/")[-1] for a in client.list_artifacts(adapter["mlflow_run_id"], training_assets.ADAPTER_ARTIFACT)}
+    artifacts = {
+        a.path.split("/")[-1] for a in client.list_artifacts(adapter["mlflow_run_id"], training_assets.ADAPTER_ARTIFACT)
+    }
     assert {"adapter_config.json", "adapter_model.safetensors"} <= artifacts
 
 
@@ -126,7 +136,9 @@ def test_better_adapter_replaces_production(platform):
     assert result.success and "production_model" in materialized(result)
     production = platform.latest("production_model")
     alias = _promoted(platform, config)
-    assert (production["version"], production["previous_version"]) == (str(alias.version), first["version"]) == ("2", "1")
+    assert (
+        (production["version"], production["previous_version"]) == (str(alias.version), first["version"]) == ("2", "1")
+    )
     assert alias.run_id == platform.latest("lora_adapter")["mlflow_run_id"] != first["mlflow_run_id"]
 
 
@@ -138,7 +150,11 @@ def test_too_few_new_examples_skips_training(platform):
     assert result.success and not {"lora_adapter", "model_eval", "production_model"} & materialized(result)
     (observation,) = result.asset_observations_for_node("lora_adapter")
     note, new = observation.metadata["note"].value, observation.metadata["new_examples"].value
-    assert new == platform.latest("sft_dataset")["pairs"] and f"{new} new training pairs" in note and "min_new_examples=1000" in note
+    assert (
+        new == platform.latest("sft_dataset")["pairs"]
+        and f"{new} new training pairs" in note
+        and "min_new_examples=1000" in note
+    )
     assert not result.is_node_success("model_eval") and not result.is_node_success("production_model")
     assert platform.mlflow(config).production() is None
 
@@ -161,9 +177,14 @@ def test_model_eval_scores_the_recorded_upstream_adapter(trained):
 
 def test_model_eval_states_the_verdict_and_every_gate_in_its_metadata(trained):
     evaluation = trained.platform.latest("model_eval")
-    assert evaluation["gates_passed"] is True and evaluation["verdict"].startswith("promotable: all 3 gates applied passed")
+    assert evaluation["gates_passed"] is True and evaluation["verdict"].startswith(
+        "promotable: all 3 gates applied passed"
+    )
     assert evaluation["gates"].startswith("| gate | result | candidate | bound | compared_with | detail |")
-    assert "| perplexity_beats_base | pass |" in evaluation["gates"] and "| rouge_l_no_regression | not applied |" in evaluation["gates"]
+    assert (
+        "| perplexity_beats_base | pass |" in evaluation["gates"]
+        and "| rouge_l_no_regression | not applied |" in evaluation["gates"]
+    )
 
 
 def test_model_eval_states_the_verdict_on_the_adapters_mlflow_run(trained):
@@ -197,7 +218,9 @@ def test_demo_gates_refuse_an_adapter_that_learned_nothing(platform):
 def test_interrupted_training_resumes_from_checkpoint_inside_asset(resumed):
     run, calls = resumed
     assert run.result.success and calls == [STOP_AFTER, None]
-    retried = [e for e in run.result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY" and e.step_key == "lora_adapter"]
+    retried = [
+        e for e in run.result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY" and e.step_key == "lora_adapter"
+    ]
     assert len(retried) == 1 and "TrainingInterrupted" in str(retried[0].event_specific_data)
     adapter = run.platform.latest("lora_adapter")
     assert (adapter["status"], adapter["resumed_from_step"]) == ("resumed", STOP_AFTER - 1)

@@ -10,7 +10,9 @@ from llm_platform.config import ConfigError, load_config
 
 def _load(tmp_path, **sections):
     path = tmp_path / "platform.yaml"
-    path.write_text(yaml.safe_dump({"sources": [{"name": "docs", "location": str(tmp_path)}], **sections}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({"sources": [{"name": "docs", "location": str(tmp_path)}], **sections}), encoding="utf-8"
+    )
     return load_config(path)
 
 
@@ -44,17 +46,24 @@ def test_prompt_template_needs_the_instruction_placeholder(tmp_path):
 
 
 def test_prompt_template_file_is_relative_to_the_config(tmp_path):
-    assert _load(tmp_path, prompts={"template_file": "prompt.txt"}).prompts.template_file == str(tmp_path / "prompt.txt")
+    assert _load(tmp_path, prompts={"template_file": "prompt.txt"}).prompts.template_file == str(
+        tmp_path / "prompt.txt"
+    )
 
 
-@pytest.mark.parametrize(("field", "value"), [("rank", 0), ("dropout", 1.0), ("device", "tpu"), ("gradient_accumulation_steps", 0), ("num_processes", 0)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("rank", 0), ("dropout", 1.0), ("device", "tpu"), ("gradient_accumulation_steps", 0), ("num_processes", 0)],
+)
 def test_a_bad_training_setting_is_named_at_load(tmp_path, field, value):
     with pytest.raises(ConfigError, match=rf"training.{field}: "):
         _load(tmp_path, training={field: value})
 
 
 def test_tiny_lm_width_must_divide_into_its_heads_at_load(tmp_path):
-    with pytest.raises(ConfigError, match=r"base_model.tiny: .*hidden_size \(30\) must be divisible by num_heads \(4\)"):
+    with pytest.raises(
+        ConfigError, match=r"base_model.tiny: .*hidden_size \(30\) must be divisible by num_heads \(4\)"
+    ):
         _load(tmp_path, base_model={"tiny": {"hidden_size": 30, "num_heads": 4}})
 
 

@@ -11,8 +11,12 @@ from llm_platform_tests.model.topics_platform import materialized
 def test_lora_adapter_trains_as_a_pytorch_job_on_two_nodes(platform, monkeypatch):
     api = FakeKubernetes(runner=play_operator)
     monkeypatch.setattr(pytorch_job, "kubernetes_api", lambda: api)
-    multi_node = {"num_nodes": 2, "image": "registry.example.com/llm-platform:1.0", "storage_claim": "llm-platform-storage",
-                  "storage_mount_path": str(platform.folder)}
+    multi_node = {
+        "num_nodes": 2,
+        "image": "registry.example.com/llm-platform:1.0",
+        "storage_claim": "llm-platform-storage",
+        "storage_mount_path": str(platform.folder),
+    }
     config = platform.config(training={"multi_node": multi_node, "device": "cpu"})
     result = platform.train(config, UP_TO_ADAPTER)
     assert result.success and "lora_adapter" in materialized(result)

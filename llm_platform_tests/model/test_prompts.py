@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from llm_platform.config import DEFAULT_PROMPT_TEMPLATE
-from llm_platform.model.prompts import CONFIGURED, PromptTemplate, encode_prompt, format_prompt, make_template, read_template, template_for, write_template
+from llm_platform.model.prompts import (
+    CONFIGURED,
+    PromptTemplate,
+    encode_prompt,
+    format_prompt,
+    make_template,
+    read_template,
+    template_for,
+    write_template,
+)
 
 
 def test_version_follows_the_text():
@@ -29,7 +38,9 @@ def test_configured_template_formats_the_instruction_and_numbered_contexts():
     template = make_template(CONFIGURED, "Q: {instruction}\nA: ")
     assert format_prompt(template, "  What is a set? ") == "Q: What is a set?\nA: "
     rag = format_prompt(template, "What is a set?", contexts=["Sets are unordered.", "Sets hash."])
-    assert "[1] Sets are unordered." in rag and "[2] Sets hash." in rag and rag.endswith("Question: What is a set?\nA: ")
+    assert (
+        "[1] Sets are unordered." in rag and "[2] Sets hash." in rag and rag.endswith("Question: What is a set?\nA: ")
+    )
 
 
 def test_tokenizer_without_chat_template_gets_the_configured_one(tiny_base):

@@ -19,15 +19,28 @@ import yaml
 from pydantic import ValidationError
 
 from llm_platform.config import TrainingSettings
-from llm_platform.model.pytorch_job import CONTAINER, PyTorchJobFailed, job_name, pytorch_job_manifest, submit, train_on_pytorch_job, wait
+from llm_platform.model.pytorch_job import (
+    CONTAINER,
+    PyTorchJobFailed,
+    job_name,
+    pytorch_job_manifest,
+    submit,
+    train_on_pytorch_job,
+    wait,
+)
 from llm_platform.model.training_request import TrainingRequest
 from llm_platform.pod_specs import DEFAULT_GPU_POD, GPU_RESOURCE, MultiNodeTraining
 from llm_platform_tests.deploy.conftest import K8S_VERSION, NAMESPACE
 from llm_platform_tests.model.fake_kubernetes import FakeKubernetes, play_operator
 
 CRD = Path(__file__).resolve().parents[1] / "deploy" / "schemas" / "kubeflow.org_pytorchjobs.yaml"
-MULTI_NODE = MultiNodeTraining(num_nodes=3, image="registry.example.com/llm-platform:1.0", namespace=NAMESPACE,
-                               storage_claim="llm-platform-storage", storage_mount_path="/data")
+MULTI_NODE = MultiNodeTraining(
+    num_nodes=3,
+    image="registry.example.com/llm-platform:1.0",
+    namespace=NAMESPACE,
+    storage_claim="llm-platform-storage",
+    storage_mount_path="/data",
+)
 JOB_FILE = "/data/models/adapters/0123456789abcdef/distributed/job.json"
 
 
@@ -39,7 +52,13 @@ def crd_schema() -> dict[str, Any]:
 
 
 def _manifest(**overrides) -> dict[str, Any]:
-    options = {"job_file": JOB_FILE, "multi_node": MULTI_NODE, "pod": DEFAULT_GPU_POD, "processes_per_node": 4, **overrides}
+    options = {
+        "job_file": JOB_FILE,
+        "multi_node": MULTI_NODE,
+        "pod": DEFAULT_GPU_POD,
+        "processes_per_node": 4,
+        **overrides,
+    }
     return pytorch_job_manifest("lora-0123456789abcdef", **options)
 
 
@@ -57,12 +76,18 @@ def test_the_crd_check_rejects_a_malformed_job(crd_schema):
 @pytest.mark.parametrize("replica", ["Master", "Worker"])
 def test_pod_templates_match_the_kubernetes_schema(replica):
     template = _manifest()["spec"]["pytorchReplicaSpecs"][replica]["template"]
-    pod_template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t", "namespace": NAMESPACE},
-                    "template": template}
+    pod_template = {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {"name": "t", "namespace": NAMESPACE},
+        "template": template,
+    }
     try:
         kubernetes_validate.validate(pod_template, K8S_VERSION, strict=True)
     except kubernetes_validate.ValidationError as error:
-        pytest.fail(f"{replica} pod template is not valid Kubernetes {K8S_VERSION}: {error.message} at {list(error.path)}")
+        pytest.fail(
+            f"{replica} pod template is not valid Kubernetes {K8S_VERSION}: {error.message} at {list(error.path)}"
+        )
 
 
 def test_multi_node_settings_name_the_field_they_reject():
@@ -75,9 +100,19 @@ def test_multi_node_settings_name_the_field_they_reject():
 def test_a_job_that_succeeded_without_writing_a_result_says_where_to_look(curated_examples, tmp_path):
     multi_node = MULTI_NODE.model_copy(update={"storage_mount_path": str(tmp_path)})
     with pytest.raises(RuntimeError, match="wrote no result to .*result.json"):
-        train_on_pytorch_job(TrainingRequest(base_model_dir="unused", examples=curated_examples, config=TrainingSettings(),
-                                             output_dir=str(tmp_path / "adapter")), name="lora-0", multi_node=multi_node,
-                             pod=DEFAULT_GPU_POD, api=FakeKubernetes(runner=lambda body: "Succeeded"), poll_seconds=0)
+        train_on_pytorch_job(
+            TrainingRequest(
+                base_model_dir="unused",
+                examples=curated_examples,
+                config=TrainingSettings(),
+                output_dir=str(tmp_path / "adapter"),
+            ),
+            name="lora-0",
+            multi_node=multi_node,
+            pod=DEFAULT_GPU_POD,
+            api=FakeKubernetes(runner=lambda body: "Succeeded"),
+            poll_seconds=0,
+        )
 
 
 def test_one_master_and_the_other_nodes_as_workers_each_with_its_gpus():
@@ -97,7 +132,12 @@ def test_a_job_file_off_the_shared_volume_is_refused():
 
 def _with_state(state: str) -> dict:
     job = _manifest()
-    job["status"] = {"conditions": [{"type": "Running", "status": "False"}, {"type": state, "status": "True", "message": "OOMKilled"}]}
+    job["status"] = {
+        "conditions": [
+            {"type": "Running", "status": "False"},
+            {"type": state, "status": "True", "message": "OOMKilled"},
+        ]
+    }
     return job
 
 
@@ -131,11 +171,20 @@ def test_training_across_two_nodes_matches_one_process(tiny_base, curated_exampl
 
     multi_node = MULTI_NODE.model_copy(update={"num_nodes": 2, "storage_mount_path": str(tmp_path)})
     steps: list[int] = []
-    request = TrainingRequest(base_model_dir=tiny_base.path, examples=curated_examples, output_dir=str(tmp_path / "adapter"),
-                              config=lora(num_processes=1, device="cpu"))
+    request = TrainingRequest(
+        base_model_dir=tiny_base.path,
+        examples=curated_examples,
+        output_dir=str(tmp_path / "adapter"),
+        config=lora(num_processes=1, device="cpu"),
+    )
     result = train_on_pytorch_job(
-        request, name=job_name("0123456789abcdef0"), multi_node=multi_node, pod=DEFAULT_GPU_POD,
-        api=FakeKubernetes(runner=play_operator), on_step=lambda step, loss: steps.append(step), poll_seconds=0,
+        request,
+        name=job_name("0123456789abcdef0"),
+        multi_node=multi_node,
+        pod=DEFAULT_GPU_POD,
+        api=FakeKubernetes(runner=play_operator),
+        on_step=lambda step, loss: steps.append(step),
+        poll_seconds=0,
     )
     assert result.num_processes == 2 and steps == list(range(1, tuned.steps + 1))
     assert result.losses == pytest.approx(tuned.losses, rel=1e-4)

@@ -7,7 +7,16 @@ import random
 
 import pytest
 
-from llm_platform.model.sft import MAX_RESPONSE_CHARS, SftPair, dedupe_pairs, pair_hash, pairs_from_chunks, read_curated_pairs, read_feedback, split_of
+from llm_platform.model.sft import (
+    MAX_RESPONSE_CHARS,
+    SftPair,
+    dedupe_pairs,
+    pair_hash,
+    pairs_from_chunks,
+    read_curated_pairs,
+    read_feedback,
+    split_of,
+)
 from llm_platform_tests.model.conftest import DEMO_SFT
 
 LONG_TEXT = (
@@ -114,19 +123,22 @@ def test_curated_demo_file_reports_its_two_bad_lines_by_path_and_line():
 
 
 def test_curated_pairs_carry_quality_and_a_line_reference():
-    data = b'{"instruction": "What is a generator?", "response": "A lazy iterator."}\n\n' \
-           b'{"instruction": "What is a decorator?", "response": "A wrapper.", "quality": 0.5}\n'
+    data = (
+        b'{"instruction": "What is a generator?", "response": "A lazy iterator."}\n\n'
+        b'{"instruction": "What is a decorator?", "response": "A wrapper.", "quality": 0.5}\n'
+    )
     pairs, messages = read_curated_pairs("c.jsonl", data)
     assert messages == []
     assert [(p.quality, p.reference, p.origin) for p in pairs] == [
-        (0.9, "c.jsonl#L1", "curated"), (0.5, "c.jsonl#L3", "curated")
+        (0.9, "c.jsonl#L1", "curated"),
+        (0.5, "c.jsonl#L3", "curated"),
     ]
 
 
 def test_curated_quality_out_of_range_is_a_message_not_an_exception():
     data = json.dumps({"instruction": "What is a set?", "response": "Unique items.", "quality": 3}).encode()
     pairs, messages = read_curated_pairs("c.jsonl", data)
-    assert pairs == [] and messages == ["c.jsonl:1: \"quality\" must be a number in [0, 1], got 3"]
+    assert pairs == [] and messages == ['c.jsonl:1: "quality" must be a number in [0, 1], got 3']
 
 
 def test_undecodable_file_is_a_message_naming_the_file():
@@ -145,4 +157,4 @@ def test_feedback_keeps_ratings_at_or_above_the_minimum_with_quality_from_rating
 def test_feedback_with_an_invalid_rating_is_reported():
     data = b'{"question": "How do I sort a list?", "answer": "Use sorted().", "rating": "5"}\n'
     pairs, messages = read_feedback("fb.jsonl", data)
-    assert pairs == [] and messages[0].startswith("fb.jsonl:1: \"rating\" must be an integer")
+    assert pairs == [] and messages[0].startswith('fb.jsonl:1: "rating" must be an integer')

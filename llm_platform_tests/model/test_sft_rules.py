@@ -6,7 +6,17 @@ import json
 
 from llm_platform.config import SFT_RULE_NAMES
 from llm_platform.model.sft_build import build_sft
-from llm_platform.model.sft_rules import FIELDS_PRESENT, INSTRUCTION_CHARS, INSTRUCTION_LENGTH, NO_DUPLICATES, NO_PII, QUALITY_RANGE_RULE, RESPONSE_LENGTH, RULE_DESCRIPTIONS, check_supplied
+from llm_platform.model.sft_rules import (
+    FIELDS_PRESENT,
+    INSTRUCTION_CHARS,
+    INSTRUCTION_LENGTH,
+    NO_DUPLICATES,
+    NO_PII,
+    QUALITY_RANGE_RULE,
+    RESPONSE_LENGTH,
+    RULE_DESCRIPTIONS,
+    check_supplied,
+)
 
 GOOD = {"instruction": "What does the with statement do?", "response": "It wraps a block in a context manager."}
 
@@ -31,18 +41,31 @@ def _broken_file() -> bytes:
 def test_each_broken_record_is_quarantined_with_file_line_and_rule():
     pairs, report = check_supplied([("curated", "curated/bad.jsonl", _broken_file())], min_feedback_rating=4)
     found = {(v.line, v.rule) for v in report.violations}
-    assert found == {(2, INSTRUCTION_LENGTH), (3, RESPONSE_LENGTH), (4, QUALITY_RANGE_RULE), (5, NO_PII), (6, NO_DUPLICATES),
-                     (7, FIELDS_PRESENT), (8, FIELDS_PRESENT)}
+    assert found == {
+        (2, INSTRUCTION_LENGTH),
+        (3, RESPONSE_LENGTH),
+        (4, QUALITY_RANGE_RULE),
+        (5, NO_PII),
+        (6, NO_DUPLICATES),
+        (7, FIELDS_PRESENT),
+        (8, FIELDS_PRESENT),
+    }
     assert all(v.file == "curated/bad.jsonl" for v in report.violations)
     assert [p.reference for p in pairs] == ["curated/bad.jsonl#L1"] and report.supplied == 8
     assert report.share(FIELDS_PRESENT) == 2 / 8
-    assert next(v for v in report.violations if v.line == 5).message().startswith("curated/bad.jsonl:5: no_pii: contains PII (email)")
+    assert (
+        next(v for v in report.violations if v.line == 5)
+        .message()
+        .startswith("curated/bad.jsonl:5: no_pii: contains PII (email)")
+    )
 
 
 def test_feedback_below_the_minimum_rating_is_filtered_not_a_violation():
-    data = _jsonl({"question": "What is a generator?", "answer": "A lazy iterator.", "rating": 2},
-                  {"question": "What is a coroutine?", "answer": "An awaitable function.", "rating": 5},
-                  {"question": "What is a decorator?", "answer": "A wrapper.", "rating": 9})
+    data = _jsonl(
+        {"question": "What is a generator?", "answer": "A lazy iterator.", "rating": 2},
+        {"question": "What is a coroutine?", "answer": "An awaitable function.", "rating": 5},
+        {"question": "What is a decorator?", "answer": "A wrapper.", "rating": 9},
+    )
     pairs, report = check_supplied([("feedback", "fb.jsonl", data)], min_feedback_rating=4)
     assert [p.instruction for p in pairs] == ["What is a coroutine?"]
     assert [(v.line, v.rule) for v in report.violations] == [(3, FIELDS_PRESENT)]
@@ -50,7 +73,9 @@ def test_feedback_below_the_minimum_rating_is_filtered_not_a_violation():
 
 
 def test_build_reports_supplied_violations_before_filtering():
-    built = build_sft([], [("curated/bad.jsonl", _broken_file())], [], eval_fraction=0.2, min_feedback_rating=4, max_corpus_pairs=0)
+    built = build_sft(
+        [], [("curated/bad.jsonl", _broken_file())], [], eval_fraction=0.2, min_feedback_rating=4, max_corpus_pairs=0
+    )
     assert built.report.count(NO_PII) == 1 and len(built.train) + len(built.eval) == 1
     assert any(m.message.startswith("curated/bad.jsonl:5: no_pii") for m in built.set_aside)
 

@@ -70,8 +70,10 @@ def test_reloaded_adapter_reproduces_the_in_memory_model(tiny_base, curated_exam
     base, _ = load_base_model(tiny_base.path)
     batch = collate([encode_example(tokenizer, q, a, max_length=64) for q, a in curated_examples[:4]], 0)
     with torch.no_grad():
-        logits = [m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                  for m in (final, at_step_4, base)]
+        logits = [
+            m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            for m in (final, at_step_4, base)
+        ]
     assert torch.allclose(logits[0], logits[1], atol=1e-6)
     assert not torch.allclose(logits[0], logits[2], atol=1e-3)
 
@@ -109,7 +111,9 @@ def test_request_names_the_field_it_rejects(lora_request):
 
 
 def test_a_request_reads_back_from_its_job_file_text_unchanged(lora_request):
-    request = dataclasses.replace(lora_request, config=lora(num_processes=2), base_revision="1" * 40, stop_after_steps=3)
+    request = dataclasses.replace(
+        lora_request, config=lora(num_processes=2), base_revision="1" * 40, stop_after_steps=3
+    )
     assert TrainingRequest.from_json(request.to_json()) == request
 
 
@@ -138,4 +142,3 @@ def test_length_grouped_batches_hold_less_padding(lora_request, tuned):
     config = lora(group_by_length=False, epochs=1)
     shuffled = train_lora(dataclasses.replace(lora_request, config=config))
     assert tuned.padding_share < shuffled.padding_share / 2
-

@@ -33,9 +33,21 @@ _UNDERLINE = re.compile(r"^[*=\-]{3,}$")
 BASE_SETTINGS: dict[str, Any] = {
     "index": {"min_retrieval_hit_rate": 0.0, "eval_questions": 16},
     "sft": {"curated_location": str(CURATED), "eval_fraction": 0.25, "max_corpus_pairs": 24},
-    "base_model": {"tiny": {"vocab_size": 320, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "pretrain_steps": 20}},
-    "training": {"rank": 4, "alpha": 8, "dropout": 0.0, "epochs": 4, "batch_size": 8, "max_length": 64, "learning_rate": 0.05,
-                 "checkpoint_every_steps": 2, "min_new_examples": 0, "device": "cpu"},
+    "base_model": {
+        "tiny": {"vocab_size": 320, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "pretrain_steps": 20}
+    },
+    "training": {
+        "rank": 4,
+        "alpha": 8,
+        "dropout": 0.0,
+        "epochs": 4,
+        "batch_size": 8,
+        "max_length": 64,
+        "learning_rate": 0.05,
+        "checkpoint_every_steps": 2,
+        "min_new_examples": 0,
+        "device": "cpu",
+    },
     "evaluation": {"max_examples": 6, "max_new_tokens": 8},
     "gates": {"minimums": {"perplexity": 100000.0, "rouge_l": 0.0}, "max_regression": 0.02},
     "mlflow": {"experiment": "model_assets_test", "registered_model": "model_assets_lora"},
@@ -46,9 +58,16 @@ def sectioned_topic(topic: str) -> str:
     """One help topic as Markdown: its title as `#`, its body split under two `##` headings (corpus pairs need a heading)."""
     lines = pydoc_data.topics.topics[topic].strip().splitlines()
     title = lines[0].strip()
-    paragraphs = [p.strip() for p in "\n".join(l for l in lines[1:] if not _UNDERLINE.match(l.strip())).split("\n\n") if p.strip()]
+    paragraphs = [
+        p.strip() for p in "\n".join(l for l in lines[1:] if not _UNDERLINE.match(l.strip())).split("\n\n") if p.strip()
+    ]
     half = max(1, len(paragraphs) // 2)
-    return "\n\n".join([f"# {title}", f"## How {title} work", *paragraphs[:half], f"## More about {title}", *paragraphs[half:]]) + "\n"
+    return (
+        "\n\n".join(
+            [f"# {title}", f"## How {title} work", *paragraphs[:half], f"## More about {title}", *paragraphs[half:]]
+        )
+        + "\n"
+    )
 
 
 def write_corpus(folder: Path) -> Path:
@@ -62,7 +81,9 @@ def merged(base: dict, overrides: dict) -> dict:
     """`base` with `overrides` applied key by key, nested mappings merged."""
     result = copy.deepcopy(base)
     for key, value in overrides.items():
-        result[key] = merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) else value
+        result[key] = (
+            merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) else value
+        )
     return result
 
 
@@ -77,7 +98,13 @@ class Platform:
 
     def config(self, name: str = "config", **overrides: dict) -> PlatformConfig:
         """Write `<name>.yaml` (BASE_SETTINGS with `overrides`) next to the others and load it."""
-        mapping = merged({"sources": [{"name": SOURCE, "location": str(self.corpus), "glob": "*.md", "public": True}], **BASE_SETTINGS}, overrides)
+        mapping = merged(
+            {
+                "sources": [{"name": SOURCE, "location": str(self.corpus), "glob": "*.md", "public": True}],
+                **BASE_SETTINGS,
+            },
+            overrides,
+        )
         path = self.folder / f"{name}.yaml"
         path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
         return load_config(path)
@@ -85,11 +112,17 @@ class Platform:
     def definitions(self, config: PlatformConfig) -> dg.Definitions:
         return build_definitions(config, home=self.home, executor="in_process")
 
-    def run(self, job: str, config: PlatformConfig, *, assets: Sequence[str] | None = None, partition: str | None = None) -> dg.ExecuteInProcessResult:
+    def run(
+        self, job: str, config: PlatformConfig, *, assets: Sequence[str] | None = None, partition: str | None = None
+    ) -> dg.ExecuteInProcessResult:
         """Execute `job` (or the `assets` subset of it) in process on this platform's instance."""
         selection = [dg.AssetKey(a) for a in assets] if assets else None
-        return self.definitions(config).resolve_job_def(job).execute_in_process(
-            instance=self.instance, asset_selection=selection, partition_key=partition, raise_on_error=False
+        return (
+            self.definitions(config)
+            .resolve_job_def(job)
+            .execute_in_process(
+                instance=self.instance, asset_selection=selection, partition_key=partition, raise_on_error=False
+            )
         )
 
     def train(self, config: PlatformConfig, assets: Sequence[str] | None = None) -> dg.ExecuteInProcessResult:
@@ -102,7 +135,9 @@ class Platform:
         return {key: value.value for key, value in event.asset_materialization.metadata.items()}
 
     def mlflow(self, config: PlatformConfig) -> MlflowResource:
-        return MlflowResource(home=self.home, experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model)
+        return MlflowResource(
+            home=self.home, experiment=config.mlflow.experiment, registered_model=config.mlflow.registered_model
+        )
 
 
 def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
@@ -136,4 +171,3 @@ def platform_copy(indexed: Path, folder: Path) -> Platform:
 def platform(indexed: Path, tmp_path: Path) -> Platform:
     """A platform of its own for a test that changes model state."""
     return platform_copy(indexed, tmp_path)
-

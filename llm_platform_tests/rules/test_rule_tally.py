@@ -57,21 +57,40 @@ def test_missing_id_fails_uniqueness():
 
 
 def _cleaned(doc_id: str, text: str, fmt: str = "txt", quality: float = 0.9) -> dict:
-    return {"doc_id": doc_id, "format": fmt, "text": text, "quality": quality, "title": None, "locator": f"{doc_id}.{fmt}"}
+    return {
+        "doc_id": doc_id,
+        "format": fmt,
+        "text": text,
+        "quality": quality,
+        "title": None,
+        "locator": f"{doc_id}.{fmt}",
+    }
 
 
 def test_cleaned_checks_fail_on_length_quality_and_pii_in_later_batches():
     checks = CleanedRowChecks(RULES, min_quality=0.5)
     checks.observe(pa.Table.from_pylist([_cleaned("a", "a long enough text")]))
-    checks.observe(pa.Table.from_pylist([_cleaned("b", "short"), _cleaned("c", "mail alice@example.com now", quality=0.1)]))
+    checks.observe(
+        pa.Table.from_pylist([_cleaned("b", "short"), _cleaned("c", "mail alice@example.com now", quality=0.1)])
+    )
     assert [checks.length.failures, checks.quality.outcome.failures, checks.no_pii.outcome.failures] == [1, 1, 1]
     assert checks.ids.outcome.passed
 
 
 def test_chunk_token_check_fails_on_a_later_batch():
     checks = ChunkRowChecks(max_tokens=10)
-    checks.observe(pa.Table.from_pylist([{"chunk_id": "a", "text": "x", "token_count": 5}], schema=pa.schema([("chunk_id", pa.string()), ("text", pa.string()), ("token_count", pa.int32())])))
-    checks.observe(pa.Table.from_pylist([{"chunk_id": "b", "text": "y", "token_count": 11}], schema=pa.schema([("chunk_id", pa.string()), ("text", pa.string()), ("token_count", pa.int32())])))
+    checks.observe(
+        pa.Table.from_pylist(
+            [{"chunk_id": "a", "text": "x", "token_count": 5}],
+            schema=pa.schema([("chunk_id", pa.string()), ("text", pa.string()), ("token_count", pa.int32())]),
+        )
+    )
+    checks.observe(
+        pa.Table.from_pylist(
+            [{"chunk_id": "b", "text": "y", "token_count": 11}],
+            schema=pa.schema([("chunk_id", pa.string()), ("text", pa.string()), ("token_count", pa.int32())]),
+        )
+    )
     assert not checks.tokens.outcome.passed and checks.text.outcome.passed and checks.ids.outcome.passed
 
 

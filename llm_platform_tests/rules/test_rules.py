@@ -7,7 +7,16 @@ import pandas as pd
 
 from llm_platform.documents.pii import redact_pii
 from llm_platform.documents.pii_rule import no_pii_left
-from llm_platform.rules import ids_unique_and_present, quality_at_least, text_length_within, tokens_at_most, validate_rule, vectors_finite, vectors_of_dimension, vectors_unit_norm
+from llm_platform.rules import (
+    ids_unique_and_present,
+    quality_at_least,
+    text_length_within,
+    tokens_at_most,
+    validate_rule,
+    vectors_finite,
+    vectors_of_dimension,
+    vectors_unit_norm,
+)
 
 UNIT = [1.0, 0.0, 0.0]
 

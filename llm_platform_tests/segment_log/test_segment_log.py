@@ -92,8 +92,12 @@ def test_two_writers_in_one_process_never_share_a_segment(tmp_path):
 
 
 def test_a_local_writer_killed_mid_stream_keeps_every_acknowledged_record_once(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "llm_platform_tests.segment_log.appending_writer", str(tmp_path)],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llm_platform_tests.segment_log.appending_writer", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         acknowledged = [int(process.stdout.readline()) for _ in range(KILLED_AFTER)]
         os.kill(process.pid, signal.SIGKILL)

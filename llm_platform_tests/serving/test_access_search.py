@@ -12,7 +12,19 @@ from fastapi.testclient import TestClient
 from llm_platform.index.access import ReaderGroups
 from llm_platform.serving.server import Service, build_service, check_exposure
 from llm_platform_tests.serving.conftest import IDLE
-from llm_platform_tests.serving.restricted import ENG, HR, KEYS, NOBODY, PUBLIC, QUESTION, bearer, chunk_ids, loaded, over_restricted, restricted_table
+from llm_platform_tests.serving.restricted import (
+    ENG,
+    HR,
+    KEYS,
+    NOBODY,
+    PUBLIC,
+    QUESTION,
+    bearer,
+    chunk_ids,
+    loaded,
+    over_restricted,
+    restricted_table,
+)
 from llm_platform_tests.serving.test_feedback import demo_config
 
 MODES = ("vector", "fts", "hybrid")
@@ -25,12 +37,17 @@ def table(tmp_path_factory):
     return restricted_table(folder, demo_config(folder))
 
 
-def client_of(table, tmp_path, monkeypatch, *, keys: dict | None = KEYS, single_key: str | None = None, **serving) -> Service:
+def client_of(
+    table, tmp_path, monkeypatch, *, keys: dict | None = KEYS, single_key: str | None = None, **serving
+) -> Service:
     """A service over the restricted table, with `keys` in $LLM_PLATFORM_API_KEYS,
     `single_key` in $LLM_PLATFORM_API_KEY and `serving` settings.
     """
     config = demo_config(tmp_path, **serving)
-    for env, value in ((config.serving.api_keys_env, json.dumps(keys) if keys else None), (config.serving.api_key_env, single_key)):
+    for env, value in (
+        (config.serving.api_keys_env, json.dumps(keys) if keys else None),
+        (config.serving.api_key_env, single_key),
+    ):
         monkeypatch.setenv(env, value) if value else monkeypatch.delenv(env, raising=False)
     return loaded(build_service(config, str(tmp_path / "home"), sources=over_restricted(IDLE, table)))
 
@@ -70,7 +87,10 @@ def test_an_hr_caller_gets_hr_chunks_and_public_ones(client, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_top_k_is_taken_among_the_callers_rows_so_it_stays_full(client, mode):
-    assert found(client, bearer("eng-key"), mode, k=2) <= ENG | PUBLIC and len(found(client, bearer("eng-key"), mode, k=2)) == 2
+    assert (
+        found(client, bearer("eng-key"), mode, k=2) <= ENG | PUBLIC
+        and len(found(client, bearer("eng-key"), mode, k=2)) == 2
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -92,7 +112,9 @@ def test_the_single_key_reads_as_api_key_groups_and_public_rows_only_without_the
     (tmp_path / "plain").mkdir()
     (tmp_path / "grouped").mkdir()
     plain = client_of(table, tmp_path / "plain", monkeypatch, keys=None, single_key="the-one-key")
-    grouped = client_of(table, tmp_path / "grouped", monkeypatch, keys=None, single_key="the-one-key", api_key_groups=["eng"])
+    grouped = client_of(
+        table, tmp_path / "grouped", monkeypatch, keys=None, single_key="the-one-key", api_key_groups=["eng"]
+    )
 
     assert found(plain, bearer("the-one-key")) == PUBLIC
     assert found(grouped, bearer("the-one-key")) == ENG | PUBLIC
@@ -106,7 +128,11 @@ def test_a_wrong_key_is_refused_naming_where_keys_live(client):
 def test_without_the_services_filter_an_eng_caller_would_get_hr_chunks(client, monkeypatch):
     """The guard's own test: remove the filter (the service searches as everyone) and the leak check above fails."""
     original = client.chat.search
-    monkeypatch.setattr(client.chat, "search", lambda snap, query, *, readers, **options: original(snap, query, readers=ReaderGroups.everyone(), **options))
+    monkeypatch.setattr(
+        client.chat,
+        "search",
+        lambda snap, query, *, readers, **options: original(snap, query, readers=ReaderGroups.everyone(), **options),
+    )
 
     with pytest.raises(AssertionError):
         test_an_eng_caller_never_gets_an_hr_chunk(client, "vector")
@@ -138,8 +164,16 @@ def test_a_malformed_group_in_the_header_is_a_400_naming_the_header(table, tmp_p
     assert response.status_code == 400 and HEADER in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("value, named", [("not json", "not JSON"), ('["hr-key"]', "JSON object"), ('{"k": ["HR Team"]}', "HR Team"),
-                                          ('{"k": 5}', "list of group names"), ('{"": ["hr"]}', "must not be empty")])
+@pytest.mark.parametrize(
+    "value, named",
+    [
+        ("not json", "not JSON"),
+        ('["hr-key"]', "JSON object"),
+        ('{"k": ["HR Team"]}', "HR Team"),
+        ('{"k": 5}', "list of group names"),
+        ('{"": ["hr"]}', "must not be empty"),
+    ],
+)
 def test_a_malformed_keys_variable_stops_the_service_with_a_message(table, tmp_path, monkeypatch, value, named):
     monkeypatch.setenv("LLM_PLATFORM_API_KEYS", value)
     with pytest.raises(ValueError, match=named) as refused:
@@ -149,6 +183,16 @@ def test_a_malformed_keys_variable_stops_the_service_with_a_message(table, tmp_p
 
 def test_a_trusted_header_on_an_open_address_needs_a_key_even_when_auth_is_waived():
     with pytest.raises(ValueError, match="trust_groups_header"):
-        check_exposure("0.0.0.0", has_key=False, key_env="LLM_PLATFORM_API_KEYS", insecure_no_auth=True, trusts_groups_header=HEADER)
-    check_exposure("0.0.0.0", has_key=True, key_env="LLM_PLATFORM_API_KEYS", insecure_no_auth=False, trusts_groups_header=HEADER)
-    check_exposure("127.0.0.1", has_key=False, key_env="LLM_PLATFORM_API_KEYS", insecure_no_auth=False, trusts_groups_header=HEADER)
+        check_exposure(
+            "0.0.0.0",
+            has_key=False,
+            key_env="LLM_PLATFORM_API_KEYS",
+            insecure_no_auth=True,
+            trusts_groups_header=HEADER,
+        )
+    check_exposure(
+        "0.0.0.0", has_key=True, key_env="LLM_PLATFORM_API_KEYS", insecure_no_auth=False, trusts_groups_header=HEADER
+    )
+    check_exposure(
+        "127.0.0.1", has_key=False, key_env="LLM_PLATFORM_API_KEYS", insecure_no_auth=False, trusts_groups_header=HEADER
+    )

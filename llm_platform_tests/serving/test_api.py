@@ -16,7 +16,9 @@ def client(live) -> openai.OpenAI:
 
 
 def ask(live, question: str = QUESTION, **options):
-    return client(live).chat.completions.create(model=live.config.mlflow.registered_model, messages=[{"role": "user", "content": question}], **options)
+    return client(live).chat.completions.create(
+        model=live.config.mlflow.registered_model, messages=[{"role": "user", "content": question}], **options
+    )
 
 
 def metric(live, name: str, **labels) -> float:
@@ -33,10 +35,15 @@ def test_openai_client_gets_an_answer_with_citations_and_versions(live):
 
     assert completion.choices[0].message.role == "assistant"
     assert completion.usage.completion_tokens > 0
-    assert completion.citations and {"source", "locator", "heading", "chunk_id", "score"} <= set(completion.citations[0])
+    assert completion.citations and {"source", "locator", "heading", "chunk_id", "score"} <= set(
+        completion.citations[0]
+    )
     assert completion.citations[0]["source"] == "topics"
-    assert completion.versions == {"index_version": live.service.state.current.index_version, "adapter_version": "1",
-                                   "prompt_version": live.service.state.current.prompt_version}
+    assert completion.versions == {
+        "index_version": live.service.state.current.index_version,
+        "adapter_version": "1",
+        "prompt_version": live.service.state.current.prompt_version,
+    }
 
 
 def test_streaming_sends_the_answer_in_pieces_then_done(live):
@@ -66,7 +73,9 @@ def test_embeddings_are_openai_compatible(live):
 
 @pytest.mark.parametrize("mode", ["vector", "fts", "hybrid"])
 def test_search_returns_chunks_of_the_published_index(live, mode):
-    response = httpx.post(f"{live.url}/v1/search", json={"query": "context manager __enter__", "mode": mode, "k": 3, "source": "topics"})
+    response = httpx.post(
+        f"{live.url}/v1/search", json={"query": "context manager __enter__", "mode": mode, "k": 3, "source": "topics"}
+    )
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -78,11 +87,17 @@ def test_feedback_lands_where_sft_dataset_reads_it_as_a_rating_and_a_proposal(li
     completion = ask(live, "What is a boolean operation?")
     corrected = "Boolean operations are and, or and not; they short-circuit and return one of their operands."
 
-    response = httpx.post(f"{live.url}/v1/feedback", json={"answer_id": completion.id, "rating": 2, "corrected_answer": corrected})
+    response = httpx.post(
+        f"{live.url}/v1/feedback", json={"answer_id": completion.id, "rating": 2, "corrected_answer": corrected}
+    )
 
     assert response.status_code == 200, response.text
     folded = fold_feedback(feedback_files(live.config.sft.feedback_location, live.platform.home))
-    ratings = [(r["question"], r["answer"], r["rating"]) for _, _, r, _ in folded.records if r["question"] == "What is a boolean operation?"]
+    ratings = [
+        (r["question"], r["answer"], r["rating"])
+        for _, _, r, _ in folded.records
+        if r["question"] == "What is a boolean operation?"
+    ]
     assert ratings == [("What is a boolean operation?", completion.choices[0].message.content, 2)]
     assert folded.proposals[response.json()["proposal_id"]].corrected_answer == corrected
 
@@ -112,15 +127,26 @@ def _post(live, path: str, body=None, **kwargs) -> httpx.Response:
     return httpx.post(f"{live.url}{path}", json=body, **kwargs)
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"model": "m", "messages": []}, 400, "messages"),
-    ({"messages": [{"role": "user", "content": "hi there"}]}, 400, "model: Field required"),
-    ({"model": "{model}", "messages": [{"role": "user", "content": "   "}]}, 400, "non-empty user message"),
-    ({"model": "{model}", "messages": [{"role": "user", "content": "x" * 301}]}, 400, "limit is 300"),
-    ({"model": "{model}", "messages": [{"role": "user", "content": "why?"}], "colour": "red"}, 400, "colour: unknown field"),
-    ({"model": "{model}", "messages": [{"role": "user", "content": "why?"}], "max_tokens": 999}, 400, "serving.max_tokens"),
-    ({"model": "gpt-4o", "messages": [{"role": "user", "content": "why?"}]}, 404, "not served here"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"model": "m", "messages": []}, 400, "messages"),
+        ({"messages": [{"role": "user", "content": "hi there"}]}, 400, "model: Field required"),
+        ({"model": "{model}", "messages": [{"role": "user", "content": "   "}]}, 400, "non-empty user message"),
+        ({"model": "{model}", "messages": [{"role": "user", "content": "x" * 301}]}, 400, "limit is 300"),
+        (
+            {"model": "{model}", "messages": [{"role": "user", "content": "why?"}], "colour": "red"},
+            400,
+            "colour: unknown field",
+        ),
+        (
+            {"model": "{model}", "messages": [{"role": "user", "content": "why?"}], "max_tokens": 999},
+            400,
+            "serving.max_tokens",
+        ),
+        ({"model": "gpt-4o", "messages": [{"role": "user", "content": "why?"}]}, 404, "not served here"),
+    ],
+)
 def test_bad_chat_requests_get_a_clear_4xx(live, body, status, message):
     if body.get("model") == "{model}":
         body = {**body, "model": live.config.mlflow.registered_model}
@@ -131,17 +157,22 @@ def test_bad_chat_requests_get_a_clear_4xx(live, body, status, message):
 
 
 def test_oversized_body_is_refused_with_413(live):
-    response = _post(live, "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]})
+    response = _post(
+        live, "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]}
+    )
 
     assert response.status_code == 413 and "serving.max_body_bytes" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"answer_id": "chatcmpl-never-issued", "rating": 5}, 404, "no answer with id"),
-    ({"answer_id": "x", "rating": 6}, 400, "rating"),
-    ({"answer_id": "x", "rating": "5"}, 400, "rating"),
-    ({"answer_id": "x", "rating": 4, "comment": "nice"}, 400, "comment: unknown field"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"answer_id": "chatcmpl-never-issued", "rating": 5}, 404, "no answer with id"),
+        ({"answer_id": "x", "rating": 6}, 400, "rating"),
+        ({"answer_id": "x", "rating": "5"}, 400, "rating"),
+        ({"answer_id": "x", "rating": 4, "comment": "nice"}, 400, "comment: unknown field"),
+    ],
+)
 def test_bad_feedback_gets_a_clear_4xx(live, body, status, message):
     response = _post(live, "/v1/feedback", body)
 
@@ -156,5 +187,10 @@ def test_search_refuses_an_unknown_source(live):
 
 def test_process_keeps_serving_after_bad_requests(live):
     for body in (b"{not json", b"[]", b'{"model": 3}'):
-        assert httpx.post(f"{live.url}/v1/chat/completions", content=body, headers={"content-type": "application/json"}).status_code == 400
+        assert (
+            httpx.post(
+                f"{live.url}/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+            ).status_code
+            == 400
+        )
     assert ask(live, "Is the service still answering?").choices[0].message is not None

@@ -16,25 +16,35 @@ PARAMS = {"max_tokens": 8, "temperature": 0.0}
 
 
 def test_key_ignores_case_and_spacing_of_the_question():
-    assert response_key(VERSIONS, "  What is   a dict? ", PARAMS, []) == response_key(VERSIONS, "what is a DICT?", PARAMS, [])
+    assert response_key(VERSIONS, "  What is   a dict? ", PARAMS, []) == response_key(
+        VERSIONS, "what is a DICT?", PARAMS, []
+    )
 
 
 @pytest.mark.parametrize("change", [{"index_version": 5}, {"adapter_version": "2"}, {"prompt_version": "abd"}])
 def test_key_changes_with_every_version(change):
-    assert response_key({**VERSIONS, **change}, "What is a dict?", PARAMS, []) != response_key(VERSIONS, "What is a dict?", PARAMS, [])
+    assert response_key({**VERSIONS, **change}, "What is a dict?", PARAMS, []) != response_key(
+        VERSIONS, "What is a dict?", PARAMS, []
+    )
 
 
 def test_key_changes_with_generation_parameters():
-    assert response_key(VERSIONS, "What is a dict?", {**PARAMS, "max_tokens": 9}, []) != response_key(VERSIONS, "What is a dict?", PARAMS, [])
+    assert response_key(VERSIONS, "What is a dict?", {**PARAMS, "max_tokens": 9}, []) != response_key(
+        VERSIONS, "What is a dict?", PARAMS, []
+    )
 
 
 def test_key_changes_with_the_callers_group_set():
-    keys = {response_key(VERSIONS, "What is a dict?", PARAMS, groups) for groups in ([], ["hr"], ["eng"], ["eng", "hr"])}
+    keys = {
+        response_key(VERSIONS, "What is a dict?", PARAMS, groups) for groups in ([], ["hr"], ["eng"], ["eng", "hr"])
+    }
     assert len(keys) == 4
 
 
 def test_key_ignores_the_order_of_the_group_set():
-    assert response_key(VERSIONS, "What is a dict?", PARAMS, ["hr", "eng"]) == response_key(VERSIONS, "What is a dict?", PARAMS, ["eng", "hr"])
+    assert response_key(VERSIONS, "What is a dict?", PARAMS, ["hr", "eng"]) == response_key(
+        VERSIONS, "What is a dict?", PARAMS, ["eng", "hr"]
+    )
 
 
 def test_memory_store_evicts_the_least_recently_used_entry():
@@ -79,7 +89,8 @@ def test_two_replicas_share_answers_and_ratings_through_redis(promoted, tmp_path
         wait_ready(first)
         wait_ready(second)
         ask = lambda url: openai.OpenAI(base_url=f"{url}/v1", api_key="-", max_retries=0).chat.completions.create(
-            model=config.mlflow.registered_model, messages=[{"role": "user", "content": QUESTION}])
+            model=config.mlflow.registered_model, messages=[{"role": "user", "content": QUESTION}]
+        )
 
         answered, cached = ask(url_a), ask(url_b)
         import httpx

@@ -37,7 +37,9 @@ class Traffic:
     def _ask(self, model: str, n: int) -> None:
         while not self._stop.is_set():
             try:
-                answer = self._client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"{QUESTION} ({n})"}], max_tokens=4)
+                answer = self._client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": f"{QUESTION} ({n})"}], max_tokens=4
+                )
                 self.versions.append(answer.versions["adapter_version"])
             except Exception as exc:  # every failure is what the test is about
                 self.failures.append(f"{type(exc).__name__}: {exc}")
@@ -75,9 +77,15 @@ def test_rating_reaches_the_next_adapter_and_the_running_service_without_a_faile
     with running(service, poll_seconds=config.serving.poll_seconds) as url:
         wait_ready(service)
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
-        answer = client.chat.completions.create(model=config.mlflow.registered_model, messages=[{"role": "user", "content": QUESTION}])
-        correction = "The with statement runs its block inside a context manager, calling __enter__ first and __exit__ after."
-        posted = httpx.post(f"{url}/v1/feedback", json={"answer_id": answer.id, "rating": 1, "corrected_answer": correction})
+        answer = client.chat.completions.create(
+            model=config.mlflow.registered_model, messages=[{"role": "user", "content": QUESTION}]
+        )
+        correction = (
+            "The with statement runs its block inside a context manager, calling __enter__ first and __exit__ after."
+        )
+        posted = httpx.post(
+            f"{url}/v1/feedback", json={"answer_id": answer.id, "rating": 1, "corrected_answer": correction}
+        )
         assert posted.status_code == 200
         approve(config, platform.home, posted.json()["proposal_id"])
 
@@ -95,7 +103,9 @@ def test_rating_reaches_the_next_adapter_and_the_running_service_without_a_faile
     assert traffic.failures == []
     assert "1" in traffic.versions and traffic.versions[-1] == "2"
     switched = traffic.versions.index("2")
-    assert set(traffic.versions[switched:]) == {"2"}, "a response from the old adapter came after the new one was served"
+    assert set(traffic.versions[switched:]) == {"2"}, (
+        "a response from the old adapter came after the new one was served"
+    )
 
 
 def test_a_worse_adapter_is_not_promoted_and_the_service_keeps_the_old_one(promoted, tmp_path):

@@ -12,8 +12,17 @@ def test_each_rating_on_an_s3_home_is_an_object_sft_dataset_reads(bucket):
     log = FeedbackLog(home)
 
     for n, rating in enumerate((5, 2)):
-        log.append({"answer_id": f"chatcmpl-{n}", "question": "What does the with statement do?", "answer": "It manages a context.", "rating": rating})
+        log.append(
+            {
+                "answer_id": f"chatcmpl-{n}",
+                "question": "What does the with statement do?",
+                "answer": "It manages a context.",
+                "rating": rating,
+            }
+        )
 
     files = feedback_files(None, home)
-    assert len(files) == 2 and all(path.startswith(f"{bucket.removeprefix('s3://')}/platform/serving/feedback/") for path, _ in files)
+    assert len(files) == 2 and all(
+        path.startswith(f"{bucket.removeprefix('s3://')}/platform/serving/feedback/") for path, _ in files
+    )
     assert sorted(record["rating"] for _, _, record, _ in fold_feedback(files).records) == [2, 5]

@@ -22,7 +22,11 @@ def test_index_rollback_swaps_the_served_version_and_the_cache_key(live):
     config = live.config
     table = open_table(connect(f"{live.platform.home}/lancedb"), table_name(config.index.table, config.embedding.model))
     served = live.service.state.current.index_version
-    earlier = max(v["version"] for v in table.list_versions() if v["version"] < served and (table.checkout(v["version"]) or table.count_rows()))
+    earlier = max(
+        v["version"]
+        for v in table.list_versions()
+        if v["version"] < served and (table.checkout(v["version"]) or table.count_rows())
+    )
     before = ask(live, QUESTION)
     assert ask(live, QUESTION).cached
 
@@ -52,5 +56,3 @@ def test_failing_adapter_load_keeps_the_previous_version_serving(live):
     assert ready.status_code == 200 and ready.json()["adapter_version"] == "1"
     assert "adapter version 2" in ready.json()["last_error"]
     assert ask(live, "Still answering with version one?").versions["adapter_version"] == "1"
-
-

@@ -18,7 +18,8 @@ def test_a_question_without_context_gets_exactly_the_training_prompt():
 
 def test_retrieved_passages_reach_the_prompt_before_the_question():
     template = prompts.make_template(prompts.CONFIGURED, DEFAULT_PROMPT_TEMPLATE)
-    prompt = model_source.format_prompt(template, "What is a dict?", contexts=["A dict maps keys.", "Keys are hashable."])
+    prompt = model_source.format_prompt(
+        template, "What is a dict?", contexts=["A dict maps keys.", "Keys are hashable."]
+    )
 
     assert prompt.index("A dict maps keys.") < prompt.index("Keys are hashable.") < prompt.index("What is a dict?")
-

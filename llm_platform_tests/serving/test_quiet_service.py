@@ -30,7 +30,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def _tiny_llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    )
 
 
 def test_peft_reading_the_old_checkpointing_property_warns_nothing():
@@ -65,13 +74,20 @@ def test_a_progress_bar_setting_of_the_operator_is_kept(monkeypatch):
 def test_the_tiny_model_notice_says_how_to_use_a_real_model():
     notice = tiny_model_notice(load_config(DEMO_CONFIG))
     assert notice is not None and "toy" in notice and "name_or_path: Qwen/Qwen2.5-0.5B-Instruct, revision:" in notice
-    assert "hf download Qwen/Qwen2.5-0.5B-Instruct --revision" in notice and "HF_HOME=" in notice and "allow_download: false" in notice
+    assert (
+        "hf download Qwen/Qwen2.5-0.5B-Instruct --revision" in notice
+        and "HF_HOME=" in notice
+        and "allow_download: false" in notice
+    )
 
 
 def test_a_real_base_model_gets_no_notice(tmp_path):
     (tmp_path / "corpus").mkdir()
-    (tmp_path / "c.yaml").write_text("sources:\n  - {name: docs, location: corpus}\nbase_model: "
-                                     "{name_or_path: Qwen/Qwen2.5-0.5B-Instruct, revision: main}\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(
+        "sources:\n  - {name: docs, location: corpus}\nbase_model: "
+        "{name_or_path: Qwen/Qwen2.5-0.5B-Instruct, revision: main}\n",
+        encoding="utf-8",
+    )
     assert tiny_model_notice(load_config(tmp_path / "c.yaml")) is None
 
 
@@ -91,8 +107,15 @@ def test_serve_with_the_tiny_model_says_so_in_its_first_line(tmp_path):
     env.pop(CONFIG_ENV, None)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 120
             while not _answers(f"http://127.0.0.1:{port}/healthz"):
@@ -110,10 +133,14 @@ def _loading_bar_enabled(*, quieted: bool) -> bool:
     import subprocess
     import sys
 
-    code = ("from llm_platform.library_warnings import quiet_progress_bars; quiet_progress_bars(); " if quieted else "") + \
-        "from transformers.utils import logging; print(logging.is_progress_bar_enabled())"
+    code = (
+        "from llm_platform.library_warnings import quiet_progress_bars; quiet_progress_bars(); " if quieted else ""
+    ) + "from transformers.utils import logging; print(logging.is_progress_bar_enabled())"
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip() == "True"
+    return (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip()
+        == "True"
+    )
 
 
 def test_quieted_processes_draw_no_model_loading_bars():

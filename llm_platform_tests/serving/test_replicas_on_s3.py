@@ -44,11 +44,20 @@ def s3_platform(promoted: Path, bucket, tmp_path):
 
 def start_replica(config, home: str, promoted: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "LLM_PLATFORM_HOME": home, "LLM_PLATFORM_CONFIG": config.config_path,
-           TRACKING_URI_ENV: f"sqlite:///{promoted / 'home' / 'mlflow' / 'mlflow.db'}"}
+    env = {
+        **os.environ,
+        "LLM_PLATFORM_HOME": home,
+        "LLM_PLATFORM_CONFIG": config.config_path,
+        TRACKING_URI_ENV: f"sqlite:///{promoted / 'home' / 'mlflow' / 'mlflow.db'}",
+    }
     with log.open("wb") as output:  # a file, not a pipe: a full pipe would stall the server
-        process = subprocess.Popen([sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(port)], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=output, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llm_platform.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+            start_new_session=True,
+        )
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -67,13 +76,19 @@ def wait_ready(process: subprocess.Popen, url: str, deadline: float, log: Path) 
 def answer_ids(url: str, model: str) -> list[str]:
     ids = []
     for _ in range(ANSWERS_PER_REPLICA):
-        response = httpx.post(f"{url}/v1/chat/completions", timeout=120, json={"model": model, "messages": [{"role": "user", "content": QUESTION}]})
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            timeout=120,
+            json={"model": model, "messages": [{"role": "user", "content": QUESTION}]},
+        )
         assert response.status_code == 200, response.text
         ids.append(response.json()["id"])
     return ids
 
 
-def rate_all(url: str, ids: list[str], acknowledged: dict[str, int], lock: threading.Lock, reached: threading.Event | None) -> None:
+def rate_all(
+    url: str, ids: list[str], acknowledged: dict[str, int], lock: threading.Lock, reached: threading.Event | None
+) -> None:
     """Rate each answer once; keep the ratings answered 200. A killed replica's requests fail, and that is expected."""
     for n, answer_id in enumerate(ids):
         rating = n % 5 + 1
@@ -88,7 +103,9 @@ def rate_all(url: str, ids: list[str], acknowledged: dict[str, int], lock: threa
                 reached.set()
 
 
-def test_three_replicas_on_one_bucket_keep_every_acknowledged_rating_once_through_a_sigkill(promoted, s3_platform, tmp_path):
+def test_three_replicas_on_one_bucket_keep_every_acknowledged_rating_once_through_a_sigkill(
+    promoted, s3_platform, tmp_path
+):
     platform, config = s3_platform
     logs = [tmp_path / f"serve-{n}.log" for n in range(3)]
     replicas = [start_replica(config, platform.home, promoted, log) for log in logs]
@@ -98,8 +115,12 @@ def test_three_replicas_on_one_bucket_keep_every_acknowledged_rating_once_throug
             wait_ready(process, url, deadline, log)
         issued = {url: answer_ids(url, config.mlflow.registered_model) for _, url in replicas}
         (victim, victim_url), acknowledged, lock, reached = replicas[0], {}, threading.Lock(), threading.Event()
-        raters = [threading.Thread(target=rate_all, args=(url, issued[url], acknowledged, lock, reached if url == victim_url else None))
-                  for _, url in replicas]
+        raters = [
+            threading.Thread(
+                target=rate_all, args=(url, issued[url], acknowledged, lock, reached if url == victim_url else None)
+            )
+            for _, url in replicas
+        ]
         for rater in raters:
             rater.start()
         assert reached.wait(timeout=120), "the victim never acknowledged enough ratings"

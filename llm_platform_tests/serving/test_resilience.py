@@ -49,7 +49,9 @@ class Slow(FullLength):
                 return scores
 
         # After the service's own processors (the answer-only decoding penalties).
-        return super().generate(**{**options, "logits_processor": LogitsProcessorList([*options.get("logits_processor", []), Pause()])})
+        return super().generate(
+            **{**options, "logits_processor": LogitsProcessorList([*options.get("logits_processor", []), Pause()])}
+        )
 
 
 class Broken:
@@ -93,7 +95,9 @@ def serving_with(promoted, folder, **serving) -> Iterator[Live]:
 
 @pytest.fixture(scope="module")
 def live(promoted, tmp_path_factory) -> Iterator[Live]:
-    with serving_with(promoted, tmp_path_factory.mktemp("resilience"), max_tokens=256, request_timeout_seconds=60) as served:
+    with serving_with(
+        promoted, tmp_path_factory.mktemp("resilience"), max_tokens=256, request_timeout_seconds=60
+    ) as served:
         yield served
 
 
@@ -123,28 +127,45 @@ def in_flight(live: Live) -> float:
 
 
 def chat_body(live: Live, question: str = QUESTION, **options) -> dict:
-    return {"model": live.config.mlflow.registered_model, "messages": [{"role": "user", "content": question}], **options}
+    return {
+        "model": live.config.mlflow.registered_model,
+        "messages": [{"role": "user", "content": question}],
+        **options,
+    }
 
 
 def test_client_leaving_mid_stream_stops_its_generation_and_frees_the_slot(live):
     with model_swapped(live, Slow) as model:
         for _ in range(3):
-            with httpx.stream("POST", f"{live.url}/v1/chat/completions", json=chat_body(live, stream=True, max_tokens=256), timeout=60) as response:
+            with httpx.stream(
+                "POST", f"{live.url}/v1/chat/completions", json=chat_body(live, stream=True, max_tokens=256), timeout=60
+            ) as response:
                 events = response.iter_lines()
                 [next(events) for _ in range(3)]  # then the client goes
         wait_for(lambda: len(model.new_tokens) == 3, "the three abandoned generations to end")
         wait_for(lambda: in_flight(live) == 0, "no request in flight")
 
-        assert all(tokens < 256 for tokens in model.new_tokens), f"abandoned generations ran on to max_tokens: {model.new_tokens}"
+        assert all(tokens < 256 for tokens in model.new_tokens), (
+            f"abandoned generations ran on to max_tokens: {model.new_tokens}"
+        )
         assert live.service.state.current.slots.in_use() == 0
-        assert ask(live, "Is the service still answering after clients left?", max_tokens=4).choices[0].message.content is not None
-    assert not [t for t in threading.enumerate() if t.name == "llm-platform-generate"], "a generation thread outlived its request"
+        assert (
+            ask(live, "Is the service still answering after clients left?", max_tokens=4).choices[0].message.content
+            is not None
+        )
+    assert not [t for t in threading.enumerate() if t.name == "llm-platform-generate"], (
+        "a generation thread outlived its request"
+    )
 
 
 def test_client_giving_up_on_a_whole_answer_stops_its_generation(live):
     with model_swapped(live, Slow) as model:
         with pytest.raises(httpx.ReadTimeout):
-            httpx.post(f"{live.url}/v1/chat/completions", json=chat_body(live, "A long answer nobody waits for?", max_tokens=256), timeout=1)
+            httpx.post(
+                f"{live.url}/v1/chat/completions",
+                json=chat_body(live, "A long answer nobody waits for?", max_tokens=256),
+                timeout=1,
+            )
         wait_for(lambda: len(model.new_tokens) == 1, "the abandoned generation to end")
         wait_for(lambda: in_flight(live) == 0, "no request in flight")
 
@@ -154,12 +175,27 @@ def test_client_giving_up_on_a_whole_answer_stops_its_generation(live):
 
 def test_generation_failure_fails_only_its_request_with_a_message(live):
     with model_swapped(live, Broken):
-        response = httpx.post(f"{live.url}/v1/chat/completions", json=chat_body(live, "A question the sampler dies on?"), timeout=60)
-        streamed = httpx.post(f"{live.url}/v1/chat/completions", json=chat_body(live, "A streamed question it dies on?", stream=True), timeout=60)
+        response = httpx.post(
+            f"{live.url}/v1/chat/completions", json=chat_body(live, "A question the sampler dies on?"), timeout=60
+        )
+        streamed = httpx.post(
+            f"{live.url}/v1/chat/completions",
+            json=chat_body(live, "A streamed question it dies on?", stream=True),
+            timeout=60,
+        )
 
-    assert response.status_code == 500 and "generation failed (RuntimeError: probability tensor" in response.json()["error"]["message"]
-    events = [json.loads(line.removeprefix("data: ")) for line in streamed.text.splitlines() if line.startswith("data: {")]
-    assert streamed.status_code == 200 and "generation failed" in events[-1]["error"]["message"] and events[-1]["error"]["code"] == 500
+    assert (
+        response.status_code == 500
+        and "generation failed (RuntimeError: probability tensor" in response.json()["error"]["message"]
+    )
+    events = [
+        json.loads(line.removeprefix("data: ")) for line in streamed.text.splitlines() if line.startswith("data: {")
+    ]
+    assert (
+        streamed.status_code == 200
+        and "generation failed" in events[-1]["error"]["message"]
+        and events[-1]["error"]["code"] == 500
+    )
     assert live.service.state.current.slots.in_use() == 0
     assert ask(live, "Does the next question get an answer?", max_tokens=4).choices[0].message.content is not None
 
@@ -172,7 +208,9 @@ def test_each_unhandled_error_is_answered_as_json_and_logged_once(live, monkeypa
         monkeypatch.setattr(logging.getLogger(name), "handlers", [*logging.getLogger(name).handlers, handler])
     monkeypatch.setattr(live.service.chat, "_embed", lambda texts: 1 / 0)
 
-    response = httpx.post(f"{live.url}/v1/embeddings", json={"model": live.config.embedding.model, "input": "for loops"})
+    response = httpx.post(
+        f"{live.url}/v1/embeddings", json={"model": live.config.embedding.model, "input": "for loops"}
+    )
 
     assert response.status_code == 500 and "ZeroDivisionError" in response.json()["error"]["message"]
     assert len([r for r in lines if r.levelno >= logging.ERROR]) == 1, [r.getMessage() for r in lines]
@@ -181,9 +219,14 @@ def test_each_unhandled_error_is_answered_as_json_and_logged_once(live, monkeypa
 @pytest.mark.parametrize("temperature", [1e-300, 1e-5, 0.009])
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_temperature_too_small_to_sample_is_refused(live, temperature, stream):
-    response = httpx.post(f"{live.url}/v1/chat/completions", json=chat_body(live, temperature=temperature, stream=stream), timeout=60)
+    response = httpx.post(
+        f"{live.url}/v1/chat/completions", json=chat_body(live, temperature=temperature, stream=stream), timeout=60
+    )
 
-    assert response.status_code == 400 and "temperature: Value error, must be 0 (greedy) or at least 0.01" in response.json()["error"]["message"]
+    assert (
+        response.status_code == 400
+        and "temperature: Value error, must be 0 (greedy) or at least 0.01" in response.json()["error"]["message"]
+    )
 
 
 def test_sampling_with_top_p_answers(live):
@@ -192,20 +235,33 @@ def test_sampling_with_top_p_answers(live):
     assert completion.choices[0].message.content is not None
 
 
-@pytest.mark.parametrize("path, body, field", [
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "why \ud800?"}]}, "messages.0.content"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "why \ud800?"}], "stream": True}, "messages.0.content"),
-    ("/v1/embeddings", {"input": ["fine", "not \udfff fine"]}, "input"),
-    ("/v1/search", {"query": "loops \ud800"}, "query"),
-])
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "why \ud800?"}]}, "messages.0.content"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "why \ud800?"}], "stream": True},
+            "messages.0.content",
+        ),
+        ("/v1/embeddings", {"input": ["fine", "not \udfff fine"]}, "input"),
+        ("/v1/search", {"query": "loops \ud800"}, "query"),
+    ],
+)
 def test_a_lone_surrogate_is_a_400_naming_the_field(live, path, body, field):
     model = live.config.embedding.model if path == "/v1/embeddings" else live.config.mlflow.registered_model
-    payload = json.dumps({**body, **({"model": model} if path != "/v1/search" else {})})  # json.dumps escapes it as \ud800
+    payload = json.dumps(
+        {**body, **({"model": model} if path != "/v1/search" else {})}
+    )  # json.dumps escapes it as \ud800
 
-    response = httpx.post(f"{live.url}{path}", content=payload, headers={"content-type": "application/json"}, timeout=60)
+    response = httpx.post(
+        f"{live.url}{path}", content=payload, headers={"content-type": "application/json"}, timeout=60
+    )
 
     # Pydantic refuses one in a length-checked field itself; the others reach our check. Both name the field.
-    assert response.status_code == 400 and response.json()["error"]["message"].startswith(f"invalid request: {field}: "), response.text
+    assert response.status_code == 400 and response.json()["error"]["message"].startswith(
+        f"invalid request: {field}: "
+    ), response.text
 
 
 def test_a_whitespace_only_full_text_query_is_a_400(live):
@@ -216,7 +272,9 @@ def test_a_whitespace_only_full_text_query_is_a_400(live):
 
 @pytest.fixture(scope="module")
 def hung(promoted, tmp_path_factory) -> Iterator[Live]:
-    with serving_with(promoted, tmp_path_factory.mktemp("hung"), request_timeout_seconds=2, stuck_grace_seconds=1) as served:
+    with serving_with(
+        promoted, tmp_path_factory.mktemp("hung"), request_timeout_seconds=2, stuck_grace_seconds=1
+    ) as served:
         yield served
 
 
@@ -227,7 +285,9 @@ def test_a_slot_held_past_deadline_and_grace_makes_the_service_not_ready(hung):
         wait_for(lambda: hung.service.chat.stuck_seconds() > 3, "the slot to be held past deadline plus grace")
         stuck = httpx.get(f"{hung.url}/readyz")
         model.release.set()
-        wait_for(lambda: hung.service.state.current.slots.in_use() == 0, "the released generation to give its slot back")
+        wait_for(
+            lambda: hung.service.state.current.slots.in_use() == 0, "the released generation to give its slot back"
+        )
 
     assert answer.status_code == 504 and "serving.request_timeout_seconds" in answer.json()["error"]["message"]
     assert stuck.status_code == 503 and stuck.json()["ready"] is False and "held its slot" in stuck.json()["stuck"]

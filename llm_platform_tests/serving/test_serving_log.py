@@ -14,24 +14,48 @@ from llm_platform.serving.datasets import SERVING_LOG_DATA
 from llm_platform.serving.query_log import QueryLog, read_query_log
 from llm_platform_tests.serving.conftest import platform_of, serving_config
 
-ON_TOPIC = ["How does a for loop iterate over a list?", "What does the with statement do with a context manager?",
-            "How do I add a key to a dict?", "What happens when an exception is raised in a try block?",
-            "How does augmented assignment like += work?", "What are the boolean operations and, or, not?"]
-OFF_TOPIC = ["What is a good recipe for banana bread?", "How do I repot an orchid?", "Which football team won the league in 1998?",
-             "How long should I boil an egg?", "What is the best beach in Portugal for surfing?", "How do I knit a scarf?"]
+ON_TOPIC = [
+    "How does a for loop iterate over a list?",
+    "What does the with statement do with a context manager?",
+    "How do I add a key to a dict?",
+    "What happens when an exception is raised in a try block?",
+    "How does augmented assignment like += work?",
+    "What are the boolean operations and, or, not?",
+]
+OFF_TOPIC = [
+    "What is a good recipe for banana bread?",
+    "How do I repot an orchid?",
+    "Which football team won the league in 1998?",
+    "How long should I boil an egg?",
+    "What is the best beach in Portugal for surfing?",
+    "How do I knit a scarf?",
+]
 
 
 def log_questions(home: str, questions: list[str]) -> QueryLog:
     log = QueryLog(home)
     for n, question in enumerate(questions):
-        log.append({"id": f"chatcmpl-{n}", "question": question, "answer": "an answer", "citations": ["c1"], "cached": False,
-                    "latency_ms": 12.5, "index_version": 3, "adapter_version": "1", "prompt_version": "p"})
+        log.append(
+            {
+                "id": f"chatcmpl-{n}",
+                "question": question,
+                "answer": "an answer",
+                "citations": ["c1"],
+                "cached": False,
+                "latency_ms": 12.5,
+                "index_version": 3,
+                "adapter_version": "1",
+                "prompt_version": "p",
+            }
+        )
     return log
 
 
 def materialize(platform, config) -> dg.ExecuteInProcessResult:
     defs = build_definitions(config, home=platform.home, executor="in_process")
-    return dg.materialize([defs.get_assets_def("serving_log")], instance=platform.instance, resources=defs.resources, raise_on_error=False)
+    return dg.materialize(
+        [defs.get_assets_def("serving_log")], instance=platform.instance, resources=defs.resources, raise_on_error=False
+    )
 
 
 def drift_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
@@ -63,7 +87,11 @@ def test_questions_off_the_corpus_fail_the_drift_check_with_the_numbers(platform
     check = drift_check(materialize(platform, config))
 
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert check.metadata["centroid_distance"].value > check.metadata["threshold"].value == config.serving.query_drift_threshold
+    assert (
+        check.metadata["centroid_distance"].value
+        > check.metadata["threshold"].value
+        == config.serving.query_drift_threshold
+    )
     assert check.metadata["questions"].value == len(OFF_TOPIC)
 
 

@@ -43,7 +43,9 @@ def traced(promoted, tmp_path_factory) -> Iterator[Traced]:
 
 
 def post_chat(live: Live, question: str, headers: dict | None = None, **options) -> httpx.Response:
-    response = httpx.post(f"{live.url}/v1/chat/completions", json=chat_body(live, question, **options), headers=headers, timeout=120)
+    response = httpx.post(
+        f"{live.url}/v1/chat/completions", json=chat_body(live, question, **options), headers=headers, timeout=120
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -51,8 +53,14 @@ def post_chat(live: Live, question: str, headers: dict | None = None, **options)
 def exported(traced: Traced, trace_id: str) -> dict[str, ReadableSpan]:
     """The exported spans of one trace, by name (each name occurs once in a chat request's trace)."""
     traced.service.chat.tracing.flush()
-    found = [s for s in traced.exporter.get_finished_spans() if s.context is not None and format(s.context.trace_id, "032x") == trace_id]
-    assert len({s.name for s in found}) == len(found), f"a span name repeats in trace {trace_id}: {[s.name for s in found]}"
+    found = [
+        s
+        for s in traced.exporter.get_finished_spans()
+        if s.context is not None and format(s.context.trace_id, "032x") == trace_id
+    ]
+    assert len({s.name for s in found}) == len(found), (
+        f"a span name repeats in trace {trace_id}: {[s.name for s in found]}"
+    )
     return {s.name: s for s in found}
 
 
@@ -71,7 +79,11 @@ def test_an_answer_is_a_request_span_with_cache_retrieval_prompt_and_generation_
     request = spans[REQUEST]
     assert request.kind == SpanKind.SERVER and request.parent is None
     assert set(spans) == {REQUEST, "cache lookup", "retrieval", "prompt", "generation"}
-    assert all(s.parent is not None and s.parent.span_id == request.context.span_id for name, s in spans.items() if name != REQUEST)
+    assert all(
+        s.parent is not None and s.parent.span_id == request.context.span_id
+        for name, s in spans.items()
+        if name != REQUEST
+    )
     assert spans["cache lookup"].attributes["llm_platform.cache.result"] == "miss"
     assert spans["retrieval"].attributes["llm_platform.retrieval.hits"] >= 1
     assert spans["prompt"].attributes["llm_platform.prompt.chars"] > 0
@@ -105,7 +117,12 @@ def test_the_trace_id_header_is_in_the_answers_query_log_record(traced):
 
 
 def test_a_callers_traceparent_is_continued(traced):
-    response = post_chat(traced, "What does the pass statement do?", headers={"traceparent": f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-01"}, max_tokens=4)
+    response = post_chat(
+        traced,
+        "What does the pass statement do?",
+        headers={"traceparent": f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-01"},
+        max_tokens=4,
+    )
     spans = spans_of(traced, CALLER_TRACE_ID)
 
     assert response.headers["x-trace-id"] == CALLER_TRACE_ID
@@ -113,26 +130,38 @@ def test_a_callers_traceparent_is_continued(traced):
 
 
 def test_a_stream_is_traced_with_its_tokens_and_time_to_first_token(traced):
-    response = post_chat(traced, "How does a while loop end?", stream=True, max_tokens=8, stream_options={"include_usage": True})
+    response = post_chat(
+        traced, "How does a while loop end?", stream=True, max_tokens=8, stream_options={"include_usage": True}
+    )
     spans = spans_of(traced, response.headers["x-trace-id"])
 
     assert set(spans) == {REQUEST, "retrieval", "prompt", "generation"}  # a stream does not read the answer cache
     generation = spans["generation"]
     assert generation.parent.span_id == spans[REQUEST].context.span_id
-    assert generation.attributes["gen_ai.usage.output_tokens"] > 0 and generation.attributes["llm_platform.time_to_first_token_ms"] > 0
+    assert (
+        generation.attributes["gen_ai.usage.output_tokens"] > 0
+        and generation.attributes["llm_platform.time_to_first_token_ms"] > 0
+    )
     assert generation.status.status_code == StatusCode.UNSET and spans[REQUEST].status.status_code == StatusCode.UNSET
 
 
 def test_a_dropped_stream_ends_its_generation_and_request_spans_as_errors(traced):
     with model_swapped(traced, Slow):
-        with httpx.stream("POST", f"{traced.url}/v1/chat/completions", json=chat_body(traced, "A long story nobody reads?", stream=True, max_tokens=256),
-                          timeout=60) as response:
+        with httpx.stream(
+            "POST",
+            f"{traced.url}/v1/chat/completions",
+            json=chat_body(traced, "A long story nobody reads?", stream=True, max_tokens=256),
+            timeout=60,
+        ) as response:
             trace_id = response.headers["x-trace-id"]
             events = response.iter_lines()
             [next(events) for _ in range(3)]  # then the client goes
         spans = spans_of(traced, trace_id, ended=(REQUEST, "generation"))
 
-    assert spans["generation"].status.status_code == StatusCode.ERROR and "client disconnected" in spans["generation"].status.description
+    assert (
+        spans["generation"].status.status_code == StatusCode.ERROR
+        and "client disconnected" in spans["generation"].status.description
+    )
     assert spans["generation"].attributes["gen_ai.usage.output_tokens"] < 256
     assert spans[REQUEST].status.status_code == StatusCode.ERROR
 
@@ -141,16 +170,28 @@ def test_a_client_giving_up_on_a_whole_answer_ends_its_spans_as_errors(traced):
     trace_id = "5a0c2b4e6d8f10325476980badcfe123"  # sent as traceparent: the client never sees a response header
     with model_swapped(traced, Slow):
         with pytest.raises(httpx.ReadTimeout):
-            httpx.post(f"{traced.url}/v1/chat/completions", json=chat_body(traced, "A long answer nobody waits for?", max_tokens=256), timeout=1,
-                       headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN_ID}-01"})
+            httpx.post(
+                f"{traced.url}/v1/chat/completions",
+                json=chat_body(traced, "A long answer nobody waits for?", max_tokens=256),
+                timeout=1,
+                headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN_ID}-01"},
+            )
         spans = spans_of(traced, trace_id, ended=(REQUEST, "generation"))
 
-    assert spans["generation"].status.status_code == StatusCode.ERROR and "client disconnected" in spans["generation"].status.description
-    assert spans[REQUEST].status.status_code == StatusCode.ERROR and spans[REQUEST].attributes["http.response.status_code"] == 499
+    assert (
+        spans["generation"].status.status_code == StatusCode.ERROR
+        and "client disconnected" in spans["generation"].status.description
+    )
+    assert (
+        spans[REQUEST].status.status_code == StatusCode.ERROR
+        and spans[REQUEST].attributes["http.response.status_code"] == 499
+    )
 
 
 def test_a_refused_request_is_one_span_with_its_status(traced):
-    response = httpx.post(f"{traced.url}/v1/chat/completions", json=chat_body(traced, "Too long?", max_tokens=100_000), timeout=60)
+    response = httpx.post(
+        f"{traced.url}/v1/chat/completions", json=chat_body(traced, "Too long?", max_tokens=100_000), timeout=60
+    )
     spans = spans_of(traced, response.headers["x-trace-id"])
 
     assert response.status_code == 400

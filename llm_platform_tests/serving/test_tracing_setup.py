@@ -17,8 +17,14 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from llm_platform.config import ServingSettings
 from llm_platform.serving.tracing import configured_exporters, start_tracing
 
-OTEL_ENVS = ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
-             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SERVICE_NAME")
+OTEL_ENVS = (
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +98,9 @@ def test_the_exporter_variable_chooses_console_or_none(monkeypatch):
 def test_an_unknown_exporter_is_refused_naming_the_variable(monkeypatch):
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,zipkin")
 
-    with pytest.raises(ValueError, match=r"\$OTEL_TRACES_EXPORTER names zipkin: .*otlp \(OTLP over HTTP\), console or none"):
+    with pytest.raises(
+        ValueError, match=r"\$OTEL_TRACES_EXPORTER names zipkin: .*otlp \(OTLP over HTTP\), console or none"
+    ):
         start_tracing(True)
 
 
@@ -104,9 +112,11 @@ def test_otlp_over_grpc_is_refused_with_what_to_set(monkeypatch):
 
 
 def test_the_cli_and_an_untraced_service_do_not_import_the_sdk():
-    code = ("import sys, llm_platform.cli, llm_platform.serving.app; from "
-            "llm_platform.serving.tracing import start_tracing; "
-            "start_tracing(False); print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))")
+    code = (
+        "import sys, llm_platform.cli, llm_platform.serving.app; from "
+        "llm_platform.serving.tracing import start_tracing; "
+        "start_tracing(False); print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
 
     assert result.stdout.strip() == "[]"

@@ -47,24 +47,38 @@ def pod(tmp_path: Path) -> Iterator[Pod]:
     registry.register("1")
     with running_fake_vllm(FakeVllm(adapters={"production": initial})) as vllm:
         client = VllmClient(vllm.url, attempts=2, backoff_seconds=0.0)
-        yield Pod(dest, vllm, registry, AdapterSync(SyncSettings(vllm.url, dest, MODEL, poll_seconds=0.1), registry, client))
+        yield Pod(
+            dest, vllm, registry, AdapterSync(SyncSettings(vllm.url, dest, MODEL, poll_seconds=0.1), registry, client)
+        )
 
 
 def test_a_promotion_reaches_vllm_as_load_switch_unload_without_restart(pod: Pod):
     pod.registry.register("2")
     pod.sync.poll_once()
 
-    assert pod.vllm.changes() == [("load_lora_adapter", f"{MODEL}-v2"), ("unload_lora_adapter", "production"),
-                                  ("load_lora_adapter", "production"), ("unload_lora_adapter", f"{MODEL}-v2")]
+    assert pod.vllm.changes() == [
+        ("load_lora_adapter", f"{MODEL}-v2"),
+        ("unload_lora_adapter", "production"),
+        ("load_lora_adapter", "production"),
+        ("unload_lora_adapter", f"{MODEL}-v2"),
+    ]
     assert pod.vllm.adapters == {"production": str(pod.dest / "adapters" / "v2" / "adapter")}
-    assert pod.status() | {"heartbeat_at": 0} == pod.status() | {"version": "2", "last_error": None, "switches": 1, "failed_polls": 0, "heartbeat_at": 0}
+    assert pod.status() | {"heartbeat_at": 0} == pod.status() | {
+        "version": "2",
+        "last_error": None,
+        "switches": 1,
+        "failed_polls": 0,
+        "heartbeat_at": 0,
+    }
 
 
 def test_an_unchanged_alias_makes_no_load_or_unload_calls(pod: Pod):
     pod.sync.poll_once()
     pod.sync.poll_once()
 
-    assert [(method, route) for method, route, _ in pod.vllm.calls] == [("GET", "/v1/models")] * 2, "one listing per poll, nothing loaded"
+    assert [(method, route) for method, route, _ in pod.vllm.calls] == [("GET", "/v1/models")] * 2, (
+        "one listing per poll, nothing loaded"
+    )
     assert pod.registry.downloads == []
     assert pod.status()["version"] == "1"
 
@@ -75,7 +89,11 @@ def test_a_failed_load_keeps_the_old_adapter_served_and_is_retried_at_the_next_p
     pod.sync.poll_once()
 
     assert pod.vllm.adapters == {"production": str(pod.dest / "adapter")}
-    assert pod.status()["failed_polls"] == 1 and "HTTP 400" in pod.status()["last_error"] and pod.status()["version"] == "1"
+    assert (
+        pod.status()["failed_polls"] == 1
+        and "HTTP 400" in pod.status()["last_error"]
+        and pod.status()["version"] == "1"
+    )
 
     pod.vllm.fail_loads.clear()
     pod.sync.poll_once()
@@ -98,7 +116,9 @@ def test_when_vllm_refuses_the_stable_name_the_versioned_name_serves_until_the_n
     pod.vllm.fail_loads.add("production")
     pod.sync.poll_once()
 
-    assert pod.vllm.adapters == {f"{MODEL}-v2": str(pod.dest / "adapters" / "v2" / "adapter")}, "vLLM refuses the old one too here"
+    assert pod.vllm.adapters == {f"{MODEL}-v2": str(pod.dest / "adapters" / "v2" / "adapter")}, (
+        "vLLM refuses the old one too here"
+    )
     pod.vllm.fail_loads.clear()
     pod.sync.poll_once()
     assert pod.vllm.adapters == {"production": str(pod.dest / "adapters" / "v2" / "adapter")}
@@ -127,7 +147,9 @@ def test_the_old_versioned_folder_is_deleted_and_the_init_containers_adapter_kep
     pod.sync.poll_once()
 
     assert sorted(p.name for p in (pod.dest / "adapters").iterdir()) == ["v3"]
-    assert (pod.dest / "adapter" / "adapter_config.json").is_file(), "vLLM's --lora-modules needs it after a container restart"
+    assert (pod.dest / "adapter" / "adapter_config.json").is_file(), (
+        "vLLM's --lora-modules needs it after a container restart"
+    )
     assert pod.vllm.adapters == {"production": str(pod.dest / "adapters" / "v3" / "adapter")}
 
 
@@ -228,8 +250,14 @@ def test_the_probe_fails_before_the_first_poll(tmp_path: Path):
     assert main(["--dest", str(tmp_path), "--probe"]) == 1
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [("vllm_url", "127.0.0.1:8000", "--vllm-url"), ("poll_seconds", 0, "--poll-seconds"),
-                                                          ("served_name", f"{MODEL}-v3", "--served-name")])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("vllm_url", "127.0.0.1:8000", "--vllm-url"),
+        ("poll_seconds", 0, "--poll-seconds"),
+        ("served_name", f"{MODEL}-v3", "--served-name"),
+    ],
+)
 def test_settings_name_the_bad_option(tmp_path: Path, field: str, value, message: str):
     settings = {"vllm_url": "http://127.0.0.1:8000", "dest": tmp_path, "registered_model": MODEL, field: value}
     with pytest.raises(ValueError, match=message):

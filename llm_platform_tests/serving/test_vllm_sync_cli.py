@@ -34,12 +34,16 @@ def test_a_promotion_in_the_registry_reaches_vllm_through_the_sidecar_command(us
     assert init.returncode == 0, init.stderr
 
     with running_fake_vllm(FakeVllm(adapters={"production": str(dest / "adapter")})) as vllm:
-        unchanged = _run("llm_platform.serving.vllm_sync", "--once", "--dest", str(dest), "--vllm-url", vllm.url, env=env)
+        unchanged = _run(
+            "llm_platform.serving.vllm_sync", "--once", "--dest", str(dest), "--vllm-url", vllm.url, env=env
+        )
         assert unchanged.returncode == 0, unchanged.stderr
         assert vllm.changes() == []
 
         version = _promote_a_new_version_of_the_same_run(config, platform.home)
-        promoted = _run("llm_platform.serving.vllm_sync", "--once", "--dest", str(dest), "--vllm-url", vllm.url, env=env)
+        promoted = _run(
+            "llm_platform.serving.vllm_sync", "--once", "--dest", str(dest), "--vllm-url", vllm.url, env=env
+        )
 
     assert promoted.returncode == 0, promoted.stderr
     adapter = dest / "adapters" / f"v{version}" / "adapter"

@@ -20,7 +20,14 @@ from llm_platform.home_layout import lancedb_uri
 from llm_platform.identity import doc_id_for
 from llm_platform.index import embedding_assets
 from llm_platform.index.embedding import query_embedder
-from llm_platform.index.table import configured_table_name, connect, open_published, open_table, search, source_chunk_ids
+from llm_platform.index.table import (
+    configured_table_name,
+    connect,
+    open_published,
+    open_table,
+    search,
+    source_chunk_ids,
+)
 from llm_platform.shards import Shard
 from llm_platform_tests.conftest import materialization
 
@@ -36,7 +43,10 @@ def write_corpus(folder: Path) -> None:
     for name in NAMES:
         title, _, body = topics[name].partition("\n")
         (folder / f"{name}.md").write_text(f"# {title}\n\n{body.lstrip('*').lstrip()[:2500]}", encoding="utf-8")
-    records = [{"title": f"{name} in one paragraph", "text": topics[name][:700]} for name in ("break", "continue", "pass", "import", "yield", "try")[:RECORDS]]
+    records = [
+        {"title": f"{name} in one paragraph", "text": topics[name][:700]}
+        for name in ("break", "continue", "pass", "import", "yield", "try")[:RECORDS]
+    ]
     (folder / "faq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
 
@@ -53,15 +63,24 @@ class ShardedPlatform:
     def configure(self, shards: int) -> None:
         from llm_platform.definitions import build_definitions
 
-        raw = {"sources": [{"name": SOURCE, "location": SOURCE, "shards": shards}], "chunking": {"max_tokens": 128, "overlap": 16},
-               "index": {"min_retrieval_hit_rate": 0.3, "max_retrieval_regression": 0.2}}
+        raw = {
+            "sources": [{"name": SOURCE, "location": SOURCE, "shards": shards}],
+            "chunking": {"max_tokens": 128, "overlap": 16},
+            "index": {"min_retrieval_hit_rate": 0.3, "max_retrieval_regression": 0.2},
+        }
         (self.root / "platform.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
         self.config = load_config(self.root / "platform.yaml")
         self.defs = build_definitions(self.config, home=str(self.root / "home"), executor="in_process")
 
     def materialize(self, selection, partition: str | None = None) -> dg.ExecuteInProcessResult:
-        return dg.materialize(list(self.defs.assets), selection=selection, partition_key=partition, resources=self.defs.resources,
-                              instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        return dg.materialize(
+            list(self.defs.assets),
+            selection=selection,
+            partition_key=partition,
+            resources=self.defs.resources,
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
 
     def build_all(self) -> dict[str, dg.ExecuteInProcessResult]:
         return {key: self.materialize(DOCUMENT_ASSETS, key) for key in self.config.partition_keys}
@@ -70,7 +89,13 @@ class ShardedPlatform:
         return open_table(connect(lancedb_uri(str(self.root / "home"))), configured_table_name(self.config))
 
     def rows(self) -> list[tuple]:
-        found = self.table().search().select(["chunk_id", "doc_id", "source", "locator", "position", "text"]).limit(None).to_list()
+        found = (
+            self.table()
+            .search()
+            .select(["chunk_id", "doc_id", "source", "locator", "position", "text"])
+            .limit(None)
+            .to_list()
+        )
         return sorted((r["chunk_id"], r["doc_id"], r["source"], r["locator"], r["position"], r["text"]) for r in found)
 
     def vectors(self) -> dict[str, np.ndarray]:
@@ -80,12 +105,19 @@ class ShardedPlatform:
     def answers(self, table=None) -> list[list[str]]:
         encode = query_embedder(self.config.embedding).encode
         vectors = encode(list(QUERIES))
-        return [[hit["chunk_id"] for hit in search(table or self.table(), q, v, mode="vector", k=5)] for q, v in zip(QUERIES, vectors, strict=True)]
+        return [
+            [hit["chunk_id"] for hit in search(table or self.table(), q, v, mode="vector", k=5)]
+            for q, v in zip(QUERIES, vectors, strict=True)
+        ]
 
 
 def failed(runs: dict[str, dg.ExecuteInProcessResult]) -> dict[str, list[str]]:
     """The error messages of each failed run's failed steps, by partition."""
-    return {key: [e.step_failure_data.error.message for e in run.all_events if e.is_step_failure] for key, run in runs.items() if not run.success}
+    return {
+        key: [e.step_failure_data.error.message for e in run.all_events if e.is_step_failure]
+        for key, run in runs.items()
+        if not run.success
+    }
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +163,12 @@ def test_a_sharded_source_answers_searches_with_the_same_chunks_as_unsharded(uns
 
 def test_every_shards_checks_pass(sharded):
     _, runs = sharded
-    assert {(key, e.check_name): e.description for key, run in runs.items() for e in run.get_asset_check_evaluations() if not e.passed} == {}
+    assert {
+        (key, e.check_name): e.description
+        for key, run in runs.items()
+        for e in run.get_asset_check_evaluations()
+        if not e.passed
+    } == {}
 
 
 def test_resharding_two_to_three_embeds_nothing_and_moves_no_row(tmp_path, monkeypatch):
@@ -141,13 +178,18 @@ def test_resharding_two_to_three_embeds_nothing_and_moves_no_row(tmp_path, monke
     before = platform.rows()
     loads = []
     original = embedding_assets.configured_embedder
-    monkeypatch.setattr(embedding_assets, "configured_embedder", lambda settings: loads.append(settings) or original(settings))
+    monkeypatch.setattr(
+        embedding_assets, "configured_embedder", lambda settings: loads.append(settings) or original(settings)
+    )
     platform.configure(3)
     runs = platform.build_all()
     assert failed(runs) == {}
     assert [materialization(run, "embeddings")["computed"] for run in runs.values()] == [0, 0, 0]
     assert loads == [], "re-sharding loaded the embedding model: some text was embedded again"
-    assert [(materialization(run, "vector_index")["upserted"], materialization(run, "vector_index")["deleted"]) for run in runs.values()] == [(0, 0)] * 3
+    assert [
+        (materialization(run, "vector_index")["upserted"], materialization(run, "vector_index")["deleted"])
+        for run in runs.values()
+    ] == [(0, 0)] * 3
     assert platform.rows() == before
 
 
@@ -169,7 +211,9 @@ def test_a_failed_shard_leaves_its_rows_the_other_shards_and_the_served_index_in
     failing, growing, untouched = Shard(SOURCE, 1, 3), Shard(SOURCE, 0, 3), Shard(SOURCE, 2, 3)
     table = platform.table()
     failing_rows, untouched_rows = source_chunk_ids(table, failing), source_chunk_ids(table, untouched)
-    served_before = platform.answers(open_published(connect(lancedb_uri(str(platform.root / "home"))), table.name, "production"))
+    served_before = platform.answers(
+        open_published(connect(lancedb_uri(str(platform.root / "home"))), table.name, "production")
+    )
     for name in owned_files(failing):  # shard 1 loses every file: its mass-deletion guard refuses
         (platform.root / SOURCE / name).unlink()
     new_file = next(f"page{n}.md" for n in range(1000) if growing.owns(doc_id_for(SOURCE, f"page{n}.md")))
@@ -193,7 +237,9 @@ def evaluate_sensor(platform: ShardedPlatform, cursor: str | None) -> dg.SensorR
 def test_sensor_requests_every_shard_of_a_source_on_first_sight(tmp_path):
     platform = ShardedPlatform(tmp_path)
     platform.configure(3)
-    assert sorted(r.partition_key for r in evaluate_sensor(platform, None).run_requests) == platform.config.partition_keys
+    assert (
+        sorted(r.partition_key for r in evaluate_sensor(platform, None).run_requests) == platform.config.partition_keys
+    )
 
 
 def test_sensor_requests_only_the_shard_whose_file_changed(tmp_path):
@@ -211,7 +257,10 @@ def test_sensor_requests_every_shard_when_a_record_file_changed(tmp_path):
     cursor = evaluate_sensor(platform, None).cursor
     with (platform.root / SOURCE / "faq.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps({"title": "A new record", "text": topics["nonlocal"][:600]}) + "\n")
-    assert sorted(r.partition_key for r in evaluate_sensor(platform, cursor).run_requests) == platform.config.partition_keys
+    assert (
+        sorted(r.partition_key for r in evaluate_sensor(platform, cursor).run_requests)
+        == platform.config.partition_keys
+    )
 
 
 def test_sensor_keeps_the_cursor_of_an_unsharded_source_as_before(tmp_path):

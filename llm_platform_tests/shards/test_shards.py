@@ -10,7 +10,14 @@ import pyarrow as pa
 import pytest
 
 from llm_platform.config import ConfigError, load_config
-from llm_platform.documents.sources import RAW_SCHEMA, RawDocuments, SuspiciousListingError, files_read_by, list_source, read_source
+from llm_platform.documents.sources import (
+    RAW_SCHEMA,
+    RawDocuments,
+    SuspiciousListingError,
+    files_read_by,
+    list_source,
+    read_source,
+)
 from llm_platform.identity import doc_id_for, stable_hash
 from llm_platform.shards import Shard, ShardKeyError, parse_partition_key, shard_of, shards_of
 
@@ -19,7 +26,9 @@ NAMES = ("for", "while", "if", "with", "raise", "assert", "return", "del", "lamb
 DOC_IDS = [stable_hash("doc", str(n)) for n in range(3000)]
 
 
-@pytest.mark.parametrize("shard", [Shard("wiki"), Shard("wiki", 0, 4), Shard("wiki", 3, 4), Shard("my_docs-2", 11, 12)], ids=str)
+@pytest.mark.parametrize(
+    "shard", [Shard("wiki"), Shard("wiki", 0, 4), Shard("wiki", 3, 4), Shard("my_docs-2", 11, 12)], ids=str
+)
 def test_partition_key_round_trips_through_the_parser(shard):
     assert parse_partition_key(shard.key) == shard
 
@@ -31,7 +40,13 @@ def test_a_whole_source_is_keyed_by_its_name_alone():
 
 @pytest.mark.parametrize(
     ("key", "says"),
-    [("wiki.4-of-4", "0 … count-1"), ("wiki.0-of-1", "by its name alone"), ("wiki.01-of-4", "without leading zeros"), ("Wiki", "neither"), ("wiki.1of4", "neither")],
+    [
+        ("wiki.4-of-4", "0 … count-1"),
+        ("wiki.0-of-1", "by its name alone"),
+        ("wiki.01-of-4", "without leading zeros"),
+        ("Wiki", "neither"),
+        ("wiki.1of4", "neither"),
+    ],
 )
 def test_malformed_partition_key_is_refused_saying_why(key, says):
     with pytest.raises(ShardKeyError, match=says):
@@ -72,7 +87,10 @@ def test_a_doc_id_that_is_not_a_hash_is_refused():
 def write_config(tmp_path: Path, shards: int) -> Path:
     path = tmp_path / "platform.yaml"
     (tmp_path / "corpus").mkdir(exist_ok=True)
-    path.write_text(f"sources:\n  - name: wiki\n    location: corpus\n    shards: {shards}\n  - name: faq\n    location: corpus\n", encoding="utf-8")
+    path.write_text(
+        f"sources:\n  - name: wiki\n    location: corpus\n    shards: {shards}\n  - name: faq\n    location: corpus\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -91,7 +109,11 @@ def test_config_refuses_a_key_of_another_shard_count_naming_the_field_and_the_pa
     assert config.shard("wiki.2-of-3") == Shard("wiki", 2, 3)
     with pytest.raises(ShardKeyError) as raised:
         config.shard("wiki.1-of-2")
-    assert "sources[0].shards" in str(raised.value) and "is 3" in str(raised.value) and "wiki.0-of-3, wiki.1-of-3, wiki.2-of-3" in str(raised.value)
+    assert (
+        "sources[0].shards" in str(raised.value)
+        and "is 3" in str(raised.value)
+        and "wiki.0-of-3, wiki.1-of-3, wiki.2-of-3" in str(raised.value)
+    )
 
 
 def test_config_refuses_a_key_of_an_unknown_source(tmp_path):
@@ -131,7 +153,9 @@ def test_jsonl_records_are_split_between_shards_by_their_own_doc_id(folder):
 def test_each_quarantine_record_is_kept_by_exactly_one_shard(folder):
     whole = read(folder, Shard(SOURCE))
     parts = [read(folder, shard) for shard in shards_of(SOURCE, 3)]
-    assert sorted(q["locator"] for part in parts for q in part.quarantine) == sorted(q["locator"] for q in whole.quarantine)
+    assert sorted(q["locator"] for part in parts for q in part.quarantine) == sorted(
+        q["locator"] for q in whole.quarantine
+    )
     assert {q["kind"] for q in whole.quarantine} == {"malformed", "unsupported"}
 
 
@@ -139,7 +163,9 @@ def test_a_shard_reads_its_own_files_and_every_record_file(folder):
     shard = Shard(SOURCE, 1, 3)
     read_files = {file.locator for file in files_read_by(shard, list_source(str(folder), "**/*"))}
     own = {f"{name}.txt" for name in NAMES if shard.owns(doc_id_for(SOURCE, f"{name}.txt"))}
-    assert read_files - own == {"records.jsonl"} | ({"notes.xyz"} if shard.owns(doc_id_for(SOURCE, "notes.xyz")) else set())
+    assert read_files - own == {"records.jsonl"} | (
+        {"notes.xyz"} if shard.owns(doc_id_for(SOURCE, "notes.xyz")) else set()
+    )
 
 
 def test_mass_deletion_guard_refuses_a_shard_that_lost_most_of_its_documents(folder):

@@ -19,5 +19,7 @@ def running_s3_server(folder: Path) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with running_server("moto", command, folder, health_url=f"{url}/moto-api/", timeout=START_TIMEOUT_SECONDS, poll=0.2):
+    with running_server(
+        "moto", command, folder, health_url=f"{url}/moto-api/", timeout=START_TIMEOUT_SECONDS, poll=0.2
+    ):
         yield url

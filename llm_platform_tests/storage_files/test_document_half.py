@@ -14,12 +14,26 @@ from llm_platform.cli import main
 from llm_platform.config import CONFIG_ENV, HOME_ENV, load_config
 from llm_platform.datasets import DatasetStore
 from llm_platform.definitions import build_definitions
-from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, CLEANED_QUARANTINE_DATA, RAW_DOCUMENTS_DATA, RAW_QUARANTINE_DATA
+from llm_platform.documents.datasets import (
+    CHUNKS_DATA,
+    CLEANED_CORPUS_DATA,
+    CLEANED_QUARANTINE_DATA,
+    RAW_DOCUMENTS_DATA,
+    RAW_QUARANTINE_DATA,
+)
 from llm_platform.index.datasets import EMBEDDINGS_DATA, RETRIEVAL_EVAL_DATA
 from llm_platform.index.table import connect, open_published, table_name
 from llm_platform_tests.conftest import BAD_FILES, CONFIG, NOTES_MARKDOWN, Platform, _write_corpus, materialization
 
-DATASETS = (RAW_DOCUMENTS_DATA, CLEANED_CORPUS_DATA, CHUNKS_DATA, EMBEDDINGS_DATA, RAW_QUARANTINE_DATA, CLEANED_QUARANTINE_DATA, RETRIEVAL_EVAL_DATA)
+DATASETS = (
+    RAW_DOCUMENTS_DATA,
+    CLEANED_CORPUS_DATA,
+    CHUNKS_DATA,
+    EMBEDDINGS_DATA,
+    RAW_QUARANTINE_DATA,
+    CLEANED_QUARANTINE_DATA,
+    RETRIEVAL_EVAL_DATA,
+)
 
 
 NOTES_URL = "s3://documents/landing/notes"  # one source's landing folder in the bucket too
@@ -39,7 +53,9 @@ def on_s3(tmp_path_factory, s3_endpoint) -> Platform:
         fs.mkdir("documents")
         _write_corpus(root / "corpus")
         fs.put(str(root / "corpus" / "notes"), "documents/landing/notes", recursive=True)
-        (root / "platform.yaml").write_text(CONFIG.replace("location: corpus/notes", f"location: {NOTES_URL}"), encoding="utf-8")
+        (root / "platform.yaml").write_text(
+            CONFIG.replace("location: corpus/notes", f"location: {NOTES_URL}"), encoding="utf-8"
+        )
         config = load_config(root / "platform.yaml")
         home = "s3://documents/home"
         platform = Platform(root, config, home, build_definitions(config, home=home, executor="in_process"))
@@ -54,13 +70,19 @@ def test_every_dataset_is_written_to_the_bucket(on_s3, s3_env):
     for dataset in DATASETS:
         partitions = on_s3.config.source_names if dataset.partitioned else [None]
         for partition in partitions:
-            assert store.current_version(dataset, partition), f"{dataset.name}/{partition or ''} has no current version in the bucket"
+            assert store.current_version(dataset, partition), (
+                f"{dataset.name}/{partition or ''} has no current version in the bucket"
+            )
     assert fsspec.filesystem("s3").exists("documents/home/datasets/chunks/docs/CURRENT")
 
 
 def test_quarantine_records_are_readable_from_the_bucket(on_s3, s3_env):
     store = DatasetStore(on_s3.home)
-    quarantined = {row["locator"]: row["kind"] for quarantine in (RAW_QUARANTINE_DATA, CLEANED_QUARANTINE_DATA) for row in store.read(quarantine, "docs").to_pylist()}
+    quarantined = {
+        row["locator"]: row["kind"]
+        for quarantine in (RAW_QUARANTINE_DATA, CLEANED_QUARANTINE_DATA)
+        for row in store.read(quarantine, "docs").to_pylist()
+    }
     assert quarantined == {name: kind for name, (_, kind) in BAD_FILES.items()}
 
 

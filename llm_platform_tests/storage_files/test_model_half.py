@@ -36,12 +36,19 @@ def indexed_on_s3(tmp_path_factory, s3_endpoint):
     folder = tmp_path_factory.mktemp("s3_model")
     with pytest.MonkeyPatch.context() as patch:
         # The server process inherits the credentials and endpoint, as its pod would from a secret.
-        for name, value in {**CREDENTIALS, ENDPOINT_ENV: s3_endpoint, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, CACHE_ENV: str(folder / "cache")}.items():
+        for name, value in {
+            **CREDENTIALS,
+            ENDPOINT_ENV: s3_endpoint,
+            "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
+            CACHE_ENV: str(folder / "cache"),
+        }.items():
             patch.setenv(name, value)
         fsspec.filesystem("s3").mkdir("models")
         with running_mlflow_server(folder / "mlflow_server", artifacts=f"s3://models/{ARTIFACTS}") as tracking_uri:
             patch.setenv(TRACKING_URI_ENV, tracking_uri)
-            platform = Platform(folder, write_corpus(folder / "corpus"), "s3://models/home", dg.DagsterInstance.ephemeral())
+            platform = Platform(
+                folder, write_corpus(folder / "corpus"), "s3://models/home", dg.DagsterInstance.ephemeral()
+            )
             config = platform.config()
             for result in (platform.run(INDEX_JOB, config, partition=SOURCE), platform.run(PUBLISH_INDEX_JOB, config)):
                 assert result.success, f"{result.dagster_run.job_name} failed with the home on S3"
@@ -62,12 +69,17 @@ def test_training_job_trains_evaluates_and_promotes_from_the_bucket(indexed_on_s
     assert adapter["adapter_dir"].startswith("s3://models/home/models/adapters/") and _published(adapter["adapter_dir"])
     fs = fsspec.filesystem("s3")
     assert fs.glob(f"{adapter['adapter_dir'].removeprefix('s3://').rsplit('/', 1)[0]}/checkpoints/step-*/{MARKER}")
-    assert fs.glob(f"models/{ARTIFACTS}/**/adapter/adapter_config.json"), "the MLflow run's adapter artifact is not in the bucket"
+    assert fs.glob(f"models/{ARTIFACTS}/**/adapter/adapter_config.json"), (
+        "the MLflow run's adapter artifact is not in the bucket"
+    )
     assert not fs.exists("models/home/mlflow"), "a MLflow store was written under the storage home despite the server"
 
     tracking_uri = os.environ[TRACKING_URI_ENV]
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    [run] = client.search_runs([client.get_experiment_by_name(platform.config().mlflow.experiment).experiment_id], filter_string=f"tags.dagster_run_id = '{result.run_id}'")
+    [run] = client.search_runs(
+        [client.get_experiment_by_name(platform.config().mlflow.experiment).experiment_id],
+        filter_string=f"tags.dagster_run_id = '{result.run_id}'",
+    )
     assert run.info.status == "FINISHED" and "eval_perplexity" in run.data.metrics
     production = client.get_model_version_by_alias(platform.config().mlflow.registered_model, PRODUCTION_ALIAS)
     assert production.run_id == run.info.run_id and production.version == platform.latest("production_model")["version"]
@@ -79,10 +91,25 @@ def test_killed_training_resumes_from_checkpoints_in_the_bucket(indexed_on_s3, t
     fs.copy("models/home/datasets", "models/killed/datasets", recursive=True)
     killed = Platform(platform.folder, platform.corpus, "s3://models/killed", dg.DagsterInstance.ephemeral())
     config = killed.config("long", **LONG)
-    process = subprocess.run([sys.executable, "-m", "llm_platform_tests.storage_files.killed_training", config.config_path, killed.home, str(KILL_AT)],
-                             cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llm_platform_tests.storage_files.killed_training",
+            config.config_path,
+            killed.home,
+            str(KILL_AT),
+        ],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert process.returncode == -signal.SIGKILL, f"the training process was not killed:\n{process.stderr[-3000:]}"
-    assert [Path(p).parent.name for p in fs.glob(f"models/killed/models/adapters/*/checkpoints/*/{MARKER}")] == ["step-2"]
+    assert [Path(p).parent.name for p in fs.glob(f"models/killed/models/adapters/*/checkpoints/*/{MARKER}")] == [
+        "step-2"
+    ]
     shutil.rmtree(platform.folder / "cache")  # a fresh machine: nothing of the killed run on local disk
 
     result = killed.train(config, ["lora_adapter"])

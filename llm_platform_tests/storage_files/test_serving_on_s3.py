@@ -29,7 +29,13 @@ def test_the_query_log_on_an_s3_home_is_read_back_redacted_from_every_replica(bu
     replicas = [QueryLog(home), QueryLog(home)]
 
     for n, log in enumerate(replicas * 2):
-        log.append({"id": f"chatcmpl-{n}", "question": f"Mail jane{n}@example.com: how do for loops work?", "answer": "They iterate."})
+        log.append(
+            {
+                "id": f"chatcmpl-{n}",
+                "question": f"Mail jane{n}@example.com: how do for loops work?",
+                "answer": "They iterate.",
+            }
+        )
 
     records, problems = read_query_log(home)
     assert problems == [] and sorted(r["id"] for r in records) == [f"chatcmpl-{n}" for n in range(4)]

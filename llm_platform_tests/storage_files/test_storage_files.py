@@ -78,7 +78,9 @@ def test_a_pointer_another_process_moved_is_read_fresh(bucket):
     first = pa.table({"x": [1]})
     store.write(RECORDS, None, [first], first.schema)
     store.read(RECORDS, None)  # lists the folder, as a long-lived process (a sensor, the daemon) would have
-    write = ("import pyarrow as pa; from llm_platform.datasets import Dataset, DatasetStore; t = pa.table({'x': [2]}); "
-             f"DatasetStore('{bucket}/home').write(Dataset({RECORDS.name!r}), None, [t], t.schema)")
+    write = (
+        "import pyarrow as pa; from llm_platform.datasets import Dataset, DatasetStore; t = pa.table({'x': [2]}); "
+        f"DatasetStore('{bucket}/home').write(Dataset({RECORDS.name!r}), None, [t], t.schema)"
+    )
     subprocess.run([sys.executable, "-c", write], check=True, stdin=subprocess.DEVNULL, timeout=120)
     assert store.read(RECORDS, None).to_pylist() == [{"x": 2}]
