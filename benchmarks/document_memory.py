@@ -198,7 +198,8 @@ def run_stage(config_path: str, home: str, stage: str, partition: str = SOURCE) 
 
 def _python_for(checkout: Path) -> tuple[str, dict]:
     env = dict(os.environ)
-    # The checkout's code first even with its own .venv: a caller run as `PYTHONPATH=$PWD ...` would import its own code instead.
+    # The checkout's code first even with its own .venv: a caller run as `PYTHONPATH=$PWD ...` would import its own
+    # code instead.
     env["PYTHONPATH"] = f"{checkout}{os.pathsep}{env.get('PYTHONPATH', '')}"
     venv = checkout / ".venv" / "bin" / "python"
     return (str(venv) if venv.exists() else sys.executable), env
@@ -229,12 +230,14 @@ def report(label: str, results: dict[float, dict], megabytes: dict[float, float]
     code = next(iter(next(iter(results.values())).values()))["code"]
     print(f"{label} (llm_platform imported from {code}):")
     print(
-        f"  {'MB':>6} {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} {'RSS after imports':>18} {'peak RSS MiB':>13}  rows"
+        f"  {'MB':>6} {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} "
+        f"{'RSS after imports':>18} {'peak RSS MiB':>13}  rows"
     )
     for size, stages in results.items():
         for stage, run in stages.items():
             print(
-                f"  {megabytes[size]:6.1f} {stage:<15} {run['seconds']:8.1f} {megabytes[size] / run['seconds']:7.2f} {run['cpu_seconds']:7.1f} "
+                f"  {megabytes[size]:6.1f} {stage:<15} {run['seconds']:8.1f} "
+                f"{megabytes[size] / run['seconds']:7.2f} {run['cpu_seconds']:7.1f} "
                 f"{run['rss_after_imports_mib']:18.0f} {run['peak_rss_mib']:13.0f}  {run['rows']}"
             )
     sizes = sorted(results)
@@ -247,7 +250,8 @@ def report(label: str, results: dict[float, dict], megabytes: dict[float, float]
     worst = max(_peak(s) for s in results.values())
     verdict = "ok" if worst <= TARGET_PEAK_MIB else "MISSED"
     print(
-        f"  peak RSS {_peak(results[small]):.0f} MiB at {megabytes[small]:.1f} MB, {_peak(results[large]):.0f} MiB at {megabytes[large]:.1f} MB; "
+        f"  peak RSS {_peak(results[small]):.0f} MiB at {megabytes[small]:.1f} MB, "
+        f"{_peak(results[large]):.0f} MiB at {megabytes[large]:.1f} MB; "
         f"slope {slope:.2f} MiB per MB of text; worst {worst:.0f} MiB (target <= {TARGET_PEAK_MIB})  {verdict}"
     )
 
@@ -275,7 +279,8 @@ def main() -> int:
         megabytes[size] = write_corpus(corpus, size) / 1e6
         files = sum(1 for p in corpus.rglob("*") if p.is_file())
         print(
-            f"corpus {size:g}: {megabytes[size]:.1f} MB in {files} files (generated in {time.perf_counter() - started:.0f}s)",
+            f"corpus {size:g}: {megabytes[size]:.1f} MB in {files} files "
+            f"(generated in {time.perf_counter() - started:.0f}s)",
             flush=True,
         )
         config = work / f"platform-{size:g}.yaml"

@@ -67,7 +67,9 @@ def _all_cpu_seconds() -> float:
 
 
 def _stage_dataset(stage: str):
-    """The stage's dataset handle; the stage's name where the measured checkout predates handles (a reference run of older code)."""
+    """The stage's dataset handle; the stage's name where the measured checkout
+    predates handles (a reference run of older code).
+    """
     from llm_platform import datasets
 
     if not hasattr(datasets, "Dataset"):
@@ -78,7 +80,9 @@ def _stage_dataset(stage: str):
 
 
 def timed_stage(config_path: str, home: str, stage: str) -> dict:
-    """Materialize one document asset (its upstream already in `home`): step seconds, CPU of the process and its workers, output hash."""
+    """Materialize one document asset (its upstream already in `home`): step
+    seconds, CPU of the process and its workers, output hash.
+    """
     import dagster as dg
 
     from llm_platform.automation.jobs import INDEX_JOB
@@ -125,7 +129,8 @@ def measure(checkout: Path, config: Path, home: Path) -> dict:
 def report(label: str, stages: dict, megabytes: float, reference: dict | None) -> None:
     print(f"{label} (llm_platform imported from {stages['raw_documents']['code']}):")
     print(
-        f"  {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} {'MB/cpu-s':>9} {'peak RSS MiB':>13} {'same output':>12}  failed checks"
+        f"  {'stage':<15} {'seconds':>8} {'MB/s':>7} {'cpu s':>7} {'MB/cpu-s':>9} "
+        f"{'peak RSS MiB':>13} {'same output':>12}  failed checks"
     )
     for stage, run in stages.items():
         same = (
@@ -133,7 +138,8 @@ def report(label: str, stages: dict, megabytes: float, reference: dict | None) -
         )
         print(
             f"  {stage:<15} {run['seconds']:8.2f} {megabytes / run['seconds']:7.2f} {run['cpu_seconds']:7.2f} "
-            f"{megabytes / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f} {same:>12}  {', '.join(run['failed_checks'])}"
+            f"{megabytes / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f} "
+            f"{same:>12}  {', '.join(run['failed_checks'])}"
         )
     seconds = sum(run["seconds"] for run in stages.values())
     cpu = sum(run["cpu_seconds"] for run in stages.values())

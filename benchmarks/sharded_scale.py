@@ -1,7 +1,8 @@
 """The document stages over a large source split into shards, each stage of each shard one step in its own process.
 
     .venv/bin/python benchmarks/sharded_scale.py --megabytes 40 --shards 4
-    .venv/bin/python benchmarks/sharded_scale.py --megabytes 2000 --shards 64 --keep   # the issue's 2 GB: hours on one core
+    .venv/bin/python benchmarks/sharded_scale.py --megabytes 2000 --shards 64 --keep
+        # the issue's 2 GB: hours on one core
 
 The source is built from real documents: the README (Markdown or reST) of every
 installed package, as `document_prose.py` finds them, copied until it holds
@@ -57,7 +58,9 @@ _NUMBER = re.compile(r"(?<![A-Za-z_])\d+(?![A-Za-z_])")
 
 
 def _permutations(texts: list[str], copies: int) -> list[dict[str, str]]:
-    """For each copy, a mapping of every replaceable word to a word of the same length and of each digit to a digit (copy 0: none)."""
+    """For each copy, a mapping of every replaceable word to a word of the same
+    length and of each digit to a digit (copy 0: none).
+    """
     by_length: dict[int, list[str]] = defaultdict(list)
     for word in sorted({word for text in texts for word in _PROSE_WORD.findall(text)}):
         by_length[len(word)].append(word)
@@ -96,7 +99,8 @@ def write_source(folder: Path, megabytes: float) -> tuple[float, dict[str, int]]
 
 def write_config(path: Path, source: Path, shards: int) -> None:
     path.write_text(
-        f"sources:\n  - name: {SOURCE}\n    location: {source}\n    glob: '**/*'\n    shards: {shards}\ndocuments:\n  workers: 1\n",
+        f"sources:\n  - name: {SOURCE}\n    location: {source}\n    glob: '**/*'\n  "
+        f"  shards: {shards}\ndocuments:\n  workers: 1\n",
         encoding="utf-8",
     )
 
@@ -131,13 +135,16 @@ def run_shards(here: Path, config: Path, home: Path, keys: list[str]) -> dict[st
 
 def report(runs: dict[str, dict[str, dict]], megabytes: dict[str, float]) -> None:
     print(
-        f"  {'shard':<16} {'stage':<15} {'MB':>7} {'seconds':>8} {'MB/s':>6} {'cpu s':>7} {'MB/cpu-s':>9} {'peak RSS MiB':>13}  rows, failed checks"
+        f"  {'shard':<16} {'stage':<15} {'MB':>7} {'seconds':>8} {'MB/s':>6} {'cpu s':>7} "
+        f"{'MB/cpu-s':>9} {'peak RSS MiB':>13}  rows, failed checks"
     )
     for key, stages in runs.items():
         for stage, run in stages.items():
             print(
-                f"  {key:<16} {stage:<15} {megabytes[key]:7.1f} {run['seconds']:8.1f} {megabytes[key] / run['seconds']:6.2f} {run['cpu_seconds']:7.1f} "
-                f"{megabytes[key] / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f}  {run['rows']} {' '.join(run['failed_checks'])}"
+                f"  {key:<16} {stage:<15} {megabytes[key]:7.1f} {run['seconds']:8.1f} "
+                f"{megabytes[key] / run['seconds']:6.2f} {run['cpu_seconds']:7.1f} "
+                f"{megabytes[key] / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f}  "
+                f"{run['rows']} {' '.join(run['failed_checks'])}"
             )
     total = sum(megabytes.values())
     print(f"per stage over {len(runs)} shards, {total:.1f} MB (one core per step):")
@@ -159,7 +166,8 @@ def report(runs: dict[str, dict[str, dict]], megabytes: dict[str, float]) -> Non
     raw = sum(runs[key]["raw_documents"]["rows"].get("documents", 0) for key in runs)
     chunks = sum(runs[key]["chunks"]["rows"].get("chunks", 0) for key in runs)
     print(
-        f"  documents: {raw} raw, {cleaned} cleaned (the rest set aside: duplicates, low quality); chunks: {chunks}, {chunks / total:.0f} per MB"
+        f"  documents: {raw} raw, {cleaned} cleaned (the rest set aside: duplicates, low "
+        f"quality); chunks: {chunks}, {chunks / total:.0f} per MB"
     )
 
 
@@ -181,7 +189,8 @@ def main() -> int:
         total, sizes = write_source(work / "source", args.megabytes)
         megabytes = shard_megabytes(sizes, args.shards)
         print(
-            f"source: {total:.1f} MB in {len(sizes)} files, {args.shards} shards (built in {time.perf_counter() - started:.0f}s)",
+            f"source: {total:.1f} MB in {len(sizes)} files, {args.shards} shards "
+            f"(built in {time.perf_counter() - started:.0f}s)",
             flush=True,
         )
         write_config(work / "platform.yaml", work / "source", args.shards)

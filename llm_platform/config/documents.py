@@ -24,7 +24,8 @@ class DocumentsConfig(Strict):
     workers: int | None = Field(
         None,
         ge=1,
-        description="Processes that clean and chunk a source's documents; unset: the pod's CPU limit (cgroup cpu.max), else the machine's CPUs.",
+        description="Processes that clean and chunk a source's documents; unset: the pod's CPU "
+        "limit (cgroup cpu.max), else the machine's CPUs.",
     )
 
 

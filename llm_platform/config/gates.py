@@ -18,7 +18,8 @@ class GateSettings(Strict):
     max_regression: float = Field(0.02, ge=0.0, le=1.0)
     beat_base: dict[str, float] = Field(
         default_factory=lambda: {"perplexity": 0.0},
-        description="Margin by which the candidate must beat the base model per metric (relative for perplexity, absolute otherwise).",
+        description="Margin by which the candidate must beat the base model per metric "
+        "(relative for perplexity, absolute otherwise).",
     )
 
     @field_validator("minimums", "beat_base")

@@ -25,7 +25,8 @@ class EmbeddingConfig(Strict):
     )
     onnx_cache_dir: str | None = Field(
         None,
-        description="Local folder for the exported ONNX graphs; empty: $LLM_PLATFORM_ONNX_CACHE, else $XDG_CACHE_HOME or ~/.cache, under llm_platform/onnx.",
+        description="Local folder for the exported ONNX graphs; empty: $LLM_PLATFORM_ONNX_CACHE, "
+        "else $XDG_CACHE_HOME or ~/.cache, under llm_platform/onnx.",
     )
     pod: Literal["cpu", "gpu"] | PodSettings = Field(
         "cpu", description="The embeddings step's pod: cpu_pod, gpu_pod, or its own settings."
@@ -37,12 +38,14 @@ class EmbeddingConfig(Strict):
             raise ValueError(f"embedding.device {self.device!r} must be 'cpu', 'cuda', 'cuda:N' or 'auto'")
         if self.backend == "onnx" and self.device.startswith("cuda"):
             raise ValueError(
-                f"embedding.backend 'onnx' runs int8 on CPU; with embedding.device {self.device!r} use backend 'torch' (fp16 on the GPU)"
+                "embedding.backend 'onnx' runs int8 on CPU; with embedding.device "
+                f"{self.device!r} use backend 'torch' (fp16 on the GPU)"
             )
         on_gpu_pod = self.pod == "gpu" or (isinstance(self.pod, PodSettings) and self.pod.gpus > 0)
         if self.device.startswith("cuda") and not on_gpu_pod:
             raise ValueError(
-                f"embedding.device {self.device!r} needs a GPU in the step's pod: set embedding.pod to 'gpu' (or settings with gpus >= 1)"
+                f"embedding.device {self.device!r} needs a GPU in the step's pod: set "
+                "embedding.pod to 'gpu' (or settings with gpus >= 1)"
             )
         if on_gpu_pod and self.device == "cpu":
             raise ValueError(

@@ -37,9 +37,12 @@ def _format_errors(path: Path, error: ValidationError) -> str:
 
 
 def _missing_source_folders(config: PlatformConfig, path: Path) -> str | None:
-    """Each local source folder that does not exist, named by field (URLs are not checked: listing a bucket costs a request)."""
+    """Each local source folder that does not exist, named by field (URLs are
+    not checked: listing a bucket costs a request).
+    """
     lines = [
-        f"  - sources[{i}].location: {source.location} does not exist (source {source.name!r}; a relative location is read from "
+        f"  - sources[{i}].location: {source.location} does not exist (source "
+        f"{source.name!r}; a relative location is read from "
         f"{path.parent}): create the folder or point the source at your documents"
         for i, source in enumerate(config.sources)
         if "://" not in source.location and not Path(source.location).is_dir()

@@ -1,4 +1,6 @@
-"""The model half: SFT data (`sft`), the base model (`base_model`), prompts, LoRA training, evaluation and the MLflow registry."""
+"""The model half: SFT data (`sft`), the base model (`base_model`), prompts,
+LoRA training, evaluation and the MLflow registry.
+"""
 
 from __future__ import annotations
 
@@ -31,23 +33,28 @@ class SftConfig(Strict):
     )
     feedback_location: str | None = Field(
         None,
-        description="Folder or URL of *.jsonl feedback records (question, answer, rating) read beside the service's own; never written.",
+        description="Folder or URL of *.jsonl feedback records (question, answer, rating) "
+        "read beside the service's own; never written.",
     )
     approved_corrections: str | None = Field(
         None,
-        description="JSONL of approved correction proposal ids (written by `llm-platform feedback approve`); default <home>/sft/approved_corrections.jsonl.",
+        description="JSONL of approved correction proposal ids (written by `llm-platform feedback "
+        "approve`); default <home>/sft/approved_corrections.jsonl.",
     )
     min_feedback_rating: int = Field(4, ge=1, le=5)
     eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_corpus_pairs: int = Field(2000, ge=0)
     grounded_corpus_pairs: bool = Field(
         False,
-        description="Also train each training-side corpus pair with its own chunk as context, in the prompt the RAG evaluation and the service use "
-        "(cut to evaluation.rag_context_chars), so the adapter learns to answer from retrieved chunks. Training only: eval pairs stay plain.",
+        description="Also train each training-side corpus pair with its own chunk as context, in "
+        "the prompt the RAG evaluation and the service use "
+        "(cut to evaluation.rag_context_chars), so the adapter learns to answer from "
+        "retrieved chunks. Training only: eval pairs stay plain.",
     )
     max_violation_share: dict[str, float] = Field(
         default_factory=lambda: {rule: 0.05 for rule in SFT_RULE_NAMES},
-        description="Per SFT rule: the share of supplied (curated + feedback) records that may break it before its blocking check fails.",
+        description="Per SFT rule: the share of supplied (curated + feedback) records that "
+        "may break it before its blocking check fails.",
     )
 
     @field_validator("max_violation_share")

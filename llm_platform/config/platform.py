@@ -75,8 +75,10 @@ class PlatformConfig(Strict):
             raise ShardKeyError(f"{exc.args[0]} (config {self.config_path})") from None
         if shard.count != configured:
             raise ShardKeyError(
-                f"partition {key!r} splits source {shard.source!r} {shard.count} ways, but sources[{self.source_names.index(shard.source)}].shards "
-                f"in {self.config_path} is {configured}; its partitions are {', '.join(s.key for s in shards_of(shard.source, configured))}"
+                f"partition {key!r} splits source {shard.source!r} {shard.count} ways, but "
+                f"sources[{self.source_names.index(shard.source)}].shards "
+                f"in {self.config_path} is {configured}; its partitions are "
+                f"{', '.join(s.key for s in shards_of(shard.source, configured))}"
             )
         return shard
 

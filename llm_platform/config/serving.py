@@ -24,11 +24,13 @@ class ServingSettings(Strict):
     )
     groups_header: str = Field(
         "X-Auth-Request-Groups",
-        description="Header an auth proxy sets to the caller's comma-separated groups; read only when trust_groups_header is on.",
+        description="Header an auth proxy sets to the caller's comma-separated groups; "
+        "read only when trust_groups_header is on.",
     )
     trust_groups_header: bool = Field(
         False,
-        description="Take the caller's groups from groups_header (replacing a key's groups); only behind a proxy that sets it.",
+        description="Take the caller's groups from groups_header (replacing a key's "
+        "groups); only behind a proxy that sets it.",
     )
     cache_backend: str = Field("memory", pattern="^(memory|redis)$")
     redis_url: str | None = Field(
@@ -48,12 +50,14 @@ class ServingSettings(Strict):
     feedback_per_minute: int = Field(
         30,
         ge=1,
-        description="POST /v1/feedback requests one caller (API key, or client address without one) may make per minute; more get 429.",
+        description="POST /v1/feedback requests one caller (API key, or client address "
+        "without one) may make per minute; more get 429.",
     )
     request_timeout_seconds: float = Field(
         60.0,
         gt=0,
-        description="A chat request's deadline: waiting for a generation slot plus generating; past it the token loop stops and the request gets 504.",
+        description="A chat request's deadline: waiting for a generation slot plus generating; "
+        "past it the token loop stops and the request gets 504.",
     )
     stuck_grace_seconds: float = Field(
         30.0,
@@ -68,7 +72,8 @@ class ServingSettings(Strict):
     segment_max_seconds: float = Field(
         3600.0,
         gt=0,
-        description="A replica starts a new local segment once its current one is this old; object-store homes write one object per record instead.",
+        description="A replica starts a new local segment once its current one is this old; "
+        "object-store homes write one object per record instead.",
     )
     query_drift_threshold: float = Field(
         0.5, ge=0.0, le=2.0, description="Cosine distance between the questions' and the corpus's mean vectors."

@@ -28,7 +28,9 @@ class SourceConfig(Strict):
         1,
         ge=1,
         le=1024,
-        description="Partitions (steps, pods) the source is split into by doc_id hash; 1 keeps the source name as its key.",
+        description=(
+            "Partitions (steps, pods) the source is split into by doc_id hash; 1 keeps the source name as its key."
+        ),
     )
     readers: list[str] = Field(
         default_factory=list,

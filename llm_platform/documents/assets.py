@@ -86,7 +86,10 @@ def source_not_empty_check(files: int, source: SourceConfig) -> dg.AssetCheckRes
     """Warns when a source lists no file: an empty folder or a glob that matches nothing is rarely meant."""
     description = f"{files} files listed at {source.location} with glob {source.glob!r}"
     if not files:
-        description = f"source {source.name!r}: no file at {source.location} matches glob {source.glob!r}; check the folder and the glob of this source in the config"
+        description = (
+            f"source {source.name!r}: no file at {source.location} matches glob {source.glob!r}; "
+            "check the folder and the glob of this source in the config"
+        )
     return dg.AssetCheckResult(
         check_name=RAW_SOURCE_NOT_EMPTY,
         passed=files > 0,
@@ -183,7 +186,9 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
     def raw_documents(
         context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource
     ) -> dg.MaterializeResult:
-        """Every document of one source (or of one shard of it) as text, with its identity, and the diff against the last run."""
+        """Every document of one source (or of one shard of it) as text, with
+        its identity, and the diff against the last run.
+        """
         config = platform.config
         shard = platform.shard(context.partition_key)
         source = config.source(shard.source)
@@ -192,7 +197,8 @@ def raw_documents_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.A
         result, written = _write_raw_documents(config, source, shard, storage, checks, context.run.run_id)
         _write_quarantine(storage, RAW_QUARANTINE_DATA, shard.key, result.quarantine, context.run.run_id)
         context.log.info(
-            f"{shard.key}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined"
+            f"{shard.key}: {result.documents} documents ({len(result.added)} added, {len(result.changed)} "
+            f"changed, {len(result.removed)} removed), {len(result.quarantine)} quarantined"
         )
         access = access_summary(source, result.readable_by_nobody, result.documents)
         if result.readable_by_nobody:
@@ -227,7 +233,9 @@ def _write_raw_documents(
     checks: RawRowChecks,
     run_id: str,
 ):
-    """Read the shard's documents of the source batch by batch straight into a new raw_documents version; (result, written)."""
+    """Read the shard's documents of the source batch by batch straight into
+    a new raw_documents version; (result, written).
+    """
     previous_quarantine = storage.datasets.read(RAW_QUARANTINE_DATA, shard.key)
     try:
         result, batches = source_batches(
@@ -305,13 +313,15 @@ def _cleaned_check_specs(sources: dg.PartitionsDefinition) -> list[dg.AssetCheck
             CLEANED_CORPUS,
             sources,
             blocking=True,
-            description="no PII or secret left in text, title or locator (neither the redaction detectors nor the independent audit find any)",
+            description="no PII or secret left in text, title or locator (neither the redaction "
+            "detectors nor the independent audit find any)",
         ),
         _check_spec(
             CLEAN_NO_RANDOM_TOKENS,
             CLEANED_CORPUS,
             sources,
-            description="no unnamed run of letters and digits that reads as a generated key in text, title or locator (a warning: links and ids look the same)",
+            description="no unnamed run of letters and digits that reads as a generated key in text, "
+            "title or locator (a warning: links and ids look the same)",
         ),
         _check_spec(
             CLEAN_DUPLICATE_RATE,

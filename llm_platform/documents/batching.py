@@ -49,7 +49,9 @@ def rows_of(batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[dict]:
 def observed(
     batches: Iterable[pa.RecordBatch | pa.Table], *observers: Callable[[pa.RecordBatch | pa.Table], None]
 ) -> Iterator[pa.RecordBatch | pa.Table]:
-    """`batches` unchanged, each shown to every observer first (checks and counts over all rows, one batch at a time)."""
+    """`batches` unchanged, each shown to every observer first (checks
+    and counts over all rows, one batch at a time).
+    """
     for batch in batches:
         for observe in observers:
             observe(batch)

@@ -151,7 +151,8 @@ def chunk_batches(
     batch_bytes: int = BATCH_TEXT_BYTES,
     workers: int = 1,
 ) -> Iterator[pa.RecordBatch]:
-    """Chunk every document whose cleaned text (or `version`) changed, a batch of at most `batch_bytes` of text at a time.
+    """Chunk every document whose cleaned text (or `version`) changed, a batch of at most
+    `batch_bytes` of text at a time.
 
     `chunker_factory` is called once per process that chunks, and only if a
     document needs chunking; unchanged documents' chunks are read back from
@@ -204,7 +205,9 @@ def _chunk_batches(
 def _chunked(
     chunker_factory: Callable[[], Chunker], documents: list[tuple[str, str]], pool: WorkerPool
 ) -> list[list[Chunk]]:
-    """The chunks of each (text, format) document, split among the pool's workers in contiguous, text-balanced groups."""
+    """The chunks of each (text, format) document, split among the pool's
+    workers in contiguous, text-balanced groups.
+    """
     groups = _balanced_groups(documents, pool.workers)
     return [
         chunks for found in pool.map(_chunk_group, [(chunker_factory, group) for group in groups]) for chunks in found
@@ -233,5 +236,6 @@ def _chunk_group(job: tuple[Callable[[], Chunker], Sequence[tuple[str, str]]]) -
 
 @functools.lru_cache(maxsize=1)
 def _chunker(chunker_factory: Callable[[], Chunker]) -> Chunker:
-    # One chunker per process for the factory in use: loading the tokenizer and building the splitters is the costly part.
+    # One chunker per process for the factory in use: loading the tokenizer and building the splitters is the costly
+    # part.
     return chunker_factory()

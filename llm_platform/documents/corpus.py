@@ -154,7 +154,10 @@ def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
     if length < minimum:
         return "too_short", f"{row['locator']}: only {length} characters after cleaning (minimum {minimum})"
     if length > rules.max_chars:
-        reason = f"{row['locator']}: {length:,} characters after cleaning, above cleaning.max_document_chars={rules.max_chars:,}; split the file or raise the limit"
+        reason = (
+            f"{row['locator']}: {length:,} characters after cleaning, above "
+            f"cleaning.max_document_chars={rules.max_chars:,}; split the file or raise the limit"
+        )
         return "too_long", reason
     if row["quality"] < rules.min_quality:
         return (
@@ -220,7 +223,9 @@ Signature = tuple[tuple[str, ...], tuple[str, str, np.ndarray]]
 
 
 def duplicates_within_readers(signatures: list[Signature], *, threshold: float) -> list[Duplicate]:
-    """Duplicates among documents with the same readers only: dropping a copy other readers may read would take it from them."""
+    """Duplicates among documents with the same readers only: dropping a copy
+    other readers may read would take it from them.
+    """
     by_readers: dict[tuple[str, ...], list[tuple[str, str, np.ndarray]]] = {}
     for readers, item in signatures:
         by_readers.setdefault(readers, []).append(item)
@@ -249,7 +254,9 @@ def _write_candidates(
     batch_bytes: int,
     pool: WorkerPool,
 ) -> list[Signature]:
-    """Pass one: each batch cleaned (or reused), rule-checked and written to `path`; the candidates' readers and signatures returned."""
+    """Pass one: each batch cleaned (or reused), rule-checked and written to
+    `path`; the candidates' readers and signatures returned.
+    """
     signatures: list[Signature] = []
     with pq.ParquetWriter(path, CLEANED_SCHEMA) as writer:
         for batch in row_batches(raw_rows, text_bytes=batch_bytes):
@@ -301,7 +308,9 @@ def _cleaned_candidates(
 
 
 def _without_duplicates(path: str, duplicates: dict[str, Duplicate], result: CleanedCorpus) -> Iterator[pa.Table]:
-    """Pass two: the candidates' row groups (one per pass-one batch) without duplicates, each set aside naming the kept document."""
+    """Pass two: the candidates' row groups (one per pass-one batch) without
+    duplicates, each set aside naming the kept document.
+    """
     originals = {d.duplicate_of for d in duplicates.values()}
     locators: dict[str, str] = {}
     candidates = pq.ParquetFile(path)

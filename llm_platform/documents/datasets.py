@@ -1,4 +1,6 @@
-"""The document datasets, each declared once: its name on disk, schema and partitioning (one partition per source or source shard)."""
+"""The document datasets, each declared once: its name on disk, schema and
+partitioning (one partition per source or source shard).
+"""
 
 from llm_platform.datasets import Dataset
 from llm_platform.documents.chunk_table import CHUNK_SCHEMA

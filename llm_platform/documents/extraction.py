@@ -160,7 +160,9 @@ def jsonl_streamable(head: bytes) -> bool:
 
 
 def _utf16_encoding(data: bytes) -> str | None:
-    """ "utf-16" for a BOM; "utf-16-le"/"-be" when every other byte is NUL, as in UTF-16 text of Latin script without a BOM."""
+    """ "utf-16" for a BOM; "utf-16-le"/"-be" when every other byte is NUL,
+    as in UTF-16 text of Latin script without a BOM.
+    """
     if data.startswith(_UTF16_BOMS):
         return "utf-16"
     head = data[: SNIFF_BYTES - SNIFF_BYTES % 2]
@@ -273,7 +275,10 @@ def extract_jsonl(
     for line_no, line in enumerate(lines, start=1):
         locator = f"{path}#L{line_no}"
         if isinstance(line, int):
-            reason = f"{locator}: line of {line:,} bytes exceeds the limit of {max_bytes:,}; split the record or raise max_bytes"
+            reason = (
+                f"{locator}: line of {line:,} bytes exceeds the limit of "
+                f"{max_bytes:,}; split the record or raise max_bytes"
+            )
             rejections.append(Rejection(locator, "oversized", reason))
             continue
         text = _decode_line(line, first=line_no == 1)

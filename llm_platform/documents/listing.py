@@ -103,7 +103,10 @@ def _followed(
         return [_problem(locator, path, kind, f"{locator}: link {what}; fix or remove the link")]
     real_root = os.path.realpath(root)
     if target != real_root and not target.startswith(real_root + os.sep):
-        reason = f"{locator}: link to {target} leaves the source folder {root}; copy the file into the source or remove the link"
+        reason = (
+            f"{locator}: link to {target} leaves the source folder {root}; copy "
+            "the file into the source or remove the link"
+        )
         return [_problem(locator, path, "outside_source", reason)]
     if os.path.isfile(target):
         found = os.stat(target)
@@ -154,7 +157,10 @@ _SPECIAL_KINDS = (
 def _special_file(locator: str, path: str) -> SourceFile:
     mode = os.stat(path).st_mode if os.path.exists(path) else 0
     what = next((name for test, name in _SPECIAL_KINDS if test(mode)), "an entry of another kind")
-    reason = f"{locator}: {what}, not a regular file; it was not opened (reading it could block the run); remove it from the source folder"
+    reason = (
+        f"{locator}: {what}, not a regular file; it was not opened (reading it could "
+        "block the run); remove it from the source folder"
+    )
     return _problem(locator, path, "special_file", reason)
 
 

@@ -42,7 +42,8 @@ _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
 # "author", "authored", "authority" are no "auth".
 _SECRET_KEY = re.compile(
     r"(?i)(?P<key>(?:pass(?:word|wd|phrase|code)|(?<![a-z])pass(?![a-z])|pwd|secret|token|api.?key|access.?key|private.?key|auth(?!or)|credential)[\w.-]{0,40})"
-    r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ \t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
+    r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ "
+    r"\t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
 )
 _AUTH_HEADER = re.compile(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?\w+[ \t]+([^\s\"'\x00]{6,})")
 _URL_USERINFO = re.compile(r"://[^\s/@:]*:([^\s/@\x00]+)@")
@@ -72,7 +73,8 @@ _GROUPED_NUMBER = re.compile(
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 # The word or its plural ("dialect", "callback" are neither), then the number on the same line.
 _AFTER_PHONE_WORD = re.compile(
-    r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
+    r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b"
+    r"[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
 )
 _MAX_CARD_RUN_GROUPS = 8
 _MIN_CARD_FIRST_GROUP = 4
@@ -239,17 +241,23 @@ def audit_pii(text: str) -> list[tuple[str, str]]:
 
 
 def random_token_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, "random_token") of each run of letters and digits in `text` that reads as a generated key, with nothing naming it one."""
+    """(start, end, "random_token") of each run of letters and digits in `text`
+    that reads as a generated key, with nothing naming it one.
+    """
     return _spans(text, _TOKEN_SCANS)
 
 
 def audit_random_tokens(text: str) -> list[tuple[str, str]]:
-    """("random_token", matched text) for each run of letters and digits in `text` that reads as a generated key, with nothing naming it one."""
+    """("random_token", matched text) for each run of letters and digits in `text`
+    that reads as a generated key, with nothing naming it one.
+    """
     return [(kind, text[start:end]) for start, end, kind in random_token_spans(text)]
 
 
 def mask_audit_hits(text: str) -> str:
-    """`text` with every audit hit replaced by "[FLAGGED_<KIND>]", so a failing check can show where without showing what."""
+    """`text` with every audit hit replaced by "[FLAGGED_<KIND>]", so a
+    failing check can show where without showing what.
+    """
     pieces, cursor = [], 0
     for start, end, kind in sorted(_spans(text, _SCANS + _TOKEN_SCANS)):
         if start < cursor:

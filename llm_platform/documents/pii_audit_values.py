@@ -69,7 +69,9 @@ def entropy(text: str) -> float:
 
 
 def is_mixed(token: str) -> bool:
-    """Whether `token` mixes letters and digits with high entropy: enough where a provider's prefix already says "key"."""
+    """Whether `token` mixes letters and digits with high entropy: enough
+    where a provider's prefix already says "key".
+    """
     return (
         any(c.isalpha() for c in token)
         and sum(c.isdigit() for c in token) >= 2
@@ -84,7 +86,9 @@ def is_random(token: str) -> bool:
 
 
 def is_secret_value(key: str, value: str) -> bool:
-    """Whether `value`, given under the key name `key`, has the shape of a secret rather than of a reference or an example."""
+    """Whether `value`, given under the key name `key`, has the shape of a
+    secret rather than of a reference or an example.
+    """
     value = value.rstrip(_TRAILING)
     if (
         len(value) < _MIN_VALUE_CHARS

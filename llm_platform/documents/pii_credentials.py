@@ -26,7 +26,10 @@ MIN_VALUE_CHARS = 6
 # client_secret) but only these endings after, so "tokenizer", "max_tokens",
 # "author" and "secret_name" are not secret keys. "pass" alone (`DB_PASS=`,
 # `pass:`) counts where no letter comes before it: "bypass" and "compass" are words.
-SECRET_WORD = r"(?:pass(?:word|wd|phrase|code)|(?<![A-Za-z])pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?)"
+SECRET_WORD = (
+    r"(?:pass(?:word|wd|phrase|code)|(?<![A-Za-z])pass|pwd|secret|token|api[_-]?key|api"
+    r"key|access[_-]?key|private[_-]?key|auth|credentials?)"
+)
 _KEY_ENDING = r"(?:[_.-]?(?:key|value|string|str|hash|b64|base64|enc|encrypted|plain|plaintext|\d))?"
 _KEY = re.compile(rf"(?i){SECRET_WORD}{_KEY_ENDING}(?![A-Za-z0-9]|_[A-Za-z0-9])")
 # A quoted value runs to its closing quote; a bare one stops at the separators

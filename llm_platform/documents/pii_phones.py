@@ -55,7 +55,8 @@ _NORTH_AMERICAN_LAYOUT = re.compile(
 # a number is one whatever the region: the word says so, and the regions'
 # data (Spain's nine digits are in none of PHONE_REGIONS) would miss it.
 _DIALLED = re.compile(
-    r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
+    r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b"
+    r"[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
 )
 
 Span = tuple[int, int]

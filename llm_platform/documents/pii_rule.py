@@ -45,7 +45,9 @@ def no_pii_left(*columns: str) -> pa.DataFrameSchema:
 
 
 def no_random_tokens_left(*columns: str) -> pa.DataFrameSchema:
-    """No value in `columns` (default: text) holds a run the audit reads as a generated key with nothing naming it one; nulls pass."""
+    """No value in `columns` (default: text) holds a run the audit reads as a
+    generated key with nothing naming it one; nulls pass.
+    """
     import pandera.pandas as pa
 
     check = pa.Check(

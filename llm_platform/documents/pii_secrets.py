@@ -91,7 +91,8 @@ _KEY_NAME = r"BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?"
 _PRIVATE_KEY = re.compile(
     rf"{_DASHES}\s?{_KEY_NAME}\s?{_DASHES}"
     rf"(?:[\s\S]{{0,10000}}?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?\s?{_DASHES}"
-    r"|(?:\s+(?:[A-Za-z0-9+/=]{40,}|[A-Za-z-]+: [^\n]*))*(?:\s+(?:[A-Za-z0-9+/]*[0-9+/][A-Za-z0-9+/]*={0,2}|[A-Za-z0-9+/]+={1,2})(?![\w+/=]))?)"
+    r"|(?:\s+(?:[A-Za-z0-9+/=]{40,}|[A-Za-z-]+: "
+    r"[^\n]*))*(?:\s+(?:[A-Za-z0-9+/]*[0-9+/][A-Za-z0-9+/]*={0,2}|[A-Za-z0-9+/]+={1,2})(?![\w+/=]))?)"
     r"|PuTTY-User-Key-File-\d: .*(?:\n.*){0,40}?Private-MAC: \w+"
 )
 # scheme://user:password@host — the last "@" before a host name ends the

@@ -57,7 +57,9 @@ class PreviousRows:
         return self._keys.column(name).to_pylist()
 
     def rows_at(self, positions: Sequence[int]) -> list[dict]:
-        """The rows at `positions`, in that order; reads forward, restarting only for a position behind the last one read."""
+        """The rows at `positions`, in that order; reads forward, restarting
+        only for a position behind the last one read.
+        """
         order = sorted(range(len(positions)), key=positions.__getitem__)
         found: list[dict] = [{}] * len(positions)
         for slot in order:

@@ -40,7 +40,8 @@ def loss_reason(markup: str, prose: str, format_name: str) -> str | None:
     if visible == 0 or kept >= MIN_KEPT_SHARE * visible:
         return None
     return (
-        f"rendering {format_name} kept {kept:,} of {visible:,} visible letters and digits (under {MIN_KEPT_SHARE:.0%}), "
+        f"rendering {format_name} kept {kept:,} of {visible:,} visible letters "
+        f"and digits (under {MIN_KEPT_SHARE:.0%}), "
         "so the parser dropped text; simplify the markup, or save the file as .txt to index it as plain text"
     )
 

@@ -82,7 +82,8 @@ def _markdown_rendering(text: str) -> Rendering:
     prose = _prose_of(tokens)
     if any(token.type in _MARKDOWN_CONTAINERS and token.level >= MARKDOWN_MAX_NESTING - 1 for token in tokens):
         lost = (
-            f"Markdown nested deeper than {MARKDOWN_MAX_NESTING // 2} levels of lists (or {MARKDOWN_MAX_NESTING} of quotes); "
+            f"Markdown nested deeper than {MARKDOWN_MAX_NESTING // 2} levels of "
+            f"lists (or {MARKDOWN_MAX_NESTING} of quotes); "
             "the parser drops what lies deeper and everything after it; flatten the nesting"
         )
         return Rendering(prose, lost)

@@ -236,7 +236,9 @@ def files_read_by(shard: Shard, files: list[SourceFile]) -> list[SourceFile]:
 
 
 def _read_by(shard: Shard, file: SourceFile) -> bool:
-    """Whether `shard` reads `file`: a record file (JSONL) may hold documents of every shard; any other file is one document."""
+    """Whether `shard` reads `file`: a record file (JSONL) may hold documents
+    of every shard; any other file is one document.
+    """
     return (
         shard.is_whole_source
         or detect_format(file.locator) in RECORD_FORMATS

@@ -41,6 +41,8 @@ def repaired_text(text: str) -> str:
 
 
 def _segments(text: str) -> list[str]:
-    """`text` cut after each newline, as ftfy cuts it (a line longer than ftfy's segment limit is cut again by ftfy itself)."""
+    """`text` cut after each newline, as ftfy cuts it (a line longer than
+    ftfy's segment limit is cut again by ftfy itself).
+    """
     lines = text.split("\n")
     return [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])

@@ -85,7 +85,9 @@ def lora_adapter_asset(gpu_tags: dict) -> dg.AssetsDefinition:
         storage: StorageResource,
         mlflow: MlflowResource,
     ):
-        """A LoRA adapter fine-tuned on sft_dataset over base_model with prompt_template; resumes from its last checkpoint on retry."""
+        """A LoRA adapter fine-tuned on sft_dataset over base_model with
+        prompt_template; resumes from its last checkpoint on retry.
+        """
         config = platform.config
         inputs = _training_inputs(storage)
         new = _new_pairs(storage, inputs.pair_hashes)
@@ -260,7 +262,9 @@ def model_eval_asset(
         storage: StorageResource,
         mlflow: MlflowResource,
     ) -> dg.MaterializeResult:
-        """The upstream adapter, the base model and production (from the MLflow registry) scored on sft_eval_split, plain and with chunks from the served index."""
+        """The upstream adapter, the base model and production (from the MLflow registry) scored
+        on sft_eval_split, plain and with chunks from the served index.
+        """
         from llm_platform.model.evaluation_run import evaluate_models
 
         config = platform.config
@@ -310,7 +314,8 @@ def _adapter_template(adapter: dict, storage: StorageResource) -> PromptTemplate
     current = storage.read_record(PROMPT_TEMPLATE_DATA)["version"]
     if current != template.version:
         raise dg.Failure(
-            f"prompt_template is now {current} but lora_adapter was trained with {template.version}; re-materialize lora_adapter",
+            f"prompt_template is now {current} but lora_adapter was trained with "
+            f"{template.version}; re-materialize lora_adapter",
             allow_retries=False,
         )
     return template
@@ -408,7 +413,9 @@ def _eval_metadata(record: dict, outcome: "EvalOutcome", pairs: list[tuple[str, 
 
 
 def _log_verdict(run, verdict: Verdict) -> None:
-    """The verdict on the adapter's MLflow run: pass/fail and the sentence as tags, every gate's row as evaluation/gates.json."""
+    """The verdict on the adapter's MLflow run: pass/fail and the sentence as
+    tags, every gate's row as evaluation/gates.json.
+    """
     # MLflow caps a tag value at 5000 characters; the JSON artifact holds the whole verdict.
     run.set_tags({"gates_passed": str(verdict.passed).lower(), "gate_verdict": verdict.summary()[:5000]})
     run.log_dict(verdict.as_json(), GATES_ARTIFACT)
@@ -482,7 +489,9 @@ def production_model_asset(cpu_tags: dict) -> dg.AssetsDefinition:
 
 
 def _refuse_unless_gates_pass(config: PlatformConfig, scores: dict, evaluated: dict, current: str | None) -> None:
-    """Fails unless every gate passes against the production version model_eval compared with (which must still be production)."""
+    """Fails unless every gate passes against the production version
+    model_eval compared with (which must still be production).
+    """
     baseline = scores.get("production") if current is not None and current == evaluated["production_version"] else None
     if current is not None and baseline is None:
         raise dg.Failure(

@@ -268,7 +268,9 @@ def load_base_tokenizer(name_or_path: str, *, revision: str | None = None):
 
 
 def describe_configured_model(name_or_path: str, *, revision: str | None, allow_download: bool) -> BaseModelInfo:
-    """Resolve, validate (config and tokenizer load, weight files present) and fingerprint a model without loading its weights."""
+    """Resolve, validate (config and tokenizer load, weight files present) and
+    fingerprint a model without loading its weights.
+    """
     from transformers import AutoConfig
 
     folder, commit = resolve_snapshot(name_or_path, revision=revision, allow_download=allow_download)

@@ -1,4 +1,5 @@
-"""How an (instruction, response) pair becomes a token row, which rows each optimizer step, micro-batch and process trains on, and how they are padded.
+"""How an (instruction, response) pair becomes a token row, which rows each optimizer step, micro-batch and process
+trains on, and how they are padded.
 
 Batches are length-grouped, not packed. Packing several examples into one row
 is only correct when attention is kept inside each example, which transformers

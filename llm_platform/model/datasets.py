@@ -1,4 +1,6 @@
-"""The model datasets, each declared once: its name on disk and schema (all unpartitioned; a record's schema is its row's)."""
+"""The model datasets, each declared once: its name on disk and schema
+(all unpartitioned; a record's schema is its row's).
+"""
 
 import pyarrow as pa
 

@@ -15,7 +15,9 @@ NO_REPEAT_NGRAM_SIZE = 3
 
 
 def answer_only_penalties(prompt_length: int):
-    """Logits processors for `generate`: the repetition penalty and the 3-gram ban over ids after `prompt_length` only."""
+    """Logits processors for `generate`: the repetition penalty and the
+    3-gram ban over ids after `prompt_length` only.
+    """
     from transformers import (
         LogitsProcessor,
         LogitsProcessorList,

@@ -1,9 +1,8 @@
 """Quality metrics for a causal LM and for retrieval.
 
-Generation is greedy and batched (left padding) on whatever device the model
-sits on, its anti-loop penalties on the answer only (`decoding`); perplexity is measured on response tokens only. Both go through the
-prompt template the adapter was trained with (`llm_platform.model.prompts`), so
-scores of two adapters compare.
+Generation is greedy and batched (left padding) on whatever device the model sits on, its anti-loop penalties on the
+answer only (`decoding`); perplexity is measured on response tokens only. Both go through the prompt template the
+adapter was trained with (`llm_platform.model.prompts`), so scores of two adapters compare.
 """
 
 from __future__ import annotations
@@ -84,7 +83,9 @@ def generate_answers(
     contexts: Sequence[Sequence[str]] | None = None,
     batch_size: int = _EVAL_BATCH,
 ) -> list[str]:
-    """Return the greedy completion of each instruction's prompt (with its retrieved `contexts`), batched with left padding."""
+    """Return the greedy completion of each instruction's prompt (with its
+    retrieved `contexts`), batched with left padding.
+    """
     model.eval()
     answers: list[str] = []
     pad_id = pad_id_of(tokenizer)

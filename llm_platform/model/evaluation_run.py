@@ -41,7 +41,9 @@ def evaluate_models(
     production_version: str | None,
     log: Callable[[str], None],
 ) -> EvalOutcome:
-    """Scores per model ("base", "candidate" and, when there is one, "production"), each loaded, scored and released in turn."""
+    """Scores per model ("base", "candidate" and, when there is one,
+    "production"), each loaded, scored and released in turn.
+    """
     import torch
 
     from llm_platform.model.base_model import load_base_model

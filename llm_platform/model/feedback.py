@@ -65,7 +65,9 @@ class FoldedFeedback:
 
 
 def _served_and_correction(record: dict) -> tuple[dict, str | None]:
-    """The caller's rating of the served answer, and the correction (records written before corrections were proposals too)."""
+    """The caller's rating of the served answer, and the correction (records
+    written before corrections were proposals too).
+    """
     if "served_answer" in record:  # the old shape stored the correction as the answer, rated 5
         legacy = {**record, "answer": record["served_answer"], "rating": record.get("served_rating")}
         return legacy, record.get("answer")
@@ -140,7 +142,9 @@ def _folded(
 
 
 def read_approvals(location: str) -> tuple[set[str], list[str]]:
-    """The approved proposal ids in the approvals JSONL file (none when it does not exist), and problems naming file and line."""
+    """The approved proposal ids in the approvals JSONL file (none when it
+    does not exist), and problems naming file and line.
+    """
     fs, path = fsspec.core.url_to_fs(location)
     if not fs.exists(path):
         return set(), []

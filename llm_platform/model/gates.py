@@ -31,7 +31,9 @@ LOWER_IS_BETTER = frozenset({"perplexity"})
 
 
 class GateKind(StrEnum):
-    """The gates of a metric: its configured bound, no regression against production, and (where configured) beating the base model."""
+    """The gates of a metric: its configured bound, no regression against
+    production, and (where configured) beating the base model.
+    """
 
     BOUND = "bound"
     NO_REGRESSION = "no_regression"
@@ -63,7 +65,9 @@ class GateCheck:
 
 
 def gate_checks(metrics: Iterable[str], beat_base: Iterable[str] = ()) -> list[GateCheck]:
-    """The bound and no-regression checks of each gated metric, in metric order, then a beats-base check per `beat_base` metric."""
+    """The bound and no-regression checks of each gated metric, in metric
+    order, then a beats-base check per `beat_base` metric.
+    """
     bounded = [GateCheck(metric, kind) for metric in metrics for kind in (GateKind.BOUND, GateKind.NO_REGRESSION)]
     return bounded + [GateCheck(metric, GateKind.BEATS_BASE) for metric in beat_base]
 
@@ -89,7 +93,9 @@ class GateResult:
 
     @property
     def metric(self) -> str:
-        """The gate's label in messages and stored records: "rouge_l>=min", "perplexity<=max" or "rouge_l_no_regression"."""
+        """The gate's label in messages and stored records: "rouge_l>=min",
+        "perplexity<=max" or "rouge_l_no_regression".
+        """
         metric = self.check.metric
         if self.check.kind is GateKind.BOUND:
             return f"{metric}<=max" if metric in LOWER_IS_BETTER else f"{metric}>=min"
@@ -225,7 +231,9 @@ def evaluate_gates(
     base: Mapping[str, float] | None = None,
     beat_base: Mapping[str, float] | None = None,
 ) -> list[GateResult]:
-    """One GateResult per bound in `minimums`, per `beat_base` margin (given base scores) and, given production, per regression check."""
+    """One GateResult per bound in `minimums`, per `beat_base` margin (given base
+    scores) and, given production, per regression check.
+    """
     if max_regression < 0:
         raise ValueError(f"max_regression must be >= 0, got {max_regression}")
     results = [bound_gate(metric, candidate.get(metric), bound) for metric, bound in minimums.items()]

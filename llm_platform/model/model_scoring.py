@@ -60,7 +60,9 @@ def generation_scores(
 def retrieved_contexts(
     table, questions: Sequence[str], encode: Callable[[list[str]], np.ndarray], *, k: int, max_chars: int
 ) -> list[list[str]]:
-    """For each question, the text of the served index's top-k chunks (vector search, as the service does), each cut to `max_chars`."""
+    """For each question, the text of the served index's top-k chunks (vector
+    search, as the service does), each cut to `max_chars`.
+    """
     if not questions:
         return []
     vectors = encode(list(questions))

@@ -42,7 +42,8 @@ def _git_commit() -> str | None:
 
 
 def package_for_registry(adapter_dir: str, base: BaseModelInfo) -> None:
-    """Put next to the adapter what another pod needs to load it: base model identity and, for the tiny LM, the base itself.
+    """Put next to the adapter what another pod needs to load it: base model identity and, for the tiny LM, the base
+    itself.
 
     A configured base is referenced by id and commit (every GPU pod has a hub
     cache); the tiny LM exists nowhere else, and is a few MB.

@@ -54,7 +54,9 @@ def base_info(record: dict) -> BaseModelInfo:
 
 @dataclass(frozen=True)
 class AdapterPlan:
-    """One training of lora_adapter: its inputs, and the fingerprint that names its folder and its resumable checkpoints."""
+    """One training of lora_adapter: its inputs, and the fingerprint that
+    names its folder and its resumable checkpoints.
+    """
 
     training: TrainingSettings
     examples: list[tuple[str, str]]
@@ -74,7 +76,9 @@ def plan_adapter(
     sft_version: str | None,
     models_dir: str,
 ) -> AdapterPlan:
-    """The training of `rows` (sft_dataset) over `base` with `template`, in a folder named by everything that shapes the adapter."""
+    """The training of `rows` (sft_dataset) over `base` with `template`, in a
+    folder named by everything that shapes the adapter.
+    """
     training = config.training
     fingerprint = stable_hash(
         sft_version or "",

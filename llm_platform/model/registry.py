@@ -70,7 +70,8 @@ def download_registered_adapter(
     version = version_by_alias(client, registered_model, alias)
     if version is None:
         raise RegistryError(
-            f"registered model {registered_model!r} has no {alias!r} alias yet; promote an adapter first (materialize production_model)"
+            f"registered model {registered_model!r} has no {alias!r} alias yet; promote "
+            "an adapter first (materialize production_model)"
         )
     if not version.run_id:
         raise RegistryError(
@@ -85,7 +86,8 @@ def download_registered_adapter(
     for required in (BASE_INFO_FILE, "prompt_template.json", "adapter_config.json"):
         if not os.path.isfile(os.path.join(folder, required)):
             raise RegistryError(
-                f"{registered_model} version {version.version} (run {version.run_id}) lacks {ADAPTER_ARTIFACT}/{required}; "
+                f"{registered_model} version {version.version} (run "
+                f"{version.run_id}) lacks {ADAPTER_ARTIFACT}/{required}; "
                 "it was registered by an older platform: retrain and promote it again"
             )
     return version, folder

@@ -48,7 +48,8 @@ def _sft_check_specs() -> list[dg.AssetCheckSpec]:
             rule,
             asset=SFT_DATASET,
             blocking=True,
-            description=f"share of supplied curated/feedback records breaking {rule} ({RULE_DESCRIPTIONS[rule]}) is within sft.max_violation_share",
+            description=f"share of supplied curated/feedback records breaking {rule} "
+            f"({RULE_DESCRIPTIONS[rule]}) is within sft.max_violation_share",
         )
         for rule in SFT_RULE_NAMES
     ]
@@ -79,7 +80,10 @@ def sft_pairs_asset(chunks: dg.AssetsDefinition, op_tags: dict) -> dg.AssetsDefi
         can_subset=False,
     )
     def sft_pairs(context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource):
-        """Curated, corpus-derived and feedback pairs; supplied records checked by the data rules before filtering; curated and corpus pairs split by content hash, feedback (one rating per answer, approved corrections) to training only."""
+        """Curated, corpus-derived and feedback pairs; supplied records checked by the data
+        rules before filtering; curated and corpus pairs split by content hash, feedback (one
+        rating per answer, approved corrections) to training only.
+        """
         config = platform.config
         chunk_rows, versions = _chunk_rows(storage, config.partition_keys)
         approved, approval_problems = read_approvals(approvals_location(config.sft.approved_corrections, storage.root))
@@ -198,7 +202,9 @@ def base_model_asset(cleaned_corpus: dg.AssetsDefinition, op_tags: dict) -> dg.A
     def base_model(
         context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource
     ) -> dg.MaterializeResult:
-        """The configured base causal LM at its exact revision (or the tiny LM, when config chooses it), fingerprinted from its weight files."""
+        """The configured base causal LM at its exact revision (or the tiny LM, when
+        config chooses it), fingerprinted from its weight files.
+        """
         config = platform.config
         texts = _tiny_model_corpus(config, storage)
         info = _resolved_base_model(config, storage, texts, context.run.run_id)
@@ -272,7 +278,9 @@ def prompt_template_asset(op_tags: dict) -> dg.AssetsDefinition:
     def prompt_template(
         context: dg.AssetExecutionContext, platform: PlatformConfigResource, storage: StorageResource
     ) -> dg.MaterializeResult:
-        """The prompt format every model is trained, evaluated and served with: the base model's chat template, else the configured one."""
+        """The prompt format every model is trained, evaluated and served with: the
+        base model's chat template, else the configured one.
+        """
         config = platform.config
         base = storage.read_record(BASE_MODEL_DATA)
         template, origin = _chosen_template(config, base)
@@ -293,7 +301,9 @@ def prompt_template_asset(op_tags: dict) -> dg.AssetsDefinition:
 
 
 def _chosen_template(config: PlatformConfig, base: dict):
-    """(template, where it came from): the base model's chat template where it has one and config allows it, else the configured text."""
+    """(template, where it came from): the base model's chat template where it
+    has one and config allows it, else the configured text.
+    """
     from llm_platform.model.base_model import load_base_tokenizer
     from llm_platform.model.prompts import template_for
     from llm_platform.storage_files import local_path

@@ -91,7 +91,8 @@ def build_sft(
     approved_corrections: Iterable[str] = (),
     grounding_chars: int | None = None,
 ) -> SftBuild:
-    """Merge corpus, curated and feedback pairs; filter by the rules; split curated and corpus pairs by hash, feedback to train only.
+    """Merge corpus, curated and feedback pairs; filter by the rules; split curated and corpus pairs by hash, feedback
+    to train only.
 
     With `grounding_chars`, every corpus pair on the train side is also trained with its chunk's first
     `grounding_chars` characters as context (see `grounded_pair`).
@@ -114,7 +115,9 @@ def build_sft(
 
 
 def grounded_pair(pair: SftPair, chunk_text: str, *, max_chars: int) -> SftPair:
-    """`pair` asked with its chunk as the one retrieved context, in the user turn RAG evaluation and the service build (`user_message`)."""
+    """`pair` asked with its chunk as the one retrieved context, in the user turn
+    RAG evaluation and the service build (`user_message`).
+    """
     return SftPair(
         user_message(pair.instruction, [chunk_text[:max_chars]]),
         pair.response,
@@ -158,7 +161,9 @@ def _place(result: SftBuild, pair: SftPair, split: str) -> None:
 
 
 def _place_feedback(result: SftBuild, feedback: list[SftPair], others: list[SftPair]) -> None:
-    """Feedback trains only: callers never add to or change the split the gates judge with, nor train on its questions."""
+    """Feedback trains only: callers never add to or change the split the
+    gates judge with, nor train on its questions.
+    """
     known = {p.hash for p in others}
     held_out = {normalize_for_hash(row["instruction"]).casefold() for row in result.eval}
     for pair in _deduped(result, feedback):
@@ -183,15 +188,19 @@ def _place_feedback(result: SftBuild, feedback: list[SftPair], others: list[SftP
 
 
 def _file_and_line(pair: SftPair) -> tuple[str | None, int | None]:
-    """Where a pair came from: a supplied pair's file and line (its reference is `path#L<line>`), else its origin ("corpus")."""
+    """Where a pair came from: a supplied pair's file and line (its reference
+    is `path#L<line>`), else its origin ("corpus").
+    """
     path, marker, line = (pair.reference or "").rpartition("#L")
     return (path, int(line)) if marker and line.isdigit() else (pair.origin, None)
 
 
 def set_aside_summary(items: Sequence[SetAside]) -> str | None:
-    """One line for all of `items`: the records set aside, counted by kind and, within each, by file; None when there are none.
+    """One line for all of `items`: the records set aside, counted by kind and, within each, by file; None when there
+    are none.
 
-    E.g. `set aside 9 SFT records: 6 rated below sft.min_feedback_rating (feedback.jsonl: 6), 1 not a JSON object (curated.jsonl:21), ...`
+    E.g. `set aside 9 SFT records: 6 rated below sft.min_feedback_rating (feedback.jsonl: 6), 1 not a JSON object
+    (curated.jsonl:21), ...`
     """
     records, notes = [i for i in items if i.count], [i.message for i in items if not i.count]
     if not records and not notes:
@@ -206,7 +215,9 @@ def set_aside_summary(items: Sequence[SetAside]) -> str | None:
 
 
 def _places(found: list[SetAside]) -> str:
-    """` (file: n, other.jsonl:21)`: each file's count, or the line of a file's only record; empty when none names a place."""
+    """` (file: n, other.jsonl:21)`: each file's count, or the line of a
+    file's only record; empty when none names a place.
+    """
     by_file: dict[str, list[SetAside]] = {}
     for item in found:
         if item.file:

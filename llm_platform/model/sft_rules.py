@@ -170,7 +170,10 @@ def check_supplied(
     for origin, path, line, record, problem in records:
         pair = _checked_pair(report, seen, origin, path, line, record, problem)
         if pair is not None and origin == "feedback" and pair.quality * 5 < min_feedback_rating:
-            message = f"{path}:{line}: rating {round(pair.quality * 5)} is below sft.min_feedback_rating {min_feedback_rating}"
+            message = (
+                f"{path}:{line}: rating {round(pair.quality * 5)} is below "
+                f"sft.min_feedback_rating {min_feedback_rating}"
+            )
             report.filtered.append(SetAside(RATED_BELOW_MINIMUM, message, path, line))
         elif pair is not None:
             pairs.append(pair)

@@ -1,4 +1,5 @@
-"""What one LoRA fine-tune is: its request (with `config.TrainingSettings`), its result, and the fingerprint of its checkpoints.
+"""What one LoRA fine-tune is: its request (with `config.TrainingSettings`), its result, and the fingerprint of its
+checkpoints.
 
 Plain data with no torch import, shared by the entry point (training.py), the
 loop that runs in each process (loop.py) and the launchers (distributed.py,
@@ -110,7 +111,9 @@ def training_record(settings: TrainingSettings) -> dict:
 
 
 def fingerprint(request: TrainingRequest) -> str:
-    """What makes a checkpoint resumable by `request`: its settings (bar those a resumption may change), data, base model and prompt."""
+    """What makes a checkpoint resumable by `request`: its settings (bar those a
+    resumption may change), data, base model and prompt.
+    """
     fields = request.config.model_dump(exclude=set(_NOT_FINGERPRINTED))
     data = stable_hash(*(part for pair in request.examples for part in pair))
     return stable_hash(

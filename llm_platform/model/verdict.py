@@ -29,7 +29,9 @@ class Verdict:
 
     @classmethod
     def of(cls, gates: Sequence[GateResult], checks: Sequence[GateCheck]) -> Verdict:
-        """The verdict of `gates` over the declared `checks`; a check with no result is one that needs a production model."""
+        """The verdict of `gates` over the declared `checks`; a check with no
+        result is one that needs a production model.
+        """
         answered = {gate.check for gate in gates}
         return cls(
             tuple(gates), tuple((check, NOT_APPLIED_WITHOUT_PRODUCTION) for check in checks if check not in answered)
@@ -47,7 +49,10 @@ class Verdict:
     def summary(self) -> str:
         """One sentence: promotable or not, and why."""
         if not self.applied:
-            return "not promotable: no gate is configured, so nothing checks this adapter; set gates.minimums or gates.beat_base"
+            return (
+                "not promotable: no gate is configured, so nothing checks this "
+                "adapter; set gates.minimums or gates.beat_base"
+            )
         if self.passed:
             names = ", ".join(gate.check.name for gate in self.applied)
             return f"promotable: all {len(self.applied)} gates applied passed ({names})"

@@ -96,7 +96,8 @@ class TokenClock:
 class GenerationRun:
     """One `model.generate` on its own thread, holding one of `slots` from start to the end of its token loop.
 
-    `on_end(run)` is called on that thread once the loop ended, however it ended (the service ends its trace span there).
+    `on_end(run)` is called on that thread once the loop ended, however it ended (the service ends its trace span
+    there).
     """
 
     def __init__(
@@ -159,7 +160,9 @@ class GenerationRun:
                 self.done.set()
 
     def pieces(self) -> Iterator[str]:
-        """The answer's text as it is generated; raises GenerationFailed, GenerationTimedOut or ClientGone at the end."""
+        """The answer's text as it is generated; raises GenerationFailed,
+        GenerationTimedOut or ClientGone at the end.
+        """
         while True:
             try:
                 piece = self.streamer.text_queue.get(timeout=self.control.remaining())
@@ -189,5 +192,7 @@ class GenerationRun:
     def _timed_out(self) -> GenerationTimedOut:
         self.control.cancel.set()  # stop the loop if it is still running
         return GenerationTimedOut(
-            "the answer was not complete within serving.request_timeout_seconds; ask for fewer max_tokens or retry later"
+            "the answer was not complete within "
+            "serving.request_timeout_seconds; ask for fewer max_tokens or retry "
+            "later"
         )

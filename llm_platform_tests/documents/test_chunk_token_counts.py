@@ -60,7 +60,8 @@ def test_bert_wordpiece_counts_add_up_over_words(tokenizer):
 
 
 def test_counts_summed_over_words_equal_whole_text_counts_even_around_joining_control_characters(tokenizer):
-    # \x0b, \x1c and \x85 split words for str.split() but BERT's normalizer deletes them, joining the letters around them.
+    # \x0b, \x1c and \x85 split words for str.split() but BERT's normalizer deletes them, joining the letters around
+    # them.
     texts = [
         topics["for"],
         "naïve café\u00a0déjà vu\tpreußen",

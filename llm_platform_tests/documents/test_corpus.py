@@ -1,4 +1,6 @@
-"""The cleaned corpus of a source: reuse keyed by cleaning version, rules per record kind, long documents set aside alone."""
+"""The cleaned corpus of a source: reuse keyed by cleaning version, rules
+per record kind, long documents set aside alone.
+"""
 
 from __future__ import annotations
 

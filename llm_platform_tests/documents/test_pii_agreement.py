@@ -1,4 +1,5 @@
-"""The redactor and the audit behind `no_pii_left` agree on the number shapes the scale benchmark's permuted READMEs showed.
+"""The redactor and the audit behind `no_pii_left` agree on the number shapes the scale benchmark's permuted READMEs
+showed.
 
 Where the shape is personal data the redactor must take it out (and then the
 audit finds nothing); where it is not, the audit must not flag it (and the

@@ -1,4 +1,6 @@
-"""The independent audit behind `no_pii_left`: it sees what the redactor misses, and nothing in redacted or technical text."""
+"""The independent audit behind `no_pii_left`: it sees what the redactor
+misses, and nothing in redacted or technical text.
+"""
 
 import json
 import random

@@ -45,7 +45,11 @@ PROBES = [
     *((kind, text, [secret]) for kind, text, secret in REPORTED_VARIANTS),
     *(("credential", text, [secret]) for text, secret in CREDENTIAL_SYNTAXES),
 ]
-PRIVATE_KEY = f"-----BEGIN RSA PRIVATE KEY-----\n{PRIVATE_KEY_LINE}\nVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END RSA PRIVATE KEY-----"
+PRIVATE_KEY = (
+    "-----BEGIN RSA PRIVATE "
+    f"KEY-----\n{PRIVATE_KEY_LINE}\nVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END "
+    "RSA PRIVATE KEY-----"
+)
 # File names and titles carry PII too.
 FILE_STEMS = {
     "txt": "notes for dave.jones@example.com",
@@ -81,7 +85,8 @@ def _documents() -> dict[str, str]:
     return {
         "txt": "\n\n".join([TITLE, *probes, PRIVATE_KEY, _filler("txt")]),
         "md": "\n\n".join([f"# {TITLE}", *probes, f"```\n{PRIVATE_KEY}\n```", _filler("md")]),
-        "html": f"<html><head><title>{TITLE}</title></head><body><main>{page}<pre>{PRIVATE_KEY}</pre></main></body></html>",
+        "html": f"<html><head><title>{TITLE}</title></head><body><main>{page}<pre>"
+        f"{PRIVATE_KEY}</pre></main></body></html>",
         "rst": "\n\n".join([TITLE, "=" * len(TITLE), *probes, f"::\n\n{code_block}", _filler("rst")]),
         "jsonl": json.dumps(record) + "\n",
     }

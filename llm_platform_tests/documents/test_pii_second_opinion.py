@@ -1,4 +1,6 @@
-"""`no_pii_left` through the real document stages: it passes the demo corpus and fails each leak the redactor lets through."""
+"""`no_pii_left` through the real document stages: it passes the demo
+corpus and fails each leak the redactor lets through.
+"""
 
 from __future__ import annotations
 

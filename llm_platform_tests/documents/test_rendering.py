@@ -38,7 +38,8 @@ signals
 Introduction
 ------------
 
-A project to manage callbacks in asyncio projects. Read the user guide and the aiohttp documentation for examples; signals.freeze stops changes.
+A project to manage callbacks in asyncio projects. Read the user guide and the aiohttp documentation for \
+examples; signals.freeze stops changes.
 
 Installation
 ~~~~~~~~~~~~
@@ -110,7 +111,10 @@ def test_broken_rst_still_renders_its_text():
 
 
 def test_html_fragment_drops_images_and_keeps_link_text():
-    html = '<p align="center"><a href="https://x.org"><img src="b.svg" alt="build"></a> Read <a href="https://x.org/docs">the docs</a>.</p>'
+    html = (
+        '<p align="center"><a href="https://x.org"><img src="b.svg" alt="build"></a> '
+        'Read <a href="https://x.org/docs">the docs</a>.</p>'
+    )
     assert html_fragment_to_text(html) == "Read the docs."
 
 
@@ -148,7 +152,8 @@ the k8s folder.
 
 ## Configuration
 
-Every setting is read from the environment at start-up; a missing required setting stops the container with a message naming it. The defaults suit a single replica.
+Every setting is read from the environment at start-up; a missing required setting stops the container with \
+a message naming it. The defaults suit a single replica.
 
 - Set `SERVICE_PORT` to the port the load balancer targets.
 - Set `SERVICE_WORKERS` to the number of CPU cores."""

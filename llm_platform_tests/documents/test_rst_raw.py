@@ -16,7 +16,10 @@ def test_raw_directive_of_another_format_is_dropped():
 
 
 def test_raw_html_inside_an_unknown_directive_is_not_kept_verbatim():
-    text = f"Title\n=====\n\n.. only:: html\n\n   Only in the web build.\n\n   .. raw:: html\n\n      {SCRIPT}<p>Raw words.</p>\n\nAfter.\n"
+    text = (
+        "Title\n=====\n\n.. only:: html\n\n   Only in the web build.\n\n   .. raw:: "
+        f"html\n\n      {SCRIPT}<p>Raw words.</p>\n\nAfter.\n"
+    )
     prose = rst_to_text(text)
     assert "steal" not in prose and "color" not in prose and "<" not in prose and ".. raw::" not in prose
     assert "Only in the web build." in prose and "Raw words." in prose

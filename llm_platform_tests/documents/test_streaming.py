@@ -1,4 +1,6 @@
-"""The document stages stream: small batches give the same rows as one batch, reuse works across batches, and a stage holds one batch."""
+"""The document stages stream: small batches give the same rows as one batch,
+reuse works across batches, and a stage holds one batch.
+"""
 
 from __future__ import annotations
 
@@ -108,7 +110,9 @@ KEY_COLUMNS = {
 
 
 def _stored(tmp_path, dataset: Dataset, batches) -> PreviousRows | None:
-    """`batches` written as the current version of `dataset`, then read back as a previous version is: keys whole, rows by position."""
+    """`batches` written as the current version of `dataset`, then read back as
+    a previous version is: keys whole, rows by position.
+    """
     store = DatasetStore(str(tmp_path / "home"))
     store.write(dataset, SOURCE, batches)
     return PreviousRows.of_dataset(store, dataset, SOURCE, KEY_COLUMNS[dataset])

@@ -1,4 +1,6 @@
-"""The document assets with a tiny batch budget: several row groups per dataset, checks over all of them, same rows, same versions on a re-run."""
+"""The document assets with a tiny batch budget: several row groups per dataset,
+checks over all of them, same rows, same versions on a re-run.
+"""
 
 from __future__ import annotations
 

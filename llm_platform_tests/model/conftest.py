@@ -123,7 +123,9 @@ def _real_architecture(arch: str, tokenizer, seed: int):
 
 @pytest.fixture(scope="session")
 def hub_cache(tmp_path_factory, corpus_texts) -> Path:
-    """A hub cache laid out as `hf download` leaves it: refs/{main,v1} -> snapshots/<commit>/ with random-weight models."""
+    """A hub cache laid out as `hf download` leaves it: refs/{main,v1} ->
+    snapshots/<commit>/ with random-weight models.
+    """
     from llm_platform.model.base_model import train_corpus_tokenizer
 
     root = tmp_path_factory.mktemp("hub")
@@ -142,7 +144,9 @@ def hub_cache(tmp_path_factory, corpus_texts) -> Path:
 
 @pytest.fixture
 def hub_env(hub_cache, monkeypatch) -> Path:
-    """HF_HOME/HF_HUB_CACHE point at the test cache, offline; huggingface_hub reads its constants at import, so patch those too."""
+    """HF_HOME/HF_HUB_CACHE point at the test cache, offline; huggingface_hub
+    reads its constants at import, so patch those too.
+    """
     import huggingface_hub.constants as hub_constants
 
     monkeypatch.setenv("HF_HOME", str(hub_cache.parent))

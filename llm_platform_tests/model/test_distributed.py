@@ -64,6 +64,7 @@ def test_a_checkpoint_of_one_process_is_refused_by_two_and_the_log_says_why(lora
         train_lora(dataclasses.replace(lora_request, config=lora(num_processes=1), stop_after_steps=4))
     with pytest.raises(
         RuntimeError,
-        match="torchrun with 2 processes failed .*torchrun.log; rank-[01]: ValueError: Checkpoint .* number of processes",
+        match="torchrun with 2 processes failed .*torchrun.log; rank-[01]: "
+        "ValueError: Checkpoint .* number of processes",
     ):
         train_lora(dataclasses.replace(lora_request, config=lora(num_processes=2, device="cpu")))

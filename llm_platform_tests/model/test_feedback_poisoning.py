@@ -37,7 +37,9 @@ def sft_rows(platform, config) -> dict[str, list[dict]]:
 
 @pytest.fixture
 def served(platform):
-    """The platform's config (no feedback limit in the way: the fold must hold on its own) and a service writing to its storage root."""
+    """The platform's config (no feedback limit in the way: the fold must hold on
+    its own) and a service writing to its storage root.
+    """
     config = platform.config("feedback", serving={"feedback_per_minute": 1000})
     service = build_service(config, platform.home, sources=IDLE)
     return config, service, TestClient(service.app)

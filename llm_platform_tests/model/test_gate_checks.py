@@ -37,7 +37,9 @@ def test_model_eval_declares_one_blocking_check_per_configured_gate() -> None:
 
 
 def test_every_gate_result_answers_a_declared_check() -> None:
-    """The results model_eval reports are matched to its declared checks by their typed GateCheck, never by parsing names."""
+    """The results model_eval reports are matched to its declared checks by
+    their typed GateCheck, never by parsing names.
+    """
     checks = gate_checks(["rouge_l", "perplexity"], ["perplexity"])
     results = evaluate_gates(
         {"rouge_l": 0.3, "perplexity": 20.0},

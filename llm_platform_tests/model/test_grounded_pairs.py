@@ -1,4 +1,6 @@
-"""Grounded corpus pairs: a training pair asked again with its own chunk as context, in the RAG prompt's format, never for an eval chunk."""
+"""Grounded corpus pairs: a training pair asked again with its own chunk as
+context, in the RAG prompt's format, never for an eval chunk.
+"""
 
 from __future__ import annotations
 

@@ -27,9 +27,12 @@ from llm_platform.model.evaluation import generate_answers
 from llm_platform.resources.mlflow import MlflowResource
 resource = MlflowResource(home=sys.argv[1], registered_model=sys.argv[2])
 loaded = load_registered_adapter(resource, sys.argv[2], device="cpu", cache_dir=sys.argv[3])
-answer = generate_answers(loaded.model, loaded.tokenizer, ["What does the with statement do?"], max_new_tokens=4, template=loaded.prompt_template)
-print(json.dumps({"version": loaded.version, "alias": registered_version(resource, sys.argv[2]), "prompt": loaded.prompt_template.version,
-                  "base": loaded.base_model, "run_id": loaded.run_id, "answer": answer[0], "model": type(loaded.model).__name__}))
+answer = generate_answers(loaded.model, loaded.tokenizer, ["What does the with statement do?"], max_new_tokens=4, \
+template=loaded.prompt_template)
+print(json.dumps({"version": loaded.version, "alias": registered_version(resource, sys.argv[2]), \
+"prompt": loaded.prompt_template.version,
+                  "base": loaded.base_model, "run_id": loaded.run_id, \
+"answer": answer[0], "model": type(loaded.model).__name__}))
 """
 
 

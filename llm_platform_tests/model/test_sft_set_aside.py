@@ -1,4 +1,6 @@
-"""Records kept out of SFT training: one warning line with the counts per reason and file, each record in the metadata and at DEBUG."""
+"""Records kept out of SFT training: one warning line with the counts per
+reason and file, each record in the metadata and at DEBUG.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ def _lines(*records) -> str:
 
 @pytest.fixture
 def sft_files(tmp_path: Path) -> tuple[Path, Path]:
-    """A curated file with a line that is not JSON (2) and a short instruction (3); feedback with three low ratings (1-3) and a short answer (4)."""
+    """A curated file with a line that is not JSON (2) and a short instruction (3);
+    feedback with three low ratings (1-3) and a short answer (4).
+    """
     curated = tmp_path / "curated.jsonl"
     curated.write_text(
         _lines(GOOD_CURATED, '{"instruction": "broken', {"instruction": "Why?", "response": "Because it is so."}),
@@ -58,7 +62,8 @@ def test_set_aside_records_are_summarised_in_one_line_counted_by_reason_and_file
         max_corpus_pairs=0,
     )
     assert set_aside_summary(built.set_aside) == (
-        "set aside 6 SFT records: 3 rated below sft.min_feedback_rating (feedback.jsonl: 3), 1 not a JSON object (curated.jsonl:2), "
+        "set aside 6 SFT records: 3 rated below sft.min_feedback_rating "
+        "(feedback.jsonl: 3), 1 not a JSON object (curated.jsonl:2), "
         "1 breaking instruction_length (curated.jsonl:3), 1 breaking response_length (feedback.jsonl:4)"
     )
 

@@ -1,4 +1,6 @@
-"""The gates' verdict in words: which gates ran, each one's numbers and outcome, and whether the adapter may be promoted."""
+"""The gates' verdict in words: which gates ran, each one's numbers and
+outcome, and whether the adapter may be promoted.
+"""
 
 from llm_platform.model.gates import GateCheck, GateKind, evaluate_gates, gate_checks
 from llm_platform.model.verdict import NOT_APPLIED_WITHOUT_PRODUCTION, Verdict
@@ -29,7 +31,8 @@ def test_a_candidate_below_the_base_is_not_promotable_and_the_verdict_says_which
 
     assert not verdict.passed
     assert verdict.summary().startswith(
-        "not promotable: 1 of 4 gates failed (rouge_l_beats_base: rouge_l 0.105 is 0.005 above base 0.1 (required improvement 0.01))"
+        "not promotable: 1 of 4 gates failed (rouge_l_beats_base: rouge_l 0.105 is "
+        "0.005 above base 0.1 (required improvement 0.01))"
     )
 
 

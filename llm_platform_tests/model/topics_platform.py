@@ -55,7 +55,9 @@ BASE_SETTINGS: dict[str, Any] = {
 
 
 def sectioned_topic(topic: str) -> str:
-    """One help topic as Markdown: its title as `#`, its body split under two `##` headings (corpus pairs need a heading)."""
+    """One help topic as Markdown: its title as `#`, its body split under
+    two `##` headings (corpus pairs need a heading).
+    """
     lines = pydoc_data.topics.topics[topic].strip().splitlines()
     title = lines[0].strip()
     paragraphs = [
