@@ -220,6 +220,12 @@ def sync_source(table, source: str | Shard, rows: pa.Table, *, settings: IndexCo
     fresh, gone, regranted = wanted - existing, existing - wanted, _readers_changed(found, rows)
     if fresh or gone or regranted:
         retry_on_conflict(lambda: commit_source(table, source, rows), attempts=attempts, refresh=table.checkout_latest)
+        table.checkout_latest()
+        if table.count_rows(owned_filter(source).to_sql()) < len(wanted):
+            # A late Overwrite (the loser of the create race, see _settle_if_new) replaced our rows: commit them again.
+            retry_on_conflict(
+                lambda: commit_source(table, source, rows), attempts=attempts, refresh=table.checkout_latest
+            )
     duplicates = _duplicate_row_ids(_source_ids(table, source)) if (fresh or len(existing) < found.num_rows) else []
     if duplicates:
         retry_on_conflict(

@@ -205,17 +205,23 @@ def maintain(table, config: IndexConfig, *, cleanup_after: timedelta | None = No
     attempts = config.write_attempts
     try:
         health = index_health(table, config)
-        retry_on_conflict(lambda: create_missing_indexes(table, config, health, report), attempts=attempts)
+        retry_on_conflict(
+            lambda: create_missing_indexes(table, config, health, report),
+            attempts=attempts,
+            refresh=table.checkout_latest,
+        )
     except Exception as exc:  # noqa: BLE001 - reported in the check results, and later steps still run
         report.errors.append(f"index build: {exc}")
     try:
-        retry_on_conflict(lambda: compact(table), attempts=attempts)
+        retry_on_conflict(lambda: compact(table), attempts=attempts, refresh=table.checkout_latest)
         report.compacted = True
     except Exception as exc:  # noqa: BLE001
         report.errors.append(f"compaction: {exc}")
     try:
         window, removed = retry_on_conflict(
-            lambda: cleanup(table, cleanup_after or timedelta(hours=config.cleanup_after_hours)), attempts=attempts
+            lambda: cleanup(table, cleanup_after or timedelta(hours=config.cleanup_after_hours)),
+            attempts=attempts,
+            refresh=table.checkout_latest,
         )
         report.cleaned_up, report.cleanup_window_hours, report.versions_removed = (
             True,

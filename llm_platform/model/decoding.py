@@ -38,3 +38,17 @@ def answer_only_penalties(prompt_length: int):
             OnAnswer(NoRepeatNGramLogitsProcessor(NO_REPEAT_NGRAM_SIZE)),
         ]
     )
+
+
+def answer_only_decoding(prompt_length: int) -> dict:
+    """`generate` options for the answer-only penalties, with the model's own whole-sequence ones turned off.
+
+    A base model's generation_config may set its own repetition penalty or n-gram ban
+    (several instruct models ship `repetition_penalty: 1.1`); transformers would apply
+    it to the prompt as well, on top of these, so the explicit neutral values win.
+    """
+    return {
+        "logits_processor": answer_only_penalties(prompt_length),
+        "repetition_penalty": 1.0,
+        "no_repeat_ngram_size": 0,
+    }

@@ -15,7 +15,7 @@ import torch
 from rouge_score import rouge_scorer
 
 from llm_platform.model.batching import collate, encode_example, pad_id_of
-from llm_platform.model.decoding import answer_only_penalties
+from llm_platform.model.decoding import answer_only_decoding
 from llm_platform.model.prompts import DEFAULT_PROMPT, PromptTemplate, encode_prompt
 
 _EVAL_BATCH = 8
@@ -108,7 +108,7 @@ def generate_answers(
             do_sample=False,
             max_new_tokens=max_new_tokens,
             # Left padding: every prompt of the batch ends where the answers start.
-            logits_processor=answer_only_penalties(batch["input_ids"].shape[1]),
+            **answer_only_decoding(batch["input_ids"].shape[1]),
             pad_token_id=pad_id,
             eos_token_id=tokenizer.eos_token_id,
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from llm_platform.model.decoding import answer_only_penalties
+from llm_platform.model.decoding import answer_only_decoding
 from llm_platform.serving.slots import ClientGone, Control, GenerationFailed, GenerationTimedOut, Slots
 
 log = logging.getLogger("llm_platform.serving")
@@ -60,7 +60,7 @@ def _options(tokenizer, sampling: Sampling, prompt_length: int) -> dict:
         "max_new_tokens": sampling.max_new_tokens,
         "pad_token_id": pad,
         "eos_token_id": tokenizer.eos_token_id,
-        "logits_processor": answer_only_penalties(prompt_length),
+        **answer_only_decoding(prompt_length),
         **chosen,
     }
 

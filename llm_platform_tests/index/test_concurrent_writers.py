@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
-from llm_platform_tests.index.tables import REPO_ROOT, TABLE, TOPICS
+import lancedb
+
+from llm_platform.index import table as table_module
+from llm_platform.index.table import index_schema, open_table, sync_source
+from llm_platform_tests.index.tables import DIMENSION, REPO_ROOT, SETTINGS, TABLE, TOPICS, rows, topic_slice
 
 
 def run_together(uri, *jobs: tuple[str, int, int]) -> list[subprocess.CompletedProcess]:
@@ -63,11 +68,6 @@ def test_two_first_syncs_racing_to_create_the_table_both_land(uri, db):
 
 def test_a_sync_whose_handle_is_older_than_a_racing_creators_overwrite_still_lands(db, table):
     """What CI hit: the loser of the create race commits its empty table as an Overwrite after our handle was opened."""
-    import lancedb
-
-    from llm_platform.index.table import index_schema, sync_source
-    from llm_platform_tests.index.tables import DIMENSION, SETTINGS, rows, topic_slice
-
     lancedb.connect(db.uri).create_table(TABLE, schema=index_schema(DIMENSION), mode="overwrite")
     result = sync_source(table, "docs", rows("docs", topic_slice(0, 20)), settings=SETTINGS)
     assert result.rows_for_source == 20 and len(chunk_ids(db)) == 20
@@ -77,13 +77,6 @@ def test_a_racing_creator_cannot_wipe_rows_synced_into_the_table_it_created(uri,
     """A creator that saw no table commits its empty Overwrite late; the
     first sync waits out that window, so its rows stay.
     """
-    import threading
-
-    import lancedb
-
-    from llm_platform.index import table as table_module
-    from llm_platform.index.table import index_schema, open_table, sync_source
-    from llm_platform_tests.index.tables import DIMENSION, SETTINGS, rows, topic_slice
 
     monkeypatch.setattr(table_module, "CREATE_SETTLE_SECONDS", 1.0)
     late = threading.Timer(
@@ -95,4 +88,23 @@ def test_a_racing_creator_cannot_wipe_rows_synced_into_the_table_it_created(uri,
         sync_source(created, "docs", rows("docs", topic_slice(0, 20)), settings=SETTINGS)
     finally:
         late.join()
+    assert len(chunk_ids(lancedb.connect(str(uri)))) == 20
+
+
+def test_rows_a_late_overwrite_replaced_right_after_the_commit_are_committed_again(uri, monkeypatch):
+    """An Overwrite landing after the first commit (past the settle wait): the sync sees its rows gone and recommits."""
+    original = table_module.commit_source
+    calls = []
+
+    def commit_then_overwritten(table, source, rows):
+        original(table, source, rows)
+        if not calls:
+            lancedb.connect(str(uri)).create_table(TABLE, schema=index_schema(DIMENSION), mode="overwrite")
+        calls.append(source)
+
+    created = open_table(lancedb.connect(str(uri)), TABLE, DIMENSION)
+    monkeypatch.setattr(table_module, "commit_source", commit_then_overwritten)
+    result = sync_source(created, "docs", rows("docs", topic_slice(0, 20)), settings=SETTINGS)
+
+    assert len(calls) == 2 and result.rows_for_source == 20
     assert len(chunk_ids(lancedb.connect(str(uri)))) == 20

@@ -7,7 +7,7 @@ import math
 import torch
 from transformers import NoRepeatNGramLogitsProcessor
 
-from llm_platform.model.decoding import REPETITION_PENALTY, answer_only_penalties
+from llm_platform.model.decoding import REPETITION_PENALTY, answer_only_decoding, answer_only_penalties
 
 PROMPT = [5, 6, 7, 8, 9]  # a retrieved chunk "5 6 7 ..." in the prompt
 VOCAB = 12
@@ -41,3 +41,39 @@ def test_the_repetition_penalty_falls_on_answer_tokens_not_prompt_tokens():
     scores = _scores_after(PROMPT, [1])
 
     assert scores[1] == torch.tensor(1 / REPETITION_PENALTY) and scores[9] == 1.0
+
+
+def _first_step_scores(options: dict) -> torch.Tensor:
+    """First-token scores of a tiny Llama whose own generation_config bans any repeated token."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=16,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
+    model = LlamaForCausalLM(config).eval()
+    model.generation_config.no_repeat_ngram_size = 1  # as a base model may ship it: on the prompt too
+    prompt = torch.arange(16)[None]  # every token id appears in the prompt
+    out = model.generate(
+        prompt,
+        max_new_tokens=1,
+        do_sample=False,
+        pad_token_id=0,
+        return_dict_in_generate=True,
+        output_scores=True,
+        **options,
+    )
+    return out.scores[0][0]
+
+
+def test_a_base_models_own_penalties_would_fall_on_the_prompt():
+    assert torch.isinf(_first_step_scores({})).all()
+
+
+def test_answer_only_decoding_turns_the_base_models_own_penalties_off():
+    assert torch.isfinite(_first_step_scores(answer_only_decoding(16))).all()
