@@ -45,6 +45,7 @@ from llm_platform.model.records import (
 )
 from llm_platform.model.registry import ADAPTER_ARTIFACT, registered_version
 from llm_platform.model.sft_assets import BASE_MODEL, PROMPT_TEMPLATE, SFT_DATASET, SFT_EVAL_SPLIT
+from llm_platform.model.skipped_eval_log import quiet_skipped_eval_warnings
 from llm_platform.model.verdict import NOT_APPLIED_WITHOUT_PRODUCTION, Verdict
 from llm_platform.resources.mlflow import MlflowResource
 from llm_platform.resources.platform import PlatformConfigResource, StorageResource
@@ -160,7 +161,11 @@ def _changed_since_last_adapter(storage: StorageResource, base: dict, template: 
 
 
 def _observe_skip(context: dg.AssetExecutionContext, new: int, pairs: int, minimum: int) -> None:
-    note = f"skipped: {new} new training pairs since the last adapter, fewer than training.min_new_examples={minimum}"
+    note = (
+        f"skipped: {new} new training pairs since the last adapter, fewer than training.min_new_examples={minimum}; "
+        f"{minimum - new} more are needed (or lower training.min_new_examples). "
+        "model_eval and production_model do not run; production is unchanged."
+    )
     context.log.info(note)
     context.log_event(
         dg.AssetObservation(
@@ -247,6 +252,8 @@ def _model_eval_check_specs(checks: Sequence[GateCheck]) -> list[dg.AssetCheckSp
 def model_eval_asset(
     gpu_tags: dict, checks: Sequence[GateCheck], published_index: dg.AssetsDefinition
 ) -> dg.AssetsDefinition:
+    quiet_skipped_eval_warnings()
+
     @dg.asset(
         group_name=GROUP,
         kinds={"pytorch", "mlflow"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -154,9 +155,23 @@ def test_too_few_new_examples_skips_training(platform):
         new == platform.latest("sft_dataset")["pairs"]
         and f"{new} new training pairs" in note
         and "min_new_examples=1000" in note
+        and f"{1000 - new} more are needed" in note
     )
     assert not result.is_node_success("model_eval") and not result.is_node_success("production_model")
     assert platform.mlflow(config).production() is None
+
+
+def test_skipped_training_warns_of_no_ungated_check(platform, caplog):
+    """A deliberate skip is not a check that emitted nothing: Dagster must not warn of ungated steps."""
+    config = platform.config("patient", training={"min_new_examples": 1000})
+
+    with caplog.at_level(logging.WARNING):
+        result = platform.train(config)
+
+    assert result.success and "lora_adapter" not in materialized(result)
+    noise = [r.getMessage() for r in caplog.records if "emitted no result" in r.getMessage()]
+    assert noise == []
+    assert check_evaluations(result, "model_eval") == {}  # not evaluated, so never reported as passed
 
 
 def test_eval_split_never_in_training_data(trained):
