@@ -14,8 +14,9 @@ from llm_platform.definitions import build_definitions
 
 DAGSTER_MODULES = ("assets", "embedding_assets", "sft_assets")
 DOMAINS = ("documents", "index", "model", "serving")
-# The longest asset today (chunks) is 22 lines from `def` to its last line; past this, its work belongs in helpers.
-MAX_ASSET_LINES = 25
+# Counted in statements, not lines, so the formatter's layout does not move it: the longest asset today
+# (model_eval) has 18; past this, its work belongs in helpers.
+MAX_ASSET_STATEMENTS = 20
 
 
 def _assets() -> list[dg.AssetsDefinition]:
@@ -39,8 +40,17 @@ def test_asset_comes_from_its_own_factory_in_its_domains_dagster_module(name: st
     assert fn.__qualname__ in (name, f"{name}_asset.<locals>.{name}")
 
 
+def statements_in(source: str) -> int:
+    """The statements of the one function in `source`, nested ones included, its `def` not."""
+    [node] = ast.parse(textwrap.dedent(source)).body
+    return sum(isinstance(inner, ast.stmt) for inner in ast.walk(node)) - 1
+
+
+def test_a_function_of_more_statements_than_allowed_is_too_long() -> None:
+    body = "".join(f"    x{n} = {n}\n" for n in range(MAX_ASSET_STATEMENTS + 1))
+    assert statements_in(f"def long():\n{body}") > MAX_ASSET_STATEMENTS
+
+
 @pytest.mark.parametrize("name", sorted(ASSETS))
 def test_asset_body_is_short_enough_to_scan(name: str) -> None:
-    [node] = ast.parse(textwrap.dedent(inspect.getsource(_compute_fn(ASSETS[name])))).body
-    assert node.end_lineno is not None
-    assert node.end_lineno - node.lineno + 1 <= MAX_ASSET_LINES
+    assert statements_in(inspect.getsource(_compute_fn(ASSETS[name]))) <= MAX_ASSET_STATEMENTS
