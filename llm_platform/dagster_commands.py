@@ -17,13 +17,25 @@ from pathlib import Path
 PARTITION_TAG = "dagster/partition"
 # `dagster job execute` options `dg launch --job` has no counterpart for.
 _JOB_ONLY_OPTIONS = ("-o", "--op-selection", "-r", "--repository")
+# The `dagster dev` options `dg dev` also takes; any other (`-v`, `--dagit-port`, `-m` ...) runs `dagster dev`.
+_DEV_OPTIONS = (
+    "-p",
+    "--port",
+    "-h",
+    "--host",
+    "--log-level",
+    "--log-format",
+    "--code-server-log-level",
+    "--live-data-poll-rate",
+)
 
 
 def dg_arguments(dagster_args: Sequence[str]) -> list[str] | None:
     """The `dg` arguments that do what `dagster <dagster_args>` does, or None where dg has no equivalent."""
     match list(dagster_args):
         case ["dev", *rest]:
-            return ["dev", *rest]
+            options = [arg.partition("=")[0] for arg in rest if arg.startswith("-")]
+            return ["dev", *rest] if all(option in _DEV_OPTIONS for option in options) else None
         case ["asset", "materialize", *rest]:
             return ["launch", *_renamed(rest, {"--select": "--assets"})]
         case ["job", "execute", *rest]:
@@ -66,12 +78,21 @@ def _partition_of(tags_json: str) -> str | None:
     return None
 
 
-def command_line(dagster_args: Sequence[str], bin_dir: Path) -> list[str]:
-    """The full command line: `bin_dir/dg ...` where dg supersedes the
-    command and is installed, else `bin_dir/dagster ...`.
+def in_dg_project(folder: Path) -> bool:
+    """Whether `folder` or a folder above it has a pyproject.toml with `[tool.dg]` (dg refuses to run elsewhere)."""
+    for candidate in (folder, *folder.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file():
+            return "[tool.dg]" in pyproject.read_text(encoding="utf-8", errors="replace")
+    return False
+
+
+def command_line(dagster_args: Sequence[str], bin_dir: Path, cwd: Path | None = None) -> list[str]:
+    """The full command line: `bin_dir/dg ...` where dg supersedes the command, is installed and
+    runs in this folder (a project with `[tool.dg]`), else `bin_dir/dagster ...`.
     """
     dg = bin_dir / "dg"
     translated = dg_arguments(dagster_args)
-    if translated is not None and dg.exists():
+    if translated is not None and dg.exists() and in_dg_project(cwd or Path.cwd()):
         return [str(dg), *translated]
     return [str(bin_dir / "dagster"), *dagster_args]

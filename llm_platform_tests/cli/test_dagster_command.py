@@ -80,7 +80,7 @@ DG = Path(sys.executable).with_name("dg")
 needs_dg = pytest.mark.skipif(not DG.exists(), reason="dg (dagster-dg-cli) is not installed in this environment")
 
 
-def _llm_platform_dagster(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _llm_platform_dagster(tmp_path: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
@@ -90,7 +90,7 @@ def _llm_platform_dagster(tmp_path: Path, *args: str) -> subprocess.CompletedPro
     env.pop(CONFIG_ENV, None)
     return subprocess.run(
         [sys.executable, "-m", "llm_platform.cli", "dagster", *args],
-        cwd=tmp_path,
+        cwd=cwd or tmp_path,
         env=env,
         capture_output=True,
         text=True,
@@ -100,7 +100,10 @@ def _llm_platform_dagster(tmp_path: Path, *args: str) -> subprocess.CompletedPro
 
 @needs_dg
 def test_a_superseded_dagster_command_runs_through_dg_without_a_supersession_warning(tmp_path):
-    done = _llm_platform_dagster(tmp_path, "job", "execute", "-m", "no_such_module_here", "-j", "index_job")
+    # From the project's folder: dg runs only in a project with [tool.dg].
+    done = _llm_platform_dagster(
+        tmp_path, "job", "execute", "-m", "no_such_module_here", "-j", "index_job", cwd=REPO_ROOT
+    )
     output = done.stderr + done.stdout
     assert (
         "no_such_module_here" in output and "dagster_dg_cli" in output

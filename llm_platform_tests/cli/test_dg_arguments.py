@@ -82,8 +82,27 @@ def test_commands_dagster_does_not_supersede_stay_dagster_commands():
     assert dg_arguments(["job", "backfill", "-j", "index_job", "--all"]) is None
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def test_dg_runs_the_command_only_where_it_is_installed(tmp_path: Path):
-    assert command_line(["dev"], tmp_path) == [str(tmp_path / "dagster"), "dev"]
+    assert command_line(["dev"], tmp_path, cwd=REPO) == [str(tmp_path / "dagster"), "dev"]
     (tmp_path / "dg").touch()
-    assert command_line(["dev"], tmp_path) == [str(tmp_path / "dg"), "dev"]
-    assert command_line(["asset", "list"], tmp_path) == [str(tmp_path / "dagster"), "asset", "list"]
+    assert command_line(["dev"], tmp_path, cwd=REPO) == [str(tmp_path / "dg"), "dev"]
+    assert command_line(["asset", "list"], tmp_path, cwd=REPO) == [str(tmp_path / "dagster"), "asset", "list"]
+
+
+def test_outside_a_dg_project_the_dagster_command_runs_as_typed(tmp_path: Path):
+    # dg refuses to run outside a project with [tool.dg]; `dagster ... -m llm_platform.definitions` runs anywhere.
+    (tmp_path / "dg").touch()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "pyproject.toml").write_text("[project]\nname = 'other'\n")
+    assert command_line(["dev"], tmp_path, cwd=elsewhere) == [str(tmp_path / "dagster"), "dev"]
+
+
+def test_dagster_dev_options_dg_dev_lacks_run_dagster_dev():
+    assert dg_arguments(["dev", "-p", "3001", "--host=0.0.0.0"]) == ["dev", "-p", "3001", "--host=0.0.0.0"]
+    assert dg_arguments(["dev", "-v"]) is None
+    assert dg_arguments(["dev", "--dagit-port", "3001"]) is None
+    assert dg_arguments(["dev", "-m", "llm_platform.definitions"]) is None
