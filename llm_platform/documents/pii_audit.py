@@ -38,10 +38,12 @@ _ADDRESS = re.compile(
 )
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
 # Key and value on one line: a heading underlined with "=" is not an assignment.
-# "pass" alone is a key (`DB_PASS`, `pass:`), not inside a word ("bypass", "passenger");
-# "author", "authored", "authority" are no "auth".
+# "pass" is a key glued to anything (`DBPASS`, `adminpass:`, `passkey`) but a
+# lower-case prose word ("bypass", "compass", "passenger"); "author",
+# "authored", "authority" are no "auth", "authorization" is.
 _SECRET_KEY = re.compile(
-    r"(?i)(?P<key>(?:pass(?:word|wd|phrase|code)|(?<![a-z])pass(?![a-z])|pwd|secret|token|api.?key|access.?key|private.?key|auth(?!or)|credential)[\w.-]{0,40})"
+    r"(?i)(?P<key>(?:(?-i:(?<!by)(?<!com)(?<!sur)(?<!tres)(?<!over)(?<!under))pass(?:word|wd|phrase|code|wort|key|(?![a-z]))"
+    r"|pwd|secret|token|api.?key|access.?key|private.?key|auth(?!or(?!ization))|credential)[\w.-]{0,40})"
     r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ "
     r"\t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
 )
