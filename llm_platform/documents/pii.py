@@ -40,7 +40,8 @@ from llm_platform.documents.pii_secrets import secret_spans
 # 5: a value starting with "/" is a path only when its names are not random
 # (base64 and AWS secret keys start with "/"), a one-name path with a digit or
 # a file name under a password key is the password; "pass" glued to a name
-# (`DBPASS`, `adminpass`, `passkey`, `Passwort`) and "authorization" are secret keys.
+# (`DBPASS`, `adminpass`, `passkey`, `Passwort`) and "authorization" are secret
+# keys; a card may mix separators or follow a group glued to a word (`Card1 4111 …`).
 _RULES_VERSION = "5"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (

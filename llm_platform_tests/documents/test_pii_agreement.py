@@ -234,3 +234,21 @@ def test_author_and_authority_are_no_secret_keys(text):
 def test_an_authorization_header_keeps_its_scheme_and_loses_its_credential(scheme):
     text = f"Authorization: {scheme} dXNlcjpwYXNzd29yZA9"
     assert _agreed(text) == f"Authorization: {scheme} [REDACTED_CREDENTIAL]"
+
+
+@pytest.mark.parametrize("text", ["Card1 4111 1111 1111 1111", "ref v2 4111 1111 1111 1111"])
+def test_a_card_after_a_group_glued_to_a_word_is_still_a_card(text):
+    _redacted_and_flagged(text, "4111")
+
+
+@pytest.mark.parametrize("text", ["card 4111 1111-1111-1111", "card 4111-1111 1111 1111"])
+def test_a_card_written_with_mixed_separators_is_still_a_card(text):
+    _redacted_and_flagged(text, "4111")
+
+
+@pytest.mark.parametrize(
+    "text", ["build x4111111111111111 done", "IBAN DE89 3704 0044 0532 0130 01 (bad check digits)"]
+)
+def test_a_group_glued_to_a_word_or_an_iban_country_code_starts_no_card(text):
+    assert "credit_card" not in [kind for kind, _ in audit_pii(text)]
+    assert "[REDACTED_CREDIT_CARD]" not in redact_pii(text)[0]
