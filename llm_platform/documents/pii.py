@@ -37,7 +37,12 @@ from llm_platform.documents.pii_secrets import secret_spans
 # own length; zero-padded dotted quads ("192.168.001.010") are addresses;
 # "pass" is a secret key name (`DB_PASS=`, `pass:`); a number right after a
 # phone word, or in the North American 3-3-4 layout, is a phone in any region.
-_RULES_VERSION = "4"
+# 5: a value starting with "/" is a path only when its names are not random
+# (base64 and AWS secret keys start with "/"), a one-name path with a digit or
+# a file name under a password key is the password; "pass" glued to a name
+# (`DBPASS`, `adminpass`, `passkey`, `Passwort`) and "authorization" are secret
+# keys; a card may mix separators or follow a group glued to a word (`Card1 4111 …`).
+_RULES_VERSION = "5"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (
     "private_key",

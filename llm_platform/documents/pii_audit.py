@@ -38,10 +38,12 @@ _ADDRESS = re.compile(
 )
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
 # Key and value on one line: a heading underlined with "=" is not an assignment.
-# "pass" alone is a key (`DB_PASS`, `pass:`), not inside a word ("bypass", "passenger");
-# "author", "authored", "authority" are no "auth".
+# "pass" is a key glued to anything (`DBPASS`, `adminpass:`, `passkey`) but a
+# lower-case prose word ("bypass", "compass", "passenger"); "author",
+# "authored", "authority" are no "auth", "authorization" is.
 _SECRET_KEY = re.compile(
-    r"(?i)(?P<key>(?:pass(?:word|wd|phrase|code)|(?<![a-z])pass(?![a-z])|pwd|secret|token|api.?key|access.?key|private.?key|auth(?!or)|credential)[\w.-]{0,40})"
+    r"(?i)(?P<key>(?:(?-i:(?<!by)(?<!com)(?<!sur)(?<!tres)(?<!over)(?<!under))pass(?:word|wd|phrase|code|wort|key|(?![a-z]))"
+    r"|pwd|secret|token|api.?key|access.?key|private.?key|auth(?!or(?!ization))|credential)[\w.-]{0,40})"
     r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ "
     r"\t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
 )
@@ -92,24 +94,26 @@ def _cards(text: str) -> Iterator[Span]:
     # Every stretch of whole groups in a short run, so a card next to a year or
     # an expiry date ("2023 4111 1111 1111 1111 12 27") is still seen; a longer
     # run is a table of figures, where one stretch in ten would pass Luhn. A
-    # card is written with one kind of separator and starts with a group of four
-    # or more digits, not with 0 (an all-zero UUID passes Luhn) nor after a
-    # decimal point: "8.8 221343 090954" is a row of a process table.
+    # card starts with a group of four or more digits, not with 0 (an all-zero
+    # UUID passes Luhn) nor after a decimal point: "8.8 221343 090954" is a row
+    # of a process table. Separators may mix ("4111 1111-1111-1111"): the audit is the wider of the two.
     for run in _DIGIT_RUN.finditer(text):
         groups = [g.span() for g in _DIGIT_GROUP.finditer(text, run.start(), run.end())]
-        # A run glued to a letter ("DE89 3704 ...", "v12 ...") is an IBAN, an id or a name.
-        if len(groups) > _MAX_CARD_RUN_GROUPS or text[run.start() - 1 : run.start()].isalpha():
+        if len(groups) > _MAX_CARD_RUN_GROUPS:
             continue
+        # A group glued to a letter ("v12 ...") starts an id or a name, not a card, but the groups after it
+        # still may ("Card1 4111 1111 1111 1111"); a run after an IBAN's country code ("DE89 3704 ...") is its body.
+        if _IBAN_START.match(text, max(run.start() - 2, 0), run.start() + 2) and groups[0][1] - run.start() == 2:
+            continue
+        glued = text[run.start() - 1 : run.start()].isalpha()
         for first, (start, first_end) in enumerate(groups):
             after_point = first > 0 and text[groups[first - 1][1] : start] == "."
-            if first_end - start < _MIN_CARD_FIRST_GROUP or text[start] == "0" or after_point:
+            if first_end - start < _MIN_CARD_FIRST_GROUP or text[start] == "0" or after_point or (glued and not first):
                 continue
-            digits, separators = "", set()
-            for index, (group_start, end) in enumerate(groups[first:], first):
-                if index > first:
-                    separators.add(text[groups[index - 1][1] : group_start])
+            digits = ""
+            for group_start, end in groups[first:]:
                 digits += text[group_start:end]
-                if len(digits) > 19 or len(separators) > 1:
+                if len(digits) > 19:
                     break
                 if len(digits) >= 13 and _luhn_valid(digits):
                     yield start, end

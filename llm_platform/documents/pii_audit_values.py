@@ -15,7 +15,9 @@ import math
 import re
 from collections import Counter
 
-_PASSWORD_KEY = re.compile(r"(?i)(?:pass(?:word|wd|phrase|code)?|pwd)(?![a-z])")
+_PASSWORD_KEY = re.compile(r"(?i)(?:pass(?:word|wd|phrase|code|wort|key)?|pwd)(?![a-z])")
+# A key that names where a secret is kept (`password_file`, `secret_path`), not the secret.
+_LOCATION_KEY = re.compile(r"(?i)file|path|dir|location")
 # Words that name a secret, read as whole pieces of a value ("not-a-real-secret", "YourPassword"; not "monkey").
 _SECRET_WORDS = {
     "pass",
@@ -33,11 +35,16 @@ _SECRET_WORDS = {
 }
 # Program text and references, never the secret itself: a call, subscript or
 # literal (`os.environ[`, `input(`, `{Sylvain`), an attribute (`self.token`),
-# a constant or environment variable name (`AWS_SECRET_ACCESS_KEY`), a file path
-# or name (`password_file: /run/secrets/db`, `secrets1.txt`, as the redactor reads them too).
-_REFERENCE = re.compile(
-    r".*[()\[\]{}<>$%].*|(?:~|\.{1,2})?/.*|[\w.-]+\.(?:html?|md|rst|txt|json|ya?ml|toml|ini|cfg|conf|env|pem|key|crt|py|sh)|[A-Za-z_]+(?:\.[A-Za-z_]\w*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"
-)
+# a constant or environment variable name (`AWS_SECRET_ACCESS_KEY`).
+_REFERENCE = re.compile(r".*[()\[\]{}<>$%].*|[A-Za-z_]+(?:\.[A-Za-z_]\w*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+# A file path (`/run/secrets/db`, `~/.pgpass`) or name (`secrets1.txt`), as the
+# redactor reads them too: names of letters, digits, ".", "_", "-" ("+" and "="
+# are base64), none of them random (`/kJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8pLw3a` is an AWS secret key).
+_PATH = re.compile(r"(?:~|\.{1,2})?(?P<names>(?:/[\w.-]+)+)/?|~")
+# Under a password key a page or document name (`page1.html`) is still a
+# reference, other file names (`hunter2.key`) may be the password.
+_DOCUMENT_NAME = re.compile(r"[\w.-]+\.(?:html?|md|rst|txt)")
+_FILE_NAME = re.compile(r"[\w.-]+\.(?:json|ya?ml|toml|ini|cfg|conf|env|pem|key|crt|py|sh)")
 # A placeholder written as one: "xxxxxx", "******", "...", "your-api-key", "example-token".
 _PLACEHOLDER = re.compile(r"(?i)(.)\1*|.*\.\.\..*|(?:your|my|example|sample|dummy|fake)(?:[^a-z].*)?")
 _TYPE_NAMES = {
@@ -85,6 +92,24 @@ def is_random(token: str) -> bool:
     return is_mixed(token) and len(token) / len(pieces) < _MIN_WORD_PIECE_CHARS
 
 
+def _is_location(key: str, value: str) -> bool:
+    """Whether `value` under `key` says where a secret is kept rather than being it.
+
+    Under a password key a file name, or a path of one name with a digit in it (`../hunter2pw`), is the
+    password itself; `PWD=/workspace` is still the working directory.
+    """
+    path = _PATH.fullmatch(value)
+    names = path.group("names").strip("/").split("/") if path and path.group("names") else []
+    if any(is_random(name) for name in names):
+        return False
+    if _DOCUMENT_NAME.fullmatch(value):
+        return True
+    if _LOCATION_KEY.search(key) or not _PASSWORD_KEY.search(key):
+        return bool(path or _FILE_NAME.fullmatch(value))
+    one_name_with_a_digit = len(names) == 1 and any(c.isdigit() for c in value)
+    return bool(path) and not one_name_with_a_digit
+
+
 def is_secret_value(key: str, value: str) -> bool:
     """Whether `value`, given under the key name `key`, has the shape of a
     secret rather than of a reference or an example.
@@ -94,6 +119,7 @@ def is_secret_value(key: str, value: str) -> bool:
         len(value) < _MIN_VALUE_CHARS
         or value.lower() in _TYPE_NAMES
         or _REFERENCE.fullmatch(value)
+        or _is_location(key, value)
         or _PLACEHOLDER.fullmatch(value)
     ):
         return False

@@ -19,16 +19,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from llm_platform.documents.pii_audit_values import is_random
+
 Span = tuple[int, int]
 
 MIN_VALUE_CHARS = 6
 # Secret words; a key name may have anything in front (DB_PASSWORD, PGPASSWORD,
 # client_secret) but only these endings after, so "tokenizer", "max_tokens",
-# "author" and "secret_name" are not secret keys. "pass" alone (`DB_PASS=`,
-# `pass:`) counts where no letter comes before it: "bypass" and "compass" are words.
+# "author" and "secret_name" are not secret keys. "pass" counts glued to any
+# name (`DBPASS=`, `adminpass:`, `pass:`) but a lower-case prose word ("bypass", "compass").
 SECRET_WORD = (
-    r"(?:pass(?:word|wd|phrase|code)|(?<![A-Za-z])pass|pwd|secret|token|api[_-]?key|api"
-    r"key|access[_-]?key|private[_-]?key|auth|credentials?)"
+    r"(?:(?-i:(?<!by)(?<!com)(?<!sur)(?<!tres)(?<!over)(?<!under))pass(?:word|wd|phrase|code|wort|key)?|pwd|secret"
+    r"|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth(?:orization)?|credentials?)"
 )
 _KEY_ENDING = r"(?:[_.-]?(?:key|value|string|str|hash|b64|base64|enc|encrypted|plain|plaintext|\d))?"
 _KEY = re.compile(rf"(?i){SECRET_WORD}{_KEY_ENDING}(?![A-Za-z0-9]|_[A-Za-z0-9])")
@@ -43,6 +45,8 @@ _HEADER = re.compile(
     r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token|digest|apikey|negotiate)\s+([A-Za-z0-9._~+/=-]{8,})"
 )
 _TRAILING = ".)]}>"
+# The scheme of an Authorization header is no value: the credential after it is (`_HEADER`).
+_AUTH_SCHEMES = {"basic", "bearer", "token", "digest", "apikey", "negotiate"}
 _PLACEHOLDER_WORDS = {
     "changeme",
     "change_me",
@@ -69,7 +73,14 @@ _PLACEHOLDER_WORDS = {
     "default",
     "empty",
 }
-_PLACEHOLDER_START = ("$", "<", "{", "%", "*", "[redacted_", "/", "~/", "./", "..")
+_PLACEHOLDER_START = ("$", "<", "{", "%", "*", "[redacted_", "...")
+# A file path (`/run/secrets/db`, `~/.pgpass`): names of letters, digits, ".",
+# "_", "-" ("+" and "=" are base64), none of them random, as the audit reads it
+# (`/kJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8pLw3a` is an AWS secret key).
+_PATH = re.compile(r"(?:~|\.{1,2})?(?P<names>(?:/[\w.-]+)+)/?|~")
+# A file name that could be a password (`hunter2.key`); pages and documents (`page1.html`) never are.
+_FILE_NAME = re.compile(r"[\w.-]+\.(?:json|ya?ml|toml|ini|cfg|conf|env|pem|key|crt|py|sh)")
+_PASSWORD_KEY = re.compile(r"(?i)pass|pwd")
 # An attribute (`self.token`, `getpass.getpass`) or a call or subscript (`os.environ['X']`, `read_secret(`).
 _CODE = re.compile(r"[A-Za-z_][\w.]*[(\[].*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 
@@ -85,14 +96,36 @@ def is_placeholder(value: str) -> bool:
     )
 
 
+def _is_path(value: str, key: str) -> bool:
+    """Whether `value` under `key` is a path to a secret rather than the secret.
+
+    Under a password key a path of one name with a digit in it (`../hunter2pw`) is the password
+    itself; `PWD=/workspace` is still the working directory.
+    """
+    path = _PATH.fullmatch(value)
+    names = path.group("names").strip("/").split("/") if path and path.group("names") else []
+    if not path or any(is_random(name) for name in names):
+        return False
+    one_name_with_a_digit = len(names) == 1 and any(c.isdigit() for c in value)
+    return not (_PASSWORD_KEY.match(key) and one_name_with_a_digit)
+
+
+def _is_code(value: str, key: str) -> bool:
+    # Under a password key a file name is the password (`password: hunter2.key`), not an attribute.
+    return bool(_CODE.fullmatch(value)) and not (_PASSWORD_KEY.match(key) and _FILE_NAME.fullmatch(value))
+
+
 def _is_secret_value(text: str, start: int, end: int, key: str) -> bool:
     value = text[start:end]
     followed_by_code = end < len(text) and text[end] in "([" and not text[start - 1 : start] in "\"'"
+    is_auth_scheme = value.lower() in _AUTH_SCHEMES and text[end : end + 1] in (" ", "\t")
     return (
         end - start >= MIN_VALUE_CHARS
+        and not is_auth_scheme
         and not is_placeholder(value)
         and not followed_by_code
-        and not _CODE.fullmatch(value)
+        and not _is_code(value, key)
+        and not _is_path(value, key)
         and key.lower() not in value.lower()
     )
 

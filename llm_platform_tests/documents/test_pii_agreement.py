@@ -163,3 +163,92 @@ def test_author_is_no_auth_key_to_either(text):
 
 def test_an_auth_key_is_still_read():
     assert _agreed("auth: abc123def") == "auth: [REDACTED_CREDENTIAL]"
+
+
+def _redacted_and_flagged(text: str, secret: str) -> None:
+    """The contract for a secret: the audit flags it in the raw text, and cleaning takes it out for good."""
+    assert audit_pii(text) != [], text
+    assert secret not in _agreed(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("aws_secret_access_key = /kJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8pLw3a", "kJalrXUtnFEMI"),
+        ("client_secret: /kJalrXUtnFEMI+K7MDENG/bPxRfiCYzQ8pLw3a", "kJalrXUtnFEMI"),
+        ("password: /Jx8kQ2vLm9Zp", "Jx8kQ2vLm9Zp"),
+        ("db_password=../hunter2pw", "hunter2pw"),
+    ],
+)
+def test_a_secret_that_starts_with_a_slash_is_no_file_path(text, secret):
+    _redacted_and_flagged(text, secret)
+
+
+def test_a_file_name_given_as_a_password_is_the_password():
+    _redacted_and_flagged("password: hunter2.key", "hunter2")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password_file: /run/secrets/db",
+        "ssl_private_key: /etc/ssl/private/key.pem",
+        "secret_path = ./config/secrets.yaml",
+        "password_file: hunter2.key",
+        "token: ~/.config/gh/hosts.yml",
+        "PWD=/workspace",
+        "PGPASSWORD=/run/secrets/pg",
+    ],
+)
+def test_a_path_under_a_secret_key_is_a_reference_not_a_secret(text):
+    assert audit_pii(text) == [] and redact_pii(text)[0] == text
+
+
+@pytest.mark.parametrize(
+    "text", ["DBPASS=Jx8kQ2vLm9Zp", "PGPASS=Jx8kQ2vLm9Zp", "adminpass: Jx8kQ2vLm9Zp", "passkey=Jx8kQ2vLm9Zp"]
+)
+def test_pass_glued_to_a_key_name_is_a_password_key(text):
+    _redacted_and_flagged(text, "Jx8kQ2vLm9Zp")
+
+
+def test_the_german_passwort_is_a_password_key():
+    _redacted_and_flagged("Passwort: Geheim4711xyz", "Geheim4711xyz")
+
+
+@pytest.mark.parametrize("text", ["bypass: X9kq2Lm7Zp3v", "the compass=N4711xyz heading", "surpass: Jx8kQ2vLm9Zp"])
+def test_pass_inside_a_prose_word_is_no_key(text):
+    assert audit_pii(text) == [] and redact_pii(text)[0] == text
+
+
+@pytest.mark.parametrize("text", ["AUTHORIZATION=Zk3l9QmV7pTx2", "authorization: Zk3l9QmV7pTx2"])
+def test_an_authorization_key_is_a_secret_key(text):
+    _redacted_and_flagged(text, "Zk3l9QmV7pTx2")
+
+
+@pytest.mark.parametrize("text", ["author: Sylvain2024x", "authority = Ab12cd34ef"])
+def test_author_and_authority_are_no_secret_keys(text):
+    assert audit_pii(text) == [] and redact_pii(text)[0] == text
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "Basic", "Digest"])
+def test_an_authorization_header_keeps_its_scheme_and_loses_its_credential(scheme):
+    text = f"Authorization: {scheme} dXNlcjpwYXNzd29yZA9"
+    assert _agreed(text) == f"Authorization: {scheme} [REDACTED_CREDENTIAL]"
+
+
+@pytest.mark.parametrize("text", ["Card1 4111 1111 1111 1111", "ref v2 4111 1111 1111 1111"])
+def test_a_card_after_a_group_glued_to_a_word_is_still_a_card(text):
+    _redacted_and_flagged(text, "4111")
+
+
+@pytest.mark.parametrize("text", ["card 4111 1111-1111-1111", "card 4111-1111 1111 1111"])
+def test_a_card_written_with_mixed_separators_is_still_a_card(text):
+    _redacted_and_flagged(text, "4111")
+
+
+@pytest.mark.parametrize(
+    "text", ["build x4111111111111111 done", "IBAN DE89 3704 0044 0532 0130 01 (bad check digits)"]
+)
+def test_a_group_glued_to_a_word_or_an_iban_country_code_starts_no_card(text):
+    assert "credit_card" not in [kind for kind, _ in audit_pii(text)]
+    assert "[REDACTED_CREDIT_CARD]" not in redact_pii(text)[0]
