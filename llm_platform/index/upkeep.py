@@ -38,12 +38,12 @@ def is_commit_conflict(error: BaseException) -> bool:
     return "conflict" in message or "incompatible transaction" in message
 
 
-def retry_on_conflict(commit: Callable[[], _T], *, attempts: int, refresh: Callable[[], object] | None = None) -> _T:
+def retry_on_conflict(commit: Callable[[], _T], *, attempts: int, refresh: Callable[[], object]) -> _T:
     """Run `commit`, retrying with jittered backoff while it meets another writer's commit.
 
-    `refresh` (e.g. the table's checkout_latest) runs before each retry: a commit that
-    LanceDB found incompatible with a concurrent one (an Overwrite) fails again on the
-    same stale handle however often it is retried.
+    `refresh` (the table's checkout_latest) runs before each retry, and every caller must
+    give it: a commit that LanceDB found incompatible with a concurrent one (an Overwrite)
+    fails again on the same stale handle however often it is retried.
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -52,8 +52,7 @@ def retry_on_conflict(commit: Callable[[], _T], *, attempts: int, refresh: Calla
             if attempt == attempts or not is_commit_conflict(exc):
                 raise
             time.sleep(random.uniform(0.05, 0.2) * 2 ** min(attempt, 5))
-            if refresh is not None:
-                refresh()
+            refresh()
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
