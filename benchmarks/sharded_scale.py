@@ -118,34 +118,42 @@ def shard_megabytes(sizes: dict[str, int], shards: int) -> dict[str, float]:
     return {shard.key: owned[shard.key] for shard in parts}
 
 
-def run_shards(here: Path, config: Path, home: Path, keys: list[str]) -> dict[str, dict[str, dict]]:
-    """Every stage of every shard, each a step in a fresh process: {key: {stage: figures}}."""
+def run_shards(here: Path, config: Path, home: Path, megabytes: dict[str, float]) -> dict[str, dict[str, dict]]:
+    """Every stage of every shard in `megabytes`, each a step in a fresh process: {key: {stage: figures}}."""
     import document_memory
 
+    print(HEADER, flush=True)
     runs: dict[str, dict[str, dict]] = {}
-    for key in keys:
+    for key, size in megabytes.items():
         started = time.perf_counter()
         runs[key] = {
             stage: run_in_checkout(document_memory.__file__, here, "_stage", str(config), str(home), stage, key)
             for stage in STAGES
         }
         print(f"  {key}: {time.perf_counter() - started:.0f}s", flush=True)
+        print_shard(key, runs[key], size)
     return runs
 
 
+HEADER = (
+    f"  {'shard':<16} {'stage':<15} {'MB':>7} {'seconds':>8} {'MB/s':>6} {'cpu s':>7} "
+    f"{'MB/cpu-s':>9} {'peak RSS MiB':>13}  rows, failed checks"
+)
+
+
+def print_shard(key: str, stages: dict[str, dict], megabytes: float) -> None:
+    """One shard's figures, a line per stage, printed as soon as the shard is done (a long run shows progress)."""
+    for stage, run in stages.items():
+        print(
+            f"  {key:<16} {stage:<15} {megabytes:7.1f} {run['seconds']:8.1f} "
+            f"{megabytes / run['seconds']:6.2f} {run['cpu_seconds']:7.1f} "
+            f"{megabytes / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f}  "
+            f"{run['rows']} {' '.join(run['failed_checks'])}",
+            flush=True,
+        )
+
+
 def report(runs: dict[str, dict[str, dict]], megabytes: dict[str, float]) -> None:
-    print(
-        f"  {'shard':<16} {'stage':<15} {'MB':>7} {'seconds':>8} {'MB/s':>6} {'cpu s':>7} "
-        f"{'MB/cpu-s':>9} {'peak RSS MiB':>13}  rows, failed checks"
-    )
-    for key, stages in runs.items():
-        for stage, run in stages.items():
-            print(
-                f"  {key:<16} {stage:<15} {megabytes[key]:7.1f} {run['seconds']:8.1f} "
-                f"{megabytes[key] / run['seconds']:6.2f} {run['cpu_seconds']:7.1f} "
-                f"{megabytes[key] / run['cpu_seconds']:9.2f} {run['peak_rss_mib']:13.0f}  "
-                f"{run['rows']} {' '.join(run['failed_checks'])}"
-            )
     total = sum(megabytes.values())
     print(f"per stage over {len(runs)} shards, {total:.1f} MB (one core per step):")
     inverse_rate = 0.0
@@ -194,9 +202,8 @@ def main() -> int:
             flush=True,
         )
         write_config(work / "platform.yaml", work / "source", args.shards)
-        keys = list(megabytes)[: args.only]
-        runs = run_shards(here, work / "platform.yaml", work / "home", keys)
-        report(runs, {key: megabytes[key] for key in keys})
+        chosen = {key: megabytes[key] for key in list(megabytes)[: args.only]}
+        report(run_shards(here, work / "platform.yaml", work / "home", chosen), chosen)
     finally:
         if args.keep:
             print(f"kept {work}")
