@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from llm_platform.documents.pii_audit_values import is_mixed, is_random, is_secret_value
+from llm_platform.documents.pii_prefilter import KeywordScan
 
 _REDACTED = re.compile(r"\[REDACTED_[A-Z_]+\]")
 # What a placeholder is blanked to: no scan reads it as a digit, a separator or part of a value.
@@ -46,6 +47,10 @@ _SECRET_KEY = re.compile(
     r"|pwd|secret|token|api.?key|access.?key|private.?key|auth(?!or(?!ization))|credential)[\w.-]{0,40})"
     r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ "
     r"\t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
+)
+# Each alternative of the key starts with one of these (look-behinds take no characters).
+_SECRET_KEY_SCAN = KeywordScan(
+    _SECRET_KEY, ("pass", "pwd", "secret", "token", "api", "access", "private", "auth", "credential")
 )
 _AUTH_HEADER = re.compile(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?\w+[ \t]+([^\s\"'\x00]{6,})")
 _URL_USERINFO = re.compile(r"://[^\s/@:]*:([^\s/@\x00]+)@")
@@ -77,6 +82,11 @@ _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,
 _AFTER_PHONE_WORD = re.compile(
     r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b"
     r"[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
+)
+# Each phone word starts with one of these ("telefon" with "tel"); `\b` takes no characters.
+_AFTER_PHONE_WORD_SCAN = KeywordScan(
+    _AFTER_PHONE_WORD,
+    ("call", "phone", "tel", "mobile", "cell", "fax", "contact", "dial", "sms", "whatsapp", "handy", "ring"),
 )
 _MAX_CARD_RUN_GROUPS = 8
 _MIN_CARD_FIRST_GROUP = 4
@@ -192,13 +202,13 @@ def _is_ipv4(address: str) -> bool:
 
 
 def _found(
-    pattern: re.Pattern[str], valid: Callable[[re.Match[str]], bool] = lambda match: True
+    pattern: re.Pattern[str] | KeywordScan, valid: Callable[[re.Match[str]], bool] = lambda match: True
 ) -> Callable[[str], Iterator[Span]]:
     return lambda text: (match.span() for match in pattern.finditer(text) if valid(match))
 
 
 def _found_group(
-    pattern: re.Pattern[str], group: str | int, valid: Callable[[re.Match[str]], bool]
+    pattern: re.Pattern[str] | KeywordScan, group: str | int, valid: Callable[[re.Match[str]], bool]
 ) -> Callable[[str], Iterator[Span]]:
     return lambda text: (match.span(group) for match in pattern.finditer(text) if valid(match))
 
@@ -209,7 +219,10 @@ _SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("iban", _ibans),
     ("email", _found(_ADDRESS)),
     ("email", _found(_OBFUSCATED_AT)),
-    ("credential", _found_group(_SECRET_KEY, "value", lambda m: is_secret_value(m.group("key"), m.group("value")))),
+    (
+        "credential",
+        _found_group(_SECRET_KEY_SCAN, "value", lambda m: is_secret_value(m.group("key"), m.group("value"))),
+    ),
     ("credential", _found(_AUTH_HEADER, lambda m: not m.group(1).rstrip(".,;:)").isalpha())),
     ("password", _found(_URL_USERINFO)),
     ("private_key", _found(_PRIVATE_KEY)),
@@ -219,7 +232,7 @@ _SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("ip_address", _found(_IPV4, lambda m: _is_ipv4(m.group()))),
     ("phone", _found(_INTERNATIONAL_PHONE, _is_international_phone)),
     ("phone", _found(_GROUPED_NUMBER, _is_national_phone)),
-    ("phone", _found(_AFTER_PHONE_WORD, _is_dialled_number)),
+    ("phone", _found(_AFTER_PHONE_WORD_SCAN, _is_dialled_number)),
 )
 # Less certain: a generated-looking run with no key name or prefix to say it is
 # a key (ids in links, hashes in base62). Reported, not blocking.

@@ -15,6 +15,8 @@ import functools
 import re
 from collections.abc import Iterator
 
+from llm_platform.documents.pii_prefilter import KeywordScan
+
 # National formats (no leading "+") are read as numbers of these regions;
 # international formats are found whatever the region.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN")
@@ -58,6 +60,11 @@ _DIALLED = re.compile(
     r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b"
     r"[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
 )
+# Each phone word of _DIALLED starts with one of these ("telefon" with "tel"); `\b` takes no characters.
+_DIALLED_SCAN = KeywordScan(
+    _DIALLED,
+    ("call", "phone", "tel", "mobile", "cell", "fax", "contact", "dial", "sms", "whatsapp", "handy", "ring"),
+)
 
 Span = tuple[int, int]
 
@@ -98,7 +105,7 @@ def _north_american_layout_spans(text: str) -> Iterator[Span]:
 
 
 def _dialled_spans(text: str) -> Iterator[Span]:
-    for match in _DIALLED.finditer(text):
+    for match in _DIALLED_SCAN.finditer(text):
         # More digits than E.164 allows is a list of numbers, which the matcher splits.
         if _MIN_PHONE_DIGITS <= len(_digits(match.group(1))) <= _MAX_E164_DIGITS and not _DATE.search(match.group(1)):
             yield match.span(1)
