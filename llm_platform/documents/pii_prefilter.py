@@ -1,4 +1,7 @@
-"""Keyword-led patterns run only where their keyword is: the same matches as `finditer`, for a fraction of the scan.
+"""Cheap tests that say where an expensive PII pattern cannot match, so it runs only where it can, with the same hits.
+
+Keyword-led patterns run only where their keyword is (`KeywordScan`); other
+detectors run only on texts their `TextGate` lets through.
 
 A pattern that starts with assertions (`\\b`, look-behinds) gives the regex
 engine no literal or character class to skip ahead with, so `finditer` tries a
@@ -70,3 +73,18 @@ def _keyword_positions(folded: str, keywords: tuple[str, ...]) -> list[int]:
             positions.add(position)
             position = folded.find(keyword, position + 1)
     return sorted(positions)
+
+
+class TextGate(NamedTuple):
+    """`regex`, which some stretch of every hit of a detector matches: where it finds nothing, the detector cannot.
+
+    The regex has no look-arounds, so it matches inside a hit as it does in the
+    whole text; it starts with a character class, so the engine skips ahead to
+    where it can start, which the detector's own look-behind-led pattern cannot.
+    """
+
+    regex: re.Pattern[str]
+
+    def lets_through(self, text: str) -> bool:
+        """Whether the detector may find anything in `text`."""
+        return self.regex.search(text) is not None

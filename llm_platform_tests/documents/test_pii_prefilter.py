@@ -1,4 +1,5 @@
-"""Keyword scans find exactly what their patterns find, so redaction and the audit say the same with them as without.
+"""Keyword scans find exactly what their patterns find, and text gates let through every text a detector finds
+something in, so redaction and the audit say the same with them as without.
 
 Compared on the PII probes (the pipeline's and the PII benchmark's), the real
 README stretches the tests keep, and generated text that puts keywords, their
@@ -12,14 +13,15 @@ import importlib.util
 import json
 import random
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
-from llm_platform.documents import pii_audit, pii_credentials, pii_phones
+from llm_platform.documents import pii, pii_audit, pii_cards, pii_credentials, pii_phones
 from llm_platform.documents.pii import redact_pii
 from llm_platform.documents.pii_audit import audit_spans
-from llm_platform.documents.pii_prefilter import FOLDS_TO_ASCII, KeywordScan, ascii_case_folded
+from llm_platform.documents.pii_prefilter import FOLDS_TO_ASCII, KeywordScan, TextGate, ascii_case_folded
 from llm_platform_tests.documents.test_pii_probes import PROBES as PIPELINE_PROBES
 from llm_platform_tests.pii_variants import CREDENTIAL_SYNTAXES, REPORTED_VARIANTS
 
@@ -28,6 +30,29 @@ SCANS = {
     "redactor phone words": pii_phones._DIALLED_SCAN,
     "audit key names": pii_audit._SECRET_KEY_SCAN,
     "audit phone words": pii_audit._AFTER_PHONE_WORD_SCAN,
+    "audit SSN named": pii_audit._SSN_NAMED_SCAN,
+}
+
+
+def _match_spans(pattern: re.Pattern[str]) -> Callable[[str], Iterable[tuple[int, int]]]:
+    return lambda text: (match.span() for match in pattern.finditer(text))
+
+
+# Each gate, and what finds the hits it must let through.
+GATES = {
+    "redactor e-mail": (pii._EMAIL_GATE, _match_spans(pii._EMAIL)),
+    "redactor SSN": (pii._SSN_GATE, _match_spans(pii._SSN)),
+    "redactor IP address": (pii._IP_GATE, _match_spans(pii._IP)),
+    "redactor card": (pii_cards._CARD_GATE, pii_cards.card_spans),
+    "redactor E.164 phone": (pii_phones._E164_GATE, _match_spans(pii_phones._E164_NUMBER)),
+    "redactor 3-3-4 phone": (pii_phones._NORTH_AMERICAN_LAYOUT_GATE, _match_spans(pii_phones._NORTH_AMERICAN_LAYOUT)),
+    "audit card": (pii_audit._CARD_GATE, pii_audit._cards),
+    "audit SSN": (pii_audit._SSN_LIKE_GATE, _match_spans(pii_audit._SSN_LIKE)),
+    "audit address": (pii_audit._ADDRESS_GATE, _match_spans(pii_audit._ADDRESS)),
+    "audit [at]": (pii_audit._OBFUSCATED_AT_GATE, _match_spans(pii_audit._OBFUSCATED_AT)),
+    "audit prefixed token": (pii_audit._PREFIXED_TOKEN_GATE, _match_spans(pii_audit._PREFIXED_TOKEN)),
+    "audit IPv4 address": (pii_audit._IPV4_GATE, _match_spans(pii_audit._IPV4)),
+    "audit international phone": (pii_audit._INTERNATIONAL_PHONE_GATE, _match_spans(pii_audit._INTERNATIONAL_PHONE)),
 }
 REPO = Path(__file__).parents[2]
 KEYWORDS = sorted({keyword for scan in SCANS.values() for keyword in scan.keywords})
@@ -38,6 +63,9 @@ FRAGMENTS = [
     *(" ", " ", "\n", "\t", "=", ":", ": ", "=>", ":=", '"', "'", "`", "**", "_", "-", ".", "&", ";", "(", "["),
     *("hunter2xyz", "s3cr3tP4ss", "${DB_PASSWORD}", "os.environ[", "/run/secrets/db", "Bearer ", "basic "),
     *("4155550134", "+49 30 12345678", "(212) 555-0199", "2024-01-15", "x", "é", "ß", "Σ", "\u0130"),
+    *("ssn", "social security no.", "123456789", "123-45-6789", "078.05.1120", "4111 1111 1111 1111", "4111-1111"),
+    *("10.20.30.40", "192.168.001.010", "fe80::1ff:fe23:4567:890a", "2001:db8::1", "::", "alice@example.com"),
+    *("[at]", "(dot)", "+44 7700 900123", "\uff0b1 415 555 0134", "ghp_a1B2c3D4e5a1B2c3D4e5a1B2c3D4e5a1B2"),
     *FOLDS_TO_ASCII,
 ]
 
@@ -126,8 +154,36 @@ def test_a_text_whose_lower_case_moves_its_characters_is_scanned_whole():
     assert [m.span() for m in pii_credentials._KEY_SCAN.finditer(text)] == [(0, 8)]
 
 
-def test_redaction_and_the_audit_say_the_same_with_keyword_scans_as_without(monkeypatch):
+def _not_let_through(
+    gate: re.Pattern[str], hits: Callable[[str], Iterable[tuple[int, int]]], texts: list[str]
+) -> list[str]:
+    """The hits in `texts` in which `gate` finds nothing."""
+    return [text[start:end] for text in texts for start, end in hits(text) if not gate.search(text[start:end])]
+
+
+@pytest.fixture
+def without_gates(monkeypatch):
+    monkeypatch.setattr(TextGate, "lets_through", lambda gate, text: True)
+
+
+@pytest.mark.parametrize("name", GATES)
+def test_a_gate_finds_something_in_every_hit_of_its_detector(name, without_gates):
+    gate, hits = GATES[name]
+    assert _not_let_through(gate.regex, hits, CORPUS) == []
+
+
+@pytest.mark.parametrize("name", GATES)
+def test_a_gate_that_lets_nothing_through_misses_hits(name, without_gates):
+    assert _not_let_through(re.compile("(?!)"), GATES[name][1], CORPUS)
+
+
+def test_an_address_gate_without_ipv6_misses_ipv6_addresses(without_gates):
+    assert _not_let_through(re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"), GATES["redactor IP address"][1], CORPUS)
+
+
+def test_redaction_and_the_audit_say_the_same_with_scans_and_gates_as_without(monkeypatch):
     texts = CORPUS[:: max(1, len(CORPUS) // 800)]
     scanned = [(redact_pii(text), audit_spans(text)) for text in texts]
     monkeypatch.setattr(KeywordScan, "finditer", lambda scan, text: scan.pattern.finditer(text))
+    monkeypatch.setattr(TextGate, "lets_through", lambda gate, text: True)
     assert [(redact_pii(text), audit_spans(text)) for text in texts] == scanned
