@@ -85,6 +85,9 @@ _IP_GATE = TextGate(re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:"))
 # in three digits, as some logs and Windows dialogs do, it is still an address.
 _PADDED_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|[01]\d\d)\.){3}(?:25[0-5]|2[0-4]\d|[01]\d\d)")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}", re.IGNORECASE)
+# An _IBAN hit's check digits, the letters before them, and the first two characters of its groups.
+# Digits first: the engine skips to digits, which prose has few of; letters it would try at every one.
+_IBAN_GATE = TextGate(re.compile(r"(?i)\d\d(?<=[a-z]{2}\d\d)(?:[ -]?[a-z0-9]){2}"))
 _IBAN_LAST_GROUP = re.compile(r"[ -]?[A-Z0-9]{1,4}$", re.IGNORECASE)
 _SSN = re.compile(r"(?<![\w.-])\d{3}([-. ])\d{2}\1\d{4}(?![\w-]|\.\d)")
 # _SSN without its look-arounds, its back-reference widened to the separators it repeats.
@@ -130,6 +133,8 @@ def _matches(pattern: re.Pattern[str], text: str, valid: Callable[[str], bool] |
 def _ibans(text: str) -> Iterator[Span]:
     from stdnum import iban
 
+    if not _IBAN_GATE.lets_through(text):
+        return
     for match in _IBAN.finditer(text):
         # The pattern may run on into a following word ("... 00 AND"); keep the
         # longest prefix of whole groups that passes the checksum.

@@ -36,6 +36,9 @@ _SSN_NAMED = re.compile(r"(?i)(?:ssn|social security)\D{0,20}(\d{9})(?!\d)")
 _SSN_NAMED_SCAN = KeywordScan(_SSN_NAMED, ("ssn", "social security"))
 _IBAN_START = re.compile(r"(?i)(?<![a-z0-9])[a-z]{2}\d{2}")
 _IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9]){0,40}")
+# An IBAN is 15 characters at least: its start (letters and check digits) and 11 of its body.
+# Digits first: the engine skips to digits, which prose has few of; letters it would try at every one.
+_IBAN_GATE = TextGate(re.compile(r"(?i)\d\d(?<=[a-z]{2}\d\d)(?:[ .\-]?[a-z0-9]){11}"))
 # No "/" in the local part: "tiktok.com/@scikit.learn" is a profile link, not an address.
 _ADDRESS = re.compile(
     r"(?<![^\s@<>()\[\]{}\"',;:/\x00])[^\s@<>()\[\]{}\"',;:/\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}"
@@ -90,6 +93,8 @@ _NORTH_AMERICAN_DIGITS = 10
 _GROUPED_NUMBER = re.compile(
     r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d|-[^\W\d_])"
 )
+# A national number has 9 digits at least, in groups split by one separator, maybe with brackets.
+_GROUPED_NUMBER_GATE = TextGate(re.compile(r"\d(?:\)?[ .\-/]?\(?\d){8}"))
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 # The word or its plural ("dialect", "callback" are neither), then the number on the same line.
 _AFTER_PHONE_WORD = re.compile(
@@ -160,6 +165,8 @@ def _ssns(text: str) -> Iterator[Span]:
 def _ibans(text: str) -> Iterator[Span]:
     from stdnum import iban
 
+    if not _IBAN_GATE.lets_through(text):
+        return
     for start in _IBAN_START.finditer(text):
         body = _IBAN_BODY.match(text, start.end())
         end = body.end() if body else start.end()
@@ -254,7 +261,7 @@ _SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("api_key", _found(_AWS_KEY_ID)),
     ("ip_address", _found(_IPV4, lambda m: _is_ipv4(m.group()), _IPV4_GATE)),
     ("phone", _found(_INTERNATIONAL_PHONE, _is_international_phone, _INTERNATIONAL_PHONE_GATE)),
-    ("phone", _found(_GROUPED_NUMBER, _is_national_phone)),
+    ("phone", _found(_GROUPED_NUMBER, _is_national_phone, _GROUPED_NUMBER_GATE)),
     ("phone", _found(_AFTER_PHONE_WORD_SCAN, _is_dialled_number)),
 )
 # Less certain: a generated-looking run with no key name or prefix to say it is

@@ -78,9 +78,10 @@ def _keyword_positions(folded: str, keywords: tuple[str, ...]) -> list[int]:
 class TextGate(NamedTuple):
     """`regex`, which some stretch of every hit of a detector matches: where it finds nothing, the detector cannot.
 
-    The regex has no look-arounds, so it matches inside a hit as it does in the
-    whole text; it starts with a character class, so the engine skips ahead to
-    where it can start, which the detector's own look-behind-led pattern cannot.
+    The regex looks at nothing outside its own match (no look-ahead; a look-behind
+    only over characters a hit holds), so it matches inside a hit as it does in
+    the whole text; it starts with a character class, so the engine skips ahead
+    to where it can start, which the detector's own look-behind-led pattern cannot.
     """
 
     regex: re.Pattern[str]

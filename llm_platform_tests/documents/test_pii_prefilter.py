@@ -44,9 +44,15 @@ GATES = {
     "redactor SSN": (pii._SSN_GATE, _match_spans(pii._SSN)),
     "redactor IP address": (pii._IP_GATE, _match_spans(pii._IP)),
     "redactor card": (pii_cards._CARD_GATE, pii_cards.card_spans),
+    "redactor IBAN": (pii._IBAN_GATE, pii._ibans),
     "redactor E.164 phone": (pii_phones._E164_GATE, _match_spans(pii_phones._E164_NUMBER)),
     "redactor 3-3-4 phone": (pii_phones._NORTH_AMERICAN_LAYOUT_GATE, _match_spans(pii_phones._NORTH_AMERICAN_LAYOUT)),
     "audit card": (pii_audit._CARD_GATE, pii_audit._cards),
+    "audit IBAN": (pii_audit._IBAN_GATE, pii_audit._ibans),
+    "audit national phone": (
+        pii_audit._GROUPED_NUMBER_GATE,
+        pii_audit._found(pii_audit._GROUPED_NUMBER, pii_audit._is_national_phone),
+    ),
     "audit SSN": (pii_audit._SSN_LIKE_GATE, _match_spans(pii_audit._SSN_LIKE)),
     "audit address": (pii_audit._ADDRESS_GATE, _match_spans(pii_audit._ADDRESS)),
     "audit [at]": (pii_audit._OBFUSCATED_AT_GATE, _match_spans(pii_audit._OBFUSCATED_AT)),
@@ -65,6 +71,7 @@ FRAGMENTS = [
     *("4155550134", "+49 30 12345678", "(212) 555-0199", "2024-01-15", "x", "é", "ß", "Σ", "\u0130"),
     *("ssn", "social security no.", "123456789", "123-45-6789", "078.05.1120", "4111 1111 1111 1111", "4111-1111"),
     *("10.20.30.40", "192.168.001.010", "fe80::1ff:fe23:4567:890a", "2001:db8::1", "::", "alice@example.com"),
+    *("DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "de89-3704-0044-0532-0130-00", "030 12345678"),
     *("[at]", "(dot)", "+44 7700 900123", "\uff0b1 415 555 0134", "ghp_a1B2c3D4e5a1B2c3D4e5a1B2c3D4e5a1B2"),
     *FOLDS_TO_ASCII,
 ]
