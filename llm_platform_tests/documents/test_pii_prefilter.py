@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_platform.documents import pii, pii_audit, pii_cards, pii_credentials, pii_phones
+from llm_platform.documents import pii, pii_audit, pii_cards, pii_credentials, pii_phones, pii_secrets
 from llm_platform.documents.pii import redact_pii
 from llm_platform.documents.pii_audit import audit_spans
 from llm_platform.documents.pii_prefilter import FOLDS_TO_ASCII, KeywordScan, TextGate, ascii_case_folded
@@ -47,6 +47,10 @@ GATES = {
     "redactor IBAN": (pii._IBAN_GATE, pii._ibans),
     "redactor E.164 phone": (pii_phones._E164_GATE, _match_spans(pii_phones._E164_NUMBER)),
     "redactor 3-3-4 phone": (pii_phones._NORTH_AMERICAN_LAYOUT_GATE, _match_spans(pii_phones._NORTH_AMERICAN_LAYOUT)),
+    **{
+        f"detect-secrets pattern {source}": (gate, _match_spans(re.compile(source)))
+        for source, gate in pii_secrets.PLUGIN_GATES.items()
+    },
     "audit card": (pii_audit._CARD_GATE, pii_audit._cards),
     "audit IBAN": (pii_audit._IBAN_GATE, pii_audit._ibans),
     "audit national phone": (
@@ -72,6 +76,11 @@ FRAGMENTS = [
     *("ssn", "social security no.", "123456789", "123-45-6789", "078.05.1120", "4111 1111 1111 1111", "4111-1111"),
     *("10.20.30.40", "192.168.001.010", "fe80::1ff:fe23:4567:890a", "2001:db8::1", "::", "alice@example.com"),
     *("DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "de89-3704-0044-0532-0130-00", "030 12345678"),
+    *(
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_",
+        "0123456789" * 3 + "01-us12",
+        "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.",
+    ),
     *("[at]", "(dot)", "+44 7700 900123", "\uff0b1 415 555 0134", "ghp_a1B2c3D4e5a1B2c3D4e5a1B2c3D4e5a1B2"),
     *FOLDS_TO_ASCII,
 ]
@@ -186,6 +195,11 @@ def test_a_gate_that_lets_nothing_through_misses_hits(name, without_gates):
 
 def test_an_address_gate_without_ipv6_misses_ipv6_addresses(without_gates):
     assert _not_let_through(re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"), GATES["redactor IP address"][1], CORPUS)
+
+
+def test_every_gated_detect_secrets_pattern_is_one_the_installed_version_has():
+    installed = {pattern.pattern for pattern, *_ in pii_secrets._plugin_patterns()}
+    assert set(pii_secrets.PLUGIN_GATES) <= installed
 
 
 def test_redaction_and_the_audit_say_the_same_with_scans_and_gates_as_without(monkeypatch):
