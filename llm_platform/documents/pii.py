@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from llm_platform.documents.pii_cards import card_spans
 from llm_platform.documents.pii_credentials import credential_spans
 from llm_platform.documents.pii_phones import phone_spans
+from llm_platform.documents.pii_prefilter import TextGate
 from llm_platform.documents.pii_secrets import secret_spans
 
 # Bump _RULES_VERSION when our rules change. The libraries' versions are part
@@ -61,6 +62,8 @@ PII_KINDS = (
 Span = tuple[int, int]
 # Local part and domain may be Unicode (jörg@exämple.de); a top-level domain is letters or punycode.
 _EMAIL = re.compile(r"(?<![\w.+-])[^\W_][\w.%+-]*@(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)\b")
+# Every _EMAIL hit holds its "@".
+_EMAIL_GATE = TextGate(re.compile("@"))
 _URL_USERINFO = re.compile(r"://[^\s:/?#@]+:$")
 _OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
 # "alice [at] example [dot] com", "bob(at)example(dot)org", "carol AT example DOT net":
@@ -75,12 +78,20 @@ _OBFUSCATION_REACH = 120
 _IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
 _IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
 _IP = re.compile(f"{_IPV4}|{_IPV6}")
+# An IPv4 hit reads `\d\.\d{1,3}\.\d{1,3}\.\d` from its first group's last digit; an IPv6 hit
+# has two colons with at most four hex digits between them (its first two groups).
+_IP_GATE = TextGate(re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:"))
 # ipaddress rejects a leading zero (it could be octal); written with every octet
 # in three digits, as some logs and Windows dialogs do, it is still an address.
 _PADDED_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|[01]\d\d)\.){3}(?:25[0-5]|2[0-4]\d|[01]\d\d)")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}", re.IGNORECASE)
+# An _IBAN hit's check digits, the letters before them, and the first two characters of its groups.
+# Digits first: the engine skips to digits, which prose has few of; letters it would try at every one.
+_IBAN_GATE = TextGate(re.compile(r"(?i)\d\d(?<=[a-z]{2}\d\d)(?:[ -]?[a-z0-9]){2}"))
 _IBAN_LAST_GROUP = re.compile(r"[ -]?[A-Z0-9]{1,4}$", re.IGNORECASE)
 _SSN = re.compile(r"(?<![\w.-])\d{3}([-. ])\d{2}\1\d{4}(?![\w-]|\.\d)")
+# _SSN without its look-arounds, its back-reference widened to the separators it repeats.
+_SSN_GATE = TextGate(re.compile(r"\d{3}[-. ]\d{2}[-. ]\d{4}"))
 # Nine bare digits are an SSN only when the text says so.
 _SSN_NAMED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{1,10}(\d{9})(?!\d)")
 _PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
@@ -122,6 +133,8 @@ def _matches(pattern: re.Pattern[str], text: str, valid: Callable[[str], bool] |
 def _ibans(text: str) -> Iterator[Span]:
     from stdnum import iban
 
+    if not _IBAN_GATE.lets_through(text):
+        return
     for match in _IBAN.finditer(text):
         # The pattern may run on into a following word ("... 00 AND"); keep the
         # longest prefix of whole groups that passes the checksum.
@@ -137,7 +150,8 @@ def _ibans(text: str) -> Iterator[Span]:
 
 
 def _ssns(text: str) -> Iterator[Span]:
-    yield from _matches(_SSN, text, _is_ssn)
+    if _SSN_GATE.lets_through(text):
+        yield from _matches(_SSN, text, _is_ssn)
     lowered = text.lower()
     if "ssn" not in lowered and "social security" not in lowered:
         return
@@ -146,7 +160,14 @@ def _ssns(text: str) -> Iterator[Span]:
             yield match.span(1)
 
 
+def _ips(text: str) -> Iterator[Span]:
+    if _IP_GATE.lets_through(text):
+        yield from _matches(_IP, text, _is_ip)
+
+
 def _emails(text: str) -> Iterator[Span]:
+    if not _EMAIL_GATE.lets_through(text):
+        return
     for start, end in _matches(_EMAIL, text):
         # "user:pass@host" in a URL is a password, not an address.
         if not _URL_USERINFO.search(text, max(0, start - 200), start):
@@ -189,7 +210,7 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("iban", _ibans),
     ("ssn", _ssns),
     ("credit_card", card_spans),
-    ("ip_address", lambda text: _matches(_IP, text, _is_ip)),
+    ("ip_address", _ips),
     ("phone", phone_spans),
 )
 

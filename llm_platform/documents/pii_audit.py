@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from llm_platform.documents.pii_audit_values import is_mixed, is_random, is_secret_value
+from llm_platform.documents.pii_prefilter import KeywordScan, TextGate
 
 _REDACTED = re.compile(r"\[REDACTED_[A-Z_]+\]")
 # What a placeholder is blanked to: no scan reads it as a digit, a separator or part of a value.
@@ -29,14 +30,24 @@ _BLANK = "\x00"
 _DIGIT_RUN = re.compile(r"\d+(?:[ .\-/_\u00a0\u2009\u2010-\u2015]\d+)*")
 _DIGIT_GROUP = re.compile(r"\d+")
 _SSN_LIKE = re.compile(r"(?<!\d)\d{3}[^\w\n]\d{2}[^\w\n]\d{4}(?!\d)")
+# _SSN_LIKE without its look-arounds.
+_SSN_LIKE_GATE = TextGate(re.compile(r"\d{3}[^\w\n]\d{2}[^\w\n]\d{4}"))
 _SSN_NAMED = re.compile(r"(?i)(?:ssn|social security)\D{0,20}(\d{9})(?!\d)")
+_SSN_NAMED_SCAN = KeywordScan(_SSN_NAMED, ("ssn", "social security"))
 _IBAN_START = re.compile(r"(?i)(?<![a-z0-9])[a-z]{2}\d{2}")
 _IBAN_BODY = re.compile(r"(?:[ .\-]?[A-Za-z0-9]){0,40}")
+# An IBAN is 15 characters at least: its start (letters and check digits) and 11 of its body.
+# Digits first: the engine skips to digits, which prose has few of; letters it would try at every one.
+_IBAN_GATE = TextGate(re.compile(r"(?i)\d\d(?<=[a-z]{2}\d\d)(?:[ .\-]?[a-z0-9]){11}"))
 # No "/" in the local part: "tiktok.com/@scikit.learn" is a profile link, not an address.
 _ADDRESS = re.compile(
     r"(?<![^\s@<>()\[\]{}\"',;:/\x00])[^\s@<>()\[\]{}\"',;:/\x00]+@[^\s@<>()\[\]{}\"',;:\x00]+\.[^\W\d_]{2,}"
 )
+# Every _ADDRESS hit holds its "@".
+_ADDRESS_GATE = TextGate(re.compile("@"))
 _OBFUSCATED_AT = re.compile(r"(?i)\w\s*[\[({]\s*at\s*[\])}]\s*\w")
+# _OBFUSCATED_AT without the word characters at its ends.
+_OBFUSCATED_AT_GATE = TextGate(re.compile(r"(?i)[\[({]\s*at\s*[\])}]"))
 # Key and value on one line: a heading underlined with "=" is not an assignment.
 # "pass" is a key glued to anything (`DBPASS`, `adminpass:`, `passkey`) but a
 # lower-case prose word ("bypass", "compass", "passenger"); "author",
@@ -47,6 +58,10 @@ _SECRET_KEY = re.compile(
     r"[\"'*`]{0,3}\]?[ \t]*(?:=>|:=|=|:)[*_]{0,2}[ "
     r"\t]*[\"'`]?(?!(?:basic|bearer|token|digest|negotiate)\s)(?P<value>[^\s\"'`&;,\x00]+)"
 )
+# Each alternative of the key starts with one of these (look-behinds take no characters).
+_SECRET_KEY_SCAN = KeywordScan(
+    _SECRET_KEY, ("pass", "pwd", "secret", "token", "api", "access", "private", "auth", "credential")
+)
 _AUTH_HEADER = re.compile(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?\w+[ \t]+([^\s\"'\x00]{6,})")
 _URL_USERINFO = re.compile(r"://[^\s/@:]*:([^\s/@\x00]+)@")
 _PRIVATE_KEY = re.compile(r"BEGIN[A-Z ]*PRIVATE KEY")
@@ -54,6 +69,8 @@ _PRIVATE_KEY = re.compile(r"BEGIN[A-Z ]*PRIVATE KEY")
 _PREFIXED_TOKEN = re.compile(
     r"(?<![A-Za-z0-9])[A-Za-z]{2,8}(?:\\?_[A-Za-z]{2,8})?\\?[_-]([A-Za-z0-9]{20,})(?![A-Za-z0-9])"
 )
+# The separator and body of every _PREFIXED_TOKEN hit.
+_PREFIXED_TOKEN_GATE = TextGate(re.compile(r"[_-][A-Za-z0-9]{20}"))
 # A webhook URL is its own credential: whoever has it can post.
 _WEBHOOK_URL = re.compile(r"(?i)https?://[^\s/]{0,100}hook[^\s]{0,300}/([A-Za-z0-9]{16,})(?![A-Za-z0-9])")
 # Without a key name or a prefix, only unbroken runs of letters and digits.
@@ -61,7 +78,11 @@ _BARE_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{20,}(?![A-Za-z0-9])")
 _HEX = re.compile(r"[0-9a-f]+|[0-9A-F]+")
 _AWS_KEY_ID = re.compile(r"A[KS]IA[0-9A-Z]{16}")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+# Every _IPV4 hit from its first group's last digit to its last group's first.
+_IPV4_GATE = TextGate(re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"))
 _INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+[1-9](?:[ .\-/()]{0,2}\d){7,14}")
+# _INTERNATIONAL_PHONE without its look-behind, its repeat cut to the fewest it takes.
+_INTERNATIONAL_PHONE_GATE = TextGate(re.compile(r"\+[1-9](?:[ .\-/()]{0,2}\d){7}"))
 # North American numbers (+1, or a bracketed area code, which never starts with 0 or 1) have ten digits.
 _NORTH_AMERICAN = re.compile(r"\+1|\([2-9]\d\d\)")
 _NORTH_AMERICAN_DIGITS = 10
@@ -72,13 +93,22 @@ _NORTH_AMERICAN_DIGITS = 10
 _GROUPED_NUMBER = re.compile(
     r"(?<![\w.+\-/])(?<!\d )\(?\d{2,5}\)?(?:[ .\-/]\(?\d{2,8}\)?){1,4}(?![\w]|[ .\-/]\d|-[^\W\d_])"
 )
+# A national number has 9 digits at least, in groups split by one separator, maybe with brackets.
+_GROUPED_NUMBER_GATE = TextGate(re.compile(r"\d(?:\)?[ .\-/]?\(?\d){8}"))
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 # The word or its plural ("dialect", "callback" are neither), then the number on the same line.
 _AFTER_PHONE_WORD = re.compile(
     r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b"
     r"[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
 )
+# Each phone word starts with one of these ("telefon" with "tel"); `\b` takes no characters.
+_AFTER_PHONE_WORD_SCAN = KeywordScan(
+    _AFTER_PHONE_WORD,
+    ("call", "phone", "tel", "mobile", "cell", "fax", "contact", "dial", "sms", "whatsapp", "handy", "ring"),
+)
 _MAX_CARD_RUN_GROUPS = 8
+# A card is at least 13 digits of one run, one separator (of _DIGIT_RUN's) at most between two.
+_CARD_GATE = TextGate(re.compile(r"\d(?:[ .\-/_\u00a0\u2009\u2010-\u2015]?\d){12}"))
 _MIN_CARD_FIRST_GROUP = 4
 
 Span = tuple[int, int]
@@ -97,6 +127,8 @@ def _cards(text: str) -> Iterator[Span]:
     # card starts with a group of four or more digits, not with 0 (an all-zero
     # UUID passes Luhn) nor after a decimal point: "8.8 221343 090954" is a row
     # of a process table. Separators may mix ("4111 1111-1111-1111"): the audit is the wider of the two.
+    if not _CARD_GATE.lets_through(text):
+        return
     for run in _DIGIT_RUN.finditer(text):
         groups = [g.span() for g in _DIGIT_GROUP.finditer(text, run.start(), run.end())]
         if len(groups) > _MAX_CARD_RUN_GROUPS:
@@ -122,10 +154,10 @@ def _cards(text: str) -> Iterator[Span]:
 def _ssns(text: str) -> Iterator[Span]:
     from stdnum.us import ssn
 
-    for match in _SSN_LIKE.finditer(text):
+    for match in _SSN_LIKE.finditer(text) if _SSN_LIKE_GATE.lets_through(text) else ():
         if ssn.is_valid(re.sub(r"\D", "", match.group())):
             yield match.span()
-    for match in _SSN_NAMED.finditer(text):
+    for match in _SSN_NAMED_SCAN.finditer(text):
         if ssn.is_valid(match.group(1)):
             yield match.span(1)
 
@@ -133,6 +165,8 @@ def _ssns(text: str) -> Iterator[Span]:
 def _ibans(text: str) -> Iterator[Span]:
     from stdnum import iban
 
+    if not _IBAN_GATE.lets_through(text):
+        return
     for start in _IBAN_START.finditer(text):
         body = _IBAN_BODY.match(text, start.end())
         end = body.end() if body else start.end()
@@ -192,13 +226,19 @@ def _is_ipv4(address: str) -> bool:
 
 
 def _found(
-    pattern: re.Pattern[str], valid: Callable[[re.Match[str]], bool] = lambda match: True
+    pattern: re.Pattern[str] | KeywordScan,
+    valid: Callable[[re.Match[str]], bool] = lambda match: True,
+    gate: TextGate | None = None,
 ) -> Callable[[str], Iterator[Span]]:
-    return lambda text: (match.span() for match in pattern.finditer(text) if valid(match))
+    def spans(text: str) -> Iterator[Span]:
+        if gate is None or gate.lets_through(text):
+            yield from (match.span() for match in pattern.finditer(text) if valid(match))
+
+    return spans
 
 
 def _found_group(
-    pattern: re.Pattern[str], group: str | int, valid: Callable[[re.Match[str]], bool]
+    pattern: re.Pattern[str] | KeywordScan, group: str | int, valid: Callable[[re.Match[str]], bool]
 ) -> Callable[[str], Iterator[Span]]:
     return lambda text: (match.span(group) for match in pattern.finditer(text) if valid(match))
 
@@ -207,19 +247,22 @@ _SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("credit_card", _cards),
     ("ssn", _ssns),
     ("iban", _ibans),
-    ("email", _found(_ADDRESS)),
-    ("email", _found(_OBFUSCATED_AT)),
-    ("credential", _found_group(_SECRET_KEY, "value", lambda m: is_secret_value(m.group("key"), m.group("value")))),
+    ("email", _found(_ADDRESS, gate=_ADDRESS_GATE)),
+    ("email", _found(_OBFUSCATED_AT, gate=_OBFUSCATED_AT_GATE)),
+    (
+        "credential",
+        _found_group(_SECRET_KEY_SCAN, "value", lambda m: is_secret_value(m.group("key"), m.group("value"))),
+    ),
     ("credential", _found(_AUTH_HEADER, lambda m: not m.group(1).rstrip(".,;:)").isalpha())),
     ("password", _found(_URL_USERINFO)),
     ("private_key", _found(_PRIVATE_KEY)),
-    ("api_key", _found(_PREFIXED_TOKEN, lambda m: is_mixed(m.group()))),
+    ("api_key", _found(_PREFIXED_TOKEN, lambda m: is_mixed(m.group()), _PREFIXED_TOKEN_GATE)),
     ("api_key", _found_group(_WEBHOOK_URL, 1, lambda m: is_random(m.group(1)))),
     ("api_key", _found(_AWS_KEY_ID)),
-    ("ip_address", _found(_IPV4, lambda m: _is_ipv4(m.group()))),
-    ("phone", _found(_INTERNATIONAL_PHONE, _is_international_phone)),
-    ("phone", _found(_GROUPED_NUMBER, _is_national_phone)),
-    ("phone", _found(_AFTER_PHONE_WORD, _is_dialled_number)),
+    ("ip_address", _found(_IPV4, lambda m: _is_ipv4(m.group()), _IPV4_GATE)),
+    ("phone", _found(_INTERNATIONAL_PHONE, _is_international_phone, _INTERNATIONAL_PHONE_GATE)),
+    ("phone", _found(_GROUPED_NUMBER, _is_national_phone, _GROUPED_NUMBER_GATE)),
+    ("phone", _found(_AFTER_PHONE_WORD_SCAN, _is_dialled_number)),
 )
 # Less certain: a generated-looking run with no key name or prefix to say it is
 # a key (ids in links, hashes in base62). Reported, not blocking.

@@ -20,9 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from llm_platform.documents.pii_prefilter import TextGate
+
 # Any one separator between digit groups: space, dot, dash, slash, underscore, no-break or thin space, Unicode dashes.
 _DIGIT_RUN = re.compile(r"\d+(?:[ .\-/_\u00a0\u2009\u2010-\u2015]\d+)*")
 _DIGIT_GROUP = re.compile(r"\d+")
+# A card is at least 13 digits of one run, one separator (of _DIGIT_RUN's) at most between two.
+_CARD_GATE = TextGate(re.compile(r"\d(?:[ .\-/_\u00a0\u2009\u2010-\u2015]?\d){12}"))
 _IBAN_COUNTRY = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}")
 _MAX_RUN_GROUPS = 8
 _MIN_FIRST_GROUP_DIGITS = 4
@@ -35,6 +39,8 @@ def card_spans(text: str) -> Iterator[Span]:
     """(start, end) of the longest card number starting at each digit group of `text` that can start one."""
     from stdnum import luhn
 
+    if not _CARD_GATE.lets_through(text):
+        return
     for run in _DIGIT_RUN.finditer(text):
         groups = [group.span() for group in _DIGIT_GROUP.finditer(text, run.start(), run.end())]
         if len(groups) > _MAX_RUN_GROUPS:

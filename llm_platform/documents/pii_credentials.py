@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator
 
 from llm_platform.documents.pii_audit_values import is_random
+from llm_platform.documents.pii_prefilter import KeywordScan
 
 Span = tuple[int, int]
 
@@ -34,6 +35,8 @@ SECRET_WORD = (
 )
 _KEY_ENDING = r"(?:[_.-]?(?:key|value|string|str|hash|b64|base64|enc|encrypted|plain|plaintext|\d))?"
 _KEY = re.compile(rf"(?i){SECRET_WORD}{_KEY_ENDING}(?![A-Za-z0-9]|_[A-Za-z0-9])")
+# Each alternative of SECRET_WORD starts with one of these (look-behinds take no characters).
+_KEY_SCAN = KeywordScan(_KEY, ("pass", "pwd", "secret", "token", "api", "access", "private", "auth", "credential"))
 # A quoted value runs to its closing quote; a bare one stops at the separators
 # of query strings, libpq/ODBC strings and lists.
 # Markdown may wrap the key or the value: "**Password:** `hunter2xyz`".
@@ -142,7 +145,7 @@ def _value_span(match: re.Match[str]) -> Span:
 def credential_spans(text: str) -> Iterator[Span]:
     """(start, end) of each value given under a secret-like key name or in an Authorization header."""
     value_end = 0
-    for key in _KEY.finditer(text):
+    for key in _KEY_SCAN.finditer(text):
         # A key name inside the value before it is part of that value; reading
         # it again would make "password=password=..." quadratic.
         assignment = _ASSIGNMENT.match(text, key.end()) if key.start() >= value_end else None

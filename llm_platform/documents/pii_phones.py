@@ -15,6 +15,8 @@ import functools
 import re
 from collections.abc import Iterator
 
+from llm_platform.documents.pii_prefilter import KeywordScan, TextGate
+
 # National formats (no leading "+") are read as numbers of these regions;
 # international formats are found whatever the region.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN")
@@ -41,6 +43,8 @@ _REMEMBERED_WINDOWS = 8192
 # so any such number of E.164 length (at most 15 digits) counts; North American
 # numbers (+1) always have 11.
 _E164_NUMBER = re.compile(r"(?<![\w+\uff0b])[+\uff0b][1-9](?:[ \t\u00a0.\-/()]{0,2}\d){7,14}")
+# _E164_NUMBER without its look-behind, its repeat cut to the fewest it takes.
+_E164_GATE = TextGate(re.compile(r"[+\uff0b][1-9](?:[ \t\u00a0.\-/()]{0,2}\d){7}"))
 _MAX_E164_DIGITS = 15
 _NORTH_AMERICAN_E164_DIGITS = 11
 # Written 3-3-4 with separators ("364-127-7954", "(212) 555 0199") a number
@@ -51,12 +55,19 @@ _NORTH_AMERICAN_E164_DIGITS = 11
 _NORTH_AMERICAN_LAYOUT = re.compile(
     r"(?<![\w.+\-/])(?<!\d )(?:\([02-9]\d\d\) ?|\d{3}[ .\-/])\d{3}[ .\-/]\d{4}(?![\w]|[ .\-/]\d|-[^\W\d_])"
 )
+# The last two groups of every _NORTH_AMERICAN_LAYOUT hit.
+_NORTH_AMERICAN_LAYOUT_GATE = TextGate(re.compile(r"\d{3}[ .\-/]\d{4}"))
 # Right after a phone word on its line ("cell: 612345678", "fax=0301234567"),
 # a number is one whatever the region: the word says so, and the regions'
 # data (Spain's nine digits are in none of PHONE_REGIONS) would miss it.
 _DIALLED = re.compile(
     r"(?i)\b(?:call|phone|tel|mobile|cell|fax|contact|dial|sms|whatsapp|telefon|handy|ring)s?\b"
     r"[^\w\n]{1,20}(\+?\d[\d ()./-]{6,}\d)"
+)
+# Each phone word of _DIALLED starts with one of these ("telefon" with "tel"); `\b` takes no characters.
+_DIALLED_SCAN = KeywordScan(
+    _DIALLED,
+    ("call", "phone", "tel", "mobile", "cell", "fax", "contact", "dial", "sms", "whatsapp", "handy", "ring"),
 )
 
 Span = tuple[int, int]
@@ -81,7 +92,7 @@ def phone_spans(text: str) -> Iterator[Span]:
 
 
 def _e164_spans(text: str) -> Iterator[Span]:
-    if not any(plus in text for plus in _PLUS_SIGNS):
+    if not _E164_GATE.lets_through(text):
         return
     for match in _E164_NUMBER.finditer(text):
         digits = len(_digits(match.group()))
@@ -92,13 +103,15 @@ def _e164_spans(text: str) -> Iterator[Span]:
 
 
 def _north_american_layout_spans(text: str) -> Iterator[Span]:
+    if not _NORTH_AMERICAN_LAYOUT_GATE.lets_through(text):
+        return
     for match in _NORTH_AMERICAN_LAYOUT.finditer(text):
         if not _DATE.search(match.group()):
             yield match.span()
 
 
 def _dialled_spans(text: str) -> Iterator[Span]:
-    for match in _DIALLED.finditer(text):
+    for match in _DIALLED_SCAN.finditer(text):
         # More digits than E.164 allows is a list of numbers, which the matcher splits.
         if _MIN_PHONE_DIGITS <= len(_digits(match.group(1))) <= _MAX_E164_DIGITS and not _DATE.search(match.group(1)):
             yield match.span(1)

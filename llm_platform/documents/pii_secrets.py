@@ -13,6 +13,8 @@ import functools
 import re
 from collections.abc import Iterator
 
+from llm_platform.documents.pii_prefilter import TextGate
+
 Span = tuple[int, int]
 
 # Plugins whose patterns need a provider prefix or a fixed shape. Left out on
@@ -99,6 +101,16 @@ _PRIVATE_KEY = re.compile(
 # password, so passwords holding "@", "!" or ":" are covered whole.
 _URL_PASSWORD = re.compile(r"://[^\s:/?#@]+:(\S{1,200}?)@(?=[\w.-]+(?::\d+)?(?:[/?#\s\"'`)\]]|$))")
 _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_-]*")
+# Plugin patterns whose required literal ("." or ":") is in nearly every text, by their source, each
+# with the end of its match as a gate: that starts with a rare literal, the pattern with a character class.
+# A pattern a new detect-secrets version changes is no longer a key here and runs ungated.
+PLUGIN_GATES = {
+    r"\d{8,10}:[0-9A-Za-z_-]{35}": TextGate(re.compile(r":[0-9A-Za-z_-]{35}")),
+    r"[MNO][a-zA-Z\d_-]{23,25}\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}": TextGate(
+        re.compile(r"\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}")
+    ),
+    r"[0-9a-z]{32}-us[0-9]{1,2}": TextGate(re.compile(r"-us[0-9]")),
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -154,7 +166,12 @@ def _extend_token(text: str, span: Span) -> Span:
 def _api_keys(text: str, kind: str) -> Iterator[Span]:
     lowered = text.lower()
     for pattern, pattern_kind, literal, ignore_case in _plugin_patterns():
-        if pattern_kind == kind and literal in (lowered if ignore_case else text):
+        gate = PLUGIN_GATES.get(pattern.pattern)
+        if (
+            pattern_kind == kind
+            and literal in (lowered if ignore_case else text)
+            and (gate is None or gate.lets_through(text))
+        ):
             for match in pattern.finditer(text):
                 yield _extend_token(text, _group_or_whole(match))
     if kind == "api_key":
