@@ -34,6 +34,8 @@ _MARKDOWN_CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _SCRIPT_OR_STYLE_TAG = re.compile(r"<(/?)(script|style)\b", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")
+# markdown-it's BAD_PROTO_RE, which validateLink applies after stripping whitespace and lowering case.
+_REFUSABLE_SCHEME = re.compile(r"\s*(?:vbscript|javascript|file|data):", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,22 @@ def _markdown_parser():
     # Built once: each parse makes its own state and env, the parser only holds options and rules.
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"maxNesting": MARKDOWN_MAX_NESTING}).enable(["table", "strikethrough"])
+    parser = MarkdownIt("commonmark", {"maxNesting": MARKDOWN_MAX_NESTING}).enable(["table", "strikethrough"])
+    parser.normalizeLink = functools.partial(_link_target_to_validate, parser.normalizeLink)  # type: ignore[method-assign]
+    return parser
+
+
+def _link_target_to_validate(normalize, target: str) -> str:
+    """What markdown-it's validateLink judges a link target by: normalized only where the verdict can be "refused".
+
+    markdown-it normalizes every link target (URL parsing, punycode, percent
+    escapes: a fifth of the parse) for a renderer to print; the prose drops
+    targets, and all markdown-it decides from one is validateLink's verdict (a
+    refused target leaves the link as text). It refuses only targets starting
+    with the schemes in `_REFUSABLE_SCHEME`; normalizing keeps a target's scheme
+    or lack of one, so any other target is valid before and after it.
+    """
+    return normalize(target) if _REFUSABLE_SCHEME.match(target) else target
 
 
 def _prose_of(tokens: list) -> str:

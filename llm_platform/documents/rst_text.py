@@ -53,9 +53,9 @@ _LINE_ELEMENTS = ("paragraph", "term", "line", "attribution", "rubric", "field_n
 
 def rst_to_text(text: str) -> str:
     """Return reStructuredText as prose, section titles underlined by depth."""
-    from docutils.core import publish_doctree
+    from llm_platform.documents.rst_parser import parse_rst
 
-    tree = publish_doctree(text, settings_overrides=_SETTINGS)
+    tree = parse_rst(text, _SETTINGS)
     blocks: list[str] = []
     _render(tree, blocks, depth=0)
     return _BLANK_RUNS.sub("\n\n", "\n\n".join(block for block in blocks if block.strip())).strip()

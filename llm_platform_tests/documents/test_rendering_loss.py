@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from llm_platform.documents import rendering
-from llm_platform.documents.render_loss import MIN_KEPT_SHARE, visible_chars
+from llm_platform.documents.render_loss import MIN_KEPT_SHARE, loss_reason, visible_chars
 from llm_platform.documents.rendering import MARKDOWN_MAX_NESTING, render_document
 
 READMES = Path(__file__).parent / "readmes"
@@ -69,3 +69,25 @@ def test_letters_and_digits_are_counted_as_str_isalnum_counts_them_for_every_cod
 
     every_code_point = "".join(chr(point) for point in range(0x110000) if not 0xD800 <= point <= 0xDFFF)
     assert _letters_and_digits(every_code_point) == sum(1 for char in every_code_point if char.isalnum())
+
+
+def letters_and_digits(text: str) -> int:
+    return sum(char.isalnum() for char in text)
+
+
+URL_HEAVY = "See " + " ".join(f"https://example.org/{'x' * 200}/{n}" for n in range(10)) + " for the words here."
+KEPT_SHARE_CASES = {
+    "prose keeps everything": ("Some words and more words.", "Some words and more words."),
+    "prose keeps under half": ("word " * 100, "word " * 40),
+    "prose keeps half of the visible text but little of the URLs' letters": (URL_HEAVY, "See for the words here."),
+    "prose keeps under half of the visible text among URLs": (URL_HEAVY, "See"),
+    "markup with no letters": ("<br> ![](x.png)", ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEPT_SHARE_CASES))
+def test_loss_verdict_is_the_share_of_visible_letters_kept(name):
+    markup, prose = KEPT_SHARE_CASES[name]
+    visible = visible_chars(markup)
+    lost = visible > 0 and letters_and_digits(prose) < MIN_KEPT_SHARE * visible
+    assert (loss_reason(markup, prose, "Markdown") is not None) == lost
