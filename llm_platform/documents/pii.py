@@ -42,7 +42,10 @@ from llm_platform.documents.pii_secrets import secret_spans
 # a file name under a password key is the password; "pass" glued to a name
 # (`DBPASS`, `adminpass`, `passkey`, `Passwort`) and "authorization" are secret
 # keys; a card may mix separators or follow a group glued to a word (`Card1 4111 …`).
-_RULES_VERSION = "5"
+# 6: a quoted value with spaces under a password key is a passphrase
+# (`pass="two words"`); a bracketed trunk area code (`(085) 289-222`) is a phone
+# in any region.
+_RULES_VERSION = "6"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (
     "private_key",
