@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from llm_platform.documents.pii_cards import card_spans
 from llm_platform.documents.pii_credentials import credential_spans
 from llm_platform.documents.pii_phones import phone_spans
-from llm_platform.documents.pii_prefilter import TextGate
+from llm_platform.documents.pii_prefilter import KeywordScan, TextGate
 from llm_platform.documents.pii_secrets import secret_spans
 
 # Bump _RULES_VERSION when our rules change. The libraries' versions are part
@@ -43,7 +43,11 @@ from llm_platform.documents.pii_secrets import secret_spans
 # a file name under a password key is the password; "pass" glued to a name
 # (`DBPASS`, `adminpass`, `passkey`, `Passwort`) and "authorization" are secret
 # keys; a card may mix separators or follow a group glued to a word (`Card1 4111 …`).
-_RULES_VERSION = "5"
+# 6: a quoted value with spaces under a password key is a passphrase
+# (`pass="two words"`); a bracketed trunk area code (`(085) 289-222`) is a phone
+# in any region; a named SSN or an Authorization header in any case
+# (`AuthoriZation: Basic …`, `ſſn: …` were screened by case-sensitive checks).
+_RULES_VERSION = "6"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")
 PII_KINDS = (
     "private_key",
@@ -94,6 +98,8 @@ _SSN = re.compile(r"(?<![\w.-])\d{3}([-. ])\d{2}\1\d{4}(?![\w-]|\.\d)")
 _SSN_GATE = TextGate(re.compile(r"\d{3}[-. ]\d{2}[-. ]\d{4}"))
 # Nine bare digits are an SSN only when the text says so.
 _SSN_NAMED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{1,10}(\d{9})(?!\d)")
+# Found case-blind as the pattern is (`ſſn` is `SSN` to re.IGNORECASE; a `str.lower()` screen missed it).
+_SSN_NAMED_SCAN = KeywordScan(_SSN_NAMED, ("ssn", "social security"))
 _PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
 _ESCAPE = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 _MAX_REDACTION_ROUNDS = 5
@@ -152,10 +158,7 @@ def _ibans(text: str) -> Iterator[Span]:
 def _ssns(text: str) -> Iterator[Span]:
     if _SSN_GATE.lets_through(text):
         yield from _matches(_SSN, text, _is_ssn)
-    lowered = text.lower()
-    if "ssn" not in lowered and "social security" not in lowered:
-        return
-    for match in _SSN_NAMED.finditer(text):
+    for match in _SSN_NAMED_SCAN.finditer(text):
         if _is_ssn(match.group(1)):
             yield match.span(1)
 

@@ -7,7 +7,8 @@ name in front of it says what it is. Any config or URL syntax counts:
 kept and only the value is reported, so the text stays readable
 (`DB_PASSWORD=[REDACTED_CREDENTIAL]`).
 
-A value counts when it could be a secret: no spaces, at least
+A value counts when it could be a secret: no spaces (but a quoted passphrase
+under a password key), at least
 `MIN_VALUE_CHARS` characters, not a placeholder (`<password>`, `${VAR}`,
 `***`, `changeme`, ...) and not code (`os.environ[...]`, `getpass()`,
 `self.token`), so prose ("the password field must be set", "token: see
@@ -25,6 +26,7 @@ from llm_platform.documents.pii_prefilter import KeywordScan
 Span = tuple[int, int]
 
 MIN_VALUE_CHARS = 6
+MAX_PHRASE_CHARS = 100
 # Secret words; a key name may have anything in front (DB_PASSWORD, PGPASSWORD,
 # client_secret) but only these endings after, so "tokenizer", "max_tokens",
 # "author" and "secret_name" are not secret keys. "pass" counts glued to any
@@ -40,13 +42,17 @@ _KEY_SCAN = KeywordScan(_KEY, ("pass", "pwd", "secret", "token", "api", "access"
 # A quoted value runs to its closing quote; a bare one stops at the separators
 # of query strings, libpq/ODBC strings and lists.
 # Markdown may wrap the key or the value: "**Password:** `hunter2xyz`".
+# Under a password key a quoted value may hold spaces: a passphrase ("correct horse battery staple").
 _ASSIGNMENT = re.compile(
     r"[\"'*_`]{0,3}\]?\s*(?:=>|:=|=|:)[*_]{0,2}[ \t]*"
-    r"(?:\"(?P<double>[^\s\"]+)\"|'(?P<single>[^\s']+)'|`(?P<tick>[^\s`]+)`|(?P<bare>[^\s\"'`&;,]+))"
+    r"(?:\"(?P<double>[^\s\"]+)\"|'(?P<single>[^\s']+)'|`(?P<tick>[^\s`]+)`|(?P<bare>[^\s\"'`&;,]+)"
+    rf"|\"(?P<double_phrase>[^\"\n]{{1,{MAX_PHRASE_CHARS}}})\"|'(?P<single_phrase>[^'\n]{{1,{MAX_PHRASE_CHARS}}})')"
 )
 _HEADER = re.compile(
     r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token|digest|apikey|negotiate)\s+([A-Za-z0-9._~+/=-]{8,})"
 )
+# Case-blind as the pattern is: a case-sensitive screen missed `AuthoriZation: Basic …`.
+_HEADER_SCAN = KeywordScan(_HEADER, ("proxy-authorization", "authorization"))
 _TRAILING = ".)]}>"
 # The scheme of an Authorization header is no value: the credential after it is (`_HEADER`).
 _AUTH_SCHEMES = {"basic", "bearer", "token", "digest", "apikey", "negotiate"}
@@ -134,7 +140,7 @@ def _is_secret_value(text: str, start: int, end: int, key: str) -> bool:
 
 
 def _value_span(match: re.Match[str]) -> Span:
-    for group in ("double", "single", "tick"):
+    for group in ("double", "single", "tick", "double_phrase", "single_phrase"):
         if match.group(group):
             return match.span(group)
     start = match.start("bare")
@@ -151,8 +157,10 @@ def credential_spans(text: str) -> Iterator[Span]:
         assignment = _ASSIGNMENT.match(text, key.end()) if key.start() >= value_end else None
         if assignment:
             start, value_end = _value_span(assignment)
+            phrase = assignment.group("double_phrase") or assignment.group("single_phrase")
+            if phrase and not _PASSWORD_KEY.match(key.group()):
+                continue
             if _is_secret_value(text, start, value_end, key.group()):
                 yield start, value_end
-    if "uthorization" in text or "UTHORIZATION" in text:
-        for header in _HEADER.finditer(text):
-            yield header.span(1)
+    for header in _HEADER_SCAN.finditer(text):
+        yield header.span(1)

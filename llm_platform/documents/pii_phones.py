@@ -3,10 +3,10 @@
 libphonenumber knows which numbers exist in each region (area codes, mobile
 ranges, lengths), which no regex can. Two rules of our own keep ordinary
 figures out: a bare digit run needs a phone word before it, and the matcher
-reads only stretches of digits that can hold a phone number. Three take in
+reads only stretches of digits that can hold a phone number. Four take in
 what its data drops but any reader calls a phone number: a "+" number of
-E.164 length, a number right after a phone word, and the North American
-3-3-4 layout, whatever the codes in them.
+E.164 length, a number right after a phone word, the North American 3-3-4
+layout and a bracketed trunk area code, whatever the codes in them.
 """
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ _NORTH_AMERICAN_LAYOUT = re.compile(
 )
 # The last two groups of every _NORTH_AMERICAN_LAYOUT hit.
 _NORTH_AMERICAN_LAYOUT_GATE = TextGate(re.compile(r"\d{3}[ .\-/]\d{4}"))
+# A bracketed area code after the trunk "0" ("(085) 289-222", "(030) 1234 567")
+# reads as a phone number to anyone, even where the number is too short or
+# unassigned for libphonenumber's data; 9 to 13 digits, as the audit reads a
+# national number. A run that goes on (more groups, a dash and a word) is not one.
+_TRUNK_AREA_CODE_LAYOUT = re.compile(
+    r"(?<![\w.+\-/])\(0\d{1,4}\)[ \t\u00a0]?\d{2,8}(?:[ .\-]\d{2,8}){0,3}(?![\w]|[ .\-/]\d|-[^\W\d_])"
+)
+_TRUNK_NUMBER_DIGITS = range(9, 14)
 # Right after a phone word on its line ("cell: 612345678", "fax=0301234567"),
 # a number is one whatever the region: the word says so, and the regions'
 # data (Spain's nine digits are in none of PHONE_REGIONS) would miss it.
@@ -82,6 +90,7 @@ def phone_spans(text: str) -> Iterator[Span]:
     yield from _e164_spans(text)
     yield from _dialled_spans(text)
     yield from _north_american_layout_spans(text)
+    yield from _trunk_area_code_spans(text)
     for start, end in _phone_candidates(text):
         # A little context lets the matcher see letters next to a number.
         offset = max(0, start - _PHONE_CONTEXT)
@@ -107,6 +116,14 @@ def _north_american_layout_spans(text: str) -> Iterator[Span]:
         return
     for match in _NORTH_AMERICAN_LAYOUT.finditer(text):
         if not _DATE.search(match.group()):
+            yield match.span()
+
+
+def _trunk_area_code_spans(text: str) -> Iterator[Span]:
+    if "(0" not in text:
+        return
+    for match in _TRUNK_AREA_CODE_LAYOUT.finditer(text):
+        if len(_digits(match.group())) in _TRUNK_NUMBER_DIGITS:
             yield match.span()
 
 

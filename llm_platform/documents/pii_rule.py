@@ -6,6 +6,8 @@ audit (`pii_audit`), which shares no rule with them.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llm_platform.documents.pii import find_pii, redact_pii
@@ -15,10 +17,23 @@ from llm_platform.rules import masked_examples
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
+_PATH_SEPARATOR = re.compile(r"[/\\]")
+
 
 def pii_left(text: str) -> bool:
     """Whether `text` holds PII by either opinion: the redactor's detectors, or the broader independent audit."""
     return bool(find_pii(text) or audit_pii(text))
+
+
+def pii_left_in_path(path: str) -> bool:
+    """Whether the file path `path` holds PII by either opinion, "/" (or "\\") read as what separates its names.
+
+    Digits on either side of a separator are two names ("copy-0138/0001-a.md"),
+    never one phone number ("0138/0001" in prose is a German one); every other
+    finding counts in the whole path, since a URL's `user:password@host` spans names.
+    """
+    spanning = [kind for kind, _ in (*find_pii(path), *audit_pii(path)) if kind != "phone"]
+    return bool(spanning) or any(pii_left(name) for name in _PATH_SEPARATOR.split(path))
 
 
 def shown_without_pii(text: str) -> str:
@@ -32,14 +47,23 @@ def without_pii_in_examples(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
     return masked_examples(schema, shown_without_pii)
 
 
-def no_pii_left(*columns: str) -> pa.DataFrameSchema:
-    """No value in `columns` (default: text) holds anything the redactor or the independent audit finds; nulls pass."""
+def no_pii_left(*columns: str, paths: tuple[str, ...] = ()) -> pa.DataFrameSchema:
+    """No value in `columns` (default: text) holds anything the redactor or the
+    independent audit finds; a column named in `paths` holds file paths
+    (`pii_left_in_path`); nulls pass.
+    """
     import pandera.pandas as pa
 
-    check = pa.Check(lambda s: s.map(lambda text: text is None or not pii_left(text)), name="no PII pattern")
+    def check(found: Callable[[str], bool]) -> pa.Check:
+        return pa.Check(lambda s: s.map(lambda text: text is None or not found(text)), name="no PII pattern")
+
     return without_pii_in_examples(
         pa.DataFrameSchema(
-            {column: pa.Column(str, check, nullable=True) for column in columns or ("text",)}, name="no_pii"
+            {
+                column: pa.Column(str, check(pii_left_in_path if column in paths else pii_left), nullable=True)
+                for column in columns or ("text",)
+            },
+            name="no_pii",
         )
     )
 

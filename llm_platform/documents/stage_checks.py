@@ -82,7 +82,7 @@ class CleanedRowChecks:
         self.rules = rules
         self.ids = UniqueTally("doc_id", shown_without_pii)
         self.quality = RuleTally(without_pii_in_examples(quality_at_least(min_quality)))
-        self.no_pii = RuleTally(no_pii_left("text", "title", "locator"))
+        self.no_pii = RuleTally(no_pii_left("text", "title", "locator", paths=("locator",)))
         self.random_tokens = RuleTally(no_random_tokens_left("text", "title", "locator"))
         self._lengths: list[RuleOutcome] = []
 

@@ -252,3 +252,44 @@ def test_a_card_written_with_mixed_separators_is_still_a_card(text):
 def test_a_group_glued_to_a_word_or_an_iban_country_code_starts_no_card(text):
     assert "credit_card" not in [kind for kind, _ in audit_pii(text)]
     assert "[REDACTED_CREDIT_CARD]" not in redact_pii(text)[0]
+
+
+# Found by `benchmarks/sharded_scale.py --megabytes 2000 --shards 64`: with 870 permuted copies, yaspin's
+# `text="Downloading data"` became `pass="Downloading data"`, and phonenumbers' "(650) 253-222" became "(085) 289-222".
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ('spin(pass="submits high", slave=True)', "submits"),
+        ("password = 'correct horse battery staple'", "horse"),
+        ('DB_PASSWORD="Tr0ub4dor and 3"', "Tr0ub4dor"),
+    ],
+)
+def test_a_quoted_passphrase_with_spaces_under_a_password_key_is_redacted_whole(text, secret):
+    _redacted_and_flagged(text, secret)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'spin(text="Downloading data", color="cyan")',  # no secret key
+        'token = "see the section below"',  # a phrase under a key that is no password's is prose
+        'password = "your password here"',  # a placeholder
+        'prompt="Password: "',  # the key name inside a value
+    ],
+)
+def test_a_quoted_phrase_that_is_no_passphrase_is_neither_flagged_nor_redacted(text):
+    assert audit_pii(text) == [] and _agreed(text) == text
+
+
+@pytest.mark.parametrize("phone", ["(085) 289-222", "(030) 1234 567", "(0151) 234 56789"])
+def test_a_number_after_a_bracketed_trunk_area_code_is_redacted_whatever_its_region(phone):
+    assert _agreed(f"It shows '{phone}' as you type.") == "It shows '[REDACTED_PHONE]' as you type."
+
+
+# Found by the prefilter review: two screens compared case-sensitively in front of case-blind patterns.
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [("ſſn: 123456789 on file", "123456789"), ("AuthoriZation: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA")],
+)
+def test_a_named_ssn_and_an_authorization_header_are_redacted_in_any_case(text, secret):
+    _redacted_and_flagged(text, secret)
