@@ -22,7 +22,7 @@ keys and number shapes, which redaction must read, are in every copy.
 The source has `--shards` shards (`corpus.<i>-of-<N>` partitions, split by
 doc_id hash as `llm_platform.shards` says). Each stage of each shard runs as one
 Dagster step in a fresh Python process (`document_memory.run_in_checkout`) with
-`documents.workers: 1`, one after another, so each step's figures are one core's:
+`documents.workers: 1`, `--parallel` shards at a time (default one), so each step's figures are one core's:
 MB/s over the step's duration, MB per CPU second (which other work on a shared
 machine moves less), and the process's peak RSS (imports included). The shard's
 MB are the bytes of its own files. The summary gives each stage's rate over all
@@ -41,6 +41,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -118,21 +119,31 @@ def shard_megabytes(sizes: dict[str, int], shards: int) -> dict[str, float]:
     return {shard.key: owned[shard.key] for shard in parts}
 
 
-def run_shards(here: Path, config: Path, home: Path, megabytes: dict[str, float]) -> dict[str, dict[str, dict]]:
-    """Every stage of every shard in `megabytes`, each a step in a fresh process: {key: {stage: figures}}."""
+def run_shards(
+    here: Path, config: Path, home: Path, megabytes: dict[str, float], parallel: int = 1
+) -> dict[str, dict[str, dict]]:
+    """Every stage of every shard in `megabytes`, each a step in a fresh process, `parallel` shards at a time
+    (shards are independent, as on separate pods): {key: {stage: figures}}.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     import document_memory
 
-    print(HEADER, flush=True)
-    runs: dict[str, dict[str, dict]] = {}
-    for key, size in megabytes.items():
+    def one_shard(key: str) -> dict[str, dict]:
         started = time.perf_counter()
-        runs[key] = {
+        stages = {
             stage: run_in_checkout(document_memory.__file__, here, "_stage", str(config), str(home), stage, key)
             for stage in STAGES
         }
-        print(f"  {key}: {time.perf_counter() - started:.0f}s", flush=True)
-        print_shard(key, runs[key], size)
-    return runs
+        with print_lock:
+            print(f"  {key}: {time.perf_counter() - started:.0f}s", flush=True)
+            print_shard(key, stages, megabytes[key])
+        return stages
+
+    print_lock = threading.Lock()
+    print(HEADER, flush=True)
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return dict(zip(megabytes, pool.map(one_shard, megabytes), strict=True))
 
 
 HEADER = (
@@ -186,6 +197,13 @@ def main() -> int:
     parser.add_argument(
         "--only", type=int, default=None, help="run only the first ONLY shards (the rest are built but not run)"
     )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="shards run at once, each step still one process with one worker (default 1; per-step CPU figures "
+        "are unchanged, wall-clock MB/s falls when the machine has fewer free cores than this)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     args = parser.parse_args()
     here = Path(__file__).resolve().parents[1]
@@ -203,7 +221,7 @@ def main() -> int:
         )
         write_config(work / "platform.yaml", work / "source", args.shards)
         chosen = {key: megabytes[key] for key in list(megabytes)[: args.only]}
-        report(run_shards(here, work / "platform.yaml", work / "home", chosen), chosen)
+        report(run_shards(here, work / "platform.yaml", work / "home", chosen, args.parallel), chosen)
     finally:
         if args.keep:
             print(f"kept {work}")
