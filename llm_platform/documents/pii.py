@@ -44,8 +44,8 @@ from llm_platform.documents.pii_secrets import secret_spans
 # (`DBPASS`, `adminpass`, `passkey`, `Passwort`) and "authorization" are secret
 # keys; a card may mix separators or follow a group glued to a word (`Card1 4111 …`).
 # 6: a quoted value with spaces under a password key is a passphrase
-# (`pass="two words"`); a bracketed trunk area code (`(085) 289-222`) is a phone
-# in any region; a named SSN or an Authorization header in any case
+# (`pass="two words"`); a number after a trunk area code (`(085) 289-222`,
+# `0769/53333`) is a phone in any region; a named SSN or an Authorization header in any case
 # (`AuthoriZation: Basic …`, `ſſn: …` were screened by case-sensitive checks).
 _RULES_VERSION = "6"
 _LIBRARIES = ("phonenumbers", "detect-secrets", "python-stdnum")

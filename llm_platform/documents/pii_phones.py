@@ -6,7 +6,8 @@ figures out: a bare digit run needs a phone word before it, and the matcher
 reads only stretches of digits that can hold a phone number. Four take in
 what its data drops but any reader calls a phone number: a "+" number of
 E.164 length, a number right after a phone word, the North American 3-3-4
-layout and a bracketed trunk area code, whatever the codes in them.
+layout and a number after the trunk "0" of an area code, whatever the
+codes in them.
 """
 
 from __future__ import annotations
@@ -57,13 +58,18 @@ _NORTH_AMERICAN_LAYOUT = re.compile(
 )
 # The last two groups of every _NORTH_AMERICAN_LAYOUT hit.
 _NORTH_AMERICAN_LAYOUT_GATE = TextGate(re.compile(r"\d{3}[ .\-/]\d{4}"))
-# A bracketed area code after the trunk "0" ("(085) 289-222", "(030) 1234 567")
-# reads as a phone number to anyone, even where the number is too short or
-# unassigned for libphonenumber's data; 9 to 13 digits, as the audit reads a
-# national number. A run that goes on (more groups, a dash and a word) is not one.
-_TRUNK_AREA_CODE_LAYOUT = re.compile(
-    r"(?<![\w.+\-/])\(0\d{1,4}\)[ \t\u00a0]?\d{2,8}(?:[ .\-]\d{2,8}){0,3}(?![\w]|[ .\-/]\d|-[^\W\d_])"
+# A number written after the trunk "0" of its area code, bracketed or not, in
+# two to five groups ("(085) 289-222", "0769/53333", "030 1234 567"), reads as
+# a phone number to anyone, even where libphonenumber's data has no such area
+# code or length: 9 to 13 digits, as the audit reads a national number. A run
+# that goes on (more groups, a dash and a word: an id) is not one, nor a date,
+# nor what no phone number is written as (`_is_other_figure`).
+_TRUNK_LAYOUT = re.compile(
+    r"(?<![\w.+\-/])(?<!\d )(?:\(0\d{1,4}\)[ \t\u00a0]?|0\d{1,4}[ .\-/])\d{2,8}(?:[ .\-/]\d{2,8}){0,3}"
+    r"(?![\w]|[ .\-/]\d|-[^\W\d_])"
 )
+# The area code and the first digit after it, in every _TRUNK_LAYOUT hit.
+_TRUNK_LAYOUT_GATE = TextGate(re.compile(r"0\d{0,4}(?:\)[ \t\u00a0]?|[ .\-/])\d"))
 _TRUNK_NUMBER_DIGITS = range(9, 14)
 # Right after a phone word on its line ("cell: 612345678", "fax=0301234567"),
 # a number is one whatever the region: the word says so, and the regions'
@@ -90,7 +96,7 @@ def phone_spans(text: str) -> Iterator[Span]:
     yield from _e164_spans(text)
     yield from _dialled_spans(text)
     yield from _north_american_layout_spans(text)
-    yield from _trunk_area_code_spans(text)
+    yield from _trunk_layout_spans(text)
     for start, end in _phone_candidates(text):
         # A little context lets the matcher see letters next to a number.
         offset = max(0, start - _PHONE_CONTEXT)
@@ -119,12 +125,26 @@ def _north_american_layout_spans(text: str) -> Iterator[Span]:
             yield match.span()
 
 
-def _trunk_area_code_spans(text: str) -> Iterator[Span]:
-    if "(0" not in text:
+def _trunk_layout_spans(text: str) -> Iterator[Span]:
+    if not _TRUNK_LAYOUT_GATE.lets_through(text):
         return
-    for match in _TRUNK_AREA_CODE_LAYOUT.finditer(text):
-        if len(_digits(match.group())) in _TRUNK_NUMBER_DIGITS:
+    for match in _TRUNK_LAYOUT.finditer(text):
+        number = match.group()
+        if len(_digits(number)) in _TRUNK_NUMBER_DIGITS and not _DATE.search(number) and not _is_other_figure(number):
             yield match.span()
+
+
+def _is_other_figure(number: str) -> bool:
+    """Whether `number`, though grouped like a national phone number, is written as no phone number is."""
+    separators = set(re.findall(r"[^\d()]+", number))
+    return bool(
+        # After the trunk "0" comes an area code, after "00" a country code: neither starts with 0.
+        number.startswith("000")
+        # A dot after other separators is a decimal point: "0086 723.91" is a row of a table.
+        or ("." in separators and len(separators) > 1)
+        # Four dotted groups of up to three digits are an address's shape ("08.472.486.04").
+        or re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", number)
+    )
 
 
 def _dialled_spans(text: str) -> Iterator[Span]:

@@ -47,6 +47,7 @@ GATES = {
     "redactor IBAN": (pii._IBAN_GATE, pii._ibans),
     "redactor E.164 phone": (pii_phones._E164_GATE, _match_spans(pii_phones._E164_NUMBER)),
     "redactor 3-3-4 phone": (pii_phones._NORTH_AMERICAN_LAYOUT_GATE, _match_spans(pii_phones._NORTH_AMERICAN_LAYOUT)),
+    "redactor trunk-0 phone": (pii_phones._TRUNK_LAYOUT_GATE, _match_spans(pii_phones._TRUNK_LAYOUT)),
     **{
         f"detect-secrets pattern {source}": (gate, _match_spans(re.compile(source)))
         for source, gate in pii_secrets.PLUGIN_GATES.items()
