@@ -127,7 +127,7 @@ def test_unchanged_rerun_in_small_batches_reuses_everything_from_the_stored_vers
     reclean, cleaned_again = cleaned_table(
         raw, _stored(tmp_path, CLEANED_CORPUS_DATA, [cleaned]), batch_bytes=SMALL_BATCH
     )
-    # Only what was set aside (the two copies) is not stored, so only it is cleaned again.
+    # Only the kept rows are stored here, not those set aside (the two copies), so only those are cleaned again.
     assert (reclean.cleaned, reclean.reused) == (len(first.quarantine), cleaned.num_rows) and cleaned_again.equals(
         cleaned
     )
