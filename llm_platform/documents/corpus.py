@@ -53,6 +53,8 @@ CLEANED_SCHEMA = pa.schema(
         ("minhash", pa.list_(pa.uint64())),
         ("cleaning_version", pa.string()),
         ("readers", pa.list_(pa.string())),
+        # Whether the redactor's last round found nothing in text and title: see `_found_clean`.
+        ("redactor_found_clean", pa.bool_()),
     ]
 )
 # A set-aside row is a cleaned row, with what rendering lost when that is why it was set aside.
@@ -146,7 +148,24 @@ def _clean_row(job: tuple[dict, str]) -> tuple[dict, list[bytes]]:
         "readers": _readers_of(raw),
         "lost_in_rendering": cleaned.lost_in_rendering,
     }
+    row["redactor_found_clean"] = all(pii.clean_digests([text]) for text in _redacted_texts(row))
     return row, pii.clean_digests([row["text"], row["title"] or ""])
+
+
+def _redacted_texts(row: dict) -> list[str]:
+    return [row["text"], row["title"]] if row["title"] else [row["text"]]
+
+
+def _found_clean(row: dict) -> None:
+    """Take a reused row's text and title as found clean when the redactor's last round on them found nothing.
+
+    The row was cleaned under this run's cleaning version, so under this PII
+    detector: what no_pii_left's redactor opinion would find in it is what that
+    round found, nothing. A row whose redaction stopped at the round limit says
+    so (False) and is scanned again. The independent audit still reads every row.
+    """
+    if row["redactor_found_clean"]:
+        pii.remember_clean_texts(_redacted_texts(row))
 
 
 def _readers_of(raw: dict) -> list[str]:
@@ -176,7 +195,7 @@ def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
 
 
 # What reuse needs from the previous cleaned version; its text stays on disk.
-PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "cleaning_version")
+PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "cleaning_version", "redactor_found_clean")
 
 
 def clean_corpus(
@@ -257,14 +276,24 @@ def duplicates_within_readers(signatures: list[Signature], *, threshold: float) 
 
 
 def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, str], int]:
-    """(doc_id, raw content hash) -> position of a previous row cleaned under `version`."""
+    """(doc_id, raw content hash) -> position of a previous row cleaned under `version`.
+
+    A row stored before `redactor_found_clean` existed is cleaned again, so that
+    every stored row has it, as a cold run's rows do.
+    """
     if previous is None:
         return {}
     columns = zip(
-        previous.column("doc_id"), previous.column("raw_content_hash"), previous.column("cleaning_version"), strict=True
+        previous.column("doc_id"),
+        previous.column("raw_content_hash"),
+        previous.column("cleaning_version"),
+        previous.column("redactor_found_clean"),
+        strict=True,
     )
     return {
-        (doc_id, digest): position for position, (doc_id, digest, made_by) in enumerate(columns) if made_by == version
+        (doc_id, digest): position
+        for position, (doc_id, digest, made_by, found_clean) in enumerate(columns)
+        if made_by == version and found_clean is not None
     }
 
 
@@ -318,6 +347,7 @@ def _cleaned_candidates(
         if position is not None:
             # A kept row has no lost_in_rendering column: it lost nothing.
             row = {"lost_in_rendering": None, **next(reused), "readers": _readers_of(raw)}
+            _found_clean(row)
             result.reused += 1
         else:
             row, found_clean = next(cleaned)

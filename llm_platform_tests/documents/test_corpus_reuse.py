@@ -120,3 +120,35 @@ def test_joined_previous_rows_drop_a_key_column_one_part_lacks():
         [PreviousRows.of_table(kept, ["doc_id", "cleaning_version"]), PreviousRows.of_table(older, ["doc_id"])]
     )
     assert joined is not None and joined.column("cleaning_version") == [None, None]
+
+
+EMAIL_PAGE = topics["for"] + "\nQuestions about this page: write to docs-team@example.org.\n"
+
+
+def test_row_whose_redaction_stopped_at_the_round_limit_is_not_recorded_as_found_clean(monkeypatch):
+    monkeypatch.setattr(pii, "_MAX_REDACTION_ROUNDS", 1)  # the round that redacts is the last: none finds nothing
+    assert [r["redactor_found_clean"] for r in cold([raw("for", EMAIL_PAGE)]).rows] == [False]
+
+
+def test_reused_row_the_redactor_finished_counts_as_found_clean_in_a_fresh_process(monkeypatch):
+    first = cold([raw("for", EMAIL_PAGE)])
+    assert first.rows[0]["redactor_found_clean"] is True
+    monkeypatch.setattr(pii, "_FOUND_CLEAN", {})  # what a fresh process knows
+    again = rerun([raw("for", EMAIL_PAGE)], first)
+    assert again.reused == 1 and pii.clean_digests([again.rows[0]["text"]]) != []
+
+
+def test_reused_row_the_redactor_did_not_finish_is_scanned_again_by_no_pii_left(monkeypatch):
+    first = cold([raw("for")])
+    leaky = {**first.rows[0], "text": EMAIL_PAGE, "redactor_found_clean": False}
+    monkeypatch.setattr(pii, "_FOUND_CLEAN", {})
+    again = rerun([raw("for")], CleanedCorpus(rows=[leaky], quarantine=[]))
+    assert again.reused == 1 and pii.find_pii(again.rows[0]["text"]) == [("email", "docs-team@example.org")]
+
+
+def test_rows_stored_before_redactor_found_clean_existed_are_cleaned_again():
+    first = cold([raw("for")])
+    schema = pa.schema([f for f in CLEANED_SCHEMA if f.name != "redactor_found_clean"])
+    old = pa.Table.from_pylist(first.rows, schema=schema)
+    again = clean_corpus([raw("for")], old, RULES)
+    assert (again.cleaned, again.reused) == (1, 0) and again.rows == first.rows
