@@ -32,11 +32,18 @@ import pyarrow.parquet as pq
 
 from llm_platform.documents import pii
 from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
-from llm_platform.documents.cleaning import RECORD_FORMATS, clean_document, cleaning_version
-from llm_platform.documents.dedup import Duplicate, find_duplicates, minhash_signature
+from llm_platform.documents.cleaned_rows import (
+    CleaningRules,
+    clean_row,
+    readers_of,
+    rule_violation,
+    set_aside_record,
+    take_as_found_clean,
+)
+from llm_platform.documents.cleaning import cleaning_version
+from llm_platform.documents.dedup import Duplicate, find_duplicates
 from llm_platform.documents.previous_rows import PreviousRows
 from llm_platform.documents.worker_pool import WorkerPool
-from llm_platform.identity import content_hash
 
 CLEANED_SCHEMA = pa.schema(
     [
@@ -53,7 +60,7 @@ CLEANED_SCHEMA = pa.schema(
         ("minhash", pa.list_(pa.uint64())),
         ("cleaning_version", pa.string()),
         ("readers", pa.list_(pa.string())),
-        # Whether the redactor's last round found nothing in text and title: see `_found_clean`.
+        # Whether the redactor's last round found nothing in text and title: see `cleaned_rows.take_as_found_clean`.
         ("redactor_found_clean", pa.bool_()),
     ]
 )
@@ -61,24 +68,6 @@ CLEANED_SCHEMA = pa.schema(
 SET_ASIDE_SCHEMA = CLEANED_SCHEMA.append(pa.field("lost_in_rendering", pa.string()))
 PREVIEW_ROWS = 5
 DUPLICATE_KINDS = frozenset({"exact_duplicate", "near_duplicate"})
-
-
-@dataclass(frozen=True)
-class CleaningRules:
-    """Thresholds a cleaned document must meet to enter the corpus.
-
-    `min_record_chars` replaces `min_chars` for record formats (JSONL): a
-    one-sentence FAQ answer is a whole record, not a truncated page.
-    """
-
-    min_chars: int
-    min_quality: float
-    near_duplicate_threshold: float
-    max_chars: int = 5_000_000
-    min_record_chars: int = 20
-
-    def min_chars_for(self, fmt: str) -> int:
-        return self.min_record_chars if fmt in RECORD_FORMATS else self.min_chars
 
 
 @dataclass
@@ -114,84 +103,6 @@ class CleanedCorpus:
     @property
     def rejected(self) -> list[dict]:
         return [q for q in self.quarantine if q["kind"] not in DUPLICATE_KINDS]
-
-
-def _set_aside(row: dict, kind: str, reason: str) -> dict:
-    return {
-        "source": row["source"],
-        "stage": "cleaned_corpus",
-        "locator": row["locator"],
-        "kind": kind,
-        "reason": reason,
-    }
-
-
-def _clean_row(job: tuple[dict, str]) -> tuple[dict, list[bytes]]:
-    """The cleaned row of (raw row, cleaning version), with what rendering lost (`lost_in_rendering`, None if
-    nothing), and the digests of its text and title the redactor found clean (see `pii.clean_digests`).
-    """
-    raw, version = job
-    cleaned = clean_document(raw["text"], fmt=raw["format"], title=raw["title"])
-    row = {
-        "doc_id": raw["doc_id"],
-        "source": raw["source"],
-        "locator": raw["locator"],
-        "format": raw["format"],
-        "title": cleaned.title,
-        "text": cleaned.text,
-        "raw_content_hash": raw["content_hash"],
-        "content_hash": content_hash(cleaned.text),
-        "quality": float(cleaned.quality),
-        "pii_counts": json.dumps(cleaned.pii_counts, sort_keys=True),
-        "minhash": minhash_signature(cleaned.text).tolist() if cleaned.text.strip() else [],
-        "cleaning_version": version,
-        "readers": _readers_of(raw),
-        "lost_in_rendering": cleaned.lost_in_rendering,
-    }
-    row["redactor_found_clean"] = all(pii.clean_digests([text]) for text in _redacted_texts(row))
-    return row, pii.clean_digests([row["text"], row["title"] or ""])
-
-
-def _redacted_texts(row: dict) -> list[str]:
-    return [row["text"], row["title"]] if row["title"] else [row["text"]]
-
-
-def _found_clean(row: dict) -> None:
-    """Take a reused row's text and title as found clean when the redactor's last round on them found nothing.
-
-    The row was cleaned under this run's cleaning version, so under this PII
-    detector: what no_pii_left's redactor opinion would find in it is what that
-    round found, nothing. A row whose redaction stopped at the round limit says
-    so (False) and is scanned again. The independent audit still reads every row.
-    """
-    if row["redactor_found_clean"]:
-        pii.remember_clean_texts(_redacted_texts(row))
-
-
-def _readers_of(raw: dict) -> list[str]:
-    # A raw row written before readers existed has none: fail closed.
-    return raw.get("readers") or []
-
-
-def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
-    if row["lost_in_rendering"]:
-        return "lost_in_rendering", f"{row['locator']}: {row['lost_in_rendering']}"
-    length = len(row["text"].strip())
-    minimum = rules.min_chars_for(row["format"])
-    if length < minimum:
-        return "too_short", f"{row['locator']}: only {length} characters after cleaning (minimum {minimum})"
-    if length > rules.max_chars:
-        reason = (
-            f"{row['locator']}: {length:,} characters after cleaning, above "
-            f"cleaning.max_document_chars={rules.max_chars:,}; split the file or raise the limit"
-        )
-        return "too_long", reason
-    if row["quality"] < rules.min_quality:
-        return (
-            "low_quality",
-            f"{row['locator']}: quality score {row['quality']:.2f} below minimum {rules.min_quality:.2f}",
-        )
-    return None
 
 
 # What reuse needs from the previous cleaned version; its text stays on disk.
@@ -340,14 +251,14 @@ def _cleaned_candidates(
     positions = [reusable.get((raw["doc_id"], raw["content_hash"])) for raw in batch]
     reused = iter(previous.rows_at([p for p in positions if p is not None])) if previous is not None else iter(())
     fresh = [raw for raw, position in zip(batch, positions, strict=True) if position is None]
-    cleaned = iter(pool.map(_clean_row, [(raw, version) for raw in fresh], chars=sum(len(r["text"]) for r in fresh)))
+    cleaned = iter(pool.map(clean_row, [(raw, version) for raw in fresh], chars=sum(len(r["text"]) for r in fresh)))
     candidates, aside = [], []
     for raw, position in zip(batch, positions, strict=True):
         result.inputs += 1
         if position is not None:
             # A kept row has no lost_in_rendering column: it lost nothing.
-            row = {"lost_in_rendering": None, **next(reused), "readers": _readers_of(raw)}
-            _found_clean(row)
+            row = {"lost_in_rendering": None, **next(reused), "readers": readers_of(raw)}
+            take_as_found_clean(row)
             result.reused += 1
         else:
             row, found_clean = next(cleaned)
@@ -355,9 +266,9 @@ def _cleaned_candidates(
             pii.remember_clean_digests(found_clean)
             result.cleaned += 1
         result.pii_counts.update(json.loads(row["pii_counts"]))
-        violation = _rule_violation(row, rules)
+        violation = rule_violation(row, rules)
         if violation:
-            result.quarantine.append(_set_aside(row, *violation))
+            result.quarantine.append(set_aside_record(row, *violation))
             aside.append(row)
         else:
             candidates.append(row)
@@ -384,7 +295,9 @@ def _without_duplicates(
             if dup is not None:
                 kind = "exact_duplicate" if dup.kind == "exact" else "near_duplicate"
                 result.quarantine.append(
-                    _set_aside(row, kind, f"{row['locator']}: {dup.kind} duplicate of {locators[dup.duplicate_of]}")
+                    set_aside_record(
+                        row, kind, f"{row['locator']}: {dup.kind} duplicate of {locators[dup.duplicate_of]}"
+                    )
                 )
         mask = pa.array(keep, type=pa.bool_())
         kept = table.filter(mask)
