@@ -72,8 +72,9 @@ class RowSpool:
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, schema)
 
     def add(self, rows: list[dict]) -> None:
+        if self._writer is None:
+            raise RuntimeError(f"{self.path}: rows added to a spool already read back; add every row before batches()")
         if rows:
-            assert self._writer is not None, "rows added to a spool already read back"
             self._writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
 
     def batches(self) -> Iterator[pa.RecordBatch]:
