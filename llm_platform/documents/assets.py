@@ -4,6 +4,7 @@ One factory per asset, taking the source partitions (they come from the config) 
 the op tags; each asset's checks are declared just above it and computed just below.
 """
 
+import tempfile
 import time
 import warnings
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 from llm_platform.config import CleaningConfig, PlatformConfig, SourceConfig
 from llm_platform.datasets import Dataset
 from llm_platform.documents import batching, chunk_table, corpus, sources
-from llm_platform.documents.batching import observed, rows_of
+from llm_platform.documents.batching import RowSpool, observed, rows_of
 from llm_platform.documents.chunk_table import ChunkedCorpus, chunk_batches, chunker_version
 from llm_platform.documents.chunking import ChunkerSettings
 from llm_platform.documents.cleaning import cleaning_version
@@ -23,6 +24,7 @@ from llm_platform.documents.datasets import (
     CHUNKS_DATA,
     CLEANED_CORPUS_DATA,
     CLEANED_QUARANTINE_DATA,
+    CLEANED_SET_ASIDE_DATA,
     RAW_DOCUMENTS_DATA,
     RAW_QUARANTINE_DATA,
 )
@@ -360,18 +362,7 @@ def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.
         workers = worker_count(config.documents.workers)
         result = CleanedCorpus(rows=[], quarantine=[])
         checks = CleanedRowChecks(rules, config.cleaning.min_quality)
-        previous = PreviousRows.of_dataset(storage.datasets, CLEANED_CORPUS_DATA, key, corpus.PREVIOUS_KEY_COLUMNS)
-        batches = cleaned_batches(
-            _upstream_rows(storage, RAW_DOCUMENTS_DATA, key, upstream),
-            previous,
-            rules,
-            result,
-            batch_bytes=batching.BATCH_TEXT_BYTES,
-            workers=workers,
-        )
-        written = storage.datasets.write(
-            CLEANED_CORPUS_DATA, key, observed(batches, checks.observe), run_id=context.run.run_id
-        )
+        written = _write_cleaned(storage, key, upstream, rules, result, checks, workers, context.run.run_id)
         _write_quarantine(storage, CLEANED_QUARANTINE_DATA, key, result.quarantine, context.run.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(written.version),
@@ -386,6 +377,42 @@ def cleaned_corpus_asset(sources: dg.PartitionsDefinition, op_tags: dict) -> dg.
         )
 
     return cleaned_corpus
+
+
+def _write_cleaned(
+    storage: StorageResource,
+    key: str,
+    upstream: str,
+    rules: CleaningRules,
+    result: CleanedCorpus,
+    checks: CleanedRowChecks,
+    workers: int,
+    run_id: str,
+):
+    """Clean the partition's raw documents into a new cleaned corpus version, and store the rows set aside beside it.
+
+    Both are the previous rows the next run reuses: a document set aside is not cleaned again either.
+    """
+    previous = PreviousRows.joined(
+        [
+            PreviousRows.of_dataset(storage.datasets, dataset, key, corpus.PREVIOUS_KEY_COLUMNS)
+            for dataset in (CLEANED_CORPUS_DATA, CLEANED_SET_ASIDE_DATA)
+        ]
+    )
+    with tempfile.TemporaryDirectory(prefix="set-aside-") as folder:
+        spool = RowSpool(folder, corpus.SET_ASIDE_SCHEMA)
+        batches = cleaned_batches(
+            _upstream_rows(storage, RAW_DOCUMENTS_DATA, key, upstream),
+            previous,
+            rules,
+            result,
+            set_aside=spool.add,
+            batch_bytes=batching.BATCH_TEXT_BYTES,
+            workers=workers,
+        )
+        written = storage.datasets.write(CLEANED_CORPUS_DATA, key, observed(batches, checks.observe), run_id=run_id)
+        storage.datasets.write(CLEANED_SET_ASIDE_DATA, key, spool.batches(), run_id=run_id)
+    return written
 
 
 def _upstream(storage: StorageResource, dataset: Dataset, key: str) -> str:

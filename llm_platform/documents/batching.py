@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 # Peak memory is a few hundred MiB per batch above imports (chunking holds
 # Python rows, the splitter's sized candidates and the check frames of one
@@ -56,3 +57,29 @@ def observed(
         for observe in observers:
             observe(batch)
         yield batch
+
+
+class RowSpool:
+    """Rows put aside while a stage streams, in a Parquet file under `folder`, read back in batches once it is done.
+
+    For a second dataset a stage writes beside its main one (the rows it set
+    aside): the store writes one dataset at a time, and memory holds one batch.
+    """
+
+    def __init__(self, folder: str, schema: pa.Schema) -> None:
+        self.path = f"{folder}/spool.parquet"
+        self.schema = schema
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, schema)
+
+    def add(self, rows: list[dict]) -> None:
+        if self._writer is None:
+            raise RuntimeError(f"{self.path}: rows added to a spool already read back; add every row before batches()")
+        if rows:
+            self._writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Every row added, in order, `READ_ROWS` at a time; no more rows may be added."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        yield from pq.ParquetFile(self.path).iter_batches(batch_size=READ_ROWS)

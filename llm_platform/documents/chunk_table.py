@@ -209,8 +209,9 @@ def _chunked(
     workers in contiguous, text-balanced groups.
     """
     groups = _balanced_groups(documents, pool.workers)
+    jobs = [(chunker_factory, group) for group in groups]
     return [
-        chunks for found in pool.map(_chunk_group, [(chunker_factory, group) for group in groups]) for chunks in found
+        chunks for found in pool.map(_chunk_group, jobs, chars=sum(len(t) for t, _ in documents)) for chunks in found
     ]
 
 

@@ -1,13 +1,20 @@
 """Raw documents to the cleaned corpus of one source, reusing unchanged work.
 
-A document whose raw `content_hash` matches the previous cleaned row, cleaned
+A document whose raw `content_hash` matches a previous cleaned row, cleaned
 under the same `cleaning_version` (rendering, cleaning rules, PII detector), is
-not cleaned again; any change to those re-cleans it. Deduplication always runs over the whole source (on stored MinHash
-signatures, so it is cheap), because a new document can make an old one a
-duplicate; it compares documents with the same readers only, so no group loses
-a document to a copy it may not read. Every row, reused or not, takes its
-document's current readers from the raw row. Documents stream through in batches bounded by bytes of text; only
-ids, hashes and signatures are held for the whole source.
+not cleaned again; any change to those re-cleans it. The rows a run set aside
+(too short, low quality, text lost in rendering, duplicates) are stored too
+(`SET_ASIDE_SCHEMA`) and reused the same way: the rules and deduplication run
+again on every row, reused or not, so a changed threshold or a changed original
+brings a set-aside document back exactly as a cold run would.
+
+Deduplication always runs over the whole source (on stored MinHash signatures,
+so it is cheap), because a new or changed document can make an old one a
+duplicate, or no longer one; it compares documents with the same readers only,
+so no group loses a document to a copy it may not read. Every row, reused or
+not, takes its document's current readers from the raw row. Documents stream
+through in batches bounded by bytes of text; only ids, hashes and signatures
+are held for the whole source.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,11 +32,18 @@ import pyarrow.parquet as pq
 
 from llm_platform.documents import pii
 from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_of
-from llm_platform.documents.cleaning import RECORD_FORMATS, clean_document, cleaning_version
-from llm_platform.documents.dedup import Duplicate, find_duplicates, minhash_signature
+from llm_platform.documents.cleaned_rows import (
+    CleaningRules,
+    clean_row,
+    readers_of,
+    rule_violation,
+    set_aside_record,
+    take_as_found_clean,
+)
+from llm_platform.documents.cleaning import cleaning_version
+from llm_platform.documents.dedup import Duplicate, find_duplicates
 from llm_platform.documents.previous_rows import PreviousRows
 from llm_platform.documents.worker_pool import WorkerPool
-from llm_platform.identity import content_hash
 
 CLEANED_SCHEMA = pa.schema(
     [
@@ -46,28 +60,14 @@ CLEANED_SCHEMA = pa.schema(
         ("minhash", pa.list_(pa.uint64())),
         ("cleaning_version", pa.string()),
         ("readers", pa.list_(pa.string())),
+        # Whether the redactor's last round found nothing in text and title: see `cleaned_rows.take_as_found_clean`.
+        ("redactor_found_clean", pa.bool_()),
     ]
 )
+# A set-aside row is a cleaned row, with what rendering lost when that is why it was set aside.
+SET_ASIDE_SCHEMA = CLEANED_SCHEMA.append(pa.field("lost_in_rendering", pa.string()))
 PREVIEW_ROWS = 5
 DUPLICATE_KINDS = frozenset({"exact_duplicate", "near_duplicate"})
-
-
-@dataclass(frozen=True)
-class CleaningRules:
-    """Thresholds a cleaned document must meet to enter the corpus.
-
-    `min_record_chars` replaces `min_chars` for record formats (JSONL): a
-    one-sentence FAQ answer is a whole record, not a truncated page.
-    """
-
-    min_chars: int
-    min_quality: float
-    near_duplicate_threshold: float
-    max_chars: int = 5_000_000
-    min_record_chars: int = 20
-
-    def min_chars_for(self, fmt: str) -> int:
-        return self.min_record_chars if fmt in RECORD_FORMATS else self.min_chars
 
 
 @dataclass
@@ -83,6 +83,7 @@ class CleanedCorpus:
     quality_sum: float = 0.0
     preview: list[dict] = field(default_factory=list)
     pii_counts: Counter = field(default_factory=Counter)
+    set_aside_rows: list[dict] = field(default_factory=list)
 
     def observe(self, kept: pa.Table) -> None:
         """Count rows written to the corpus and keep the first few for the preview."""
@@ -104,71 +105,8 @@ class CleanedCorpus:
         return [q for q in self.quarantine if q["kind"] not in DUPLICATE_KINDS]
 
 
-def _set_aside(row: dict, kind: str, reason: str) -> dict:
-    return {
-        "source": row["source"],
-        "stage": "cleaned_corpus",
-        "locator": row["locator"],
-        "kind": kind,
-        "reason": reason,
-    }
-
-
-def _clean_row(job: tuple[dict, str]) -> tuple[dict, tuple[str, str] | None, list[bytes]]:
-    """The cleaned row of (raw row, cleaning version), the violation when rendering lost text (such a row is never
-    reused: it is not kept), and the digests of its text and title the redactor found clean (see `pii.clean_digests`).
-    """
-    raw, version = job
-    cleaned = clean_document(raw["text"], fmt=raw["format"], title=raw["title"])
-    lost = (
-        None
-        if cleaned.lost_in_rendering is None
-        else ("lost_in_rendering", f"{raw['locator']}: {cleaned.lost_in_rendering}")
-    )
-    row = {
-        "doc_id": raw["doc_id"],
-        "source": raw["source"],
-        "locator": raw["locator"],
-        "format": raw["format"],
-        "title": cleaned.title,
-        "text": cleaned.text,
-        "raw_content_hash": raw["content_hash"],
-        "content_hash": content_hash(cleaned.text),
-        "quality": float(cleaned.quality),
-        "pii_counts": json.dumps(cleaned.pii_counts, sort_keys=True),
-        "minhash": minhash_signature(cleaned.text).tolist() if cleaned.text.strip() else [],
-        "cleaning_version": version,
-        "readers": _readers_of(raw),
-    }
-    return row, lost, pii.clean_digests([row["text"], row["title"] or ""])
-
-
-def _readers_of(raw: dict) -> list[str]:
-    # A raw row written before readers existed has none: fail closed.
-    return raw.get("readers") or []
-
-
-def _rule_violation(row: dict, rules: CleaningRules) -> tuple[str, str] | None:
-    length = len(row["text"].strip())
-    minimum = rules.min_chars_for(row["format"])
-    if length < minimum:
-        return "too_short", f"{row['locator']}: only {length} characters after cleaning (minimum {minimum})"
-    if length > rules.max_chars:
-        reason = (
-            f"{row['locator']}: {length:,} characters after cleaning, above "
-            f"cleaning.max_document_chars={rules.max_chars:,}; split the file or raise the limit"
-        )
-        return "too_long", reason
-    if row["quality"] < rules.min_quality:
-        return (
-            "low_quality",
-            f"{row['locator']}: quality score {row['quality']:.2f} below minimum {rules.min_quality:.2f}",
-        )
-    return None
-
-
 # What reuse needs from the previous cleaned version; its text stays on disk.
-PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "cleaning_version")
+PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "cleaning_version", "redactor_found_clean")
 
 
 def clean_corpus(
@@ -176,15 +114,28 @@ def clean_corpus(
     previous: pa.Table | None,
     rules: CleaningRules,
     *,
+    previous_set_aside: pa.Table | None = None,
     batch_bytes: int = BATCH_TEXT_BYTES,
     workers: int = 1,
 ) -> CleanedCorpus:
-    """Every cleaned row in memory: `cleaned_batches` collected, for tests and small sources."""
+    """Every cleaned row in memory: `cleaned_batches` collected, for tests and small sources.
+
+    The rows set aside land in `set_aside_rows`; pass them back as `previous_set_aside` to reuse them.
+    """
     result = CleanedCorpus(rows=[], quarantine=[])
-    earlier = PreviousRows.of_table(previous, PREVIOUS_KEY_COLUMNS) if previous is not None else None
-    result.rows = list(
-        rows_of(cleaned_batches(raw_rows, earlier, rules, result, batch_bytes=batch_bytes, workers=workers))
+    earlier = PreviousRows.joined(
+        [PreviousRows.of_table(t, PREVIOUS_KEY_COLUMNS) for t in (previous, previous_set_aside) if t is not None]
     )
+    batches = cleaned_batches(
+        raw_rows,
+        earlier,
+        rules,
+        result,
+        set_aside=result.set_aside_rows.extend,
+        batch_bytes=batch_bytes,
+        workers=workers,
+    )
+    result.rows = list(rows_of(batches))
     return result
 
 
@@ -194,6 +145,7 @@ def cleaned_batches(
     rules: CleaningRules,
     result: CleanedCorpus,
     *,
+    set_aside: Callable[[list[dict]], None] = lambda rows: None,
     batch_bytes: int = BATCH_TEXT_BYTES,
     workers: int = 1,
 ) -> Iterator[pa.Table]:
@@ -202,7 +154,9 @@ def cleaned_batches(
     Two passes: the first cleans batch by batch into a temporary Parquet file,
     keeping only each candidate's id, hash and MinHash signature; duplicates are
     found over all signatures; the second pass reads the file back one row group
-    at a time and drops them. `result` is filled as the batches are consumed.
+    at a time and drops them. `result` is filled as the batches are consumed;
+    the rows set aside (in `SET_ASIDE_SCHEMA`) go to `set_aside`, a batch at a
+    time, for the caller to store beside the corpus.
     Each batch's documents are cleaned by `workers` processes, in order, so
     the output is the same for any number of workers.
     """
@@ -210,13 +164,13 @@ def cleaned_batches(
     reusable = _reusable(previous, version)
     with tempfile.TemporaryDirectory(prefix="cleaned-") as folder, WorkerPool(workers) as pool:
         path = f"{folder}/candidates.parquet"
-        signatures = _write_candidates(raw_rows, previous, reusable, rules, result, path, batch_bytes, pool)
+        signatures = _write_candidates(raw_rows, previous, reusable, rules, result, set_aside, path, batch_bytes, pool)
         pool.close()
         duplicates = {
             d.doc_id: d for d in duplicates_within_readers(signatures, threshold=rules.near_duplicate_threshold)
         }
         del signatures
-        yield from _without_duplicates(path, duplicates, result)
+        yield from _without_duplicates(path, duplicates, result, set_aside)
 
 
 Signature = tuple[tuple[str, ...], tuple[str, str, np.ndarray]]
@@ -233,14 +187,24 @@ def duplicates_within_readers(signatures: list[Signature], *, threshold: float) 
 
 
 def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, str], int]:
-    """(doc_id, raw content hash) -> position of a previous row cleaned under `version`."""
+    """(doc_id, raw content hash) -> position of a previous row cleaned under `version`.
+
+    A row stored before `redactor_found_clean` existed is cleaned again, so that
+    every stored row has it, as a cold run's rows do.
+    """
     if previous is None:
         return {}
     columns = zip(
-        previous.column("doc_id"), previous.column("raw_content_hash"), previous.column("cleaning_version"), strict=True
+        previous.column("doc_id"),
+        previous.column("raw_content_hash"),
+        previous.column("cleaning_version"),
+        previous.column("redactor_found_clean"),
+        strict=True,
     )
     return {
-        (doc_id, digest): position for position, (doc_id, digest, made_by) in enumerate(columns) if made_by == version
+        (doc_id, digest): position
+        for position, (doc_id, digest, made_by, found_clean) in enumerate(columns)
+        if made_by == version and found_clean is not None
     }
 
 
@@ -250,6 +214,7 @@ def _write_candidates(
     reusable: dict[tuple[str, str], int],
     rules: CleaningRules,
     result: CleanedCorpus,
+    set_aside: Callable[[list[dict]], None],
     path: str,
     batch_bytes: int,
     pool: WorkerPool,
@@ -260,7 +225,10 @@ def _write_candidates(
     signatures: list[Signature] = []
     with pq.ParquetWriter(path, CLEANED_SCHEMA) as writer:
         for batch in row_batches(raw_rows, text_bytes=batch_bytes):
-            candidates = _cleaned_candidates(batch, previous, reusable, rules, result, pool)
+            candidates, aside = _cleaned_candidates(batch, previous, reusable, rules, result, pool)
+            set_aside(aside)
+            for row in candidates:
+                del row["lost_in_rendering"]
             signatures += [
                 (tuple(r["readers"]), (r["doc_id"], r["content_hash"], np.asarray(r["minhash"], dtype=np.uint64)))
                 for r in candidates
@@ -277,37 +245,39 @@ def _cleaned_candidates(
     rules: CleaningRules,
     result: CleanedCorpus,
     pool: WorkerPool,
-) -> list[dict]:
+) -> tuple[list[dict], list[dict]]:
+    """The batch's candidates and the rows it sets aside, each cleaned or reused (a set-aside row too)."""
     version = cleaning_version()
     positions = [reusable.get((raw["doc_id"], raw["content_hash"])) for raw in batch]
     reused = iter(previous.rows_at([p for p in positions if p is not None])) if previous is not None else iter(())
-    cleaned = iter(
-        pool.map(
-            _clean_row, [(raw, version) for raw, position in zip(batch, positions, strict=True) if position is None]
-        )
-    )
-    candidates = []
+    fresh = [raw for raw, position in zip(batch, positions, strict=True) if position is None]
+    cleaned = iter(pool.map(clean_row, [(raw, version) for raw in fresh], chars=sum(len(r["text"]) for r in fresh)))
+    candidates, aside = [], []
     for raw, position in zip(batch, positions, strict=True):
         result.inputs += 1
-        lost = None
         if position is not None:
-            row = {**next(reused), "readers": _readers_of(raw)}
+            # A kept row has no lost_in_rendering column: it lost nothing.
+            row = {"lost_in_rendering": None, **next(reused), "readers": readers_of(raw)}
+            take_as_found_clean(row)
             result.reused += 1
         else:
-            row, lost, found_clean = next(cleaned)
+            row, found_clean = next(cleaned)
             # Cleaned in a worker process: no_pii_left, here, need not run the redactor on these texts again.
             pii.remember_clean_digests(found_clean)
             result.cleaned += 1
         result.pii_counts.update(json.loads(row["pii_counts"]))
-        violation = lost or _rule_violation(row, rules)
+        violation = rule_violation(row, rules)
         if violation:
-            result.quarantine.append(_set_aside(row, *violation))
+            result.quarantine.append(set_aside_record(row, *violation))
+            aside.append(row)
         else:
             candidates.append(row)
-    return candidates
+    return candidates, aside
 
 
-def _without_duplicates(path: str, duplicates: dict[str, Duplicate], result: CleanedCorpus) -> Iterator[pa.Table]:
+def _without_duplicates(
+    path: str, duplicates: dict[str, Duplicate], result: CleanedCorpus, set_aside: Callable[[list[dict]], None]
+) -> Iterator[pa.Table]:
     """Pass two: the candidates' row groups (one per pass-one batch) without
     duplicates, each set aside naming the kept document.
     """
@@ -325,8 +295,13 @@ def _without_duplicates(path: str, duplicates: dict[str, Duplicate], result: Cle
             if dup is not None:
                 kind = "exact_duplicate" if dup.kind == "exact" else "near_duplicate"
                 result.quarantine.append(
-                    _set_aside(row, kind, f"{row['locator']}: {dup.kind} duplicate of {locators[dup.duplicate_of]}")
+                    set_aside_record(
+                        row, kind, f"{row['locator']}: {dup.kind} duplicate of {locators[dup.duplicate_of]}"
+                    )
                 )
-        kept = table.filter(pa.array(keep, type=pa.bool_()))
+        mask = pa.array(keep, type=pa.bool_())
+        kept = table.filter(mask)
+        if not all(keep):
+            set_aside([{**row, "lost_in_rendering": None} for row in table.filter(pc.invert(mask)).to_pylist()])
         result.observe(kept)
         yield kept

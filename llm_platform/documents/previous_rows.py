@@ -3,11 +3,14 @@
 A stage decides what to reuse from a few key columns (ids and hashes), then pulls
 only the reused rows, reading the previous file forward in small batches; rows
 are wanted in nearly the order they were written, so one pass usually serves a
-whole run. Nothing holds the previous version whole.
+whole run. Nothing holds the previous version whole. A stage that stores its
+rows in two datasets (the cleaned corpus and the rows it set aside) joins them
+into one `PreviousRows`: positions run through the first, then the second.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
@@ -45,6 +48,21 @@ class PreviousRows:
         present = [c for c in key_columns if schema is not None and c in schema.names]
         keys = store.read(dataset, partition, columns=present, version=version)
         return cls(keys, lambda: store.iter_batches(dataset, partition, version=version, batch_rows=READ_ROWS))
+
+    @classmethod
+    def joined(cls, parts: Sequence[PreviousRows | None]) -> PreviousRows | None:
+        """`parts` as one previous version, rows of each in turn; None if none has rows.
+
+        Only key columns every part has are kept: a part lacking one (written before
+        it existed) makes that column all None, which reuses nothing keyed on it.
+        """
+        present = [part for part in parts if part is not None]
+        if len(present) < 2:
+            return present[0] if present else None
+        names = [c for c in present[0]._keys.column_names if all(c in p._keys.column_names for p in present)]
+        schema = present[0]._keys.select(names).schema
+        keys = pa.concat_tables([part._keys.select(names).cast(schema) for part in present])
+        return cls(keys, lambda: itertools.chain.from_iterable(part._batches() for part in present))
 
     @property
     def num_rows(self) -> int:

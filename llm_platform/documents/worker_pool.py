@@ -5,6 +5,13 @@ spread them; a stage maps each batch's documents over worker processes and
 gets the results back in input order, so the rows, their ids, the Parquet
 row groups and the dataset version are those of one worker. Only the current
 batch is in flight, so memory stays bounded per worker.
+
+Workers start only when the work is worth it: a spawned worker is a fresh
+interpreter that imports the stage's libraries (and, chunking, loads the
+tokenizer), about a second of CPU each, more than cleaning or chunking a few
+changed documents. So a pool not yet started runs a call carrying fewer than
+`SPAWN_WORTH_CHARS` characters of text in this process; the results are the
+same either way, as they are for any number of workers.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import Any, Self
 _CGROUP_V2_MAX = Path("/sys/fs/cgroup/cpu.max")
 _CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 _CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+# About a second of cleaning on one core: below this, starting workers costs more than it saves.
+SPAWN_WORTH_CHARS = 200_000
 
 
 def cpu_limit() -> int:
@@ -57,10 +66,15 @@ class WorkerPool:
         self.workers = workers
         self._executor: Executor | None = None
 
-    def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        """`function` over `items`, results in input order; `function` must be a module-level (picklable) function."""
+    def map(self, function: Callable[[Any], Any], items: Iterable[Any], *, chars: int | None = None) -> list[Any]:
+        """`function` over `items`, results in input order; `function` must be a module-level (picklable) function.
+
+        `chars` is the text the items carry: under `SPAWN_WORTH_CHARS` they run in this
+        process unless the workers are already up. None means: worth the workers.
+        """
         items = list(items)
-        if self.workers == 1 or len(items) < 2:
+        small = chars is not None and chars < SPAWN_WORTH_CHARS and self._executor is None
+        if self.workers == 1 or len(items) < 2 or small:
             return [function(item) for item in items]
         # A few items per task: fewer round trips, while a long document still cannot hold up the others for long.
         chunksize = max(1, len(items) // (self.workers * 4))

@@ -41,6 +41,7 @@ def one_and_two_workers(new_platform):
     """The docs source through the three stages with one worker and with two, in batches of several documents."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(batching, "BATCH_TEXT_BYTES", 40_000)
+        patch.setattr(worker_pool, "SPAWN_WORTH_CHARS", 0)  # these small batches must still go to the workers
         runs = {}
         for workers in (1, 2):
             platform = platform_with_workers(new_platform, workers)
@@ -107,3 +108,22 @@ def test_a_pool_of_two_runs_in_other_processes_and_keeps_input_order():
 
 def _pid_and_square(n: int) -> tuple[int, int]:
     return os.getpid(), n * n
+
+
+def test_a_pool_of_two_runs_a_call_with_little_text_in_this_process():
+    with worker_pool.WorkerPool(2) as pool:
+        found = pool.map(_pid_and_square, range(8), chars=worker_pool.SPAWN_WORTH_CHARS - 1)
+    assert {pid for pid, _ in found} == {os.getpid()}
+
+
+def test_a_pool_of_two_runs_a_call_with_much_text_in_other_processes():
+    with worker_pool.WorkerPool(2) as pool:
+        found = pool.map(_pid_and_square, range(8), chars=worker_pool.SPAWN_WORTH_CHARS)
+    assert os.getpid() not in {pid for pid, _ in found}
+
+
+def test_a_started_pool_runs_a_call_with_little_text_in_its_workers():
+    with worker_pool.WorkerPool(2) as pool:
+        pool.map(_pid_and_square, range(8))
+        found = pool.map(_pid_and_square, range(8), chars=1)
+    assert os.getpid() not in {pid for pid, _ in found}

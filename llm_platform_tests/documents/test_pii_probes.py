@@ -18,7 +18,12 @@ import pytest
 from llm_platform.automation.jobs import DOCUMENT_ASSETS
 from llm_platform.config import load_config
 from llm_platform.datasets import DatasetStore
-from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, CLEANED_QUARANTINE_DATA
+from llm_platform.documents.datasets import (
+    CHUNKS_DATA,
+    CLEANED_CORPUS_DATA,
+    CLEANED_QUARANTINE_DATA,
+    CLEANED_SET_ASIDE_DATA,
+)
 from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform_tests.conftest import materialization
@@ -128,7 +133,9 @@ def test_every_probe_document_reaches_the_cleaned_corpus(probed):
 
 
 @pytest.mark.parametrize(
-    "dataset", [CLEANED_CORPUS_DATA, CHUNKS_DATA, CLEANED_QUARANTINE_DATA], ids=lambda dataset: dataset.name
+    "dataset",
+    [CLEANED_CORPUS_DATA, CLEANED_SET_ASIDE_DATA, CHUNKS_DATA, CLEANED_QUARANTINE_DATA],
+    ids=lambda dataset: dataset.name,
 )
 def test_no_probe_is_stored_in_a_dataset(probed, dataset):
     _, home, _, _ = probed

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from llm_platform.datasets import Dataset, DatasetStore
-from llm_platform.documents import chunk_table, corpus, sources
+from llm_platform.documents import batching, chunk_table, corpus, sources
 from llm_platform.documents.chunk_table import ChunkedCorpus, chunk_batches, chunker_version
 from llm_platform.documents.chunking import Chunker, load_tokenizer
 from llm_platform.documents.corpus import CLEANED_SCHEMA, CleanedCorpus, CleaningRules, cleaned_batches
@@ -127,7 +127,7 @@ def test_unchanged_rerun_in_small_batches_reuses_everything_from_the_stored_vers
     reclean, cleaned_again = cleaned_table(
         raw, _stored(tmp_path, CLEANED_CORPUS_DATA, [cleaned]), batch_bytes=SMALL_BATCH
     )
-    # Only what was set aside (the two copies) is not stored, so only it is cleaned again.
+    # Only the kept rows are stored here, not those set aside (the two copies), so only those are cleaned again.
     assert (reclean.cleaned, reclean.reused) == (len(first.quarantine), cleaned.num_rows) and cleaned_again.equals(
         cleaned
     )
@@ -249,3 +249,22 @@ def test_cleaning_memory_does_not_grow_with_the_text_of_the_source():
     # whole source measures so); what streaming keeps per document (id, hashes,
     # a 1 KiB signature) measures under 0.1x.
     assert large_peak - small_peak < 0.4 * (large_text - small_text)
+
+
+SPOOL_SCHEMA = pa.schema([("doc_id", pa.string()), ("text", pa.large_string())])
+
+
+def test_spooled_rows_come_back_in_the_order_they_were_added(tmp_path):
+    spool = batching.RowSpool(str(tmp_path), SPOOL_SCHEMA)
+    for start in range(0, 150, 50):
+        spool.add([{"doc_id": f"d{n}", "text": "x" * n} for n in range(start, start + 50)])
+    spool.add([])
+    back = pa.Table.from_batches(list(spool.batches()))
+    assert back.column("doc_id").to_pylist() == [f"d{n}" for n in range(150)]
+
+
+def test_a_spool_refuses_rows_once_read_back(tmp_path):
+    spool = batching.RowSpool(str(tmp_path), SPOOL_SCHEMA)
+    list(spool.batches())
+    with pytest.raises(RuntimeError, match="already read back"):
+        spool.add([{"doc_id": "late", "text": "too late"}])
