@@ -198,6 +198,12 @@ def main() -> int:
         "--only", type=int, default=None, help="run only the first ONLY shards (the rest are built but not run)"
     )
     parser.add_argument(
+        "--keys",
+        default=None,
+        help="run only these shards, by index, comma-separated (e.g. 3,4,6: to re-run the shards a change concerns "
+        "on the same source; the rest are built but not run)",
+    )
+    parser.add_argument(
         "--parallel",
         type=int,
         default=1,
@@ -220,7 +226,10 @@ def main() -> int:
             flush=True,
         )
         write_config(work / "platform.yaml", work / "source", args.shards)
-        chosen = {key: megabytes[key] for key in list(megabytes)[: args.only]}
+        keys = list(megabytes)[: args.only]
+        if args.keys:
+            keys = [f"{SOURCE}.{int(index)}-of-{args.shards}" for index in args.keys.split(",")]
+        chosen = {key: megabytes[key] for key in keys}
         report(run_shards(here, work / "platform.yaml", work / "home", chosen, args.parallel), chosen)
     finally:
         if args.keep:
