@@ -181,7 +181,8 @@ def run_stage(config_path: str, home: str, stage: str, partition: str = SOURCE) 
     )
     failed = sorted(e.check_name for e in result.get_asset_check_evaluations() if not e.passed)
     materialization = materializations[0].step_materialization_data.materialization
-    rows = {k: v.value for k, v in materialization.metadata.items() if k in ("documents", "chunks")}
+    counted = ("documents", "chunks", "computed", "upserted", "rows_for_source")
+    rows = {k: v.value for k, v in materialization.metadata.items() if k in counted}
     import llm_platform
 
     code = str(Path(llm_platform.__file__).parents[1])

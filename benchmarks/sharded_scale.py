@@ -28,9 +28,11 @@ machine moves less), and the process's peak RSS (imports included). The shard's
 MB are the bytes of its own files. The summary gives each stage's rate over all
 shards and the largest peak RSS of any step (target: at most 2 GiB).
 
-Embedding is not run: on the CPU it would dominate for hours, and its GPU rate
-is not measured here. The summary prints chunks per MB, which with a GPU's
-chunks per second gives the embedding time; docs/scale.md has the estimate.
+Embedding is not run unless `--embed` says so: on the CPU it would dominate for
+hours over all shards, and its GPU rate is not measured here (`--embed --keys 3`
+embeds and syncs one full-size shard, for its steps' memory). The summary prints
+chunks per MB, which with a GPU's chunks per second gives the embedding time;
+docs/scale.md has the estimate.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from document_prose import readmes
 
 SOURCE = "corpus"
 STAGES = ("raw_documents", "cleaned_corpus", "chunks")
+# With --embed: the shard's chunks embedded on this machine (its CPU, unless the config says a device) and synced.
+INDEX_STAGES = ("embeddings", "vector_index")
 TARGET_PEAK_MIB = 2048
 SEED = 15
 # A lowercase word that no markup character touches: replacing it changes prose, never structure.
@@ -120,7 +124,7 @@ def shard_megabytes(sizes: dict[str, int], shards: int) -> dict[str, float]:
 
 
 def run_shards(
-    here: Path, config: Path, home: Path, megabytes: dict[str, float], parallel: int = 1
+    here: Path, config: Path, home: Path, megabytes: dict[str, float], parallel: int = 1, stages=STAGES
 ) -> dict[str, dict[str, dict]]:
     """Every stage of every shard in `megabytes`, each a step in a fresh process, `parallel` shards at a time
     (shards are independent, as on separate pods): {key: {stage: figures}}.
@@ -131,14 +135,14 @@ def run_shards(
 
     def one_shard(key: str) -> dict[str, dict]:
         started = time.perf_counter()
-        stages = {
+        figures = {
             stage: run_in_checkout(document_memory.__file__, here, "_stage", str(config), str(home), stage, key)
-            for stage in STAGES
+            for stage in stages
         }
         with print_lock:
             print(f"  {key}: {time.perf_counter() - started:.0f}s", flush=True)
-            print_shard(key, stages, megabytes[key])
-        return stages
+            print_shard(key, figures, megabytes[key])
+        return figures
 
     print_lock = threading.Lock()
     print(HEADER, flush=True)
@@ -181,6 +185,15 @@ def report(runs: dict[str, dict[str, dict]], megabytes: dict[str, float]) -> Non
         f"  {'end to end':<15} {1 / inverse_rate:6.2f} MB/cpu-s  largest peak RSS of any step {peak:.0f} MiB "
         f"(target <= {TARGET_PEAK_MIB}: {'ok' if peak <= TARGET_PEAK_MIB else 'over'})"
     )
+    for stage in INDEX_STAGES:
+        ran = [runs[key][stage] for key in runs if stage in runs[key]]
+        if ran:
+            rows = sum(run["rows"].get("computed", run["rows"].get("upserted", 0)) for run in ran)
+            cpu = sum(run["cpu_seconds"] for run in ran)
+            print(
+                f"  {stage:<15} {rows} rows in {cpu:.0f} cpu-s ({rows / cpu:.0f} per cpu-s)  largest peak RSS "
+                f"{max(run['peak_rss_mib'] for run in ran):5.0f} MiB"
+            )
     cleaned = sum(runs[key]["cleaned_corpus"]["rows"].get("documents", 0) for key in runs)
     raw = sum(runs[key]["raw_documents"]["rows"].get("documents", 0) for key in runs)
     chunks = sum(runs[key]["chunks"]["rows"].get("chunks", 0) for key in runs)
@@ -210,6 +223,12 @@ def main() -> int:
         help="shards run at once, each step still one process with one worker (default 1; per-step CPU figures "
         "are unchanged, wall-clock MB/s falls when the machine has fewer free cores than this)",
     )
+    parser.add_argument(
+        "--embed",
+        action="store_true",
+        help="also embed each shard run and sync it to the LanceDB table (embeddings and vector_index steps, on "
+        "this machine's CPU: about 10 minutes per 30 MB shard on one core)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     args = parser.parse_args()
     here = Path(__file__).resolve().parents[1]
@@ -230,7 +249,8 @@ def main() -> int:
         if args.keys:
             keys = [f"{SOURCE}.{int(index)}-of-{args.shards}" for index in args.keys.split(",")]
         chosen = {key: megabytes[key] for key in keys}
-        report(run_shards(here, work / "platform.yaml", work / "home", chosen, args.parallel), chosen)
+        stages = STAGES + INDEX_STAGES if args.embed else STAGES
+        report(run_shards(here, work / "platform.yaml", work / "home", chosen, args.parallel, stages), chosen)
     finally:
         if args.keep:
             print(f"kept {work}")
