@@ -318,9 +318,10 @@ def redact_locator(locator: str) -> str:
     Each name is redacted without its extension, so "alice@example.com.md"
     stays a Markdown file rather than becoming one long e-mail address.
     """
-    if not _hit_spans(locator):
-        return locator
     path, hash_mark, line = locator.partition("#L")
+    # Each name on its own too, as `no_pii_left` reads a path: a number that starts a folder's name has "/" before it.
+    if not _hit_spans(locator) and not any(_hit_spans(name) for name in path.split("/")):
+        return locator
     return "/".join(_redact_name(part) for part in path.split("/")) + hash_mark + line
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 
-from llm_platform.documents.pii_audit_values import is_mixed, is_random, is_secret_value
+from llm_platform.documents.pii_audit_values import is_mixed, is_passphrase, is_random, is_secret_value
 from llm_platform.documents.pii_prefilter import KeywordScan, TextGate
 
 _REDACTED = re.compile(r"\[REDACTED_[A-Z_]+\]")
@@ -112,6 +112,7 @@ _CARD_GATE = TextGate(re.compile(r"\d(?:[ .\-/_\u00a0\u2009\u2010-\u2015]?\d){12
 _MIN_CARD_FIRST_GROUP = 4
 
 Span = tuple[int, int]
+_MAX_PHRASE_CHARS = 100
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -173,6 +174,23 @@ def _ibans(text: str) -> Iterator[Span]:
         compact = re.sub(r"[^A-Za-z0-9]", "", text[start.start() : end]).upper()[:34]
         if any(iban.is_valid(compact[:length]) for length in range(15, len(compact) + 1)):
             yield start.start(), end
+
+
+def _is_secret_assignment(match: re.Match[str]) -> bool:
+    # A value that opens a quoted phrase ("submits high") is judged with the whole phrase.
+    key, value = match.group("key"), match.group("value")
+    phrase = _quoted_phrase(match.string, match.start("value"), match.end("value"))
+    return is_secret_value(key, value) and (phrase is None or is_passphrase(key, phrase))
+
+
+def _quoted_phrase(text: str, start: int, end: int) -> str | None:
+    """The quoted phrase with spaces the value at `start`..`end` opens, if it opens one on its line."""
+    quote = text[start - 1 : start]
+    if quote not in ("'", '"') or text[end : end + 1] != " ":
+        return None
+    closing = text.find(quote, end, end + _MAX_PHRASE_CHARS)
+    phrase = text[start:closing] if closing >= 0 else ""
+    return phrase if phrase and "\n" not in phrase else None
 
 
 def _is_secret_token(match: re.Match[str]) -> bool:
@@ -251,7 +269,7 @@ _SCANS: tuple[tuple[str, Callable[[str], Iterable[Span]]], ...] = (
     ("email", _found(_OBFUSCATED_AT, gate=_OBFUSCATED_AT_GATE)),
     (
         "credential",
-        _found_group(_SECRET_KEY_SCAN, "value", lambda m: is_secret_value(m.group("key"), m.group("value"))),
+        _found_group(_SECRET_KEY_SCAN, "value", _is_secret_assignment),
     ),
     ("credential", _found(_AUTH_HEADER, lambda m: not m.group(1).rstrip(".,;:)").isalpha())),
     ("password", _found(_URL_USERINFO)),

@@ -16,6 +16,12 @@ import re
 from collections import Counter
 
 _PASSWORD_KEY = re.compile(r"(?i)(?:pass(?:word|wd|phrase|code|wort|key)?|pwd)(?![a-z])")
+_PASSPHRASE_KEY = re.compile(r"(?i)pass")
+_SENTENCE_WORDS = frozenset(
+    {"a", "an", "and", "are", "as", "at", "be", "by", "for", "in", "is", "it", "of", "on", "or", "the", "this", "to"}
+    | {"with", "your", "not", "see", "set", "must", "none", "below", "above", "here", "use", "least", "default"}
+    | {"empty", "optional", "required", "contain", "contains", "characters", "chars"}
+)
 # A key that names where a secret is kept (`password_file`, `secret_path`), not the secret.
 _LOCATION_KEY = re.compile(r"(?i)file|path|dir|location")
 # Words that name a secret, read as whole pieces of a value ("not-a-real-secret", "YourPassword"; not "monkey").
@@ -127,3 +133,17 @@ def is_secret_value(key: str, value: str) -> bool:
         return True
     # Under a password key a plain word is the password ("sunshine"), unless it names one ("client_password").
     return bool(_PASSWORD_KEY.search(key)) and not _SECRET_WORDS & {piece.lower() for piece in _PIECE.findall(value)}
+
+
+def is_passphrase(key: str, phrase: str) -> bool:
+    """Whether `phrase`, a quoted value with spaces under the key name `key`, is a chosen passphrase.
+
+    Under a pass… key only; a word with letters and digits in it makes it one,
+    else every word must be lower case and none a word sentences are made of.
+    """
+    if not _PASSPHRASE_KEY.search(key):
+        return False
+    words = phrase.split()
+    if any(any(c.isdigit() for c in word) and any(c.isalpha() for c in word) for word in words):
+        return True
+    return phrase.islower() and not {word.strip(".,;:!?()") for word in words} & _SENTENCE_WORDS

@@ -90,6 +90,51 @@ _PATH = re.compile(r"(?:~|\.{1,2})?(?P<names>(?:/[\w.-]+)+)/?|~")
 # A file name that could be a password (`hunter2.key`); pages and documents (`page1.html`) never are.
 _FILE_NAME = re.compile(r"[\w.-]+\.(?:json|ya?ml|toml|ini|cfg|conf|env|pem|key|crt|py|sh)")
 _PASSWORD_KEY = re.compile(r"(?i)pass|pwd")
+_PASSPHRASE_KEY = re.compile(r"(?i)pass")
+_LETTER_AND_DIGIT = re.compile(r"(?=\S*[^\W\d_])(?=\S*\d)")
+# Words that make a quoted phrase prose: passphrases are chosen words, not sentences.
+_PROSE_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "below",
+        "above",
+        "by",
+        "contain",
+        "contains",
+        "characters",
+        "chars",
+        "default",
+        "empty",
+        "for",
+        "here",
+        "in",
+        "is",
+        "it",
+        "least",
+        "must",
+        "none",
+        "not",
+        "of",
+        "on",
+        "optional",
+        "or",
+        "required",
+        "see",
+        "set",
+        "the",
+        "this",
+        "to",
+        "use",
+        "with",
+        "your",
+    }
+)
 # An attribute (`self.token`, `getpass.getpass`) or a call or subscript (`os.environ['X']`, `read_secret(`).
 _CODE = re.compile(r"[A-Za-z_][\w.]*[(\[].*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 
@@ -139,6 +184,23 @@ def _is_secret_value(text: str, start: int, end: int, key: str) -> bool:
     )
 
 
+def _is_passphrase(phrase: str, key: str) -> bool:
+    """Whether a quoted `phrase` with spaces under `key` is a passphrase rather than prose.
+
+    Only under a pass… key (`PWD='/home/me/My Documents'` is the working
+    directory); a word mixing letters and digits (`Tr0ub4dor and 3`) makes it
+    one, else only lower-case words, none of them a word of prose (`not
+    required`, `see below`), do: a hint, a label or a translation (`Must contain
+    8 chars`, `Mot de passe`) starts with a capital.
+    """
+    if not _PASSPHRASE_KEY.match(key):
+        return False
+    words = phrase.split()
+    if any(_LETTER_AND_DIGIT.match(word) for word in words):
+        return True
+    return phrase == phrase.lower() and not _PROSE_WORDS & {word.strip(".,;:!?()") for word in words}
+
+
 def _value_span(match: re.Match[str]) -> Span:
     for group in ("double", "single", "tick", "double_phrase", "single_phrase"):
         if match.group(group):
@@ -156,11 +218,12 @@ def credential_spans(text: str) -> Iterator[Span]:
         # it again would make "password=password=..." quadratic.
         assignment = _ASSIGNMENT.match(text, key.end()) if key.start() >= value_end else None
         if assignment:
-            start, value_end = _value_span(assignment)
+            start, end = _value_span(assignment)
             phrase = assignment.group("double_phrase") or assignment.group("single_phrase")
-            if phrase and not _PASSWORD_KEY.match(key.group()):
-                continue
-            if _is_secret_value(text, start, value_end, key.group()):
-                yield start, value_end
+            if phrase and not (_is_passphrase(phrase, key.group()) and _is_secret_value(text, start, end, key.group())):
+                continue  # prose in quotes: a key inside it is read on its own
+            value_end = end
+            if _is_secret_value(text, start, end, key.group()):
+                yield start, end
     for header in _HEADER_SCAN.finditer(text):
         yield header.span(1)

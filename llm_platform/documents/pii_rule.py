@@ -6,7 +6,6 @@ audit (`pii_audit`), which shares no rule with them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,8 +16,6 @@ from llm_platform.rules import masked_examples
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
-_PATH_SEPARATOR = re.compile(r"[/\\]")
-
 
 def pii_left(text: str) -> bool:
     """Whether `text` holds PII by either opinion: the redactor's detectors, or the broader independent audit."""
@@ -26,14 +23,15 @@ def pii_left(text: str) -> bool:
 
 
 def pii_left_in_path(path: str) -> bool:
-    """Whether the file path `path` holds PII by either opinion, "/" (or "\\") read as what separates its names.
+    """Whether the file path `path` holds PII by either opinion, "/" read as what separates its names
+    (as `pii.redact_locator` reads it).
 
     Digits on either side of a separator are two names ("copy-0138/0001-a.md"),
     never one phone number ("0138/0001" in prose is a German one); every other
     finding counts in the whole path, since a URL's `user:password@host` spans names.
     """
     spanning = [kind for kind, _ in (*find_pii(path), *audit_pii(path)) if kind != "phone"]
-    return bool(spanning) or any(pii_left(name) for name in _PATH_SEPARATOR.split(path))
+    return bool(spanning) or any(pii_left(name) for name in path.split("/"))
 
 
 def shown_without_pii(text: str) -> str:

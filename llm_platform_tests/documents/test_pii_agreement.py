@@ -296,3 +296,37 @@ def test_a_number_after_a_trunk_area_code_is_redacted_whatever_its_region(phone)
 )
 def test_a_named_ssn_and_an_authorization_header_are_redacted_in_any_case(text, secret):
     _redacted_and_flagged(text, secret)
+
+
+# Review findings on the passphrase rule: a phrase skipped as no passphrase must not hide a key inside it, and
+# ordinary quoted prose under a password key (hints, labels, translations, paths) is no passphrase to either side.
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ('token: "run it with password=S3cr3tPa55x now"', "S3cr3tPa55x"),
+        ('api_key="see DB_PASSWORD=Xk9mQ2vLp7w below"', "Xk9mQ2vLp7w"),
+        ('secret = "export PGPASSWORD=hunter2xyz; psql"', "hunter2xyz"),
+        ('password: "set PGPASSWORD=hunter2xyz first"', "hunter2xyz"),
+    ],
+)
+def test_a_key_inside_a_quoted_phrase_is_still_read(text, secret):
+    _redacted_and_flagged(text, secret)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PWD='/home/me/My Documents'",
+        'pwd="C:\\Program Files\\app"',
+        'pass: "not required"',
+        'password: "Must contain 8 chars"',
+        '"password": "Mot de passe"',
+        '"password": "Ihr Passwort"',
+        "password: 'see below'",
+        '{"password": "not set"}',
+        'password="Downloading data"',
+        'spin(pass="Buffered debate", elapse=output_buffer)',
+    ],
+)
+def test_quoted_prose_under_a_password_key_is_no_passphrase_to_either(text):
+    assert audit_pii(text) == [] and _agreed(text) == text
