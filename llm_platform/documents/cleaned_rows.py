@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from llm_platform.documents import pii
 from llm_platform.documents.cleaning import RECORD_FORMATS, clean_document
 from llm_platform.documents.dedup import minhash_signature
-from llm_platform.identity import content_hash
+from llm_platform.identity import content_hash, stable_hash
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ def clean_row(job: tuple[dict, str]) -> tuple[dict, list[bytes]]:
         "title": cleaned.title,
         "text": cleaned.text,
         "raw_content_hash": raw["content_hash"],
+        "raw_title_hash": raw_title_hash(raw),
         "content_hash": content_hash(cleaned.text),
         "quality": float(cleaned.quality),
         "pii_counts": json.dumps(cleaned.pii_counts, sort_keys=True),
@@ -67,6 +68,11 @@ def clean_row(job: tuple[dict, str]) -> tuple[dict, list[bytes]]:
     }
     row["redactor_found_clean"] = all(pii.clean_digests([text]) for text in _redacted_texts(row))
     return row, pii.clean_digests([row["text"], row["title"] or ""])
+
+
+def raw_title_hash(raw: dict) -> str:
+    """The digest of the raw row's title: cleaning reads it beside the text (a JSONL title field, a PDF's metadata)."""
+    return stable_hash(raw["title"] or "")
 
 
 def _redacted_texts(row: dict) -> list[str]:

@@ -35,6 +35,7 @@ from llm_platform.documents.batching import BATCH_TEXT_BYTES, row_batches, rows_
 from llm_platform.documents.cleaned_rows import (
     CleaningRules,
     clean_row,
+    raw_title_hash,
     readers_of,
     rule_violation,
     set_aside_record,
@@ -54,6 +55,8 @@ CLEANED_SCHEMA = pa.schema(
         ("title", pa.string()),
         ("text", pa.large_string()),
         ("raw_content_hash", pa.string()),
+        # With raw_content_hash, what a previous row must match to be reused: cleaning reads both.
+        ("raw_title_hash", pa.string()),
         ("content_hash", pa.string()),
         ("quality", pa.float64()),
         ("pii_counts", pa.string()),
@@ -106,7 +109,7 @@ class CleanedCorpus:
 
 
 # What reuse needs from the previous cleaned version; its text stays on disk.
-PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "cleaning_version", "redactor_found_clean")
+PREVIOUS_KEY_COLUMNS = ("doc_id", "raw_content_hash", "raw_title_hash", "cleaning_version", "redactor_found_clean")
 
 
 def clean_corpus(
@@ -186,32 +189,33 @@ def duplicates_within_readers(signatures: list[Signature], *, threshold: float) 
     return [duplicate for items in by_readers.values() for duplicate in find_duplicates(items, threshold=threshold)]
 
 
-def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, str], int]:
-    """(doc_id, raw content hash) -> position of a previous row cleaned under `version`.
+def _reusable(previous: PreviousRows | None, version: str) -> dict[tuple[str, str, str], int]:
+    """(doc_id, raw content hash, raw title hash) -> position of a previous row cleaned under `version`.
 
-    A row stored before `redactor_found_clean` existed is cleaned again, so that
-    every stored row has it, as a cold run's rows do.
+    A row stored before `redactor_found_clean` or `raw_title_hash` existed is
+    cleaned again, so that every stored row has them, as a cold run's rows do.
     """
     if previous is None:
         return {}
     columns = zip(
         previous.column("doc_id"),
         previous.column("raw_content_hash"),
+        previous.column("raw_title_hash"),
         previous.column("cleaning_version"),
         previous.column("redactor_found_clean"),
         strict=True,
     )
     return {
-        (doc_id, digest): position
-        for position, (doc_id, digest, made_by, found_clean) in enumerate(columns)
-        if made_by == version and found_clean is not None
+        (doc_id, digest, title_digest): position
+        for position, (doc_id, digest, title_digest, made_by, found_clean) in enumerate(columns)
+        if made_by == version and found_clean is not None and title_digest is not None
     }
 
 
 def _write_candidates(
     raw_rows: Iterable[dict],
     previous: PreviousRows | None,
-    reusable: dict[tuple[str, str], int],
+    reusable: dict[tuple[str, str, str], int],
     rules: CleaningRules,
     result: CleanedCorpus,
     set_aside: Callable[[list[dict]], None],
@@ -241,14 +245,14 @@ def _write_candidates(
 def _cleaned_candidates(
     batch: list[dict],
     previous: PreviousRows | None,
-    reusable: dict[tuple[str, str], int],
+    reusable: dict[tuple[str, str, str], int],
     rules: CleaningRules,
     result: CleanedCorpus,
     pool: WorkerPool,
 ) -> tuple[list[dict], list[dict]]:
     """The batch's candidates and the rows it sets aside, each cleaned or reused (a set-aside row too)."""
     version = cleaning_version()
-    positions = [reusable.get((raw["doc_id"], raw["content_hash"])) for raw in batch]
+    positions = [reusable.get((raw["doc_id"], raw["content_hash"], raw_title_hash(raw))) for raw in batch]
     reused = iter(previous.rows_at([p for p in positions if p is not None])) if previous is not None else iter(())
     fresh = [raw for raw, position in zip(batch, positions, strict=True) if position is None]
     cleaned = iter(pool.map(clean_row, [(raw, version) for raw in fresh], chars=sum(len(r["text"]) for r in fresh)))

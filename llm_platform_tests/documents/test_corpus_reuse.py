@@ -152,3 +152,26 @@ def test_rows_stored_before_redactor_found_clean_existed_are_cleaned_again():
     old = pa.Table.from_pylist(first.rows, schema=schema)
     again = clean_corpus([raw("for")], old, RULES)
     assert (again.cleaned, again.reused) == (1, 0) and again.rows == first.rows
+
+
+def _titled(title: str | None, key: str = "class") -> dict:
+    row = raw(key)
+    row["title"] = title
+    return row
+
+
+# Review finding: cleaning reads the raw title too (a JSONL title field, a PDF's metadata), so a title edited with the
+# text unchanged was reused with the old title, PII included.
+@pytest.mark.parametrize("new_title", ["Call Alice at +49 30 1234567", None, "Old title, edited"])
+def test_a_title_changed_with_the_text_unchanged_is_cleaned_again_as_in_a_cold_run(new_title):
+    first = cold([_titled("Old title")])
+    again = rerun([_titled(new_title)], first)
+    assert (again.cleaned, again.reused) == (1, 0)
+    assert outputs(again) == outputs(cold([_titled(new_title)]))
+
+
+def test_rows_stored_before_raw_title_hash_existed_are_cleaned_again():
+    first = cold([raw("for")])
+    schema = pa.schema([f for f in CLEANED_SCHEMA if f.name != "raw_title_hash"])
+    again = clean_corpus([raw("for")], pa.Table.from_pylist(first.rows, schema=schema), RULES)
+    assert (again.cleaned, again.reused) == (1, 0) and again.rows == first.rows
