@@ -29,7 +29,7 @@ MB are the bytes of its own files. The summary gives each stage's rate over all
 shards and the largest peak RSS of any step (target: at most 2 GiB).
 
 Embedding is not run unless `--embed` says so: on the CPU it would dominate for
-hours over all shards, and its GPU rate is not measured here (`--embed --keys 3`
+hours over all shards, and its GPU rate is not measured here (`--keys 3 --embed 1`
 embeds and syncs one full-size shard, for its steps' memory). The summary prints
 chunks per MB, which with a GPU's chunks per second gives the embedding time;
 docs/scale.md has the estimate.
@@ -124,10 +124,15 @@ def shard_megabytes(sizes: dict[str, int], shards: int) -> dict[str, float]:
 
 
 def run_shards(
-    here: Path, config: Path, home: Path, megabytes: dict[str, float], parallel: int = 1, stages=STAGES
+    here: Path,
+    config: Path,
+    home: Path,
+    megabytes: dict[str, float],
+    parallel: int = 1,
+    embedded: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, dict]]:
-    """Every stage of every shard in `megabytes`, each a step in a fresh process, `parallel` shards at a time
-    (shards are independent, as on separate pods): {key: {stage: figures}}.
+    """Every stage of every shard in `megabytes` (and the index stages of those in `embedded`), each a step in a
+    fresh process, `parallel` shards at a time (shards are independent, as on separate pods): {key: {stage: figures}}.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -137,7 +142,7 @@ def run_shards(
         started = time.perf_counter()
         figures = {
             stage: run_in_checkout(document_memory.__file__, here, "_stage", str(config), str(home), stage, key)
-            for stage in stages
+            for stage in (STAGES + INDEX_STAGES if key in embedded else STAGES)
         }
         with print_lock:
             print(f"  {key}: {time.perf_counter() - started:.0f}s", flush=True)
@@ -225,9 +230,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--embed",
-        action="store_true",
-        help="also embed each shard run and sync it to the LanceDB table (embeddings and vector_index steps, on "
-        "this machine's CPU: about 10 minutes per 30 MB shard on one core)",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also embed the first N shards run and sync them to the LanceDB table (embeddings and vector_index "
+        "steps, on this machine's CPU: about 15 minutes per 30 MB shard; default 0)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     args = parser.parse_args()
@@ -249,8 +256,8 @@ def main() -> int:
         if args.keys:
             keys = [f"{SOURCE}.{int(index)}-of-{args.shards}" for index in args.keys.split(",")]
         chosen = {key: megabytes[key] for key in keys}
-        stages = STAGES + INDEX_STAGES if args.embed else STAGES
-        report(run_shards(here, work / "platform.yaml", work / "home", chosen, args.parallel, stages), chosen)
+        embedded = frozenset(list(chosen)[: args.embed])
+        report(run_shards(here, work / "platform.yaml", work / "home", chosen, args.parallel, embedded), chosen)
     finally:
         if args.keep:
             print(f"kept {work}")
