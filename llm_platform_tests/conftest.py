@@ -137,6 +137,41 @@ def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     raise LookupError(f"{asset} was not materialized in run {result.run_id}")
 
 
+def installed_readmes(content_type: str) -> dict[str, str]:
+    """The long description of every installed distribution whose content type starts with `content_type`, by name."""
+    import email
+    from importlib import metadata
+
+    found = {}
+    for distribution in metadata.distributions():
+        message = email.message_from_string(distribution.read_text("METADATA") or "")
+        if (message.get("Description-Content-Type") or "").startswith(content_type):
+            body = message.get_payload()
+            if isinstance(body, str) and body.strip():
+                found[distribution.metadata["Name"]] = body
+    return found
+
+
+DOCUMENT_STAGES = ["raw_documents", "cleaned_corpus", "chunks"]
+
+
+def materialize(platform: Platform, selection, partition: str | None = None, **kwargs) -> dg.ExecuteInProcessResult:
+    """`selection` of `platform`'s assets for `partition`, in process on an ephemeral instance."""
+    return dg.materialize(
+        list(platform.defs.assets),
+        selection=selection,
+        partition_key=partition,
+        resources=platform.defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        **kwargs,
+    )
+
+
+def run_document_stages(platform: Platform, partition_key: str = "docs") -> dg.ExecuteInProcessResult:
+    """The three document stages of `platform` for one source (or shard)."""
+    return materialize(platform, DOCUMENT_STAGES, partition_key)
+
+
 def build_platform(root: Path) -> Platform:
     """Write the corpus and config under `root` and build Definitions with the in-process executor."""
     from llm_platform.definitions import build_definitions  # builds the demo's Definitions on import

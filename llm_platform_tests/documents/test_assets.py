@@ -19,23 +19,12 @@ from llm_platform.home_layout import lancedb_uri
 from llm_platform.index.table import connect, open_table, table_name
 from llm_platform.metadata import check_result, frame, rate_check
 from llm_platform.rules import tokens_at_most, validate_rule
-from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, materialization
+from llm_platform_tests.conftest import BAD_FILES, DOCS_HTML, DOCS_MARKDOWN, DOCS_TEXT, materialization, materialize
 
 # Names as the CLI and events print them.
 DOCUMENT_NAMES = [key.to_user_string() for key in DOCUMENT_ASSETS]
 INDEX_NAMES = [key.to_user_string() for key in PUBLISH_ASSETS]
 GOOD_DOCS = len(DOCS_MARKDOWN) + len(DOCS_TEXT) + len(DOCS_HTML)
-
-
-def materialize(platform, selection, partition=None, **kwargs) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        list(platform.defs.assets),
-        selection=selection,
-        partition_key=partition,
-        resources=platform.defs.resources,
-        instance=dg.DagsterInstance.ephemeral(),
-        **kwargs,
-    )
 
 
 def checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:

@@ -17,19 +17,9 @@ from llm_platform.documents.assets import (
 from llm_platform.documents.corpus import CleaningRules
 from llm_platform.documents.listing import GlobOutsideSourceError
 from llm_platform.documents.stage_checks import text_length_outcome
+from llm_platform_tests.conftest import materialize
 
 FAQ_RECORDS = 30
-
-
-def materialize(platform, selection, partition, **kwargs) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        list(platform.defs.assets),
-        selection=selection,
-        partition_key=partition,
-        resources=platform.defs.resources,
-        instance=dg.DagsterInstance.ephemeral(),
-        **kwargs,
-    )
 
 
 def evaluation(result: dg.ExecuteInProcessResult, check: str) -> dg.AssetCheckEvaluation:

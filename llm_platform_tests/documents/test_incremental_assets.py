@@ -5,7 +5,6 @@ same final files.
 
 from __future__ import annotations
 
-import dagster as dg
 import pytest
 
 from llm_platform.datasets import DatasetStore
@@ -15,35 +14,24 @@ from llm_platform.documents.datasets import (
     CLEANED_QUARANTINE_DATA,
     CLEANED_SET_ASIDE_DATA,
 )
-from llm_platform_tests.conftest import materialization
+from llm_platform_tests.conftest import materialization, run_document_stages
 
-STAGES = ["raw_documents", "cleaned_corpus", "chunks"]
 CHANGED = "while.md"
-
-
-def run_documents(platform) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        list(platform.defs.assets),
-        selection=STAGES,
-        partition_key="docs",
-        resources=platform.defs.resources,
-        instance=dg.DagsterInstance.ephemeral(),
-    )
 
 
 @pytest.fixture(scope="module")
 def incremental_and_cold(new_platform):
     """The docs source run, one page changed and run again; and a cold run over the changed files in a fresh home."""
     incremental = new_platform("incremental")
-    run_documents(incremental)
+    run_document_stages(incremental)
     with (incremental.corpus("docs") / CHANGED).open("a", encoding="utf-8") as page:
         page.write("\n\nRevised: one paragraph was added at the end of this page.\n")
-    rerun = run_documents(incremental)
+    rerun = run_document_stages(incremental)
     cold = new_platform("cold_over_changed")
     (cold.corpus("docs") / CHANGED).write_text(
         (incremental.corpus("docs") / CHANGED).read_text(encoding="utf-8"), encoding="utf-8"
     )
-    run_documents(cold)
+    run_document_stages(cold)
     return incremental, rerun, cold
 
 

@@ -1,7 +1,5 @@
 """Link targets are normalized only where markdown-it could refuse them; the prose is what full normalization gives."""
 
-import email
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -9,6 +7,7 @@ from markdown_it import MarkdownIt
 from markdown_it.common.normalize_url import normalizeLink, validateLink
 
 from llm_platform.documents.rendering import MARKDOWN_MAX_NESTING, _link_target_to_validate, _prose_of, markdown_to_text
+from llm_platform_tests.conftest import installed_readmes
 
 READMES = Path(__file__).parent / "readmes"
 
@@ -51,14 +50,7 @@ TRICKY_MARKDOWN = "\n\n".join(TRICKY_PARAGRAPHS)
 
 
 def installed_markdown_readmes() -> dict[str, str]:
-    found = {}
-    for distribution in metadata.distributions():
-        message = email.message_from_string(distribution.read_text("METADATA") or "")
-        if (message.get("Description-Content-Type") or "").startswith("text/markdown"):
-            body = message.get_payload()
-            if isinstance(body, str) and body.strip():
-                found[distribution.metadata["Name"]] = body
-    return found
+    return installed_readmes("text/markdown")
 
 
 def fully_normalized_prose(text: str) -> str:

@@ -1,7 +1,5 @@
 """The reStructuredText parser set up once per process builds the tree docutils' own `publish_doctree` builds."""
 
-import email
-from importlib import metadata
 from pathlib import Path
 from pydoc_data.topics import topics
 
@@ -10,6 +8,7 @@ from docutils.core import publish_doctree
 
 from llm_platform.documents.rst_parser import parse_rst
 from llm_platform.documents.rst_text import _SETTINGS
+from llm_platform_tests.conftest import installed_readmes
 
 READMES = Path(__file__).parent / "readmes"
 
@@ -59,14 +58,7 @@ def parsed_tree(text: str) -> str:
 
 
 def installed_rst_readmes() -> dict[str, str]:
-    found = {}
-    for distribution in metadata.distributions():
-        message = email.message_from_string(distribution.read_text("METADATA") or "")
-        if (message.get("Description-Content-Type") or "").startswith("text/x-rst"):
-            body = message.get_payload()
-            if isinstance(body, str) and body.strip():
-                found[distribution.metadata["Name"]] = body
-    return found
+    return installed_readmes("text/x-rst")
 
 
 @pytest.mark.parametrize("name", sorted(TRICKY))

@@ -4,27 +4,15 @@ checks over all of them, same rows, same versions on a re-run.
 
 from __future__ import annotations
 
-import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
 from llm_platform.datasets import Dataset, DatasetStore
 from llm_platform.documents import batching
 from llm_platform.documents.datasets import CHUNKS_DATA, CLEANED_CORPUS_DATA, RAW_DOCUMENTS_DATA
-from llm_platform_tests.conftest import materialization
+from llm_platform_tests.conftest import DOCUMENT_STAGES, materialization, run_document_stages
 
-STAGES = ["raw_documents", "cleaned_corpus", "chunks"]
 STAGE_DATA = (RAW_DOCUMENTS_DATA, CLEANED_CORPUS_DATA, CHUNKS_DATA)
-
-
-def run_documents(platform) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        list(platform.defs.assets),
-        selection=STAGES,
-        partition_key="docs",
-        resources=platform.defs.resources,
-        instance=dg.DagsterInstance.ephemeral(),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +21,7 @@ def small_batches(new_platform):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(batching, "BATCH_TEXT_BYTES", 2_000)
         platform = new_platform("small_batches")
-        yield platform, run_documents(platform), run_documents(platform)
+        yield platform, run_document_stages(platform), run_document_stages(platform)
 
 
 def row_groups(platform, dataset: Dataset) -> int:
@@ -55,7 +43,7 @@ def test_every_check_passes_over_all_batches(small_batches):
 
 def test_unchanged_rerun_in_small_batches_keeps_every_dataset_version(small_batches):
     _, first, second = small_batches
-    for stage in STAGES:
+    for stage in DOCUMENT_STAGES:
         assert materialization(second, stage)["dataset_version"] == materialization(first, stage)["dataset_version"]
     assert (
         materialization(second, "chunks")["documents_reused"] == materialization(first, "chunks")["documents_chunked"]
@@ -66,7 +54,7 @@ def test_small_batches_write_the_same_rows_as_one_batch(small_batches, new_platf
     streamed, _, _ = small_batches
     monkeypatch.setattr(batching, "BATCH_TEXT_BYTES", 10**9)
     whole = new_platform("one_batch")
-    run_documents(whole)
+    run_document_stages(whole)
     for dataset in (CLEANED_CORPUS_DATA, CHUNKS_DATA):
         assert (
             DatasetStore(str(streamed.home))

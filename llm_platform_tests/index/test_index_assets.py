@@ -12,17 +12,11 @@ import pytest
 from llm_platform.automation.jobs import DOCUMENT_ASSETS, PUBLISH_ASSETS
 from llm_platform.index.assets import INDEX_UPKEEP, RETRIEVAL_NO_REGRESSION
 from llm_platform.index.table import connect, open_table, table_name
+from llm_platform_tests.conftest import materialize as materialize_in_process
 
 
 def materialize(platform, selection, partition=None) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        list(platform.defs.assets),
-        selection=selection,
-        partition_key=partition,
-        resources=platform.defs.resources,
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    return materialize_in_process(platform, selection, partition, raise_on_error=False)
 
 
 def data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:

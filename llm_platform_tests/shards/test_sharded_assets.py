@@ -29,7 +29,7 @@ from llm_platform.index.table import (
     source_chunk_ids,
 )
 from llm_platform.shards import Shard
-from llm_platform_tests.conftest import materialization
+from llm_platform_tests.conftest import materialization, materialize
 
 SOURCE = "wiki"
 NAMES = ("for", "while", "if", "with", "raise", "assert", "return", "del", "lambda", "dict", "global", "class")
@@ -73,14 +73,7 @@ class ShardedPlatform:
         self.defs = build_definitions(self.config, home=str(self.root / "home"), executor="in_process")
 
     def materialize(self, selection, partition: str | None = None) -> dg.ExecuteInProcessResult:
-        return dg.materialize(
-            list(self.defs.assets),
-            selection=selection,
-            partition_key=partition,
-            resources=self.defs.resources,
-            instance=dg.DagsterInstance.ephemeral(),
-            raise_on_error=False,
-        )
+        return materialize(self, selection, partition, raise_on_error=False)
 
     def build_all(self) -> dict[str, dg.ExecuteInProcessResult]:
         return {key: self.materialize(DOCUMENT_ASSETS, key) for key in self.config.partition_keys}
