@@ -113,6 +113,7 @@ _MIN_CARD_FIRST_GROUP = 4
 
 Span = tuple[int, int]
 _MAX_PHRASE_CHARS = 100
+_MIN_DIALLED_DIGITS = 6
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -177,10 +178,20 @@ def _ibans(text: str) -> Iterator[Span]:
 
 
 def _is_secret_assignment(match: re.Match[str]) -> bool:
-    # A value that opens a quoted phrase ("submits high") is judged with the whole phrase.
+    # A value that opens a quoted phrase ("submits high") is judged with the whole phrase; a
+    # variable passed under its own name (`getpass=getpass`) is code.
     key, value = match.group("key"), match.group("value")
+    if value.rstrip(".,;:)]}>") == _name_around(match.string, match.start("key"), match.end("key")):
+        return False
     phrase = _quoted_phrase(match.string, match.start("value"), match.end("value"))
     return is_secret_value(key, value) and (phrase is None or is_passphrase(key, phrase))
+
+
+def _name_around(text: str, start: int, end: int) -> str:
+    """The whole identifier the key name at `start`..`end` ends ("getpass" around "pass")."""
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return text[start:end]
 
 
 def _quoted_phrase(text: str, start: int, end: int) -> str | None:
@@ -225,13 +236,16 @@ def _is_other_figure(number: str) -> bool:
         or re.match(r"\(1\d\d\)", number)
         # A dot after other separators is a decimal point: "0086 723.91" is a row of a table.
         or ("." in separators and len(separators) > 1)
+        # A bracket closed but never opened ends an interval ("[92,08) 473-5177977"): no area code.
+        or number.count("(") != number.count(")")
         # Four dotted groups of up to three digits are an address's shape ("08.472.486.04").
         or re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", number)
     )
 
 
 def _is_dialled_number(match: re.Match[str]) -> bool:
-    return not _DATE.search(match.group(1))
+    # No phone number has fewer than six digits: "mobile 8.9 / 69.5 ms" is a row of timings.
+    return not _DATE.search(match.group(1)) and sum(c.isdigit() for c in match.group(1)) >= _MIN_DIALLED_DIGITS
 
 
 def _is_ipv4(address: str) -> bool:
