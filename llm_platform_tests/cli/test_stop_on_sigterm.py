@@ -6,6 +6,7 @@ whatever SIGINT does, so it ignored SIGTERM too. The tests start each command th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,24 @@ def _answers(url: str) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _sigterm_as_a_fresh_shell_has_it() -> Iterator[None]:
+    """SIGTERM at its default and unblocked while a command starts, as a user's shell starts it.
+
+    This test process's own signal state (which in-process runs earlier in a
+    full suite may leave changed) must not leak into the command: an ignored
+    SIGTERM is inherited across exec and kept by make, which then never stops.
+    """
+    handler = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if handler is not None:  # None: a handler installed outside Python, which cannot be put back
+            signal.signal(signal.SIGTERM, handler)
+
+
 def _seconds_to_stop_after_sigterm(command: list[str], url: str, tmp_path: Path) -> float:
     env = {
         **os.environ,
@@ -48,15 +68,16 @@ def _seconds_to_stop_after_sigterm(command: list[str], url: str, tmp_path: Path)
     }
     env.pop(CONFIG_ENV, None)
     log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [*_AS_BACKGROUND_JOB, *command],
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with _sigterm_as_a_fresh_shell_has_it():
+        process = subprocess.Popen(
+            [*_AS_BACKGROUND_JOB, *command],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while not _answers(url):
